@@ -1,0 +1,177 @@
+"""Shared fixtures: named personas, projects, and a live Celery worker process.
+
+Personas (who may see what):
+- alice: member of project A (DEMO) -- sees DEMO and nothing else.
+- bob: member of project B (OPS) only -- gets 404 for anything in DEMO.
+- carol: viewer in DEMO -- sees DEMO but may not edit.
+- admin: superuser, member of nothing -- runs the Django admin.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+@pytest.fixture(autouse=True)
+def _plain_http(settings):
+    # Production defaults redirect to HTTPS; the test client speaks plain HTTP.
+    settings.SECURE_SSL_REDIRECT = False
+
+
+@pytest.fixture
+def alice(db):
+    user = get_user_model().objects.create_user("alice", "alice@example.com", "alice-pass-123", first_name="Alice")
+    user.profile.display_name = "Alice Adams"
+    user.profile.time_zone = "Europe/Berlin"
+    user.profile.save()
+    return user
+
+
+@pytest.fixture
+def bob(db):
+    user = get_user_model().objects.create_user("bob", "bob@example.com", "bob-pass-123", first_name="Bob")
+    user.profile.display_name = "Bob Brown"
+    user.profile.save()
+    return user
+
+
+@pytest.fixture
+def carol(db):
+    user = get_user_model().objects.create_user("carol", "carol@example.com", "carol-pass-123")
+    user.profile.display_name = "Carol Clark"
+    user.profile.save()
+    return user
+
+
+@pytest.fixture
+def admin_user(db):
+    return get_user_model().objects.create_superuser("admin", "admin@example.com", "admin-pass-123")
+
+
+@pytest.fixture
+def project_a(alice, carol):
+    from issues.models import Membership, Project, Role
+
+    project = Project.objects.create(key="DEMO", name="Demo project", lead=alice)
+    Membership.objects.create(project=project, user=alice, role=Role.ADMIN)
+    Membership.objects.create(project=project, user=carol, role=Role.VIEWER)
+    return project
+
+
+@pytest.fixture
+def project_b(bob):
+    from issues.models import Membership, Project, Role
+
+    project = Project.objects.create(key="OPS", name="Operations", lead=bob)
+    Membership.objects.create(project=project, user=bob, role=Role.MEMBER)
+    return project
+
+
+@pytest.fixture
+def make_issue(alice):
+    """Return a factory creating issues through the real service."""
+    from issues.services import issue_create
+
+    def factory(project, **kwargs):
+        kwargs.setdefault("reporter", alice)
+        kwargs.setdefault("summary", "Something to do")
+        kwargs.setdefault("check_permission", False)
+        return issue_create(project=project, **kwargs)
+
+    return factory
+
+
+def database_url_for_subprocess() -> str:
+    """Return a DATABASE_URL pointing a child process at the current (test) database."""
+    from django.db import connection
+
+    sd = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{sd['NAME']}"
+    user = sd.get("USER") or ""
+    password = f":{sd['PASSWORD']}" if sd.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    port = f":{sd['PORT']}" if sd.get("PORT") else ""
+    return f"postgres://{auth}{sd.get('HOST') or '127.0.0.1'}{port}/{sd['NAME']}"
+
+
+class LiveWorker:
+    """A real `celery worker` process consuming a queue private to this test run."""
+
+    def __init__(self, queue: str, env: dict[str, str]) -> None:
+        self.queue = queue
+        self.env = env
+        self.proc: subprocess.Popen | None = None
+        self.log_path = BASE_DIR / "var" / f"worker-{queue}.log"
+
+    def start(self) -> None:
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "taskra_site", "worker", "-Q", self.queue,
+             "--concurrency", "1", "--pool", "prefork", "--loglevel", "INFO", "--without-gossip",
+             "--without-mingle", "--without-heartbeat", "-n", f"{self.queue}@%h"],
+            cwd=BASE_DIR, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"celery worker exited early:\n{self.log_path.read_text()[-4000:]}")
+            if b"ready." in self.log_path.read_bytes():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"celery worker not ready after {timeout}s:\n{self.log_path.read_text()[-4000:]}")
+
+    def kill(self) -> None:
+        """Kill the worker and its pool children at once, as a crash would."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def live_worker(transactional_db, settings) -> Iterator[LiveWorker]:
+    """Start a live Celery worker process on the configured broker against the test database."""
+    from taskra_site.celery import app
+
+    queue = f"taskra-test-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "DATABASE_URL": database_url_for_subprocess(), "CELERY_TASK_ALWAYS_EAGER": "0"}
+    env.pop("TEST_DATABASE_NAME", None)
+    old_queue, old_eager = app.conf.task_default_queue, app.conf.task_always_eager
+    app.conf.task_default_queue = queue
+    app.conf.task_always_eager = False
+    worker = LiveWorker(queue, env)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        app.conf.task_default_queue = old_queue
+        app.conf.task_always_eager = old_eager

@@ -1,0 +1,1 @@
+"""Background jobs (imports and bulk updates): built in the imports issue."""

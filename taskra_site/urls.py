@@ -1,0 +1,20 @@
+"""Root URL configuration: each app owns its own urls module."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/issues/", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls")),
+    path("", include("issues.urls")),
+    path("", include("worklogs.urls")),
+    path("", include("imports.urls")),
+]
+
+if settings.ENABLE_DEBUG_TOOLBAR:
+    from debug_toolbar.toolbar import debug_toolbar_urls
+
+    urlpatterns += debug_toolbar_urls()

@@ -1,0 +1,175 @@
+"""Writes to worklogs: each keeps the issue's time spent and remaining estimate right."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from issues import cache as issue_cache
+from issues.models import Issue, Role
+from issues.permissions import can_edit_in, project_role
+from worklogs.models import Worklog
+
+MAX_WORKLOG_SECONDS = 7 * 24 * 3600  # one worklog never covers more than a week
+
+
+class AdjustEstimate(StrEnum):
+    """Jira's adjustEstimate: what logging work does to the remaining estimate."""
+
+    AUTO = "auto"  # reduce by the time logged (never below zero)
+    LEAVE = "leave"  # keep as is
+    NEW = "new"  # set to a new value
+    MANUAL = "manual"  # reduce by a given amount
+
+
+def _check_time(time_spent: int) -> None:
+    if not isinstance(time_spent, int) or time_spent <= 0:
+        raise ValidationError({"time_spent": "Time spent must be more than zero."})
+    if time_spent > MAX_WORKLOG_SECONDS:
+        raise ValidationError({"time_spent": "One worklog cannot exceed a week (168h)."})
+
+
+def _check_started(started: dt.datetime) -> None:
+    if timezone.is_naive(started):
+        raise ValidationError({"started": "Start time needs a time zone."})
+
+
+def _locked_issue(issue_id: int) -> Issue:
+    # Row lock so concurrent worklogs on one issue serialise their estimate arithmetic.
+    return Issue.objects.select_for_update().only("id", "project_id", "time_spent", "remaining_estimate").get(pk=issue_id)
+
+
+def _adjust_remaining(
+    remaining: int | None, *, delta: int, mode: AdjustEstimate, new_estimate: int | None, reduce_by: int | None
+) -> int | None:
+    if mode == AdjustEstimate.LEAVE:
+        return remaining
+    if mode == AdjustEstimate.NEW:
+        if new_estimate is None or new_estimate < 0:
+            raise ValidationError({"new_estimate": "Give the new remaining estimate."})
+        return new_estimate
+    if mode == AdjustEstimate.MANUAL:
+        if reduce_by is None or reduce_by < 0:
+            raise ValidationError({"reduce_by": "Give the amount to reduce the estimate by."})
+        return None if remaining is None else max(remaining - reduce_by, 0)
+    # auto: Jira leaves an unestimated issue unestimated
+    return None if remaining is None else max(remaining - delta, 0)
+
+
+def _apply_to_issue(issue: Issue, *, delta: int, remaining: int | None) -> None:
+    issue.time_spent = max(issue.time_spent + delta, 0)
+    issue.remaining_estimate = remaining
+    issue.updated = timezone.now()
+    issue.save(update_fields=["time_spent", "remaining_estimate", "updated"])
+    transaction.on_commit(lambda: issue_cache.invalidate_issue(issue.pk, issue.project_id))
+
+
+@transaction.atomic
+def worklog_add(
+    *,
+    issue: Issue,
+    author: Any,
+    time_spent: int,
+    started: dt.datetime,
+    comment: str = "",
+    adjust_estimate: AdjustEstimate | str = AdjustEstimate.AUTO,
+    new_estimate: int | None = None,
+    reduce_by: int | None = None,
+    check_permission: bool = True,
+) -> Worklog:
+    """Log work on an issue and update its time spent and remaining estimate."""
+    if check_permission and not can_edit_in(project_role(author, issue.project_id)):
+        raise PermissionDenied("You may not log work in this project.")
+    _check_time(time_spent)
+    _check_started(started)
+    mode = AdjustEstimate(adjust_estimate)
+    locked = _locked_issue(issue.pk)
+    remaining = _adjust_remaining(
+        locked.remaining_estimate, delta=time_spent, mode=mode, new_estimate=new_estimate, reduce_by=reduce_by
+    )
+    now = timezone.now()
+    worklog = Worklog.objects.create(
+        issue=locked, author=author, started=started, time_spent=time_spent, comment=comment, created=now, updated=now
+    )
+    _apply_to_issue(locked, delta=time_spent, remaining=remaining)
+    issue.time_spent, issue.remaining_estimate = locked.time_spent, locked.remaining_estimate
+    return worklog
+
+
+def _check_owner(worklog: Worklog, actor: Any, project_id: int) -> None:
+    if actor is None:
+        return
+    role = project_role(actor, project_id)
+    if role is None:
+        raise PermissionDenied("Not a member of this project.")
+    if worklog.author_id != actor.pk and role != Role.ADMIN:
+        raise PermissionDenied("You can only change your own worklogs.")
+
+
+@transaction.atomic
+def worklog_update(
+    *,
+    worklog: Worklog,
+    actor: Any,
+    time_spent: int | None = None,
+    started: dt.datetime | None = None,
+    comment: str | None = None,
+    adjust_estimate: AdjustEstimate | str = AdjustEstimate.AUTO,
+    new_estimate: int | None = None,
+) -> Worklog:
+    """Edit a worklog (own, or any as project admin); the issue's totals follow."""
+    locked = _locked_issue(worklog.issue_id)
+    _check_owner(worklog, actor, locked.project_id)
+    fields: list[str] = []
+    delta = 0
+    if time_spent is not None and time_spent != worklog.time_spent:
+        _check_time(time_spent)
+        delta = time_spent - worklog.time_spent
+        worklog.time_spent = time_spent
+        fields.append("time_spent")
+    if started is not None and started != worklog.started:
+        _check_started(started)
+        worklog.started = started
+        fields.append("started")
+    if comment is not None and comment != worklog.comment:
+        worklog.comment = comment
+        fields.append("comment")
+    if not fields:
+        return worklog
+    worklog.updated = timezone.now()
+    worklog.save(update_fields=[*fields, "updated"])
+    mode = AdjustEstimate(adjust_estimate)
+    remaining = _adjust_remaining(
+        locked.remaining_estimate, delta=delta, mode=mode, new_estimate=new_estimate, reduce_by=None
+    )
+    if mode == AdjustEstimate.AUTO and locked.remaining_estimate is not None and delta < 0:
+        remaining = locked.remaining_estimate - delta  # logging less gives the time back
+    _apply_to_issue(locked, delta=delta, remaining=remaining)
+    return worklog
+
+
+@transaction.atomic
+def worklog_delete(
+    *,
+    worklog: Worklog,
+    actor: Any,
+    adjust_estimate: AdjustEstimate | str = AdjustEstimate.AUTO,
+    new_estimate: int | None = None,
+) -> None:
+    """Delete a worklog (own, or any as project admin); auto gives its time back to the estimate."""
+    locked = _locked_issue(worklog.issue_id)
+    _check_owner(worklog, actor, locked.project_id)
+    mode = AdjustEstimate(adjust_estimate)
+    remaining = locked.remaining_estimate
+    if mode == AdjustEstimate.AUTO and remaining is not None:
+        remaining = remaining + worklog.time_spent
+    elif mode == AdjustEstimate.NEW:
+        remaining = _adjust_remaining(remaining, delta=0, mode=mode, new_estimate=new_estimate, reduce_by=None)
+    spent = worklog.time_spent
+    worklog.delete()
+    _apply_to_issue(locked, delta=-spent, remaining=remaining)
