@@ -1,0 +1,1 @@
+// Taskra: small progressive enhancements; every page works without JavaScript.
