@@ -1,0 +1,56 @@
+# Taskra: `make run` to try it, `make test` to test it. Only Python 3.11+ and make are needed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+ADDR   ?= 127.0.0.1:8000
+SEED_ISSUES ?= 5000
+PYTEST_ARGS ?=
+
+.PHONY: venv run worker test lint format bench-adapters bench-cache bench-import clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# Web server and a Celery worker together on the embedded defaults; Ctrl-C stops both.
+run: export DEBUG ?= 1
+run: venv
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo --if-empty --issues $(SEED_ISSUES)
+	@echo "Starting Taskra on http://$(ADDR)/ and a Celery worker (Ctrl-C stops both)"
+	@trap 'kill 0' INT TERM; \
+	$(BIN)/celery -A taskra_site worker --loglevel INFO --concurrency 1 & \
+	$(BIN)/python manage.py runserver $(ADDR) & \
+	wait
+
+worker: venv
+	$(BIN)/celery -A taskra_site worker --loglevel INFO
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench-adapters: venv
+	$(BIN)/python bench/adapters.py
+
+bench-cache: venv
+	$(BIN)/python bench/cache.py
+
+bench-import: venv
+	$(BIN)/python bench/imports.py
+
+clean:
+	rm -rf $(VENV) var
