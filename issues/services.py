@@ -285,9 +285,10 @@ def issue_recalculate_time_spent(*, issue_ids: Iterable[int]) -> int:
 
 
 @transaction.atomic
-def comment_add(*, issue: Issue, author: Any, body: str) -> Comment:
+def comment_add(*, issue: Issue, author: Any, body: str, check_permission: bool = True) -> Comment:
     """Add a comment to an issue."""
-    _check_can_edit(author, issue.project_id)
+    if check_permission:
+        _check_can_edit(author, issue.project_id)
     if not body or not body.strip():
         raise ValidationError({"body": "A comment cannot be empty."})
     now = timezone.now()

@@ -1,0 +1,465 @@
+"""Django admin for projects, issues and their lookups.
+
+Writes that affect history, keys, time spent or cached pages go through issues.services;
+changelists never COUNT a million-row table (see EstimatedCountPaginator).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.paginator import Paginator
+from django.db import connections, transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html_join
+
+from issues import cache as issue_cache
+from issues.models import (
+    Comment,
+    History,
+    Issue,
+    IssueType,
+    Label,
+    Membership,
+    Priority,
+    Project,
+    Resolution,
+    SavedFilter,
+    Status,
+)
+from issues.services import EDITABLE_FIELDS, comment_add, comment_update, issue_create, issue_delete, issue_update
+
+
+class EstimatedCountPaginator(Paginator):
+    """A paginator that never runs an unbounded COUNT(*) on a big table.
+
+    Unfiltered on PostgreSQL: the planner's row estimate (pg_class.reltuples), exact
+    below ESTIMATE_ABOVE rows. Filtered (or another database): count at most CAP + 1
+    rows; beyond the cap, PostgreSQL's EXPLAIN estimate, elsewhere the cap itself.
+    """
+
+    CAP = 10_000
+    ESTIMATE_ABOVE = 50_000
+
+    @cached_property
+    def count(self) -> int:
+        qs = self.object_list
+        if not isinstance(qs, QuerySet):
+            return super().count
+        connection = connections[qs.db]
+        postgres = connection.vendor == "postgresql"
+        unfiltered = not qs.query.where and not qs.query.distinct and not qs.query.combinator
+        if postgres and unfiltered:
+            estimate = self._reltuples(connection, qs.model._meta.db_table)
+            if estimate >= self.ESTIMATE_ABOVE:
+                return estimate
+        capped = qs.order_by()[: self.CAP + 1].count()
+        if capped <= self.CAP:
+            return capped
+        if postgres:
+            return max(self._explain_rows(connection, qs), capped)
+        return capped
+
+    @staticmethod
+    def _reltuples(connection: Any, table: str) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", [table])
+            row = cursor.fetchone()
+        # -1 means never analysed: treat as unknown so the caller counts (capped).
+        return int(row[0]) if row and row[0] is not None and row[0] > 0 else -1
+
+    @staticmethod
+    def _explain_rows(connection: Any, qs: QuerySet) -> int:
+        sql, params = qs.order_by().values("pk").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+            plan = cursor.fetchone()[0]
+        if isinstance(plan, str):  # psycopg returns parsed JSON, but be safe
+            import json
+
+            plan = json.loads(plan)
+        return int(plan[0]["Plan"]["Plan Rows"])
+
+
+class BigTableAdmin(admin.ModelAdmin):
+    """Changelist settings for tables that grow to millions of rows."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+
+
+def invalidate_all_projects() -> None:
+    """Bump every project's cache generation (a renamed status or type shows on every list)."""
+    project_ids = list(Project.objects.values_list("pk", flat=True))
+    transaction.on_commit(lambda: [issue_cache.invalidate_project(pk) for pk in project_ids])
+
+
+class LookupAdmin(admin.ModelAdmin):
+    """Statuses, types, priorities and resolutions: small tables shown on every issue page."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change:
+            invalidate_all_projects()
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        super().delete_model(request, obj)
+        invalidate_all_projects()
+
+
+@admin.register(Status)
+class StatusAdmin(LookupAdmin):
+    list_display = ("name", "category", "position")
+    list_editable = ("position",)
+    list_filter = ("category",)
+    search_fields = ("name",)
+
+
+@admin.register(IssueType)
+class IssueTypeAdmin(LookupAdmin):
+    list_display = ("name", "icon", "is_subtask", "position", "description")
+    list_editable = ("position",)
+    list_filter = ("is_subtask",)
+    search_fields = ("name",)
+
+
+@admin.register(Priority)
+class PriorityAdmin(LookupAdmin):
+    list_display = ("name", "rank", "color")
+    list_editable = ("rank",)
+    search_fields = ("name",)
+
+
+@admin.register(Resolution)
+class ResolutionAdmin(LookupAdmin):
+    list_display = ("name", "position", "description")
+    list_editable = ("position",)
+    search_fields = ("name",)
+
+
+@admin.register(Label)
+class LabelAdmin(admin.ModelAdmin):
+    list_display = ("name",)
+    search_fields = ("name",)
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+    def save_model(self, request: HttpRequest, obj: Label, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "name" in form.changed_data:
+            rows = list(Issue.objects.filter(labels=obj).values_list("pk", "project_id"))
+            transaction.on_commit(lambda: issue_cache.invalidate_issues([r[0] for r in rows], {r[1] for r in rows}))
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    autocomplete_fields = ("user",)
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ("key", "name", "lead", "issue_counter", "created")
+    list_select_related = ("lead",)
+    search_fields = ("key", "name")
+    autocomplete_fields = ("lead",)
+    readonly_fields = ("issue_counter", "created")
+    inlines = (MembershipInline,)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Project | None = None) -> tuple[str, ...]:
+        # Issue keys embed the project key: renaming it would orphan every existing key.
+        if obj is not None:
+            return (*self.readonly_fields, "key")
+        return self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: Project, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change:
+            transaction.on_commit(lambda: issue_cache.invalidate_project(obj.pk))
+
+    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        # Membership decides visibility: cached pages of the project must not outlive a change.
+        if formset.has_changed():
+            project_id = form.instance.pk
+            transaction.on_commit(lambda: issue_cache.invalidate_project(project_id))
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "project", "role")
+    list_select_related = ("user", "project")
+    list_filter = ("role", "project")
+    search_fields = ("user__username", "user__profile__display_name", "project__key")
+    autocomplete_fields = ("user", "project")
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        transaction.on_commit(lambda: issue_cache.invalidate_project(obj.project_id))
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        project_id = obj.project_id
+        super().delete_model(request, obj)
+        transaction.on_commit(lambda: issue_cache.invalidate_project(project_id))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        project_ids = set(queryset.values_list("project_id", flat=True))
+        super().delete_queryset(request, queryset)
+        transaction.on_commit(lambda: [issue_cache.invalidate_project(pk) for pk in project_ids])
+
+
+def format_seconds(seconds: int | None) -> str:
+    """Return seconds as Jira shows them ("1d 2h 30m"), with the configured hours per day and days per week."""
+    from django.conf import settings
+
+    if not seconds:
+        return "0m"
+    minutes = seconds // 60
+    hour = 60
+    day = settings.TASKRA_HOURS_PER_DAY * hour
+    week = settings.TASKRA_DAYS_PER_WEEK * day
+    parts = []
+    for unit, size in (("w", week), ("d", day), ("h", hour), ("m", 1)):
+        value, minutes = divmod(minutes, size)
+        if value:
+            parts.append(f"{value}{unit}")
+    return " ".join(parts) or f"{seconds}s"
+
+
+class IssueAdminForm(forms.ModelForm):
+    """Check what issue_create / issue_update would reject, so the admin shows a form error instead of a 500."""
+
+    class Meta:
+        model = Issue
+        fields = (
+            "project",
+            "summary",
+            "description",
+            "type",
+            "status",
+            "resolution",
+            "priority",
+            "labels",
+            "parent",
+            "assignee",
+            "reporter",
+            "due_date",
+            "original_estimate",
+            "remaining_estimate",
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        parent = data.get("parent")
+        project = data.get("project") or (self.instance.project if self.instance.project_id else None)
+        if parent is not None:
+            if self.instance.pk and (parent.pk == self.instance.pk or parent.parent_id == self.instance.pk):
+                self.add_error("parent", "An issue cannot be its own parent or its sub-task's sub-task.")
+            elif project is not None and parent.project_id != project.pk:
+                self.add_error("parent", "A sub-task must be in its parent's project.")
+        return data
+
+
+@admin.register(Issue)
+class IssueAdmin(BigTableAdmin):
+    form = IssueAdminForm
+    list_display = ("key", "summary", "type", "status", "priority", "assignee", "time_spent_display", "updated")
+    list_select_related = ("type", "status", "priority", "assignee")
+    list_filter = ("project", "type", "status__category", "status", "priority", "resolution")
+    # "=key" is one unique-index probe; summary search scans, so it comes second.
+    search_fields = ("=key", "summary")
+    autocomplete_fields = ("assignee", "reporter", "parent", "labels")
+    readonly_fields = (
+        "key",
+        "number",
+        "time_spent_display",
+        "resolved",
+        "created",
+        "updated",
+        "source",
+        "external_id",
+        "related_links",
+    )
+    fieldsets = (
+        (None, {"fields": ("project", "key", "number", "summary", "description")}),
+        ("Details", {"fields": ("type", "status", "resolution", "resolved", "priority", "labels", "parent")}),
+        ("People", {"fields": ("assignee", "reporter")}),
+        ("Dates and time", {"fields": ("due_date", "original_estimate", "remaining_estimate", "time_spent_display")}),
+        ("Record", {"fields": ("created", "updated", "source", "external_id", "related_links")}),
+    )
+    add_fieldsets = (
+        (None, {"fields": ("project", "summary", "description")}),
+        ("Details", {"fields": ("type", "status", "priority", "labels", "parent")}),
+        ("People", {"fields": ("assignee", "reporter")}),
+        ("Dates and time", {"fields": ("due_date", "original_estimate", "remaining_estimate")}),
+    )
+
+    @admin.display(description="Time spent", ordering="time_spent")
+    def time_spent_display(self, obj: Issue) -> str:
+        return format_seconds(obj.time_spent)
+
+    @admin.display(description="Related")
+    def related_links(self, obj: Issue) -> str:
+        if not obj.pk:
+            return "-"
+        links = (
+            ("admin:worklogs_worklog_changelist", "Worklogs"),
+            ("admin:issues_comment_changelist", "Comments"),
+            ("admin:issues_history_changelist", "History"),
+        )
+        return format_html_join(
+            " · ", '<a href="{}?issue__id__exact={}">{}</a>', ((reverse(u), obj.pk, name) for u, name in links)
+        )
+
+    def get_fieldsets(self, request: HttpRequest, obj: Issue | None = None) -> Any:
+        return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Issue | None = None) -> tuple[str, ...]:
+        # Moving an issue would need a new key in the other project: not an admin field edit.
+        return (*self.readonly_fields, "project") if obj is not None else self.readonly_fields
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        from issues.services import default_priority, default_status, default_type
+
+        initial = super().get_changeform_initial_data(request)
+        initial.setdefault("reporter", request.user.pk)
+        for name, default in (("type", default_type), ("status", default_status), ("priority", default_priority)):
+            if name not in initial:
+                found = default()
+                if found is not None:
+                    initial[name] = found.pk
+        return initial
+
+    def save_model(self, request: HttpRequest, obj: Issue, form: forms.ModelForm, change: bool) -> None:
+        data = form.cleaned_data
+        label_names = [label.name for label in data.get("labels") or ()]
+        if not change:
+            created = issue_create(
+                project=data["project"],
+                reporter=data.get("reporter"),
+                summary=data["summary"],
+                description=data.get("description", ""),
+                type=data.get("type"),
+                status=data.get("status"),
+                priority=data.get("priority"),
+                assignee=data.get("assignee"),
+                labels=label_names,
+                parent=data.get("parent"),
+                due_date=data.get("due_date"),
+                original_estimate=data.get("original_estimate"),
+                remaining_estimate=data.get("remaining_estimate"),
+                check_permission=False,  # admin access is governed by Django's model permissions
+            )
+            for field in Issue._meta.concrete_fields:
+                setattr(obj, field.attname, getattr(created, field.attname))
+            obj._state.adding = False
+            obj._state.db = created._state.db
+            return
+        # The form already copied its values onto obj; the service must diff against the stored row.
+        stored = Issue.objects.select_related(
+            "type", "status", "priority", "resolution", "assignee__profile", "reporter__profile", "parent"
+        ).get(pk=obj.pk)
+        changes = {name: data[name] for name in form.changed_data if name in EDITABLE_FIELDS}
+        if "labels" in form.changed_data:
+            changes["labels"] = label_names
+        issue_update(issue=stored, actor=request.user, data=changes, check_permission=False)
+        for field in Issue._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(stored, field.attname))
+
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
+        # Labels were written (with history) by the service; form.save_m2m() would write them again.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def delete_model(self, request: HttpRequest, obj: Issue) -> None:
+        issue_delete(issue=obj, actor=None)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        with transaction.atomic():
+            rows = list(queryset.values_list("pk", "project_id"))
+            queryset.delete()
+            transaction.on_commit(lambda: issue_cache.invalidate_issues([r[0] for r in rows], {r[1] for r in rows}))
+
+
+@admin.register(Comment)
+class CommentAdmin(BigTableAdmin):
+    list_display = ("id", "issue", "author", "short_body", "created", "updated")
+    list_select_related = ("issue", "author")
+    list_filter = ("issue__project",)
+    search_fields = ("=issue__key", "body")
+    autocomplete_fields = ("issue", "author")
+    readonly_fields = ("created", "updated", "source", "external_id")
+    fields = ("issue", "author", "body", "created", "updated", "source", "external_id")
+
+    @admin.display(description="Body")
+    def short_body(self, obj: Comment) -> str:
+        return obj.body if len(obj.body) <= 80 else obj.body[:79] + "…"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Comment | None = None) -> tuple[str, ...]:
+        return (*self.readonly_fields, "issue", "author") if obj is not None else self.readonly_fields
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial = super().get_changeform_initial_data(request)
+        initial.setdefault("author", request.user.pk)
+        return initial
+
+    def save_model(self, request: HttpRequest, obj: Comment, form: forms.ModelForm, change: bool) -> None:
+        # The form's required body is stripped, so the services' "empty comment" check cannot fire here.
+        if change:
+            stored = Comment.objects.get(pk=obj.pk)
+            saved = comment_update(comment=stored, actor=None, body=form.cleaned_data["body"])
+        else:
+            saved = comment_add(
+                issue=form.cleaned_data["issue"],
+                author=form.cleaned_data["author"],
+                body=form.cleaned_data["body"],
+                check_permission=False,  # admin access is governed by Django's model permissions
+            )
+        for field in Comment._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(saved, field.attname))
+        obj._state.adding = False
+
+    def delete_model(self, request: HttpRequest, obj: Comment) -> None:
+        self.delete_queryset(request, Comment.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        with transaction.atomic():
+            rows = list(queryset.values_list("issue_id", "issue__project_id"))
+            queryset.delete()
+            transaction.on_commit(lambda: issue_cache.invalidate_issues([r[0] for r in rows], {r[1] for r in rows}))
+
+
+@admin.register(History)
+class HistoryAdmin(BigTableAdmin):
+    """The changelog is an audit trail: viewable, never edited by hand."""
+
+    list_display = ("issue", "field", "from_value", "to_value", "author", "created")
+    list_select_related = ("issue", "author")
+    list_filter = ("field",)
+    search_fields = ("=issue__key",)
+    raw_id_fields = ("issue", "author")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: History | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: History | None = None) -> bool:
+        return False
+
+
+@admin.register(SavedFilter)
+class SavedFilterAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner", "shared_with", "created")
+    list_select_related = ("owner", "shared_with")
+    list_filter = ("shared_with",)
+    search_fields = ("name", "jql", "owner__username")
+    autocomplete_fields = ("owner", "shared_with")
+    readonly_fields = ("created",)

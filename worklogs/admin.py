@@ -1,0 +1,127 @@
+"""Django admin for worklogs: every write goes through worklogs.services so issue totals stay right."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from issues import cache as issue_cache
+from issues.admin import BigTableAdmin, format_seconds
+from issues.services import issue_recalculate_time_spent
+from worklogs.models import Worklog
+from worklogs.services import MAX_WORKLOG_SECONDS, AdjustEstimate, worklog_add, worklog_delete, worklog_update
+
+
+class WorklogAdminForm(forms.ModelForm):
+    adjust_estimate = forms.ChoiceField(
+        choices=[
+            (AdjustEstimate.AUTO.value, "Adjust automatically (Jira's default)"),
+            (AdjustEstimate.LEAVE.value, "Leave the remaining estimate unchanged"),
+        ],
+        initial=AdjustEstimate.AUTO.value,
+        help_text="What this change does to the issue's remaining estimate.",
+    )
+
+    class Meta:
+        model = Worklog
+        fields = ("issue", "author", "started", "time_spent", "comment")
+
+    def clean_time_spent(self) -> int:
+        value = self.cleaned_data["time_spent"]
+        if value <= 0:
+            raise forms.ValidationError("Time spent must be more than zero.")
+        if value > MAX_WORKLOG_SECONDS:
+            raise forms.ValidationError("One worklog cannot exceed a week (168h).")
+        return value
+
+
+@admin.register(Worklog)
+class WorklogAdmin(BigTableAdmin):
+    form = WorklogAdminForm
+    list_display = ("id", "issue", "author", "started", "time_spent_display", "short_comment")
+    list_select_related = ("issue", "author")
+    list_filter = ("issue__project", "source")
+    search_fields = ("=issue__key", "=author__username", "comment")
+    autocomplete_fields = ("issue", "author")
+    readonly_fields = ("time_spent_display", "created", "updated", "source", "external_id")
+    fields = (
+        "issue",
+        "author",
+        "started",
+        "time_spent",
+        "time_spent_display",
+        "adjust_estimate",
+        "comment",
+        "created",
+        "updated",
+        "source",
+        "external_id",
+    )
+    actions = ("delete_selected",)
+
+    @admin.display(description="Time spent (formatted)", ordering="time_spent")
+    def time_spent_display(self, obj: Worklog) -> str:
+        return format_seconds(obj.time_spent) if obj.time_spent else "-"
+
+    @admin.display(description="Comment")
+    def short_comment(self, obj: Worklog) -> str:
+        return obj.comment if len(obj.comment) <= 60 else obj.comment[:59] + "…"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Worklog | None = None) -> tuple[str, ...]:
+        # worklog_update cannot move a worklog to another issue or person: log it anew instead.
+        return (*self.readonly_fields, "issue", "author") if obj is not None else self.readonly_fields
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial = super().get_changeform_initial_data(request)
+        initial.setdefault("author", request.user.pk)
+        return initial
+
+    def save_model(self, request: HttpRequest, obj: Worklog, form: forms.ModelForm, change: bool) -> None:
+        data = form.cleaned_data
+        mode = AdjustEstimate(data.get("adjust_estimate") or AdjustEstimate.AUTO)
+        # actor=None: admin rights come from Django's model permissions, not project roles.
+        if change:
+            # The form already copied its values onto obj; the service must see the stored worklog.
+            stored = Worklog.objects.get(pk=obj.pk)
+            saved = worklog_update(
+                worklog=stored,
+                actor=None,
+                time_spent=data["time_spent"],
+                started=data["started"],
+                comment=data.get("comment", ""),
+                adjust_estimate=mode,
+            )
+        else:
+            saved = worklog_add(
+                issue=data["issue"],
+                author=data["author"],
+                time_spent=data["time_spent"],
+                started=data["started"],
+                comment=data.get("comment", ""),
+                adjust_estimate=mode,
+                check_permission=False,
+            )
+        for field in Worklog._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(saved, field.attname))
+        obj._state.adding = False
+
+    def delete_model(self, request: HttpRequest, obj: Worklog) -> None:
+        worklog_delete(worklog=obj, actor=None, adjust_estimate=AdjustEstimate.AUTO)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """Delete many worklogs in one statement, then recompute the affected issues' time spent.
+
+        Remaining estimates are left as they are: a bulk clean-up is not "logging less work".
+        """
+        with transaction.atomic():
+            rows = list(queryset.order_by().values_list("issue_id", "issue__project_id").distinct())
+            queryset.delete()
+            issue_ids = [issue_id for issue_id, _ in rows]
+            issue_recalculate_time_spent(issue_ids=issue_ids)
+            project_ids = {project_id for _, project_id in rows}
+            transaction.on_commit(lambda: issue_cache.invalidate_issues(issue_ids, project_ids))
