@@ -1,0 +1,60 @@
+"""Fill the database with deterministic demo data: `manage.py seed_demo --issues 5000 --seed 1`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+
+from issues.demo import PROJECTS, seed_demo
+from issues.models import Issue
+
+
+class Command(BaseCommand):
+    help = "Create demo projects, users, issues, comments, history and worklogs (deterministic for a given --seed)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--issues", type=int, default=2000, help="issues to create (default 2000)")
+        parser.add_argument("--seed", type=int, default=1, help="random seed: same seed, same data (default 1)")
+        parser.add_argument("--projects", type=int, default=4, help=f"projects, 1-{len(PROJECTS)} (default 4)")
+        parser.add_argument("--users", type=int, default=60, help="demo users with profiles (default 60)")
+        parser.add_argument("--password", default="demo-pass-123", help="password of the `demo` login if created")
+        parser.add_argument("--if-empty", action="store_true", help="do nothing when any issue exists")
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="where the site runs, for the printout")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["if_empty"] and Issue.objects.exists():
+            self.stdout.write("Issues exist already: nothing seeded (--if-empty).")
+            return
+        if options["issues"] < 0:
+            raise CommandError("--issues must be zero or more")
+        if not 1 <= options["projects"] <= len(PROJECTS):
+            raise CommandError(f"--projects must be between 1 and {len(PROJECTS)}")
+        if options["users"] < 1:
+            raise CommandError("--users must be at least 1")
+        verbose = options["verbosity"] > 1
+        result = seed_demo(
+            issues=options["issues"],
+            seed=options["seed"],
+            projects=options["projects"],
+            users=options["users"],
+            password=options["password"],
+            progress=self.stdout.write if verbose else None,
+        )
+        seconds = max(result.seconds, 1e-9)
+        self.stdout.write(
+            f"Seeded {result.issues} issues, {result.comments} comments, {result.history} history rows, "
+            f"{result.worklogs} worklogs, {result.issue_labels} issue labels, {result.users} new users, "
+            f"{result.projects} new projects on {connection.vendor}."
+        )
+        self.stdout.write(
+            f"Rate: {result.issues / seconds:,.0f} issues/s, {result.rows / seconds:,.0f} rows/s "
+            f"({result.rows:,} rows in {result.seconds:.1f}s)"
+        )
+        base = options["base_url"].rstrip("/")
+        if result.demo_created:
+            self.stdout.write(self.style.SUCCESS(f"Log in at {base}/ as demo / {options['password']}"))
+        else:
+            self.stdout.write(f"Log in at {base}/ as demo (existing login: password unchanged)")
+        self.stdout.write(f"Admin: {base}/admin/ (demo is staff and superuser)")
