@@ -1,0 +1,342 @@
+"""Pydantic shapes of issues and comments at Taskra's edges, and the Duration / IssueKey field types.
+
+Output shapes (IssueRow, IssueOut, CommentOut, UserRef, ProjectRef) are what views, the API,
+exports and the cache see; issues/adapters.py fills them from ORM rows. Input shapes
+(IssueCreate, IssueUpdate, CommentCreate) validate untrusted bodies, straight from bytes with
+`Model.model_validate_json(body)`.
+
+Everything here is built once at import time; nothing is compiled per request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from typing import Annotated, Any
+
+from django.conf import settings
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+# Issue and worklog time columns are 32-bit integers (PostgreSQL integer): the largest duration they hold.
+MAX_DURATION_SECONDS = 2**31 - 1
+
+# ---------------------------------------------------------------------------------------------------------
+# Durations, Jira style: "2h 30m", "1d 4h", "90m", "1.5h", "1w 2d"; 1d and 1w follow the work-time settings.
+# ---------------------------------------------------------------------------------------------------------
+
+_UNITS = ("w", "d", "h", "m")
+_TOKEN_RE = re.compile(r"(\d+(?:[.,]\d+)?)\s*([a-zA-Z]+)")
+_UNIT_ALIASES = {
+    "w": "w",
+    "wk": "w",
+    "wks": "w",
+    "week": "w",
+    "weeks": "w",
+    "d": "d",
+    "day": "d",
+    "days": "d",
+    "h": "h",
+    "hr": "h",
+    "hrs": "h",
+    "hour": "h",
+    "hours": "h",
+    "m": "m",
+    "min": "m",
+    "mins": "m",
+    "minute": "m",
+    "minutes": "m",
+}
+
+
+def unit_seconds(*, hours_per_day: int | None = None, days_per_week: int | None = None) -> dict[str, int]:
+    """Return the length in seconds of each duration unit under the configured work-time rules."""
+    hpd = hours_per_day if hours_per_day is not None else settings.TASKRA_HOURS_PER_DAY
+    dpw = days_per_week if days_per_week is not None else settings.TASKRA_DAYS_PER_WEEK
+    return {"w": dpw * hpd * 3600, "d": hpd * 3600, "h": 3600, "m": 60}
+
+
+def parse_duration(
+    text: str,
+    *,
+    allow_zero: bool = False,
+    hours_per_day: int | None = None,
+    days_per_week: int | None = None,
+) -> int:
+    """Return the number of seconds in a Jira-style duration such as "2h 30m", "1d 4h", "90m" or "1.5h".
+
+    Units: w (week), d (day), h (hour), m (minute); by default 1d = 8h and 1w = 5d
+    (settings.TASKRA_HOURS_PER_DAY / TASKRA_DAYS_PER_WEEK). Each unit may appear once. Raise
+    ValueError with a message fit to show the user for anything else: empty text, a missing or
+    unknown unit, a negative or zero duration (unless allow_zero), or one too long to store.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"Duration must be text such as '2h 30m', not {type(text).__name__}.")
+    raw = text.strip()
+    if not raw:
+        raise ValueError("Duration is empty: write it like '2h 30m', '1d 4h' or '90m'.")
+    if raw.startswith("-"):
+        raise ValueError(f"Duration '{raw}' is negative: durations must be positive.")
+    units = unit_seconds(hours_per_day=hours_per_day, days_per_week=days_per_week)
+    total = 0.0
+    seen: set[str] = set()
+    pos = 0
+    for match in _TOKEN_RE.finditer(raw):
+        gap = raw[pos : match.start()]
+        if gap.strip():
+            raise ValueError(f"Duration '{raw}' is not understood near '{gap.strip()}': write it like '2h 30m'.")
+        pos = match.end()
+        number, unit_text = match.group(1), match.group(2).lower()
+        unit = _UNIT_ALIASES.get(unit_text)
+        if unit is None:
+            raise ValueError(
+                f"Duration '{raw}' has an unknown unit '{match.group(2)}': use w (weeks), d (days), h (hours), m (minutes)."
+            )
+        if unit in seen:
+            raise ValueError(f"Duration '{raw}' gives '{unit}' twice.")
+        seen.add(unit)
+        total += float(number.replace(",", ".")) * units[unit]
+    rest = raw[pos:]
+    if rest.strip():
+        if re.fullmatch(r"\s*\d+(?:[.,]\d+)?\s*", rest):
+            raise ValueError(
+                f"Duration '{raw}' has a number without a unit: add one, e.g. '{rest.strip()}m' or '{rest.strip()}h'."
+            )
+        raise ValueError(f"Duration '{raw}' is not understood near '{rest.strip()}': write it like '2h 30m'.")
+    if not seen:
+        raise ValueError(f"Duration '{raw}' is not understood: write it like '2h 30m', '1d 4h' or '90m'.")
+    if not math.isfinite(total) or total > MAX_DURATION_SECONDS:
+        raise ValueError(f"Duration '{raw}' is too long: at most {format_duration(MAX_DURATION_SECONDS)}.")
+    seconds = round(total)
+    if seconds == 0 and not allow_zero:
+        raise ValueError(f"Duration '{raw}' is zero: it must be more than zero.")
+    return seconds
+
+
+def format_duration(seconds: int | None, *, hours_per_day: int | None = None, days_per_week: int | None = None) -> str:
+    """Return seconds written the Jira way ("1w 2d 3h 30m"), rounded to the minute; "" for None, "0m" for zero."""
+    if seconds is None:
+        return ""
+    if seconds < 0:
+        return "-" + format_duration(-seconds, hours_per_day=hours_per_day, days_per_week=days_per_week)
+    units = unit_seconds(hours_per_day=hours_per_day, days_per_week=days_per_week)
+    remaining = int(round(seconds / 60)) * 60
+    if remaining == 0:
+        return "1m" if seconds > 0 else "0m"
+    parts = []
+    for unit in _UNITS:
+        count, remaining = divmod(remaining, units[unit])
+        if count:
+            parts.append(f"{count}{unit}")
+    return " ".join(parts)
+
+
+def _duration_input(allow_zero: bool):
+    def validate(value: Any) -> int:
+        if isinstance(value, bool):
+            raise PydanticCustomError("duration_type", "Duration must be text such as '2h 30m' or whole seconds.")
+        if isinstance(value, int):
+            seconds = value
+        elif isinstance(value, float) and value.is_integer():
+            seconds = int(value)
+        elif isinstance(value, str):
+            try:
+                return parse_duration(value, allow_zero=allow_zero)
+            except ValueError as exc:
+                raise PydanticCustomError("duration_parsing", str(exc)) from None
+        else:
+            raise PydanticCustomError("duration_type", "Duration must be text such as '2h 30m' or whole seconds.")
+        if seconds < 0:
+            raise PydanticCustomError("duration_negative", "Duration must not be negative.")
+        if seconds == 0 and not allow_zero:
+            raise PydanticCustomError("duration_zero", "Duration must be more than zero.")
+        if seconds > MAX_DURATION_SECONDS:
+            raise PydanticCustomError(
+                "duration_too_long",
+                "Duration is too long: at most {limit}.",
+                {"limit": format_duration(MAX_DURATION_SECONDS)},
+            )
+        return seconds
+
+    return validate
+
+
+_DURATION_JSON_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "examples": ["2h 30m", "1d 4h", "90m", "1.5h"]},
+        {"type": "integer", "description": "seconds"},
+    ]
+}
+
+# A positive duration: "2h 30m" or whole seconds in, integer seconds out.
+Duration = Annotated[int, BeforeValidator(_duration_input(False)), WithJsonSchema(_DURATION_JSON_SCHEMA)]
+# A duration that may be zero (remaining estimates): "0m" is valid here.
+DurationOrZero = Annotated[int, BeforeValidator(_duration_input(True)), WithJsonSchema(_DURATION_JSON_SCHEMA)]
+# Seconds in, "2h 30m" text out (for display-oriented JSON such as timesheet exports).
+DurationText = Annotated[int, PlainSerializer(lambda s: format_duration(s), return_type=str)]
+
+ISSUE_KEY_RE = r"(?i)^[A-Z][A-Z0-9_]{1,9}-[1-9][0-9]{0,9}$"
+# "DEMO-123"; lower case input is accepted and upper-cased.
+IssueKey = Annotated[str, StringConstraints(strip_whitespace=True, pattern=ISSUE_KEY_RE, to_upper=True)]
+ProjectKey = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"(?i)^[A-Z][A-Z0-9_]{1,9}$", to_upper=True)
+]
+NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+# ---------------------------------------------------------------------------------------------------------
+# Output shapes
+# ---------------------------------------------------------------------------------------------------------
+
+
+class UserRef(BaseModel):
+    """A user as shown next to an issue, worklog or comment."""
+
+    id: int
+    username: str
+    display_name: str
+
+
+class ProjectRef(BaseModel):
+    id: int
+    key: str
+    name: str
+
+
+class IssueRow(BaseModel):
+    """One line of an issue list (navigator, board, export, cache entry)."""
+
+    id: int
+    key: str
+    summary: str
+    project: ProjectRef
+    type: str
+    status: str
+    status_category: str
+    priority: str
+    assignee: UserRef | None
+    reporter: UserRef | None
+    due_date: dt.date | None
+    original_estimate: int | None
+    remaining_estimate: int | None
+    time_spent: int
+    created: dt.datetime
+    updated: dt.datetime
+    resolved: dt.datetime | None
+    # Lazy: present only when asked for (extras=...), computed by the adapter, absent from JSON otherwise.
+    subtask_count: int | None = None
+    worklog_count: int | None = None
+
+
+class IssueOut(IssueRow):
+    """One issue with everything its page shows."""
+
+    description: str
+    resolution: str | None
+    parent_key: str | None
+    labels: list[str]
+    # Lazy: rendered/sanitised Markdown, only when asked for.
+    description_html: str | None = None
+
+
+class CommentOut(BaseModel):
+    id: int
+    issue_id: int
+    author: UserRef | None
+    body: str
+    created: dt.datetime
+    updated: dt.datetime
+    # Lazy: rendered/sanitised Markdown, only when asked for.
+    body_html: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Input shapes
+# ---------------------------------------------------------------------------------------------------------
+
+
+class _Input(BaseModel):
+    # Unknown keys are mistakes in an API body or an import mapping: say so instead of dropping them.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class IssueCreate(_Input):
+    """A new issue; related objects are given by name (type, status, priority), username and issue key."""
+
+    project: ProjectKey
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+    description: str = ""
+    type: NonBlank | None = None
+    status: NonBlank | None = None
+    priority: NonBlank | None = None
+    assignee: NonBlank | None = None
+    labels: list[
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^\S+$")]
+    ] = Field(default_factory=list)
+    parent: IssueKey | None = None
+    due_date: dt.date | None = None
+    original_estimate: DurationOrZero | None = None
+    remaining_estimate: DurationOrZero | None = None
+
+
+class IssueUpdate(_Input):
+    """A partial update: only the fields sent are validated and applied (use `payload.changes()`).
+
+    Defaults are never validated, so a field that was not sent is simply absent from changes();
+    sending null clears a nullable field and is an error for the others.
+    """
+
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)] = None  # type: ignore[assignment]
+    description: str = None  # type: ignore[assignment]
+    type: NonBlank = None  # type: ignore[assignment]
+    status: NonBlank = None  # type: ignore[assignment]
+    priority: NonBlank = None  # type: ignore[assignment]
+    resolution: NonBlank | None = None
+    assignee: NonBlank | None = None
+    reporter: NonBlank | None = None
+    labels: list[
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^\S+$")]
+    ] = None  # type: ignore[assignment]
+    parent: IssueKey | None = None
+    due_date: dt.date | None = None
+    original_estimate: DurationOrZero | None = None
+    remaining_estimate: DurationOrZero | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """Return only the fields that were sent, with their validated values."""
+        return self.model_dump(exclude_unset=True)
+
+
+class CommentCreate(_Input):
+    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=65535)]
+
+
+__all__ = [
+    "MAX_DURATION_SECONDS",
+    "AwareDatetime",
+    "CommentCreate",
+    "CommentOut",
+    "Duration",
+    "DurationOrZero",
+    "DurationText",
+    "IssueCreate",
+    "IssueKey",
+    "IssueOut",
+    "IssueRow",
+    "IssueUpdate",
+    "ProjectKey",
+    "ProjectRef",
+    "UserRef",
+    "format_duration",
+    "parse_duration",
+    "unit_seconds",
+]
