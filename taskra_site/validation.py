@@ -1,0 +1,119 @@
+"""One place that turns validation errors into a 400 JSON body or form errors, with field paths.
+
+Works with pydantic's ValidationError (schemas, model_validate_json on raw bodies) and Django's
+ValidationError (services raise ValidationError({"summary": "..."})).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, JsonResponse
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+AnyValidationError = PydanticValidationError | DjangoValidationError
+
+
+class BodyError(Exception):
+    """A request body that failed validation; `.response` is the 400 to return."""
+
+    def __init__(self, error: AnyValidationError) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.response = validation_error_response(error)
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def error_list(exc: AnyValidationError) -> list[dict[str, Any]]:
+    """Return [{"field": "labels.0", "loc": ["labels", 0], "message": ..., "type": ...}] for any validation error.
+
+    Whole-object errors have field "" (pydantic) or "__all__" mapped to "" (Django).
+    """
+    if isinstance(exc, PydanticValidationError):
+        out = []
+        for err in exc.errors(include_url=False, include_context=False, include_input=False):
+            loc = list(err["loc"])
+            message = err["msg"]
+            # Our own validators raise ValueError: pydantic prefixes "Value error, " which reads badly.
+            if err["type"] == "value_error" and message.startswith("Value error, "):
+                message = message[len("Value error, ") :]
+            if err["type"] == "json_invalid":
+                message = f"Invalid JSON: {message.removeprefix('Invalid JSON: ')}"
+            out.append({"field": _path(tuple(loc)), "loc": loc, "message": message, "type": err["type"]})
+        return out
+    out = []
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            name = "" if field == NON_FIELD_ERRORS else field
+            for message in errors:
+                out.append({"field": name, "loc": [name] if name else [], "message": message, "type": "invalid"})
+    else:
+        for message in exc.messages:
+            out.append({"field": "", "loc": [], "message": message, "type": "invalid"})
+    return out
+
+
+def errors_by_field(exc: AnyValidationError) -> dict[str, list[str]]:
+    """Return {"summary": ["..."], "labels.0": ["..."], "": ["whole-object error"]}."""
+    found: dict[str, list[str]] = {}
+    for err in error_list(exc):
+        found.setdefault(err["field"], []).append(err["message"])
+    return found
+
+
+def validation_error_response(exc: AnyValidationError, *, status: int = 400) -> JsonResponse:
+    """Return a 400 JSON response: {"message": ..., "errors": [{"field", "loc", "message", "type"}, ...]}."""
+    errors = error_list(exc)
+    first = errors[0] if errors else {"field": "", "message": "Invalid input."}
+    summary = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return JsonResponse({"message": f"Invalid input: {summary}{more}", "errors": errors}, status=status)
+
+
+def apply_validation_errors_to_form(form: Any, exc: AnyValidationError) -> None:
+    """Add the errors to a Django form: on the field named by the path's first part, else as non-field errors.
+
+    Nested paths keep their detail in the message ("labels.1: ..."), so nothing is lost.
+    """
+    for err in error_list(exc):
+        loc = err["loc"]
+        name = str(loc[0]) if loc else None
+        message = err["message"]
+        if name is not None and name in form.fields:
+            if len(loc) > 1:
+                message = f"{err['field']}: {message}"
+            form.add_error(name, message)
+        else:
+            form.add_error(None, f"{err['field']}: {message}" if err["field"] else message)
+
+
+def parse_body(model: type[M], body: bytes | str) -> M:
+    """Validate a raw JSON body straight from bytes (model_validate_json); raise BodyError with the 400 ready."""
+    try:
+        return model.model_validate_json(body)
+    except PydanticValidationError as exc:
+        raise BodyError(exc) from exc
+
+
+def parse_request(model: type[M], request: HttpRequest) -> M:
+    """Validate request.body as JSON for `model`; raise BodyError (its .response is the 400)."""
+    return parse_body(model, request.body)
+
+
+__all__ = [
+    "BodyError",
+    "apply_validation_errors_to_form",
+    "error_list",
+    "errors_by_field",
+    "parse_body",
+    "parse_request",
+    "validation_error_response",
+]
