@@ -152,7 +152,7 @@ def issue_create(
     issue.save(force_insert=True)
     if labels:
         issue.labels.set(labels_get_or_create(labels))
-    transaction.on_commit(lambda: issue_cache.invalidate_issue(issue.pk, project.pk))
+    issue_cache.invalidate_on_commit([issue.pk], [project.pk])  # bumps now and at commit
     return issue
 
 
@@ -244,7 +244,7 @@ def issue_update(*, issue: Issue, actor: Any | None, data: dict[str, Any], check
     model_fields = [f for f in dict.fromkeys(changed_fields) if f != "labels"]
     issue.save(update_fields=[*model_fields, "updated"])
     history_record(issue=issue, author=actor, changes=changes, when=now)
-    transaction.on_commit(lambda: issue_cache.invalidate_issue(issue.pk, issue.project_id))
+    issue_cache.invalidate_on_commit([issue.pk], [issue.project_id])  # bumps now and at commit
     return [f for f in dict.fromkeys(changed_fields) if f != "resolved"]
 
 
@@ -254,7 +254,8 @@ def issue_delete(*, issue: Issue, actor: Any | None) -> None:
     _check_can_edit(actor, issue.project_id)
     issue_id, project_id = issue.pk, issue.project_id
     issue.delete()
-    transaction.on_commit(lambda: issue_cache.invalidate_issue(issue_id, project_id))
+    # The parent's page lists its sub-tasks.
+    issue_cache.invalidate_on_commit([issue_id, issue.parent_id], [project_id])  # bumps now and at commit
 
 
 def issue_recalculate_time_spent(*, issue_ids: Iterable[int]) -> int:
@@ -294,7 +295,7 @@ def comment_add(*, issue: Issue, author: Any, body: str, check_permission: bool 
     now = timezone.now()
     comment = Comment.objects.create(issue=issue, author=author, body=body.strip(), created=now, updated=now)
     Issue.objects.filter(pk=issue.pk).update(updated=now)
-    transaction.on_commit(lambda: issue_cache.invalidate_issue(issue.pk, issue.project_id))
+    issue_cache.invalidate_on_commit([issue.pk], [issue.project_id])  # bumps now and at commit
     return comment
 
 
@@ -310,5 +311,5 @@ def comment_update(*, comment: Comment, actor: Any, body: str) -> Comment:
     comment.save(update_fields=["body", "updated"])
     issue_id = comment.issue_id
     project_id = Issue.objects.filter(pk=issue_id).values_list("project_id", flat=True).first()
-    transaction.on_commit(lambda: issue_cache.invalidate_issue(issue_id, project_id))
+    issue_cache.invalidate_on_commit([issue_id], [project_id])  # bumps now and at commit
     return comment

@@ -12,19 +12,51 @@ from django_redis.serializers.base import BaseSerializer
 
 _ORJSON = b"J"
 _PICKLE = b"P"
+_TEXT = b"S"
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _json_exact(value: Any, depth: int = 0) -> bool:
+    """Return whether orjson round-trips the value unchanged.
+
+    orjson happily writes datetimes, UUIDs, enums and tuples, but reads them back as
+    strings and lists: caching those through JSON would silently change their type.
+    """
+    kind = type(value)
+    if kind in _JSON_SCALARS:
+        return True
+    if depth > 64:
+        return False
+    if kind is list:
+        return all(_json_exact(item, depth + 1) for item in value)
+    if kind is dict:
+        return all(type(k) is str and _json_exact(v, depth + 1) for k, v in value.items())
+    return False
 
 
 class OrjsonPickleSerializer(BaseSerializer):
-    """Serialize JSON-able values with orjson (fast) and fall back to pickle for the rest."""
+    """Serialize JSON-exact values with orjson (fast), text as UTF-8, and everything else with pickle.
+
+    Every payload starts with a one-byte tag, so a value always comes back as the
+    type it went in as (a datetime stays a datetime, a tuple stays a tuple).
+    """
 
     def dumps(self, value: Any) -> bytes:
-        try:
-            return _ORJSON + orjson.dumps(value)
-        except TypeError:
-            return _PICKLE + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        if type(value) is str:
+            # Rendered page bodies: no JSON quoting/escaping needed.
+            return _TEXT + value.encode()
+        if _json_exact(value):
+            try:
+                return _ORJSON + orjson.dumps(value)
+            except (TypeError, orjson.JSONEncodeError):  # e.g. an int beyond 64 bits
+                pass
+        return _PICKLE + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
     def loads(self, value: bytes) -> Any:
         tag, body = value[:1], value[1:]
+        if tag == _TEXT:
+            return body.decode()
         if tag == _ORJSON:
             return orjson.loads(body)
         if tag == _PICKLE:
@@ -42,7 +74,9 @@ class ThresholdZlibCompressor(BaseCompressor):
 
     def compress(self, value: bytes) -> bytes:
         if len(value) >= self.min_length:
-            return self._Z + zlib.compress(value, self.level)
+            packed = zlib.compress(value, self.level)
+            if len(packed) < len(value):  # incompressible data stays raw
+                return self._Z + packed
         return self._R + value
 
     def decompress(self, value: bytes) -> bytes:

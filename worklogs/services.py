@@ -66,7 +66,7 @@ def _apply_to_issue(issue: Issue, *, delta: int, remaining: int | None) -> None:
     issue.remaining_estimate = remaining
     issue.updated = timezone.now()
     issue.save(update_fields=["time_spent", "remaining_estimate", "updated"])
-    transaction.on_commit(lambda: issue_cache.invalidate_issue(issue.pk, issue.project_id))
+    issue_cache.invalidate_on_commit([issue.pk], [issue.project_id])  # bumps now and at commit
 
 
 @transaction.atomic
