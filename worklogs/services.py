@@ -101,6 +101,14 @@ def worklog_add(
     return worklog
 
 
+def _refresh_stored(worklog: Worklog) -> None:
+    # Under the issue's row lock, read what is stored: deltas computed from a stale (or form-modified)
+    # instance would drift time_spent away from the sum of worklogs. Raises DoesNotExist if already deleted.
+    stored = Worklog.objects.filter(pk=worklog.pk).values("author_id", "time_spent", "started", "comment").get()
+    for name, value in stored.items():
+        setattr(worklog, name, value)
+
+
 def _check_owner(worklog: Worklog, actor: Any, project_id: int) -> None:
     if actor is None:
         return
@@ -124,6 +132,7 @@ def worklog_update(
 ) -> Worklog:
     """Edit a worklog (own, or any as project admin); the issue's totals follow."""
     locked = _locked_issue(worklog.issue_id)
+    _refresh_stored(worklog)
     _check_owner(worklog, actor, locked.project_id)
     fields: list[str] = []
     delta = 0
@@ -163,6 +172,7 @@ def worklog_delete(
 ) -> None:
     """Delete a worklog (own, or any as project admin); auto gives its time back to the estimate."""
     locked = _locked_issue(worklog.issue_id)
+    _refresh_stored(worklog)
     _check_owner(worklog, actor, locked.project_id)
     mode = AdjustEstimate(adjust_estimate)
     remaining = locked.remaining_estimate

@@ -1,0 +1,187 @@
+"""Worklog services keep the issue's time_spent equal to the sum of its worklogs, and estimates as Jira does.
+
+Personas: alice is admin of DEMO, carol a viewer in DEMO (may not log work), bob only in OPS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Sum
+from django.utils import timezone
+
+from issues.models import Issue, Membership, Role
+from worklogs.models import Worklog
+from worklogs.services import AdjustEstimate, worklog_add, worklog_delete, worklog_update
+
+H = 3600
+
+
+@pytest.fixture
+def started():
+    return timezone.now().replace(microsecond=0) - dt.timedelta(hours=3)
+
+
+@pytest.fixture
+def issue(project_a, make_issue):
+    return make_issue(project_a, original_estimate=10 * H)
+
+
+def totals(issue: Issue) -> tuple[int, int | None]:
+    """Return (time_spent, remaining_estimate) as stored, after checking time_spent == sum(worklogs)."""
+    stored = Issue.objects.get(pk=issue.pk)
+    summed = Worklog.objects.filter(issue_id=issue.pk).aggregate(s=Sum("time_spent"))["s"] or 0
+    assert stored.time_spent == summed
+    return stored.time_spent, stored.remaining_estimate
+
+
+def test_add_auto_reduces_remaining(issue, alice, started):
+    worklog_add(issue=issue, author=alice, time_spent=2 * H, started=started)
+    worklog_add(issue=issue, author=alice, time_spent=30 * 60, started=started)
+    assert totals(issue) == (2 * H + 1800, 10 * H - 2 * H - 1800)
+    # The caller's instance follows too.
+    assert issue.time_spent == 2 * H + 1800
+
+
+def test_add_auto_never_goes_below_zero(issue, alice, started):
+    worklog_add(issue=issue, author=alice, time_spent=12 * H, started=started)
+    assert totals(issue) == (12 * H, 0)
+
+
+@pytest.mark.parametrize(
+    ("mode", "extra", "remaining"),
+    [
+        (AdjustEstimate.LEAVE, {}, 10 * H),
+        (AdjustEstimate.NEW, {"new_estimate": 3 * H}, 3 * H),
+        (AdjustEstimate.MANUAL, {"reduce_by": 4 * H}, 6 * H),
+    ],
+)
+def test_add_adjust_estimate_modes(issue, alice, started, mode, extra, remaining):
+    worklog_add(issue=issue, author=alice, time_spent=H, started=started, adjust_estimate=mode, **extra)
+    assert totals(issue) == (H, remaining)
+
+
+def test_add_unestimated_issue_stays_unestimated(project_a, make_issue, alice, started):
+    issue = make_issue(project_a)
+    worklog_add(issue=issue, author=alice, time_spent=H, started=started)
+    assert totals(issue) == (H, None)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"time_spent": 0}, "time_spent"),
+        ({"time_spent": 8 * 24 * H}, "time_spent"),
+        ({"started": dt.datetime(2026, 1, 1, 9, 0)}, "started"),
+        ({"adjust_estimate": "new"}, "new_estimate"),
+        ({"adjust_estimate": "manual"}, "reduce_by"),
+    ],
+)
+def test_add_rejects_bad_input_and_changes_nothing(issue, alice, started, kwargs, field):
+    args = {"issue": issue, "author": alice, "time_spent": H, "started": started, **kwargs}
+    with pytest.raises(ValidationError) as exc:
+        worklog_add(**args)
+    assert field in exc.value.message_dict
+    assert not Worklog.objects.exists()
+    assert totals(issue) == (0, 10 * H)
+
+
+def test_viewer_and_outsider_cannot_log_work(issue, carol, bob, started):
+    for person in (carol, bob):
+        with pytest.raises(PermissionDenied):
+            worklog_add(issue=issue, author=person, time_spent=H, started=started)
+    assert totals(issue) == (0, 10 * H)
+
+
+def test_update_more_and_less_time_auto(issue, alice, started):
+    log = worklog_add(issue=issue, author=alice, time_spent=2 * H, started=started)
+    worklog_update(worklog=log, actor=alice, time_spent=5 * H)
+    assert totals(issue) == (5 * H, 5 * H)
+    # Logging less gives the time back to the estimate.
+    worklog_update(worklog=log, actor=alice, time_spent=H)
+    assert totals(issue) == (H, 9 * H)
+
+
+def test_update_leave_and_new(issue, alice, started):
+    log = worklog_add(issue=issue, author=alice, time_spent=2 * H, started=started)
+    worklog_update(worklog=log, actor=alice, time_spent=3 * H, adjust_estimate="leave")
+    assert totals(issue) == (3 * H, 8 * H)
+    worklog_update(worklog=log, actor=alice, time_spent=4 * H, adjust_estimate="new", new_estimate=H)
+    assert totals(issue) == (4 * H, H)
+
+
+def test_update_comment_only_keeps_totals(issue, alice, started):
+    log = worklog_add(issue=issue, author=alice, time_spent=2 * H, started=started)
+    worklog_update(worklog=log, actor=alice, comment="reviewed", started=started - dt.timedelta(hours=1))
+    log.refresh_from_db()
+    assert (log.comment, log.started) == ("reviewed", started - dt.timedelta(hours=1))
+    assert totals(issue) == (2 * H, 8 * H)
+
+
+def test_update_from_a_stale_instance_keeps_the_sum(issue, alice, started):
+    log = worklog_add(issue=issue, author=alice, time_spent=H, started=started)
+    stale = Worklog.objects.get(pk=log.pk)
+    worklog_update(worklog=log, actor=alice, time_spent=2 * H)
+    # `stale` still believes 1h: the delta must come from the stored row (2h -> 3h), not the instance.
+    worklog_update(worklog=stale, actor=alice, time_spent=3 * H)
+    assert totals(issue)[0] == 3 * H
+
+
+def test_delete_auto_gives_time_back(issue, alice, started):
+    keep = worklog_add(issue=issue, author=alice, time_spent=H, started=started)
+    gone = worklog_add(issue=issue, author=alice, time_spent=2 * H, started=started)
+    worklog_delete(worklog=gone, actor=alice)
+    assert totals(issue) == (H, 9 * H)
+    assert list(Worklog.objects.values_list("pk", flat=True)) == [keep.pk]
+
+
+@pytest.mark.parametrize(
+    ("mode", "extra", "remaining"),
+    [(AdjustEstimate.LEAVE, {}, 8 * H), (AdjustEstimate.NEW, {"new_estimate": 5 * H}, 5 * H)],
+)
+def test_delete_modes(issue, alice, started, mode, extra, remaining):
+    log = worklog_add(issue=issue, author=alice, time_spent=2 * H, started=started)
+    worklog_delete(worklog=log, actor=alice, adjust_estimate=mode, **extra)
+    assert totals(issue) == (0, remaining)
+
+
+def test_deleting_twice_does_not_subtract_twice(issue, alice, started):
+    worklog_add(issue=issue, author=alice, time_spent=H, started=started)
+    log = worklog_add(issue=issue, author=alice, time_spent=2 * H, started=started)
+    again = Worklog.objects.get(pk=log.pk)
+    worklog_delete(worklog=log, actor=alice)
+    with pytest.raises(Worklog.DoesNotExist):
+        worklog_delete(worklog=again, actor=alice)
+    assert totals(issue)[0] == H
+
+
+def test_only_owner_or_project_admin_changes_a_worklog(project_a, issue, alice, bob, started):
+    # dave is a plain member of DEMO: he may log work, but not edit alice's worklog.
+    from django.contrib.auth import get_user_model
+
+    dave = get_user_model().objects.create_user("dave", "dave@example.com", "dave-pass-123")
+    Membership.objects.create(project=project_a, user=dave, role=Role.MEMBER)
+    alices = worklog_add(issue=issue, author=alice, time_spent=H, started=started)
+    daves = worklog_add(issue=issue, author=dave, time_spent=H, started=started)
+
+    with pytest.raises(PermissionDenied):
+        worklog_update(worklog=alices, actor=dave, time_spent=3 * H)
+    with pytest.raises(PermissionDenied):
+        worklog_delete(worklog=alices, actor=bob)  # bob is not in DEMO at all
+    # alice administers DEMO: she may change dave's worklog.
+    worklog_update(worklog=daves, actor=alice, time_spent=2 * H)
+    assert totals(issue) == (3 * H, 7 * H)
+
+
+def test_long_sequence_keeps_time_spent_equal_to_sum(issue, alice, started):
+    logs = [worklog_add(issue=issue, author=alice, time_spent=(i + 1) * 900, started=started) for i in range(6)]
+    worklog_update(worklog=logs[0], actor=alice, time_spent=4 * H)
+    worklog_update(worklog=logs[1], actor=alice, time_spent=60, adjust_estimate="leave")
+    worklog_delete(worklog=logs[2], actor=alice, adjust_estimate="leave")
+    worklog_delete(worklog=logs[3], actor=None)
+    worklog_update(worklog=logs[4], actor=None, time_spent=7 * H)
+    spent, remaining = totals(issue)
+    assert spent == 4 * H + 60 + 7 * H + 6 * 900
+    assert remaining is not None and remaining >= 0
