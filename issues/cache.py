@@ -574,7 +574,8 @@ class IssueLRU:
 issue_lru = IssueLRU(getattr(settings, "TASKRA_ISSUE_LRU_SIZE", 512))
 
 
-def _load_issue(**lookup: Any) -> Any | None:
+def load_issue(**lookup: Any) -> Any | None:
+    """Return the issue matching the lookup with the issue page's lookups joined, or None (no permission check)."""
     from issues.models import Issue
 
     return (
@@ -597,7 +598,7 @@ def get_cached_issue(key: str) -> Any | None:
     """
     key = key.upper()
     if not page_cache_enabled():
-        return _load_issue(key=key)
+        return load_issue(key=key)
     entry = issue_lru.peek(key)
     try:
         if entry is not None:
@@ -617,10 +618,10 @@ def get_cached_issue(key: str) -> Any | None:
             gens = read_generations(_gen_keys([issue_id], [project_id]))
     except CacheDown:
         issue_lru.discard(key)
-        return _load_issue(key=key)
+        return load_issue(key=key)
     issue_lru.misses += 1
     # Generations were read before the row: a write after this read bumps past them.
-    issue = _load_issue(pk=issue_id)
+    issue = load_issue(pk=issue_id)
     if issue is None:
         issue_lru.discard(key)
         return None
