@@ -183,3 +183,93 @@ def worklog_delete(
     spent = worklog.time_spent
     worklog.delete()
     _apply_to_issue(locked, delta=-spent, remaining=remaining)
+
+
+@transaction.atomic
+def worklog_set_day_total(
+    *,
+    issue: Issue,
+    author: Any,
+    day: dt.date,
+    tz: dt.tzinfo,
+    total: int | None = None,
+    add: int | None = None,
+    comment: str = "",
+    adjust_estimate: AdjustEstimate | str = AdjustEstimate.AUTO,
+    new_estimate: int | None = None,
+    reduce_by: int | None = None,
+) -> int:
+    """Make the author's time on the issue for one local day add up to `total` seconds; return the change.
+
+    A timesheet cell edit: more time is added to the day's only worklog or as a new worklog after the
+    last one (09:00 local when the day is empty); less time shrinks and then deletes the latest worklogs.
+    Estimates follow adjust_estimate; "manual" (reduce by) applies to added time only, as in Jira.
+    Give `add` instead of `total` to add that much to whatever the day already holds.
+    """
+    if not can_edit_in(project_role(author, issue.project_id)):
+        raise PermissionDenied("You may not log work in this project.")
+    if (total is None) == (add is None):
+        raise ValueError("give exactly one of total and add")
+    if add is not None and (not isinstance(add, int) or add <= 0):
+        raise ValidationError({"time_spent": "Time spent must be more than zero."})
+    mode = AdjustEstimate(adjust_estimate)
+    lo = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
+    hi = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+    logs = list(
+        Worklog.objects.select_for_update()
+        .filter(issue_id=issue.pk, author_id=author.pk, started__gte=lo, started__lt=hi)
+        .order_by("started", "id")
+    )
+    current = sum(w.time_spent for w in logs)
+    if add is not None:
+        total = current + add
+    if not isinstance(total, int) or total < 0:
+        raise ValidationError({"time_spent": "Time must not be negative."})
+    if total > 24 * 3600:
+        raise ValidationError({"time_spent": "One day holds at most 24h."})
+    delta = total - current
+    if delta == 0:
+        return 0
+    if delta > 0:
+        if len(logs) == 1 and mode != AdjustEstimate.MANUAL and add is None:
+            worklog_update(
+                worklog=logs[0], actor=author, time_spent=total, adjust_estimate=mode, new_estimate=new_estimate
+            )
+        else:
+            if logs:
+                last = logs[-1]
+                started = min(last.started + dt.timedelta(seconds=last.time_spent), hi - dt.timedelta(seconds=delta))
+                started = max(started, lo)
+            else:
+                started = dt.datetime.combine(day, dt.time(9, 0), tzinfo=tz)
+            worklog_add(
+                issue=issue,
+                author=author,
+                time_spent=delta,
+                started=started,
+                comment=comment,
+                adjust_estimate=mode,
+                new_estimate=new_estimate,
+                reduce_by=reduce_by,
+                check_permission=False,
+            )
+        return delta
+    # Less time: shrink from the latest worklog backwards.
+    shrink_mode = AdjustEstimate.LEAVE if mode == AdjustEstimate.MANUAL else mode
+    to_remove = -delta
+    for log in reversed(logs):
+        if to_remove <= 0:
+            break
+        if log.time_spent <= to_remove:
+            to_remove -= log.time_spent
+            worklog_delete(worklog=log, actor=author, adjust_estimate=shrink_mode, new_estimate=new_estimate)
+        else:
+            worklog_update(
+                worklog=log,
+                actor=author,
+                time_spent=log.time_spent - to_remove,
+                adjust_estimate=shrink_mode,
+                new_estimate=new_estimate,
+            )
+            to_remove = 0
+    return delta

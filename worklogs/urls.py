@@ -1,6 +1,15 @@
-"""URL routes of the worklogs app."""
+"""URL routes of the worklogs app: timesheet, worklog list and time reports."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from worklogs import views
 
 app_name = "worklogs"
-urlpatterns: list = []
+urlpatterns = [
+    path("timesheet/", views.timesheet, name="timesheet"),
+    path("timesheet/save/", views.timesheet_save, name="timesheet-save"),
+    path("worklogs/", views.worklog_list_view, name="list"),
+    path("reports/", views.time_report_view, name="reports"),
+    path("reports/cross-project/", views.cross_project_view, name="cross-project"),
+    path("reports/tickets/", views.tickets_view, name="tickets"),
+]

@@ -1,0 +1,71 @@
+"""Server-rendered SVG bar charts: no JavaScript, no CDN, readable in light and dark mode."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from issues.schemas import format_duration
+
+
+def _hours_ticks(max_seconds: int) -> list[int]:
+    """Return 3-5 round tick values (seconds) covering 0..max_seconds."""
+    hours = max(max_seconds / 3600, 1)
+    for step in (0.25, 0.5, 1, 2, 4, 5, 8, 10, 20, 25, 40, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000):
+        if hours / step <= 5:
+            break
+    ticks, value = [], 0.0
+    while value <= hours + 1e-9:
+        ticks.append(int(value * 3600))
+        value += step
+    if ticks[-1] < max_seconds:
+        ticks.append(int(value * 3600))
+    return ticks
+
+
+def bar_chart(
+    items: Sequence[tuple[str, int]],
+    *,
+    title: str,
+    chart_id: str = "chart",
+    width: int = 720,
+    bar_height: int = 22,
+    label_width: int = 200,
+) -> SafeString:
+    """Return an accessible horizontal bar chart of (label, seconds) as inline SVG markup."""
+    if not items:
+        return mark_safe("")
+    top, gap = 24, 6
+    plot_width = width - label_width - 80
+    max_value = max(max(v for _label, v in items), 1)
+    ticks = _hours_ticks(max_value)
+    scale_max = max(ticks[-1], 1)
+    height = top + len(items) * (bar_height + gap) + 24
+    parts = [
+        f'<svg class="chart" role="img" aria-labelledby="{chart_id}-title" viewBox="0 0 {width} {height}" '
+        f'width="100%" preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{chart_id}-title">{escape(title)}</title>',
+    ]
+    for tick in ticks:
+        x = label_width + plot_width * tick / scale_max
+        hours = tick // 3600 if tick % 3600 == 0 else round(tick / 3600, 2)
+        parts.append(
+            f'<line class="grid" x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 20}"/>'
+            f'<text class="tick" x="{x:.1f}" y="{height - 6}" text-anchor="middle">{hours}h</text>'
+        )
+    for i, (label, value) in enumerate(items):
+        y = top + i * (bar_height + gap)
+        text_y = f"{y + bar_height * 0.7:.1f}"
+        w = plot_width * value / scale_max
+        short = label if len(label) <= 28 else label[:27] + "…"
+        shown = escape(format_duration(value))
+        parts.append(
+            f"<g><title>{escape(label)}: {shown}</title>"
+            f'<text class="label" x="{label_width - 8}" y="{text_y}" text-anchor="end">{escape(short)}</text>'
+            f'<rect class="bar" x="{label_width}" y="{y}" width="{w:.1f}" height="{bar_height}" rx="2"/>'
+            f'<text class="value" x="{label_width + w + 6:.1f}" y="{text_y}">{shown}</text></g>'
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped above

@@ -1,0 +1,257 @@
+"""CSV and JSON exports of worklogs and reports, streamed chunk by chunk through the adapter layer.
+
+Worklog and ticket exports read the database through the adapters' generator form (a server-side cursor
+on PostgreSQL, chunked reads elsewhere), so memory stays flat for a year of worklogs of 500 people.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+from django.db.models import QuerySet, Sum
+from django.http import StreamingHttpResponse
+
+from issues.adapters import dumps, iter_issue_row_dicts
+from issues.models import Issue
+from issues.schemas import format_duration
+from worklogs.adapters import iter_worklog_row_dicts, iter_worklog_rows_json, worklog_row_dicts
+from worklogs.models import Worklog
+from worklogs.reports import CrossProjectReport, Report
+
+CHUNK = 2000
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """Return a CSV-safe value: text that a spreadsheet would run as a formula gets a leading quote."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _batched(iterable: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(iterable)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _csv_lines(header: list[str], rows: Iterable[list[Any]]) -> Iterator[str]:
+    """Yield CSV text, one piece per chunk of rows."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    yield buffer.getvalue()
+    for batch in _batched(rows, 500):
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows([[_cell(v) for v in row] for row in batch])
+        yield buffer.getvalue()
+
+
+def _streaming(body: Iterator[Any], *, fmt: str, filename: str) -> StreamingHttpResponse:
+    content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
+    response = StreamingHttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _local(value: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    return value.astimezone(tz)
+
+
+# --------------------------------------------------------------------------------------------- worklogs
+
+WORKLOG_CSV_HEADER = [
+    "date",
+    "start",
+    "end",
+    "issue_key",
+    "issue_summary",
+    "author_username",
+    "author",
+    "time_spent_seconds",
+    "time_spent",
+    "comment",
+    "worklog_id",
+]
+
+
+def worklog_display_rows(worklogs: list[Worklog], *, tz: dt.tzinfo) -> list[dict[str, Any]]:
+    """Return the worklog list's rows: the adapter's dicts plus summary, local start/end and display text."""
+    dicts = worklog_row_dicts(worklogs)
+    rows = []
+    for w, d in zip(worklogs, dicts, strict=True):
+        start = _local(d["started"], tz)
+        end = start + dt.timedelta(seconds=d["time_spent"])
+        author = d["author"]
+        rows.append(
+            {
+                **d,
+                "issue_summary": w.issue.summary,
+                "author_id": author["id"] if author else None,
+                "author_name": author["display_name"] if author else "(deleted user)",
+                "started_local": start,
+                "ended_local": end,
+                "time_text": format_duration(d["time_spent"]),
+            }
+        )
+    return rows
+
+
+def _worklog_csv_rows(qs: QuerySet[Worklog], tz: dt.tzinfo) -> Iterator[list[Any]]:
+    for batch in _batched(iter_worklog_row_dicts(qs, chunk_size=CHUNK), CHUNK):
+        # One query per chunk for the summaries: the adapter's worklog shape carries only the issue key.
+        summaries = dict(Issue.objects.filter(pk__in={d["issue_id"] for d in batch}).values_list("id", "summary"))
+        for d in batch:
+            start = _local(d["started"], tz)
+            end = start + dt.timedelta(seconds=d["time_spent"])
+            author = d["author"] or {}
+            yield [
+                start.date().isoformat(),
+                start.strftime("%H:%M"),
+                end.strftime("%H:%M"),
+                d["issue_key"],
+                summaries.get(d["issue_id"], ""),
+                author.get("username", ""),
+                author.get("display_name", ""),
+                d["time_spent"],
+                format_duration(d["time_spent"]),
+                d["comment"],
+                d["id"],
+            ]
+
+
+def worklogs_response(qs: QuerySet[Worklog], *, fmt: str, tz: dt.tzinfo) -> StreamingHttpResponse:
+    """Stream the worklogs as CSV (local dates and times) or as a JSON array of WorklogOut."""
+    qs = qs.order_by("started", "id")
+    if fmt == "csv":
+        return _streaming(_csv_lines(WORKLOG_CSV_HEADER, _worklog_csv_rows(qs, tz)), fmt=fmt, filename="worklogs")
+    return _streaming(iter_worklog_rows_json(qs, chunk_size=CHUNK), fmt=fmt, filename="worklogs")
+
+
+# ---------------------------------------------------------------------------------------------- reports
+
+
+def _json_array(items: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    first = True
+    for batch in _batched(items, 500):
+        body = dumps(batch)
+        yield (b"[" if first else b",") + body[1:-1]
+        first = False
+    yield b"[]" if first else b"]"
+
+
+def report_response(report: Report, *, fmt: str, filename: str) -> StreamingHttpResponse:
+    """Stream a time report (one row per project, user, issue or day) as CSV or JSON."""
+    header = [report.group, "label", "seconds", "time", "worklogs"]
+    if fmt == "csv":
+        rows = ([r.key, r.label, r.seconds, format_duration(r.seconds), r.count] for r in report.rows)
+        return _streaming(_csv_lines(header, rows), fmt=fmt, filename=filename)
+    items = (
+        {
+            report.group: r.key,
+            "label": r.label,
+            "seconds": r.seconds,
+            "time": format_duration(r.seconds),
+            "worklogs": r.count,
+        }
+        for r in report.rows
+    )
+    return _streaming(_json_array(items), fmt=fmt, filename=filename)
+
+
+def cross_project_response(report: CrossProjectReport, *, fmt: str) -> StreamingHttpResponse:
+    """Stream the cross-project report: one row per (user, project) with seconds."""
+    items = (
+        {"username": username, "user": label, "project": key, "seconds": cells[i], "time": format_duration(cells[i])}
+        for username, label, cells, _total in report.rows
+        for i, (key, _name) in enumerate(report.projects)
+        if cells[i]
+    )
+    if fmt == "csv":
+        rows = ([i["username"], i["user"], i["project"], i["seconds"], i["time"]] for i in items)
+        return _streaming(
+            _csv_lines(["username", "user", "project", "seconds", "time"], rows), fmt=fmt, filename="cross-project"
+        )
+    return _streaming(_json_array(items), fmt=fmt, filename="cross-project")
+
+
+TICKET_FIELDS = (
+    "id",
+    "key",
+    "summary",
+    "type",
+    "status",
+    "priority",
+    "assignee",
+    "reporter",
+    "original_estimate",
+    "remaining_estimate",
+    "time_spent",
+    "created",
+    "updated",
+)
+
+
+def _ticket_items(qs: QuerySet[Issue], logged_qs: QuerySet[Worklog]) -> Iterator[dict[str, Any]]:
+    for batch in _batched(iter_issue_row_dicts(qs, fields=TICKET_FIELDS, chunk_size=CHUNK), CHUNK):
+        # Time logged in the report's range: one grouped query per chunk.
+        logged = dict(
+            logged_qs.filter(issue_id__in=[d["id"] for d in batch])
+            .order_by()
+            .values_list("issue_id")
+            .annotate(s=Sum("time_spent"))
+        )
+        for d in batch:
+            d["logged"] = logged.get(d["id"], 0)
+            yield d
+
+
+def tickets_response(
+    qs: QuerySet[Issue], *, fmt: str, project_key: str, logged_qs: QuerySet[Worklog]
+) -> StreamingHttpResponse:
+    """Stream the tickets report rows (IssueRow fields plus time logged in the range) as CSV or JSON."""
+    items = _ticket_items(qs, logged_qs)
+    filename = f"tickets-{project_key}"
+    if fmt == "json":
+        return _streaming(_json_array(items), fmt=fmt, filename=filename)
+    header = [
+        "key",
+        "summary",
+        "type",
+        "status",
+        "priority",
+        "assignee",
+        "reporter",
+        "original_estimate",
+        "remaining_estimate",
+        "time_spent",
+        "logged_in_range",
+        "created",
+        "updated",
+    ]
+    rows = (
+        [
+            d["key"],
+            d["summary"],
+            d["type"],
+            d["status"],
+            d["priority"],
+            (d["assignee"] or {}).get("username", ""),
+            (d["reporter"] or {}).get("username", ""),
+            format_duration(d["original_estimate"]),
+            format_duration(d["remaining_estimate"]),
+            format_duration(d["time_spent"]),
+            format_duration(d["logged"]),
+            d["created"].isoformat(),
+            d["updated"].isoformat(),
+        ]
+        for d in items
+    )
+    return _streaming(_csv_lines(header, rows), fmt=fmt, filename=filename)

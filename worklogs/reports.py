@@ -1,0 +1,315 @@
+"""Time reports: each table is one grouped query in the database, never a Python loop over worklogs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
+
+from accounts.models import display_name
+from issues.models import Issue
+from issues.permissions import visible_project_ids
+from worklogs.models import Worklog
+from worklogs.selectors import WorklogFilter, day_bounds, worklogs_in_range
+
+GROUPS = ("project", "user", "issue", "day")
+
+
+@dataclass
+class ReportRow:
+    """One line of a time report: what it is about (key, label) and the seconds logged."""
+
+    key: str
+    label: str
+    seconds: int
+    count: int
+    url: str = ""
+
+
+@dataclass
+class Report:
+    group: str
+    rows: list[ReportRow]
+    total: int = 0
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        self.total = sum(r.seconds for r in self.rows)
+        self.count = sum(r.count for r in self.rows)
+
+
+def _name_of(first: str | None, last: str | None, username: str | None, shown: str | None) -> str:
+    if shown:
+        return shown
+    full = f"{first or ''} {last or ''}".strip()
+    return full or username or "(deleted user)"
+
+
+def time_report(*, user: Any, flt: WorklogFilter, group: str) -> Report:
+    """Return the seconds logged per project, user, issue or day (in the filter's zone): one grouped query."""
+    if group not in GROUPS:
+        raise ValueError(f"unknown report group {group!r}")
+    qs = worklogs_in_range(user=user, flt=flt)
+    agg = {"seconds": Sum("time_spent"), "n": Count("id")}
+    rows: list[ReportRow] = []
+    if group == "project":
+        for r in (
+            qs.values("issue__project__key", "issue__project__name").annotate(**agg).order_by("issue__project__key")
+        ):
+            rows.append(ReportRow(r["issue__project__key"], r["issue__project__name"], r["seconds"], r["n"]))
+    elif group == "user":
+        found = (
+            qs.values(
+                "author_id",
+                "author__username",
+                "author__first_name",
+                "author__last_name",
+                "author__profile__display_name",
+            )
+            .annotate(**agg)
+            .order_by("author__username")
+        )
+        for r in found:
+            label = _name_of(
+                r["author__first_name"],
+                r["author__last_name"],
+                r["author__username"],
+                r["author__profile__display_name"],
+            )
+            rows.append(ReportRow(r["author__username"] or "", label, r["seconds"], r["n"]))
+        rows.sort(key=lambda row: row.label.lower())
+    elif group == "issue":
+        found = (
+            qs.values("issue_id", "issue__key", "issue__summary", "issue__project__key", "issue__number")
+            .annotate(**agg)
+            .order_by("issue__project__key", "issue__number")
+        )
+        for r in found:
+            rows.append(
+                ReportRow(r["issue__key"], r["issue__summary"], r["seconds"], r["n"], url=f"/browse/{r['issue__key']}")
+            )
+    else:
+        found = qs.annotate(day=TruncDate("started", tzinfo=flt.tz)).values("day").annotate(**agg).order_by("day")
+        by_day = {r["day"]: r for r in found}
+        # Every day of the range appears, so gaps show as zero bars rather than vanishing.
+        day = flt.start
+        while day <= flt.end:
+            r = by_day.get(day)
+            rows.append(
+                ReportRow(day.isoformat(), day.strftime("%a %d %b"), r["seconds"] if r else 0, r["n"] if r else 0)
+            )
+            day += dt.timedelta(days=1)
+    return Report(group=group, rows=rows)
+
+
+@dataclass
+class CrossProjectReport:
+    """Users (rows) by projects (columns) for several projects at once."""
+
+    projects: list[tuple[str, str]]
+    rows: list[tuple[str, str, list[int], int]] = field(default_factory=list)
+    column_totals: list[int] = field(default_factory=list)
+    total: int = 0
+
+
+def cross_project_report(*, user: Any, flt: WorklogFilter) -> CrossProjectReport:
+    """Return seconds per (user, project) for the filter's projects: one grouped query, pivoted."""
+    found = list(
+        worklogs_in_range(user=user, flt=flt)
+        .values(
+            "issue__project__key",
+            "issue__project__name",
+            "author__username",
+            "author__first_name",
+            "author__last_name",
+            "author__profile__display_name",
+        )
+        .annotate(seconds=Sum("time_spent"))
+        .order_by()
+    )
+    projects = sorted({(r["issue__project__key"], r["issue__project__name"]) for r in found})
+    col = {key: i for i, (key, _name) in enumerate(projects)}
+    people: dict[str, tuple[str, list[int]]] = {}
+    for r in found:
+        username = r["author__username"] or ""
+        label = _name_of(
+            r["author__first_name"], r["author__last_name"], r["author__username"], r["author__profile__display_name"]
+        )
+        cells = people.setdefault(username, (label, [0] * len(projects)))[1]
+        cells[col[r["issue__project__key"]]] += r["seconds"]
+    report = CrossProjectReport(projects=projects)
+    for username, (label, cells) in sorted(people.items(), key=lambda kv: kv[1][0].lower()):
+        report.rows.append((username, label, cells, sum(cells)))
+    report.column_totals = [sum(row[2][i] for row in report.rows) for i in range(len(projects))]
+    report.total = sum(report.column_totals)
+    return report
+
+
+# ------------------------------------------------------------------------------------------- tickets report
+
+TICKET_SORTS = {
+    "created": ("created", "id"),
+    "updated": ("updated", "id"),
+    "status": ("status__position", "status__name", "id"),
+    "assignee": ("assignee__username", "id"),
+    "priority": ("priority__rank", "id"),
+}
+TICKET_GROUPS = ("status", "assignee")
+TICKET_DATE_FIELDS = ("created", "updated", "worklog")
+
+
+@dataclass
+class TicketFilter:
+    project_id: int
+    start: dt.date | None
+    end: dt.date | None
+    tz: dt.tzinfo
+    date_field: str = "updated"
+    status_ids: tuple[int, ...] = ()
+    assignee_ids: tuple[int, ...] = ()
+    reporter_ids: tuple[int, ...] = ()
+    worklog_author_ids: tuple[int, ...] = ()
+    unassigned: bool = False
+
+
+def _range(flt: TicketFilter) -> tuple[dt.datetime | None, dt.datetime | None]:
+    lo = hi = None
+    if flt.start:
+        lo = day_bounds(flt.start, flt.start, flt.tz)[0]
+    if flt.end:
+        hi = day_bounds(flt.end, flt.end, flt.tz)[1]
+    return lo, hi
+
+
+def _worklog_q(flt: TicketFilter) -> Q:
+    lo, hi = _range(flt)
+    q = Q()
+    if lo:
+        q &= Q(started__gte=lo)
+    if hi:
+        q &= Q(started__lt=hi)
+    if flt.worklog_author_ids:
+        q &= Q(author_id__in=flt.worklog_author_ids)
+    return q
+
+
+def tickets_logged_worklogs(flt: TicketFilter) -> QuerySet[Worklog]:
+    """Return the worklogs that count as "logged" in the tickets report (range and authors; no project scope)."""
+    return Worklog.objects.filter(_worklog_q(flt))
+
+
+def tickets_queryset(*, user: Any, flt: TicketFilter) -> QuerySet[Issue]:
+    """Return the project's issues matching the filter (empty when the user is not a member)."""
+    qs = Issue.objects.filter(project_id=flt.project_id, project_id__in=visible_project_ids(user))
+    lo, hi = _range(flt)
+    wl_filter = _worklog_q(flt) & Q(issue_id=OuterRef("pk"))
+    if flt.date_field in ("created", "updated"):
+        if lo:
+            qs = qs.filter(**{f"{flt.date_field}__gte": lo})
+        if hi:
+            qs = qs.filter(**{f"{flt.date_field}__lt": hi})
+    if (flt.date_field == "worklog" and (lo or hi)) or flt.worklog_author_ids:
+        qs = qs.filter(id__in=Worklog.objects.filter(_worklog_q(flt)).values("issue_id"))
+    if flt.status_ids:
+        qs = qs.filter(status_id__in=flt.status_ids)
+    if flt.assignee_ids or flt.unassigned:
+        cond = Q(assignee_id__in=flt.assignee_ids) if flt.assignee_ids else Q(pk__in=[])
+        if flt.unassigned:
+            cond |= Q(assignee__isnull=True)
+        qs = qs.filter(cond)
+    if flt.reporter_ids:
+        qs = qs.filter(reporter_id__in=flt.reporter_ids)
+    # Time logged within the range (and by the chosen authors): a correlated subquery, summed in the database.
+    logged = Worklog.objects.filter(wl_filter).order_by().values("issue_id").annotate(s=Sum("time_spent")).values("s")
+    return qs.annotate(logged=Coalesce(Subquery(logged, output_field=IntegerField()), Value(0)))
+
+
+def tickets_rows(*, user: Any, flt: TicketFilter, sort: str, descending: bool, group: str) -> QuerySet[Issue]:
+    """Return the tickets report rows, grouped first then sorted by the chosen column."""
+    order = list(TICKET_SORTS.get(sort, TICKET_SORTS["created"]))
+    if descending:
+        order = [f"-{o}" for o in order]
+    group_order = (
+        ["status__position", "status__name"] if group == "status" else [F("assignee__username").asc(nulls_last=True)]
+    )
+    return (
+        tickets_queryset(user=user, flt=flt)
+        .select_related("status", "priority", "assignee__profile", "reporter__profile", "type")
+        .order_by(*group_order, *order)
+    )
+
+
+def tickets_groups(*, user: Any, flt: TicketFilter, group: str) -> list[dict[str, Any]]:
+    """Return per status/assignee counts, estimates, time spent and logged time: one grouped query."""
+    qs = tickets_queryset(user=user, flt=flt)
+    if group == "status":
+        values = ("status_id", "status__name", "status__position")
+        order = ("status__position", "status__name")
+    else:
+        values = (
+            "assignee_id",
+            "assignee__username",
+            "assignee__first_name",
+            "assignee__last_name",
+            "assignee__profile__display_name",
+        )
+        order = (F("assignee__username").asc(nulls_last=True),)
+    found = (
+        qs.values(*values)
+        .annotate(
+            n=Count("id"),
+            original=Coalesce(Sum("original_estimate"), Value(0)),
+            remaining=Coalesce(Sum("remaining_estimate"), Value(0)),
+            spent=Coalesce(Sum("time_spent"), Value(0)),
+            logged_sum=Coalesce(Sum("logged"), Value(0)),
+        )
+        .order_by(*order)
+    )
+    groups = []
+    for r in found:
+        if group == "status":
+            key, label = str(r["status_id"]), r["status__name"]
+        else:
+            key = r["assignee__username"] or ""
+            label = (
+                _name_of(
+                    r["assignee__first_name"],
+                    r["assignee__last_name"],
+                    r["assignee__username"],
+                    r["assignee__profile__display_name"],
+                )
+                if r["assignee_id"]
+                else "Unassigned"
+            )
+        groups.append(
+            {
+                "key": key,
+                "label": label,
+                "count": r["n"],
+                "original": r["original"],
+                "remaining": r["remaining"],
+                "spent": r["spent"],
+                "logged": r["logged_sum"],
+            }
+        )
+    return groups
+
+
+def ticket_group_key(issue: Issue, group: str) -> str:
+    """Return the group key of a tickets report row (matches tickets_groups keys)."""
+    if group == "status":
+        return str(issue.status_id)
+    return issue.assignee.username if issue.assignee_id else ""
+
+
+def iter_chunks(qs: QuerySet, size: int = 2000) -> Iterator[Any]:
+    """Yield rows of a queryset through a server-side cursor, keeping memory flat."""
+    yield from qs.iterator(chunk_size=size)
+
+
+def user_label(user: Any) -> str:
+    return display_name(user)

@@ -1,0 +1,695 @@
+"""Timesheet, worklog list, time reports and their exports: thin views over selectors, reports and services."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.models import display_name
+from issues.models import Status
+from issues.schemas import format_duration
+from worklogs import exports
+from worklogs.charts import bar_chart
+from worklogs.forms import (
+    EstimateFields,
+    LogWorkForm,
+    ReportForm,
+    TicketsForm,
+    TimesheetForm,
+    WorklogFilterForm,
+    parse_cell,
+)
+from worklogs.reports import (
+    TicketFilter,
+    cross_project_report,
+    ticket_group_key,
+    tickets_groups,
+    tickets_logged_worklogs,
+    tickets_rows,
+    time_report,
+)
+from worklogs.selectors import (
+    WorklogFilter,
+    colleagues,
+    colleagues_by_username,
+    loggable_issue,
+    timesheet_cells,
+    user_zone,
+    visible_projects_by_key,
+    week_start,
+    worklog_list,
+    worklog_total,
+)
+from worklogs.services import worklog_set_day_total
+
+LIST_LIMIT = 2000  # rows shown on the worklog list page; exports stream everything
+TICKETS_LIMIT = 1000
+DAY_CHART_LIMIT = 400
+
+
+def _today(tz: dt.tzinfo) -> dt.date:
+    return timezone.now().astimezone(tz).date()
+
+
+def _key_order(key: str) -> tuple[str, int]:
+    project, _, number = key.rpartition("-")
+    return project, int(number) if number.isdigit() else 0
+
+
+def _form_errors(form: Any) -> list[str]:
+    """Return a form's errors as "field: message" lines for an inline message box."""
+    out = []
+    for name, errors in form.errors.items():
+        label = "" if name == "__all__" else f"{form.fields[name].label or name.replace('_', ' ').capitalize()}: "
+        out.extend(f"{label}{e}" for e in errors)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- timesheet
+
+
+def _timesheet_data(*, user: Any, monday: dt.date, tz: dt.tzinfo, target: int) -> dict[str, Any]:
+    days = [monday + dt.timedelta(days=i) for i in range(7)]
+    cells = timesheet_cells(user=user, start=days[0], end=days[-1], tz=tz)
+    rows: dict[int, dict[str, Any]] = {}
+    for c in cells:
+        row = rows.setdefault(
+            c["issue_id"],
+            {
+                "key": c["issue__key"],
+                "summary": c["issue__summary"],
+                "original": c["issue__original_estimate"],
+                "remaining": c["issue__remaining_estimate"],
+                "by_day": {},
+            },
+        )
+        row["by_day"][c["day"]] = row["by_day"].get(c["day"], 0) + c["total"]
+    day_totals = {d: 0 for d in days}
+    out_rows = []
+    for row in sorted(rows.values(), key=lambda r: _key_order(r["key"])):
+        row_cells = []
+        for d in days:
+            seconds = row["by_day"].get(d, 0)
+            day_totals[d] += seconds
+            row_cells.append({"day": d, "seconds": seconds, "text": format_duration(seconds) if seconds else ""})
+        row["cells"] = row_cells
+        row["total"] = sum(row["by_day"].values())
+        out_rows.append(row)
+    totals = []
+    for d in days:
+        seconds = day_totals[d]
+        state = ""
+        if seconds > target:
+            state = "over"
+        elif seconds < target and d.weekday() < 5:
+            state = "under"
+        totals.append({"day": d, "seconds": seconds, "text": format_duration(seconds), "state": state})
+    return {"days": days, "rows": out_rows, "day_totals": totals, "week_total": sum(day_totals.values())}
+
+
+@require_GET
+def timesheet(request: HttpRequest) -> HttpResponse:
+    """Show the signed-in user's week: issues by days, with totals and the daily target."""
+    tz = user_zone(request.user)
+    today = _today(tz)
+    form = TimesheetForm(request.GET)
+    errors: list[str] = []
+    monday = week_start(today)
+    target = settings.TASKRA_HOURS_PER_DAY * 3600
+    if form.is_valid():
+        chosen = form.cleaned_data["week"] or form.cleaned_data["date"]
+        if chosen:
+            monday = week_start(chosen)
+        target = form.cleaned_data["target"]
+    else:
+        errors = _form_errors(form)
+        if not form.errors.get("target") and form.cleaned_data.get("target"):
+            target = form.cleaned_data["target"]
+    data = _timesheet_data(user=request.user, monday=monday, tz=tz, target=target)
+    iso = monday.isocalendar()
+    target_text = format_duration(target)
+    extra = {"target": target_text} if target != settings.TASKRA_HOURS_PER_DAY * 3600 else {}
+
+    def week_url(day: dt.date) -> str:
+        y, w, _ = day.isocalendar()
+        return "?" + urlencode({"week": f"{y}-W{w:02d}", **extra})
+
+    context = {
+        **data,
+        "errors": errors,
+        "monday": monday,
+        "sunday": monday + dt.timedelta(days=6),
+        "week_label": f"{iso.year}-W{iso.week:02d}",
+        "prev_url": week_url(monday - dt.timedelta(days=7)),
+        "next_url": week_url(monday + dt.timedelta(days=7)),
+        "this_week_url": "?" + urlencode(extra) if extra else "?",
+        "today": today,
+        "target": target,
+        "target_text": target_text,
+        "tz_name": str(tz),
+        "estimate_form": EstimateFields(initial={"adjust_estimate": "auto"}),
+        "log_estimate_form": EstimateFields(initial={"adjust_estimate": "auto"}, auto_id="log_%s"),
+        "log_form": LogWorkForm(initial={"day": today if monday <= today <= monday + dt.timedelta(days=6) else monday}),
+    }
+    return render(request, "worklogs/timesheet.html", context)
+
+
+def _service_errors(exc: ValidationError) -> list[str]:
+    if hasattr(exc, "error_dict"):
+        return [m for msgs in exc.message_dict.values() for m in msgs]
+    return list(exc.messages)
+
+
+@require_POST
+def timesheet_save(request: HttpRequest) -> HttpResponse:
+    """Apply changed timesheet cells (t_<KEY>_<YYYY-MM-DD>) and the log-work form; JSON for scripts."""
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    tz = user_zone(request.user)
+    estimate = EstimateFields(request.POST)
+    errors: list[str] = [] if estimate.is_valid() else _form_errors(estimate)
+    # (issue key, day, new total or None, time to add or None, comment)
+    changes: list[tuple[str, dt.date, int | None, int | None, str]] = []
+    for name, value in request.POST.items():
+        if not name.startswith("t_"):
+            continue
+        key, _, day_text = name[2:].rpartition("_")
+        if value.strip() == request.POST.get(f"o_{name[2:]}", "").strip():
+            continue
+        try:
+            day = dt.date.fromisoformat(day_text)
+            if not 1900 <= day.year <= 2999:
+                raise ValueError
+        except ValueError:
+            errors.append(f"{key}: '{day_text}' is not a day of a timesheet week.")
+            continue
+        try:
+            changes.append((key, day, parse_cell(value), None, ""))
+        except ValueError as exc:
+            errors.append(f"{key} on {day:%a %d %b}: {exc}")
+    if request.POST.get("issue", "").strip():
+        log = LogWorkForm(request.POST)
+        if log.is_valid():
+            cd = log.cleaned_data
+            changes.append((cd["issue"], cd["day"], None, cd["time"], cd["comment"] or ""))
+        else:
+            errors.extend(_form_errors(log))
+    if not changes and not errors:
+        errors.append("Nothing to save: no cell was changed.")
+    applied: list[tuple[str, dt.date]] = []
+    if not errors:
+        opts = estimate.cleaned_data
+        for key, day, total, add, comment in changes:
+            issue = loggable_issue(user=request.user, key=key)
+            if issue is None:
+                errors.append(f"Issue {key.upper()} does not exist or you cannot see it.")
+                continue
+            try:
+                worklog_set_day_total(
+                    issue=issue,
+                    author=request.user,
+                    day=day,
+                    tz=tz,
+                    total=total,
+                    add=add,
+                    comment=comment,
+                    adjust_estimate=opts["adjust_estimate"],
+                    new_estimate=opts.get("new_estimate"),
+                    reduce_by=opts.get("reduce_by"),
+                )
+                applied.append((issue.key, day))
+            except PermissionDenied as exc:
+                errors.append(f"{issue.key}: {exc or 'You may not log work in this project.'}")
+            except ValidationError as exc:
+                errors.extend(f"{issue.key} on {day:%a %d %b}: {m}" for m in _service_errors(exc))
+    first_day = changes[0][1] if changes else _today(tz)
+    monday = week_start(first_day)
+    target_form = TimesheetForm({"target": request.POST.get("target", "")})
+    target = target_form.cleaned_data["target"] if target_form.is_valid() else settings.TASKRA_HOURS_PER_DAY * 3600
+    if wants_json:
+        if errors:
+            return JsonResponse({"ok": False, "errors": errors}, status=400)
+        data = _timesheet_data(user=request.user, monday=monday, tz=tz, target=target)
+        return JsonResponse(
+            {
+                "ok": True,
+                "rows": {
+                    r["key"]: {
+                        "cells": {c["day"].isoformat(): c["text"] for c in r["cells"]},
+                        "total": format_duration(r["total"]),
+                        "remaining": format_duration(r["remaining"]),
+                    }
+                    for r in data["rows"]
+                },
+                "day_totals": {
+                    t["day"].isoformat(): {"text": t["text"], "state": t["state"]} for t in data["day_totals"]
+                },
+                "week_total": format_duration(data["week_total"]),
+            }
+        )
+    for e in errors:
+        messages.error(request, e)
+    if applied:
+        messages.success(request, "Saved: " + ", ".join(f"{k} {d:%a %d %b}" for k, d in applied) + ".")
+    iso = monday.isocalendar()
+    query = {"week": f"{iso.year}-W{iso.week:02d}"}
+    if request.POST.get("target"):
+        query["target"] = request.POST["target"]
+    return redirect(f"/timesheet/?{urlencode(query)}")
+
+
+# --------------------------------------------------------------------------------------- shared filter logic
+
+
+class _Resolved:
+    """A filter form resolved against what the user may see: the WorklogFilter plus inline notices."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.notices: list[str] = []
+        self.flt: WorklogFilter | None = None
+        self.users: list[Any] = []
+        self.projects: list[Any] = []
+        self.jql = ""
+
+
+def _resolve_filter(request: HttpRequest, form: WorklogFilterForm, tz: dt.tzinfo) -> _Resolved:
+    res = _Resolved()
+    if not form.is_valid():
+        res.errors = _form_errors(form)
+        return res
+    cd = form.cleaned_data
+    res.users, unknown_users = colleagues_by_username(user=request.user, usernames=cd["user"])
+    res.projects, unknown_projects = visible_projects_by_key(user=request.user, keys=cd["project"])
+    for name in unknown_users:
+        res.notices.append(f"No user '{name}' shares a project with you; left out.")
+    for key in unknown_projects:
+        res.notices.append(f"No project '{key}' that you are a member of; it shows nothing.")
+    issues = None
+    if cd["jql"].strip():
+        from issues.jql import JQLError, jql_queryset  # lazy: the JQL engine is optional at import time
+
+        try:
+            issues = jql_queryset(cd["jql"], user=request.user).order_by().values("id")
+        except JQLError as exc:
+            where = f" (at column {exc.position})" if exc.position else ""
+            res.errors.append(f"JQL: {exc.message}{where}{' ' + exc.hint if getattr(exc, 'hint', '') else ''}")
+            return res
+        res.jql = cd["jql"]
+    # Asked only for unknown projects/users: show nothing rather than everything.
+    if (cd["project"] and not res.projects) or (cd["user"] and not res.users):
+        from worklogs.models import Worklog
+
+        issues = Worklog.objects.none().values("issue_id")
+    res.flt = WorklogFilter(
+        start=cd["start"],
+        end=cd["end"],
+        tz=tz,
+        author_ids=tuple(u.pk for u in res.users),
+        project_ids=tuple(p.pk for p in res.projects),
+        issues=issues,
+    )
+    return res
+
+
+def _picker_context(request: HttpRequest, res: _Resolved) -> dict[str, Any]:
+    from issues.selectors import projects_visible_to
+
+    get = request.GET
+    flt = res.flt
+    values = {
+        "start_value": get.get("start") or (flt.start.isoformat() if flt else ""),
+        "end_value": get.get("end") or (flt.end.isoformat() if flt else ""),
+        "jql_value": get.get("jql", ""),
+        "gaps_checked": bool(get.get("gaps")),
+        "workday_start_value": get.get("workday_start") or "09:00",
+        "workday_end_value": get.get("workday_end") or "17:00",
+    }
+    chosen_users = {u.username for u in res.users}
+    chosen_projects = {p.key for p in res.projects}
+    return {
+        **values,
+        "user_choices": [
+            (u.username, display_name(u), u.username in chosen_users) for u in colleagues(user=request.user)
+        ],
+        "project_choices": [
+            (p.key, p.name, p.key in chosen_projects) for p in projects_visible_to(request.user).order_by("key")
+        ],
+    }
+
+
+def _export_format(request: HttpRequest) -> str:
+    fmt = request.GET.get("format", "")
+    return fmt if fmt in ("csv", "json") else ""
+
+
+def _export_error(fmt: str, errors: list[str]) -> HttpResponse:
+    if fmt == "json":
+        return JsonResponse({"errors": errors}, status=400)
+    return HttpResponse("\n".join(errors) + "\n", status=400, content_type="text/plain; charset=utf-8")
+
+
+def _export_links(request: HttpRequest) -> dict[str, str]:
+    params = request.GET.copy()
+    params.pop("format", None)
+    out = {}
+    for fmt in ("csv", "json"):
+        params["format"] = fmt
+        out[fmt] = f"{request.path}?{params.urlencode()}"
+    return out
+
+
+# ------------------------------------------------------------------------------------------- worklog list
+
+
+def _gaps(
+    rows: list[dict[str, Any]],
+    *,
+    authors: list[tuple[int, str]],
+    start: dt.date,
+    end: dt.date,
+    tz: dt.tzinfo,
+    ws: dt.time,
+    we: dt.time,
+    today: dt.date,
+) -> list[dict[str, Any]]:
+    """Return unlogged stretches inside the workday for each author and weekday up to today."""
+    covered: dict[tuple[int, dt.date], list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
+    for r in rows:
+        covered[(r["author_id"], r["started_local"].date())].append((r["started_local"], r["ended_local"]))
+    gaps = []
+    day = start
+    while day <= min(end, today):
+        if day.weekday() < 5:
+            w_start = dt.datetime.combine(day, ws, tzinfo=tz)
+            w_end = dt.datetime.combine(day, we, tzinfo=tz)
+            for author_id, name in authors:
+                cursor = w_start
+                for s, e in sorted(covered.get((author_id, day), [])):
+                    if s > cursor and cursor < w_end:
+                        gaps.append({"author_id": author_id, "author": name, "start": cursor, "end": min(s, w_end)})
+                    cursor = max(cursor, e)
+                if cursor < w_end:
+                    gaps.append({"author_id": author_id, "author": name, "start": cursor, "end": w_end})
+        day += dt.timedelta(days=1)
+    for g in gaps:
+        g["seconds"] = int((g["end"] - g["start"]).total_seconds())
+        g["text"] = format_duration(g["seconds"])
+    return [g for g in gaps if g["seconds"] >= 60]
+
+
+@require_GET
+def worklog_list_view(request: HttpRequest) -> HttpResponse:
+    """List worklogs by user(s), project(s), date range and JQL, with totals and optional gaps."""
+    tz = user_zone(request.user)
+    today = _today(tz)
+    form = WorklogFilterForm(request.GET, today=today)
+    res = _resolve_filter(request, form, tz)
+    fmt = _export_format(request)
+    if fmt:
+        if res.errors:
+            return _export_error(fmt, res.errors)
+        return exports.worklogs_response(worklog_list(user=request.user, flt=res.flt), fmt=fmt, tz=tz)
+    context: dict[str, Any] = {
+        "form": form,
+        "errors": res.errors,
+        "notices": res.notices,
+        **_picker_context(request, res),
+    }
+    if res.flt is not None:
+        found = list(worklog_list(user=request.user, flt=res.flt)[: LIST_LIMIT + 1])
+        truncated = len(found) > LIST_LIMIT
+        rows = exports.worklog_display_rows(found[:LIST_LIMIT], tz=tz)
+        count, total = worklog_total(user=request.user, flt=res.flt)
+        entries: list[dict[str, Any]] = [{"kind": "log", **r} for r in rows]
+        gaps: list[dict[str, Any]] = []
+        if form.cleaned_data["gaps"] and not truncated:
+            if res.users:
+                authors = [(u.pk, display_name(u)) for u in res.users]
+            else:
+                seen = {r["author_id"]: r["author_name"] for r in rows if r["author_id"]}
+                authors = sorted(seen.items(), key=lambda kv: kv[1]) or [(request.user.pk, display_name(request.user))]
+            gaps = _gaps(
+                rows,
+                authors=authors,
+                start=res.flt.start,
+                end=res.flt.end,
+                tz=tz,
+                ws=form.cleaned_data["workday_start"],
+                we=form.cleaned_data["workday_end"],
+                today=today,
+            )
+            entries += [{"kind": "gap", "started_local": g["start"], "author_name": g["author"], **g} for g in gaps]
+            entries.sort(key=lambda e: (e["started_local"].date(), e["author_name"], e["started_local"]))
+        context.update(
+            {
+                "entries": entries,
+                "truncated": truncated,
+                "limit": LIST_LIMIT,
+                "count": count,
+                "total": total,
+                "total_text": format_duration(total),
+                "gap_total_text": format_duration(sum(g["seconds"] for g in gaps)) if gaps else "",
+                "gaps_shown": bool(form.cleaned_data["gaps"]),
+                "gaps_skipped": bool(form.cleaned_data["gaps"]) and truncated,
+                "start": res.flt.start,
+                "end": res.flt.end,
+                "export": _export_links(request),
+            }
+        )
+    context["tz_name"] = str(tz)
+    return render(request, "worklogs/worklog_list.html", context)
+
+
+# ---------------------------------------------------------------------------------------------- reports
+
+GROUP_TITLES = {"project": "Time by project", "user": "Time by user", "issue": "Time by issue", "day": "Time by day"}
+
+
+@require_GET
+def time_report_view(request: HttpRequest) -> HttpResponse:
+    """Show time by project, user, issue or day for a date range: a table and an SVG bar chart."""
+    tz = user_zone(request.user)
+    form = ReportForm(request.GET, today=_today(tz))
+    res = _resolve_filter(request, form, tz)
+    group = form.cleaned_data.get("group", "project") if form.is_bound and hasattr(form, "cleaned_data") else "project"
+    group = group or "project"
+    if res.flt is not None and group == "day" and (res.flt.end - res.flt.start).days >= DAY_CHART_LIMIT:
+        res.errors.append(f"Time by day covers at most {DAY_CHART_LIMIT} days; choose a shorter range.")
+    fmt = _export_format(request)
+    if fmt:
+        if res.errors:
+            return _export_error(fmt, res.errors)
+        report = time_report(user=request.user, flt=res.flt, group=group)
+        return exports.report_response(report, fmt=fmt, filename=f"time-by-{group}")
+    context: dict[str, Any] = {
+        "form": form,
+        "errors": res.errors,
+        "notices": res.notices,
+        "group": group,
+        "report_tabs": GROUP_TITLES,
+        "title": GROUP_TITLES[group],
+        **_picker_context(request, res),
+    }
+    if not res.errors and res.flt is not None:
+        report = time_report(user=request.user, flt=res.flt, group=group)
+        context.update(
+            {
+                "report": report,
+                "rows": [{"row": r, "text": format_duration(r.seconds)} for r in report.rows],
+                "total_text": format_duration(report.total),
+                "chart": bar_chart(
+                    [(r.key if group == "issue" else r.label, r.seconds) for r in report.rows[:60]],
+                    title=f"{GROUP_TITLES[group]}, {res.flt.start:%Y-%m-%d} to {res.flt.end:%Y-%m-%d}",
+                    chart_id=f"chart-{group}",
+                ),
+                "chart_truncated": len(report.rows) > 60,
+                "start": res.flt.start,
+                "end": res.flt.end,
+                "export": _export_links(request),
+                "tab_query": _without(request, "group"),
+            }
+        )
+    context["tz_name"] = str(tz)
+    return render(request, "worklogs/report_time.html", context)
+
+
+def _without(request: HttpRequest, *names: str) -> str:
+    params = request.GET.copy()
+    for n in (*names, "format"):
+        params.pop(n, None)
+    return params.urlencode()
+
+
+@require_GET
+def cross_project_view(request: HttpRequest) -> HttpResponse:
+    """Show users by projects for several projects at once, with totals and a per-project chart."""
+    tz = user_zone(request.user)
+    form = WorklogFilterForm(request.GET, today=_today(tz))
+    res = _resolve_filter(request, form, tz)
+    fmt = _export_format(request)
+    if fmt:
+        if res.errors:
+            return _export_error(fmt, res.errors)
+        return exports.cross_project_response(cross_project_report(user=request.user, flt=res.flt), fmt=fmt)
+    context: dict[str, Any] = {
+        "form": form,
+        "errors": res.errors,
+        "notices": res.notices,
+        "report_tabs": GROUP_TITLES,
+        "tab_query": _without(request, "group"),
+        **_picker_context(request, res),
+    }
+    if res.flt is not None:
+        report = cross_project_report(user=request.user, flt=res.flt)
+        context.update(
+            {
+                "report": report,
+                "rows": [
+                    {
+                        "username": u,
+                        "label": label,
+                        "cells": [format_duration(c) if c else "" for c in cells],
+                        "total": format_duration(total),
+                    }
+                    for u, label, cells, total in report.rows
+                ],
+                "column_totals": [format_duration(c) for c in report.column_totals],
+                "total_text": format_duration(report.total),
+                "chart": bar_chart(
+                    [(key, report.column_totals[i]) for i, (key, _n) in enumerate(report.projects)],
+                    title="Time by project",
+                    chart_id="chart-cross",
+                ),
+                "start": res.flt.start,
+                "end": res.flt.end,
+                "export": _export_links(request),
+            }
+        )
+    context["tz_name"] = str(tz)
+    return render(request, "worklogs/report_cross.html", context)
+
+
+@require_GET
+def tickets_view(request: HttpRequest) -> HttpResponse:
+    """Show one project's issues grouped by status or assignee, with estimates and time logged."""
+    from issues.selectors import projects_visible_to
+
+    tz = user_zone(request.user)
+    form = TicketsForm(request.GET)
+    errors: list[str] = []
+    notices: list[str] = []
+    project = None
+    visible = list(projects_visible_to(request.user).order_by("key"))
+    fmt = _export_format(request)
+    if not form.is_valid():
+        errors = _form_errors(form)
+    else:
+        cd = form.cleaned_data
+        key = (cd["project"] or "").strip().upper()
+        if key:
+            project = next((p for p in visible if p.key == key), None)
+            if project is None:
+                notices.append(f"No project '{key}' that you are a member of; it shows nothing.")
+        elif visible:
+            project = visible[0]
+    context: dict[str, Any] = {
+        "form": form,
+        "errors": errors,
+        "notices": notices,
+        "projects": visible,
+        "project": project,
+        "tz_name": str(tz),
+        "report_tabs": GROUP_TITLES,
+        "groups": None,
+        "date_fields": [("updated", "Updated"), ("created", "Created"), ("worklog", "Work logged")],
+    }
+    if errors or project is None:
+        if fmt:
+            return _export_error(fmt, errors or notices or ["No project to report on."])
+        return render(request, "worklogs/report_tickets.html", context)
+    cd = form.cleaned_data
+    people, unknown = colleagues_by_username(
+        user=request.user, usernames=[*cd["assignee"], *cd["reporter"], *cd["worklog_author"]]
+    )
+    by_name = {u.username: u.pk for u in people}
+    for name in unknown:
+        if name.lower() not in ("unassigned", "none"):
+            notices.append(f"No user '{name}' shares a project with you; left out.")
+    statuses = {s.name.lower(): s.pk for s in Status.objects.only("id", "name")}
+    status_ids = []
+    for name in cd["status"]:
+        if name.lower() in statuses:
+            status_ids.append(statuses[name.lower()])
+        else:
+            notices.append(f"No status '{name}'; left out.")
+    flt = TicketFilter(
+        project_id=project.pk,
+        start=cd["start"],
+        end=cd["end"],
+        tz=tz,
+        date_field=cd["date_field"],
+        status_ids=tuple(status_ids),
+        assignee_ids=tuple(by_name[n] for n in cd["assignee"] if n in by_name),
+        reporter_ids=tuple(by_name[n] for n in cd["reporter"] if n in by_name),
+        worklog_author_ids=tuple(by_name[n] for n in cd["worklog_author"] if n in by_name),
+        unassigned=any(n.lower() in ("unassigned", "none") for n in cd["assignee"]),
+    )
+    # Named filters that all failed narrow to nothing rather than widening to everything.
+    empty = (cd["status"] and not status_ids) or any(
+        cd[f] and not any(n in by_name for n in cd[f]) and not (f == "assignee" and flt.unassigned)
+        for f in ("assignee", "reporter", "worklog_author")
+    )
+    rows_qs = tickets_rows(
+        user=request.user, flt=flt, sort=cd["sort"], descending=cd["dir"] == "desc", group=cd["group"]
+    )
+    if empty:
+        rows_qs = rows_qs.none()
+    if fmt:
+        return exports.tickets_response(
+            rows_qs, fmt=fmt, project_key=project.key, logged_qs=tickets_logged_worklogs(flt)
+        )
+    groups = [] if empty else tickets_groups(user=request.user, flt=flt, group=cd["group"])
+    found = list(rows_qs[: TICKETS_LIMIT + 1])
+    by_group: dict[str, list[Any]] = defaultdict(list)
+    for issue in found[:TICKETS_LIMIT]:
+        by_group[ticket_group_key(issue, cd["group"])].append(issue)
+    for g in groups:
+        g["issues"] = by_group.get(g["key"], [])
+        for name in ("original", "remaining", "spent", "logged"):
+            g[f"{name}_text"] = format_duration(g[name])
+    context.update(
+        {
+            "groups": groups,
+            "truncated": len(found) > TICKETS_LIMIT,
+            "limit": TICKETS_LIMIT,
+            "group": cd["group"],
+            "sort": cd["sort"],
+            "dir": cd["dir"],
+            "sort_links": {
+                s: f"?{_without(request, 'sort', 'dir')}&sort={s}&dir="
+                + ("asc" if cd["sort"] == s and cd["dir"] == "desc" else "desc")
+                for s in ("created", "updated", "status", "assignee", "priority")
+            },
+            "total_count": sum(g["count"] for g in groups),
+            "total_logged": format_duration(sum(g["logged"] for g in groups)),
+            "total_spent": format_duration(sum(g["spent"] for g in groups)),
+            "chart": bar_chart(
+                [(g["label"], g["logged"] if (cd["start"] or cd["end"]) else g["spent"]) for g in groups],
+                title=f"Time by {cd['group']}",
+                chart_id="chart-tickets",
+            ),
+            "export": _export_links(request),
+            "statuses": Status.objects.only("id", "name"),
+        }
+    )
+    return render(request, "worklogs/report_tickets.html", context)
