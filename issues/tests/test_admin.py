@@ -1,0 +1,374 @@
+"""Django admin: every page loads with few queries, and edits go through the services.
+
+Personas: admin_user is a superuser who is a member of no project (admin access comes from
+Django's model permissions, not project roles); alice administers DEMO, bob is in OPS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import pytest
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from issues.admin import EstimatedCountPaginator, format_seconds
+from issues.models import Comment, History, Issue, Label, Membership, Priority, Project, SavedFilter, Status
+from issues.services import comment_add, issue_update
+from worklogs.models import Worklog
+from worklogs.services import worklog_add
+
+H = 3600
+IS_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
+def filled(project_a, project_b, make_issue, alice, bob):
+    """A few rows in every table the admin shows."""
+    started = timezone.now().replace(microsecond=0) - dt.timedelta(hours=5)
+    parent = make_issue(project_a, summary="Parent", labels=["backend"], original_estimate=8 * H)
+    child = make_issue(project_a, summary="Child", parent=parent, assignee=alice)
+    ops = make_issue(project_b, summary="Ops thing", reporter=bob)
+    issue_update(issue=child, actor=alice, data={"priority": Priority.objects.get(name="High")})
+    for seconds in (H, 2 * H):
+        worklog_add(issue=parent, author=alice, time_spent=seconds, started=started)
+    comment_add(issue=parent, author=alice, body="First!")
+    Group.objects.create(name="Support")
+    SavedFilter.objects.create(owner=alice, name="Mine", jql="assignee = currentUser()", shared_with=project_a)
+    return {"parent": parent, "child": child, "ops": ops}
+
+
+def admin_urls() -> list[tuple[str, str]]:
+    """Return (model label, admin url name prefix) for every registered model of our apps."""
+    found = []
+    for model in admin.site._registry:
+        if model._meta.app_label in {"accounts", "issues", "worklogs", "auth"}:
+            found.append((model._meta.label, f"admin:{model._meta.app_label}_{model._meta.model_name}"))
+    return sorted(found)
+
+
+def test_every_model_of_our_apps_is_registered():
+    from django.apps import apps
+
+    for app_label in ("accounts", "issues", "worklogs"):
+        for model in apps.get_app_config(app_label).get_models():
+            assert admin.site.is_registered(model), model
+
+
+@pytest.mark.parametrize(("label", "prefix"), admin_urls())
+def test_changelist_loads_with_bounded_queries(admin_client, filled, django_assert_max_num_queries, label, prefix):
+    url = reverse(f"{prefix}_changelist")
+    # Session, user, the page (one query, related rows joined), the capped count, filter choices.
+    with django_assert_max_num_queries(12):
+        response = admin_client.get(url)
+    assert response.status_code == 200, label
+
+
+@pytest.mark.parametrize(("label", "prefix"), admin_urls())
+def test_change_and_add_pages_load(admin_client, filled, django_assert_max_num_queries, label, prefix):
+    from django.apps import apps
+
+    model = apps.get_model(label)
+    obj = model.objects.order_by("pk").first()
+    assert obj is not None, f"fixture has no {label}"
+    with django_assert_max_num_queries(25):
+        response = admin_client.get(reverse(f"{prefix}_change", args=[obj.pk]))
+    assert response.status_code == 200, label
+    if label != "issues.History":  # the changelog cannot be added to by hand
+        assert admin_client.get(reverse(f"{prefix}_add")).status_code == 200, label
+
+
+def test_issue_changelist_does_not_count_the_table(admin_client, filled):
+    with CaptureQueriesContext(connection) as ctx:
+        response = admin_client.get(reverse("admin:issues_issue_changelist"))
+    assert response.status_code == 200
+    assert "DEMO-1" in response.text and "3h" in response.text  # formatted time spent
+    counts = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
+    # show_full_result_count is off: at most the paginator's own (capped or estimated) count remains.
+    assert len(counts) <= 1
+    assert all("LIMIT" in sql.upper() for sql in counts)
+
+
+def test_issue_change_page_uses_autocomplete_not_option_lists(admin_client, filled):
+    response = admin_client.get(reverse("admin:issues_issue_change", args=[filled["child"].pk]))
+    html = response.text
+    # Users and issues are fetched on demand: the page embeds no <option> per user or issue.
+    assert "admin-autocomplete" in html
+    assert html.count("<option") < 40
+
+
+def test_user_search_finds_display_name(admin_client, filled):
+    response = admin_client.get(reverse("admin:auth_user_changelist"), {"q": "Adams"})
+    assert response.status_code == 200
+    assert ">alice<" in response.text
+    assert ">bob<" not in response.text
+
+
+def issue_form(issue: Issue, **changes) -> dict:
+    data = {
+        "summary": issue.summary,
+        "description": issue.description,
+        "type": issue.type_id,
+        "status": issue.status_id,
+        "resolution": issue.resolution_id or "",
+        "priority": issue.priority_id,
+        "labels": list(issue.labels.values_list("pk", flat=True)),
+        "parent": issue.parent_id or "",
+        "assignee": issue.assignee_id or "",
+        "reporter": issue.reporter_id or "",
+        "due_date": issue.due_date or "",
+        "original_estimate": issue.original_estimate or "",
+        "remaining_estimate": issue.remaining_estimate if issue.remaining_estimate is not None else "",
+        "_save": "Save",
+    }
+    data.update(changes)
+    return data
+
+
+def test_admin_issue_edit_goes_through_issue_update(admin_client, admin_user, filled, bob):
+    issue = filled["child"]
+    done = Status.objects.get(name="Done")
+    History.objects.all().delete()
+
+    response = admin_client.post(
+        reverse("admin:issues_issue_change", args=[issue.pk]),
+        issue_form(issue, summary="Renamed in admin", status=done.pk, assignee=bob.pk),
+    )
+
+    assert response.status_code == 302, response.content[:2000]
+    issue.refresh_from_db()
+    assert (issue.summary, issue.status_id, issue.assignee_id) == ("Renamed in admin", done.pk, bob.pk)
+    # Only the changed fields got history, by the admin user; the status change resolved the issue.
+    rows = set(History.objects.filter(issue=issue).values_list("field", "from_value", "to_value", "author"))
+    assert rows == {
+        ("summary", "Child", "Renamed in admin", admin_user.pk),
+        ("status", "To Do", "Done", admin_user.pk),
+        ("resolution", "", "Done", admin_user.pk),
+        ("assignee", "Alice Adams", "Bob Brown", admin_user.pk),
+    }
+    assert issue.resolution.name == "Done" and issue.resolved is not None
+
+
+def test_admin_issue_labels_edit_writes_history_once(admin_client, filled):
+    issue = filled["parent"]
+    ui = Label.objects.create(name="ui")
+    History.objects.all().delete()
+    response = admin_client.post(
+        reverse("admin:issues_issue_change", args=[issue.pk]), issue_form(issue, labels=[ui.pk])
+    )
+    assert response.status_code == 302
+    assert list(issue.labels.values_list("name", flat=True)) == ["ui"]
+    assert list(History.objects.values_list("field", "from_value", "to_value")) == [("labels", "backend", "ui")]
+
+
+def test_admin_issue_parent_in_other_project_is_a_form_error(admin_client, filled):
+    issue = filled["child"]
+    response = admin_client.post(
+        reverse("admin:issues_issue_change", args=[issue.pk]), issue_form(issue, parent=filled["ops"].pk)
+    )
+    assert response.status_code == 200
+    assert "A sub-task must be in its parent" in response.text
+    assert Issue.objects.get(pk=issue.pk).parent_id == filled["parent"].pk
+
+
+def test_admin_issue_add_allocates_the_next_key(admin_client, admin_user, filled, project_a, alice):
+    data = issue_form(
+        filled["parent"], summary="Made in admin", labels=[], parent="", assignee=alice.pk, remaining_estimate=""
+    )
+    data["project"] = project_a.pk
+    response = admin_client.post(reverse("admin:issues_issue_add"), data)
+    assert response.status_code == 302, response.content[:3000]
+    created = Issue.objects.get(summary="Made in admin")
+    assert created.key == "DEMO-3"
+    project_a.refresh_from_db()
+    assert project_a.issue_counter == 3
+    assert created.time_spent == 0 and created.remaining_estimate == created.original_estimate
+
+
+def worklog_form(worklog: Worklog | None = None, **changes) -> dict:
+    data = {
+        "started_0": (worklog.started if worklog else timezone.now()).strftime("%Y-%m-%d"),
+        "started_1": (worklog.started if worklog else timezone.now()).strftime("%H:%M:%S"),
+        "time_spent": worklog.time_spent if worklog else H,
+        "comment": worklog.comment if worklog else "",
+        "adjust_estimate": "auto",
+        "_save": "Save",
+    }
+    data.update(changes)
+    return data
+
+
+def sums(issue: Issue) -> tuple[int, int]:
+    stored = Issue.objects.get(pk=issue.pk).time_spent
+    return stored, Worklog.objects.filter(issue=issue).aggregate(s=Sum("time_spent"))["s"] or 0
+
+
+def test_admin_worklog_add_edit_delete_keep_time_spent(admin_client, filled, alice):
+    issue = filled["parent"]
+    assert sums(issue) == (3 * H, 3 * H)
+
+    response = admin_client.post(
+        reverse("admin:worklogs_worklog_add"), worklog_form(issue=issue.pk, author=alice.pk, time_spent=1800)
+    )
+    assert response.status_code == 302, response.content[:3000]
+    assert sums(issue) == (3 * H + 1800, 3 * H + 1800)
+
+    worklog = Worklog.objects.order_by("pk").first()
+    response = admin_client.post(
+        reverse("admin:worklogs_worklog_change", args=[worklog.pk]), worklog_form(worklog, time_spent=4 * H)
+    )
+    assert response.status_code == 302, response.content[:3000]
+    assert sums(issue) == (6 * H + 1800, 6 * H + 1800)
+    # auto: the estimate of 8h went down by every logged second.
+    assert Issue.objects.get(pk=issue.pk).remaining_estimate == 8 * H - (6 * H + 1800)
+
+    response = admin_client.post(reverse("admin:worklogs_worklog_delete", args=[worklog.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert sums(issue) == (2 * H + 1800, 2 * H + 1800)
+
+
+def test_admin_worklog_zero_time_is_a_form_error(admin_client, filled):
+    worklog = Worklog.objects.first()
+    response = admin_client.post(
+        reverse("admin:worklogs_worklog_change", args=[worklog.pk]), worklog_form(worklog, time_spent=0)
+    )
+    assert response.status_code == 200
+    assert "more than zero" in response.text
+    assert sums(filled["parent"]) == (3 * H, 3 * H)
+
+
+def test_admin_bulk_delete_action_recalculates_time_spent(
+    admin_client, filled, alice, monkeypatch, django_capture_on_commit_callbacks
+):
+    from issues import cache as issue_cache
+
+    issue, other = filled["parent"], filled["child"]
+    worklog_add(issue=other, author=alice, time_spent=H, started=timezone.now())
+    doomed = list(Worklog.objects.filter(issue=issue).order_by("pk").values_list("pk", flat=True))[:1]
+    doomed.append(Worklog.objects.get(issue=other).pk)
+    invalidated = []
+    monkeypatch.setattr(issue_cache, "invalidate_issues", lambda ids, pids: invalidated.append((set(ids), set(pids))))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:worklogs_worklog_changelist"),
+            {"action": "delete_selected", "_selected_action": doomed, "post": "yes"},
+        )
+
+    assert response.status_code == 302
+    assert sums(issue) == (2 * H, 2 * H)
+    assert sums(other) == (0, 0)
+    assert invalidated == [({issue.pk, other.pk}, {issue.project_id})]
+
+
+def test_history_is_read_only(admin_client, filled):
+    row = History.objects.first()
+    assert admin_client.get(reverse("admin:issues_history_add")).status_code == 403
+    response = admin_client.post(reverse("admin:issues_history_change", args=[row.pk]), {"field": "x"})
+    assert response.status_code == 403
+    assert History.objects.get(pk=row.pk).field != "x"
+
+
+def test_admin_comment_add_uses_service(admin_client, filled, bob):
+    issue = filled["parent"]
+    # bob is not a DEMO member, but the admin may post on his behalf (e.g. fixing an import).
+    response = admin_client.post(
+        reverse("admin:issues_comment_add"), {"issue": issue.pk, "author": bob.pk, "body": "  via admin  "}
+    )
+    assert response.status_code == 302, response.content[:2000]
+    assert Comment.objects.filter(issue=issue, author=bob, body="via admin").exists()
+
+
+def test_project_key_is_read_only_once_created(admin_client, filled, project_a):
+    response = admin_client.get(reverse("admin:issues_project_change", args=[project_a.pk]))
+    assert response.status_code == 200
+    assert 'name="key"' not in response.text
+    assert Membership.objects.filter(project=project_a).count() == 2
+
+
+def test_new_user_in_admin_gets_exactly_one_profile(admin_client):
+    response = admin_client.post(
+        reverse("admin:auth_user_add"),
+        {"username": "erin", "password1": "erin-pass-123!x", "password2": "erin-pass-123!x", "usable_password": "true"},
+    )
+    assert response.status_code == 302, response.content[:2000]
+    from accounts.models import Profile
+
+    assert Profile.objects.filter(user__username="erin").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0, "0m"), (60, "1m"), (9000, "2h 30m"), (8 * H, "1d"), (5 * 8 * H + H, "1w 1h")]
+)
+def test_format_seconds(seconds, text):
+    assert format_seconds(seconds) == text
+
+
+def test_paginator_caps_filtered_counts(project_a, make_issue, monkeypatch):
+    for _ in range(6):
+        make_issue(project_a)
+    monkeypatch.setattr(EstimatedCountPaginator, "CAP", 4)
+    qs = Issue.objects.filter(project=project_a).order_by("-pk")
+    with CaptureQueriesContext(connection) as ctx:
+        count = EstimatedCountPaginator(qs, 2).count
+    assert count >= 5  # capped (or, on PostgreSQL, the planner's estimate when larger)
+    assert any("LIMIT 5" in q["sql"].upper() for q in ctx.captured_queries)
+    monkeypatch.setattr(EstimatedCountPaginator, "CAP", 100)
+    assert EstimatedCountPaginator(qs, 2).count == 6
+
+
+@pytest.mark.skipif(not IS_POSTGRES and not os.environ.get("CI"), reason="needs PostgreSQL (DATABASE_URL)")
+def test_paginator_estimates_unfiltered_count_on_postgres(project_a, make_issue, monkeypatch):
+    assert IS_POSTGRES, "CI must run this test on PostgreSQL"
+    for _ in range(20):
+        make_issue(project_a)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE issues_issue")
+    monkeypatch.setattr(EstimatedCountPaginator, "ESTIMATE_ABOVE", 1)
+    with CaptureQueriesContext(connection) as ctx:
+        count = EstimatedCountPaginator(Issue.objects.order_by("-pk"), 5).count
+    assert count == 20  # ANALYZE of a tiny table samples every row
+    assert not any("COUNT(" in q["sql"].upper() for q in ctx.captured_queries)
+    assert any("reltuples" in q["sql"] for q in ctx.captured_queries)
+
+
+def test_project_admin_lists_projects(admin_client, filled):
+    response = admin_client.get(reverse("admin:issues_project_changelist"))
+    assert {"DEMO", "OPS"} <= {p.key for p in Project.objects.all()}
+    assert "Demo project" in response.text
+
+
+def test_big_changelists_issue_no_query_per_row(admin_client, filled, project_a, make_issue, alice):
+    urls = [
+        reverse(f"admin:{name}_changelist")
+        for name in ("issues_issue", "worklogs_worklog", "issues_comment", "issues_history", "auth_user")
+    ]
+
+    def query_counts() -> list[int]:
+        counts = []
+        for url in urls:
+            with CaptureQueriesContext(connection) as ctx:
+                assert admin_client.get(url).status_code == 200
+            counts.append(len(ctx.captured_queries))
+        return counts
+
+    before = query_counts()
+    for n in range(10):
+        issue = make_issue(project_a, summary=f"More {n}", assignee=alice)
+        worklog_add(issue=issue, author=alice, time_spent=H, started=timezone.now())
+        comment_add(issue=issue, author=alice, body="more")
+        issue_update(issue=issue, actor=alice, data={"summary": f"Even more {n}"})
+    assert query_counts() == before
