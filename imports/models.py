@@ -1,1 +1,108 @@
-"""Background jobs (imports and bulk updates): built in the imports issue."""
+"""Background jobs (imports and bulk updates), their progress and their per-row errors -- all in the database."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class JobKind(models.TextChoices):
+    IMPORT = "import", "Import"
+    BULK_UPDATE = "bulk_update", "Bulk update"
+
+
+class JobFormat(models.TextChoices):
+    JIRA_JSON = "jira_json", "Jira JSON (REST search results)"
+    JIRA_CSV = "jira_csv", "Jira CSV export"
+    TASKRA_JSONL = "taskra_jsonl", "Taskra JSON Lines"
+    NONE = "", "-"
+
+
+class JobState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    SUCCEEDED_WITH_ERRORS = "succeeded_with_errors", "Succeeded with errors"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+FINISHED_STATES = (JobState.SUCCEEDED, JobState.SUCCEEDED_WITH_ERRORS, JobState.FAILED, JobState.CANCELLED)
+
+
+class Job(models.Model):
+    """One import or bulk update; counters and the resume point are committed with every chunk."""
+
+    kind = models.CharField(max_length=16, choices=JobKind.choices, default=JobKind.IMPORT)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="import_jobs"
+    )
+    # Where the work came from: "upload", "command", "admin", "navigator", "jql".
+    source = models.CharField(max_length=16, default="upload")
+    format = models.CharField(max_length=16, choices=JobFormat.choices, blank=True, default="")
+    # Path of the uploaded/imported file (relative to MEDIA_ROOT when uploaded) and its original name.
+    file_path = models.CharField(max_length=500, blank=True, default="")
+    file_name = models.CharField(max_length=255, blank=True, default="")
+    file_size = models.PositiveBigIntegerField(default=0)
+    # Import: {"project": "KEY", "chunk_size": 1000}; bulk update: {"ids": [...]} or {"jql": "..."} plus "changes".
+    options = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=24, choices=JobState.choices, default=JobState.QUEUED, db_index=True)
+    message = models.TextField(blank=True, default="")
+    cancel_requested = models.BooleanField(default=False)
+
+    total = models.PositiveBigIntegerField(null=True, blank=True)
+    processed = models.PositiveBigIntegerField(default=0)
+    created_count = models.PositiveBigIntegerField(default=0)
+    updated_count = models.PositiveBigIntegerField(default=0)
+    unchanged_count = models.PositiveBigIntegerField(default=0)
+    failed_count = models.PositiveBigIntegerField(default=0)
+    worklogs_count = models.PositiveBigIntegerField(default=0)
+    comments_count = models.PositiveBigIntegerField(default=0)
+    # Records consumed from the source so far (resume point), committed in the same transaction as their rows.
+    position = models.PositiveBigIntegerField(default=0)
+    # Bytes of the source read so far: the progress bar of an import (its record count is unknown up front).
+    bytes_done = models.PositiveBigIntegerField(default=0)
+    # Sub-tasks whose parent had not been imported yet: [[child_key, parent_key], ...], resolved at the end.
+    pending_parents = models.JSONField(default=list, blank=True)
+
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    # The worker holding the job and until when: a stale lease means its worker died.
+    lease_owner = models.CharField(max_length=64, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    # Seconds spent running, summed over every attempt (a resumed job keeps its earlier time).
+    run_seconds = models.FloatField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["user", "-created"], name="job_user_created")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.state})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    def get_absolute_url(self) -> str:
+        return f"/imports/{self.pk}/"
+
+
+class JobError(models.Model):
+    """One bad record: where it is in the source, which issue, which field, and what is wrong."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="errors")
+    record = models.PositiveBigIntegerField(null=True, blank=True, help_text="record number (1-based)")
+    line = models.PositiveBigIntegerField(null=True, blank=True, help_text="line in the file, when known")
+    issue_key = models.CharField(max_length=64, blank=True, default="")
+    field = models.CharField(max_length=200, blank=True, default="")
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["job", "record", "id"]
+        indexes = [models.Index(fields=["job", "record"], name="joberror_job_record")]
+
+    def __str__(self) -> str:
+        return f"record {self.record} {self.issue_key} {self.field}: {self.message}"

@@ -1,0 +1,448 @@
+"""Streaming readers of import files and chunk validation: memory stays flat whatever the file size.
+
+`read_records` yields raw records one at a time (ijson for Jira JSON, the csv module for Jira CSV,
+lines for JSON Lines); `validate_chunk` turns a list of them into `IssueRecord`s and per-row errors.
+A file that is not what it claims to be (truncated, not JSON, no header) raises `SourceError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import zoneinfo
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import ijson
+import orjson
+from pydantic import TypeAdapter, ValidationError
+
+from imports.models import JobFormat
+from imports.schemas import IssueRecord, JiraIssue
+
+# Enough to hold a very large issue; a longer line is not a record but a broken file.
+MAX_LINE_BYTES = 64 * 1024 * 1024
+csv.field_size_limit(MAX_LINE_BYTES)
+
+
+class SourceError(Exception):
+    """The file as a whole cannot be read: the job fails with this message."""
+
+
+@dataclass(slots=True)
+class RawRecord:
+    number: int  # 1-based over all files of the job
+    line: int | None
+    data: Any  # bytes (JSON Lines), dict (Jira JSON), dict[str, list[str]] (CSV)
+
+
+@dataclass(slots=True)
+class RowError:
+    number: int
+    line: int | None
+    key: str
+    field: str
+    message: str
+
+
+@dataclass
+class Progress:
+    """Bytes read so far over all files, for the progress bar."""
+
+    bytes_done: int = 0
+    files_done_bytes: int = 0
+    current: Any = None
+
+    @property
+    def value(self) -> int:
+        return self.files_done_bytes + (self.current.count if self.current is not None else 0)
+
+
+class _CountingRaw(io.RawIOBase):
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.f.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.count += n
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.f.read(size)
+        self.count += len(data)
+        return data
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Format detection
+# ---------------------------------------------------------------------------------------------------------
+
+_CSV_HEADERS = {"summary", "issue key", "issue id", "issue type", "status"}
+
+
+def detect_format(head: bytes, filename: str = "") -> str | None:
+    """Return the JobFormat of a file from its first bytes (and name), or None when unsupported."""
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    name = filename.lower()
+    if text.startswith(b"{"):
+        first_line = text.split(b"\n", 1)[0]
+        # One issue per line with a top-level "key": JSON Lines; {"issues": [...]} / {"expand":..}: Jira search.
+        if name.endswith((".jsonl", ".ndjson")):
+            return JobFormat.TASKRA_JSONL
+        try:
+            obj = orjson.loads(first_line)
+        except orjson.JSONDecodeError:
+            return JobFormat.JIRA_JSON
+        if isinstance(obj, dict) and "key" in obj and "issues" not in obj and "fields" not in obj:
+            return JobFormat.TASKRA_JSONL
+        return JobFormat.JIRA_JSON
+    if text.startswith(b"["):
+        return JobFormat.JIRA_JSON
+    try:
+        first = text.split(b"\n", 1)[0].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    header = {h.strip().lower() for h in next(csv.reader([first]), [])}
+    if len(header & _CSV_HEADERS) >= 2:
+        return JobFormat.JIRA_CSV
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Readers
+# ---------------------------------------------------------------------------------------------------------
+
+
+def read_records(fmt: str, paths: list[Path], progress: Progress | None = None) -> Iterator[RawRecord]:
+    """Yield the raw records of the files in order, numbered from 1 across files."""
+    progress = progress or Progress()
+    number = 0
+    reader = {JobFormat.JIRA_JSON: _jira_json, JobFormat.JIRA_CSV: _jira_csv, JobFormat.TASKRA_JSONL: _jsonl}[fmt]
+    for path in paths:
+        try:
+            f = open(path, "rb")  # noqa: SIM115 - closed below, also when the consumer stops early
+        except OSError as exc:
+            raise SourceError(f"Cannot open {path.name}: {exc.strerror}.") from exc
+        try:
+            counting = _CountingRaw(f)
+            progress.current = counting
+            for line, data in reader(counting, path.name):
+                number += 1
+                yield RawRecord(number, line, data)
+            progress.files_done_bytes += counting.count
+            progress.current = None
+        finally:
+            f.close()
+
+
+def _jsonl(raw: _CountingRaw, name: str) -> Iterator[tuple[int | None, Any]]:
+    buffered = io.BufferedReader(raw, buffer_size=1 << 20)
+    seen_record = False
+    for line_no, line in enumerate(buffered, start=1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if not line.endswith(b"\n"):
+            # The last line has no newline: fine if it is complete JSON, a truncated file otherwise.
+            try:
+                orjson.loads(stripped)
+            except orjson.JSONDecodeError:
+                raise SourceError(
+                    f"{name} is truncated: line {line_no} ends in the middle of a record. Nothing from it was imported."
+                ) from None
+        if not seen_record:
+            if not stripped.startswith(b"{"):
+                raise SourceError(f"{name} is not a JSON Lines file: line {line_no} is not a JSON object.")
+            seen_record = True
+        yield line_no, stripped
+
+
+def _jira_json(raw: _CountingRaw, name: str) -> Iterator[tuple[int | None, Any]]:
+    buffered = io.BufferedReader(raw, buffer_size=1 << 20)
+    head = buffered.peek(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"["):
+        prefix = "item.issues.item"  # an array of search result pages
+    elif head.startswith(b"{"):
+        prefix = "issues.item"  # one page, or several pages one after the other
+    else:
+        raise SourceError(f'{name} is not JSON: it should start with {{"issues": [...]}} as Jira\'s search returns.')
+    try:
+        for item in ijson.items(buffered, prefix, use_float=True, multiple_values=True):
+            yield None, item
+    except ijson.IncompleteJSONError as exc:
+        text = str(exc)
+        if "premature EOF" in text or "Incomplete" in text or "parse error" not in text:
+            raise SourceError(f"{name} is truncated or not valid JSON ({text.strip()}).") from None
+        raise SourceError(f"{name} is not valid JSON ({text.strip()}).") from None
+    except ijson.JSONError as exc:
+        raise SourceError(f"{name} is not valid JSON ({str(exc).strip()}).") from None
+
+
+def _jira_csv(raw: _CountingRaw, name: str) -> Iterator[tuple[int | None, Any]]:
+    text = io.TextIOWrapper(io.BufferedReader(raw, buffer_size=1 << 20), encoding="utf-8-sig", newline="")
+    reader = csv.reader(text)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise SourceError(f"{name} is empty.") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise SourceError(f"{name} is not a UTF-8 CSV file ({exc}).") from None
+    header = [h.strip() for h in header]
+    if len({h.lower() for h in header} & _CSV_HEADERS) < 2:
+        raise SourceError(f"{name} has no Jira CSV header (expected columns such as 'Summary', 'Issue key', 'Status').")
+    try:
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            cells: dict[str, list[str]] = {}
+            for column, value in zip(header, row, strict=False):
+                cells.setdefault(column.lower(), []).append(value)
+            yield reader.line_num, cells
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{name} is not UTF-8 near line {reader.line_num + 1} ({exc.reason}).") from None
+    except csv.Error as exc:
+        raise SourceError(f"{name} is not a valid CSV file near line {reader.line_num}: {exc}.") from None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Jira CSV rows -> record dicts
+# ---------------------------------------------------------------------------------------------------------
+
+_CSV_DATE_FORMATS = (
+    "%d/%b/%y %I:%M %p",
+    "%d/%b/%Y %I:%M %p",
+    "%d/%b/%y %H:%M",
+    "%d/%b/%Y %H:%M",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%d/%b/%y",
+    "%Y-%m-%d",
+)
+
+
+class CsvValueError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def parse_csv_datetime(value: str, tz: dt.tzinfo, field: str) -> dt.datetime | None:
+    """Return an aware datetime from Jira's CSV date text ("15/Jan/24 10:30 AM" or ISO), in `tz` when naive."""
+    value = value.strip()
+    if not value:
+        return None
+    parsed: dt.datetime | None = None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        for fmt in _CSV_DATE_FORMATS:
+            try:
+                parsed = dt.datetime.strptime(value, fmt)
+                break
+            except ValueError:
+                continue
+    if parsed is None:
+        raise CsvValueError(
+            field, f"'{value}' is not a date Taskra understands (e.g. 15/Jan/24 10:30 AM or 2024-01-15 10:30)."
+        )
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+
+
+_DIGITS = re.compile(r"^\d+$")
+
+
+def _first(cells: dict[str, list[str]], *names: str) -> str:
+    for n in names:
+        for value in cells.get(n, ()):
+            if value.strip():
+                return value.strip()
+    return ""
+
+
+def _seconds_or_text(value: str) -> int | str | None:
+    value = value.strip()
+    if not value:
+        return None
+    return int(value) if _DIGITS.match(value) else value
+
+
+def _csv_user(cells: dict[str, list[str]], role: str) -> dict[str, str] | None:
+    name = _first(cells, role)
+    account = _first(cells, f"{role} id")
+    if not (name or account):
+        return None
+    user: dict[str, str] = {"display_name": name}
+    if account:
+        user["account_id"] = account
+    elif "@" in name:
+        user["email"] = name
+    else:
+        user["username"] = name
+    return user
+
+
+def csv_to_record(cells: dict[str, list[str]], tz: dt.tzinfo) -> dict[str, Any]:
+    """Return the record dict of one Jira CSV row (raise CsvValueError for cells it cannot read)."""
+    key = _first(cells, "issue key")
+    record: dict[str, Any] = {
+        "key": key,
+        "external_id": _first(cells, "issue id") or None,
+        "project_name": _first(cells, "project name") or None,
+        "summary": _first(cells, "summary"),
+        "description": _first(cells, "description"),
+        "type": _first(cells, "issue type") or "Task",
+        "status": _first(cells, "status") or None,
+        "status_category": _first(cells, "status category") or None,
+        "priority": _first(cells, "priority") or None,
+        "resolution": _first(cells, "resolution") or None,
+        "assignee": _csv_user(cells, "assignee"),
+        "reporter": _csv_user(cells, "reporter"),
+        "labels": [v.strip() for v in cells.get("labels", []) if v.strip()],
+        "parent": _first(cells, "parent key") or None,
+        "original_estimate": _seconds_or_text(_first(cells, "original estimate")),
+        "remaining_estimate": _seconds_or_text(_first(cells, "remaining estimate")),
+        "created": parse_csv_datetime(_first(cells, "created"), tz, "created"),
+        "updated": parse_csv_datetime(_first(cells, "updated"), tz, "updated"),
+        "resolved": parse_csv_datetime(_first(cells, "resolved"), tz, "resolved"),
+    }
+    due = parse_csv_datetime(_first(cells, "due date"), tz, "due_date")
+    record["due_date"] = due.date() if due else None
+    worklogs = []
+    for index, cell in enumerate(v for v in cells.get("log work", []) if v.strip()):
+        # "comment;started;author;seconds" -- the comment may itself contain semicolons.
+        parts = cell.rsplit(";", 3)
+        if len(parts) != 4:
+            raise CsvValueError(
+                f"worklogs.{index}", f"Log Work cell '{cell[:80]}' is not 'comment;started;author;seconds'."
+            )
+        comment, started, author, seconds = parts
+        worklogs.append(
+            {
+                "external_id": f"{key}/worklog/{index + 1}",
+                "comment": comment.strip(),
+                "started": parse_csv_datetime(started, tz, f"worklogs.{index}.started"),
+                "author": {"username": author.strip()} if author.strip() else None,
+                "time_spent": _seconds_or_text(seconds) if seconds.strip() else "",
+            }
+        )
+    comments = []
+    for index, cell in enumerate(v for v in cells.get("comment", []) if v.strip()):
+        # "date;author;body" -- the body may contain semicolons.
+        parts = cell.split(";", 2)
+        if len(parts) != 3:
+            raise CsvValueError(f"comments.{index}", f"Comment cell '{cell[:80]}' is not 'date;author;body'.")
+        created, author, body = parts
+        comments.append(
+            {
+                "external_id": f"{key}/comment/{index + 1}",
+                "created": parse_csv_datetime(created, tz, f"comments.{index}.created"),
+                "author": {"username": author.strip()} if author.strip() else None,
+                "body": body,
+            }
+        )
+    record["worklogs"] = worklogs
+    record["comments"] = comments
+    return record
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Chunk validation
+# ---------------------------------------------------------------------------------------------------------
+
+_JSONL_CHUNK = TypeAdapter(list[IssueRecord])
+_JIRA_CHUNK = TypeAdapter(list[JiraIssue])
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _errors_of(exc: ValidationError, raw: RawRecord, key: str, prefix: str = "") -> list[RowError]:
+    out = []
+    for err in exc.errors(include_url=False, include_input=False):
+        path = _loc(err["loc"])
+        out.append(RowError(raw.number, raw.line, key, f"{prefix}{path}" if prefix else path, err["msg"]))
+    return out
+
+
+def _key_hint(data: Any) -> str:
+    if isinstance(data, bytes):
+        match = re.search(rb'"key"\s*:\s*"([^"]{1,64})"', data[:4096])
+        return match.group(1).decode("utf-8", "replace") if match else ""
+    if isinstance(data, dict):
+        value = data.get("key")
+        if value is None and isinstance(data.get("issue key"), list) and data["issue key"]:
+            value = data["issue key"][0]
+        return str(value or "")[:64]
+    return ""
+
+
+@dataclass
+class ChunkResult:
+    records: list[tuple[RawRecord, IssueRecord]] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+
+def validate_chunk(fmt: str, chunk: list[RawRecord], *, tz: dt.tzinfo | None = None) -> ChunkResult:
+    """Validate a chunk of raw records: the whole chunk at once, one by one only when some are bad."""
+    result = ChunkResult()
+    if fmt == JobFormat.TASKRA_JSONL:
+        try:
+            # The whole chunk in one call, straight from the raw bytes.
+            records = _JSONL_CHUNK.validate_json(b"[" + b",".join(r.data for r in chunk) + b"]")
+            result.records = list(zip(chunk, records, strict=True))
+            return result
+        except ValidationError:
+            pass
+        for raw in chunk:
+            try:
+                result.records.append((raw, IssueRecord.model_validate_json(raw.data)))
+            except ValidationError as exc:
+                key = _key_hint(raw.data)
+                if exc.errors()[0]["type"] == "json_invalid":
+                    result.errors.append(RowError(raw.number, raw.line, key, "", "Line is not valid JSON."))
+                else:
+                    result.errors.extend(_errors_of(exc, raw, key))
+        return result
+    if fmt == JobFormat.JIRA_JSON:
+        try:
+            issues = _JIRA_CHUNK.validate_python([r.data for r in chunk])
+            result.records = [(raw, issue.to_record()) for raw, issue in zip(chunk, issues, strict=True)]
+            return result
+        except ValidationError:
+            pass
+        for raw in chunk:
+            key = _key_hint(raw.data)
+            try:
+                result.records.append((raw, JiraIssue.model_validate(raw.data).to_record()))
+            except ValidationError as exc:
+                result.errors.extend(_errors_of(exc, raw, key))
+        return result
+    tz = tz or dt.UTC
+    for raw in chunk:
+        key = _first(raw.data, "issue key")
+        try:
+            result.records.append((raw, IssueRecord.model_validate(csv_to_record(raw.data, tz))))
+        except CsvValueError as exc:
+            result.errors.append(RowError(raw.number, raw.line, key, exc.field, str(exc)))
+        except ValidationError as exc:
+            result.errors.extend(_errors_of(exc, raw, key))
+    return result
+
+
+def zone(name: str | None) -> dt.tzinfo:
+    """Return the time zone naive CSV dates are read in (UTC when unset or unknown)."""
+    try:
+        return zoneinfo.ZoneInfo(name) if name else dt.UTC
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return dt.UTC

@@ -1,0 +1,356 @@
+"""Pydantic input shapes of import records: Taskra JSON Lines, Jira REST search results and Jira CSV rows.
+
+Every format is turned into one normalised `IssueRecord` (the Taskra JSON Lines line shape), which
+the import service writes. Built once at import time; the worker validates whole chunks with them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from issues.schemas import Duration, DurationOrZero, IssueKey
+
+
+def _clean_text(value: Any) -> Any:
+    # PostgreSQL text cannot hold NUL; Jira exports occasionally carry them.
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "")
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_clean_text)]
+Name = Annotated[
+    str, BeforeValidator(_clean_text), StringConstraints(strip_whitespace=True, min_length=1, max_length=60)
+]
+LabelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^\S+$")]
+Summary = Annotated[
+    str, BeforeValidator(_clean_text), StringConstraints(strip_whitespace=True, min_length=1, max_length=255)
+]
+ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+StatusCategoryIn = Literal["todo", "in_progress", "done"]
+
+# Jira's statusCategory.key values, and Taskra's own.
+JIRA_STATUS_CATEGORIES = {
+    "new": "todo",
+    "todo": "todo",
+    "to do": "todo",
+    "undefined": "todo",
+    "indeterminate": "in_progress",
+    "in_progress": "in_progress",
+    "in progress": "in_progress",
+    "done": "done",
+    "complete": "done",
+}
+
+
+def adf_to_text(node: Any) -> str:
+    """Return the plain text of an Atlassian Document Format node (paragraphs separated by blank lines)."""
+    if node is None:
+        return ""
+    if isinstance(node, str):
+        return node
+    if isinstance(node, list):
+        return "".join(adf_to_text(n) for n in node)
+    if not isinstance(node, dict):
+        raise PydanticCustomError("adf", "Text must be a string or an Atlassian Document Format object.")
+    kind = node.get("type")
+    if kind == "text":
+        return str(node.get("text", ""))
+    if kind == "hardBreak":
+        return "\n"
+    if kind in ("mention", "emoji"):
+        attrs = node.get("attrs") or {}
+        return str(attrs.get("text") or attrs.get("shortName") or "")
+    inner = adf_to_text(node.get("content") or [])
+    if kind == "doc":
+        return inner.strip("\n")
+    if kind in ("paragraph", "heading", "codeBlock", "blockquote", "rule", "panel"):
+        return inner + "\n\n"
+    if kind == "listItem":
+        return "- " + inner.strip("\n") + "\n"
+    if kind in ("bulletList", "orderedList"):
+        return inner + "\n"
+    return inner
+
+
+def _plain_or_adf(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return _clean_text(adf_to_text(value))
+    return _clean_text(value)
+
+
+RichText = Annotated[str, BeforeValidator(_plain_or_adf)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The normalised record (= one line of Taskra JSON Lines)
+# ---------------------------------------------------------------------------------------------------------
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=False)
+
+
+class UserIn(_In):
+    """A person, matched by Jira account id, then e-mail, then username; created when nobody matches."""
+
+    account_id: ExternalId | None = None
+    email: (
+        Annotated[
+            str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+        ]
+        | None
+    ) = None
+    username: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=150)] | None = None
+    display_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=150)] | None = None
+
+    @model_validator(mode="after")
+    def _identified(self) -> UserIn:
+        if not (self.account_id or self.email or self.username):
+            raise PydanticCustomError("user_identity", "A user needs an account_id, an email or a username.")
+        return self
+
+    def identity(self) -> tuple[str, str]:
+        """Return the strongest identity: ("account", id), ("email", address) or ("username", name)."""
+        if self.account_id:
+            return ("account", self.account_id)
+        if self.email:
+            return ("email", self.email)
+        return ("username", self.username or "")
+
+
+class WorklogIn(_In):
+    external_id: ExternalId | None = None
+    author: UserIn | None = None
+    started: AwareDatetime
+    time_spent: Duration
+    comment: RichText = ""
+    created: AwareDatetime | None = None
+    updated: AwareDatetime | None = None
+
+
+class CommentIn(_In):
+    external_id: ExternalId | None = None
+    author: UserIn | None = None
+    body: Annotated[str, BeforeValidator(_plain_or_adf), StringConstraints(strip_whitespace=True, min_length=1)]
+    created: AwareDatetime
+    updated: AwareDatetime | None = None
+
+
+class IssueRecord(_In):
+    """One issue with its worklogs and comments: a line of Taskra JSON Lines, and what every format becomes."""
+
+    key: IssueKey
+    external_id: ExternalId | None = None
+    project_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    summary: Summary
+    description: RichText = ""
+    type: Name = "Task"
+    status: Name | None = None
+    status_category: StatusCategoryIn | None = None
+    priority: Name | None = None
+    resolution: Name | None = None
+    assignee: UserIn | None = None
+    reporter: UserIn | None = None
+    labels: list[LabelName] = Field(default_factory=list)
+    parent: IssueKey | None = None
+    due_date: dt.date | None = None
+    original_estimate: DurationOrZero | None = None
+    remaining_estimate: DurationOrZero | None = None
+    created: AwareDatetime
+    updated: AwareDatetime | None = None
+    resolved: AwareDatetime | None = None
+    worklogs: list[WorklogIn] = Field(default_factory=list)
+    comments: list[CommentIn] = Field(default_factory=list)
+
+    @field_validator("status_category", mode="before")
+    @classmethod
+    def _category(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return JIRA_STATUS_CATEGORIES.get(value.strip().lower(), value)
+        return value
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Jira REST search results: {"issues": [{"id", "key", "fields": {...}}]}
+# ---------------------------------------------------------------------------------------------------------
+
+
+class _Jira(BaseModel):
+    # Jira sends dozens of fields Taskra does not use (custom fields, avatars, self links): ignore them.
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class JiraUser(_Jira):
+    accountId: ExternalId | None = None
+    emailAddress: str | None = None
+    name: str | None = None  # Jira Server username
+    key: str | None = None
+    displayName: str | None = None
+
+    @model_validator(mode="after")
+    def _identified(self) -> JiraUser:
+        if not (self.accountId or self.key or self.emailAddress or self.name):
+            raise PydanticCustomError("user_identity", "A user needs an accountId, a key, a name or an emailAddress.")
+        return self
+
+    def to_user(self) -> UserIn:
+        return UserIn.model_construct(
+            account_id=self.accountId or self.key,
+            email=self.emailAddress.lower() if self.emailAddress else None,
+            username=self.name or None,
+            display_name=self.displayName,
+        )
+
+
+class JiraNamed(_Jira):
+    name: Name
+
+
+class JiraStatusCategory(_Jira):
+    key: str | None = None
+    name: str | None = None
+
+
+class JiraStatus(_Jira):
+    name: Name
+    statusCategory: JiraStatusCategory | None = None
+
+
+class JiraProject(_Jira):
+    key: str | None = None
+    name: str | None = None
+
+
+class JiraKeyRef(_Jira):
+    key: IssueKey
+
+
+class JiraWorklog(_Jira):
+    id: ExternalId | None = None
+    author: JiraUser | None = None
+    started: AwareDatetime
+    timeSpentSeconds: Duration
+    comment: RichText = ""
+    created: AwareDatetime | None = None
+    updated: AwareDatetime | None = None
+
+
+class JiraWorklogPage(_Jira):
+    worklogs: list[JiraWorklog] = Field(default_factory=list)
+
+
+class JiraComment(_Jira):
+    id: ExternalId | None = None
+    author: JiraUser | None = None
+    body: Annotated[str, BeforeValidator(_plain_or_adf), StringConstraints(strip_whitespace=True, min_length=1)]
+    created: AwareDatetime
+    updated: AwareDatetime | None = None
+
+
+class JiraCommentPage(_Jira):
+    comments: list[JiraComment] = Field(default_factory=list)
+
+
+class JiraFields(_Jira):
+    summary: Summary
+    description: RichText = ""
+    issuetype: JiraNamed | None = None
+    status: JiraStatus | None = None
+    priority: JiraNamed | None = None
+    resolution: JiraNamed | None = None
+    assignee: JiraUser | None = None
+    reporter: JiraUser | None = None
+    labels: list[LabelName] = Field(default_factory=list)
+    parent: JiraKeyRef | None = None
+    duedate: dt.date | None = None
+    timeoriginalestimate: DurationOrZero | None = None
+    timeestimate: DurationOrZero | None = None
+    created: AwareDatetime
+    updated: AwareDatetime | None = None
+    resolutiondate: AwareDatetime | None = None
+    project: JiraProject | None = None
+    worklog: JiraWorklogPage | None = None
+    comment: JiraCommentPage | None = None
+
+
+class JiraIssue(_Jira):
+    id: Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)] | None = None
+    key: IssueKey
+    fields: JiraFields
+
+    def to_record(self) -> IssueRecord:
+        """Return the normalised record (already validated: built without re-validation)."""
+        f = self.fields
+        category = None
+        if f.status is not None and f.status.statusCategory is not None and f.status.statusCategory.key:
+            category = JIRA_STATUS_CATEGORIES.get(f.status.statusCategory.key.lower())
+        return IssueRecord.model_construct(
+            key=self.key,
+            external_id=self.id,
+            project_name=f.project.name if f.project else None,
+            summary=f.summary,
+            description=f.description,
+            type=f.issuetype.name if f.issuetype else "Task",
+            status=f.status.name if f.status else None,
+            status_category=category,
+            priority=f.priority.name if f.priority else None,
+            resolution=f.resolution.name if f.resolution else None,
+            assignee=f.assignee.to_user() if f.assignee else None,
+            reporter=f.reporter.to_user() if f.reporter else None,
+            labels=f.labels,
+            parent=f.parent.key if f.parent else None,
+            due_date=f.duedate,
+            original_estimate=f.timeoriginalestimate,
+            remaining_estimate=f.timeestimate,
+            created=f.created,
+            updated=f.updated,
+            resolved=f.resolutiondate,
+            worklogs=[
+                WorklogIn.model_construct(
+                    external_id=w.id,
+                    author=w.author.to_user() if w.author else None,
+                    started=w.started,
+                    time_spent=w.timeSpentSeconds,
+                    comment=w.comment,
+                    created=w.created,
+                    updated=w.updated,
+                )
+                for w in (f.worklog.worklogs if f.worklog else [])
+            ],
+            comments=[
+                CommentIn.model_construct(
+                    external_id=c.id,
+                    author=c.author.to_user() if c.author else None,
+                    body=c.body,
+                    created=c.created,
+                    updated=c.updated,
+                )
+                for c in (f.comment.comments if f.comment else [])
+            ],
+        )
+
+
+__all__ = [
+    "CommentIn",
+    "IssueRecord",
+    "JiraIssue",
+    "UserIn",
+    "WorklogIn",
+    "adf_to_text",
+]

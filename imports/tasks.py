@@ -1,0 +1,53 @@
+"""Celery tasks of imports and bulk updates: thin, they take ids and call imports.services."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from celery.signals import worker_ready
+
+from imports import services
+
+logger = logging.getLogger("taskra.imports")
+
+
+def _queue_of(request: Any) -> str | None:
+    # Follow-up tasks go to the queue this task came from (workers may consume a private queue).
+    info = getattr(request, "delivery_info", None) or {}
+    return info.get("routing_key") or None
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def job_run(self: Any, job_id: int) -> str:
+    """Run or resume a job; when another live worker holds it, look again once its lease could expire."""
+    claim = services.job_run(job_id=job_id)
+    if claim.retry_in is not None:
+        raise self.retry(countdown=claim.retry_in, queue=_queue_of(self.request))
+    return "done"
+
+
+@shared_task(bind=True, acks_late=True)
+def recover_jobs(self: Any, rounds: int = 3) -> list[int]:
+    """Re-enqueue running jobs whose worker died (stale lease); check again while leases are still fresh."""
+    queue = _queue_of(self.request)
+    stale = services.recover_stale_jobs()
+    for job_id in stale:
+        logger.warning("job %s: its worker stopped, resuming it", job_id)
+        job_run.apply_async((job_id,), queue=queue)
+    wait = services.running_jobs_lease_wait()
+    if wait is not None and rounds > 0:
+        recover_jobs.apply_async((rounds - 1,), countdown=wait, queue=queue)
+    return stale
+
+
+@worker_ready.connect
+def _recover_on_start(sender: Any = None, **kwargs: Any) -> None:
+    # The filesystem broker never re-delivers, and Redis only after its visibility timeout: a starting
+    # worker looks for jobs a dead worker left running.
+    try:
+        queues = [q.name for q in sender.task_consumer.queues] if sender is not None else []
+    except AttributeError:
+        queues = []
+    recover_jobs.apply_async(queue=queues[0] if queues else None)
