@@ -213,6 +213,8 @@ def worklog_set_day_total(
     if add is not None and (not isinstance(add, int) or add <= 0):
         raise ValidationError({"time_spent": "Time spent must be more than zero."})
     mode = AdjustEstimate(adjust_estimate)
+    # Lock the issue first so two saves of the same cell cannot both compute from the same old total.
+    _locked_issue(issue.pk)
     lo = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
     hi = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
     logs = list(

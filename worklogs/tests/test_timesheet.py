@@ -1,0 +1,259 @@
+"""Timesheet page and cell saves.
+
+Personas: alice (Europe/Berlin) is admin of DEMO and logs work there; carol is a DEMO viewer (may not log);
+bob is in OPS only (DEMO issues do not exist for him).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from worklogs.models import Worklog
+from worklogs.tests.conftest import BERLIN, UTC
+
+WEEK = "2026-W10"  # Mon 2 Mar .. Sun 8 Mar 2026, Berlin is UTC+1 all week
+MON = dt.date(2026, 3, 2)
+
+
+def at(day: dt.date, hour: int, minute: int = 0, tz=BERLIN) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=tz)
+
+
+def cell_map(response) -> dict[tuple[str, dt.date], int]:
+    return {(row["key"], c["day"]): c["seconds"] for row in response.context["rows"] for c in row["cells"] if c["seconds"]}
+
+
+def save(client, data: dict, *, json_reply: bool = True):
+    headers = {"HTTP_ACCEPT": "application/json"} if json_reply else {}
+    return client.post("/timesheet/save/", data, **headers)
+
+
+def test_timesheet_requires_login(client):
+    response = client.get("/timesheet/")
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+
+
+def test_week_grid_totals_match_independent_sums(alice_client, alice, bob, demo_issue, demo_issue2, ops_issue, log_work):
+    logs = [
+        (demo_issue, at(MON, 9), 3600),
+        (demo_issue, at(MON, 14), 1800),
+        (demo_issue2, at(MON, 10), 7200),
+        (demo_issue, at(MON + dt.timedelta(days=2), 9), 5400),
+        (demo_issue2, at(MON + dt.timedelta(days=6), 9), 900),
+    ]
+    for issue, started, seconds in logs:
+        log_work(issue, alice, started, seconds)
+    log_work(ops_issue, bob, at(MON, 9), 3600)  # bob's: never on alice's sheet
+    log_work(demo_issue, alice, at(MON - dt.timedelta(days=1), 9), 600)  # previous week
+
+    response = alice_client.get(f"/timesheet/?week={WEEK}")
+
+    assert response.status_code == 200
+    expected: dict[tuple[str, dt.date], int] = {}
+    for issue, started, seconds in logs:
+        key = (issue.key, started.astimezone(BERLIN).date())
+        expected[key] = expected.get(key, 0) + seconds
+    assert cell_map(response) == expected
+    day_totals = {t["day"]: t["seconds"] for t in response.context["day_totals"]}
+    assert day_totals[MON] == 3600 + 1800 + 7200
+    assert day_totals[MON + dt.timedelta(days=2)] == 5400
+    assert sum(day_totals.values()) == response.context["week_total"] == sum(s for _i, _d, s in logs)
+    issue_totals = {r["key"]: r["total"] for r in response.context["rows"]}
+    assert issue_totals == {demo_issue.key: 3600 + 1800 + 5400, demo_issue2.key: 7200 + 900}
+    assert 'id="week-total">5h 15m<' in response.content.decode()
+
+
+def test_day_boundaries_follow_profile_time_zone(alice_client, alice, demo_issue, log_work):
+    # 23:30 Tuesday in Berlin is 22:30 UTC Tuesday; 00:30 Wednesday in Berlin is 23:30 UTC Tuesday.
+    tue = MON + dt.timedelta(days=1)
+    log_work(demo_issue, alice, at(tue, 23, 30), 1200)
+    log_work(demo_issue, alice, at(tue, 22, 30, tz=UTC) + dt.timedelta(hours=1), 600)
+
+    cells = cell_map(alice_client.get(f"/timesheet/?week={WEEK}"))
+
+    assert cells == {(demo_issue.key, tue): 1200, (demo_issue.key, tue + dt.timedelta(days=1)): 600}
+
+
+def test_sunday_2330_belongs_to_this_week_not_next(alice_client, alice, demo_issue, log_work):
+    sun = MON + dt.timedelta(days=6)
+    log_work(demo_issue, alice, at(sun, 23, 30), 1200)  # 22:30 UTC Sunday
+
+    this_week = alice_client.get(f"/timesheet/?week={WEEK}")
+    next_week = alice_client.get("/timesheet/?week=2026-W11")
+
+    assert this_week.context["week_total"] == 1200
+    assert next_week.context["week_total"] == 0
+
+
+@pytest.mark.parametrize("query", ["week=2026-W60", "week=banana", "week=0000-W01", "date=2026-02-30", "target=9x"])
+def test_bad_week_or_target_is_inline_message(alice_client, query):
+    response = alice_client.get(f"/timesheet/?{query}")
+    assert response.status_code == 200
+    assert response.context["errors"]
+    assert 'class="problems"' in response.content.decode()
+
+
+def test_date_picker_and_prev_next_links(alice_client):
+    response = alice_client.get("/timesheet/?date=2026-03-05")
+    assert response.context["monday"] == MON
+    assert response.context["prev_url"] == "?week=2026-W09"
+    assert response.context["next_url"] == "?week=2026-W11"
+    year_end = alice_client.get("/timesheet/?week=2026-W53")
+    assert year_end.context["next_url"] == "?week=2027-W01"
+
+
+def test_days_over_and_under_target_stand_out(alice_client, alice, demo_issue, log_work):
+    log_work(demo_issue, alice, at(MON, 8), 9 * 3600)
+    log_work(demo_issue, alice, at(MON + dt.timedelta(days=1), 8), 8 * 3600)
+    log_work(demo_issue, alice, at(MON + dt.timedelta(days=5), 8), 3600)  # Saturday: over only if > target
+
+    states = [t["state"] for t in alice_client.get(f"/timesheet/?week={WEEK}").context["day_totals"]]
+    assert states == ["over", "", "under", "under", "under", "", ""]
+
+    custom = [t["state"] for t in alice_client.get(f"/timesheet/?week={WEEK}&target=30m").context["day_totals"]]
+    assert custom == ["over", "over", "under", "under", "under", "over", ""]
+
+
+def test_cell_save_sets_total_and_reduces_estimate_automatically(alice_client, alice, demo_issue):
+    wed = MON + dt.timedelta(days=2)
+    name = f"t_{demo_issue.key}_{wed.isoformat()}"
+
+    first = save(alice_client, {name: "1h 30m", f"o_{name[2:]}": "", "adjust_estimate": "auto", "target": "8h"})
+
+    assert first.status_code == 200, first.content
+    body = first.json()
+    assert body["rows"][demo_issue.key]["cells"][wed.isoformat()] == "1h 30m"
+    assert body["week_total"] == "1h 30m"
+    assert body["day_totals"][wed.isoformat()] == {"text": "1h 30m", "state": "under"}
+    demo_issue.refresh_from_db()
+    assert (demo_issue.time_spent, demo_issue.remaining_estimate) == (5400, 10 * 3600 - 5400)
+    log = Worklog.objects.get(issue=demo_issue)
+    assert log.started.astimezone(BERLIN) == at(wed, 9)
+
+    save(alice_client, {name: "45m", f"o_{name[2:]}": "1h 30m", "adjust_estimate": "auto"})
+    demo_issue.refresh_from_db()
+    assert (demo_issue.time_spent, demo_issue.remaining_estimate) == (2700, 10 * 3600 - 2700)
+
+    save(alice_client, {name: "", f"o_{name[2:]}": "45m", "adjust_estimate": "auto"})
+    demo_issue.refresh_from_db()
+    assert (demo_issue.time_spent, demo_issue.remaining_estimate) == (0, 10 * 3600)
+    assert not Worklog.objects.filter(issue=demo_issue).exists()
+
+
+def test_cell_save_with_several_worklogs_adds_and_shrinks_the_latest(alice_client, alice, demo_issue, log_work):
+    log_work(demo_issue, alice, at(MON, 9), 3600, comment="morning")
+    log_work(demo_issue, alice, at(MON, 13), 1800, comment="afternoon")
+    name = f"{demo_issue.key}_{MON.isoformat()}"
+
+    save(alice_client, {f"t_{name}": "2h", f"o_{name}": "1h 30m", "adjust_estimate": "leave"})
+    logs = list(Worklog.objects.filter(issue=demo_issue).order_by("started"))
+    assert [w.time_spent for w in logs] == [3600, 1800, 1800]
+    assert logs[2].started.astimezone(BERLIN) == at(MON, 13, 30)  # right after the last one
+
+    save(alice_client, {f"t_{name}": "45m", f"o_{name}": "2h", "adjust_estimate": "leave"})
+    assert list(Worklog.objects.filter(issue=demo_issue).order_by("started").values_list("comment", "time_spent")) == [
+        ("morning", 2700)
+    ]
+    demo_issue.refresh_from_db()
+    assert demo_issue.time_spent == 2700
+    assert demo_issue.remaining_estimate == 10 * 3600  # leave: untouched
+
+
+@pytest.mark.parametrize(
+    ("mode", "extra", "remaining"),
+    [
+        ("leave", {}, 10 * 3600),
+        ("new", {"new_estimate": "3h"}, 3 * 3600),
+        ("manual", {"reduce_by": "4h"}, 6 * 3600),
+        ("auto", {}, 9 * 3600),
+    ],
+)
+def test_log_form_exposes_adjust_estimate_modes(alice_client, demo_issue, mode, extra, remaining):
+    response = save(
+        alice_client,
+        {"issue": demo_issue.key.lower(), "day": MON.isoformat(), "time": "1h", "adjust_estimate": mode, **extra},
+        json_reply=False,
+    )
+    assert response.status_code == 302
+    assert response["Location"] == f"/timesheet/?week={WEEK}"
+    demo_issue.refresh_from_db()
+    assert (demo_issue.time_spent, demo_issue.remaining_estimate) == (3600, remaining)
+
+
+def test_new_estimate_mode_needs_a_value(alice_client, demo_issue):
+    response = save(alice_client, {"issue": demo_issue.key, "day": MON.isoformat(), "time": "1h", "adjust_estimate": "new"})
+    assert response.status_code == 400
+    assert "new remaining estimate" in response.json()["errors"][0]
+    assert not Worklog.objects.exists()
+
+
+def test_log_form_adds_to_the_day(alice_client, alice, demo_issue, log_work):
+    log_work(demo_issue, alice, at(MON, 9), 3600)
+    save(alice_client, {"issue": demo_issue.key, "day": MON.isoformat(), "time": "30m", "comment": "review"})
+    assert sorted(Worklog.objects.values_list("time_spent", flat=True)) == [1800, 3600]
+    assert Worklog.objects.get(time_spent=1800).comment == "review"
+
+
+@pytest.mark.parametrize("value", ["1x", "25h", "-1h", "abc"])
+def test_bad_cell_value_is_a_message_and_saves_nothing(alice_client, demo_issue, value):
+    name = f"{demo_issue.key}_{MON.isoformat()}"
+    response = save(alice_client, {f"t_{name}": value, f"o_{name}": ""})
+    assert response.status_code == 400
+    assert response.json()["errors"]
+    assert not Worklog.objects.exists()
+
+
+def test_bad_cell_without_javascript_redirects_with_message(alice_client, demo_issue):
+    name = f"{demo_issue.key}_{MON.isoformat()}"
+    response = save(alice_client, {f"t_{name}": "1x", f"o_{name}": ""}, json_reply=False)
+    assert response.status_code == 302
+    page = alice_client.get(response["Location"])
+    assert "is not understood" in page.content.decode() or "unknown unit" in page.content.decode()
+
+
+def test_viewer_cannot_log_time(client, carol, demo_issue):
+    # carol sees DEMO but is a viewer: logging is refused with a message, nothing is written.
+    client.force_login(carol)
+    response = save(client, {"issue": demo_issue.key, "day": MON.isoformat(), "time": "1h"})
+    assert response.status_code == 400
+    assert "may not log work" in response.json()["errors"][0]
+    assert not Worklog.objects.exists()
+
+
+def test_other_projects_issue_is_like_a_missing_one(client, bob, demo_issue):
+    # bob is in OPS only: DEMO-1 answers exactly like DEMO-999.
+    client.force_login(bob)
+    hidden = save(client, {"issue": demo_issue.key, "day": MON.isoformat(), "time": "1h"}).json()
+    missing = save(client, {"issue": "DEMO-999", "day": MON.isoformat(), "time": "1h"}).json()
+    assert hidden["errors"] == [e.replace("DEMO-999", demo_issue.key) for e in missing["errors"]]
+    assert not Worklog.objects.exists()
+
+
+def test_timesheet_hides_worklogs_of_projects_left(alice_client, alice, demo_issue, ops_issue, log_work):
+    # alice once logged on OPS (e.g. before leaving it): that time is not shown without membership.
+    log_work(ops_issue, alice, at(MON, 9), 3600)
+    log_work(demo_issue, alice, at(MON, 11), 1800)
+    response = alice_client.get(f"/timesheet/?week={WEEK}")
+    assert response.context["week_total"] == 1800
+
+
+def test_timesheet_query_count_does_not_grow_with_rows(
+    alice_client, alice, project_a, make_issue, log_work, django_assert_max_num_queries
+):
+    for n in range(12):
+        issue = make_issue(project_a, summary=f"Issue {n}")
+        for d in range(5):
+            log_work(issue, alice, at(MON + dt.timedelta(days=d), 9), 600 + n)
+    with django_assert_max_num_queries(6):
+        response = alice_client.get(f"/timesheet/?week={WEEK}")
+    assert len(response.context["rows"]) == 12
+
+
+def test_json_reply_is_valid_json_with_rows(alice_client, demo_issue):
+    name = f"{demo_issue.key}_{MON.isoformat()}"
+    response = save(alice_client, {f"t_{name}": "2h", f"o_{name}": ""})
+    assert json.loads(response.content)["rows"][demo_issue.key]["total"] == "2h"
