@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
@@ -29,3 +30,242 @@ def issue_for_user(*, key: str, user: Any) -> Issue | None:
         .filter(key=key.upper())
         .first()
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Issue navigator (/issues/) and exports: JQL search, keyset pages, group counts, saved filters.
+# ---------------------------------------------------------------------------------------------------------
+
+NAVIGATOR_PAGE_SIZE = 50
+NAVIGATOR_MAX_PAGE_SIZE = 200
+# Counting stops here: "10,000+ issues" costs the same at a million matches.
+NAVIGATOR_COUNT_CAP = 10_000
+
+# Column id -> (heading, JQL sort field or None when the column cannot be sorted).
+NAVIGATOR_COLUMNS: dict[str, tuple[str, str | None]] = {
+    "type": ("Type", "type"),
+    "key": ("Key", "key"),
+    "summary": ("Summary", "summary"),
+    "project": ("Project", "project"),
+    "assignee": ("Assignee", "assignee"),
+    "reporter": ("Reporter", "reporter"),
+    "priority": ("Priority", "priority"),
+    "status": ("Status", "status"),
+    "resolution": ("Resolution", "resolution"),
+    "labels": ("Labels", None),
+    "created": ("Created", "created"),
+    "updated": ("Updated", "updated"),
+    "duedate": ("Due", "duedate"),
+    "resolved": ("Resolved", "resolved"),
+    "timespent": ("Time spent", None),
+}
+NAVIGATOR_DEFAULT_COLUMNS = (
+    "type", "key", "summary", "assignee", "reporter", "priority", "status", "created", "updated",
+)  # fmt: skip
+NAVIGATOR_GROUPS = {"status": "status__position", "assignee": "assignee__profile__display_name"}
+# Adapter fields (issues.adapters.ISSUE_DETAIL) of a navigator row; labels cost one extra query per page.
+_ROW_FIELDS = (
+    "id", "key", "summary", "project", "type", "status", "status_category", "priority", "assignee", "reporter",
+    "due_date", "time_spent", "created", "updated", "resolved", "resolution",
+)  # fmt: skip
+EXPORT_FIELDS = (*_ROW_FIELDS, "original_estimate", "remaining_estimate", "parent_key", "labels")
+
+
+class NavigatorError(ValueError):
+    """Bad navigator input other than JQL (sort column, columns, grouping, cursor); the message is fit to show."""
+
+
+@dataclass
+class NavigatorResult:
+    rows: list[dict[str, Any]]
+    next_cursor: str | None
+    prev_cursor: str | None
+    count: int
+    count_capped: bool
+    groups: list[dict[str, Any]]
+    order_by: list[str]
+    sort: str | None
+    direction: str
+
+
+def navigator_columns(raw: str | list[str] | None) -> list[str]:
+    """Return the column ids asked for ("key,summary" or a list), the defaults when none; raise NavigatorError."""
+    if not raw:
+        return list(NAVIGATOR_DEFAULT_COLUMNS)
+    names = raw.split(",") if isinstance(raw, str) else [n for part in raw for n in part.split(",")]
+    columns = [n.strip().lower() for n in names if n.strip()]
+    unknown = [c for c in columns if c not in NAVIGATOR_COLUMNS]
+    if unknown:
+        raise NavigatorError(f"Unknown column '{unknown[0][:40]}'. Columns: {', '.join(NAVIGATOR_COLUMNS)}.")
+    columns = list(dict.fromkeys(columns))
+    if "key" not in columns:
+        columns.insert(0, "key")  # every row links to its issue through the key
+    return columns or list(NAVIGATOR_DEFAULT_COLUMNS)
+
+
+def navigator_order(
+    *, compiled_order: list[str], sort: str | None, direction: str | None, group_by: str | None
+) -> list[str]:
+    """Return order_by() strings: a column sort (if given) replaces the JQL ORDER BY; grouping sorts first."""
+    from issues.jql import SORT_FIELDS, compile_jql
+
+    order = compiled_order
+    if direction not in (None, "", "asc", "desc"):
+        raise NavigatorError("The sort direction must be 'asc' or 'desc'.")
+    if sort:
+        name = sort.strip().lower()
+        if name not in SORT_FIELDS:
+            raise NavigatorError(f"Unknown sort column '{sort[:40]}'. Sortable: {', '.join(sorted(SORT_FIELDS))}.")
+        order = compile_jql(f"ORDER BY {name} {direction or 'asc'}", user=None).order_by
+    if group_by:
+        if group_by not in NAVIGATOR_GROUPS:
+            raise NavigatorError(f"Cannot group by '{group_by[:40]}'. Group by status or assignee.")
+        path = NAVIGATOR_GROUPS[group_by]
+        order = [path, *[o for o in order if o.lstrip("-") != path]]
+    return order
+
+
+def navigator_search(*, user: Any, jql: str, sort: str | None = None, direction: str | None = None,
+                     group_by: str | None = None) -> tuple[QuerySet[Issue], list[str]]:
+    """Return (the visible issues matching the JQL, their order_by strings); raise JQLError or NavigatorError."""
+    from issues.jql import compile_jql
+
+    compiled = compile_jql(jql, user=user)
+    order = navigator_order(compiled_order=compiled.order_by, sort=sort, direction=direction, group_by=group_by)
+    return issues_visible_to(user).filter(compiled.q), order
+
+
+def navigator_rows(pks: list[int], *, columns: list[str]) -> list[dict[str, Any]]:
+    """Return adapter row dicts for the issues with these ids, in the given order (one query, +1 for labels)."""
+    from issues.adapters import ISSUE_DETAIL
+
+    if not pks:
+        return []
+    fields = (*_ROW_FIELDS, "labels") if "labels" in columns else _ROW_FIELDS
+    by_id = {row["id"]: row for row in ISSUE_DETAIL.dicts(Issue.objects.filter(pk__in=pks), fields=fields)}
+    return [by_id[pk] for pk in pks if pk in by_id]
+
+
+def navigator_group_counts(queryset: QuerySet[Issue], group_by: str) -> list[dict[str, Any]]:
+    """Return [{value, label, count}] for the groups of the matching issues, in display order (one query)."""
+    from django.db.models import Count
+
+    base = queryset.order_by()
+    if group_by == "status":
+        rows = (
+            base.values("status_id", "status__name", "status__position")
+            .annotate(n=Count("pk"))
+            .order_by("status__position", "status__name")
+        )
+        return [{"value": r["status__name"], "label": r["status__name"], "count": r["n"]} for r in rows]
+    rows = base.values("assignee_id", "assignee__username", "assignee__profile__display_name").annotate(n=Count("pk"))
+    groups = [
+        {
+            "value": r["assignee__username"] or "",
+            "label": (r["assignee__profile__display_name"] or r["assignee__username"])
+            if r["assignee_id"]
+            else "Unassigned",
+            "sort": r["assignee__profile__display_name"],
+            "count": r["n"],
+        }
+        for r in rows
+    ]
+    # Same order as the rows: by display name, unassigned last.
+    groups.sort(key=lambda g: (g["sort"] is None, g["sort"] or ""))
+    return groups
+
+
+def navigator_page(
+    *,
+    user: Any,
+    jql: str,
+    sort: str | None = None,
+    direction: str | None = None,
+    group_by: str | None = None,
+    cursor: str | None = None,
+    columns: list[str] | None = None,
+    size: int = NAVIGATOR_PAGE_SIZE,
+) -> NavigatorResult:
+    """Return one navigator page: rows (adapter dicts), cursors, a capped count and group counts.
+
+    Queries: the page's ids and sort values (keyset, bounded at any depth), the rows by id, the capped
+    count, and one aggregate when grouping (+1 for labels). Raise JQLError or NavigatorError (bad cursor too).
+    """
+    from issues.keyset import CursorError, keyset_page
+
+    columns = columns or list(NAVIGATOR_DEFAULT_COLUMNS)
+    size = max(1, min(int(size), NAVIGATOR_MAX_PAGE_SIZE))
+    queryset, order = navigator_search(user=user, jql=jql, sort=sort, direction=direction, group_by=group_by)
+    try:
+        page = keyset_page(queryset.only("id"), order, cursor=cursor, size=size)
+    except CursorError as exc:
+        raise NavigatorError(str(exc)) from None
+    rows = navigator_rows([row.pk for row in page.rows], columns=columns)
+    count = queryset.order_by()[: NAVIGATOR_COUNT_CAP + 1].count()
+    groups = navigator_group_counts(queryset, group_by) if group_by else []
+    if group_by:
+        _mark_group_starts(rows, group_by)
+    first = order[0] if not group_by else (order[1] if len(order) > 1 else order[0])
+    return NavigatorResult(
+        rows=rows,
+        next_cursor=page.next_cursor,
+        prev_cursor=page.prev_cursor,
+        count=min(count, NAVIGATOR_COUNT_CAP),
+        count_capped=count > NAVIGATOR_COUNT_CAP,
+        groups=groups,
+        order_by=order,
+        sort=sort.strip().lower() if sort else None,
+        direction=(direction or "asc") if sort else ("desc" if first.startswith("-") else "asc"),
+    )
+
+
+def _mark_group_starts(rows: list[dict[str, Any]], group_by: str) -> None:
+    """Set row["group"] to the group label on the first row of each group (for header rows)."""
+    previous: object = object()
+    for row in rows:
+        if group_by == "status":
+            value = row["status"]
+        else:
+            value = row["assignee"]["display_name"] if row["assignee"] else "Unassigned"
+        row["group"] = value if value != previous else None
+        previous = value
+
+
+def navigator_export_queryset(
+    *, user: Any, jql: str, sort: str | None = None, direction: str | None = None
+) -> QuerySet[Issue]:
+    """Return the ordered visible issues matching the JQL, for streaming through the adapters' iter_* functions."""
+    from issues.jql import order_expressions
+
+    queryset, order = navigator_search(user=user, jql=jql, sort=sort, direction=direction)
+    return queryset.order_by(*order_expressions(order))
+
+
+def saved_filters_for(user: Any) -> QuerySet:
+    """Return the saved filters the user may use: their own, and those shared with their projects."""
+    from django.db.models import Q
+
+    from issues.models import SavedFilter
+
+    if not user.is_authenticated:
+        return SavedFilter.objects.none()
+    return (
+        SavedFilter.objects.filter(Q(owner_id=user.pk) | Q(shared_with_id__in=visible_project_ids(user)))
+        .select_related("owner__profile", "shared_with")
+        .only(
+            "id", "name", "jql", "columns", "shared_with__id", "shared_with__key", "owner__id", "owner__username",
+            "owner__first_name", "owner__last_name", "owner__profile__display_name",
+        )
+        .order_by("name", "id")
+    )  # fmt: skip
+
+
+def saved_filter_for_user(*, user: Any, pk: Any):
+    """Return the saved filter with this id if the user may use it, else None."""
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        return None
+    if not 0 < pk < 2**63:
+        return None
+    return saved_filters_for(user).filter(pk=pk).first()

@@ -24,6 +24,7 @@ from issues.models import (
     Priority,
     Project,
     Resolution,
+    SavedFilter,
     Status,
     StatusCategory,
 )
@@ -313,3 +314,69 @@ def comment_update(*, comment: Comment, actor: Any, body: str) -> Comment:
     project_id = Issue.objects.filter(pk=issue_id).values_list("project_id", flat=True).first()
     issue_cache.invalidate_on_commit([issue_id], [project_id])  # bumps now and at commit
     return comment
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Saved filters (issue navigator): private to the owner, or shared with one project the owner belongs to.
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _saved_filter_clean(*, owner: Any, name: str, jql: str, shared_with: Project | None) -> tuple[str, str]:
+    from issues.jql import JQLError, compile_jql
+
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Give the filter a name."})
+    if len(name) > 100:
+        raise ValidationError({"name": "A filter name has at most 100 characters."})
+    try:
+        compile_jql(jql or "", user=owner)
+    except JQLError as exc:
+        raise ValidationError({"jql": str(exc)}) from None
+    if shared_with is not None and project_role(owner, shared_with.pk) is None:
+        raise ValidationError({"shared_with": "You can only share a filter with a project you are a member of."})
+    return name, (jql or "").strip()
+
+
+@transaction.atomic
+def saved_filter_create(
+    *, owner: Any, name: str, jql: str, columns: Sequence[str] = (), shared_with: Project | None = None
+) -> SavedFilter:
+    """Save a JQL query under a name (unique per owner), private or shared with a project's members."""
+    name, jql = _saved_filter_clean(owner=owner, name=name, jql=jql, shared_with=shared_with)
+    if SavedFilter.objects.filter(owner=owner, name=name).exists():
+        raise ValidationError({"name": f"You already have a filter named '{name}'."})
+    return SavedFilter.objects.create(
+        owner=owner, name=name, jql=jql, columns=",".join(columns)[:255], shared_with=shared_with
+    )
+
+
+@transaction.atomic
+def saved_filter_update(
+    *,
+    saved_filter: SavedFilter,
+    actor: Any,
+    name: str,
+    jql: str,
+    columns: Sequence[str] = (),
+    shared_with: Project | None = None,
+) -> SavedFilter:
+    """Change one's own saved filter (name, query, columns, sharing)."""
+    if saved_filter.owner_id != actor.pk:
+        raise PermissionDenied("Only the owner can change a saved filter.")
+    name, jql = _saved_filter_clean(owner=actor, name=name, jql=jql, shared_with=shared_with)
+    if SavedFilter.objects.filter(owner=actor, name=name).exclude(pk=saved_filter.pk).exists():
+        raise ValidationError({"name": f"You already have a filter named '{name}'."})
+    saved_filter.name, saved_filter.jql = name, jql
+    saved_filter.columns = ",".join(columns)[:255]
+    saved_filter.shared_with = shared_with
+    saved_filter.save(update_fields=["name", "jql", "columns", "shared_with"])
+    return saved_filter
+
+
+@transaction.atomic
+def saved_filter_delete(*, saved_filter: SavedFilter, actor: Any) -> None:
+    """Delete one's own saved filter."""
+    if saved_filter.owner_id != actor.pk:
+        raise PermissionDenied("Only the owner can delete a saved filter.")
+    saved_filter.delete()

@@ -1,0 +1,229 @@
+"""Keyset ("seek") pagination over any ordering of issues, with opaque, validated page cursors.
+
+A page is found by a WHERE on the sort values of the last row seen, never by OFFSET, so page 10 000 costs
+what page 1 costs. The ordering always ends with ``id`` so every row has a unique position; empty (NULL)
+values sort last in both directions, which the seek condition mirrors. Cursors are base64 JSON that name
+the ordering they belong to; a cursor that was tampered with, truncated or made for another sort raises
+CursorError (callers answer 400 / an inline message).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import F, Q, QuerySet
+
+from issues.jql import NULLABLE_SORT_PATHS
+
+MAX_CURSOR_LENGTH = 4096
+
+# The Python type of each sortable path's values, to validate cursors before they reach the database.
+PATH_TYPES: dict[str, str] = {
+    "id": "int",
+    "number": "int",
+    "parent_id": "int",
+    "status__position": "int",
+    "priority__rank": "int",
+    "type__position": "int",
+    "resolution__position": "int",
+    "created": "datetime",
+    "updated": "datetime",
+    "resolved": "datetime",
+    "due_date": "date",
+    "project__key": "str",
+    "summary": "str",
+    "status__category": "str",
+    "assignee__profile__display_name": "str",
+    "reporter__profile__display_name": "str",
+}
+
+
+class CursorError(ValueError):
+    """A page cursor that cannot be used; the message is fit to show."""
+
+
+@dataclass(frozen=True)
+class SortKey:
+    path: str
+    desc: bool
+
+    @property
+    def nullable(self) -> bool:
+        return self.path in NULLABLE_SORT_PATHS
+
+
+def parse_order(order_by: list[str]) -> list[SortKey]:
+    """Return the sort keys of order_by() strings ("-created", "id"), making sure the last one is id."""
+    keys = [SortKey(item.lstrip("-"), item.startswith("-")) for item in order_by]
+    if not keys or keys[-1].path != "id":
+        keys.append(SortKey("id", keys[0].desc if keys else True))
+    for key in keys:
+        if key.path not in PATH_TYPES:
+            raise ValueError(f"cannot page by {key.path}")
+    return keys
+
+
+def signature(keys: list[SortKey]) -> str:
+    """Return a short fingerprint of an ordering, stored in cursors to reject ones made for another sort."""
+    text = ",".join(("-" if k.desc else "") + k.path for k in keys)
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def annotation_name(index: int) -> str:
+    return f"_seek{index}"
+
+
+def order_expressions(keys: list[SortKey], *, reverse: bool = False) -> list[Any]:
+    """Return order_by() arguments; nulls last going forward (and so first when walking back)."""
+    result = []
+    for key in keys:
+        desc = key.desc != reverse
+        if key.nullable:
+            nulls = {"nulls_first": True} if reverse else {"nulls_last": True}
+            result.append(F(key.path).desc(**nulls) if desc else F(key.path).asc(**nulls))
+        else:
+            result.append(F(key.path).desc() if desc else F(key.path).asc())
+    return result
+
+
+def _after(key: SortKey, value: Any, *, reverse: bool) -> Q:
+    """Return rows strictly after `value` on this key alone, in the walking direction."""
+    desc = key.desc != reverse
+    nulls_last = not reverse
+    if value is None:
+        # Going forward nothing follows the empty values; walking back the non-empty ones do.
+        return Q(pk__in=[]) if nulls_last else Q(**{f"{key.path}__isnull": False})
+    q = Q(**{f"{key.path}__{'lt' if desc else 'gt'}": value})
+    if key.nullable and nulls_last:
+        q |= Q(**{f"{key.path}__isnull": True})
+    return q
+
+
+def _equal(key: SortKey, value: Any) -> Q:
+    if value is None:
+        return Q(**{f"{key.path}__isnull": True})
+    return Q(**{key.path: value})
+
+
+def seek_condition(keys: list[SortKey], values: list[Any], *, reverse: bool = False) -> Q:
+    """Return the WHERE for rows after the position `values` (one value per key) in the given direction.
+
+    The lexicographic condition (a > x) OR (a = x AND (b > y OR ...)) is preceded by a plain bound on the
+    first key (a >= x) so the database can start an index range scan at the cursor instead of filtering.
+    """
+    condition = _after(keys[-1], values[-1], reverse=reverse)
+    for key, value in zip(reversed(keys[:-1]), reversed(values[:-1]), strict=True):
+        condition = _after(key, value, reverse=reverse) | (_equal(key, value) & condition)
+    first, first_value = keys[0], values[0]
+    if first_value is not None and not first.nullable:
+        desc = first.desc != reverse
+        condition = Q(**{f"{first.path}__{'lte' if desc else 'gte'}": first_value}) & condition
+    return condition
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _decode_value(path: str, raw: Any) -> Any:
+    if raw is None:
+        return None
+    kind = PATH_TYPES[path]
+    if kind == "int":
+        if isinstance(raw, bool) or not isinstance(raw, int) or not -(2**63) <= raw < 2**63:
+            raise CursorError("The page link is damaged; start again from the first page.")
+        return raw
+    if not isinstance(raw, str) or len(raw) > 1000 or "\x00" in raw:
+        raise CursorError("The page link is damaged; start again from the first page.")
+    if kind == "str":
+        return raw
+    try:
+        if kind == "date":
+            return dt.date.fromisoformat(raw)
+        value = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise CursorError("The page link is damaged; start again from the first page.") from None
+    if value.tzinfo is None:
+        raise CursorError("The page link is damaged; start again from the first page.")
+    return value
+
+
+def encode_cursor(keys: list[SortKey], values: list[Any], *, backward: bool = False) -> str:
+    """Return an opaque cursor for the position `values` (the sort values of a row)."""
+    payload = {"o": signature(keys), "v": [_encode_value(v) for v in values]}
+    if backward:
+        payload["b"] = 1
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(keys: list[SortKey], cursor: str) -> tuple[list[Any], bool]:
+    """Return (values, backward) of a cursor made by encode_cursor for the same ordering; raise CursorError."""
+    damaged = "The page link is damaged; start again from the first page."
+    if not cursor or len(cursor) > MAX_CURSOR_LENGTH:
+        raise CursorError(damaged)
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise CursorError(damaged) from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("v"), list):
+        raise CursorError(damaged)
+    if payload.get("o") != signature(keys) or len(payload["v"]) != len(keys):
+        raise CursorError("The page link belongs to another sort order; start again from the first page.")
+    values = [_decode_value(key.path, raw_value) for key, raw_value in zip(keys, payload["v"], strict=True)]
+    if values[-1] is None:
+        raise CursorError(damaged)
+    return values, bool(payload.get("b"))
+
+
+@dataclass
+class KeysetPage:
+    rows: list[Any]
+    next_cursor: str | None
+    prev_cursor: str | None
+
+
+def keyset_page(queryset: QuerySet, order_by: list[str], *, cursor: str | None, size: int) -> KeysetPage:
+    """Return one page of `queryset` in the given order, after (or, for a backward cursor, before) `cursor`.
+
+    One query: the page plus one extra row that tells whether another page exists.
+    """
+    keys = parse_order(order_by)
+    values: list[Any] | None = None
+    backward = False
+    if cursor:
+        values, backward = decode_cursor(keys, cursor)
+    annotations = {annotation_name(i): F(k.path) for i, k in enumerate(keys) if k.path != "id"}
+    qs = queryset.annotate(**annotations) if annotations else queryset
+    if values is not None:
+        qs = qs.filter(seek_condition(keys, values, reverse=backward))
+    qs = qs.order_by(*order_expressions(keys, reverse=backward))
+    rows = list(qs[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    if backward:
+        rows.reverse()
+
+    def position(row: Any) -> list[Any]:
+        return [row.pk if k.path == "id" else getattr(row, annotation_name(i)) for i, k in enumerate(keys)]
+
+    next_cursor = prev_cursor = None
+    if rows:
+        has_next = backward or more
+        has_prev = more if backward else values is not None
+        if has_next:
+            next_cursor = encode_cursor(keys, position(rows[-1]))
+        if has_prev:
+            prev_cursor = encode_cursor(keys, position(rows[0]), backward=True)
+    return KeysetPage(rows=rows, next_cursor=next_cursor, prev_cursor=prev_cursor)

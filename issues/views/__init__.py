@@ -1,0 +1,1 @@
+"""Views of the issues app, one module per area (navigator, browse)."""

@@ -1,0 +1,441 @@
+"""Issue navigator (/issues/): basic filters and a JQL box compiling to one query, sortable columns,
+grouping with counts, keyset pages, saved filters, and streamed CSV/JSON exports of the current query.
+
+Both the filter form and the JQL box end up as JQL text (filters_to_jql), which is what runs and what the
+JQL box shows, so the two can never disagree. Bad input (JQL, sort column, cursor, filter id) answers 400
+with the reason on the page (or as JSON for exports and the API); it is never a 500.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from issues import cache as issue_cache  # page cache
+from issues.adapters import ISSUE_DETAIL, dumps
+from issues.jql import JQLError
+from issues.models import IssueType, Priority, Project, Status, StatusCategory
+from issues.schemas import format_duration
+from issues.selectors import (
+    EXPORT_FIELDS,
+    NAVIGATOR_COLUMNS,
+    NAVIGATOR_GROUPS,
+    NAVIGATOR_PAGE_SIZE,
+    NavigatorError,
+    navigator_columns,
+    navigator_export_queryset,
+    navigator_page,
+    projects_visible_to,
+    saved_filter_for_user,
+    saved_filters_for,
+)
+from issues.services import saved_filter_create, saved_filter_delete, saved_filter_update
+
+# Basic filter fields: query parameter -> JQL field. Several values of one parameter mean IN (...).
+FILTER_FIELDS = {
+    "project": "project",
+    "status": "status",
+    "category": "statusCategory",
+    "assignee": "assignee",
+    "reporter": "reporter",
+    "type": "type",
+    "priority": "priority",
+    "label": "labels",
+}
+BULK_URL_NAMES = ("imports:bulk", "imports:bulk_update", "imports:bulk-update")
+CSV_COLUMNS = (
+    ("key", "Key"),
+    ("summary", "Summary"),
+    ("project", "Project"),
+    ("type", "Type"),
+    ("status", "Status"),
+    ("status_category", "Status category"),
+    ("priority", "Priority"),
+    ("resolution", "Resolution"),
+    ("assignee", "Assignee"),
+    ("reporter", "Reporter"),
+    ("labels", "Labels"),
+    ("parent_key", "Parent"),
+    ("due_date", "Due date"),
+    ("original_estimate", "Original estimate (s)"),
+    ("remaining_estimate", "Remaining estimate (s)"),
+    ("time_spent", "Time spent (s)"),
+    ("created", "Created"),
+    ("updated", "Updated"),
+    ("resolved", "Resolved"),
+)
+
+
+def quote_jql(value: str) -> str:
+    """Return a JQL string literal for any text."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _user_value(value: str) -> str:
+    lowered = value.strip().lower()
+    if lowered in ("me", "currentuser()"):
+        return "currentUser()"
+    if lowered in ("unassigned", "empty", "none"):
+        return "EMPTY"
+    return quote_jql(value.strip())
+
+
+def filters_to_jql(params: Any) -> str:
+    """Return the JQL equivalent of the basic filter form's parameters (QueryDict or dict of lists)."""
+    clauses = []
+    for param, field in FILTER_FIELDS.items():
+        values = [v.strip() for v in params.getlist(param) if v and v.strip()]
+        if not values:
+            continue
+        literals = [_user_value(v) if field in ("assignee", "reporter") else quote_jql(v) for v in values]
+        literals = list(dict.fromkeys(literals))
+        if len(literals) == 1:
+            literal = literals[0]
+            clauses.append(f"{field} IS EMPTY" if literal == "EMPTY" else f"{field} = {literal}")
+        else:
+            clauses.append(f"{field} IN ({', '.join(literals)})")
+    text = (params.get("text") or "").strip()
+    if text:
+        clauses.append(f"text ~ {quote_jql(text)}")
+    return " AND ".join(clauses)
+
+
+def _has_basic_filters(params: Any) -> bool:
+    return params.get("mode") == "basic" or any(params.get(p) for p in [*FILTER_FIELDS, "text"])
+
+
+def _bulk_url() -> str | None:
+    """Return the bulk-update URL when the imports app provides one (the form stays hidden otherwise)."""
+    for name in BULK_URL_NAMES:
+        try:
+            return reverse(name)
+        except NoReverseMatch:
+            continue
+    return None
+
+
+def _query_string(params: dict[str, Any]) -> str:
+    return urlencode({k: v for k, v in params.items() if v not in (None, "", [])}, doseq=True)
+
+
+def _size(raw: str | None) -> int:
+    if not raw:
+        return NAVIGATOR_PAGE_SIZE
+    if not raw.isdigit():
+        raise NavigatorError("The page size must be a number from 1 to 200.")
+    return int(raw[:4])
+
+
+@require_GET
+def navigator(request: HttpRequest) -> HttpResponse:
+    """Show the issues matching the filters or JQL, one keyset page at a time."""
+    params = request.GET
+    error: JQLError | NavigatorError | None = None
+    saved = None
+    jql = params.get("jql", "")
+    columns_raw: Any = params.getlist("columns") or None
+    if params.get("filter"):
+        saved = saved_filter_for_user(user=request.user, pk=params["filter"])
+        if saved is None:
+            error = NavigatorError("That saved filter does not exist or is not shared with you.")
+        elif "jql" not in params:
+            jql = saved.jql
+            columns_raw = columns_raw or saved.columns or None
+    if _has_basic_filters(params):
+        jql = filters_to_jql(params)
+    context: dict[str, Any] = {"jql": jql, "saved": saved, "result": None}
+    try:
+        columns = navigator_columns(columns_raw)
+    except NavigatorError as exc:
+        columns, error = list(navigator_columns(None)), error or exc
+    group_by = params.get("group") or None
+    state = {
+        "jql": jql,
+        "sort": params.get("sort", ""),
+        "dir": params.get("dir", ""),
+        "group": group_by or "",
+        "columns": ",".join(columns),
+        "size": params.get("size", ""),
+    }
+    if error is None:
+        try:
+            query = {
+                "jql": jql,
+                "sort": params.get("sort") or None,
+                "direction": params.get("dir") or None,
+                "group_by": group_by,
+                "cursor": params.get("cursor") or None,
+                "columns": columns,
+                "size": _size(params.get("size")),
+            }
+            # Page cache (issues/cache.py): shared entries keyed by the viewer's visible projects and the query;
+            # JQL errors raise from the builder and are never cached.
+            context["result"] = issue_cache.get_or_build_results(
+                user=request.user, query=query, builder=lambda: navigator_page(user=request.user, **query)
+            )
+        except (JQLError, NavigatorError) as exc:
+            error = exc
+    result = context["result"]
+    if result is not None:
+        for row in result.rows:
+            row["time_spent_text"] = format_duration(row["time_spent"]) if row.get("time_spent") else ""
+    context.update(
+        error=error,
+        error_is_jql=isinstance(error, JQLError),
+        columns=_column_headers(state, columns, result),
+        column_ids=columns,
+        all_columns=[(c, label) for c, (label, _sort) in NAVIGATOR_COLUMNS.items()],
+        group_choices=list(NAVIGATOR_GROUPS),
+        group_by=group_by,
+        state=state,
+        caret_pad=_caret_pad(jql, error),
+        page_links=_page_links(state, result),
+        export_csv=reverse("issues:export") + "?" + _query_string({**state, "format": "csv"}),
+        export_json=reverse("issues:export") + "?" + _query_string({**state, "format": "json"}),
+        filter_state=_filter_state(params),
+        projects=projects_visible_to(request.user),
+        statuses=Status.objects.only("id", "name"),
+        categories=StatusCategory.choices,
+        types=IssueType.objects.only("id", "name"),
+        priorities=Priority.objects.only("id", "name"),
+        saved_filters=list(saved_filters_for(request.user)),
+        bulk_url=_bulk_url(),
+    )
+    return render(request, "issues/navigator.html", context, status=400 if error else 200)
+
+
+def _filter_state(params: Any) -> dict[str, Any]:
+    state: dict[str, Any] = {p: params.getlist(p) for p in FILTER_FIELDS}
+    state["text"] = params.get("text", "")
+    return state
+
+
+def _column_headers(state: dict[str, str], columns: list[str], result: Any) -> list[dict[str, str | None]]:
+    """Return per column: id, label, the URL sorting by it (toggling the direction) and its direction mark."""
+    headers: list[dict[str, str | None]] = []
+    current = result.sort if result else None
+    for column in columns:
+        label, field = NAVIGATOR_COLUMNS[column]
+        header: dict[str, str | None] = {"id": column, "label": label, "sort_url": None, "mark": ""}
+        if field is not None:
+            direction = "asc"
+            if current == field:
+                header["mark"] = "▲" if result.direction == "asc" else "▼"
+                direction = "desc" if result.direction == "asc" else "asc"
+            header["sort_url"] = "?" + _query_string({**state, "sort": field, "dir": direction})
+        headers.append(header)
+    return headers
+
+
+def _caret_pad(jql: str, error: Any) -> str | None:
+    """Return the spaces that put a caret under the error position of a one-line query."""
+    position = getattr(error, "position", None)
+    if not isinstance(error, JQLError) or not position or "\n" in jql or position > len(jql) + 1:
+        return None
+    return " " * (position - 1)
+
+
+def _page_links(state: dict[str, str], result: Any) -> dict[str, str | None]:
+    if result is None:
+        return {"next": None, "prev": None, "first": None}
+    return {
+        "next": "?" + _query_string({**state, "cursor": result.next_cursor}) if result.next_cursor else None,
+        "prev": "?" + _query_string({**state, "cursor": result.prev_cursor}) if result.prev_cursor else None,
+        "first": "?" + _query_string(state),
+    }
+
+
+# --------------------------------------------------------------------------- exports and API
+
+
+def _json_error(message: str, *, status: int = 400, error: JQLError | None = None) -> JsonResponse:
+    body: dict[str, Any] = {"error": message}
+    if error is not None:
+        body.update(message=error.message, position=error.position, hint=error.hint)
+    return JsonResponse(body, status=status)
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return value.get("display_name") or value.get("key") or ""
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    text = str(value)
+    # Spreadsheet formula injection: a cell starting with = + - @ would run as a formula.
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        text = "'" + text
+    return text
+
+
+def _csv_stream(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([label for _field, label in CSV_COLUMNS])
+    for count, row in enumerate(rows, start=1):
+        writer.writerow([_csv_cell(row.get(field)) for field, _label in CSV_COLUMNS])
+        if count % 500 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+@require_GET
+def export(request: HttpRequest) -> HttpResponse:
+    """Stream every issue of the current query as CSV or JSON (same rows, order and visibility as the page)."""
+    fmt = request.GET.get("format", "csv")
+    if fmt not in ("csv", "json"):
+        return _json_error("Unknown export format: use format=csv or format=json.")
+    try:
+        queryset = navigator_export_queryset(
+            user=request.user,
+            jql=request.GET.get("jql", ""),
+            sort=request.GET.get("sort") or None,
+            direction=request.GET.get("dir") or None,
+        )
+    except JQLError as exc:
+        return _json_error(str(exc), error=exc)
+    except NavigatorError as exc:
+        return _json_error(str(exc))
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    if fmt == "json":
+        response = StreamingHttpResponse(
+            ISSUE_DETAIL.iter_json(queryset, fields=EXPORT_FIELDS), content_type="application/json"
+        )
+    else:
+        response = StreamingHttpResponse(
+            _csv_stream(ISSUE_DETAIL.iter_dicts(queryset, fields=EXPORT_FIELDS)), content_type="text/csv; charset=utf-8"
+        )
+    response["Content-Disposition"] = f'attachment; filename="issues-{stamp}.{fmt}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+def search_api(request: HttpRequest) -> HttpResponse:
+    """Return one page of issues matching ?jql= as JSON: {issues, count, count_capped, next_cursor, prev_cursor}."""
+    params = request.GET
+    try:
+        result = navigator_page(
+            user=request.user,
+            jql=params.get("jql", ""),
+            sort=params.get("sort") or None,
+            direction=params.get("dir") or None,
+            cursor=params.get("cursor") or None,
+            columns=["labels"],
+            size=_size(params.get("size")),
+        )
+    except JQLError as exc:
+        return _json_error(str(exc), error=exc)
+    except NavigatorError as exc:
+        return _json_error(str(exc))
+    body = {
+        "issues": result.rows,
+        "count": result.count,
+        "count_capped": result.count_capped,
+        "next_cursor": result.next_cursor,
+        "prev_cursor": result.prev_cursor,
+    }
+    return HttpResponse(dumps(body), content_type="application/json")
+
+
+# --------------------------------------------------------------------------- saved filters
+
+
+def _shared_project(request: HttpRequest) -> Project | None:
+    raw = request.POST.get("shared_with", "")
+    if not raw:
+        return None
+    project = projects_visible_to(request.user).filter(pk=int(raw)).first() if raw.isdigit() and len(raw) < 18 else None
+    if project is None:
+        raise ValidationError({"shared_with": "Choose one of your projects to share with."})
+    return project
+
+
+def _navigator_url(**params: Any) -> str:
+    return reverse("issues:navigator") + ("?" + _query_string(params) if params else "")
+
+
+def _form_errors(exc: ValidationError) -> str:
+    if hasattr(exc, "message_dict"):
+        return " ".join(m for msgs in exc.message_dict.values() for m in msgs)
+    return " ".join(exc.messages)
+
+
+@require_POST
+def saved_filter_save(request: HttpRequest) -> HttpResponse:
+    """Save the current query (and columns) as a new filter, private or shared with a project."""
+    jql = request.POST.get("jql", "")
+    try:
+        columns = navigator_columns(request.POST.get("columns") or None)
+        saved = saved_filter_create(
+            owner=request.user,
+            name=request.POST.get("name", ""),
+            jql=jql,
+            columns=columns,
+            shared_with=_shared_project(request),
+        )
+    except NavigatorError as exc:
+        messages.error(request, str(exc))
+        return HttpResponseRedirect(_navigator_url(jql=jql))
+    except ValidationError as exc:
+        messages.error(request, f"The filter was not saved: {_form_errors(exc)}")
+        return HttpResponseRedirect(_navigator_url(jql=jql))
+    messages.success(request, f"Saved filter '{saved.name}'.")
+    return HttpResponseRedirect(_navigator_url(filter=saved.pk))
+
+
+@require_POST
+def saved_filter_update_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Overwrite one's own saved filter with the current query, columns and sharing."""
+    saved = saved_filter_for_user(user=request.user, pk=pk)
+    if saved is None:
+        return HttpResponse("No such saved filter.", status=404, content_type="text/plain")
+    jql = request.POST.get("jql", saved.jql)
+    try:
+        columns = navigator_columns(request.POST.get("columns") or saved.columns or None)
+        saved_filter_update(
+            saved_filter=saved,
+            actor=request.user,
+            name=request.POST.get("name", saved.name),
+            jql=jql,
+            columns=columns,
+            shared_with=_shared_project(request),
+        )
+    except PermissionDenied as exc:
+        return HttpResponse(str(exc), status=403, content_type="text/plain")
+    except (ValidationError, NavigatorError) as exc:
+        text = _form_errors(exc) if isinstance(exc, ValidationError) else str(exc)
+        messages.error(request, f"The filter was not changed: {text}")
+        return HttpResponseRedirect(_navigator_url(filter=saved.pk, jql=jql))
+    messages.success(request, f"Updated filter '{saved.name}'.")
+    return HttpResponseRedirect(_navigator_url(filter=saved.pk))
+
+
+@require_POST
+def saved_filter_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete one's own saved filter."""
+    saved = saved_filter_for_user(user=request.user, pk=pk)
+    if saved is None:
+        return HttpResponse("No such saved filter.", status=404, content_type="text/plain")
+    try:
+        saved_filter_delete(saved_filter=saved, actor=request.user)
+    except PermissionDenied as exc:
+        return HttpResponse(str(exc), status=403, content_type="text/plain")
+    messages.success(request, f"Deleted filter '{saved.name}'.")
+    return HttpResponseRedirect(_navigator_url())
