@@ -1,0 +1,295 @@
+"""Forms of the issue pages: create/edit issue, inline edits, comments and worklogs.
+
+Forms only parse and check input; the views hand cleaned data to issues.services / worklogs.services.
+Invalid input comes back as field errors with what was typed kept (bound forms re-render raw data).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+
+from issues.idempotency import new_token
+from issues.models import Issue, IssueType, Priority, Project, Resolution, Role, Status
+from issues.schemas import MAX_DURATION_SECONDS, format_duration, parse_duration
+from worklogs.services import MAX_WORKLOG_SECONDS, AdjustEstimate
+
+User = get_user_model()
+
+_LABEL_SPLIT = re.compile(r"[\s,]+")
+
+
+class DurationField(forms.CharField):
+    """A Jira-style duration ("2h 30m", "1d", "90m") in, seconds out."""
+
+    def __init__(self, *, allow_zero: bool = False, max_seconds: int = MAX_DURATION_SECONDS, **kwargs: Any) -> None:
+        self.allow_zero = allow_zero
+        self.max_seconds = max_seconds
+        # No max_length: its validator would run on the cleaned seconds (an int); the text is checked below.
+        super().__init__(**kwargs)
+        self.widget.attrs.setdefault("maxlength", "50")
+        self.widget.attrs.setdefault("placeholder", "e.g. 2h 30m")
+        self.widget.attrs.setdefault("autocomplete", "off")
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return format_duration(value)
+        return value
+
+    def to_python(self, value: Any) -> int | None:
+        text = super().to_python(value)
+        if text in self.empty_values:
+            return None
+        if len(text) > 50:
+            raise forms.ValidationError("A duration has at most 50 characters, e.g. 1w 2d 3h 30m.", code="max_length")
+        try:
+            seconds = parse_duration(text, allow_zero=self.allow_zero)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from None
+        if seconds > self.max_seconds:
+            raise forms.ValidationError(f"Too long: at most {self.max_seconds // 3600}h.", code="max_value")
+        return seconds
+
+
+class LabelsField(forms.CharField):
+    """Labels typed as words separated by spaces or commas."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return " ".join(value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:
+        text = super().to_python(value) or ""
+        names = [n for n in _LABEL_SPLIT.split(text.strip()) if n]
+        too_long = [n for n in names if len(n) > 100]
+        if too_long:
+            raise forms.ValidationError("A label can have at most 100 characters.")
+        return list(dict.fromkeys(names))
+
+
+class UserChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        from accounts.models import display_name
+
+        return display_name(obj)
+
+
+class TokenMixin(forms.Form):
+    """A hidden one-time token so a double submit creates one record (see issues.idempotency)."""
+
+    form_token = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("form_token", new_token())
+
+    def clean_form_token(self) -> str:
+        token = self.cleaned_data["form_token"]
+        if not re.fullmatch(r"[0-9a-fA-F-]{8,64}", token):
+            raise forms.ValidationError("This form is damaged; reload the page and try again.")
+        return token
+
+
+def members_of(project_ids: Any) -> QuerySet:
+    """Return active users who are members of the given projects (a subquery or a list of ids)."""
+    return (
+        User.objects.filter(memberships__project_id__in=project_ids, is_active=True)
+        .select_related("profile")
+        .distinct()
+        .order_by("profile__display_name", "username")
+    )
+
+
+def editable_projects(user: Any) -> QuerySet[Project]:
+    """Return the projects where the user may create issues (member or admin)."""
+    return Project.objects.filter(memberships__user_id=user.pk, memberships__role__in=[Role.MEMBER, Role.ADMIN]).only(
+        "id", "key", "name"
+    )
+
+
+class IssueForm(TokenMixin):
+    """Create (with a project choice) or edit an issue."""
+
+    project = forms.ModelChoiceField(queryset=Project.objects.none(), empty_label=None)
+    type = forms.ModelChoiceField(queryset=IssueType.objects.all(), empty_label=None, label="Issue type")
+    summary = forms.CharField(max_length=255)
+    description = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text="Markdown: **bold**, _italic_, lists, `code`.",
+    )
+    status = forms.ModelChoiceField(queryset=Status.objects.all(), empty_label=None)
+    resolution = forms.ModelChoiceField(queryset=Resolution.objects.all(), required=False, empty_label="Unresolved")
+    priority = forms.ModelChoiceField(queryset=Priority.objects.all(), empty_label=None)
+    assignee = UserChoiceField(queryset=User.objects.none(), required=False, empty_label="Unassigned")
+    labels = LabelsField(required=False, help_text="Separate labels with spaces or commas.")
+    parent = forms.CharField(required=False, max_length=32, label="Parent issue", help_text="Key, e.g. DEMO-12.")
+    due_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    original_estimate = DurationField(required=False, allow_zero=True)
+    remaining_estimate = DurationField(required=False, allow_zero=True)
+
+    def __init__(self, *args: Any, user: Any, issue: Issue | None = None, **kwargs: Any) -> None:
+        self.user = user
+        self.issue = issue
+        if issue is not None:
+            initial = kwargs.setdefault("initial", {})
+            initial.update(
+                {
+                    "project": issue.project_id,
+                    "type": issue.type_id,
+                    "summary": issue.summary,
+                    "description": issue.description,
+                    "status": issue.status_id,
+                    "resolution": issue.resolution_id,
+                    "priority": issue.priority_id,
+                    "assignee": issue.assignee_id,
+                    "labels": list(issue.labels.order_by("name").values_list("name", flat=True)),
+                    "parent": issue.parent.key if issue.parent_id else "",
+                    "due_date": issue.due_date,
+                    "original_estimate": issue.original_estimate,
+                    "remaining_estimate": issue.remaining_estimate,
+                }
+            )
+        super().__init__(*args, **kwargs)
+        if issue is None:
+            self.fields["project"].queryset = editable_projects(user)
+            self.fields["assignee"].queryset = members_of(editable_projects(user).values("id"))
+            del self.fields["status"], self.fields["resolution"], self.fields["remaining_estimate"]
+            if not self.is_bound:
+                medium = Priority.objects.filter(name="Medium").values_list("pk", flat=True).first()
+                task = IssueType.objects.filter(name="Task").values_list("pk", flat=True).first()
+                self.initial.setdefault("priority", medium)
+                self.initial.setdefault("type", task)
+        else:
+            # Editing never creates a record, so it needs no one-time token.
+            del self.fields["project"], self.fields["form_token"]
+            self.fields["assignee"].queryset = members_of([issue.project_id])
+
+    def project_obj(self) -> Project:
+        return self.issue.project if self.issue is not None else self.cleaned_data["project"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        project = self.issue.project if self.issue is not None else data.get("project")
+        if project is None:
+            return data
+        assignee = data.get("assignee")
+        if assignee is not None and not assignee.memberships.filter(project_id=project.pk).exists():
+            self.add_error("assignee", f"{assignee} is not a member of {project.key}.")
+        key = (data.get("parent") or "").strip().upper()
+        data["parent"] = None
+        if key:
+            candidates = Issue.objects.filter(key=key, project_id=project.pk)
+            parent = candidates.only("id", "key", "project_id", "parent_id").first()
+            if parent is None:
+                self.add_error("parent", f"No issue {key} in project {project.key}.")
+            elif self.issue is not None and (parent.pk == self.issue.pk or parent.parent_id == self.issue.pk):
+                self.add_error("parent", "An issue cannot be its own parent or its sub-task's sub-task.")
+            else:
+                data["parent"] = parent
+        return data
+
+    def service_data(self) -> dict[str, Any]:
+        """Return the cleaned values as keyword arguments for issue_create / the data of issue_update."""
+        names = [
+            "type", "summary", "description", "status", "resolution", "priority", "assignee", "labels", "parent",
+            "due_date", "original_estimate", "remaining_estimate",
+        ]  # fmt: skip
+        return {n: self.cleaned_data[n] for n in names if n in self.fields}
+
+
+class CommentForm(TokenMixin):
+    body = forms.CharField(
+        label="Comment", max_length=65535, widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Add a comment…"})
+    )
+
+
+class CommentEditForm(forms.Form):
+    body = forms.CharField(label="Comment", max_length=65535, widget=forms.Textarea(attrs={"rows": 6}))
+
+
+class WorklogForm(TokenMixin):
+    """Log work: "2h 30m", a start date and time in the user's time zone, a comment, and what to do to the estimate."""
+
+    time_spent = DurationField(
+        label="Time spent",
+        max_seconds=MAX_WORKLOG_SECONDS,
+        widget=forms.TextInput(attrs={"data-shortcut-target": "log-work", "placeholder": "e.g. 2h 30m"}),
+    )
+    started_date = forms.DateField(label="Date started", widget=forms.DateInput(attrs={"type": "date"}))
+    started_time = forms.TimeField(label="Time started", widget=forms.TimeInput(attrs={"type": "time"}))
+    comment = forms.CharField(required=False, max_length=10000, widget=forms.Textarea(attrs={"rows": 2}))
+    adjust_estimate = forms.ChoiceField(
+        label="Remaining estimate",
+        choices=[
+            (AdjustEstimate.AUTO.value, "Adjust automatically"),
+            (AdjustEstimate.LEAVE.value, "Leave unchanged"),
+            (AdjustEstimate.NEW.value, "Set to"),
+        ],
+        initial=AdjustEstimate.AUTO.value,
+        widget=forms.RadioSelect,
+    )
+    new_estimate = DurationField(label="New remaining estimate", required=False, allow_zero=True)
+
+    def __init__(self, *args: Any, tz: zoneinfo.ZoneInfo, worklog: Any = None, **kwargs: Any) -> None:
+        self.tz = tz
+        initial = kwargs.setdefault("initial", {})
+        if worklog is not None:
+            local = worklog.started.astimezone(tz)
+            initial.update(
+                {"time_spent": worklog.time_spent, "comment": worklog.comment, "started_date": local.date(),
+                 "started_time": local.time().replace(second=0, microsecond=0)}
+            )  # fmt: skip
+        else:
+            now = dt.datetime.now(tz)
+            initial.setdefault("started_date", now.date())
+            initial.setdefault("started_time", now.time().replace(second=0, microsecond=0))
+        super().__init__(*args, **kwargs)
+        if worklog is not None:
+            # Editing never creates a record, so it needs no token.
+            del self.fields["form_token"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        day, time = data.get("started_date"), data.get("started_time")
+        if day is not None and time is not None:
+            data["started"] = dt.datetime.combine(day, time).replace(tzinfo=self.tz)
+        if data.get("adjust_estimate") == AdjustEstimate.NEW and data.get("new_estimate") is None:
+            self.add_error("new_estimate", "Give the new remaining estimate, e.g. 4h.")
+        return data
+
+
+class StatusForm(forms.Form):
+    status = forms.ModelChoiceField(queryset=Status.objects.all(), empty_label=None)
+
+
+class PriorityForm(forms.Form):
+    priority = forms.ModelChoiceField(queryset=Priority.objects.all(), empty_label=None)
+
+
+class AssigneeForm(forms.Form):
+    assignee = UserChoiceField(queryset=User.objects.none(), required=False, empty_label="Unassigned")
+
+    def __init__(self, *args: Any, project_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = members_of([project_id])
+
+
+class LabelsForm(forms.Form):
+    labels = LabelsField(required=False)
+
+
+INLINE_FORMS: dict[str, type[forms.Form]] = {
+    "status": StatusForm,
+    "priority": PriorityForm,
+    "assignee": AssigneeForm,
+    "labels": LabelsForm,
+}

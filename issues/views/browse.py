@@ -1,0 +1,410 @@
+"""Issue pages: /browse/KEY (view, inline edit, comments, worklogs), /issues/new, /browse/KEY/edit.
+
+Thin views: find the issue through issue_for_user (another project's issue is a 404, exactly like a missing
+one), check the role for writes (viewers get 403), hand cleaned form data to the services, redirect after
+POST. Create forms carry a one-time token so a double submit writes once.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_http_methods, require_POST
+
+from issues import cache as issue_cache  # page cache
+from issues import idempotency
+from issues.adapters import issue_detail_json
+from issues.forms import (
+    INLINE_FORMS,
+    CommentEditForm,
+    CommentForm,
+    IssueForm,
+    WorklogForm,
+    editable_projects,
+    members_of,
+)
+from issues.models import Comment, Issue, IssueType, Priority, Resolution, Role, Status
+from issues.permissions import can_edit_in, project_role
+from issues.schemas import IssueUpdate
+from issues.selectors import issue_edit_choices, issue_for_user, issue_page_data
+from issues.services import comment_add, comment_update, issue_create, issue_update
+from taskra_site.validation import BodyError, parse_request, validation_error_response
+from worklogs.models import Worklog
+from worklogs.services import worklog_add, worklog_delete, worklog_update
+
+
+def user_tz(user: Any) -> zoneinfo.ZoneInfo:
+    """Return the user's time zone (profile setting, UTC when missing)."""
+    profile = getattr(user, "profile", None)
+    return profile.zoneinfo if profile is not None else zoneinfo.ZoneInfo("UTC")
+
+
+def _issue_or_404(request: HttpRequest, key: str) -> Issue:
+    issue = issue_for_user(key=key, user=request.user)
+    if issue is None:
+        raise Http404("No such issue.")
+    return issue
+
+
+def _require_edit(request: HttpRequest, issue: Issue) -> str:
+    role = project_role(request.user, issue.project_id)
+    if not can_edit_in(role):
+        raise PermissionDenied("Viewers cannot change issues.")
+    return role
+
+
+def _apply_errors(form: Any, exc: ValidationError) -> None:
+    """Put a service's ValidationError on the form (field errors where the field exists)."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+def _render_page(
+    request: HttpRequest,
+    issue: Issue,
+    *,
+    comment_form: CommentForm | None = None,
+    worklog_form: WorklogForm | None = None,
+    inline_errors: dict[str, Any] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    tz = user_tz(request.user)
+    role = project_role(request.user, issue.project_id)
+    can_edit = can_edit_in(role)
+
+    # Page cache (issues/cache.py): the payload is the same for every viewer who passed issue_for_user, so it
+    # is shared; role, forms and edit buttons stay outside it. Keyed by the issue's (and its parent's)
+    # generations plus its updated stamp; the builder re-reads the row after the generations were read.
+    def build_payload() -> dict[str, Any]:
+        fresh = issue_cache.load_issue(pk=issue.pk)
+        if fresh is None:
+            raise Http404("No such issue.")
+        return issue_page_data(issue=fresh)
+
+    data = issue_cache.get_or_build(
+        "issue",
+        [issue.pk],
+        build_payload,
+        issue_id=issue.pk,
+        issue_ids=[issue.parent_id],
+        version=issue.updated.isoformat(),
+    )
+    context = {
+        "data": data,
+        "issue": data["issue"],
+        "role": role,
+        "can_edit": can_edit,
+        "is_admin": role == Role.ADMIN,
+        "user_tz": str(tz),
+        "inline_errors": inline_errors or {},
+    }
+    if can_edit:
+        context |= issue_edit_choices(project_id=issue.project_id)
+        context["comment_form"] = comment_form or CommentForm()
+        context["worklog_form"] = worklog_form or WorklogForm(tz=tz)
+    with timezone.override(tz):
+        return render(request, "issues/browse.html", context, status=status)
+
+
+@require_http_methods(["GET", "HEAD"])
+def browse(request: HttpRequest, key: str) -> HttpResponse:
+    """Show one issue with its comments, worklogs, time tracking and history."""
+    return _render_page(request, _issue_or_404(request, key))
+
+
+@require_POST
+def inline_edit(request: HttpRequest, key: str, field: str) -> HttpResponse:
+    """Change one of status, assignee, priority or labels from the issue page."""
+    issue = _issue_or_404(request, key)
+    form_class = INLINE_FORMS.get(field)
+    if form_class is None:
+        raise Http404("Not an inline field.")
+    _require_edit(request, issue)
+    kwargs = {"project_id": issue.project_id} if field == "assignee" else {}
+    form = form_class(request.POST, **kwargs)
+    if form.is_valid():
+        try:
+            changed = issue_update(issue=issue, actor=request.user, data={field: form.cleaned_data[field]})
+        except ValidationError as exc:
+            form.add_error(None, exc.messages)
+        else:
+            if changed:
+                messages.success(request, f"{issue.key}: {field} updated.")
+            return HttpResponseRedirect(issue.get_absolute_url())
+    errors = [str(e) for errs in form.errors.values() for e in errs]
+    return _render_page(request, issue, inline_errors={field: errors}, status=400)
+
+
+@require_http_methods(["GET", "POST"])
+def create(request: HttpRequest) -> HttpResponse:
+    """Create an issue in one of the projects where the user is a member or admin."""
+    if not editable_projects(request.user).exists():
+        raise PermissionDenied("You are not a member of any project where you can create issues.")
+    if request.method == "POST":
+        form = IssueForm(request.POST, user=request.user)
+        if form.is_valid():
+            token = form.cleaned_data["form_token"]
+            claimed, earlier = idempotency.claim(user_id=request.user.pk, token=token)
+            if not claimed:
+                messages.info(request, "This form was already submitted.")
+                return HttpResponseRedirect(earlier or reverse("issues:create"))
+            try:
+                issue = issue_create(project=form.cleaned_data["project"], reporter=request.user, **form.service_data())
+            except ValidationError as exc:
+                idempotency.release(user_id=request.user.pk, token=token)
+                _apply_errors(form, exc)
+            else:
+                idempotency.complete(user_id=request.user.pk, token=token, url=issue.get_absolute_url())
+                messages.success(request, f"Created {issue.key}.")
+                return HttpResponseRedirect(issue.get_absolute_url())
+    else:
+        initial = {}
+        project_key = request.GET.get("project", "")
+        if project_key:
+            found = editable_projects(request.user).filter(key=project_key.upper()).values_list("pk", flat=True).first()
+            if found:
+                initial["project"] = found
+        parent_key = request.GET.get("parent", "")
+        if parent_key:
+            initial["parent"] = parent_key.upper()[:32]
+        form = IssueForm(user=request.user, initial=initial)
+    return render(request, "issues/browse_form.html", {"form": form, "issue": None})
+
+
+@require_http_methods(["GET", "POST"])
+def edit(request: HttpRequest, key: str) -> HttpResponse:
+    """Edit every field of an issue."""
+    issue = _issue_or_404(request, key)
+    _require_edit(request, issue)
+    if request.method == "POST":
+        form = IssueForm(request.POST, user=request.user, issue=issue)
+        if form.is_valid():
+            try:
+                changed = issue_update(issue=issue, actor=request.user, data=form.service_data())
+            except ValidationError as exc:
+                _apply_errors(form, exc)
+            else:
+                messages.success(request, f"{issue.key} updated." if changed else "Nothing changed.")
+                return HttpResponseRedirect(issue.get_absolute_url())
+    else:
+        form = IssueForm(user=request.user, issue=issue)
+    return render(request, "issues/browse_form.html", {"form": form, "issue": issue})
+
+
+def _once(request: HttpRequest, form: Any, write: Any, fallback_url: str) -> HttpResponse | None:
+    """Run `write()` (returning the URL to go to) once per form token; None when it raised a ValidationError."""
+    token = form.cleaned_data["form_token"]
+    claimed, earlier = idempotency.claim(user_id=request.user.pk, token=token)
+    if not claimed:
+        messages.info(request, "This form was already submitted.")
+        return HttpResponseRedirect(earlier or fallback_url)
+    try:
+        url = write()
+    except ValidationError as exc:
+        idempotency.release(user_id=request.user.pk, token=token)
+        _apply_errors(form, exc)
+        return None
+    idempotency.complete(user_id=request.user.pk, token=token, url=url)
+    return HttpResponseRedirect(url)
+
+
+@require_POST
+def comment_create(request: HttpRequest, key: str) -> HttpResponse:
+    """Add a comment to an issue."""
+    issue = _issue_or_404(request, key)
+    _require_edit(request, issue)
+    form = CommentForm(request.POST)
+    if form.is_valid():
+
+        def write() -> str:
+            comment = comment_add(issue=issue, author=request.user, body=form.cleaned_data["body"])
+            return f"{issue.get_absolute_url()}#comment-{comment.pk}"
+
+        response = _once(request, form, write, issue.get_absolute_url())
+        if response is not None:
+            return response
+    return _render_page(request, issue, comment_form=form, status=400)
+
+
+@require_http_methods(["GET", "POST"])
+def comment_edit(request: HttpRequest, key: str, comment_id: int) -> HttpResponse:
+    """Edit one's own comment."""
+    issue = _issue_or_404(request, key)
+    comment = get_object_or_404(Comment.objects.select_related("author"), pk=comment_id, issue_id=issue.pk)
+    _require_edit(request, issue)
+    if comment.author_id != request.user.pk:
+        raise PermissionDenied("You can only edit your own comments.")
+    if request.method == "POST":
+        form = CommentEditForm(request.POST)
+        if form.is_valid():
+            try:
+                comment_update(comment=comment, actor=request.user, body=form.cleaned_data["body"])
+            except ValidationError as exc:
+                _apply_errors(form, exc)
+            else:
+                messages.success(request, "Comment updated.")
+                return HttpResponseRedirect(f"{issue.get_absolute_url()}#comment-{comment.pk}")
+    else:
+        form = CommentEditForm(initial={"body": comment.body})
+    return render(request, "issues/browse_comment_edit.html", {"form": form, "issue": issue, "comment": comment})
+
+
+@require_POST
+def worklog_create(request: HttpRequest, key: str) -> HttpResponse:
+    """Log work on an issue ("2h 30m", start date and time in the user's time zone, comment)."""
+    issue = _issue_or_404(request, key)
+    _require_edit(request, issue)
+    form = WorklogForm(request.POST, tz=user_tz(request.user))
+    if form.is_valid():
+
+        def write() -> str:
+            worklog = worklog_add(
+                issue=issue,
+                author=request.user,
+                time_spent=form.cleaned_data["time_spent"],
+                started=form.cleaned_data["started"],
+                comment=form.cleaned_data["comment"],
+                adjust_estimate=form.cleaned_data["adjust_estimate"],
+                new_estimate=form.cleaned_data["new_estimate"],
+            )
+            return f"{issue.get_absolute_url()}#worklog-{worklog.pk}"
+
+        response = _once(request, form, write, issue.get_absolute_url())
+        if response is not None:
+            messages.success(request, f"Logged {form['time_spent'].value()} on {issue.key}.")
+            return response
+    return _render_page(request, issue, worklog_form=form, status=400)
+
+
+def _own_worklog(request: HttpRequest, key: str, worklog_id: int) -> tuple[Issue, Worklog]:
+    issue = _issue_or_404(request, key)
+    worklog = get_object_or_404(Worklog.objects.select_related("author"), pk=worklog_id, issue_id=issue.pk)
+    role = _require_edit(request, issue)
+    if worklog.author_id != request.user.pk and role != Role.ADMIN:
+        raise PermissionDenied("You can only change your own worklogs.")
+    return issue, worklog
+
+
+@require_http_methods(["GET", "POST"])
+def worklog_edit(request: HttpRequest, key: str, worklog_id: int) -> HttpResponse:
+    """Edit one's own worklog (project admins may edit any)."""
+    issue, worklog = _own_worklog(request, key, worklog_id)
+    tz = user_tz(request.user)
+    if request.method == "POST":
+        form = WorklogForm(request.POST, tz=tz, worklog=worklog)
+        if form.is_valid():
+            try:
+                worklog_update(
+                    worklog=worklog,
+                    actor=request.user,
+                    time_spent=form.cleaned_data["time_spent"],
+                    started=form.cleaned_data["started"],
+                    comment=form.cleaned_data["comment"],
+                    adjust_estimate=form.cleaned_data["adjust_estimate"],
+                    new_estimate=form.cleaned_data["new_estimate"],
+                )
+            except ValidationError as exc:
+                _apply_errors(form, exc)
+            else:
+                messages.success(request, "Worklog updated.")
+                return HttpResponseRedirect(f"{issue.get_absolute_url()}#worklog-{worklog.pk}")
+    else:
+        form = WorklogForm(tz=tz, worklog=worklog)
+    context = {"form": form, "issue": issue, "worklog": worklog, "user_tz": str(tz)}
+    return render(request, "issues/browse_worklog_edit.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def worklog_remove(request: HttpRequest, key: str, worklog_id: int) -> HttpResponse:
+    """Ask, then delete one's own worklog; its time goes back to the remaining estimate."""
+    issue, worklog = _own_worklog(request, key, worklog_id)
+    if request.method == "POST":
+        worklog_delete(worklog=worklog, actor=request.user)
+        messages.success(request, "Worklog deleted.")
+        return HttpResponseRedirect(f"{issue.get_absolute_url()}#worklogs")
+    tz = user_tz(request.user)
+    with timezone.override(tz):
+        return render(request, "issues/browse_worklog_delete.html", {"issue": issue, "worklog": worklog})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# JSON API: GET /api/issues/KEY (the adapter's IssueOut), POST /api/issues/KEY (a partial IssueUpdate body).
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _json_error(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"message": message, "errors": []}, status=status)
+
+
+def _resolve_update(issue: Issue, changes: dict[str, Any]) -> dict[str, Any]:
+    """Turn names, usernames and keys of an IssueUpdate into rows; raise ValidationError keyed by field."""
+    lookups = {"type": IssueType, "status": Status, "priority": Priority, "resolution": Resolution}
+    data: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for field, value in changes.items():
+        if field in lookups:
+            if value is None:
+                data[field] = None
+                continue
+            row = lookups[field].objects.filter(name__iexact=value).first()
+            if row is None:
+                names = ", ".join(lookups[field].objects.values_list("name", flat=True))
+                errors[field] = f"Unknown {field} {value!r}; one of: {names}."
+            else:
+                data[field] = row
+        elif field in ("assignee", "reporter"):
+            if value is None:
+                data[field] = None
+                continue
+            found = members_of([issue.project_id]).filter(username=value).first()
+            if found is None:
+                errors[field] = f"No member of {issue.project.key} has the username {value!r}."
+            else:
+                data[field] = found
+        elif field == "parent":
+            if value is None:
+                data[field] = None
+                continue
+            parent = Issue.objects.filter(key=value, project_id=issue.project_id).first()
+            if parent is None:
+                errors[field] = f"No issue {value} in project {issue.project.key}."
+            else:
+                data[field] = parent
+        else:
+            data[field] = value
+    if errors:
+        raise ValidationError(errors)
+    return data
+
+
+@csrf_protect
+@require_http_methods(["GET", "HEAD", "POST"])
+def api_issue(request: HttpRequest, key: str) -> HttpResponse:
+    """Return one issue as JSON, or apply a partial update from a JSON body (same shape as IssueUpdate)."""
+    issue = issue_for_user(key=key, user=request.user)
+    if issue is None:
+        return _json_error("Issue not found.", 404)
+    if request.method == "POST":
+        if not can_edit_in(project_role(request.user, issue.project_id)):
+            return _json_error("Viewers cannot change issues.", 403)
+        try:
+            payload = parse_request(IssueUpdate, request)
+            issue_update(issue=issue, actor=request.user, data=_resolve_update(issue, payload.changes()))
+        except BodyError as exc:
+            return exc.response
+        except ValidationError as exc:
+            return validation_error_response(exc)
+        issue = issue_for_user(key=key, user=request.user)
+    body = issue_detail_json(issue, extras=("description_html", "subtask_count", "worklog_count"))
+    return HttpResponse(body, content_type="application/json")
