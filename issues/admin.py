@@ -94,23 +94,11 @@ class BigTableAdmin(admin.ModelAdmin):
     list_per_page = 50
 
 
-def invalidate_all_projects() -> None:
-    """Bump every project's cache generation (a renamed status or type shows on every list)."""
-    project_ids = list(Project.objects.values_list("pk", flat=True))
-    transaction.on_commit(lambda: [issue_cache.invalidate_project(pk) for pk in project_ids])
-
-
 class LookupAdmin(admin.ModelAdmin):
-    """Statuses, types, priorities and resolutions: small tables shown on every issue page."""
+    """Statuses, types, priorities and resolutions: small tables shown on every issue page.
 
-    def save_model(self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        if change:
-            invalidate_all_projects()
-
-    def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        super().delete_model(request, obj)
-        invalidate_all_projects()
+    Saving or deleting one makes every cached page stale through issues.cache's post_save/post_delete receivers.
+    """
 
 
 @admin.register(Status)
@@ -149,12 +137,6 @@ class LabelAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     paginator = EstimatedCountPaginator
     show_full_result_count = False
-
-    def save_model(self, request: HttpRequest, obj: Label, form: forms.ModelForm, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        if change and "name" in form.changed_data:
-            rows = list(Issue.objects.filter(labels=obj).values_list("pk", "project_id"))
-            transaction.on_commit(lambda: issue_cache.invalidate_issues([r[0] for r in rows], {r[1] for r in rows}))
 
 
 class MembershipInline(admin.TabularInline):
