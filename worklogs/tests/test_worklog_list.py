@@ -1,0 +1,242 @@
+"""Worklog list: filters, totals, gaps, exports and who sees what.
+
+Personas: alice (Europe/Berlin, DEMO admin), bob (UTC, OPS member only), carol (DEMO viewer);
+dave is a member of both DEMO and OPS, so he sees both projects' worklogs.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from issues.models import Membership, Role
+from worklogs.tests.conftest import BERLIN
+
+MON = dt.date(2026, 3, 2)
+RANGE = "start=2026-03-02&end=2026-03-08"
+
+
+def at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=BERLIN)
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+@pytest.fixture
+def dave(project_a, project_b):
+    user = get_user_model().objects.create_user("dave", "dave@example.com", "dave-pass-123")
+    user.profile.display_name = "Dave Davis"
+    user.profile.time_zone = "Europe/Berlin"
+    user.profile.save()
+    Membership.objects.create(project=project_a, user=user, role=Role.MEMBER)
+    Membership.objects.create(project=project_b, user=user, role=Role.MEMBER)
+    return user
+
+
+@pytest.fixture
+def week_logs(alice, bob, dave, demo_issue, demo_issue2, ops_issue, log_work):
+    """Worklogs of the week of 2 March 2026 (and one before it)."""
+    return [
+        log_work(demo_issue, alice, at(MON, 9), 3600, "kick-off"),
+        log_work(demo_issue2, alice, at(MON, 11), 1800),
+        log_work(demo_issue, dave, at(MON + dt.timedelta(days=1), 10), 5400, "=SUM(A1)"),
+        log_work(ops_issue, bob, at(MON + dt.timedelta(days=1), 9), 7200),
+        log_work(ops_issue, dave, at(MON + dt.timedelta(days=3), 9), 2700),
+        log_work(demo_issue, alice, at(MON - dt.timedelta(days=1), 9), 999),  # previous week
+    ]
+
+
+def in_range(logs, *, projects=None, authors=None):
+    lo, hi = at(MON, 0), at(MON + dt.timedelta(days=7), 0)
+    return [
+        w
+        for w in logs
+        if lo <= w.started < hi
+        and (projects is None or w.issue.project.key in projects)
+        and (authors is None or w.author.username in authors)
+    ]
+
+
+def test_list_requires_login(client):
+    assert client.get("/worklogs/").status_code == 302
+
+
+def test_default_range_is_this_week(alice_client, alice, demo_issue, log_work):
+    now = timezone.now().astimezone(BERLIN)
+    monday = now.date() - dt.timedelta(days=now.weekday())
+    this_week = log_work(demo_issue, alice, dt.datetime.combine(monday, dt.time(0, 30), tzinfo=BERLIN), 600)
+    log_work(demo_issue, alice, dt.datetime.combine(monday, dt.time(0, 30), tzinfo=BERLIN) - dt.timedelta(hours=1), 900)
+
+    response = alice_client.get("/worklogs/")
+
+    assert response.context["start"] == monday
+    assert response.context["end"] == monday + dt.timedelta(days=6)
+    assert [e["id"] for e in response.context["entries"]] == [this_week.pk]
+
+
+def test_dave_sees_both_projects_and_totals_match(client, dave, week_logs):
+    client.force_login(dave)
+    response = client.get(f"/worklogs/?{RANGE}")
+    expected = in_range(week_logs)
+    assert sorted(e["id"] for e in response.context["entries"]) == sorted(w.pk for w in expected)
+    assert response.context["total"] == sum(w.time_spent for w in expected)
+    assert response.context["count"] == len(expected)
+
+
+def test_alice_sees_only_demo(alice_client, week_logs):
+    response = alice_client.get(f"/worklogs/?{RANGE}")
+    expected = in_range(week_logs, projects={"DEMO"})
+    assert sorted(e["id"] for e in response.context["entries"]) == sorted(w.pk for w in expected)
+    assert response.context["total"] == sum(w.time_spent for w in expected)
+    assert "Rotate the logs" not in response.content.decode()
+
+
+def test_row_shows_date_start_end_issue_author_time_comment(alice_client, week_logs):
+    page = alice_client.get(f"/worklogs/?{RANGE}").content.decode()
+    assert "Mon 2026-03-02" in page
+    assert "<td>09:00</td><td>10:00</td>" in page
+    assert "Build the timesheet" in page and "Alice Adams" in page and "kick-off" in page
+
+
+def test_filter_by_user_and_project(client, dave, week_logs):
+    client.force_login(dave)
+    by_user = client.get(f"/worklogs/?{RANGE}&user=alice&user=bob")
+    expected = in_range(week_logs, authors={"alice", "bob"})
+    assert sorted(e["id"] for e in by_user.context["entries"]) == sorted(w.pk for w in expected)
+
+    by_project = client.get(f"/worklogs/?{RANGE}&project=OPS")
+    expected = in_range(week_logs, projects={"OPS"})
+    assert by_project.context["total"] == sum(w.time_spent for w in expected)
+
+    both = client.get(f"/worklogs/?{RANGE}&project=ops&user=dave")
+    assert [e["id"] for e in both.context["entries"]] == [w.pk for w in in_range(week_logs, projects={"OPS"}, authors={"dave"})]
+
+
+def test_date_range_filter_uses_local_days(alice_client, alice, demo_issue, log_work):
+    late = log_work(demo_issue, alice, at(MON, 23, 30), 600)  # 22:30 UTC Monday
+    early = log_work(demo_issue, alice, at(MON + dt.timedelta(days=1), 0, 30), 600)  # 23:30 UTC Monday
+    response = alice_client.get("/worklogs/?start=2026-03-02&end=2026-03-02")
+    assert [e["id"] for e in response.context["entries"]] == [late.pk]
+    response = alice_client.get("/worklogs/?start=2026-03-03&end=2026-03-03")
+    assert [e["id"] for e in response.context["entries"]] == [early.pk]
+
+
+def test_jql_restricts_the_issues(alice_client, week_logs, demo_issue):
+    response = alice_client.get(f"/worklogs/?{RANGE}&jql=key%3D{demo_issue.key}")
+    expected = [w for w in in_range(week_logs, projects={"DEMO"}) if w.issue_id == demo_issue.pk]
+    assert sorted(e["id"] for e in response.context["entries"]) == sorted(w.pk for w in expected)
+
+
+def test_bad_jql_is_inline_message(alice_client, week_logs):
+    response = alice_client.get(f"/worklogs/?{RANGE}&jql=project%20%3D%3D%20")
+    assert response.status_code == 200
+    assert response.context["errors"][0].startswith("JQL:")
+    assert "entries" not in response.context
+
+
+def test_end_before_start_is_inline_message(alice_client):
+    response = alice_client.get("/worklogs/?start=2026-03-08&end=2026-03-01")
+    assert response.status_code == 200
+    assert "before the start date" in response.context["errors"][0]
+
+
+@pytest.mark.parametrize("query", ["start=2026-13-01", "start=1&end=2", "workday_start=25:00", "workday_start=17:00&workday_end=09:00"])
+def test_malformed_filters_are_inline_messages(alice_client, query):
+    response = alice_client.get(f"/worklogs/?{query}")
+    assert response.status_code == 200
+    assert response.context["errors"]
+
+
+def test_unknown_user_and_project_are_notices(alice_client, week_logs):
+    response = alice_client.get(f"/worklogs/?{RANGE}&user=zed&project=NOPE")
+    notices = " ".join(response.context["notices"])
+    assert "No user 'zed'" in notices and "No project 'NOPE'" in notices
+    assert response.context["entries"] == []  # asked only for unknowns: nothing, never everything
+
+
+def test_project_user_cannot_see_answers_like_a_missing_one(client, bob, week_logs):
+    # bob asks for DEMO (exists, not his) and XYZ (missing): same notice, nothing of DEMO shown.
+    client.force_login(bob)
+    response = client.get(f"/worklogs/?{RANGE}&project=DEMO&project=XYZ")
+    assert response.context["notices"] == [
+        "No project 'DEMO' that you are a member of; it shows nothing.",
+        "No project 'XYZ' that you are a member of; it shows nothing.",
+    ]
+    assert response.context["entries"] == []
+    everything = client.get(f"/worklogs/?{RANGE}")
+    assert {e["issue_key"] for e in everything.context["entries"]} == {"OPS-1"}
+
+
+def test_gaps_inside_the_workday(alice_client, alice, demo_issue, log_work):
+    log_work(demo_issue, alice, at(MON, 9), 3600)
+    log_work(demo_issue, alice, at(MON, 11), 3600)
+    response = alice_client.get("/worklogs/?start=2026-03-02&end=2026-03-02&gaps=1&user=alice")
+    gaps = [(e["start"].time(), e["end"].time()) for e in response.context["entries"] if e["kind"] == "gap"]
+    assert gaps == [(dt.time(10), dt.time(11)), (dt.time(12), dt.time(17))]
+    custom = alice_client.get(
+        "/worklogs/?start=2026-03-02&end=2026-03-02&gaps=1&user=alice&workday_start=08:00&workday_end=12:00"
+    )
+    gaps = [(e["start"].time(), e["end"].time()) for e in custom.context["entries"] if e["kind"] == "gap"]
+    assert gaps == [(dt.time(8), dt.time(9)), (dt.time(10), dt.time(11))]
+    assert "Unlogged" in custom.content.decode()
+
+
+def test_gaps_cover_weekdays_without_any_worklog(alice_client, alice, demo_issue, log_work):
+    log_work(demo_issue, alice, at(MON, 9), 8 * 3600)
+    response = alice_client.get("/worklogs/?start=2026-03-02&end=2026-03-03&gaps=1&user=alice")
+    gaps = [(e["start"].date(), e["seconds"]) for e in response.context["entries"] if e["kind"] == "gap"]
+    assert gaps == [(MON + dt.timedelta(days=1), 8 * 3600)]
+
+
+def test_csv_export_streams_all_rows(client, dave, week_logs):
+    client.force_login(dave)
+    response = client.get(f"/worklogs/?{RANGE}&format=csv")
+    assert response.status_code == 200 and response.streaming
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(body(response).decode())))
+    expected = in_range(week_logs)
+    assert sorted(int(r["worklog_id"]) for r in rows) == sorted(w.pk for w in expected)
+    assert sum(int(r["time_spent_seconds"]) for r in rows) == sum(w.time_spent for w in expected)
+    first = next(r for r in rows if r["comment"] == "kick-off")
+    assert (first["date"], first["start"], first["end"], first["issue_key"]) == ("2026-03-02", "09:00", "10:00", "DEMO-1")
+    assert first["issue_summary"] == "Build the timesheet" and first["author"] == "Alice Adams"
+    assert first["time_spent"] == "1h"
+    # Spreadsheet formulas in comments are neutralised.
+    assert any(r["comment"] == "'=SUM(A1)" for r in rows)
+
+
+def test_json_export_is_worklog_out_rows(alice_client, week_logs):
+    response = alice_client.get(f"/worklogs/?{RANGE}&format=json")
+    assert response.streaming
+    data = json.loads(body(response))
+    expected = in_range(week_logs, projects={"DEMO"})
+    assert [d["id"] for d in data] == [w.pk for w in sorted(expected, key=lambda w: (w.started, w.pk))]
+    assert set(data[0]) == {"id", "issue_id", "issue_key", "author", "started", "time_spent", "comment", "created", "updated"}
+    assert data[0]["author"]["username"] == "alice"
+    assert sum(d["time_spent"] for d in data) == sum(w.time_spent for w in expected)
+
+
+def test_export_with_bad_input_is_400_with_message(alice_client):
+    response = alice_client.get("/worklogs/?start=2026-03-08&end=2026-03-01&format=json")
+    assert response.status_code == 400
+    assert "before the start date" in response.json()["errors"][0]
+
+
+def test_list_query_count_does_not_grow_with_rows(
+    client, dave, project_a, make_issue, log_work, django_assert_max_num_queries
+):
+    client.force_login(dave)
+    for n in range(30):
+        issue = make_issue(project_a, summary=f"Issue {n}")
+        log_work(issue, dave, at(MON + dt.timedelta(days=n % 5), 9), 600)
+    with django_assert_max_num_queries(8):
+        response = client.get(f"/worklogs/?{RANGE}&gaps=1")
+    assert response.context["count"] == 30
