@@ -82,12 +82,12 @@ class Job(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} ({self.state})"
 
+    def get_absolute_url(self) -> str:
+        return f"/imports/{self.pk}/"
+
     @property
     def is_finished(self) -> bool:
         return self.state in FINISHED_STATES
-
-    def get_absolute_url(self) -> str:
-        return f"/imports/{self.pk}/"
 
 
 class JobError(models.Model):

@@ -1,6 +1,14 @@
 """URL routes of the imports app."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from imports import views
 
 app_name = "imports"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("imports/", views.index, name="index"),
+    path("imports/bulk/", views.bulk, name="bulk"),
+    path("imports/<int:job_id>/", views.detail, name="detail"),
+    path("imports/<int:job_id>/progress.json", views.progress, name="progress"),
+    path("imports/<int:job_id>/cancel", views.cancel, name="cancel"),
+]

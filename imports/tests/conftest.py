@@ -1,30 +1,42 @@
-"""Fixtures for import and bulk-update tests: Jira-style export files built in memory."""
+"""Fixtures for import and bulk-update tests: Jira-style export files, and waiting on jobs.
+
+Personas (see /work/main/conftest.py): alice is admin of DEMO and imports into it; bob (OPS only)
+must not see alice's jobs nor change DEMO issues; admin_user (superuser, staff) may create projects.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
 
+USER_FIELDS = ("accountId", "emailAddress", "displayName")
 
-def jira_issue(n: int, *, project: str = "DEMO", worklogs: int = 2, comments: int = 1, **fields: Any) -> dict[str, Any]:
-    """Return one issue as Jira's /rest/api/2/search returns it, with worklogs and comments."""
-    user = {
+
+def jira_user(n: int) -> dict[str, str]:
+    return {
         "accountId": f"acc-{n % 3}",
         "emailAddress": f"user{n % 3}@jira.example",
         "displayName": f"Jira User {n % 3}",
     }
-    body = {
+
+
+def jira_issue(n: int, *, project: str = "DEMO", worklogs: int = 2, comments: int = 1, **fields: Any) -> dict[str, Any]:
+    """Return one issue as Jira's /rest/api/2/search returns it, with worklogs and comments."""
+    user = jira_user(n)
+    adf = {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": f"Text {n}"}]}],
+    }
+    body: dict[str, Any] = {
         "summary": f"Imported issue {n}",
-        "description": {
-            "type": "doc",
-            "version": 1,
-            "content": [{"type": "paragraph", "content": [{"type": "text", "text": f"Text {n}"}]}],
-        },
+        "description": adf,
         "issuetype": {"name": "Bug" if n % 2 else "Task"},
         "status": {"name": "In Progress", "statusCategory": {"key": "indeterminate"}},
         "priority": {"name": "High"},
@@ -68,18 +80,24 @@ def write_jira_json(path: Path, issues: list[dict[str, Any]]) -> Path:
     return path
 
 
-@pytest.fixture
-def import_dir(tmp_path: Path) -> Path:
-    return tmp_path
+def wait_for_job(job_id: int, *, timeout: float = 90, until: Any = None) -> Any:
+    """Poll the job until it is finished (or `until(job)` is true); fail with its state on timeout."""
+    from imports.models import Job
+
+    deadline = time.monotonic() + timeout
+    job = Job.objects.get(pk=job_id)
+    while time.monotonic() < deadline:
+        job = Job.objects.get(pk=job_id)
+        if until(job) if until else job.is_finished:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {job.state} after {timeout}s: processed {job.processed}, {job.message}")
 
 
 @pytest.fixture
-def media_root(settings, tmp_path: Path) -> Path:
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
-
-
-def worker_media_env(media: Path) -> None:
-    """Point a live worker (started after this) at the test's MEDIA_ROOT."""
-    os.environ["TASKRA_TEST_MEDIA_ROOT"] = str(media)
-    assert settings  # settings imported for callers
+def requires_services() -> None:
+    """Tests of real-service behaviour: skip on embedded defaults only when not in CI."""
+    if os.environ.get("CI") and not (
+        settings.REDIS_URL and settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    ):
+        pytest.fail("CI must run these tests on PostgreSQL and Redis")

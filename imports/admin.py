@@ -1,0 +1,145 @@
+"""Django admin of jobs, and the bulk-change admin action for issues.
+
+`bulk_change_issues` is registered site-wide with admin.site.add_action (Django has no per-model
+registration from outside a ModelAdmin); on other models' changelists it refuses with a message. The
+IssueAdmin may instead list it in `actions` and call admin.site.disable_action("bulk_change_issues").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+
+from imports import services
+from imports.models import Job, JobError, JobState
+from issues.models import Issue, Priority, Status
+
+
+class JobErrorInline(admin.TabularInline):
+    model = JobError
+    extra = 0
+    can_delete = False
+    fields = ("record", "line", "issue_key", "field", "message")
+    readonly_fields = fields
+    max_num = 0
+    show_change_link = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # Big jobs can have many errors: the admin shows the first 200, the job page pages through all.
+        qs = super().get_queryset(request)
+        ids = list(qs.values_list("pk", flat=True)[:200])
+        return qs.filter(pk__in=ids)
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "kind",
+        "state",
+        "user",
+        "source",
+        "format",
+        "file_name",
+        "processed",
+        "created_count",
+        "updated_count",
+        "failed_count",
+        "created",
+    )
+    list_filter = ("kind", "state", "format", "source")
+    search_fields = ("file_name",)
+    raw_id_fields = ("user",)
+    readonly_fields = [f.name for f in Job._meta.fields]
+    inlines = [JobErrorInline]
+    actions = ["cancel_jobs", "rerun_jobs"]
+    list_select_related = ("user",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # jobs come from the upload page, the command or the admin actions
+
+    @admin.action(description="Cancel selected jobs")
+    def cancel_jobs(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for job in queryset:
+            services.job_cancel(job=job, actor=None)
+        self.message_user(request, f"Asked {queryset.count()} job(s) to stop.")
+
+    @admin.action(description="Run selected imports again (safe: imports are idempotent)")
+    def rerun_jobs(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = 0
+        for job in queryset.filter(kind="import").exclude(state__in=[JobState.QUEUED, JobState.RUNNING]):
+            new = services.import_job_create(
+                user=job.user,
+                paths=services.job_paths(job),
+                fmt=job.format,
+                project_key=job.options.get("project"),
+                source="admin",
+                options={k: v for k, v in job.options.items() if k in ("timezone", "chunk_size")},
+            )
+            count += 1
+            self.message_user(request, f"Import #{new.pk} queued.")
+        if not count:
+            self.message_user(request, "Only finished imports can be run again.", messages.WARNING)
+
+
+class AdminBulkChangeForm(forms.Form):
+    status = forms.ModelChoiceField(Status.objects.all(), required=False, empty_label="(keep)", label="Transition to")
+    priority = forms.ModelChoiceField(Priority.objects.all(), required=False, empty_label="(keep)")
+    assignee = forms.CharField(required=False, help_text="Username, or 'none' to unassign.")
+    add_labels = forms.CharField(required=False)
+    remove_labels = forms.CharField(required=False)
+
+
+def _is_issue_admin(modeladmin: Any) -> bool:
+    return getattr(modeladmin, "model", None) is Issue
+
+
+@admin.action(description="Bulk change selected issues (background job)")
+def bulk_change_issues(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+    """Ask for the changes, then start a bulk-update job over the selected issues."""
+    if not _is_issue_admin(modeladmin):
+        modeladmin.message_user(request, "Bulk change applies to issues only.", messages.ERROR)
+        return None
+    form = AdminBulkChangeForm(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid():
+        data = form.cleaned_data
+        try:
+            job = services.bulk_update_job_create(
+                user=request.user,
+                issue_ids=list(queryset.values_list("pk", flat=True)),
+                changes={
+                    "status": data["status"].name if data["status"] else None,
+                    "priority": data["priority"].name if data["priority"] else None,
+                    "assignee": data["assignee"] or None,
+                    "add_labels": data["add_labels"].split(),
+                    "remove_labels": data["remove_labels"].split(),
+                },
+                source="admin",
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            modeladmin.message_user(request, f"Bulk change #{job.pk} queued.")
+            return HttpResponseRedirect(job.get_absolute_url())
+    return TemplateResponse(
+        request,
+        "imports/admin_bulk_change.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": "Bulk change issues",
+            "form": form,
+            "queryset": queryset,
+            "count": queryset.count(),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "opts": modeladmin.model._meta,
+        },
+    )
+
+
+admin.site.add_action(bulk_change_issues, "bulk_change_issues")

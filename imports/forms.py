@@ -1,0 +1,70 @@
+"""Forms of the imports app: the upload form and the bulk-change form."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+
+from imports.models import JobFormat
+from issues.models import Priority, Status
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    widget = MultipleFileInput
+
+    def clean(self, data, initial=None):  # type: ignore[no-untyped-def]
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(d, initial) for d in data]
+        return [single(data, initial)]
+
+
+class UploadForm(forms.Form):
+    files = MultipleFileField(
+        label="File(s)",
+        help_text="Jira JSON (one or several search result pages), Jira CSV export, or Taskra JSON Lines.",
+    )
+    format = forms.ChoiceField(
+        choices=[("", "Detect automatically"), *[(v, label) for v, label in JobFormat.choices if v]],
+        required=False,
+    )
+    project = forms.CharField(
+        max_length=10, required=False, help_text="Import every issue into this project (keys keep their numbers)."
+    )
+    timezone = forms.CharField(max_length=64, required=False, initial="UTC", help_text="Time zone of CSV dates.")
+
+    def clean_files(self) -> list:
+        files = self.cleaned_data["files"]
+        limit = settings.IMPORT_MAX_UPLOAD_BYTES
+        for f in files:
+            if f.size > limit:
+                raise forms.ValidationError(
+                    f"{f.name} is {f.size / 1048576:.1f} MB: the limit is {limit / 1048576:.0f} MB."
+                )
+        return files
+
+
+class BulkChangeForm(forms.Form):
+    status = forms.ModelChoiceField(
+        Status.objects.all(), required=False, empty_label="(keep)", to_field_name="name", label="Transition to"
+    )
+    priority = forms.ModelChoiceField(
+        Priority.objects.all(), required=False, empty_label="(keep)", to_field_name="name"
+    )
+    assignee = forms.CharField(required=False, help_text="Username, or 'none' to unassign.")
+    add_labels = forms.CharField(required=False, help_text="Space-separated labels to add.")
+    remove_labels = forms.CharField(required=False, help_text="Space-separated labels to remove.")
+
+    def changes(self) -> dict[str, object]:
+        data = self.cleaned_data
+        return {
+            "status": data["status"].name if data.get("status") else None,
+            "priority": data["priority"].name if data.get("priority") else None,
+            "assignee": data.get("assignee") or None,
+            "add_labels": (data.get("add_labels") or "").split(),
+            "remove_labels": (data.get("remove_labels") or "").split(),
+        }

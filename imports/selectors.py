@@ -1,0 +1,61 @@
+"""Reads of the imports app: the jobs a user may see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from imports.models import Job
+
+
+def jobs_visible_to(user: Any) -> QuerySet[Job]:
+    """Return the jobs the user may see: their own, or every job for a superuser."""
+    qs = Job.objects.select_related("user").defer("options", "pending_parents")
+    return qs if user.is_superuser else qs.filter(user_id=user.pk)
+
+
+def job_get(user: Any, job_id: int) -> Job:
+    """Return one visible job or raise Http404 (another user's job looks exactly like a missing one)."""
+    job = jobs_visible_to(user).filter(pk=job_id).first()
+    if job is None:
+        raise Http404("No such job.")
+    return job
+
+
+def job_progress(job: Job) -> dict[str, Any]:
+    """Return the job's progress as the page's JSON: counts, fraction done, rate and time left."""
+    if job.kind == "import":
+        fraction = (job.bytes_done / job.file_size) if job.file_size else 0.0
+    else:
+        fraction = (job.processed / job.total) if job.total else 0.0
+    if job.is_finished and job.state != "cancelled" and job.state != "failed":
+        fraction = 1.0
+    fraction = min(max(fraction, 0.0), 1.0)
+    rate = job.processed / job.run_seconds if job.run_seconds > 0 else None
+    eta = None
+    if not job.is_finished and fraction > 0 and job.run_seconds > 0:
+        eta = job.run_seconds * (1 - fraction) / fraction
+    return {
+        "id": job.pk,
+        "kind": job.kind,
+        "state": job.state,
+        "state_label": job.get_state_display(),
+        "finished": job.is_finished,
+        "message": job.message,
+        "cancel_requested": job.cancel_requested,
+        "percent": round(fraction * 100, 1),
+        "total": job.total,
+        "processed": job.processed,
+        "created": job.created_count,
+        "updated": job.updated_count,
+        "unchanged": job.unchanged_count,
+        "failed": job.failed_count,
+        "worklogs": job.worklogs_count,
+        "comments": job.comments_count,
+        "rows_per_second": round(rate, 1) if rate else None,
+        "seconds_left": round(eta, 1) if eta is not None else None,
+        "run_seconds": round(job.run_seconds, 2),
+        "errors": job.errors.count(),
+    }

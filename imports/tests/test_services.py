@@ -1,0 +1,337 @@
+"""Import and bulk-update services run in-process (the Celery path is in test_live_worker.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from imports import services
+from imports.models import Job, JobState
+from imports.tests.conftest import jira_issue, write_jira_json
+from issues.models import History, Issue, Project
+from worklogs.models import Worklog
+
+
+def run(job: Job) -> Job:
+    services.job_run(job_id=job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def counts() -> tuple[int, int, int]:
+    from issues.models import Comment
+
+    return Issue.objects.count(), Worklog.objects.count(), Comment.objects.count()
+
+
+@pytest.mark.django_db
+def test_jira_json_import_creates_issues_worklogs_comments_and_raises_counter(tmp_path, project_a, alice, make_issue):
+    # alice is admin of DEMO: she may import into it.
+    path = write_jira_json(tmp_path / "a.json", [jira_issue(n) for n in (1, 2, 3, 17)])
+    job = run(services.import_job_create(user=alice, paths=[path], enqueue=False, options={"chunk_size": 3}))
+    assert job.state == JobState.SUCCEEDED, job.message
+    assert (job.processed, job.created_count, job.updated_count, job.failed_count) == (4, 4, 0, 0)
+    assert counts() == (4, 8, 4)
+    issue = Issue.objects.select_related("status", "assignee__profile").get(key="DEMO-17")
+    assert issue.number == 17 and issue.status.name == "In Progress" and issue.time_spent == 3600
+    assert issue.description == "Text 17"
+    assert issue.assignee.profile.account_id == "acc-2" and issue.assignee.email == "user2@jira.example"
+    assert sorted(issue.labels.values_list("name", flat=True)) == ["batch1", "imported"]
+    project_a.refresh_from_db()
+    assert project_a.issue_counter == 17
+    assert make_issue(project_a).key == "DEMO-18"  # later creates do not collide with imported keys
+
+
+@pytest.mark.django_db
+def test_importing_twice_changes_nothing_and_a_changed_file_updates_with_history(tmp_path, project_a, alice):
+    path = write_jira_json(tmp_path / "a.json", [jira_issue(n) for n in range(1, 11)])
+    run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    before = counts()
+    again = run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    assert (again.created_count, again.updated_count, again.unchanged_count, again.worklogs_count) == (0, 0, 10, 0)
+    assert counts() == before
+    changed = [jira_issue(n) for n in range(1, 11)]
+    changed[0]["fields"]["summary"] = "Renamed"
+    changed[1]["fields"]["worklog"]["worklogs"][0]["timeSpentSeconds"] = 3600
+    write_jira_json(path, changed)
+    third = run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    assert (third.created_count, third.updated_count, third.unchanged_count) == (0, 2, 8)
+    assert History.objects.filter(issue__key="DEMO-1", field="summary", to_value="Renamed").exists()
+    assert Issue.objects.get(key="DEMO-2").time_spent == 5400
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_malformed_records_become_row_errors_and_the_rest_imports(tmp_path, project_a, alice):
+    good = [jira_issue(n) for n in (1, 2, 3)]
+    no_key = jira_issue(4)
+    del no_key["key"]
+    bad_date = jira_issue(5, created="yesterday-ish")
+    zero = jira_issue(6)
+    zero["fields"]["worklog"]["worklogs"][0]["timeSpentSeconds"] = 0
+    negative = jira_issue(7)
+    negative["fields"]["worklog"]["worklogs"][1]["timeSpentSeconds"] = -60
+    unknown_status = jira_issue(8, status={"name": "Waiting for Godot"})
+    wrong_user = jira_issue(9, assignee="alice")
+    path = write_jira_json(
+        tmp_path / "bad.json", [good[0], no_key, bad_date, zero, good[1], negative, unknown_status, wrong_user, good[2]]
+    )
+    job = run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    assert job.state == JobState.SUCCEEDED_WITH_ERRORS
+    assert (job.processed, job.created_count, job.failed_count) == (9, 3, 6)
+    assert sorted(Issue.objects.values_list("key", flat=True)) == ["DEMO-1", "DEMO-2", "DEMO-3"]
+    errors = {(e.record, e.field.split(".")[0]): e for e in job.errors.all()}
+    assert (2, "key") in errors
+    assert (3, "fields") in errors and "created" in errors[(3, "fields")].field
+    assert errors[(4, "fields")].field == "fields.worklog.worklogs.0.timeSpentSeconds"
+    assert "zero" in errors[(4, "fields")].message
+    assert "negative" in errors[(6, "fields")].message
+    assert errors[(7, "status")].issue_key == "DEMO-8" and "Waiting for Godot" in errors[(7, "status")].message
+    assert errors[(8, "fields")].field.startswith("fields.assignee")
+
+
+@pytest.mark.django_db
+def test_truncated_file_fails_clearly_and_keeps_only_whole_chunks(tmp_path, project_a, alice):
+    path = write_jira_json(tmp_path / "t.json", [jira_issue(n) for n in range(1, 26)])
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * 0.7)])
+    job = run(services.import_job_create(user=alice, paths=[path], enqueue=False, options={"chunk_size": 5}))
+    assert job.state == JobState.FAILED
+    assert "truncated" in job.message
+    # Chunks before the break are committed whole; nothing of the broken chunk is written.
+    assert Issue.objects.count() == job.created_count == job.processed
+    assert job.processed % 5 == 0 and 0 < job.processed < 25
+    assert Worklog.objects.count() == 2 * job.processed
+
+
+@pytest.mark.django_db
+def test_non_json_file_fails_the_job(tmp_path, project_a, alice):
+    path = tmp_path / "x.json"
+    path.write_text('{"issues": [ this is not json')
+    job = run(services.import_job_create(user=alice, paths=[path], enqueue=False, fmt="jira_json"))
+    assert job.state == JobState.FAILED and "not valid JSON" in job.message
+    assert Issue.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_several_pages_in_one_file_and_several_files(tmp_path, project_a, alice):
+    page1 = {"startAt": 0, "issues": [jira_issue(1), jira_issue(2)]}
+    page2 = {"startAt": 2, "issues": [jira_issue(3)]}
+    (tmp_path / "pages.json").write_text(json.dumps(page1) + "\n" + json.dumps(page2))
+    (tmp_path / "array.json").write_text(json.dumps([{"issues": [jira_issue(4)]}, {"issues": [jira_issue(5)]}]))
+    job = run(
+        services.import_job_create(user=alice, paths=[tmp_path / "pages.json", tmp_path / "array.json"], enqueue=False)
+    )
+    assert job.state == JobState.SUCCEEDED, job.message
+    assert job.created_count == 5
+
+
+CSV = (
+    "Summary,Issue key,Issue id,Issue Type,Status,Status Category,Project key,Project name,Priority,Assignee,"
+    "Assignee Id,Reporter,Created,Updated,Labels,Labels,Labels,Original Estimate,Log Work,Log Work,Comment\n"
+    "First,DEMO-5,20005,Bug,Done,Done,DEMO,Demo,High,Jira User 1,acc-1,carol,15/Jan/24 10:30 AM,16/Jan/24 9:00 AM,"
+    'one,two,,3600,"fixed it; really;15/Jan/24 11:00 AM;carol;1800",;2024-01-16 09:00;carol;600,'
+    '"15/Jan/24 12:00 PM;carol;Looks good; ship it"\n'
+    "Second,DEMO-6,20006,Task,To Do,,DEMO,Demo,,,,,not a date,,,,,,,,\n"
+    "Third,DEMO-7,20007,Task,Shiny New,,DEMO,Demo,,,,,15/Jan/24 10:30 AM,,,,,,,,\n"
+)
+
+
+@pytest.mark.django_db
+def test_jira_csv_with_repeated_columns_and_worklog_cells(tmp_path, project_a, alice, carol):
+    path = tmp_path / "jira.csv"
+    path.write_text(CSV)
+    job = run(services.import_job_create(user=alice, paths=[path], enqueue=False, options={"timezone": "UTC"}))
+    assert job.format == "jira_csv"
+    assert (job.created_count, job.failed_count) == (1, 2)
+    issue = Issue.objects.get(key="DEMO-5")
+    assert sorted(issue.labels.values_list("name", flat=True)) == ["one", "two"]
+    assert issue.original_estimate == 3600 and issue.time_spent == 2400
+    assert sorted(Worklog.objects.values_list("comment", "time_spent")) == [("", 600), ("fixed it; really", 1800)]
+    assert Worklog.objects.filter(author=carol).count() == 2  # matched by username
+    assert issue.comments.get().body == "Looks good; ship it"
+    errors = {e.issue_key: e for e in job.errors.all()}
+    assert errors["DEMO-6"].field == "created" and errors["DEMO-6"].line == 3
+    assert errors["DEMO-7"].field == "status"
+    again = run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    assert (again.created_count, again.updated_count, again.unchanged_count) == (0, 0, 1)
+
+
+@pytest.mark.django_db
+def test_jsonl_and_project_option(tmp_path, project_a, project_b, alice, bob, admin_user):
+    lines = [
+        {
+            "key": "ABC-3",
+            "summary": "a",
+            "created": "2024-01-01T00:00:00Z",
+            "worklogs": [{"started": "2024-01-01T09:00:00Z", "time_spent": "2h 30m"}],
+        },
+        {"key": "ABC-9", "summary": "b", "created": "2024-01-01T00:00:00Z", "parent": "ABC-3"},
+    ]
+    path = tmp_path / "x.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    job = run(services.import_job_create(user=alice, paths=[path], enqueue=False, project_key="DEMO"))
+    assert job.state == JobState.SUCCEEDED, (job.message, list(job.errors.values_list("message", flat=True)))
+    assert Issue.objects.get(key="DEMO-3").time_spent == 9000
+    assert Issue.objects.get(key="DEMO-9").parent.key == "DEMO-3"
+    # bob (OPS only) may not import into DEMO: refused before anything is queued.
+    with pytest.raises(ValidationError):
+        services.import_job_create(user=bob, paths=[path], enqueue=False, project_key="DEMO")
+    # Without --project, unknown projects are row errors for non-staff users, and created for staff.
+    job = run(services.import_job_create(user=bob, paths=[path], enqueue=False))
+    assert job.failed_count == 2 and not Project.objects.filter(key="ABC").exists()
+    job = run(services.import_job_create(user=admin_user, paths=[path], enqueue=False))
+    assert job.created_count == 2 and Project.objects.get(key="ABC").issue_counter == 9
+
+
+@pytest.mark.django_db
+def test_bulk_apply_by_ids_only_touches_editable_projects(project_a, project_b, alice, bob, make_issue):
+    demo = [make_issue(project_a) for _ in range(3)]
+    ops = make_issue(project_b, reporter=bob)
+    job = services.bulk_update_job_create(
+        user=alice,
+        issue_ids=[i.pk for i in demo] + [ops.pk],
+        changes={"status": "Done", "priority": "Highest", "add_labels": ["x", "y"]},
+        enqueue=False,
+    )
+    job = run(job)
+    assert job.state == JobState.SUCCEEDED
+    assert (job.total, job.processed, job.updated_count) == (3, 3, 3)
+    for issue in Issue.objects.filter(pk__in=[i.pk for i in demo]).select_related("status", "resolution"):
+        assert issue.status.name == "Done" and issue.resolution.name == "Done" and issue.resolved
+        assert sorted(issue.labels.values_list("name", flat=True)) == ["x", "y"]
+    assert History.objects.filter(field="status", to_value="Done").count() == 3
+    ops.refresh_from_db()
+    assert ops.status.name == "To Do"  # alice is not in OPS
+    again = run(
+        services.bulk_update_job_create(
+            user=alice, issue_ids=[i.pk for i in demo], changes={"remove_labels": "x"}, enqueue=False
+        )
+    )
+    assert again.updated_count == 3
+    assert set(Issue.labels.through.objects.values_list("label__name", flat=True)) == {"y"}
+
+
+@pytest.mark.django_db
+def test_bulk_update_rejects_bad_jql_and_empty_changes(project_a, alice):
+    with pytest.raises(ValidationError, match="JQL"):
+        services.bulk_update_job_create(user=alice, jql="status = = Done", changes={"status": "Done"}, enqueue=False)
+    with pytest.raises(ValidationError, match="at least one change"):
+        services.bulk_update_job_create(user=alice, jql="project = DEMO", changes={}, enqueue=False)
+    with pytest.raises(ValidationError, match="Unknown status"):
+        services.bulk_update_job_create(user=alice, jql="project = DEMO", changes={"status": "Nope"}, enqueue=False)
+    assert not Job.objects.exists()
+
+
+@pytest.mark.django_db
+def test_export_then_import_into_an_empty_database_gives_the_same_issues(
+    tmp_path, project_a, alice, carol, admin_user, make_issue
+):
+    import datetime as dt
+
+    from issues.models import Comment
+    from issues.services import comment_add
+    from worklogs.services import worklog_add
+    from imports.exporters import export_jsonl
+
+    parent = make_issue(project_a, summary="Parent", labels=["a", "b"], original_estimate=7200, assignee=carol)
+    child = make_issue(project_a, summary="Child", parent=parent)
+    for minutes in (30, 45):
+        worklog_add(
+            issue=parent,
+            author=alice,
+            time_spent=minutes * 60,
+            started=dt.datetime(2024, 5, 1, 9, tzinfo=dt.UTC),
+            comment=f"{minutes}m",
+            check_permission=False,
+        )
+    comment_add(issue=child, author=carol, body="hello", check_permission=False)
+
+    def snapshot():
+        issues = sorted(
+            Issue.objects.values_list(
+                "key",
+                "summary",
+                "status__name",
+                "type__name",
+                "priority__name",
+                "assignee__username",
+                "reporter__username",
+                "parent__key",
+                "original_estimate",
+                "remaining_estimate",
+                "time_spent",
+                "created",
+                "updated",
+            )
+        )
+        worklogs = sorted(
+            Worklog.objects.values_list("issue__key", "author__username", "started", "time_spent", "comment")
+        )
+        comments = sorted(Comment.objects.values_list("issue__key", "author__username", "body", "created"))
+        labels = sorted(Issue.labels.through.objects.values_list("issue__key", "label__name"))
+        return issues, worklogs, comments, labels
+
+    before = snapshot()
+    path = tmp_path / "export.jsonl"
+    with open(path, "wb") as out:
+        assert export_jsonl(issues=Issue.objects.all(), out=out) == 2
+    Issue.objects.all().delete()
+    Project.objects.all().delete()
+    assert Worklog.objects.count() == 0
+    job = run(services.import_job_create(user=admin_user, paths=[path], enqueue=False))
+    assert job.state == JobState.SUCCEEDED, (job.message, list(job.errors.values_list("message", flat=True)))
+    assert snapshot() == before
+
+
+def test_detect_format():
+    from imports.parsers import detect_format
+
+    assert detect_format(b'{"expand":"names","issues":[{"key":"A-1"}]}') == "jira_json"
+    assert detect_format(b'[{"issues": []}]') == "jira_json"
+    assert detect_format(b'{"key": "AB-1", "summary": "x"}\n{"key": "AB-2"}') == "taskra_jsonl"
+    assert detect_format(b"Summary,Issue key,Status\nx,AB-1,Done\n") == "jira_csv"
+    assert detect_format(b"\x89PNG\r\n") is None
+    assert detect_format(b"name,age\nx,1\n") is None
+
+
+def test_adf_to_text():
+    from imports.schemas import adf_to_text
+
+    doc = {
+        "type": "doc",
+        "content": [
+            {
+                "type": "paragraph",
+                "content": [{"type": "text", "text": "Hello "}, {"type": "mention", "attrs": {"text": "@bob"}}],
+            },
+            {
+                "type": "bulletList",
+                "content": [
+                    {
+                        "type": "listItem",
+                        "content": [{"type": "paragraph", "content": [{"type": "text", "text": "one"}]}],
+                    }
+                ],
+            },
+        ],
+    }
+    assert adf_to_text(doc) == "Hello @bob\n\n- one"
+
+
+def test_memory_stays_flat_reading_a_large_file(tmp_path: Path):
+    # The reader yields records one by one: a 20,000-issue file never becomes one Python list.
+    import tracemalloc
+
+    from imports.parsers import read_records
+
+    path = write_jira_json(tmp_path / "big.json", [jira_issue(n) for n in range(1, 20001)])
+    tracemalloc.start()
+    count = sum(1 for _ in read_records("jira_json", [path]))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert count == 20000
+    assert peak < path.stat().st_size / 5, (peak, path.stat().st_size)
