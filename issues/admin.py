@@ -45,6 +45,8 @@ class EstimatedCountPaginator(Paginator):
 
     CAP = 10_000
     ESTIMATE_ABOVE = 50_000
+    # Shown before the count by templates/admin/pagination.html: "", "about " or "more than ".
+    count_prefix = ""
 
     @cached_property
     def count(self) -> int:
@@ -57,13 +59,17 @@ class EstimatedCountPaginator(Paginator):
         if postgres and unfiltered:
             estimate = self._reltuples(connection, qs.model._meta.db_table)
             if estimate >= self.ESTIMATE_ABOVE:
+                self.count_prefix = "about "
                 return estimate
         capped = qs.order_by()[: self.CAP + 1].count()
         if capped <= self.CAP:
             return capped
-        if postgres:
-            return max(self._explain_rows(connection, qs), capped)
-        return capped
+        estimate = self._explain_rows(connection, qs) if postgres else 0
+        if estimate > self.CAP:
+            self.count_prefix = "about "
+            return estimate
+        self.count_prefix = "more than "
+        return self.CAP
 
     @staticmethod
     def _reltuples(connection: Any, table: str) -> int:

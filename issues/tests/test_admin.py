@@ -323,11 +323,25 @@ def test_paginator_caps_filtered_counts(project_a, make_issue, monkeypatch):
     monkeypatch.setattr(EstimatedCountPaginator, "CAP", 4)
     qs = Issue.objects.filter(project=project_a).order_by("-pk")
     with CaptureQueriesContext(connection) as ctx:
-        count = EstimatedCountPaginator(qs, 2).count
-    assert count >= 5  # capped (or, on PostgreSQL, the planner's estimate when larger)
+        EstimatedCountPaginator(qs, 2).count  # noqa: B018 - evaluating the property runs the queries
+    # Counting stopped after CAP + 1 rows; beyond the cap: the cap itself (or, on PostgreSQL, a larger estimate).
     assert any("LIMIT 5" in q["sql"].upper() for q in ctx.captured_queries)
+    assert not any("COUNT(" in q["sql"].upper() and "LIMIT" not in q["sql"].upper() for q in ctx.captured_queries)
+    paginator = EstimatedCountPaginator(qs, 2)
+    assert paginator.count == 4 or (IS_POSTGRES and paginator.count > 4)
+    assert paginator.count_prefix == ("more than " if paginator.count == 4 else "about ")
     monkeypatch.setattr(EstimatedCountPaginator, "CAP", 100)
-    assert EstimatedCountPaginator(qs, 2).count == 6
+    exact = EstimatedCountPaginator(qs, 2)
+    assert (exact.count, exact.count_prefix) == (6, "")
+
+
+def test_changelist_says_when_the_count_is_capped(admin_client, filled, monkeypatch):
+    monkeypatch.setattr(EstimatedCountPaginator, "CAP", 2)
+    text = admin_client.get(reverse("admin:issues_issue_changelist")).text
+    assert "more than 2 issues" in text or (IS_POSTGRES and "about " in text)
+    monkeypatch.setattr(EstimatedCountPaginator, "CAP", 10_000)
+    text = admin_client.get(reverse("admin:issues_issue_changelist")).text
+    assert "3 issues" in text and "more than" not in text
 
 
 @pytest.mark.skipif(not IS_POSTGRES and not os.environ.get("CI"), reason="needs PostgreSQL (DATABASE_URL)")
