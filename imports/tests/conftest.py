@@ -101,3 +101,17 @@ def requires_services() -> None:
         settings.REDIS_URL and settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
     ):
         pytest.fail("CI must run these tests on PostgreSQL and Redis")
+
+
+@pytest.fixture(autouse=True)
+def _jira_lookups(request: pytest.FixtureRequest) -> None:
+    # transactional_db (live_worker) flushes the tables after each test, taking the statuses, types and
+    # priorities seeded by migration issues/0002 with it: put them back for the worker tests.
+    if "live_worker" not in request.fixturenames:
+        return
+    import importlib
+
+    from django.apps import apps
+
+    request.getfixturevalue("transactional_db")
+    importlib.import_module("issues.migrations.0002_jira_defaults").seed(apps, None)

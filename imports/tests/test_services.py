@@ -232,10 +232,10 @@ def test_export_then_import_into_an_empty_database_gives_the_same_issues(
 ):
     import datetime as dt
 
+    from imports.exporters import export_jsonl
     from issues.models import Comment
     from issues.services import comment_add
     from worklogs.services import worklog_add
-    from imports.exporters import export_jsonl
 
     parent = make_issue(project_a, summary="Parent", labels=["a", "b"], original_estimate=7200, assignee=carol)
     child = make_issue(project_a, summary="Child", parent=parent)
