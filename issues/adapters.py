@@ -15,18 +15,24 @@ plans are compiled on first use and cached (a handful exist per process).
 
 from __future__ import annotations
 
+import functools
+import gc
+import operator
 import re
+import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from itertools import islice
-from typing import Any
+from typing import Annotated, Any, NotRequired
 
 import orjson
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.db.models import Count, QuerySet
 from pydantic import BaseModel, TypeAdapter, create_model
+from typing_extensions import TypedDict
 
 from issues.models import Comment, Issue
 from issues.schemas import CommentOut, IssueOut, IssueRow
@@ -35,6 +41,25 @@ JSON_OPTIONS = orjson.OPT_UTC_Z  # "…Z" for UTC like pydantic's dump_json, so 
 DEFAULT_CHUNK_SIZE = 2000
 
 Source = QuerySet | models.Model | Iterable[models.Model]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a batch of rows is built.
+
+    Building thousands of dicts and model instances (none of them in reference cycles) otherwise
+    triggers repeated collections that cost more than the building itself (measured in
+    bench/adapters.py). Only the caller that paused it resumes it, so nested or concurrent uses
+    never leave it off.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def dumps(value: Any) -> bytes:
@@ -103,41 +128,45 @@ def _path_getter(path: str) -> Callable[[Any], Any]:
 
 _NEW = object.__new__
 _SET = object.__setattr__
+# Slot descriptors of pydantic's instance state: setting through them skips BaseModel.__setattr__.
+_SET_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
+_SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
+_STATE = {"_NEW": _NEW, "_SET": _SET, "_FS": _SET_FIELDS_SET, "_EX": _SET_EXTRA, "_PR": _SET_PRIVATE}
 
 
-def _constructor(model: type[BaseModel]) -> Callable[[dict[str, Any]], BaseModel]:
-    """Return a function that builds a model instance from a dict it owns, without validation.
+@cache
+def _constructor(model: type[BaseModel]) -> Callable[[dict[str, Any] | None], BaseModel | None]:
+    """Return a compiled function that turns a complete dict it owns into a model instance, without validation.
 
-    model_construct() is slower than validating (it re-applies defaults and recurses in Python), so the
-    trusted path sets the instance state directly: nested model fields are converted the same way,
-    absent fields get their defaults and are left out of fields_set (so exclude_unset drops them).
+    Measured (bench/adapters.py): model_construct() is ~3x slower than validating (it re-applies defaults
+    and recurses in Python); writing the instance state directly through the slot descriptors is the
+    cheapest way to a model instance. The dict must hold every field in model order (the trusted row
+    builders guarantee it); nested model fields are converted the same way. None passes through.
     """
-    nested: list[tuple[str, Callable[[dict[str, Any]], BaseModel], bool]] = []
-    defaults: dict[str, Any] = {}
+    namespace: dict[str, Any] = {**_STATE, "_M": model}
+    lines = ["def construct(d):", "    if d is None:", "        return None"]
     for name, info in model.model_fields.items():
         sub = _submodel(info.annotation)
-        if sub is not None:
-            nested.append((name, _constructor(sub), _is_list(info.annotation)))
-        if not info.is_required():
-            defaults[name] = info.get_default(call_default_factory=True)
-    order = list(model.model_fields)
-
-    def construct(data: dict[str, Any]) -> BaseModel:
-        for name, make, many in nested:
-            value = data.get(name)
-            if value is not None:
-                data[name] = [make(v) for v in value] if many else make(value)
-        fields_set = set(data)
-        if len(data) != len(order):
-            data = {name: data[name] if name in data else defaults.get(name) for name in order}
-        obj = _NEW(model)
-        _SET(obj, "__dict__", data)
-        _SET(obj, "__pydantic_fields_set__", fields_set)
-        _SET(obj, "__pydantic_extra__", None)
-        _SET(obj, "__pydantic_private__", None)
-        return obj
-
-    return construct
+        if sub is None:
+            continue
+        namespace[f"_mk_{name}"] = _constructor(sub)
+        if _is_list(info.annotation):
+            lines.append(f"    if d[{name!r}] is not None:")
+            lines.append(f"        d[{name!r}] = [_mk_{name}(x) for x in d[{name!r}]]")
+        else:
+            lines.append(f"    d[{name!r}] = _mk_{name}(d[{name!r}])")
+    fields_set = "{" + ", ".join(repr(n) for n in model.model_fields) + "}"
+    lines += [
+        "    o = _NEW(_M)",
+        "    _SET(o, '__dict__', d)",
+        f"    _FS(o, {fields_set})",
+        "    _EX(o, None)",
+        "    _PR(o, None)",
+        "    return o",
+    ]
+    exec(compile("\n".join(lines) + "\n", f"<construct {model.__name__}>", "exec"), namespace)  # noqa: S102
+    return namespace["construct"]
 
 
 def _submodel(annotation: Any) -> type[BaseModel] | None:
@@ -160,6 +189,33 @@ def _is_list(annotation: Any) -> bool:
     return any(typing.get_origin(a) is list for a in typing.get_args(annotation))
 
 
+def _typeddict_of(model: type[BaseModel]) -> type:
+    """Return a TypedDict with the model's fields (nested models as TypedDicts, optional fields NotRequired).
+
+    Validating into TypedDicts checks exactly what the model checks but yields plain dicts, skipping
+    instance creation: the validated JSON path's validator.
+    """
+    import typing
+
+    def convert(annotation: Any) -> Any:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return _typeddict_of(annotation)
+        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+        if origin is list:
+            return list[convert(args[0])]
+        if args and origin in (typing.Union, types.UnionType):
+            return functools.reduce(operator.or_, [convert(a) for a in args])
+        return annotation
+
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        annotation = convert(info.annotation)
+        if info.metadata:
+            annotation = Annotated[annotation, *info.metadata]
+        fields[name] = annotation if info.is_required() else NotRequired[annotation]
+    return TypedDict(f"{model.__name__}Dict", fields)  # type: ignore[operator]
+
+
 class Plan:
     """Everything needed to serve one (adapter, field set): columns, compiled builder, validator, model."""
 
@@ -177,29 +233,60 @@ class Plan:
                 columns.append(column)
             return index[column]
 
-        parts = []
+        exprs: dict[str, str] = {}
         for spec in specs:
             if spec.loader is not None:
-                expr = f"L[{spec.name!r}].get(r[{position(adapter.pk_column)}], {spec.loader_default})"
+                exprs[spec.name] = f"L[{spec.name!r}].get(r[{position(adapter.pk_column)}], {spec.loader_default})"
             else:
                 positions = [position(c) for c in spec.columns]
-                expr = re.sub(r"\$(\d+)", lambda m, p=positions: f"r[{p[int(m.group(1))]}]", spec.expr)
-            parts.append(f"{spec.name!r}: {expr}")
-        if self.loaders:
-            position(adapter.pk_column)
+                exprs[spec.name] = re.sub(r"\$(\d+)", lambda m, p=positions: f"r[{p[int(m.group(1))]}]", spec.expr)
         self.columns = tuple(columns)
         self.pk_index = index.get(adapter.pk_column)
-        body = "{" + ", ".join(parts) + "}"
-        source = f"def build_many(rows, L):\n    return [{body} for r in rows]\n"
-        namespace: dict[str, Any] = dict(adapter.namespace)
-        exec(compile(source, f"<adapter {adapter.name} {','.join(names)}>", "exec"), namespace)  # noqa: S102
-        self._build_many = namespace["build_many"]
         self.getters = [_path_getter(c) for c in columns]
         required = {n for n, info in adapter.model.model_fields.items() if info.is_required()}
         # The schema itself when every required field is there; a partial model for fields= subsets.
-        self.model = adapter.model if required <= set(names) else _partial_model(adapter.model, names)
-        self.list_adapter = TypeAdapter(list[self.model])
-        self.construct = _constructor(self.model)
+        self.model = model = adapter.model if required <= set(names) else _partial_model(adapter.model, names)
+        self.list_adapter = TypeAdapter(list[model])
+        self.dict_list_adapter = TypeAdapter(list[_typeddict_of(model)])
+        namespace: dict[str, Any] = {**adapter.namespace, **_STATE, "_M": model, "_D": {}}
+        dict_body = "{" + ", ".join(f"{n!r}: {exprs[n]}" for n in names) + "}"
+        # Trusted objects: the instance state is written directly, nested models included, in model field
+        # order (pydantic serialises __dict__ in its order), absent fields at their defaults and unset.
+        obj_parts = []
+        for name, info in model.model_fields.items():
+            if name not in exprs:
+                namespace["_D"][name] = info.get_default(call_default_factory=True)
+                obj_parts.append(f"{name!r}: _D[{name!r}]")
+                continue
+            expr = exprs[name]
+            sub = _submodel(info.annotation)
+            if sub is not None:
+                namespace[f"_mk_{name}"] = _constructor(sub)
+                if _is_list(info.annotation):
+                    expr = f"[_mk_{name}(x) for x in ({expr}) or ()]"
+                else:
+                    expr = f"_mk_{name}({expr})"
+            obj_parts.append(f"{name!r}: {expr}")
+        obj_body = "{" + ", ".join(obj_parts) + "}"
+        fields_set = "{" + ", ".join(repr(n) for n in names) + "}"
+        source = (
+            f"def build_many(rows, L):\n    return [{dict_body} for r in rows]\n\n"
+            "def build_objects(rows, L):\n"
+            "    out = []\n"
+            "    append = out.append\n"
+            "    for r in rows:\n"
+            "        o = _NEW(_M)\n"
+            f"        _SET(o, '__dict__', {obj_body})\n"
+            f"        _FS(o, {fields_set})\n"
+            "        _EX(o, None)\n"
+            "        _PR(o, None)\n"
+            "        append(o)\n"
+            "    return out\n"
+        )
+        self.source = source
+        exec(compile(source, f"<adapter {adapter.name} {','.join(names)}>", "exec"), namespace)  # noqa: S102
+        self._build_many = namespace["build_many"]
+        self._build_objects = namespace["build_objects"]
 
     def _run_loaders(self, rows: list[tuple]) -> dict[str, dict[Any, Any]]:
         if not self.loaders:
@@ -208,7 +295,16 @@ class Plan:
         return {name: loader(pks) if pks else {} for name, loader in self.loaders}
 
     def dicts_from_tuples(self, rows: list[tuple]) -> list[dict[str, Any]]:
+        """Return the trusted JSON-ready dicts of the rows."""
         return self._build_many(rows, self._run_loaders(rows))
+
+    def objects_from_tuples(self, rows: list[tuple]) -> list[BaseModel]:
+        """Return schema instances of the rows, trusted: assembled without validation."""
+        return self._build_objects(rows, self._run_loaders(rows))
+
+    def validate_dicts(self, data: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Return the rows validated against the schema, as new plain dicts (no model instances)."""
+        return self.dict_list_adapter.validate_python(data)
 
     def tuples_from_instances(self, objs: Iterable[models.Model]) -> list[tuple]:
         getters = self.getters
@@ -261,7 +357,9 @@ class RowAdapter:
     def _plan(self, names: tuple[str, ...]) -> Plan:
         return Plan(self, names)
 
-    # -- rows to dicts -----------------------------------------------------------------------------------
+    # -- rows out ----------------------------------------------------------------------------------------
+    # Each call fetches tuples, builds plain dicts (or instances) and, for validate=True, validates the dicts
+    # into new dicts (TypedDict shapes: the schema's checks without instance creation) or into instances.
 
     def _tuples(self, plan: Plan, source: Source) -> list[tuple]:
         if isinstance(source, QuerySet):
@@ -270,61 +368,60 @@ class RowAdapter:
             source = [source]
         return plan.tuples_from_instances(source)
 
+    def _dicts(self, plan: Plan, rows: list[tuple], validate: bool) -> list[dict[str, Any]]:
+        data = plan.dicts_from_tuples(rows)
+        return plan.validate_dicts(data) if validate else data
+
+    def _objects(self, plan: Plan, rows: list[tuple], validate: bool) -> list[BaseModel]:
+        if validate:
+            return plan.list_adapter.validate_python(plan.dicts_from_tuples(rows))
+        return plan.objects_from_tuples(rows)
+
     def dicts(self, source: Source, *, fields=None, extras=(), validate: bool = False) -> list[dict[str, Any]]:
         """Return JSON-ready dicts (the trusted shape), validated first when validate=True."""
         plan = self.plan(fields, extras)
-        data = plan.dicts_from_tuples(self._tuples(plan, source))
-        if validate:
-            return plan.list_adapter.dump_python(plan.list_adapter.validate_python(data), exclude_unset=True)
-        return data
+        with gc_paused():
+            return self._dicts(plan, self._tuples(plan, source), validate)
 
     def objects(self, source: Source, *, fields=None, extras=(), validate: bool = False) -> list[BaseModel]:
         """Return schema instances; validate=False assembles them without re-validating trusted rows."""
         plan = self.plan(fields, extras)
-        data = plan.dicts_from_tuples(self._tuples(plan, source))
-        if validate:
-            return plan.list_adapter.validate_python(data)
-        construct = plan.construct
-        return [construct(d) for d in data]
+        with gc_paused():
+            return self._objects(plan, self._tuples(plan, source), validate)
 
     def json(self, source: Source, *, fields=None, extras=(), validate: bool = False) -> bytes:
         """Return a JSON array of the rows as bytes."""
         plan = self.plan(fields, extras)
-        data = plan.dicts_from_tuples(self._tuples(plan, source))
-        if validate:
-            return plan.list_adapter.dump_json(plan.list_adapter.validate_python(data), exclude_unset=True)
-        return orjson.dumps(data, option=JSON_OPTIONS)
+        with gc_paused():
+            return orjson.dumps(self._dicts(plan, self._tuples(plan, source), validate), option=JSON_OPTIONS)
 
-    def _chunks(self, plan: Plan, source: Source, chunk_size: int) -> Iterator[list[dict[str, Any]]]:
+    def _tuple_chunks(self, plan: Plan, source: Source, chunk_size: int) -> Iterator[list[tuple]]:
         if isinstance(source, QuerySet):
-            rows = source.values_list(*plan.columns).iterator(chunk_size=chunk_size)
-            for batch in _batched(rows, chunk_size):
-                yield plan.dicts_from_tuples(batch)
+            yield from _batched(source.values_list(*plan.columns).iterator(chunk_size=chunk_size), chunk_size)
         else:
+            if isinstance(source, models.Model):
+                source = [source]
             for batch in _batched(source, chunk_size):
-                yield plan.dicts_from_tuples(plan.tuples_from_instances(batch))
+                yield plan.tuples_from_instances(batch)
 
     def iter_objects(
         self, source: Source, *, fields=None, extras=(), validate: bool = False, chunk_size: int = DEFAULT_CHUNK_SIZE
     ) -> Iterator[BaseModel]:
         """Yield schema instances, reading the rows chunk by chunk (flat memory for any size)."""
         plan = self.plan(fields, extras)
-        for data in self._chunks(plan, source, chunk_size):
-            if validate:
-                yield from plan.list_adapter.validate_python(data)
-            else:
-                construct = plan.construct
-                for d in data:
-                    yield construct(d)
+        for rows in self._tuple_chunks(plan, source, chunk_size):
+            with gc_paused():
+                objs = self._objects(plan, rows, validate)
+            yield from objs
 
     def iter_dicts(
         self, source: Source, *, fields=None, extras=(), validate: bool = False, chunk_size: int = DEFAULT_CHUNK_SIZE
     ) -> Iterator[dict[str, Any]]:
         """Yield JSON-ready dicts chunk by chunk (CSV writers, cache fillers)."""
         plan = self.plan(fields, extras)
-        for data in self._chunks(plan, source, chunk_size):
-            if validate:
-                data = plan.list_adapter.dump_python(plan.list_adapter.validate_python(data), exclude_unset=True)
+        for rows in self._tuple_chunks(plan, source, chunk_size):
+            with gc_paused():
+                data = self._dicts(plan, rows, validate)
             yield from data
 
     def iter_json(
@@ -343,20 +440,18 @@ class RowAdapter:
         """
         plan = self.plan(fields, extras)
         first = True
-        for data in self._chunks(plan, source, chunk_size):
-            if lines:
-                if validate:
-                    data = plan.list_adapter.dump_python(plan.list_adapter.validate_python(data), exclude_unset=True)
-                yield b"".join(orjson.dumps(d, option=JSON_OPTIONS) + b"\n" for d in data)
-                continue
-            if validate:
-                body = plan.list_adapter.dump_json(plan.list_adapter.validate_python(data), exclude_unset=True)
-            else:
-                body = orjson.dumps(data, option=JSON_OPTIONS)
-            if body == b"[]":
-                continue
-            yield (b"[" if first else b",") + body[1:-1]
-            first = False
+        for rows in self._tuple_chunks(plan, source, chunk_size):
+            with gc_paused():
+                data = self._dicts(plan, rows, validate)
+                if lines:
+                    piece = b"".join([orjson.dumps(d, option=JSON_OPTIONS) + b"\n" for d in data])
+                else:
+                    body = orjson.dumps(data, option=JSON_OPTIONS)
+                    piece = (b"[" if first else b",") + body[1:-1] if data else b""
+            del data
+            if piece:
+                first = False
+                yield piece
         if not lines:
             yield b"[]" if first else b"]"
 

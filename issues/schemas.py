@@ -198,6 +198,11 @@ NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _absent(value: Any) -> bool:
+    # Lazy fields that were not asked for stay None and are left out of dumps, as the adapters leave them out.
+    return value is None
+
+
 class UserRef(BaseModel):
     """A user as shown next to an issue, worklog or comment."""
 
@@ -233,8 +238,8 @@ class IssueRow(BaseModel):
     updated: dt.datetime
     resolved: dt.datetime | None
     # Lazy: present only when asked for (extras=...), computed by the adapter, absent from JSON otherwise.
-    subtask_count: int | None = None
-    worklog_count: int | None = None
+    subtask_count: int | None = Field(default=None, exclude_if=_absent)
+    worklog_count: int | None = Field(default=None, exclude_if=_absent)
 
 
 class IssueOut(IssueRow):
@@ -245,7 +250,7 @@ class IssueOut(IssueRow):
     parent_key: str | None
     labels: list[str]
     # Lazy: rendered/sanitised Markdown, only when asked for.
-    description_html: str | None = None
+    description_html: str | None = Field(default=None, exclude_if=_absent)
 
 
 class CommentOut(BaseModel):
@@ -256,7 +261,7 @@ class CommentOut(BaseModel):
     created: dt.datetime
     updated: dt.datetime
     # Lazy: rendered/sanitised Markdown, only when asked for.
-    body_html: str | None = None
+    body_html: str | None = Field(default=None, exclude_if=_absent)
 
 
 # ---------------------------------------------------------------------------------------------------------
