@@ -22,7 +22,7 @@
   function listRows() {
     let rows = document.querySelectorAll("main [data-row]");
     if (rows.length) return Array.from(rows);
-    const table = document.querySelector("main table[data-nav-list]") ||
+    const table = document.querySelector("main table[data-nav-list], main #issue-table") ||
       Array.from(document.querySelectorAll("main table")).find((t) => t.querySelector("tbody tr a"));
     return table ? Array.from(table.querySelectorAll("tbody tr")) : [];
   }
@@ -52,8 +52,14 @@
 
   // ---- shortcuts -----------------------------------------------------------------------------
   function focusSearch() {
-    const field = document.querySelector("main input[name=jql], main textarea[name=jql]") ||
-      document.querySelector("[data-quicksearch]");
+    // In order of preference: the page's own search box, then the top bar's.
+    const selectors = ["main [data-search]", "main textarea[name=jql]", "main input[name=jql]:not([type=hidden])",
+      "[data-quicksearch]"];
+    let field = null;
+    for (const selector of selectors) {
+      field = Array.from(document.querySelectorAll(selector)).find((el) => el.getClientRects().length > 0);
+      if (field) break;
+    }
     if (!field) return false;
     field.focus();
     if (field.select) field.select();

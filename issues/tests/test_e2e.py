@@ -1,0 +1,232 @@
+"""End to end in headless Chromium: log in, search with JQL, open an issue, log work, change status, export CSV.
+
+Personas: alice (admin of DEMO) drives the browser; carol (viewer in DEMO) checks the read-only page.
+Screenshots of the main pages land in docs/screenshots/ (light, dark and phone width).
+Run: TEST_DATABASE_NAME=test_e2e .venv/bin/pytest issues/tests/test_e2e.py -q -m e2e
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls in the test are still synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync"]  # fmt: skip
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+        reason="chromium is not installed (apt-get install chromium); never skipped in CI",
+    ),
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def plain_http_server(live_server, settings) -> Iterator[object]:
+    """Serve the live server over plain HTTP.
+
+    SecurityMiddleware reads SECURE_SSL_REDIRECT once, when the (session-wide) live server builds its handler,
+    so the settings override of conftest comes too late for it: rebuild the handler under the test settings.
+    """
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from django.core.handlers.wsgi import WSGIHandler
+
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    httpd = live_server.thread.httpd
+    original = httpd.get_app()
+    httpd.set_app(StaticFilesHandler(WSGIHandler()))
+    try:
+        yield live_server
+    finally:
+        httpd.set_app(original)
+
+
+@pytest.fixture
+def demo(transactional_db, alice, carol, project_a, make_issue):
+    """Seed the Jira defaults (a flush by an earlier live-server test removes them) and a few DEMO issues."""
+    from django.apps import apps
+
+    seed = importlib.import_module("issues.migrations.0002_jira_defaults").seed
+    seed(apps, None)
+    from issues.services import comment_add
+
+    issue = make_issue(
+        project_a,
+        summary="Login page rejects valid passwords",
+        description="Users report **401** after a password reset.\n\n- reset password\n- log in\n\n`auth.backends`",
+        original_estimate=4 * 3600,
+        labels=["auth", "frontend"],
+        assignee=alice,
+    )
+    make_issue(project_a, summary="Dark mode for the login page", labels=["frontend"])
+    make_issue(project_a, summary="Write release notes")
+    make_issue(project_a, summary="Check password reset e-mail", parent=issue)
+    comment_add(issue=issue, author=alice, body="Reproduced on staging: the session cookie is *not* set.")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    return issue
+
+
+def _login(page, base: str, username: str, password: str, *, shot: bool = False) -> None:
+    page.goto(f"{base}/issues/")
+    assert "/accounts/login/" in page.url  # every page requires login
+    if shot:
+        page.screenshot(path=str(SHOTS / "login.png"))
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/issues/**")
+
+
+def test_browse_search_log_work_change_status_export(plain_http_server, browser, demo, tmp_path):
+    from issues.models import Issue
+
+    base = plain_http_server.url
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    # Log in (wrong password first: an inline error, the username kept).
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill("wrong")
+    page.get_by_role("button", name="Log in").click()
+    assert page.get_by_role("alert").is_visible()
+    assert page.get_by_label("Username").input_value() == "alice"
+    _login(page, base, "alice", "alice-pass-123", shot=True)
+
+    # Search with JQL in the navigator; "/" focuses the JQL box.
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.name") == "jql"
+    page.keyboard.type('project = DEMO AND summary ~ "login" ORDER BY key ASC')
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_load_state()
+    table = page.locator("#issue-table")
+    assert table.get_by_text("Login page rejects valid passwords").is_visible()
+    assert table.get_by_text("Dark mode for the login page").is_visible()
+    assert not table.get_by_text("Write release notes").count()
+    page.screenshot(path=str(SHOTS / "navigator.png"), full_page=True)
+
+    # j selects the first row, Enter opens it.
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/browse/DEMO-1")
+    assert page.locator("h1").inner_text().endswith("Login page rejects valid passwords")
+    assert page.locator(".markdown strong", has_text="401").is_visible()
+    assert page.locator('[data-time="spent"]').inner_text() == "None"
+    assert page.locator('[data-time="remaining"]').inner_text() == "4h"
+    page.screenshot(path=str(SHOTS / "issue.png"), full_page=True)
+
+    # "l" opens the log-work form; a bad duration keeps what was typed and says why.
+    page.keyboard.press("l")
+    time_field = page.get_by_label("Time spent")
+    assert page.evaluate("document.activeElement.name") == "time_spent"
+    time_field.fill("1h 30")
+    page.get_by_label("Work description").fill("Traced the cookie flags")
+    page.get_by_role("button", name="Log work", exact=True).click()
+    page.wait_for_load_state()
+    assert page.get_by_text("number without a unit").is_visible()
+    assert page.get_by_label("Time spent").input_value() == "1h 30"
+    assert page.get_by_label("Work description").input_value() == "Traced the cookie flags"
+    page.get_by_label("Time spent").fill("1h 30m")
+    page.get_by_role("button", name="Log work", exact=True).click()
+    page.wait_for_url(f"{base}/browse/DEMO-1#worklog-*")
+    assert page.locator('[data-time="spent"]').inner_text() == "1h 30m"
+    assert page.locator('[data-time="remaining"]').inner_text() == "2h 30m"
+    assert page.locator(".worklog-table").get_by_text("Traced the cookie flags").is_visible()
+
+    # Change the status inline: the select submits itself.
+    page.get_by_label("Status", exact=True).select_option(label="In Progress")
+    page.wait_for_load_state()
+    page.wait_for_function("document.querySelector('.messages') !== null")
+    assert page.locator("#history").get_by_text("In Progress").first.is_visible()
+    issue = Issue.objects.select_related("status").get(key="DEMO-1")
+    assert issue.status.name == "In Progress" and issue.time_spent == 5400
+
+    # "?" lists the shortcuts.
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("?")
+    dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
+    assert dialog.is_visible()
+    page.keyboard.press("Escape")
+    assert not dialog.is_visible()
+
+    # Export the search as CSV from the navigator's export link.
+    page.goto(f"{base}/issues/?jql=project%20%3D%20DEMO%20ORDER%20BY%20key%20ASC")
+    with page.expect_download() as download_info:
+        page.locator("#export-csv").click()
+    target = tmp_path / "export.csv"
+    download_info.value.save_as(target)
+    rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8-sig"))))
+    by_key = {row.get("key") or row.get("Key"): row for row in rows}
+    assert set(by_key) == {"DEMO-1", "DEMO-2", "DEMO-3", "DEMO-4"}
+    assert "In Progress" in by_key["DEMO-1"].values()
+
+    # "c" opens the create form; create an issue and land on it.
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("c")
+    page.wait_for_url(f"{base}/issues/new")
+    page.get_by_label("Summary").fill("Add rate limiting to the login form")
+    page.get_by_label("Description").fill("Lock out after **5** failures.")
+    page.get_by_label("Original estimate").fill("1d")
+    page.get_by_label("Labels").fill("auth security")
+    page.screenshot(path=str(SHOTS / "create.png"), full_page=True)
+    page.get_by_role("button", name="Create", exact=True).click()
+    page.wait_for_url(f"{base}/browse/DEMO-5")
+    assert page.locator('[data-time="original"]').inner_text() == "1d"
+
+    # Phone width and dark mode keep the page usable.
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844}, color_scheme="dark", storage_state=context.storage_state()
+    )
+    mobile = phone.new_page()
+    mobile.goto(f"{base}/browse/DEMO-1")
+    mobile.screenshot(path=str(SHOTS / "issue-phone-dark.png"), full_page=True)
+    assert mobile.evaluate("document.documentElement.scrollWidth") <= 390 + 1  # no sideways scrolling
+    background = mobile.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(22, 26, 29)"  # the dark palette follows the system setting
+    phone.close()
+    assert not errors, errors
+    context.close()
+
+
+def test_viewer_sees_the_issue_read_only(plain_http_server, browser, demo):
+    base = plain_http_server.url
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    _login(page, base, "carol", "carol-pass-123")
+    page.goto(f"{base}/browse/DEMO-1")
+    assert page.get_by_text("Read only").is_visible()
+    assert page.locator("#log-work").count() == 0
+    assert page.get_by_label("Status", exact=True).count() == 0
+    # Another project's issue answers 404 like a missing one.
+    assert page.goto(f"{base}/browse/OPS-1").status == 404
+    assert page.goto(f"{base}/browse/DEMO-404").status == 404
+    context.close()
