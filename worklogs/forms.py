@@ -22,6 +22,10 @@ class ListField(forms.Field):
 
     widget = forms.SelectMultiple
 
+    def __init__(self, *args: Any, split: str = r"[\s,]+", **kwargs: Any) -> None:
+        self.split = re.compile(split)
+        super().__init__(*args, **kwargs)
+
     def to_python(self, value: Any) -> list[str]:
         if not value:
             return []
@@ -29,7 +33,7 @@ class ListField(forms.Field):
             value = [value]
         out: list[str] = []
         for item in value:
-            out.extend(part for part in re.split(r"[\s,]+", str(item)) if part)
+            out.extend(part.strip() for part in self.split.split(str(item)) if part.strip())
         if len(out) > 200:
             raise forms.ValidationError("Choose at most 200 values.")
         return out
@@ -228,7 +232,7 @@ class TicketsForm(DateRangeMixin, forms.Form):
     start = forms.DateField(required=False)
     end = forms.DateField(required=False)
     date_field = forms.ChoiceField(choices=[(f, f) for f in TICKET_DATE_FIELDS], required=False)
-    status = ListField(required=False)
+    status = ListField(required=False, split=r",")  # status names have spaces ("In Progress")
     assignee = ListField(required=False)
     reporter = ListField(required=False)
     worklog_author = ListField(required=False)

@@ -230,9 +230,11 @@ def tickets_queryset(*, user: Any, flt: TicketFilter) -> QuerySet[Issue]:
 
 def tickets_rows(*, user: Any, flt: TicketFilter, sort: str, descending: bool, group: str) -> QuerySet[Issue]:
     """Return the tickets report rows, grouped first then sorted by the chosen column."""
-    order = list(TICKET_SORTS.get(sort, TICKET_SORTS["created"]))
-    if descending:
-        order = [f"-{o}" for o in order]
+    # Empty values (unassigned) sort last either way, as in Jira.
+    order = [
+        F(name).desc(nulls_last=True) if descending else F(name).asc(nulls_last=True)
+        for name in TICKET_SORTS.get(sort, TICKET_SORTS["created"])
+    ]
     group_order = (
         ["status__position", "status__name"] if group == "status" else [F("assignee__username").asc(nulls_last=True)]
     )

@@ -23,7 +23,9 @@ def at(day: dt.date, hour: int, minute: int = 0, tz=BERLIN) -> dt.datetime:
 
 
 def cell_map(response) -> dict[tuple[str, dt.date], int]:
-    return {(row["key"], c["day"]): c["seconds"] for row in response.context["rows"] for c in row["cells"] if c["seconds"]}
+    return {
+        (row["key"], c["day"]): c["seconds"] for row in response.context["rows"] for c in row["cells"] if c["seconds"]
+    }
 
 
 def save(client, data: dict, *, json_reply: bool = True):
@@ -37,7 +39,9 @@ def test_timesheet_requires_login(client):
     assert "/accounts/login/" in response["Location"]
 
 
-def test_week_grid_totals_match_independent_sums(alice_client, alice, bob, demo_issue, demo_issue2, ops_issue, log_work):
+def test_week_grid_totals_match_independent_sums(
+    alice_client, alice, bob, demo_issue, demo_issue2, ops_issue, log_work
+):
     logs = [
         (demo_issue, at(MON, 9), 3600),
         (demo_issue, at(MON, 14), 1800),
@@ -185,7 +189,9 @@ def test_log_form_exposes_adjust_estimate_modes(alice_client, demo_issue, mode, 
 
 
 def test_new_estimate_mode_needs_a_value(alice_client, demo_issue):
-    response = save(alice_client, {"issue": demo_issue.key, "day": MON.isoformat(), "time": "1h", "adjust_estimate": "new"})
+    response = save(
+        alice_client, {"issue": demo_issue.key, "day": MON.isoformat(), "time": "1h", "adjust_estimate": "new"}
+    )
     assert response.status_code == 400
     assert "new remaining estimate" in response.json()["errors"][0]
     assert not Worklog.objects.exists()

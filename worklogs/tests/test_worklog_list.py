@@ -117,7 +117,9 @@ def test_filter_by_user_and_project(client, dave, week_logs):
     assert by_project.context["total"] == sum(w.time_spent for w in expected)
 
     both = client.get(f"/worklogs/?{RANGE}&project=ops&user=dave")
-    assert [e["id"] for e in both.context["entries"]] == [w.pk for w in in_range(week_logs, projects={"OPS"}, authors={"dave"})]
+    assert [e["id"] for e in both.context["entries"]] == [
+        w.pk for w in in_range(week_logs, projects={"OPS"}, authors={"dave"})
+    ]
 
 
 def test_date_range_filter_uses_local_days(alice_client, alice, demo_issue, log_work):
@@ -148,7 +150,9 @@ def test_end_before_start_is_inline_message(alice_client):
     assert "before the start date" in response.context["errors"][0]
 
 
-@pytest.mark.parametrize("query", ["start=2026-13-01", "start=1&end=2", "workday_start=25:00", "workday_start=17:00&workday_end=09:00"])
+@pytest.mark.parametrize(
+    "query", ["start=2026-13-01", "start=1&end=2", "workday_start=25:00", "workday_start=17:00&workday_end=09:00"]
+)
 def test_malformed_filters_are_inline_messages(alice_client, query):
     response = alice_client.get(f"/worklogs/?{query}")
     assert response.status_code == 200
@@ -206,7 +210,12 @@ def test_csv_export_streams_all_rows(client, dave, week_logs):
     assert sorted(int(r["worklog_id"]) for r in rows) == sorted(w.pk for w in expected)
     assert sum(int(r["time_spent_seconds"]) for r in rows) == sum(w.time_spent for w in expected)
     first = next(r for r in rows if r["comment"] == "kick-off")
-    assert (first["date"], first["start"], first["end"], first["issue_key"]) == ("2026-03-02", "09:00", "10:00", "DEMO-1")
+    assert (first["date"], first["start"], first["end"], first["issue_key"]) == (
+        "2026-03-02",
+        "09:00",
+        "10:00",
+        "DEMO-1",
+    )
     assert first["issue_summary"] == "Build the timesheet" and first["author"] == "Alice Adams"
     assert first["time_spent"] == "1h"
     # Spreadsheet formulas in comments are neutralised.
@@ -219,7 +228,17 @@ def test_json_export_is_worklog_out_rows(alice_client, week_logs):
     data = json.loads(body(response))
     expected = in_range(week_logs, projects={"DEMO"})
     assert [d["id"] for d in data] == [w.pk for w in sorted(expected, key=lambda w: (w.started, w.pk))]
-    assert set(data[0]) == {"id", "issue_id", "issue_key", "author", "started", "time_spent", "comment", "created", "updated"}
+    assert set(data[0]) == {
+        "id",
+        "issue_id",
+        "issue_key",
+        "author",
+        "started",
+        "time_spent",
+        "comment",
+        "created",
+        "updated",
+    }
     assert data[0]["author"]["username"] == "alice"
     assert sum(d["time_spent"] for d in data) == sum(w.time_spent for w in expected)
 

@@ -1,0 +1,321 @@
+"""Time reports (by project, user, issue, day), the cross-project and tickets reports, charts and exports.
+
+Personas: alice (Europe/Berlin, DEMO admin), bob (UTC, OPS only), dave (Europe/Berlin, member of DEMO and OPS).
+Expected totals are summed here from the worklogs created, independently of the report code.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections import Counter
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from issues.models import Membership, Role, Status
+from worklogs.tests.conftest import BERLIN
+
+MON = dt.date(2026, 3, 2)
+RANGE = "start=2026-03-02&end=2026-03-08"
+
+
+def at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=BERLIN)
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+@pytest.fixture
+def dave(project_a, project_b):
+    user = get_user_model().objects.create_user("dave", "dave@example.com", "dave-pass-123")
+    user.profile.display_name = "Dave Davis"
+    user.profile.time_zone = "Europe/Berlin"
+    user.profile.save()
+    Membership.objects.create(project=project_a, user=user, role=Role.MEMBER)
+    Membership.objects.create(project=project_b, user=user, role=Role.MEMBER)
+    return user
+
+
+@pytest.fixture
+def logs(alice, bob, dave, demo_issue, demo_issue2, ops_issue, log_work):
+    return [
+        log_work(demo_issue, alice, at(MON, 9), 3600),
+        log_work(demo_issue, alice, at(MON, 23, 30), 1200),  # 22:30 UTC: still Monday in Berlin
+        log_work(demo_issue2, alice, at(MON + dt.timedelta(days=1), 0, 15), 900),  # 23:15 UTC Monday: Tuesday
+        log_work(demo_issue, dave, at(MON + dt.timedelta(days=2), 10), 5400),
+        log_work(ops_issue, bob, at(MON + dt.timedelta(days=2), 9), 7200),
+        log_work(ops_issue, dave, at(MON + dt.timedelta(days=4), 9), 2700),
+        log_work(demo_issue, alice, at(MON - dt.timedelta(days=1), 9), 999),  # before the range
+    ]
+
+
+def visible(logs, projects):
+    lo, hi = at(MON, 0), at(MON + dt.timedelta(days=7), 0)
+    return [w for w in logs if lo <= w.started < hi and w.issue.project.key in projects]
+
+
+def rows_of(response) -> dict[str, int]:
+    return {r["row"].key: r["row"].seconds for r in response.context["rows"]}
+
+
+def test_reports_require_login(client):
+    for url in ("/reports/", "/reports/cross-project/", "/reports/tickets/"):
+        assert client.get(url).status_code == 302
+
+
+def test_time_by_project(client, dave, logs):
+    client.force_login(dave)
+    response = client.get(f"/reports/?{RANGE}&group=project")
+    expected = Counter()
+    for w in visible(logs, {"DEMO", "OPS"}):
+        expected[w.issue.project.key] += w.time_spent
+    assert rows_of(response) == dict(expected)
+    assert response.context["report"].total == sum(expected.values())
+    assert "<svg" in response.content.decode() and 'role="img"' in response.content.decode()
+
+
+def test_time_by_user(client, dave, logs):
+    client.force_login(dave)
+    response = client.get(f"/reports/?{RANGE}&group=user")
+    expected = Counter()
+    for w in visible(logs, {"DEMO", "OPS"}):
+        expected[w.author.username] += w.time_spent
+    assert rows_of(response) == dict(expected)
+    assert [r["row"].label for r in response.context["rows"]] == ["Alice Adams", "Bob Brown", "Dave Davis"]
+
+
+def test_time_by_issue(alice_client, logs):
+    response = alice_client.get(f"/reports/?{RANGE}&group=issue")
+    expected = Counter()
+    for w in visible(logs, {"DEMO"}):
+        expected[w.issue.key] += w.time_spent
+    assert rows_of(response) == dict(expected)
+
+
+def test_time_by_day_uses_viewer_time_zone(alice_client, logs):
+    response = alice_client.get(f"/reports/?{RANGE}&group=day")
+    expected = Counter()
+    for w in visible(logs, {"DEMO"}):
+        expected[w.started.astimezone(BERLIN).date().isoformat()] += w.time_spent
+    got = {k: v for k, v in rows_of(response).items() if v}
+    assert got == dict(expected)
+    assert got["2026-03-02"] == 3600 + 1200  # the 23:30 worklog belongs to Monday
+    assert len(response.context["rows"]) == 7  # empty days still appear
+
+
+def test_time_by_day_for_a_utc_viewer_moves_late_worklogs(client, bob, project_a, logs):
+    # bob (UTC) joins DEMO: the 00:15 Berlin worklog is 23:15 UTC Monday for him.
+    Membership.objects.create(project=project_a, user=bob, role=Role.VIEWER)
+    client.force_login(bob)
+    response = client.get(f"/reports/?{RANGE}&group=day&project=DEMO")
+    assert rows_of(response)["2026-03-02"] == 3600 + 1200 + 900
+
+
+def test_report_over_projects_user_cannot_see_shows_nothing_of_them(client, bob, logs):
+    client.force_login(bob)
+    response = client.get(f"/reports/?{RANGE}&group=project&project=DEMO&project=OPS")
+    assert rows_of(response) == {"OPS": sum(w.time_spent for w in visible(logs, {"OPS"}))}
+    assert response.context["notices"] == ["No project 'DEMO' that you are a member of; it shows nothing."]
+    only_hidden = client.get(f"/reports/?{RANGE}&group=issue&project=DEMO")
+    assert rows_of(only_hidden) == {}
+
+
+def test_report_filters_by_user_and_jql(client, dave, logs, demo_issue):
+    client.force_login(dave)
+    response = client.get(f"/reports/?{RANGE}&group=project&user=dave")
+    assert rows_of(response) == {"DEMO": 5400, "OPS": 2700}
+    jql = client.get(f"/reports/?{RANGE}&group=issue&jql=project%20%3D%20DEMO")
+    assert set(rows_of(jql)) == {"DEMO-1", "DEMO-2"}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "start=2026-03-08&end=2026-03-01",
+        "start=2026-02-30",
+        "group=nonsense",
+        "jql=status%20%3D",
+        "group=day&start=2020-01-01&end=2026-01-01",
+        "start=0001-01-01&end=9999-12-31",
+    ],
+)
+def test_bad_report_input_is_inline_message(alice_client, query):
+    response = alice_client.get(f"/reports/?{query}")
+    assert response.status_code == 200
+    assert response.context["errors"]
+    assert "report" not in response.context
+
+
+def test_report_csv_and_json_exports(client, dave, logs):
+    client.force_login(dave)
+    expected = Counter()
+    for w in visible(logs, {"DEMO", "OPS"}):
+        expected[w.author.username] += w.time_spent
+    csv_resp = client.get(f"/reports/?{RANGE}&group=user&format=csv")
+    assert csv_resp.streaming and csv_resp["Content-Disposition"] == 'attachment; filename="time-by-user.csv"'
+    rows = list(csv.DictReader(io.StringIO(body(csv_resp).decode())))
+    assert {r["user"]: int(r["seconds"]) for r in rows} == dict(expected)
+    json_resp = client.get(f"/reports/?{RANGE}&group=user&format=json")
+    data = json.loads(body(json_resp))
+    assert {d["user"]: d["seconds"] for d in data} == dict(expected)
+    assert data[0]["time"] == "1h 35m"  # alice: 3600 + 1200 + 900
+
+
+def test_empty_report_exports_are_valid(alice_client):
+    assert json.loads(body(alice_client.get(f"/reports/?{RANGE}&format=json"))) == []
+    assert (
+        body(alice_client.get(f"/reports/?{RANGE}&format=csv")).decode().strip()
+        == "project,label,seconds,time,worklogs"
+    )
+
+
+def test_report_export_of_bad_input_is_400(alice_client):
+    response = alice_client.get("/reports/?start=2026-03-08&end=2026-03-01&format=csv")
+    assert response.status_code == 400
+    assert b"before the start date" in response.content
+
+
+def test_cross_project_report(client, dave, logs):
+    client.force_login(dave)
+    response = client.get(f"/reports/cross-project/?{RANGE}&project=DEMO&project=OPS")
+    report = response.context["report"]
+    expected = Counter()
+    for w in visible(logs, {"DEMO", "OPS"}):
+        expected[(w.author.username, w.issue.project.key)] += w.time_spent
+    keys = [k for k, _n in report.projects]
+    got = {(u, keys[i]): c for u, _l, cells, _t in report.rows for i, c in enumerate(cells) if c}
+    assert got == dict(expected)
+    assert report.total == sum(expected.values())
+    assert report.column_totals == [sum(v for (u, p), v in expected.items() if p == k) for k in keys]
+    data = json.loads(body(client.get(f"/reports/cross-project/?{RANGE}&format=json")))
+    assert {(d["username"], d["project"]): d["seconds"] for d in data} == dict(expected)
+
+
+def test_cross_project_report_hides_projects_of_others(client, bob, logs):
+    client.force_login(bob)
+    response = client.get(f"/reports/cross-project/?{RANGE}&project=DEMO&project=OPS")
+    assert response.context["report"].projects == [("OPS", "Operations")]
+
+
+def test_report_queries_are_grouped_and_bounded(
+    client, dave, project_a, make_issue, log_work, django_assert_max_num_queries
+):
+    client.force_login(dave)
+    for n in range(25):
+        issue = make_issue(project_a, summary=f"Issue {n}")
+        log_work(issue, dave, at(MON + dt.timedelta(days=n % 7), 9), 600)
+    for group in ("project", "user", "issue", "day"):
+        with django_assert_max_num_queries(7):
+            response = client.get(f"/reports/?{RANGE}&group={group}")
+        assert response.context["report"].total == 25 * 600
+    with django_assert_max_num_queries(7):
+        client.get(f"/reports/cross-project/?{RANGE}")
+
+
+# ------------------------------------------------------------------------------------------------ tickets
+
+
+@pytest.fixture
+def tickets(alice, dave, project_a, make_issue, log_work):
+    todo = Status.objects.get(name="To Do")
+    doing = Status.objects.get(name="In Progress")
+    a = make_issue(project_a, summary="Alpha", assignee=alice, original_estimate=7200)
+    b = make_issue(project_a, summary="Beta", assignee=dave, status=doing, original_estimate=3600)
+    c = make_issue(project_a, summary="Gamma", status=doing)
+    log_work(a, alice, at(MON, 9), 1800)
+    log_work(b, dave, at(MON, 9), 3600)
+    log_work(b, alice, at(MON + dt.timedelta(days=10), 9), 600)  # outside the week
+    return {"a": a, "b": b, "c": c, "todo": todo, "doing": doing}
+
+
+def test_tickets_grouped_by_status(alice_client, tickets):
+    response = alice_client.get("/reports/tickets/?project=DEMO&group=status")
+    groups = {g["label"]: [i.key for i in g["issues"]] for g in response.context["groups"]}
+    assert groups == {"To Do": ["DEMO-1"], "In Progress": ["DEMO-3", "DEMO-2"]}  # created desc
+    by_label = {g["label"]: g for g in response.context["groups"]}
+    assert by_label["In Progress"]["spent"] == 3600 + 600
+    assert by_label["In Progress"]["original"] == 3600
+
+
+def test_tickets_grouped_by_assignee_with_logged_in_range(alice_client, tickets):
+    response = alice_client.get(f"/reports/tickets/?project=DEMO&group=assignee&{RANGE}&date_field=worklog")
+    groups = {g["label"]: g for g in response.context["groups"]}
+    assert set(groups) == {"Alice Adams", "Dave Davis"}  # Gamma has no work in the range
+    assert groups["Dave Davis"]["logged"] == 3600  # the 600 outside the range does not count
+    assert groups["Dave Davis"]["spent"] == 4200
+
+
+@pytest.mark.parametrize(
+    ("sort", "direction", "keys"),
+    [
+        ("created", "asc", ["DEMO-1", "DEMO-2", "DEMO-3"]),
+        ("created", "desc", ["DEMO-3", "DEMO-2", "DEMO-1"]),
+        ("assignee", "asc", ["DEMO-1", "DEMO-2", "DEMO-3"]),
+        ("priority", "asc", ["DEMO-1", "DEMO-2", "DEMO-3"]),
+        ("updated", "desc", ["DEMO-2", "DEMO-1", "DEMO-3"]),
+    ],
+)
+def test_tickets_sorting(alice_client, tickets, sort, direction, keys):
+    # Rows are sorted within their group: put all three in one status so the order is the sort order.
+    # (DEMO-2 is updated last by its worklogs; unassigned DEMO-3 sorts last by assignee.)
+    from issues.models import Issue
+
+    Issue.objects.filter(project__key="DEMO").update(status=tickets["doing"])
+    response = alice_client.get(f"/reports/tickets/?project=DEMO&sort={sort}&dir={direction}")
+    flat = [i.key for g in response.context["groups"] for i in g["issues"]]
+    assert flat == keys
+
+
+def test_tickets_filters(alice_client, tickets):
+    def keys(query):
+        response = alice_client.get(f"/reports/tickets/?project=DEMO&{query}")
+        return sorted(i.key for g in response.context["groups"] for i in g["issues"])
+
+    assert keys("status=In%20Progress") == ["DEMO-2", "DEMO-3"]
+    assert keys("assignee=dave") == ["DEMO-2"]
+    assert keys("assignee=unassigned") == ["DEMO-3"]
+    assert keys("reporter=alice") == ["DEMO-1", "DEMO-2", "DEMO-3"]
+    assert keys("worklog_author=alice") == ["DEMO-1", "DEMO-2"]
+    assert keys(f"worklog_author=alice&{RANGE}&date_field=worklog") == ["DEMO-1"]
+    assert keys("assignee=zed") == []
+
+
+def test_tickets_bad_input_and_hidden_project(client, bob, alice_client, tickets):
+    assert (
+        "before the start date"
+        in alice_client.get("/reports/tickets/?start=2026-03-08&end=2026-03-01").context["errors"][0]
+    )
+    assert alice_client.get("/reports/tickets/?sort=bogus").context["errors"]
+    client.force_login(bob)
+    response = client.get("/reports/tickets/?project=DEMO")
+    assert response.status_code == 200
+    assert response.context["notices"] == ["No project 'DEMO' that you are a member of; it shows nothing."]
+    assert response.context["groups"] is None
+    assert client.get("/reports/tickets/?project=DEMO&format=csv").status_code == 400
+
+
+def test_tickets_exports(alice_client, tickets):
+    csv_resp = alice_client.get(f"/reports/tickets/?project=DEMO&{RANGE}&date_field=worklog&format=csv")
+    rows = list(csv.DictReader(io.StringIO(body(csv_resp).decode())))
+    assert {r["key"]: r["logged_in_range"] for r in rows} == {"DEMO-1": "30m", "DEMO-2": "1h"}
+    assert rows[0]["status"] in ("To Do", "In Progress") and rows[0]["summary"] in ("Alpha", "Beta")
+    data = json.loads(body(alice_client.get(f"/reports/tickets/?project=DEMO&{RANGE}&date_field=worklog&format=json")))
+    assert {d["key"]: (d["logged"], d["time_spent"]) for d in data} == {"DEMO-1": (1800, 1800), "DEMO-2": (3600, 4200)}
+    everything = json.loads(body(alice_client.get("/reports/tickets/?project=DEMO&format=json")))
+    assert {d["key"]: d["logged"] for d in everything} == {"DEMO-1": 1800, "DEMO-2": 4200, "DEMO-3": 0}
+
+
+def test_tickets_query_count_is_bounded(
+    alice_client, alice, project_a, make_issue, log_work, django_assert_max_num_queries
+):
+    for n in range(20):
+        issue = make_issue(project_a, summary=f"Issue {n}", assignee=alice)
+        log_work(issue, alice, at(MON, 9), 600)
+    with django_assert_max_num_queries(9):
+        response = alice_client.get(f"/reports/tickets/?project=DEMO&group=assignee&{RANGE}&date_field=worklog")
+    assert sum(len(g["issues"]) for g in response.context["groups"]) == 20
