@@ -43,17 +43,26 @@ class PageCachePanel(Panel):
         stats = self.get_stats()
         request_rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2f}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
-                (t, r["hits"], r["misses"], r["rebuilds"], r["waits"], r["errors"], r["rebuild_us"] / 1000)
+                (t, r["hits"], r["misses"], r["rebuilds"], r["waits"], r["errors"], f"{r['rebuild_us'] / 1000:.2f}")
                 for t, r in (stats.get("request") or {}).items()
             ),
         )
         total_rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1%}</td><td>{:.2f}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
-                (t, r["hits"], r["misses"], r["rebuilds"], r["waits"], r["errors"], r["hit_rate"], r["rebuild_ms_avg"])
+                (
+                    t,
+                    r["hits"],
+                    r["misses"],
+                    r["rebuilds"],
+                    r["waits"],
+                    r["errors"],
+                    f"{r['hit_rate']:.1%}",
+                    f"{r['rebuild_ms_avg']:.2f}",
+                )
                 for t, r in (stats.get("totals") or {}).items()
             ),
         )

@@ -308,3 +308,28 @@ def test_compressor_compresses_only_large_values():
     packed = compressor.compress(large)
     assert packed[:1] == b"Z" and len(packed) < len(large) / 5
     assert compressor.decompress(packed) == large
+
+
+def test_debug_toolbar_panel_shows_request_and_shared_counts(rf):
+    from types import SimpleNamespace
+
+    from django.http import HttpResponse
+
+    from taskra_site.cache_panel import PageCachePanel
+
+    def get_response(request: object) -> HttpResponse:
+        page_cache.get_or_build("issue", [1], lambda: "x", issue_id=1)
+        page_cache.get_or_build("issue", [1], lambda: "x", issue_id=1)
+        return HttpResponse("ok")
+
+    request = rf.get("/browse/DEMO-1")
+    # The parts of debug_toolbar.toolbar.DebugToolbar a panel touches (the app is installed only with DEBUG on).
+    toolbar = SimpleNamespace(
+        stats={}, request=request, request_id="r1", store=SimpleNamespace(save_panel=lambda *args: None)
+    )
+    panel = PageCachePanel(toolbar, get_response)
+    response = panel.process_request(request)
+    panel.generate_stats(request, response)
+    assert panel.nav_subtitle == "1 hits, 1 misses"
+    assert "All processes (Redis counters)" in panel.content
+    assert "<td>issue</td><td>1</td><td>1</td><td>1</td>" in panel.content
