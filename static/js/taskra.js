@@ -109,6 +109,8 @@
 
   document.addEventListener("click", function (event) {
     if (event.target.closest("[data-show-shortcuts]")) showShortcuts();
+    const link = event.target.closest('a[href="#log-work"]');
+    if (link && logWork()) event.preventDefault();
   });
 
   // ---- forms ---------------------------------------------------------------------------------
