@@ -505,3 +505,28 @@ def test_url_names():
     assert reverse("issues:export") == "/issues/export"
     assert reverse("issues:search_api") == "/api/search"
     assert urlencode({"a": 1})
+
+
+# --------------------------------------------------------------------------- quick search and display
+
+
+def test_quick_search_with_an_issue_key_opens_the_issue(client, alice, demo):
+    client.force_login(alice)
+    response = get(client, jql="demo-3")
+    assert response.status_code == 302 and response["Location"] == "/browse/DEMO-3"
+
+
+def test_plain_words_search_text_and_show_the_jql(client, alice, demo):
+    client.force_login(alice)
+    response = get(client, jql="export slow")
+    assert page_keys(response) == ["DEMO-3"]
+    assert response.context["jql"] == 'text ~ "export slow"'
+    assert "is not JQL" in response.content.decode()
+    # A single unknown word with operators stays an error with a position.
+    assert get(client, jql="stauts = Done").status_code == 400
+
+
+def test_dates_show_in_the_users_time_zone(client, alice, demo):
+    client.force_login(alice)  # Europe/Berlin: 2026-11-01 00:00 UTC is 01:00 there
+    html = get(client, jql="key = DEMO-1").content.decode()
+    assert "2026-11-01 01:00" in html

@@ -9,7 +9,9 @@ with the reason on the page (or as JSON for exports and the API); it is never a 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -24,7 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from issues import cache as issue_cache  # page cache
 from issues.adapters import ISSUE_DETAIL, dumps
-from issues.jql import JQLError
+from issues.jql import JQLError, compile_jql
 from issues.models import IssueType, Priority, Project, Status, StatusCategory
 from issues.schemas import format_duration
 from issues.selectors import (
@@ -111,6 +113,18 @@ def filters_to_jql(params: Any) -> str:
     return " AND ".join(clauses)
 
 
+ISSUE_KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{1,9}-[1-9][0-9]{0,9}$")
+_JQL_SYNTAX_RE = re.compile(r"[=!<>~()\"',]")
+
+
+def _is_jql_error(jql: str, user: Any) -> bool:
+    try:
+        compile_jql(jql, user=user)
+    except JQLError:
+        return True
+    return False
+
+
 def _has_basic_filters(params: Any) -> bool:
     return params.get("mode") == "basic" or any(params.get(p) for p in [*FILTER_FIELDS, "text"])
 
@@ -154,7 +168,15 @@ def navigator(request: HttpRequest) -> HttpResponse:
             columns_raw = columns_raw or saved.columns or None
     if _has_basic_filters(params):
         jql = filters_to_jql(params)
-    context: dict[str, Any] = {"jql": jql, "saved": saved, "result": None}
+    notice = None
+    if ISSUE_KEY_RE.match(jql.strip()) and not params.get("cursor"):
+        # Quick search with an issue key goes straight to the issue, as in Jira (404 there if not visible).
+        return HttpResponseRedirect(f"/browse/{jql.strip().upper()}")
+    if jql.strip() and not _JQL_SYNTAX_RE.search(jql) and _is_jql_error(jql, request.user):
+        # Plain words are not JQL: search them as text, and show the JQL that ran.
+        notice = f"'{jql.strip()}' is not JQL, so issues containing those words are shown."
+        jql = f"text ~ {quote_jql(jql.strip())}"
+    context: dict[str, Any] = {"jql": jql, "saved": saved, "result": None, "notice": notice}
     try:
         columns = navigator_columns(columns_raw)
     except NavigatorError as exc:
@@ -212,7 +234,14 @@ def navigator(request: HttpRequest) -> HttpResponse:
         saved_filters=list(saved_filters_for(request.user)),
         bulk_url=_bulk_url(),
     )
-    return render(request, "issues/navigator.html", context, status=400 if error else 200)
+    # Dates on the page read in the user's own time zone, the one JQL's date functions use.
+    with timezone.override(_user_tz(request.user)):
+        return render(request, "issues/navigator.html", context, status=400 if error else 200)
+
+
+def _user_tz(user: Any) -> dt.tzinfo:
+    profile = getattr(user, "profile", None)
+    return profile.zoneinfo if profile is not None else dt.UTC
 
 
 def _filter_state(params: Any) -> dict[str, Any]:
