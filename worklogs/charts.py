@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from issues.schemas import format_duration
+from worklogs.reports import format_hours
 
 
 def _hours_ticks(max_seconds: int) -> list[int]:
@@ -45,27 +45,27 @@ def bar_chart(
     height = top + len(items) * (bar_height + gap) + 24
     parts = [
         f'<svg class="chart" role="img" aria-labelledby="{chart_id}-title" viewBox="0 0 {width} {height}" '
-        f'width="100%" preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">',
+        f'width="{width}" height="{height}" preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">',
         f'<title id="{chart_id}-title">{escape(title)}</title>',
     ]
     for tick in ticks:
         x = label_width + plot_width * tick / scale_max
         hours = tick // 3600 if tick % 3600 == 0 else round(tick / 3600, 2)
         parts.append(
-            f'<line class="grid" x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 20}"/>'
-            f'<text class="tick" x="{x:.1f}" y="{height - 6}" text-anchor="middle">{hours}h</text>'
+            f'<line class="chart-grid" x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 20}"/>'
+            f'<text class="chart-tick" x="{x:.1f}" y="{height - 6}" text-anchor="middle">{hours}h</text>'
         )
     for i, (label, value) in enumerate(items):
         y = top + i * (bar_height + gap)
         text_y = f"{y + bar_height * 0.7:.1f}"
         w = plot_width * value / scale_max
         short = label if len(label) <= 28 else label[:27] + "…"
-        shown = escape(format_duration(value))
+        shown = escape(format_hours(value))
         parts.append(
             f"<g><title>{escape(label)}: {shown}</title>"
-            f'<text class="label" x="{label_width - 8}" y="{text_y}" text-anchor="end">{escape(short)}</text>'
-            f'<rect class="bar" x="{label_width}" y="{y}" width="{w:.1f}" height="{bar_height}" rx="2"/>'
-            f'<text class="value" x="{label_width + w + 6:.1f}" y="{text_y}">{shown}</text></g>'
+            f'<text class="chart-label" x="{label_width - 8}" y="{text_y}" text-anchor="end">{escape(short)}</text>'
+            f'<rect class="chart-bar" x="{label_width}" y="{y}" width="{w:.1f}" height="{bar_height}" rx="2"/>'
+            f'<text class="chart-value" x="{label_width + w + 6:.1f}" y="{text_y}">{shown}</text></g>'
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped above

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django import template
 
-from issues.schemas import format_duration
+from worklogs.reports import format_hours
 
 register = template.Library()
 
 
 @register.filter
 def duration(seconds: int | None) -> str:
-    """Return seconds as "1h 30m" ("" for None)."""
-    return format_duration(seconds)
+    """Return seconds as hours and minutes ("33h 30m"; "" for None)."""
+    return format_hours(seconds)
