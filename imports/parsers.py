@@ -22,7 +22,7 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from imports.models import JobFormat
-from imports.schemas import IssueRecord, JiraIssue
+from imports.schemas import IssueRecord, JiraIssue, RecordInvalid
 
 # Enough to hold a very large issue; a longer line is not a record but a broken file.
 MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -417,16 +417,16 @@ def validate_chunk(fmt: str, chunk: list[RawRecord], *, tz: dt.tzinfo | None = N
     if fmt == JobFormat.JIRA_JSON:
         try:
             issues = _JIRA_CHUNK.validate_python([r.data for r in chunk])
-            result.records = [(raw, issue.to_record()) for raw, issue in zip(chunk, issues, strict=True)]
-            return result
         except ValidationError:
-            pass
-        for raw in chunk:
-            key = _key_hint(raw.data)
+            issues = None
+        for index, raw in enumerate(chunk):
             try:
-                result.records.append((raw, JiraIssue.model_validate(raw.data).to_record()))
+                issue = issues[index] if issues is not None else JiraIssue.model_validate(raw.data)
+                result.records.append((raw, issue.to_record()))
             except ValidationError as exc:
-                result.errors.extend(_errors_of(exc, raw, key))
+                result.errors.extend(_errors_of(exc, raw, _key_hint(raw.data)))
+            except RecordInvalid as exc:
+                result.errors.append(RowError(raw.number, raw.line, _key_hint(raw.data), exc.field, str(exc)))
         return result
     tz = tz or dt.UTC
     for raw in chunk:

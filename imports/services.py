@@ -719,9 +719,22 @@ class ImportWriter:
                 for f in changed:
                     history.append((key, f, old[f], values[f]))
             issue = Issue(project_id=project_id, number=number, key=key, **values)
+            if state == "created":
+                # A new issue's worklogs are exactly the record's: its total needs no recalculation query.
+                issue.time_spent = sum(w.time_spent for w in rec.worklogs)
             if state != "unchanged":
                 issues.append(issue)
             accepted.append((raw, rec, key, issue, state))
+        created_keys = {key for _, _, key, _, state in accepted if state == "created"}
+        if self.postgres and created_keys:
+            # New keys: COPY (a concurrent import of the same keys makes this chunk fail and retry cleanly).
+            columns = ("project_id", "number", "key", *ISSUE_FIELDS, "time_spent", "parent_id")
+            self._insert(
+                Issue,
+                columns,
+                [tuple(getattr(i, c) for c in columns) for i in issues if i.key in created_keys],
+            )
+            issues = [i for i in issues if i.key not in created_keys]
         if issues:
             Issue.objects.bulk_create(
                 issues,
@@ -737,7 +750,7 @@ class ImportWriter:
             ids.update(Issue.objects.filter(key__in=need).values_list("key", "pk"))
 
         touched: set[str] = {key for _, _, key, _, state in accepted if state != "unchanged"}
-        touched |= self._write_labels(accepted, ids)
+        touched |= self._write_labels(accepted, ids, created_keys)
         wl_touched, out.worklogs, recalc = self._write_children(
             accepted, ids, Worklog, WORKLOG_FIELDS, "worklogs", self._worklog_values
         )
@@ -746,6 +759,7 @@ class ImportWriter:
         )
         touched |= wl_touched | cm_touched
         touched |= self._write_parents(accepted, ids, existing, out)
+        recalc -= {ids[key] for key in created_keys}
         if recalc:
             issue_recalculate_time_spent(issue_ids=recalc)
         self._write_history(history, ids, now)
@@ -769,18 +783,24 @@ class ImportWriter:
             transaction.on_commit(lambda: issue_cache.invalidate_issues(changed_ids, project_ids))
         return out
 
-    def _write_labels(self, accepted: list, ids: dict[str, int]) -> set[str]:
+    def _write_labels(self, accepted: list, ids: dict[str, int], created_keys: set[str]) -> set[str]:
         through = Issue.labels.through
-        issue_ids = [ids[key] for _, _, key, _, _ in accepted]
+        issue_ids = [ids[key] for _, _, key, _, _ in accepted if key not in created_keys]
         current: dict[int, set[int]] = {}
         for issue_id, label_id in through.objects.filter(issue_id__in=issue_ids).values_list("issue_id", "label_id"):
             current.setdefault(issue_id, set()).add(label_id)
         changed: set[str] = set()
         delete_ids: list[int] = []
         add: list[Any] = []
+        fresh: list[tuple[int, int]] = []  # links of issues created in this chunk: nothing to conflict with
         for _, rec, key, _, _ in accepted:
             issue_id = ids[key]
             want = {self.labels[name] for name in rec.labels}
+            if key in created_keys:
+                fresh.extend((issue_id, label_id) for label_id in want)
+                if want:
+                    changed.add(key)
+                continue
             have = current.get(issue_id, set())
             if want != have:
                 changed.add(key)
@@ -793,6 +813,8 @@ class ImportWriter:
             through.objects.filter(issue_id__in=delete_ids).delete()
         if add:
             through.objects.bulk_create(add, ignore_conflicts=True, batch_size=2000)
+        if fresh:
+            self._insert(through, ("issue_id", "label_id"), fresh)
         return changed
 
     def _worklog_values(self, child: Any, issue_id: int) -> tuple:

@@ -1,0 +1,338 @@
+"""Import benchmark: `make bench-import` or `python bench/imports.py [--issues N] [--bulk-update]`.
+
+Generates a Jira-style JSON export (`/rest/api/2/search` shape) of N issues with ~5 worklogs and 2
+comments each, imports it through a live Celery worker on PostgreSQL, and prints issues/s,
+worklogs/s, the worker's peak RSS and the ratio of the import's time to a raw COPY of the same rows
+(measured in the same run). --bulk-update times a bulk status change of every imported issue.
+The last line printed is one JSON object with the figures.
+
+Database: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/bench_imports, created when
+missing). Broker: CELERY_BROKER_URL (default: the filesystem broker under var/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import BASE_DIR, setup_django  # noqa: E402
+
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/bench_imports"
+PROJECT = "BENCH"
+
+
+def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database named in url when it does not exist."""
+    from urllib.parse import urlparse
+
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def generate(path: Path, issues: int, *, worklogs: int = 5, comments: int = 2) -> None:
+    """Write a Jira search-results file of `issues` issues, streaming (never the whole file in memory)."""
+    import orjson
+
+    users = [
+        {"accountId": f"bench-{u}", "emailAddress": f"bench{u}@example.com", "displayName": f"Bench User {u}"}
+        for u in range(50)
+    ]
+    statuses = [
+        {"name": "To Do", "statusCategory": {"key": "new"}},
+        {"name": "In Progress", "statusCategory": {"key": "indeterminate"}},
+        {"name": "Done", "statusCategory": {"key": "done"}},
+    ]
+    with open(path, "wb") as out:
+        out.write(b'{"startAt": 0, "maxResults": %d, "total": %d, "issues": [\n' % (issues, issues))
+        for n in range(1, issues + 1):
+            user = users[n % 50]
+            day = 1 + n % 28
+            issue = {
+                "id": str(100000 + n),
+                "key": f"{PROJECT}-{n}",
+                "fields": {
+                    "summary": f"Benchmark issue {n}: something is slow",
+                    "description": {
+                        "type": "doc",
+                        "version": 1,
+                        "content": [{"type": "paragraph", "content": [{"type": "text", "text": f"Steps for {n}."}]}],
+                    },
+                    "issuetype": {"name": ("Task", "Bug", "Story")[n % 3]},
+                    "status": statuses[n % 3],
+                    "priority": {"name": ("High", "Medium", "Low")[n % 3]},
+                    "resolution": {"name": "Done"} if n % 3 == 2 else None,
+                    "assignee": user,
+                    "reporter": users[(n + 7) % 50],
+                    "labels": [f"area{n % 20}", "imported"],
+                    "created": f"2024-03-{day:02d}T10:00:00.000+0000",
+                    "updated": f"2024-03-{day:02d}T12:00:00.000+0000",
+                    "timeoriginalestimate": 28800,
+                    "timeestimate": 14400,
+                    "project": {"key": PROJECT, "name": "Benchmark"},
+                    "worklog": {
+                        "startAt": 0,
+                        "total": worklogs,
+                        "worklogs": [
+                            {
+                                "id": str(n * 10 + w),
+                                "author": users[(n + w) % 50],
+                                "started": f"2024-03-{day:02d}T{9 + w:02d}:00:00.000+0000",
+                                "timeSpentSeconds": 900 * (w + 1),
+                                "comment": f"worked on part {w}",
+                            }
+                            for w in range(worklogs)
+                        ],
+                    },
+                    "comment": {
+                        "comments": [
+                            {
+                                "id": str(n * 10 + c),
+                                "author": users[(n + c + 3) % 50],
+                                "body": f"Comment {c} on issue {n}.",
+                                "created": f"2024-03-{day:02d}T{14 + c:02d}:00:00.000+0000",
+                            }
+                            for c in range(comments)
+                        ]
+                    },
+                },
+            }
+            if n > 1:
+                out.write(b",\n")
+            out.write(orjson.dumps(issue))
+        out.write(b"\n]}\n")
+
+
+class Worker:
+    """A `celery worker` process on a private queue; samples the peak RSS of it and its pool child."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.queue = f"bench-imports-{uuid.uuid4().hex[:8]}"
+        self.log_path = BASE_DIR / "var" / f"{self.queue}.log"
+        self.log = open(self.log_path, "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "taskra_site",
+                "worker",
+                "-Q",
+                self.queue,
+                "--concurrency",
+                "1",
+                "--pool",
+                "prefork",
+                "--loglevel",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"{self.queue}@%h",
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        time.sleep(0.5)
+
+    def pids(self) -> list[int]:
+        out = [self.proc.pid]
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+            out += [int(c) for c in children]
+        except OSError:
+            pass
+        return out
+
+    def peak_rss_mb(self) -> float:
+        """Return the highest VmHWM (peak RSS) over the worker's processes, in MB."""
+        best = 0.0
+        for pid in self.pids():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        best = max(best, int(line.split()[1]) / 1024)
+            except OSError:
+                continue
+        return best
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.log.close()
+
+
+def reset_data() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE issues_history, issues_comment, worklogs_worklog, issues_issue_labels, issues_issue, "
+            "imports_joberror, imports_job RESTART IDENTITY CASCADE"
+        )
+        cursor.execute("DELETE FROM issues_project WHERE key = %s", [PROJECT])
+        cursor.execute("ANALYZE")
+
+
+def wait(job_id: int, worker: Worker, timeout: float = 3600) -> tuple[object, float]:
+    from imports.models import Job
+
+    peak = 0.0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = Job.objects.get(pk=job_id)
+        peak = max(peak, worker.peak_rss_mb())
+        if job.is_finished:
+            return job, max(peak, worker.peak_rss_mb())
+        if worker.proc.poll() is not None:
+            raise SystemExit(f"worker died:\n{worker.log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+    raise SystemExit(f"job {job_id} not finished after {timeout}s")
+
+
+def copy_baseline() -> float:
+    """Return the seconds a raw COPY of the imported rows takes into empty copies of the tables (indexes included)."""
+    from django.db import connection
+
+    tables = ["issues_issue", "worklogs_worklog", "issues_comment", "issues_issue_labels"]
+    dumps = {}
+    raw = connection.connection
+    with raw.cursor() as cur:
+        for table in tables:
+            buf = io.BytesIO()
+            with cur.copy(f"COPY {table} TO STDOUT") as copy:
+                for data in copy:
+                    buf.write(data)
+            dumps[table] = buf.getvalue()
+        for table in tables:
+            cur.execute(f"DROP TABLE IF EXISTS bench_copy_{table}")
+            cur.execute(f"CREATE UNLOGGED TABLE bench_copy_{table} (LIKE {table} INCLUDING ALL)")
+            cur.execute(f"ALTER TABLE bench_copy_{table} SET LOGGED")
+        raw.commit()
+        start = time.perf_counter()
+        for table in tables:
+            with cur.copy(f"COPY bench_copy_{table} FROM STDIN") as copy:
+                copy.write(dumps[table])
+        raw.commit()
+        seconds = time.perf_counter() - start
+        for table in tables:
+            cur.execute(f"DROP TABLE bench_copy_{table}")
+        raw.commit()
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--issues", type=int, default=100_000)
+    parser.add_argument("--worklogs", type=int, default=5)
+    parser.add_argument("--comments", type=int, default=2)
+    parser.add_argument("--bulk-update", action="store_true", help="also time a bulk update of every imported issue")
+    parser.add_argument("--keep-file", action="store_true", help="reuse var/bench-import-N.json when present")
+    args = parser.parse_args()
+
+    os.environ.setdefault("DATABASE_URL", DEFAULT_DB)
+    if not os.environ["DATABASE_URL"].startswith("postgres"):
+        raise SystemExit("bench/imports.py measures PostgreSQL: set DATABASE_URL=postgres://...")
+    ensure_database(os.environ["DATABASE_URL"])
+    setup_django("bench_imports")
+    from bench._common import migrate_quietly
+
+    migrate_quietly()
+    from django.db import connection
+
+    from imports import services
+    from taskra_site.celery import app
+
+    path = BASE_DIR / "var" / f"bench-import-{args.issues}.json"
+    if not (args.keep_file and path.exists()):
+        start = time.perf_counter()
+        generate(path, args.issues, worklogs=args.worklogs, comments=args.comments)
+        print(f"generated {path.name}: {path.stat().st_size / 2**20:.0f} MB in {time.perf_counter() - start:.1f}s")
+    reset_data()
+
+    env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "0", "LOG_LEVEL": "WARNING"}
+    env.pop("TEST_DATABASE_NAME", None)
+    worker = Worker(env)
+    app.conf.task_default_queue = worker.queue
+    try:
+        wall_start = time.perf_counter()
+        job = services.import_job_create(user=None, paths=[path], source="command")
+        job, peak = wait(job.pk, worker)
+        wall = time.perf_counter() - wall_start
+        if job.state != "succeeded":
+            raise SystemExit(f"import ended {job.state}: {job.message}")
+        seconds = job.run_seconds
+        issues_per_s = job.created_count / seconds
+        worklogs_per_s = job.worklogs_count / seconds
+        copy_seconds = copy_baseline()
+        print(f"PostgreSQL {connection.pg_version}, file {path.stat().st_size / 2**20:.0f} MB")
+        print(
+            f"import: {job.created_count} issues, {job.worklogs_count} worklogs, {job.comments_count} comments "
+            f"in {seconds:.2f}s worker time ({wall:.2f}s wall, queue to finish)"
+        )
+        print(f"  {issues_per_s:,.0f} issues/s, {worklogs_per_s:,.0f} worklogs/s, worker peak RSS {peak:.0f} MB")
+        print(
+            f"raw COPY of the same rows: {copy_seconds:.2f}s -> import takes {seconds / copy_seconds:.1f}x a raw COPY"
+        )
+        result = {
+            "issues": job.created_count,
+            "worklogs": job.worklogs_count,
+            "comments": job.comments_count,
+            "import_seconds": round(seconds, 3),
+            "issues_per_s": round(issues_per_s, 1),
+            "worklogs_per_s": round(worklogs_per_s, 1),
+            "worker_peak_rss_mb": round(peak, 1),
+            "copy_seconds": round(copy_seconds, 3),
+            "copy_ratio": round(seconds / copy_seconds, 2),
+        }
+        if args.bulk_update:
+            from issues.models import Issue
+
+            total = Issue.objects.filter(project__key=PROJECT).count()
+            bulk = services.bulk_update_job_create(
+                user=None,
+                jql=None,
+                issue_ids=list(Issue.objects.filter(project__key=PROJECT).values_list("pk", flat=True)),
+                changes={"status": "In Review", "add_labels": ["bulk-bench"]},
+                source="admin",
+            )
+            bulk, _ = wait(bulk.pk, worker)
+            if bulk.state != "succeeded":
+                raise SystemExit(f"bulk update ended {bulk.state}: {bulk.message}")
+            print(
+                f"bulk update: {bulk.updated_count} of {total} issues (status + label, history rows, cache invalidation) "
+                f"in {bulk.run_seconds:.2f}s worker time"
+            )
+            result["bulk_update_issues"] = bulk.updated_count
+            result["bulk_update_seconds"] = round(bulk.run_seconds, 3)
+        print(json.dumps(result))
+    finally:
+        worker.stop()
+
+
+if __name__ == "__main__":
+    main()
