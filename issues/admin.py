@@ -98,6 +98,8 @@ class BigTableAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 50
+    # Newest first on the primary key index; also orders autocomplete results (unordered pages can repeat rows).
+    ordering = ("-pk",)
 
 
 class LookupAdmin(admin.ModelAdmin):

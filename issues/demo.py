@@ -273,6 +273,7 @@ def _seed(
     subtask_type = next((t for t in types.values() if t.is_subtask), None)
     type_weights = {"Epic": 2, "Story": 25, "Task": 35, "Bug": 25}
     epic_id = types["Epic"].pk if "Epic" in types else None
+    type_w = [type_weights.get(t.name, 10) for t in standard_types]
     statuses = list(Status.objects.all())
     status_weights = {StatusCategory.TODO: 35, StatusCategory.IN_PROGRESS: 25, StatusCategory.DONE: 40}
     status_w = [status_weights.get(s.category, 10) for s in statuses]
@@ -317,10 +318,7 @@ def _seed(
             created = history_start + dt.timedelta(seconds=rng.randrange(HISTORY_DAYS * 86400 - 3600))
             candidates = parents_of[project.pk]
             is_subtask = subtask_type is not None and len(candidates) > 0 and rng.random() < 0.15
-            if is_subtask:
-                issue_type = subtask_type
-            else:
-                issue_type = _pick_weighted(rng, standard_types, [type_weights.get(t.name, 10) for t in standard_types])
+            issue_type = subtask_type if is_subtask else _pick_weighted(rng, standard_types, type_w)
             status = _pick_weighted(rng, statuses, status_w)
             reporter = rng.choice(team)
             assignee = rng.choice(team) if rng.random() < 0.85 else None

@@ -386,3 +386,15 @@ def test_big_changelists_issue_no_query_per_row(admin_client, filled, project_a,
         comment_add(issue=issue, author=alice, body="more")
         issue_update(issue=issue, actor=alice, data={"summary": f"Even more {n}"})
     assert query_counts() == before
+
+
+def test_autocomplete_finds_users_by_display_name_and_issues_by_key(admin_client, filled):
+    url = reverse("admin:autocomplete")
+    users = admin_client.get(
+        url, {"app_label": "issues", "model_name": "issue", "field_name": "assignee", "term": "Brown"}
+    ).json()
+    assert [r["text"] for r in users["results"]] == ["bob"]
+    issues = admin_client.get(
+        url, {"app_label": "issues", "model_name": "issue", "field_name": "parent", "term": "DEMO-1"}
+    ).json()
+    assert [r["id"] for r in issues["results"]] == [str(filled["parent"].pk)]
