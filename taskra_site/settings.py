@@ -167,6 +167,8 @@ MEDIA_ROOT = VAR_DIR / "media"
 
 # Upload limits for imports (bytes); Django's own memory limit stays small so big files go to disk.
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 500 * 1024 * 1024, minimum=1024)
+# A running import/bulk job is taken over by another worker when its worker commits nothing for this long.
+IMPORTS_LEASE_SECONDS = env_int("IMPORTS_LEASE_SECONDS", 120, minimum=5)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
