@@ -120,7 +120,12 @@ def _render_page(
 @require_http_methods(["GET", "HEAD"])
 def browse(request: HttpRequest, key: str) -> HttpResponse:
     """Show one issue with its comments, worklogs, time tracking and history."""
-    return _render_page(request, _issue_or_404(request, key))
+    # Page cache: the hot issue row comes from the in-process LRU (checked against the shared generations on
+    # every access); membership decides visibility exactly as issue_for_user does (another project's issue: 404).
+    issue = issue_cache.get_cached_issue(key)
+    if issue is None or project_role(request.user, issue.project_id) is None:
+        raise Http404("No such issue.")
+    return _render_page(request, issue)
 
 
 @require_POST
