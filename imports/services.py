@@ -8,6 +8,7 @@ committed chunk; rows are upserted by key / (source, external_id), so running a 
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import logging
 import os
@@ -289,8 +290,11 @@ def _cancel_requested(job: Job) -> bool:
     return Job.objects.filter(pk=job.pk, cancel_requested=True).exists()
 
 
-def job_run(*, job_id: int, owner: str | None = None) -> Claim:
-    """Run (or resume) a job to its end in this process; return the claim (retry_in when held elsewhere)."""
+def job_run(*, job_id: int, owner: str | None = None, on_chunk: Callable[[Job], None] | None = None) -> Claim:
+    """Run (or resume) a job to its end in this process; return the claim (retry_in when held elsewhere).
+
+    `on_chunk(job)` is called after every committed chunk (the command's progress bar).
+    """
     owner = owner or f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     claim = job_claim(job_id=job_id, owner=owner)
     if claim.job is None:
@@ -298,9 +302,9 @@ def job_run(*, job_id: int, owner: str | None = None) -> Claim:
     job = claim.job
     try:
         if job.kind == JobKind.IMPORT:
-            _import_run(job, owner)
+            _import_run(job, owner, on_chunk)
         else:
-            _bulk_update_run(job, owner)
+            _bulk_update_run(job, owner, on_chunk)
     except LeaseLost:
         logger.warning("job %s: lease lost, another worker continues it", job.pk)
     except parsers.SourceError as exc:
@@ -343,7 +347,7 @@ def _save_errors(job: Job, errors: Iterable[parsers.RowError]) -> None:
     )
 
 
-def _import_run(job: Job, owner: str) -> None:
+def _import_run(job: Job, owner: str, on_chunk: Callable[[Job], None] | None = None) -> None:
     started_at = time.monotonic()
     base_seconds = job.run_seconds
     chunk_size = max(1, int(job.options.get("chunk_size") or CHUNK_SIZE))
@@ -383,6 +387,8 @@ def _import_run(job: Job, owner: str) -> None:
                 started_at,
                 base_seconds,
             )
+        if on_chunk is not None:
+            on_chunk(job)
         return True
 
     for raw in parsers.read_records(job.format, job_paths(job), progress):
@@ -1087,27 +1093,49 @@ def bulk_update_selection(job: Job) -> QuerySet:
 
         qs = jql_queryset(job.options["jql"], user=user).order_by()
     else:
-        qs = Issue.objects.filter(pk__in=job.options.get("ids") or [])
+        qs = Issue.objects.all()  # narrowed to the checked ids chunk by chunk (_next_bulk_ids)
     if user is not None and not user.is_superuser:
         qs = qs.filter(project_id__in=editable_project_ids(user))
     return qs
 
 
-def _bulk_update_run(job: Job, owner: str) -> None:
+def _next_bulk_ids(job: Job, selection: QuerySet, last_id: int, size: int) -> tuple[list[int], int]:
+    """Return the next chunk of issue ids to change (in id order after last_id) and the id to resume after."""
+    id_list = None if job.options.get("jql") else job.options.get("ids") or []
+    if id_list is None:
+        ids = list(selection.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:size])
+        return ids, ids[-1] if ids else last_id
+    # Checked rows: walk the (sorted) id list in Python rather than sending all of it with every query.
+    start = bisect.bisect_right(id_list, last_id)
+    while start < len(id_list):
+        part = id_list[start : start + size]
+        allowed = list(selection.filter(pk__in=part).order_by("pk").values_list("pk", flat=True))
+        if allowed:
+            return allowed, part[-1]
+        start += size
+    return [], last_id
+
+
+def _bulk_update_run(job: Job, owner: str, on_chunk: Callable[[Job], None] | None = None) -> None:
     started_at = time.monotonic()
     base_seconds = job.run_seconds
     changes = job.options["changes"]
     chunk_size = max(1, int(job.options.get("chunk_size") or BULK_CHUNK_SIZE))
     selection = bulk_update_selection(job)
     if job.total is None:
-        job.total = selection.count()
+        ids = job.options.get("ids")
+        job.total = (
+            sum(selection.filter(pk__in=ids[i : i + 10000]).count() for i in range(0, len(ids), 10000))
+            if ids and not job.options.get("jql")
+            else selection.count()
+        )
         Job.objects.filter(pk=job.pk).update(total=job.total)
     last_id = job.position  # keyset: issues are taken in id order after the last committed one
     while True:
         if _cancel_requested(job):
             _finish(job, JobState.CANCELLED, f"Cancelled after {job.processed} issues.")
             return
-        ids = list(selection.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:chunk_size])
+        ids, last_seen = _next_bulk_ids(job, selection, last_id, chunk_size)
         if not ids:
             break
         with transaction.atomic():
@@ -1118,7 +1146,7 @@ def _bulk_update_run(job: Job, owner: str) -> None:
                 locked,
                 owner,
                 {
-                    "position": ids[-1],
+                    "position": last_seen,
                     "processed": locked.processed + len(ids),
                     "updated_count": locked.updated_count + changed,
                     "unchanged_count": locked.unchanged_count + len(ids) - changed,
@@ -1126,7 +1154,9 @@ def _bulk_update_run(job: Job, owner: str) -> None:
                 started_at,
                 base_seconds,
             )
-        last_id = ids[-1]
+        last_id = last_seen
+        if on_chunk is not None:
+            on_chunk(job)
     with transaction.atomic():
         locked = _lock_owned(job, owner)
         _save_progress(job, locked, owner, {"total": locked.processed}, started_at, base_seconds)

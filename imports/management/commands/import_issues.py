@@ -44,11 +44,9 @@ class Command(BaseCommand):
         if options["queue"]:
             self._follow(job)
         else:
-            import threading
-
-            runner = threading.Thread(target=self._run_here, args=(job.pk,), daemon=True)
-            runner.start()
-            self._follow(job, runner)
+            services.job_run(job_id=job.pk, on_chunk=self._show)
+            job.refresh_from_db()
+            self._show(job)
         job.refresh_from_db()
         self.stdout.write("")
         self.stdout.write(
@@ -65,33 +63,28 @@ class Command(BaseCommand):
         if job.state == "failed":
             raise CommandError(job.message or "Import failed.")
 
-    @staticmethod
-    def _run_here(job_id: int) -> None:
-        from django.db import connection
-
-        try:
-            services.job_run(job_id=job_id)
-        finally:
-            connection.close()
-
-    def _follow(self, job: Job, runner: Any = None) -> None:
+    def _show(self, job: Job) -> None:
+        p = selectors.job_progress(job)
+        width = 30
+        filled = int(width * p["percent"] / 100)
+        rate = f"{p['rows_per_second']:.0f}/s" if p["rows_per_second"] else "-/s"
+        eta = f"{p['seconds_left']:.0f}s left" if p["seconds_left"] is not None else ""
+        line = (
+            f"[{'#' * filled}{'.' * (width - filled)}] {p['percent']:5.1f}% {p['processed']} records "
+            f"{rate} {eta} {p['failed']} errors"
+        )
         tty = sys.stdout.isatty()
-        last = ""
+        self.stdout.write(("\r" + line) if tty else line, ending="" if tty else "\n")
+        self.stdout.flush()
+
+    def _follow(self, job: Job) -> None:
+        """Print the progress of a job a worker runs until it finishes."""
+        last = None
         while True:
             job.refresh_from_db()
-            p = selectors.job_progress(job)
-            width = 30
-            filled = int(width * p["percent"] / 100)
-            rate = f"{p['rows_per_second']:.0f}/s" if p["rows_per_second"] else "-/s"
-            eta = f"{p['seconds_left']:.0f}s left" if p["seconds_left"] is not None else ""
-            line = (
-                f"[{'#' * filled}{'.' * (width - filled)}] {p['percent']:5.1f}% {p['processed']} records "
-                f"{rate} {eta} {p['failed']} errors"
-            )
-            if line != last:
-                self.stdout.write(("\r" + line) if tty else line, ending="" if tty else "\n")
-                self.stdout.flush()
-                last = line
-            if job.is_finished or (runner is not None and not runner.is_alive()):
+            if job.processed != last or job.is_finished:
+                self._show(job)
+                last = job.processed
+            if job.is_finished:
                 break
             time.sleep(0.5)

@@ -1,0 +1,110 @@
+"""Import pages, the bulk form, the admin action and the import_issues command (jobs run in-process here).
+
+alice (admin of DEMO) owns the jobs; bob (OPS only) gets 404 on them; carol (viewer in DEMO) may not
+bulk-change DEMO issues; admin_user (superuser) uses the admin.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from imports import services
+from imports.models import Job, JobState
+from imports.tests.conftest import jira_issue, write_jira_json
+from issues.models import Issue
+
+
+@pytest.mark.django_db
+def test_index_lists_only_own_jobs_with_bounded_queries(client, alice, bob, project_a, django_assert_max_num_queries):
+    for _ in range(5):
+        Job.objects.create(user=alice, file_name="a.json")
+    Job.objects.create(user=bob, file_name="bobs-secret.json")
+    client.force_login(alice)
+    with django_assert_max_num_queries(8):
+        response = client.get("/imports/")
+    assert response.status_code == 200
+    assert response.content.count(b"a.json") == 5 and b"bobs-secret" not in response.content
+
+
+@pytest.mark.django_db
+def test_other_users_jobs_answer_404_and_cancel_needs_owner(client, alice, bob):
+    job = Job.objects.create(user=alice)
+    client.force_login(bob)
+    assert client.get(f"/imports/{job.pk}/").status_code == 404
+    assert client.post(f"/imports/{job.pk}/cancel").status_code == 404
+    job.refresh_from_db()
+    assert not job.cancel_requested
+    client.force_login(alice)
+    assert client.post(f"/imports/{job.pk}/cancel").status_code == 302
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED  # still queued: cancelled at once
+    assert client.get(f"/imports/{job.pk}/progress.json").json()["state"] == "cancelled"
+
+
+@pytest.mark.django_db
+def test_pages_require_login(client):
+    assert client.get("/imports/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_bulk_form_shows_errors_and_queues_nothing_for_bad_jql(client, alice, project_a):
+    client.force_login(alice)
+    response = client.post("/imports/bulk/", {"jql": "status = = x", "status": "Done", "action": "run"})
+    assert response.status_code == 400 and b"JQL" in response.content
+    response = client.post("/imports/bulk/", {"jql": "project = DEMO", "action": "run"})
+    assert response.status_code == 400 and b"at least one change" in response.content
+    assert not Job.objects.exists()
+
+
+@pytest.mark.django_db
+def test_viewer_bulk_change_changes_nothing(client, carol, project_a, make_issue, django_capture_on_commit_callbacks):
+    # carol is a viewer in DEMO: the job runs but her selection holds no issue she may edit.
+    issue = make_issue(project_a)
+    job = services.bulk_update_job_create(user=carol, issue_ids=[issue.pk], changes={"status": "Done"}, enqueue=False)
+    services.job_run(job_id=job.pk)
+    job.refresh_from_db()
+    issue.refresh_from_db()
+    assert (job.state, job.total, job.updated_count) == (JobState.SUCCEEDED, 0, 0)
+    assert issue.status.name == "To Do"
+
+
+@pytest.mark.django_db
+def test_admin_bulk_change_action_queues_a_job(
+    client, admin_user, project_a, make_issue, django_capture_on_commit_callbacks
+):
+    issues = [make_issue(project_a) for _ in range(2)]
+    client.force_login(admin_user)
+    ids = [str(i.pk) for i in issues]
+    form = client.post("/admin/issues/issue/", {"action": "bulk_change_issues", "_selected_action": ids})
+    assert form.status_code == 200 and b"Start bulk change" in form.content
+    response = client.post(
+        "/admin/issues/issue/",
+        {
+            "action": "bulk_change_issues",
+            "_selected_action": ids,
+            "apply": "1",
+            "priority": "",
+            "assignee": "none",
+            "add_labels": "triaged",
+        },
+    )
+    assert response.status_code == 302, response.content[:500]
+    job = Job.objects.get(kind="bulk_update")
+    assert job.source == "admin" and job.options["ids"] == sorted(int(i) for i in ids)
+
+
+@pytest.mark.django_db
+def test_import_issues_command_runs_in_process(tmp_path, project_a):
+    path = write_jira_json(tmp_path / "a.json", [jira_issue(n) for n in range(1, 6)])
+    out = io.StringIO()
+    call_command("import_issues", str(path), "--project", "DEMO", stdout=out)
+    text = out.getvalue()
+    assert "Succeeded: 5 records, 5 created" in text and "100.0%" in text
+    assert Issue.objects.count() == 5
+    with pytest.raises(CommandError, match="not a Jira JSON export"):
+        (tmp_path / "x.json").write_bytes(b"\x00\x01")
+        call_command("import_issues", str(tmp_path / "x.json"), stdout=io.StringIO())
