@@ -84,10 +84,19 @@ def jira_defaults(transactional_db):
 @pytest.fixture
 def week_of_work(jira_defaults, alice, bob, project_a, project_b, make_issue, log_work):
     """A believable week for alice in DEMO (and bob's OPS work she must not see)."""
+    from issues.models import Status
+
+    doing, done = Status.objects.get(name="In Progress"), Status.objects.get(name="Done")
     issues = [
-        make_issue(project_a, summary="Timesheet grid: inline editing", original_estimate=16 * 3600),
-        make_issue(project_a, summary="Time reports with SVG charts", original_estimate=12 * 3600),
-        make_issue(project_a, summary="CSV and JSON exports", original_estimate=6 * 3600),
+        make_issue(
+            project_a,
+            summary="Timesheet grid: inline editing",
+            original_estimate=16 * 3600,
+            status=doing,
+            assignee=alice,
+        ),
+        make_issue(project_a, summary="Time reports with SVG charts", original_estimate=12 * 3600, status=doing),
+        make_issue(project_a, summary="CSV and JSON exports", original_estimate=6 * 3600, status=done, assignee=alice),
         make_issue(project_a, summary="Code review and planning"),
     ]
     plan = {
@@ -160,3 +169,10 @@ def test_log_time_from_grid_updates_week_total(browser_page, live_server, alice,
 
     page.goto(f"{live_server.url}/reports/?group=day&start=2026-03-02&end=2026-03-08")
     page.locator("main").screenshot(path=str(SHOTS / "report-time-by-day.png"))
+
+    page.goto(f"{live_server.url}/worklogs/?start=2026-03-02&end=2026-03-03&gaps=1")
+    assert page.locator("tr.gap").count() >= 1
+    page.locator("main").screenshot(path=str(SHOTS / "worklog-list-gaps.png"))
+
+    page.goto(f"{live_server.url}/reports/tickets/?project=DEMO&group=status&sort=priority&dir=asc")
+    page.locator("main").screenshot(path=str(SHOTS / "report-tickets.png"))

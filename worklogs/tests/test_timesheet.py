@@ -263,3 +263,12 @@ def test_json_reply_is_valid_json_with_rows(alice_client, demo_issue):
     name = f"{demo_issue.key}_{MON.isoformat()}"
     response = save(alice_client, {f"t_{name}": "2h", f"o_{name}": ""})
     assert json.loads(response.content)["rows"][demo_issue.key]["total"] == "2h"
+
+
+def test_week_with_daylight_saving_change(alice_client, alice, demo_issue, log_work):
+    # Berlin moves to summer time on Sun 29 Mar 2026: 23:30 local that day is 21:30 UTC, not 22:30.
+    sun = dt.date(2026, 3, 29)
+    log_work(demo_issue, alice, at(sun, 23, 30), 600)
+    log_work(demo_issue, alice, at(sun, 0, 30), 900)  # 23:30 UTC Saturday
+    response = alice_client.get("/timesheet/?week=2026-W13")
+    assert cell_map(response) == {(demo_issue.key, sun): 1500}

@@ -259,3 +259,25 @@ def test_list_query_count_does_not_grow_with_rows(
     with django_assert_max_num_queries(8):
         response = client.get(f"/worklogs/?{RANGE}&gaps=1")
     assert response.context["count"] == 30
+
+
+def test_exports_read_the_rows_in_chunks(client, dave, week_logs, monkeypatch, django_assert_max_num_queries):
+    # With 2-row chunks the CSV export looks up summaries once per chunk: rows are never all in memory.
+    from worklogs import exports
+
+    monkeypatch.setattr(exports, "CHUNK", 2)
+    client.force_login(dave)
+    response = client.get(f"/worklogs/?{RANGE}&format=csv")
+    pieces = list(response.streaming_content)
+    rows = list(csv.DictReader(io.StringIO(b"".join(pieces).decode())))
+    assert len(rows) == len(in_range(week_logs)) == 5
+    assert len(pieces) >= 2  # header, then the rows: streamed, not one body
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        list(client.get(f"/worklogs/?{RANGE}&format=csv").streaming_content)
+    summary_lookups = [
+        q for q in ctx.captured_queries if '"summary"' in q["sql"] and "worklogs_worklog" not in q["sql"]
+    ]
+    assert len(summary_lookups) == 3  # ceil(5 / 2)
