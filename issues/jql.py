@@ -49,7 +49,16 @@ from django.utils import timezone
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-__all__ = ["CompiledJQL", "JQLError", "compile_jql", "jql_queryset", "FIELD_NAMES", "SORT_FIELDS"]
+__all__ = [
+    "CompiledJQL",
+    "JQLError",
+    "ValueRef",
+    "check_values",
+    "compile_jql",
+    "jql_queryset",
+    "FIELD_NAMES",
+    "SORT_FIELDS",
+]
 
 MAX_QUERY_LENGTH = 10_000
 MAX_LIST_ITEMS = 1_000
@@ -67,11 +76,23 @@ class JQLError(Exception):
 
 
 @dataclass(frozen=True)
+class ValueRef:
+    """A named value the query refers to (a status, priority, user, ...), checked by check_values()."""
+
+    field: str
+    model: str  # "Status", "Priority", "IssueType", "Resolution", "Project" or "User"
+    text: str
+    position: int
+
+
+@dataclass(frozen=True)
 class CompiledJQL:
     q: Q
     order_by: list[str]
     # (field name as typed, direction) of the ORDER BY clause, for display.
     sort: list[tuple[str, str]] = field(default_factory=list)
+    # Named values to check against the database (check_values), in query order.
+    values: tuple[ValueRef, ...] = ()
 
 
 # --------------------------------------------------------------------------- grammar
@@ -381,6 +402,7 @@ class Compiler:
         self.user = user
         self.now = now
         self.tz = _user_tz(user)
+        self.refs: list[ValueRef] = []
 
     # ----- tree walking
 
@@ -580,6 +602,7 @@ class Compiler:
             return Exists(Worklog.objects.filter(inner, issue_id=OuterRef("pk")))
         if spec.kind == "priority" or spec.path == "priority":
             text = self.plain(value, spec)
+            self.refs.append(ValueRef(spec.name, "Priority", text.strip(), value.pos))
             rank = Priority.objects.filter(self._name_or_id_q(text)).values("rank")[:1]
             # Higher priority = lower rank: "priority > Medium" finds High and Highest.
             flipped = {"gt": "lt", "gte": "lte", "lt": "gt", "lte": "gte"}[lookup]
@@ -672,6 +695,8 @@ class Compiler:
         q = Q(pk__in=[])
         for value in values:
             text = self.plain(value, spec)
+            if not (spec.model == "Resolution" and text.strip().lower() == "unresolved"):
+                self.refs.append(ValueRef(spec.name, spec.model, text.strip(), value.pos))
             if spec.model == "Project":
                 q |= self._name_or_id_q(text) | Q(key__iexact=text.strip())
             elif spec.model == "Resolution" and text.strip().lower() == "unresolved":
@@ -714,12 +739,17 @@ class Compiler:
                     parts.append(_none_q())  # an anonymous caller is nobody
                 continue
             names.append(self.plain(value, FIELDS["assignee"]).strip())
+            self.refs.append(ValueRef(self.user_field_name(path), "User", names[-1], value.pos))
         if names:
             match = Q()
             for name in names:
                 match |= Q(username__iexact=name) | Q(email__iexact=name) | Q(profile__display_name__iexact=name)
             parts.append(Q(**{f"{path}_id__in": User.objects.filter(match).values("pk")}))
         return _any_of(parts)
+
+    @staticmethod
+    def user_field_name(path: str) -> str:
+        return {"author": "worklogAuthor"}.get(path, path)
 
     def keys_and_ids(self, values: list[Val]) -> tuple[list[str], list[int]]:
         keys: list[str] = []
@@ -975,7 +1005,58 @@ def compile_jql(text: str, *, user: Any, now: dt.datetime | None = None) -> Comp
         raise JQLError("The query is nested too deeply.", None, "Remove some parentheses or NOTs.") from exc
     except (OverflowError, ValueError) as exc:
         raise JQLError("A value in the query is out of range.", None, DATE_HINT) from exc
-    return CompiledJQL(q=q, order_by=order, sort=shown)
+    return CompiledJQL(q=q, order_by=order, sort=shown, values=tuple(compiler.refs))
+
+
+def check_values(compiled: CompiledJQL, *, user: Any) -> None:
+    """Raise JQLError for the first named value that does not exist, as Jira does ("Did you mean ...?").
+
+    One small query per kind of value used (statuses, priorities, types, resolutions, the user's projects,
+    users). Projects the user cannot see do not exist for them: the message is the same as for a typo.
+    """
+    from issues import models
+    from issues.permissions import visible_project_ids
+
+    known: dict[str, tuple[set[str], list[str]]] = {}
+    for ref in compiled.values:
+        if ref.model not in known:
+            if ref.model == "User":
+                known[ref.model] = _known_users([r.text for r in compiled.values if r.model == "User"])
+            else:
+                qs = getattr(models, ref.model).objects.all()
+                columns = ["pk", "name"]
+                if ref.model == "Project":
+                    qs = qs.filter(pk__in=visible_project_ids(user)) if user is not None else qs.none()
+                    columns.append("key")
+                rows = list(qs.values_list(*columns))
+                names = [str(n) for row in rows for n in row[1:]]
+                known[ref.model] = ({n.lower() for n in names} | {str(row[0]) for row in rows}, names)
+        accepted, suggestions = known[ref.model]
+        if ref.text.lower() in accepted:
+            continue
+        hint = _did_you_mean(ref.text, suggestions) if ref.model != "User" else ""
+        if not hint:
+            if ref.model == "User":
+                hint = "Use a username, an email address, a display name or currentUser()."
+            elif suggestions:
+                hint = f"Values: {', '.join(sorted(set(suggestions))[:12])}."
+        raise JQLError(
+            f"The value '{ref.text}' does not exist for the field '{ref.field}' at column {ref.position}.",
+            ref.position,
+            hint,
+        )
+
+
+def _known_users(names: list[str]) -> tuple[set[str], list[str]]:
+    """Return the lower-cased names (username, email, display name) among `names` that match a user."""
+    User = get_user_model()
+    match = Q(pk__in=[])
+    for name in names:
+        match |= Q(username__iexact=name) | Q(email__iexact=name) | Q(profile__display_name__iexact=name)
+    found: set[str] = set()
+    for row in User.objects.filter(match).values_list("username", "email", "profile__display_name"):
+        found |= {str(v).lower() for v in row if v}
+    return found, []
 
 
 def order_expressions(order_by: list[str]) -> list[Any]:
@@ -998,6 +1079,7 @@ def jql_queryset(text: str, *, user: Any, base: QuerySet | None = None, now: dt.
     from issues.permissions import visible_project_ids
 
     compiled = compile_jql(text, user=user, now=now)
+    check_values(compiled, user=user)
     qs = base if base is not None else Issue.objects.all()
     return (
         qs.filter(project_id__in=visible_project_ids(user))

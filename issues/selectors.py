@@ -320,9 +320,10 @@ def navigator_order(
 def navigator_search(*, user: Any, jql: str, sort: str | None = None, direction: str | None = None,
                      group_by: str | None = None) -> tuple[QuerySet[Issue], list[str]]:
     """Return (the visible issues matching the JQL, their order_by strings); raise JQLError or NavigatorError."""
-    from issues.jql import compile_jql
+    from issues.jql import check_values, compile_jql
 
     compiled = compile_jql(jql, user=user)
+    check_values(compiled, user=user)
     order = navigator_order(compiled_order=compiled.order_by, sort=sort, direction=direction, group_by=group_by)
     return issues_visible_to(user).filter(compiled.q), order
 

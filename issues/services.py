@@ -322,7 +322,7 @@ def comment_update(*, comment: Comment, actor: Any, body: str) -> Comment:
 
 
 def _saved_filter_clean(*, owner: Any, name: str, jql: str, shared_with: Project | None) -> tuple[str, str]:
-    from issues.jql import JQLError, compile_jql
+    from issues.jql import JQLError, check_values, compile_jql
 
     name = (name or "").strip()
     if not name:
@@ -330,7 +330,7 @@ def _saved_filter_clean(*, owner: Any, name: str, jql: str, shared_with: Project
     if len(name) > 100:
         raise ValidationError({"name": "A filter name has at most 100 characters."})
     try:
-        compile_jql(jql or "", user=owner)
+        check_values(compile_jql(jql or "", user=owner), user=owner)
     except JQLError as exc:
         raise ValidationError({"jql": str(exc)}) from None
     if shared_with is not None and project_role(owner, shared_with.pk) is None:

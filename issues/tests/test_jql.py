@@ -83,11 +83,41 @@ def test_project_by_key_name_and_id_sees_only_visible(demo, alice, bob, project_
     assert keyset("project = DEMO", alice) == {"DEMO-1", "DEMO-2", "DEMO-3", "DEMO-4", "DEMO-5"}
     assert keyset('project = "Demo project"', alice) == keyset("project = demo", alice)
     assert keyset(f"project = {project_a.pk}", alice) == keyset("project = DEMO", alice)
-    # bob is not a member of DEMO: the query is valid but finds nothing there.
-    assert keyset("project = DEMO", bob) == set()
     assert keyset("", bob) == {"OPS-1"}
-    assert keyset("project in (DEMO, OPS)", alice) == keyset("project = DEMO", alice)
     assert keyset("project != DEMO", alice) == set()
+    # bob is not a member of DEMO: for him it does not exist, with the same words as a typo.
+    with pytest.raises(JQLError) as hidden:
+        keyset("project = DEMO", bob)
+    with pytest.raises(JQLError) as missing:
+        keyset("project = NOPE", bob)
+    assert hidden.value.message == "The value 'DEMO' does not exist for the field 'project' at column 11."
+    assert missing.value.message.replace("NOPE", "DEMO") == hidden.value.message
+    assert hidden.value.hint == missing.value.hint == "Values: OPS, Operations."
+    # The compiled query alone (no value check) still finds nothing of DEMO for bob.
+    assert not jql_queryset("", user=bob).filter(compile_jql("project = DEMO", user=bob).q).exists()
+
+
+def test_unknown_values_are_errors_with_suggestions(demo, alice):
+    cases = [
+        ("status = Dnoe", "status", "Did you mean 'Done'?"),
+        ("priority in (High, Hihg)", "priority", "Did you mean 'High'?"),
+        ("type = Bgu", "type", "Did you mean 'Bug'?"),
+        ("resolution = Fixd", "resolution", "Did you mean 'Fixed'?"),
+        ("project = DEMOO", "project", "Did you mean 'DEMO'?"),
+        ("priority > Meduim", "priority", "Did you mean 'Medium'?"),
+        ("assignee = nobody", "assignee", "Use a username, an email address, a display name or currentUser()."),
+        ("worklogAuthor in (alice, ghost)", "worklogAuthor", "Use a username"),
+    ]
+    for text, field_name, hint in cases:
+        with pytest.raises(JQLError) as exc:
+            jql_queryset(text, user=alice)
+        assert f"does not exist for the field '{field_name}'" in exc.value.message
+        assert exc.value.hint.startswith(hint)
+        assert exc.value.position == text.rindex(exc.value.message.split("'")[1]) + 1
+    # Known values by name, id, email or display name pass; "Unresolved" is a word, not a resolution.
+    status_id = Status.objects.get(name="Done").pk
+    assert keyset(f"status = {status_id} and resolution != Unresolved", alice) == {"DEMO-3"}
+    assert keyset("assignee in ('alice@example.com', 'Carol Clark')", alice) == {"DEMO-1", "DEMO-2"}
 
 
 def test_anonymous_sees_nothing(demo):
@@ -165,7 +195,6 @@ def test_assignee_reporter_users(demo, alice, carol):
     assert keyset("assignee not in (alice)", alice) == {"DEMO-2"}
     assert keyset("reporter = carol", alice) == {"DEMO-4"}
     assert keyset("reporter in (currentUser())", alice) == {"DEMO-1", "DEMO-2", "DEMO-3", "DEMO-5"}
-    assert keyset("assignee = nobody", alice) == set()
 
 
 def test_priority_equality_and_order(demo, alice):

@@ -73,15 +73,21 @@ def test_alice_sees_demo_only(client, alice, demo):
 def test_bob_gets_nothing_of_demo(client, bob, demo):
     client.force_login(bob)
     assert page_keys(get(client)) == ["OPS-2", "OPS-1"]
-    assert page_keys(get(client, jql="project = DEMO")) == []
+    # DEMO does not exist for bob: the same error as a project that does not exist at all.
+    hidden, missing = get(client, jql="project = DEMO"), get(client, jql="project = NOPE")
+    assert hidden.status_code == missing.status_code == 400
+    assert hidden.context["error"].message == "The value 'DEMO' does not exist for the field 'project' at column 11."
+    assert hidden.context["error"].hint == missing.context["error"].hint
     assert page_keys(get(client, jql="key = DEMO-1")) == []
     assert page_keys(get(client, jql="text ~ needle")) == []
-    response = client.get(reverse("issues:export"), {"format": "csv", "jql": "project = DEMO"})
+    response = client.get(reverse("issues:export"), {"format": "csv", "jql": "key in (DEMO-1, DEMO-2)"})
     assert "DEMO-" not in b"".join(response.streaming_content).decode()
     response = client.get(reverse("issues:export"), {"format": "json"})
     assert [r["key"] for r in json.loads(b"".join(response.streaming_content))] == ["OPS-2", "OPS-1"]
-    response = client.get(reverse("issues:search_api"), {"jql": "project in (DEMO, OPS)"})
+    response = client.get(reverse("issues:search_api"), {"jql": "project = OPS or key in (DEMO-1, DEMO-2)"})
     assert [r["key"] for r in response.json()["issues"]] == ["OPS-2", "OPS-1"]
+    response = client.get(reverse("issues:export"), {"format": "csv", "jql": "project = DEMO"})
+    assert response.status_code == 400 and "does not exist" in response.json()["error"]
 
 
 def test_rows_link_to_browse_and_have_bulk_checkboxes(client, alice, demo):
