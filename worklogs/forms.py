@@ -68,6 +68,11 @@ class DateRangeMixin:
     """Clean start/end: end before start and absurd ranges are errors; defaults fill the gaps."""
 
     def clean_range(self, cleaned: dict[str, Any], default_start: dt.date | None, default_end: dt.date | None) -> None:
+        for name in ("start", "end"):
+            day = cleaned.get(name)
+            if day and not 1900 <= day.year <= 2999:
+                self.add_error(name, f"The date {day:%Y-%m-%d} is out of range (years 1900-2999).")  # type: ignore[attr-defined]
+                return
         start = cleaned.get("start") or default_start
         end = cleaned.get("end") or default_end
         if start and end:

@@ -142,6 +142,8 @@ def test_report_filters_by_user_and_jql(client, dave, logs, demo_issue):
         "jql=status%20%3D",
         "group=day&start=2020-01-01&end=2026-01-01",
         "start=0001-01-01&end=9999-12-31",
+        "start=9999-12-31&end=9999-12-31",
+        "start=0001-01-01&end=0001-01-01",
     ],
 )
 def test_bad_report_input_is_inline_message(alice_client, query):
@@ -319,3 +321,9 @@ def test_tickets_query_count_is_bounded(
     with django_assert_max_num_queries(9):
         response = alice_client.get(f"/reports/tickets/?project=DEMO&group=assignee&{RANGE}&date_field=worklog")
     assert sum(len(g["issues"]) for g in response.context["groups"]) == 20
+
+
+@pytest.mark.parametrize("query", ["start=9999-12-31", "end=9999-12-31", "sort=priority&dir=sideways", "status=%20"])
+def test_tickets_odd_input_never_fails(alice_client, tickets, query):
+    response = alice_client.get(f"/reports/tickets/?project=DEMO&{query}")
+    assert response.status_code == 200

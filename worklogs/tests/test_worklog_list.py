@@ -151,7 +151,14 @@ def test_end_before_start_is_inline_message(alice_client):
 
 
 @pytest.mark.parametrize(
-    "query", ["start=2026-13-01", "start=1&end=2", "workday_start=25:00", "workday_start=17:00&workday_end=09:00"]
+    "query",
+    [
+        "start=2026-13-01",
+        "start=9999-12-31&end=9999-12-31",
+        "start=1&end=2",
+        "workday_start=25:00",
+        "workday_start=17:00&workday_end=09:00",
+    ],
 )
 def test_malformed_filters_are_inline_messages(alice_client, query):
     response = alice_client.get(f"/worklogs/?{query}")
