@@ -16,6 +16,10 @@
   }
 
   function apply(result) {
+    // A row whose week total dropped to zero is absent from the reply: show it as zero until reload.
+    form.querySelectorAll(".issue-total").forEach(function (el) {
+      if (!result.rows[el.dataset.issue]) setText(el, "0m");
+    });
     Object.keys(result.rows).forEach(function (key) {
       var row = result.rows[key];
       form.querySelectorAll('.issue-total[data-issue="' + CSS.escape(key) + '"]').forEach(function (el) { setText(el, row.total); });
