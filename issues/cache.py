@@ -30,6 +30,7 @@ import contextlib
 import copy
 import hashlib
 import logging
+import re
 import threading
 import time
 import uuid
@@ -220,6 +221,24 @@ def _bump_keys(keys: Sequence[str]) -> None:
         logger.error("cache generation bump failed, will replay before the next cache read: %s", exc)
 
 
+def _create_counters(keys: Sequence[str]) -> None:
+    c = _cache()
+    rc = _redis(c)
+    start = _now_us()
+
+    def run() -> None:
+        if rc is not None:
+            pipe = rc.get_client(write=True).pipeline(transaction=False)
+            for k in keys:
+                pipe.set(rc.make_key(k), start, nx=True)
+            pipe.execute()
+        else:
+            for k in keys:
+                c.add(k, start, GEN_TIMEOUT)
+
+    _guard(run)
+
+
 def _replay_pending() -> None:
     """Replay failed bumps; raise CacheDown while they cannot be applied (reads must not trust the cache)."""
     if not _pending:
@@ -272,10 +291,9 @@ def read_generations(keys: Sequence[str]) -> tuple[int, ...]:
     got = _get_many(keys)
     missing = [k for k in keys if k not in got]
     if missing:
-        # Never-bumped (or evicted) counters start at a time-based value no earlier entry used.
-        _bump_keys(missing)
-        if _pending:
-            raise CacheDown("could not create generation counters")
+        # Never-bumped (or evicted) counters start at a time-based value no earlier entry used. Only
+        # create them (SET NX), never bump here: concurrent first readers must agree on one value.
+        _create_counters(missing)
         got.update(_get_many(missing))
         if any(k not in got for k in missing):
             raise CacheDown("generation counters vanished")
@@ -506,6 +524,11 @@ def _rebuild(page_type: str, key: str, builder: Callable[[], T], timeout: int | 
         while True:
             if _add_lock(lock_key, token):
                 try:
+                    # The previous holder may have stored the entry just before releasing the lock.
+                    value = _get_many([key]).get(key, _MISSING)
+                    if value is not _MISSING:
+                        _count(page_type, "waits")
+                        return value
                     value = _timed_build(page_type, builder)
                     _store(page_type, key, value, timeout)
                     return value
@@ -704,3 +727,29 @@ def connect_signals() -> None:
         uid = f"taskra_cache_{model.__name__}"
         post_save.connect(_on_lookup_changed, sender=model, dispatch_uid=f"{uid}_save")
         post_delete.connect(_on_lookup_changed, sender=model, dispatch_uid=f"{uid}_delete")
+
+
+# ---------------------------------------------------------------------------------------------
+# Result pages (navigator, search API)
+
+_TIME_RELATIVE_JQL = re.compile(r"(now|startof\w*|endof\w*)\s*\(|(?<![\w.])[-+]?\d+\s*[wdhm]\b", re.IGNORECASE)
+_USER_RELATIVE_JQL = re.compile(r"currentuser\s*\(", re.IGNORECASE)
+
+
+def get_or_build_results(*, user: Any, query: dict[str, Any], builder: Callable[[], T]) -> T:
+    """Return a result page (navigator) from the shared cache, keyed by the viewer's access and every query input.
+
+    The key holds the sorted ids of the projects the viewer may see, so users with different
+    access never share an entry; the page depends on those projects' generations. JQL using
+    currentUser() adds the user to the key; JQL relative to the clock (now(), startOfDay(), -7d)
+    is never cached, since its results change without any write.
+    """
+    from issues.permissions import visible_project_ids
+
+    jql = str(query.get("jql") or "")
+    if _TIME_RELATIVE_JQL.search(jql) or not page_cache_enabled():
+        return builder()
+    project_ids = sorted(visible_project_ids(user).values_list("project_id", flat=True))
+    viewer = user.pk if _USER_RELATIVE_JQL.search(jql) else None
+    parts = [tuple(project_ids), viewer, sorted((k, repr(v)) for k, v in query.items())]
+    return get_or_build("navigator", parts, builder, project_ids=project_ids)
