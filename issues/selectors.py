@@ -299,13 +299,14 @@ def navigator_order(
     *, compiled_order: list[str], sort: str | None, direction: str | None, group_by: str | None
 ) -> list[str]:
     """Return order_by() strings: a column sort (if given) replaces the JQL ORDER BY; grouping sorts first."""
-    from issues.jql import SORT_FIELDS, compile_jql
+    from issues.jql import ALIASES, SORT_FIELDS, compile_jql
 
     order = compiled_order
     if direction not in (None, "", "asc", "desc"):
         raise NavigatorError("The sort direction must be 'asc' or 'desc'.")
     if sort:
         name = sort.strip().lower()
+        name = ALIASES.get(name, name)
         if name not in SORT_FIELDS:
             raise NavigatorError(f"Unknown sort column '{sort[:40]}'. Sortable: {', '.join(sorted(SORT_FIELDS))}.")
         order = compile_jql(f"ORDER BY {name} {direction or 'asc'}", user=None).order_by
@@ -407,9 +408,18 @@ def navigator_page(
         count_capped=count > NAVIGATOR_COUNT_CAP,
         groups=groups,
         order_by=order,
-        sort=sort.strip().lower() if sort else None,
+        sort=_sort_name(sort),
         direction=(direction or "asc") if sort else ("desc" if first.startswith("-") else "asc"),
     )
+
+
+def _sort_name(sort: str | None) -> str | None:
+    from issues.jql import ALIASES
+
+    if not sort:
+        return None
+    name = sort.strip().lower()
+    return ALIASES.get(name, name)
 
 
 def _mark_group_starts(rows: list[dict[str, Any]], group_by: str) -> None:

@@ -536,3 +536,10 @@ def test_dates_show_in_the_users_time_zone(client, alice, demo):
     client.force_login(alice)  # Europe/Berlin: 2026-11-01 00:00 UTC is 01:00 there
     html = get(client, jql="key = DEMO-1").content.decode()
     assert "2026-11-01 01:00" in html
+
+
+def test_sort_accepts_jql_aliases(client, alice, demo):
+    client.force_login(alice)
+    response = get(client, sort="issuetype", dir="desc")
+    assert response.context["result"].sort == "type"
+    assert len(page_keys(response)) == 6
