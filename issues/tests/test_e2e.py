@@ -145,7 +145,6 @@ def test_browse_search_log_work_change_status_export(plain_http_server, browser,
     assert page.locator(".markdown strong", has_text="401").is_visible()
     assert page.locator('[data-time="spent"]').inner_text() == "None"
     assert page.locator('[data-time="remaining"]').inner_text() == "4h"
-    page.screenshot(path=str(SHOTS / "issue.png"), full_page=True)
 
     # "l" opens the log-work form; a bad duration keeps what was typed and says why.
     page.keyboard.press("l")
@@ -170,6 +169,7 @@ def test_browse_search_log_work_change_status_export(plain_http_server, browser,
     page.wait_for_load_state()
     page.wait_for_function("document.querySelector('.messages') !== null")
     assert page.locator("#history").get_by_text("In Progress").first.is_visible()
+    page.screenshot(path=str(SHOTS / "issue.png"), full_page=True)
     issue = Issue.objects.select_related("status").get(key="DEMO-1")
     assert issue.status.name == "In Progress" and issue.time_spent == 5400
 

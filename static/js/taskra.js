@@ -24,7 +24,8 @@
     if (rows.length) return Array.from(rows);
     const table = document.querySelector("main table[data-nav-list], main #issue-table") ||
       Array.from(document.querySelectorAll("main table")).find((t) => t.querySelector("tbody tr a"));
-    return table ? Array.from(table.querySelectorAll("tbody tr")) : [];
+    // Group headings and empty rows have no link to open: skip them.
+    return table ? Array.from(table.querySelectorAll("tbody tr")).filter((r) => r.querySelector("a[href]")) : [];
   }
 
   let selected = -1;
@@ -114,10 +115,17 @@
   });
 
   // ---- forms ---------------------------------------------------------------------------------
-  // Inline editors: a select submits its form on change (the button stays for keyboard and no-JS use).
+  // Inline editors: a select chosen with the mouse submits its form at once. Arrow keys also fire "change"
+  // on a closed select, so after keyboard use the form waits for its Set button (no change of context on input).
+  document.addEventListener("keydown", function (event) {
+    if (event.target.matches && event.target.matches("select[data-autosubmit]")) event.target.dataset.keyed = "1";
+  }, true);
+  document.addEventListener("pointerdown", function (event) {
+    if (event.target.matches && event.target.matches("select[data-autosubmit]")) delete event.target.dataset.keyed;
+  }, true);
   document.addEventListener("change", function (event) {
     const el = event.target;
-    if (el.matches("select[data-autosubmit]") && el.form) el.form.requestSubmit();
+    if (el.matches("select[data-autosubmit]") && el.form && el.dataset.keyed !== "1") el.form.requestSubmit();
   });
   // One submit per form: a double click must not post twice (the server also checks a one-time token).
   document.addEventListener("submit", function (event) {
