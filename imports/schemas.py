@@ -265,7 +265,7 @@ class Rec:
 
 class _Jira(BaseModel):
     # Jira sends dozens of fields Taskra does not use (custom fields, avatars, self links): ignore them.
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, coerce_numbers_to_str=True)
 
 
 class JiraUser(_Jira):

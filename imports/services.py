@@ -468,6 +468,20 @@ COMMENT_FIELDS = ("issue_id", "author_id", "body", "created", "updated")
 _USERNAME_BAD = re.compile(r"[^\w.@+-]+")
 
 
+def insert_rows(model: type, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert new rows: COPY on PostgreSQL, a batched multi-row INSERT elsewhere."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(model._meta.db_table)
+        cols = ", ".join(connection.ops.quote_name(c) for c in columns)
+        with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    model.objects.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=2000)
+
+
 class ImportWriter:
     """Write validated records chunk by chunk; caches lookups (users, projects, statuses) for the whole job."""
 
@@ -888,15 +902,7 @@ class ImportWriter:
         return touched, len(new_rows) + len(updates), issue_ids
 
     def _insert(self, model: type, columns: tuple[str, ...], rows: list[tuple]) -> None:
-        """Insert new rows: COPY on PostgreSQL, a multi-row INSERT elsewhere."""
-        if self.postgres:
-            table = connection.ops.quote_name(model._meta.db_table)
-            cols = ", ".join(connection.ops.quote_name(c) for c in columns)
-            with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return
-        model.objects.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=2000)
+        insert_rows(model, columns, rows)
 
     def _write_parents(self, accepted: list, ids: dict[str, int], existing: dict, out: ChunkOutcome) -> set[str]:
         wanted = {key: rec.parent for _, rec, key, _, _ in accepted}
@@ -1164,6 +1170,25 @@ def _bulk_update_run(job: Job, owner: str, on_chunk: Callable[[Job], None] | Non
     job.refresh_from_db()
 
 
+def _link_labels(links: list[tuple[int, int]]) -> None:
+    """Add (issue_id, label_id) links, skipping ones a concurrent writer added meanwhile."""
+    through = Issue.labels.through
+    if not links:
+        return
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(through._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (issue_id, label_id) SELECT * FROM unnest(%s::bigint[], %s::bigint[]) "
+                "ON CONFLICT DO NOTHING",
+                [[i for i, _ in links], [lid for _, lid in links]],
+            )
+        return
+    through.objects.bulk_create(
+        [through(issue_id=i, label_id=lid) for i, lid in links], ignore_conflicts=True, batch_size=2000
+    )
+
+
 def bulk_apply(*, issue_ids: list[int], changes: dict[str, Any], actor: Any | None) -> int:
     """Apply the changes to these issues as set-based UPDATEs with history rows; return how many changed.
 
@@ -1177,13 +1202,11 @@ def bulk_apply(*, issue_ids: list[int], changes: dict[str, Any], actor: Any | No
             pk__in=issue_ids
         ).values_list("pk", "project_id", "status_id", "priority_id", "assignee_id", "resolution_id")
     }
-    history: list[History] = []
+    history: list[tuple] = []
     changed: set[int] = set()
 
     def record(issue_id: int, field: str, old: str, new: str) -> None:
-        history.append(
-            History(issue_id=issue_id, author_id=author_id, created=now, field=field, from_value=old, to_value=new)
-        )
+        history.append((issue_id, author_id, now, field, old, new))
         changed.add(issue_id)
 
     if "status" in changes:
@@ -1238,12 +1261,12 @@ def bulk_apply(*, issue_ids: list[int], changes: dict[str, Any], actor: Any | No
             if want != have:
                 record(pk, "labels", " ".join(sorted(have)), " ".join(sorted(want)))
                 label_moved.append(pk)
-                new_links.extend(through(issue_id=pk, label_id=lid) for lid, name in add.items() if name not in have)
+                new_links.extend((pk, lid) for lid, name in add.items() if name not in have)
         if remove:
             through.objects.filter(issue_id__in=label_moved, label_id__in=list(remove)).delete()
-        through.objects.bulk_create(new_links, ignore_conflicts=True, batch_size=5000)
+        _link_labels(new_links)
         Issue.objects.filter(pk__in=label_moved).update(updated=now)
-    History.objects.bulk_create(history, batch_size=5000)
+    insert_rows(History, ("issue_id", "author_id", "created", "field", "from_value", "to_value"), history)
     if changed:
         changed_ids = list(changed)
         project_ids = {rows[pk][0] for pk in changed_ids}
