@@ -26,8 +26,8 @@ from django.contrib.auth.hashers import make_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
-from django.db.models import Max, QuerySet
-from django.db.models.functions import Lower
+from django.db.models import F, Max, QuerySet, Value
+from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
 from accounts.models import Profile
@@ -1227,8 +1227,13 @@ def bulk_apply(*, issue_ids: list[int], changes: dict[str, Any], actor: Any | No
                     record(pk, "resolution", resolutions.get(old_res, ""), "")
             qs = Issue.objects.filter(pk__in=moving)
             if is_done:
-                qs.filter(resolution__isnull=True).update(resolution_id=done_resolution)
-                qs.update(status_id=new_status, resolved=now, updated=now)
+                # One UPDATE per chunk: every indexed column changed costs index writes on each pass.
+                qs.update(
+                    status_id=new_status,
+                    resolution_id=Coalesce(F("resolution_id"), Value(done_resolution)),
+                    resolved=now,
+                    updated=now,
+                )
             else:
                 qs.update(status_id=new_status, resolution_id=None, resolved=None, updated=now)
     if "priority" in changes:
@@ -1251,9 +1256,8 @@ def bulk_apply(*, issue_ids: list[int], changes: dict[str, Any], actor: Any | No
         add = {label.pk: label.name for label in labels_get_or_create(changes.get("add_labels", []))}
         remove = dict(Label.objects.filter(name__in=changes.get("remove_labels", [])).values_list("pk", "name"))
         current: dict[int, set[str]] = {pk: set() for pk in rows}
-        all_names = dict(Label.objects.filter(issues__in=list(rows)).values_list("pk", "name").distinct())
-        for issue_id, label_id in through.objects.filter(issue_id__in=list(rows)).values_list("issue_id", "label_id"):
-            current[issue_id].add(all_names.get(label_id, ""))
+        for issue_id, name in through.objects.filter(issue_id__in=list(rows)).values_list("issue_id", "label__name"):
+            current[issue_id].add(name)
         new_links = []
         label_moved = []
         for pk, have in current.items():
@@ -1265,7 +1269,9 @@ def bulk_apply(*, issue_ids: list[int], changes: dict[str, Any], actor: Any | No
         if remove:
             through.objects.filter(issue_id__in=label_moved, label_id__in=list(remove)).delete()
         _link_labels(new_links)
-        Issue.objects.filter(pk__in=label_moved).update(updated=now)
+        # Issues whose status, priority or assignee changed above already carry the new `updated`.
+        stamped = {row[0] for row in history if row[3] != "labels"}
+        Issue.objects.filter(pk__in=[pk for pk in label_moved if pk not in stamped]).update(updated=now)
     insert_rows(History, ("issue_id", "author_id", "created", "field", "from_value", "to_value"), history)
     if changed:
         changed_ids = list(changed)
