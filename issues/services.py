@@ -229,7 +229,11 @@ def issue_update(*, issue: Issue, actor: Any | None, data: dict[str, Any], check
             changes.append(("resolution", _display("resolution", issue.resolution), ""))
             issue.resolution = None
             changed_fields.append("resolution")
-        issue.resolved = now if issue.status.category == StatusCategory.DONE else None
+        # Moving between two done statuses keeps the date the issue was resolved.
+        if issue.status.category != StatusCategory.DONE:
+            issue.resolved = None
+        elif issue.resolved is None:
+            issue.resolved = now
         changed_fields.append("resolved")
     if "labels" in data:
         old_names = sorted(issue.labels.values_list("name", flat=True))

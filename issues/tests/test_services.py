@@ -5,6 +5,7 @@ Personas: alice is admin of DEMO (may edit), carol is a viewer in DEMO (may not)
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import threading
 
@@ -12,6 +13,7 @@ import pytest
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, connections
+from django.utils import timezone
 
 from issues.models import History, Issue, Priority, Project, Resolution, Status
 from issues.services import (
@@ -254,3 +256,20 @@ def test_comment_add_checks_permission_unless_told_not_to(project_a, make_issue,
         comment_add(issue=issue, author=bob, body="hi")
     comment = comment_add(issue=issue, author=bob, body=" hi ", check_permission=False)
     assert comment.body == "hi"
+
+
+def test_moving_between_done_statuses_keeps_the_resolved_date(project_a, make_issue, alice):
+    from issues.models import StatusCategory
+
+    closed = Status.objects.create(name="Closed", category=StatusCategory.DONE, position=9)
+    issue = make_issue(project_a)
+    issue_update(issue=issue, actor=alice, data={"status": Status.objects.get(name="Done")})
+    Issue.objects.filter(pk=issue.pk).update(resolved=timezone.now() - dt.timedelta(days=3))
+    resolved = Issue.objects.get(pk=issue.pk).resolved
+
+    issue = Issue.objects.get(pk=issue.pk)
+    issue_update(issue=issue, actor=alice, data={"status": closed})
+
+    issue.refresh_from_db()
+    assert issue.resolved == resolved
+    assert issue.resolution.name == "Done"
