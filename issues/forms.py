@@ -224,8 +224,14 @@ class WorklogForm(TokenMixin):
         max_seconds=MAX_WORKLOG_SECONDS,
         widget=forms.TextInput(attrs={"data-shortcut-target": "log-work", "placeholder": "e.g. 2h 30m"}),
     )
-    started_date = forms.DateField(label="Date started", widget=forms.DateInput(attrs={"type": "date"}))
-    started_time = forms.TimeField(label="Time started", widget=forms.TimeInput(attrs={"type": "time"}))
+    # Left empty they mean "now" in the user's time zone: the issue page's HTML is shared through the page cache,
+    # so it must not carry the time it was rendered at; taskra.js fills in the current time ([data-default-now]).
+    started_date = forms.DateField(
+        label="Date started", widget=forms.DateInput(attrs={"type": "date", "data-default-now": "date"})
+    )
+    started_time = forms.TimeField(
+        label="Time started", widget=forms.TimeInput(attrs={"type": "time", "data-default-now": "time"})
+    )
     comment = forms.CharField(required=False, max_length=10000, widget=forms.Textarea(attrs={"rows": 2}))
     adjust_estimate = forms.ChoiceField(
         label="Remaining estimate",
@@ -248,18 +254,24 @@ class WorklogForm(TokenMixin):
                 {"time_spent": worklog.time_spent, "comment": worklog.comment, "started_date": local.date(),
                  "started_time": local.time().replace(second=0, microsecond=0)}
             )  # fmt: skip
-        else:
-            now = dt.datetime.now(tz)
-            initial.setdefault("started_date", now.date())
-            initial.setdefault("started_time", now.time().replace(second=0, microsecond=0))
         super().__init__(*args, **kwargs)
         if worklog is not None:
             # Editing never creates a record, so it needs no token.
             del self.fields["form_token"]
+        else:
+            self.fields["started_date"].required = False
+            self.fields["started_time"].required = False
+            self.fields["started_date"].widget.attrs["data-tz"] = str(tz)
+            self.fields["started_time"].widget.attrs["data-tz"] = str(tz)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         day, time = data.get("started_date"), data.get("started_time")
+        now = dt.datetime.now(self.tz)
+        if day is None and "started_date" not in self.errors and not self.fields["started_date"].required:
+            day = now.date()
+        if time is None and "started_time" not in self.errors and not self.fields["started_time"].required:
+            time = now.time().replace(second=0, microsecond=0)
         if day is not None and time is not None:
             data["started"] = dt.datetime.combine(day, time).replace(tzinfo=self.tz)
         if data.get("adjust_estimate") == AdjustEstimate.NEW and data.get("new_estimate") is None:

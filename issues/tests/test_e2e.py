@@ -150,6 +150,13 @@ def test_browse_search_log_work_change_status_export(plain_http_server, browser,
     page.keyboard.press("l")
     time_field = page.get_by_label("Time spent")
     assert page.evaluate("document.activeElement.name") == "time_spent"
+    # The start defaults to now in alice's profile time zone (filled in by taskra.js; the HTML is shared).
+    import datetime as dt
+    import zoneinfo
+
+    today = dt.datetime.now(zoneinfo.ZoneInfo("Europe/Berlin")).date().isoformat()
+    assert page.get_by_label("Date started").input_value() == today
+    assert len(page.get_by_label("Time started").input_value()) == 5
     time_field.fill("1h 30")
     page.get_by_label("Work description").fill("Traced the cookie flags")
     page.get_by_role("button", name="Log work", exact=True).click()

@@ -69,11 +69,32 @@ def test_worklog_form_reads_start_in_the_users_time_zone():
     assert form.cleaned_data["started"] == dt.datetime(2026, 7, 1, 7, 0, tzinfo=dt.UTC)  # CEST is UTC+2
 
 
-def test_worklog_form_starts_now_in_the_users_time_zone():
+def test_worklog_form_reads_empty_start_as_now_in_the_users_time_zone():
+    # The page's HTML is shared by the page cache, so the form carries no rendering time: empty means now.
     form = WorklogForm(tz=BERLIN)
-    now = dt.datetime.now(BERLIN)
-    assert form.initial["started_date"] == now.date()
-    assert len(form.initial["form_token"]) == 32
+    assert "started_date" not in form.initial and len(form.initial["form_token"]) == 32
+    assert 'data-tz="Europe/Berlin"' in str(form["started_time"])
+    before = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    form = WorklogForm(
+        {"form_token": "d" * 32, "time_spent": "1h", "started_date": "", "started_time": "", "adjust_estimate": "auto"},
+        tz=BERLIN,
+    )
+    assert form.is_valid(), form.errors
+    started = form.cleaned_data["started"]
+    assert started.tzinfo == BERLIN
+    assert before <= started <= dt.datetime.now(dt.UTC)
+
+
+def test_worklog_edit_form_needs_a_start():
+    class Row:
+        started = dt.datetime(2026, 7, 1, 7, 0, tzinfo=dt.UTC)
+        time_spent = 3600
+        comment = ""
+
+    form = WorklogForm({"time_spent": "1h", "started_date": "", "started_time": "", "adjust_estimate": "auto"},
+                       tz=BERLIN, worklog=Row())  # fmt: skip
+    assert not form.is_valid() and "started_date" in form.errors and "started_time" in form.errors
+    assert WorklogForm(tz=BERLIN, worklog=Row()).initial["started_time"] == dt.time(9, 0)
 
 
 def test_worklog_form_requires_a_new_estimate_when_asked_to_set_one():

@@ -163,6 +163,17 @@
       }
     });
     document.querySelectorAll("form").forEach(syncEstimate);
+    // Empty start date/time fields of a new worklog get "now" in the user's profile time zone (data-tz).
+    document.querySelectorAll("input[data-default-now]").forEach(function (input) {
+      if (input.value) return;
+      try {
+        const parts = Object.fromEntries(new Intl.DateTimeFormat("en-CA", {
+          timeZone: input.dataset.tz || undefined, year: "numeric", month: "2-digit", day: "2-digit",
+          hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+        }).formatToParts(new Date()).map((p) => [p.type, p.value]));
+        input.value = input.dataset.defaultNow === "date" ? `${parts.year}-${parts.month}-${parts.day}` : `${parts.hour}:${parts.minute}`;
+      } catch (e) { /* unknown zone: leave empty, the server reads empty as now */ }
+    });
     // Time stamps: show the full date on hover as well.
     document.querySelectorAll("time[datetime]").forEach(function (t) {
       if (!t.title) t.title = new Date(t.getAttribute("datetime")).toLocaleString();
