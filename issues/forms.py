@@ -67,6 +67,8 @@ class LabelsField(forms.CharField):
 
     def to_python(self, value: Any) -> list[str]:
         text = super().to_python(value) or ""
+        if "\x00" in text:  # the built-in validator would only see the cleaned list
+            raise forms.ValidationError("Labels cannot contain null characters.", code="null_characters_not_allowed")
         names = [n for n in _LABEL_SPLIT.split(text.strip()) if n]
         too_long = [n for n in names if len(n) > 100]
         if too_long:
@@ -193,6 +195,8 @@ class IssueForm(TokenMixin):
                 self.add_error("parent", f"No issue {key} in project {project.key}.")
             elif self.issue is not None and (parent.pk == self.issue.pk or parent.parent_id == self.issue.pk):
                 self.add_error("parent", "An issue cannot be its own parent or its sub-task's sub-task.")
+            elif parent.parent_id is not None:
+                self.add_error("parent", f"{parent.key} is a sub-task itself: sub-tasks cannot have sub-tasks.")
             else:
                 data["parent"] = parent
         return data

@@ -582,3 +582,53 @@ def test_urls_are_named(issue):
     assert reverse("issues:create") == "/issues/new"
     assert reverse("issues:edit", args=["DEMO-1"]) == "/browse/DEMO-1/edit"
     assert reverse("issues:api_issue", args=["DEMO-1"]) == "/api/issues/DEMO-1"
+
+
+# --- bad input never gives a 500 -----------------------------------------------------------------------------
+
+GARBAGE = ["\x00", "x" * 70000, "‮évil 🐞", "-1", "9" * 40, "<script>alert(1)</script>", "2026-99-99", " "]
+
+
+def test_garbage_in_every_form_field_is_never_a_500(client, alice, dave, issue):
+    from django.utils import timezone
+
+    comment = comment_add(issue=issue, author=alice, body="mine")
+    worklog = worklog_add(issue=issue, author=alice, time_spent=600, started=timezone.now())
+    _client(client, alice)
+    posts = {
+        "/issues/new": ["form_token", "project", "type", "summary", "description", "priority", "assignee", "labels",
+                        "parent", "due_date", "original_estimate"],
+        "/browse/DEMO-1/edit": ["type", "summary", "description", "status", "resolution", "priority", "assignee",
+                                "labels", "parent", "due_date", "original_estimate", "remaining_estimate"],
+        "/browse/DEMO-1/set/status": ["status"],
+        "/browse/DEMO-1/set/assignee": ["assignee"],
+        "/browse/DEMO-1/set/priority": ["priority"],
+        "/browse/DEMO-1/set/labels": ["labels"],
+        "/browse/DEMO-1/comments": ["form_token", "body"],
+        f"/browse/DEMO-1/comments/{comment.pk}/edit": ["body"],
+        "/browse/DEMO-1/worklogs": ["form_token", "time_spent", "started_date", "started_time", "comment",
+                                    "adjust_estimate", "new_estimate"],
+        f"/browse/DEMO-1/worklogs/{worklog.pk}/edit": ["time_spent", "started_date", "started_time", "comment",
+                                                       "adjust_estimate", "new_estimate"],
+    }  # fmt: skip
+    for url, fields in posts.items():
+        for value in GARBAGE:
+            response = client.post(url, {f: value for f in fields})
+            assert response.status_code in (200, 302, 400), (url, value[:20], response.status_code)
+    for value in GARBAGE:
+        for field in ("summary", "description", "labels", "status", "assignee", "parent", "due_date",
+                      "original_estimate"):  # fmt: skip
+            body = json.dumps({field: [value] if field == "labels" else value})
+            response = client.post("/api/issues/DEMO-1", body, content_type="application/json")
+            assert response.status_code in (200, 400), (field, value[:20], response.status_code)
+    assert client.get("/browse/DEMO-1").status_code == 200
+
+
+def test_sub_tasks_cannot_have_sub_tasks(client, alice, issue, make_issue):
+    sub = make_issue(issue.project, summary="child", parent=issue)
+    _client(client, alice)
+    html = client.get("/issues/new").content.decode()
+    form = {"form_token": _token(html), "project": issue.project_id, "type": issue.type_id, "summary": "grandchild",
+            "priority": issue.priority_id, "parent": sub.key}  # fmt: skip
+    response = client.post("/issues/new", form)
+    assert response.status_code == 200 and b"sub-tasks cannot have sub-tasks" in response.content

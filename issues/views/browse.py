@@ -358,6 +358,11 @@ def _resolve_update(issue: Issue, changes: dict[str, Any]) -> dict[str, Any]:
     data: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for field, value in changes.items():
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
+            # PostgreSQL cannot store NUL in text: refuse it here rather than fail in the database.
+            errors[field] = "Text cannot contain null characters (\\u0000)."
+            continue
         if field in lookups:
             if value is None:
                 data[field] = None
