@@ -398,3 +398,52 @@ def test_autocomplete_finds_users_by_display_name_and_issues_by_key(admin_client
         url, {"app_label": "issues", "model_name": "issue", "field_name": "parent", "term": "DEMO-1"}
     ).json()
     assert [r["id"] for r in issues["results"]] == [str(filled["parent"].pk)]
+
+
+def test_project_page_costs_the_same_for_more_members(admin_client, filled, project_a):
+    url = reverse("admin:issues_project_change", args=[project_a.pk])
+    with CaptureQueriesContext(connection) as ctx:
+        assert admin_client.get(url).status_code == 200
+    before = len(ctx.captured_queries)
+    from django.contrib.auth import get_user_model
+
+    for n in range(8):
+        user = get_user_model().objects.create_user(f"member{n}", password="member-pass-123")
+        Membership.objects.create(project=project_a, user=user)
+    with CaptureQueriesContext(connection) as ctx:
+        response = admin_client.get(url)
+    assert "member7" in response.text
+    assert len(ctx.captured_queries) == before
+
+
+def test_project_inlines_change_a_role_and_add_a_member(admin_client, filled, project_a, carol, bob):
+    carols = Membership.objects.get(project=project_a, user=carol)
+    others = list(Membership.objects.filter(project=project_a).exclude(pk=carols.pk).order_by("user__username"))
+    existing = sorted([carols, *others], key=lambda m: m.user.username)
+    data = {
+        "name": project_a.name,
+        "description": "",
+        "lead": project_a.lead_id,
+        "_save": "Save",
+        "memberships-TOTAL_FORMS": len(existing),
+        "memberships-INITIAL_FORMS": len(existing),
+        "memberships-MIN_NUM_FORMS": 0,
+        "memberships-MAX_NUM_FORMS": 1000,
+        "memberships-2-TOTAL_FORMS": 1,
+        "memberships-2-INITIAL_FORMS": 0,
+        "memberships-2-MIN_NUM_FORMS": 0,
+        "memberships-2-MAX_NUM_FORMS": 1000,
+        "memberships-2-0-user": bob.pk,
+        "memberships-2-0-role": "member",
+        "memberships-2-0-project": project_a.pk,
+    }
+    for i, membership in enumerate(existing):
+        data[f"memberships-{i}-id"] = membership.pk
+        data[f"memberships-{i}-project"] = project_a.pk
+        data[f"memberships-{i}-role"] = "member" if membership.pk == carols.pk else membership.role
+
+    response = admin_client.post(reverse("admin:issues_project_change", args=[project_a.pk]), data)
+
+    assert response.status_code == 302, response.content[-3000:]
+    roles = dict(Membership.objects.filter(project=project_a).values_list("user__username", "role"))
+    assert roles == {"alice": "admin", "carol": "member", "bob": "member"}
