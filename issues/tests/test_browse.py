@@ -333,6 +333,9 @@ def test_create_subtask_from_the_parent_link(client, alice, issue):
     assert 'value="DEMO-1"' in html
     from issues.models import IssueType
 
+    subtask = IssueType.objects.get(name="Sub-task")
+    assert f'<option value="{subtask.pk}" selected>' in html
+
     form = {
         "form_token": _token(html),
         "project": issue.project_id,

@@ -212,6 +212,14 @@ def test_browse_search_log_work_change_status_export(plain_http_server, browser,
     page.wait_for_url(f"{base}/browse/DEMO-5")
     assert page.locator('[data-time="original"]').inner_text() == "1d"
 
+    dark = browser.new_context(
+        viewport={"width": 1280, "height": 900}, color_scheme="dark", storage_state=context.storage_state()
+    )
+    dark_page = dark.new_page()
+    dark_page.goto(f"{base}/browse/DEMO-1")
+    dark_page.screenshot(path=str(SHOTS / "issue-dark.png"), full_page=True)
+    dark.close()
+
     # Phone width and dark mode keep the page usable.
     phone = browser.new_context(
         viewport={"width": 390, "height": 844}, color_scheme="dark", storage_state=context.storage_state()

@@ -183,6 +183,9 @@ def create(request: HttpRequest) -> HttpResponse:
         parent_key = request.GET.get("parent", "")
         if parent_key:
             initial["parent"] = parent_key.upper()[:32]
+            subtask_type = IssueType.objects.filter(is_subtask=True).values_list("pk", flat=True).first()
+            if subtask_type:
+                initial["type"] = subtask_type
         form = IssueForm(user=request.user, initial=initial)
     return render(request, "issues/browse_form.html", {"form": form, "issue": None})
 
