@@ -58,6 +58,7 @@ User = get_user_model()
 
 CHUNK_SIZE = 1000
 BULK_CHUNK_SIZE = 5000
+MAX_ATTEMPTS = 10
 SOURCE_BY_FORMAT = {JobFormat.JIRA_JSON: "jira", JobFormat.JIRA_CSV: "jira", JobFormat.TASKRA_JSONL: "taskra"}
 UPLOAD_EXTENSIONS = (".json", ".jsonl", ".ndjson", ".csv")
 SNIFF_BYTES = 64 * 1024
@@ -259,6 +260,10 @@ def job_claim(*, job_id: int, owner: str) -> Claim:
             return Claim(None)
         if job.state == JobState.RUNNING and job.lease_owner != owner and job.lease_until and job.lease_until > now:
             return Claim(None, retry_in=(job.lease_until - now).total_seconds() + 1)
+        if job.attempts >= MAX_ATTEMPTS:
+            # A job that keeps killing its worker (out of memory, say) must not loop forever.
+            _finish(job, JobState.FAILED, f"Stopped after {job.attempts} attempts: the worker running it kept dying.")
+            return Claim(None)
         job.state = JobState.RUNNING
         job.lease_owner = owner
         job.lease_until = now + dt.timedelta(seconds=lease_seconds(job))
