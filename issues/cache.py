@@ -48,7 +48,7 @@ logger = logging.getLogger("taskra.cache")
 
 T = TypeVar("T")
 
-PAGE_TYPES = ("issue", "navigator")
+PAGE_TYPES = ("issue", "issue_body", "navigator")
 METRIC_FIELDS = ("hits", "misses", "rebuilds", "waits", "errors", "rebuild_us")
 
 GEN_TIMEOUT = None  # generation counters never expire: losing one could resurrect an old entry
@@ -753,3 +753,96 @@ def get_or_build_results(*, user: Any, query: dict[str, Any], builder: Callable[
     viewer = user.pk if _USER_RELATIVE_JQL.search(jql) else None
     parts = [tuple(project_ids), viewer, sorted((k, repr(v)) for k, v in query.items())]
     return get_or_build("navigator", parts, builder, project_ids=project_ids)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendered issue-page bodies: shared HTML with the per-request tokens taken out
+
+_CSRF_PLACEHOLDER = "__TASKRA_CSRF_TOKEN__"
+_FORM_TOKEN_PLACEHOLDER = "__TASKRA_FORM_TOKEN__"
+_CSRF_RE = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*(")')
+_FORM_TOKEN_RE = re.compile(r'(name="form_token" value=")[^"]*(")')
+
+
+class NotShareable(Exception):
+    """A rendered body held a per-request token the placeholders did not recognise: never share it."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__("rendered body is not shareable")
+        self.html = html
+
+
+def shareable_html(html: str) -> str:
+    """Return the HTML with CSRF and one-time form tokens replaced by placeholders; raise NotShareable."""
+    out, csrf = _CSRF_RE.subn(rf"\g<1>{_CSRF_PLACEHOLDER}\g<2>", html)
+    out, tokens = _FORM_TOKEN_RE.subn(rf"\g<1>{_FORM_TOKEN_PLACEHOLDER}\g<2>", out)
+    # Every token must have been recognised, or one user's token would reach another (or a reload).
+    if csrf != html.count("csrfmiddlewaretoken") or tokens != html.count('name="form_token"'):
+        raise NotShareable(html)
+    return out
+
+
+def personalize_html(html: str, request: Any) -> str:
+    """Fill the placeholders of a shared body for this request: its CSRF token and fresh one-time form tokens."""
+    from django.middleware.csrf import get_token
+
+    from issues.idempotency import new_token
+
+    if _CSRF_PLACEHOLDER in html:
+        html = html.replace(_CSRF_PLACEHOLDER, get_token(request))
+    if _FORM_TOKEN_PLACEHOLDER in html:
+        html = re.sub(_FORM_TOKEN_PLACEHOLDER, lambda _m: new_token(), html)
+    return html
+
+
+def get_or_render_issue_body(
+    *,
+    request: Any,
+    issue: Any,
+    data: dict[str, Any],
+    role: str | None,
+    time_zone: str,
+    render: Callable[[], str],
+) -> str:
+    """Return the issue page's rendered body for this viewer, shared by every viewer who would see the same HTML.
+
+    The key holds what changes the body: the role (edit buttons and forms), the time zone (dates)
+    and, only for a viewer who wrote a comment or worklog shown on the page, the viewer's id
+    ("edit your comment" links). CSRF and one-time form tokens are replaced by placeholders
+    before storing and filled in per request. Same generations and version as the payload.
+    """
+    viewer = request.user.pk
+    own = any(
+        (row.get("author") or {}).get("id") == viewer for row in [*data.get("comments", ()), *data.get("worklogs", ())]
+    )
+    parts = [issue.pk, "body", role or "", time_zone, viewer if own else 0]
+
+    def build() -> str:
+        return shareable_html(render())
+
+    try:
+        body = get_or_build(
+            "issue_body",
+            parts,
+            build,
+            issue_id=issue.pk,
+            issue_ids=[issue.parent_id],
+            version=issue.updated.isoformat(),
+        )
+    except NotShareable as exc:
+        logger.warning("issue page body of %s not shareable: unrecognised per-request token", issue.pk)
+        return exc.html
+    return personalize_html(body, request)
+
+
+def render_block(request: Any, template_name: str, block_name: str, context: dict[str, Any]) -> str:
+    """Render one {% block %} of a template with the request's context processors (the shareable page body)."""
+    from django.template import RequestContext
+    from django.template.loader import get_template
+    from django.template.loader_tags import BlockNode
+
+    template = get_template(template_name).template
+    block = next(n for n in template.nodelist.get_nodes_by_type(BlockNode) if n.name == block_name)
+    ctx = RequestContext(request, context)
+    with ctx.bind_template(template):
+        return block.render(ctx)

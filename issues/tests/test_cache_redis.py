@@ -582,3 +582,68 @@ def test_dead_redis_never_fails_get_or_build(throwaway_redis, db):
     page_cache.invalidate_issue(1, 1)  # queued, not raised
     assert page_cache._pending
     assert page_cache.get_cached_issue("NOPE-1") is None
+
+
+# --- shared rendered bodies keep per-user parts per user ------------------------------------------------
+
+
+def test_viewer_never_gets_editor_body(redis_prefix, client, project_a, make_issue, alice, carol):
+    # alice (admin) fills the shared body entry first; carol (viewer) must not get her forms.
+    issue = make_issue(project_a, summary="Shared body")
+    client.force_login(alice)
+    client.get(f"/browse/{issue.key}")
+    assert b'id="add-comment"' in client.get(f"/browse/{issue.key}").content
+    client.force_login(carol)
+    page = client.get(f"/browse/{issue.key}").content
+    assert b"Shared body" in page
+    assert b'id="add-comment"' not in page
+
+
+def test_form_and_csrf_tokens_are_fresh_on_every_cached_page(redis_prefix, client, project_a, make_issue, alice):
+    import re
+
+    issue = make_issue(project_a)
+    client.force_login(alice)
+    first = client.get(f"/browse/{issue.key}").content.decode()
+    second = client.get(f"/browse/{issue.key}").content.decode()
+    assert page_cache.cache_metrics()["issue_body"]["hits"] >= 1
+    tokens = re.findall(r'name="form_token" value="([^"]+)"', first + second)
+    assert len(tokens) >= 2 and len(set(tokens)) == len(tokens)  # never shared, never reused
+    assert "__TASKRA_" not in first + second
+    assert re.search(r'name="csrfmiddlewaretoken" value="[A-Za-z0-9]{64}"', second)
+
+
+def test_cached_page_form_posts_work(redis_prefix, client, project_a, make_issue, alice):
+    import re
+
+    from issues.models import Comment
+
+    issue = make_issue(project_a)
+    client.force_login(alice)
+    client.get(f"/browse/{issue.key}")
+    for body in ("one", "two"):  # two comments from two cached page loads: both must be written
+        page = client.get(f"/browse/{issue.key}").content.decode()
+        form = page[page.index('id="add-comment"') :]
+        token = re.search(r'name="form_token" value="([^"]+)"', form).group(1)
+        response = client.post(f"/browse/{issue.key}/comments", {"body": body, "form_token": token})
+        assert response.status_code == 302
+    assert sorted(Comment.objects.filter(issue=issue).values_list("body", flat=True)) == ["one", "two"]
+
+
+def test_own_comment_edit_link_is_not_shared(redis_prefix, client, project_a, make_issue, alice):
+    from django.contrib.auth import get_user_model
+
+    from issues.models import Membership, Role
+    from issues.services import comment_add
+
+    dave = get_user_model().objects.create_user("dave", "dave@example.com", "dave-pass-123")
+    Membership.objects.create(project=project_a, user=dave, role=Role.MEMBER)  # dave: member of DEMO, wrote nothing
+    issue = make_issue(project_a)
+    comment_add(issue=issue, author=alice, body="alice was here")
+    client.force_login(alice)
+    client.get(f"/browse/{issue.key}")
+    assert f"/comments/{issue.comments.get().pk}/edit".encode() in client.get(f"/browse/{issue.key}").content
+    client.force_login(dave)
+    page = client.get(f"/browse/{issue.key}").content
+    assert b"alice was here" in page
+    assert f"/comments/{issue.comments.get().pk}/edit".encode() not in page

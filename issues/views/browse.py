@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -81,6 +82,8 @@ def _render_page(
 ) -> HttpResponse:
     tz = user_tz(request.user)
     role = project_role(request.user, issue.project_id)
+    if role is None:  # not a member: exactly like a missing issue (browse() reads the row without this check)
+        raise Http404("No such issue.")
     can_edit = can_edit_in(role)
 
     # Page cache (issues/cache.py): the payload is the same for every viewer who passed issue_for_user, so it
@@ -100,21 +103,37 @@ def _render_page(
         issue_ids=[issue.parent_id],
         version=issue.updated.isoformat(),
     )
-    context = {
-        "data": data,
-        "issue": data["issue"],
-        "role": role,
-        "can_edit": can_edit,
-        "is_admin": role == Role.ADMIN,
-        "user_tz": str(tz),
-        "inline_errors": inline_errors or {},
-    }
-    if can_edit:
-        context |= issue_edit_choices(project_id=issue.project_id)
-        context["comment_form"] = comment_form or CommentForm()
-        context["worklog_form"] = worklog_form or WorklogForm(tz=tz)
+
+    def full_context() -> dict[str, Any]:
+        context = {
+            "data": data,
+            "issue": data["issue"],
+            "role": role,
+            "can_edit": can_edit,
+            "is_admin": role == Role.ADMIN,
+            "user_tz": str(tz),
+            "inline_errors": inline_errors or {},
+        }
+        if can_edit:
+            context |= issue_edit_choices(project_id=issue.project_id)
+            context["comment_form"] = comment_form or CommentForm()
+            context["worklog_form"] = worklog_form or WorklogForm(tz=tz)
+        return context
+
+    if comment_form is None and worklog_form is None and not inline_errors and status == 200:
+        # Page cache: the rendered body ({% block content %}) is shared by viewers with the same role and time
+        # zone (issues.cache.get_or_render_issue_body fills in CSRF and form tokens per request); only the
+        # page around it (header, messages) is rendered here. Pages with form errors are never shared.
+        def render_body() -> str:
+            with timezone.override(tz):
+                return issue_cache.render_block(request, "issues/browse.html", "content", full_context())
+
+        body = issue_cache.get_or_render_issue_body(
+            request=request, issue=issue, data=data, role=role, time_zone=str(tz), render=render_body
+        )
+        return render(request, "issues/browse_cached.html", {"issue": data["issue"], "page_body": mark_safe(body)})
     with timezone.override(tz):
-        return render(request, "issues/browse.html", context, status=status)
+        return render(request, "issues/browse.html", full_context(), status=status)
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -123,9 +142,9 @@ def browse(request: HttpRequest, key: str) -> HttpResponse:
     # Page cache: the hot issue row comes from the in-process LRU (checked against the shared generations on
     # every access); membership decides visibility exactly as issue_for_user does (another project's issue: 404).
     issue = issue_cache.get_cached_issue(key)
-    if issue is None or project_role(request.user, issue.project_id) is None:
+    if issue is None:
         raise Http404("No such issue.")
-    return _render_page(request, issue)
+    return _render_page(request, issue)  # answers 404 when the viewer is not a member of the project
 
 
 @require_POST
