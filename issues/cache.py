@@ -707,6 +707,13 @@ def _on_lookup_changed(sender: Any, instance: Any = None, **kwargs: Any) -> None
     invalidate_on_commit(everything=True, using=kwargs.get("using"))
 
 
+def _on_user_saved(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
+    # Names and active flags show on pages (assignees, member lists); logins only touch last_login.
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return
+    invalidate_on_commit(everything=True, using=kwargs.get("using"))
+
+
 def connect_signals() -> None:
     """Connect the invalidation safety net (called from IssuesConfig.ready)."""
     from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
@@ -723,7 +730,13 @@ def connect_signals() -> None:
     for model in (Comment, History, Worklog):
         post_save.connect(_on_child_changed, sender=model, dispatch_uid=f"taskra_cache_{model.__name__}_save")
     m2m_changed.connect(_on_labels_changed, sender=Issue.labels.through, dispatch_uid="taskra_cache_labels")
-    for model in (IssueType, Status, Priority, Resolution, Label, Project, Profile):
+    from django.contrib.auth import get_user_model
+
+    from issues.models import Membership
+
+    post_save.connect(_on_user_saved, sender=get_user_model(), dispatch_uid="taskra_cache_user_save")
+    # Memberships: the assignee choices on rendered issue pages list a project's members.
+    for model in (IssueType, Status, Priority, Resolution, Label, Project, Profile, Membership):
         uid = f"taskra_cache_{model.__name__}"
         post_save.connect(_on_lookup_changed, sender=model, dispatch_uid=f"{uid}_save")
         post_delete.connect(_on_lookup_changed, sender=model, dispatch_uid=f"{uid}_delete")

@@ -647,3 +647,19 @@ def test_own_comment_edit_link_is_not_shared(redis_prefix, client, project_a, ma
     page = client.get(f"/browse/{issue.key}").content
     assert b"alice was here" in page
     assert f"/comments/{issue.comments.get().pk}/edit".encode() not in page
+
+
+def test_new_member_appears_in_cached_assignee_choices(redis_prefix, client, project_a, make_issue, alice):
+    from django.contrib.auth import get_user_model
+
+    from issues.models import Membership, Role
+
+    issue = make_issue(project_a)
+    client.force_login(alice)
+    client.get(f"/browse/{issue.key}")
+    assert b"Erin Newcomer" not in client.get(f"/browse/{issue.key}").content
+    erin = get_user_model().objects.create_user("erin", "erin@example.com", "erin-pass-123", first_name="Erin")
+    erin.profile.display_name = "Erin Newcomer"
+    erin.profile.save()
+    Membership.objects.create(project=project_a, user=erin, role=Role.MEMBER)
+    assert b"Erin Newcomer" in client.get(f"/browse/{issue.key}").content
