@@ -100,7 +100,8 @@ def parse_duration(
         unit = _UNIT_ALIASES.get(unit_text)
         if unit is None:
             raise ValueError(
-                f"Duration '{raw}' has an unknown unit '{match.group(2)}': use w (weeks), d (days), h (hours), m (minutes)."
+                f"Duration '{raw}' has an unknown unit '{match.group(2)}': "
+                "use w (weeks), d (days), h (hours), m (minutes)."
             )
         if unit in seen:
             raise ValueError(f"Duration '{raw}' gives '{unit}' twice.")
@@ -116,7 +117,7 @@ def parse_duration(
     if not seen:
         raise ValueError(f"Duration '{raw}' is not understood: write it like '2h 30m', '1d 4h' or '90m'.")
     if not math.isfinite(total) or total > MAX_DURATION_SECONDS:
-        raise ValueError(f"Duration '{raw}' is too long: at most {format_duration(MAX_DURATION_SECONDS)}.")
+        raise ValueError(f"Duration '{raw}' is too long: at most {MAX_DURATION_SECONDS // 3600} hours.")
     seconds = round(total)
     if seconds == 0 and not allow_zero:
         raise ValueError(f"Duration '{raw}' is zero: it must be more than zero.")
@@ -163,8 +164,8 @@ def _duration_input(allow_zero: bool):
         if seconds > MAX_DURATION_SECONDS:
             raise PydanticCustomError(
                 "duration_too_long",
-                "Duration is too long: at most {limit}.",
-                {"limit": format_duration(MAX_DURATION_SECONDS)},
+                "Duration is too long: at most {limit} hours.",
+                {"limit": MAX_DURATION_SECONDS // 3600},
             )
         return seconds
 
