@@ -32,6 +32,7 @@ from worklogs.reports import (
     TicketFilter,
     cross_project_report,
     format_hours,
+    issue_key_order,
     ticket_group_key,
     tickets_groups,
     tickets_logged_worklogs,
@@ -59,11 +60,6 @@ DAY_CHART_LIMIT = 400
 
 def _today(tz: dt.tzinfo) -> dt.date:
     return timezone.now().astimezone(tz).date()
-
-
-def _key_order(key: str) -> tuple[str, int]:
-    project, _, number = key.rpartition("-")
-    return project, int(number) if number.isdigit() else 0
 
 
 def _form_errors(form: Any) -> list[str]:
@@ -96,7 +92,7 @@ def _timesheet_data(*, user: Any, monday: dt.date, tz: dt.tzinfo, target: int) -
         row["by_day"][c["day"]] = row["by_day"].get(c["day"], 0) + c["total"]
     day_totals = {d: 0 for d in days}
     out_rows = []
-    for row in sorted(rows.values(), key=lambda r: _key_order(r["key"])):
+    for row in sorted(rows.values(), key=lambda r: issue_key_order(r["key"])):
         row_cells = []
         for d in days:
             seconds = row["by_day"].get(d, 0)
