@@ -92,6 +92,19 @@ class EstimatedCountPaginator(Paginator):
         return int(plan[0]["Plan"]["Plan Rows"])
 
 
+class DeletesHistoryMixin:
+    """Let deleting an issue (or project) take its changelog along.
+
+    History rows cannot be deleted one by one in the admin, and Django would otherwise refuse any
+    delete that cascades to them ("your account doesn't have permission to delete: history").
+    """
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, Any, set[str], Any]:
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)  # type: ignore[misc]
+        perms_needed = set(perms_needed) - {str(History._meta.verbose_name)}
+        return deleted, counts, perms_needed, protected
+
+
 class BigTableAdmin(admin.ModelAdmin):
     """Changelist settings for tables that grow to millions of rows."""
 
@@ -185,7 +198,7 @@ class NewMembershipInline(admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(DeletesHistoryMixin, admin.ModelAdmin):
     list_display = ("key", "name", "lead", "issue_counter", "created")
     list_select_related = ("lead",)
     search_fields = ("key", "name")
@@ -202,14 +215,14 @@ class ProjectAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Project, form: forms.ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if change:
-            transaction.on_commit(lambda: issue_cache.invalidate_project(obj.pk))
+            issue_cache.invalidate_on_commit(project_ids=[obj.pk])
 
     def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:
         super().save_formset(request, form, formset, change)
         # Membership decides visibility: cached pages of the project must not outlive a change.
         if formset.has_changed():
             project_id = form.instance.pk
-            transaction.on_commit(lambda: issue_cache.invalidate_project(project_id))
+            issue_cache.invalidate_on_commit(project_ids=[project_id])
 
 
 @admin.register(Membership)
@@ -222,17 +235,17 @@ class MembershipAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Membership, form: forms.ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        transaction.on_commit(lambda: issue_cache.invalidate_project(obj.project_id))
+        issue_cache.invalidate_on_commit(project_ids=[obj.project_id])
 
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
         project_id = obj.project_id
         super().delete_model(request, obj)
-        transaction.on_commit(lambda: issue_cache.invalidate_project(project_id))
+        issue_cache.invalidate_on_commit(project_ids=[project_id])
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         project_ids = set(queryset.values_list("project_id", flat=True))
         super().delete_queryset(request, queryset)
-        transaction.on_commit(lambda: [issue_cache.invalidate_project(pk) for pk in project_ids])
+        issue_cache.invalidate_on_commit(project_ids=project_ids)
 
 
 def format_seconds(seconds: int | None) -> str:
@@ -288,7 +301,7 @@ class IssueAdminForm(forms.ModelForm):
 
 
 @admin.register(Issue)
-class IssueAdmin(BigTableAdmin):
+class IssueAdmin(DeletesHistoryMixin, BigTableAdmin):
     form = IssueAdminForm
     list_display = ("key", "summary", "type", "status", "priority", "assignee", "time_spent_display", "updated")
     list_select_related = ("type", "status", "priority", "assignee")
@@ -403,9 +416,11 @@ class IssueAdmin(BigTableAdmin):
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         with transaction.atomic():
-            rows = list(queryset.values_list("pk", "project_id"))
+            rows = list(queryset.order_by().values_list("pk", "project_id", "parent_id"))
             queryset.delete()
-            transaction.on_commit(lambda: issue_cache.invalidate_issues([r[0] for r in rows], {r[1] for r in rows}))
+            # A parent's page lists its sub-tasks: it goes stale too.
+            issue_ids = {r[0] for r in rows} | {r[2] for r in rows if r[2] is not None}
+            issue_cache.invalidate_on_commit(issue_ids, {r[1] for r in rows})
 
 
 @admin.register(Comment)
@@ -451,9 +466,9 @@ class CommentAdmin(BigTableAdmin):
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         with transaction.atomic():
-            rows = list(queryset.values_list("issue_id", "issue__project_id"))
+            rows = list(queryset.order_by().values_list("issue_id", "issue__project_id"))
             queryset.delete()
-            transaction.on_commit(lambda: issue_cache.invalidate_issues([r[0] for r in rows], {r[1] for r in rows}))
+            issue_cache.invalidate_on_commit({r[0] for r in rows}, {r[1] for r in rows})
 
 
 @admin.register(History)

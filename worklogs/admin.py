@@ -124,4 +124,4 @@ class WorklogAdmin(BigTableAdmin):
             issue_ids = [issue_id for issue_id, _ in rows]
             issue_recalculate_time_spent(issue_ids=issue_ids)
             project_ids = {project_id for _, project_id in rows}
-            transaction.on_commit(lambda: issue_cache.invalidate_issues(issue_ids, project_ids))
+            issue_cache.invalidate_on_commit(issue_ids, project_ids)

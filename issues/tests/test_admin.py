@@ -271,7 +271,8 @@ def test_admin_bulk_delete_action_recalculates_time_spent(
     assert response.status_code == 302
     assert sums(issue) == (2 * H, 2 * H)
     assert sums(other) == (0, 0)
-    assert invalidated == [({issue.pk, other.pk}, {issue.project_id})]
+    # Bumped while deleting and again after the commit (issues.cache.invalidate_on_commit).
+    assert invalidated and all(entry == ({issue.pk, other.pk}, {issue.project_id}) for entry in invalidated)
 
 
 def test_history_is_read_only(admin_client, filled):
@@ -447,3 +448,40 @@ def test_project_inlines_change_a_role_and_add_a_member(admin_client, filled, pr
     assert response.status_code == 302, response.content[-3000:]
     roles = dict(Membership.objects.filter(project=project_a).values_list("user__username", "role"))
     assert roles == {"alice": "admin", "carol": "member", "bob": "member"}
+
+
+def test_admin_bulk_delete_of_issues_invalidates_them_and_their_parents(
+    admin_client, filled, monkeypatch, django_capture_on_commit_callbacks
+):
+    from issues import cache as issue_cache
+
+    child, ops = filled["child"], filled["ops"]
+    invalidated = []
+    monkeypatch.setattr(issue_cache, "invalidate_issues", lambda ids, pids: invalidated.append((set(ids), set(pids))))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:issues_issue_changelist"),
+            {"action": "delete_selected", "_selected_action": [child.pk, ops.pk], "post": "yes"},
+        )
+    assert response.status_code == 302
+    assert set(Issue.objects.values_list("key", flat=True)) == {"DEMO-1"}
+    expected = ({child.pk, ops.pk, filled["parent"].pk}, {child.project_id, ops.project_id})
+    assert invalidated and all(entry == expected for entry in invalidated)
+
+
+def test_admin_deletes_one_issue_with_its_history(admin_client, filled):
+    child = filled["child"]
+    assert History.objects.filter(issue=child).exists()
+    url = reverse("admin:issues_issue_delete", args=[child.pk])
+    assert admin_client.get(url).status_code == 200
+    response = admin_client.post(url, {"post": "yes"})
+    assert response.status_code == 302
+    assert not Issue.objects.filter(pk=child.pk).exists()
+    assert not History.objects.filter(issue_id=child.pk).exists()
+
+
+def test_admin_deletes_a_project_with_everything_in_it(admin_client, filled, project_a):
+    response = admin_client.post(reverse("admin:issues_project_delete", args=[project_a.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert set(Issue.objects.values_list("key", flat=True)) == {"OPS-1"}
+    assert not Worklog.objects.exists() and not History.objects.exists()
