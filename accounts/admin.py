@@ -10,6 +10,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.http import HttpRequest
 
 from accounts.models import Profile
+from issues.admin import EstimatedCountPaginator
 
 User = get_user_model()
 
@@ -33,6 +34,7 @@ class UserAdmin(DjangoUserAdmin):
     list_select_related = ("profile",)
     search_fields = ("username", "profile__display_name", "first_name", "last_name", "email")
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     @admin.display(description="Display name", ordering="profile__display_name")
     def display_name(self, obj: Any) -> str:
@@ -59,3 +61,4 @@ class ProfileAdmin(admin.ModelAdmin):
     search_fields = ("display_name", "user__username", "=account_id")
     autocomplete_fields = ("user",)
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
