@@ -95,6 +95,19 @@ def demo(transactional_db, alice, carol, project_a, make_issue):
     return issue
 
 
+UNLABELLED_JS = """
+() => Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea, button'))
+  .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+    && !el.getAttribute('aria-labelledby') && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+  .map(el => el.outerHTML.slice(0, 80))
+"""
+
+
+def _unlabelled(page) -> list[str]:
+    """Return form controls without an accessible name (label, aria-label(ledby) or button text)."""
+    return page.evaluate(UNLABELLED_JS)
+
+
 def _login(page, base: str, username: str, password: str, *, shot: bool = False) -> None:
     page.goto(f"{base}/issues/")
     assert "/accounts/login/" in page.url  # every page requires login
@@ -177,6 +190,7 @@ def test_browse_search_log_work_change_status_export(plain_http_server, browser,
     page.wait_for_function("document.querySelector('.messages') !== null")
     assert page.locator("#history").get_by_text("In Progress").first.is_visible()
     page.screenshot(path=str(SHOTS / "issue.png"), full_page=True)
+    assert _unlabelled(page) == []
     issue = Issue.objects.select_related("status").get(key="DEMO-1")
     assert issue.status.name == "In Progress" and issue.time_spent == 5400
 
@@ -208,6 +222,7 @@ def test_browse_search_log_work_change_status_export(plain_http_server, browser,
     page.get_by_label("Original estimate").fill("1d")
     page.get_by_label("Labels").fill("auth security")
     page.screenshot(path=str(SHOTS / "create.png"), full_page=True)
+    assert _unlabelled(page) == []
     page.get_by_role("button", name="Create", exact=True).click()
     page.wait_for_url(f"{base}/browse/DEMO-5")
     assert page.locator('[data-time="original"]').inner_text() == "1d"
