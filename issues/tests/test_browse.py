@@ -635,3 +635,16 @@ def test_sub_tasks_cannot_have_sub_tasks(client, alice, issue, make_issue):
             "priority": issue.priority_id, "parent": sub.key}  # fmt: skip
     response = client.post("/issues/new", form)
     assert response.status_code == 200 and b"sub-tasks cannot have sub-tasks" in response.content
+
+
+def test_api_post_needs_the_csrf_token(alice, issue):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    body = json.dumps({"summary": "Via API"})
+    assert client.post("/api/issues/DEMO-1", body, content_type="application/json").status_code == 403
+    client.get("/browse/DEMO-1")  # sets the CSRF cookie, as a browser session would have
+    token = client.cookies["csrftoken"].value
+    response = client.post("/api/issues/DEMO-1", body, content_type="application/json", headers={"X-CSRFToken": token})
+    assert response.status_code == 200 and response.json()["summary"] == "Via API"
