@@ -508,6 +508,7 @@ class ImportWriter:
         self.default_type = default_type().pk
         self.default_priority = default_priority().pk
         self.postgres = connection.vendor == "postgresql"
+        self.may_add_lookups = self.actor is None or self.actor.is_staff
 
     # -- lookups -----------------------------------------------------------------------------------
 
@@ -546,10 +547,14 @@ class ImportWriter:
         found = self.statuses.get(record.status.lower())
         if found:
             return found
+        known = ", ".join(sorted(Status.objects.values_list("name", flat=True)))
         if not record.status_category:
-            known = ", ".join(sorted(Status.objects.values_list("name", flat=True)))
             raise RecordError(
                 "status", f"Unknown status '{record.status}' (known: {known}); give status_category to create it."
+            )
+        if not self.may_add_lookups:
+            raise RecordError(
+                "status", f"Unknown status '{record.status}' (known: {known}): an administrator must add it first."
             )
         status, _ = Status.objects.get_or_create(
             name=record.status, defaults={"category": record.status_category, "position": 100}
@@ -565,7 +570,15 @@ class ImportWriter:
         found = cache.get(name.lower())
         if found:
             return found
-        obj = model.objects.filter(name__iexact=name).first() or model.objects.create(name=name, **defaults)
+        obj = model.objects.filter(name__iexact=name).first()
+        if obj is None:
+            if not self.may_add_lookups:
+                # Statuses, types, priorities and resolutions are global: only staff (or the command) add them.
+                label = model._meta.verbose_name
+                raise RecordError(
+                    label.replace(" ", "_"), f"Unknown {label} '{name}': an administrator must add it first."
+                )
+            obj = model.objects.create(name=name, **defaults)
         cache[name.lower()] = obj.pk
         return obj.pk
 

@@ -335,3 +335,13 @@ def test_memory_stays_flat_reading_a_large_file(tmp_path: Path):
     tracemalloc.stop()
     assert count == 20000
     assert peak < path.stat().st_size / 5, (peak, path.stat().st_size)
+
+
+@pytest.mark.django_db
+def test_only_staff_imports_add_global_lookups(tmp_path, project_a, alice, admin_user):
+    # Statuses, types and priorities are shared by every project: alice (project admin, not staff) may not add them.
+    path = write_jira_json(tmp_path / "p.json", [jira_issue(1, priority={"name": "Blocker"})])
+    job = run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    assert job.failed_count == 1 and "Blocker" in job.errors.get().message
+    job = run(services.import_job_create(user=admin_user, paths=[path], enqueue=False))
+    assert job.created_count == 1 and Issue.objects.get(key="DEMO-1").priority.name == "Blocker"
