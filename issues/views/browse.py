@@ -389,10 +389,11 @@ def _resolve_update(issue: Issue, changes: dict[str, Any]) -> dict[str, Any]:
             if value is None:
                 data[field] = None
                 continue
-            row = lookups[field].objects.filter(name__iexact=value).first()
+            # Names are at most 60 characters; longer text cannot match (and SQLite rejects huge LIKE patterns).
+            row = lookups[field].objects.filter(name__iexact=value).first() if len(value) <= 255 else None
             if row is None:
                 names = ", ".join(lookups[field].objects.values_list("name", flat=True))
-                errors[field] = f"Unknown {field} {value!r}; one of: {names}."
+                errors[field] = f"Unknown {field} {value[:60]!r}; one of: {names}."
             else:
                 data[field] = row
         elif field in ("assignee", "reporter"):
@@ -401,7 +402,7 @@ def _resolve_update(issue: Issue, changes: dict[str, Any]) -> dict[str, Any]:
                 continue
             found = members_of([issue.project_id]).filter(username=value).first()
             if found is None:
-                errors[field] = f"No member of {issue.project.key} has the username {value!r}."
+                errors[field] = f"No member of {issue.project.key} has the username {value[:60]!r}."
             else:
                 data[field] = found
         elif field == "parent":
