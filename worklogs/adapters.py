@@ -34,6 +34,7 @@ WORKLOG_FIELDS = WORKLOGS.default_names
 # The columns a timesheet cell or time report needs; compiled at import time.
 TIMESHEET_FIELDS = ("id", "issue_id", "issue_key", "author", "started", "time_spent")
 WORKLOGS.plan(TIMESHEET_FIELDS)
+WORKLOGS.plan(TIMESHEET_FIELDS, joins=True)
 
 
 def worklog_rows(source: Source, *, fields: Iterable[str] | None = None, validate: bool = False) -> list[WorklogOut]:
