@@ -28,6 +28,8 @@ BASE_DIR = Path(__file__).resolve().parent
 def _plain_http(settings):
     # Production defaults redirect to HTTPS; the test client speaks plain HTTP.
     settings.SECURE_SSL_REDIRECT = False
+    # PBKDF2's deliberate slowness costs ~100 ms per test user; tests don't need it.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
