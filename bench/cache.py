@@ -364,6 +364,8 @@ def main() -> None:
                 flush=True,
             )
 
+        # Versions start above any earlier run's (a --reuse database keeps old summaries and history rows).
+        raw.set(f"bench:{args.prefix}:seq", int(time.time()) * 1000)
         t = time.perf_counter()
         run_phase(args, "warmup", args.ops)
         print(f"warm-up: {args.processes} processes x {args.ops} ops in {time.perf_counter() - t:.1f}s", flush=True)
