@@ -115,6 +115,9 @@ def _check_owner(worklog: Worklog, actor: Any, project_id: int) -> None:
     role = project_role(actor, project_id)
     if role is None:
         raise PermissionDenied("Not a member of this project.")
+    # A viewer (e.g. demoted since logging) may no longer change time, even their own.
+    if not can_edit_in(role):
+        raise PermissionDenied("Viewers cannot change worklogs.")
     if worklog.author_id != actor.pk and role != Role.ADMIN:
         raise PermissionDenied("You can only change your own worklogs.")
 

@@ -185,3 +185,15 @@ def test_long_sequence_keeps_time_spent_equal_to_sum(issue, alice, started):
     spent, remaining = totals(issue)
     assert spent == 4 * H + 60 + 7 * H + 6 * 900
     assert remaining is not None and remaining >= 0
+
+
+def test_demoted_viewer_cannot_change_own_worklog(project_a, issue, carol, started):
+    # carol logged work as a member, then was demoted to viewer in DEMO: her worklog is now read-only to her.
+    Membership.objects.filter(project=project_a, user=carol).update(role=Role.MEMBER)
+    mine = worklog_add(issue=issue, author=carol, time_spent=H, started=started)
+    Membership.objects.filter(project=project_a, user=carol).update(role=Role.VIEWER)
+    with pytest.raises(PermissionDenied):
+        worklog_update(worklog=mine, actor=carol, time_spent=2 * H)
+    with pytest.raises(PermissionDenied):
+        worklog_delete(worklog=mine, actor=carol)
+    assert totals(issue)[0] == H
