@@ -1,8 +1,7 @@
 """Django admin of jobs, and the bulk-change admin action for issues.
 
-`bulk_change_issues` is registered site-wide with admin.site.add_action (Django has no per-model
-registration from outside a ModelAdmin); on other models' changelists it refuses with a message. The
-IssueAdmin may instead list it in `actions` and call admin.site.disable_action("bulk_change_issues").
+`bulk_change_issues` is listed in IssueAdmin.actions (issues/admin.py); it refuses with a message if
+ever attached to another model's changelist.
 """
 
 from __future__ import annotations
@@ -140,6 +139,3 @@ def bulk_change_issues(modeladmin: Any, request: HttpRequest, queryset: QuerySet
             "opts": modeladmin.model._meta,
         },
     )
-
-
-admin.site.add_action(bulk_change_issues, "bulk_change_issues")

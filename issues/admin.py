@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html_join
 
+from imports.admin import bulk_change_issues
 from issues import cache as issue_cache
 from issues.models import (
     Comment,
@@ -303,6 +304,7 @@ class IssueAdminForm(forms.ModelForm):
 @admin.register(Issue)
 class IssueAdmin(DeletesHistoryMixin, BigTableAdmin):
     form = IssueAdminForm
+    actions = [bulk_change_issues]
     list_display = ("key", "summary", "type", "status", "priority", "assignee", "time_spent_display", "updated")
     list_select_related = ("type", "status", "priority", "assignee")
     list_filter = ("project", "type", "status__category", "status", "priority", "resolution")
