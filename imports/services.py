@@ -818,6 +818,10 @@ class ImportWriter:
         changed_ids = [ids[k] for k in touched if k in ids]
         project_ids = {issue.project_id for _, _, key, issue, _ in accepted if key in touched}
         if changed_ids:
+            # Parents list their sub-tasks, so their pages go stale with them.
+            changed_ids += list(
+                Issue.objects.filter(pk__in=changed_ids, parent_id__isnull=False).values_list("parent_id", flat=True)
+            )
             transaction.on_commit(lambda: issue_cache.invalidate_issues(changed_ids, project_ids))
         return out
 
@@ -1215,10 +1219,10 @@ def bulk_apply(*, issue_ids: list[int], changes: dict[str, Any], actor: Any | No
     now = timezone.now()
     author_id = actor.pk if actor is not None else None
     rows = {
-        pk: (project_id, status_id, priority_id, assignee_id, resolution_id)
-        for pk, project_id, status_id, priority_id, assignee_id, resolution_id in Issue.objects.filter(
+        pk: (project_id, status_id, priority_id, assignee_id, resolution_id, parent_id)
+        for pk, project_id, status_id, priority_id, assignee_id, resolution_id, parent_id in Issue.objects.filter(
             pk__in=issue_ids
-        ).values_list("pk", "project_id", "status_id", "priority_id", "assignee_id", "resolution_id")
+        ).values_list("pk", "project_id", "status_id", "priority_id", "assignee_id", "resolution_id", "parent_id")
     }
     history: list[tuple] = []
     changed: set[int] = set()
@@ -1292,8 +1296,9 @@ def bulk_apply(*, issue_ids: list[int], changes: dict[str, Any], actor: Any | No
         Issue.objects.filter(pk__in=[pk for pk in label_moved if pk not in stamped]).update(updated=now)
     insert_rows(History, ("issue_id", "author_id", "created", "field", "from_value", "to_value"), history)
     if changed:
-        changed_ids = list(changed)
-        project_ids = {rows[pk][0] for pk in changed_ids}
+        # A parent's page lists its sub-tasks' status, assignee and priority: it goes stale too.
+        changed_ids = list(changed | {rows[pk][5] for pk in changed if rows[pk][5]})
+        project_ids = {rows[pk][0] for pk in changed}
         transaction.on_commit(lambda: issue_cache.invalidate_issues(changed_ids, project_ids))
     return len(changed)
 

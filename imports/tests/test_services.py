@@ -345,3 +345,18 @@ def test_only_staff_imports_add_global_lookups(tmp_path, project_a, alice, admin
     assert job.failed_count == 1 and "Blocker" in job.errors.get().message
     job = run(services.import_job_create(user=admin_user, paths=[path], enqueue=False))
     assert job.created_count == 1 and Issue.objects.get(key="DEMO-1").priority.name == "Blocker"
+
+
+@pytest.mark.django_db
+def test_bulk_apply_invalidates_the_parent_of_a_changed_subtask(
+    project_a, alice, make_issue, monkeypatch, django_capture_on_commit_callbacks
+):
+    # The parent's page lists its sub-tasks' status, so a bulk change to a sub-task must make it stale too.
+    parent = make_issue(project_a)
+    child = make_issue(project_a, parent=parent)
+    bumped: list[set[int]] = []
+    monkeypatch.setattr(services.issue_cache, "invalidate_issues", lambda ids, projects: bumped.append(set(ids)))
+    job = services.bulk_update_job_create(user=alice, issue_ids=[child.pk], changes={"status": "Done"}, enqueue=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run(job).updated_count == 1
+    assert any({child.pk, parent.pk} <= ids for ids in bumped)
