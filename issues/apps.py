@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class IssuesConfig(AppConfig):
@@ -8,5 +9,8 @@ class IssuesConfig(AppConfig):
     def ready(self) -> None:
         # Page-cache invalidation safety net for writes that bypass the services (admin, scripts).
         from issues.cache import connect_signals
+        from issues.defaults import ensure_jira_defaults
 
         connect_signals()
+        # Lookups must exist for issue_create's defaults even after a flush (transactional tests do one).
+        post_migrate.connect(ensure_jira_defaults, sender=self, dispatch_uid="taskra_jira_defaults")
