@@ -22,7 +22,7 @@ venv: $(STAMP)
 run: export DEBUG ?= 1
 run: venv
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo --if-empty --issues $(SEED_ISSUES)
+	$(BIN)/python manage.py seed_demo --if-empty --issues $(SEED_ISSUES) --base-url http://$(ADDR)/
 	@echo "Starting Taskra on http://$(ADDR)/ and a Celery worker (Ctrl-C stops both)"
 	@trap 'kill 0' INT TERM; \
 	$(BIN)/celery -A taskra_site worker --loglevel INFO --concurrency 1 & \
