@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
@@ -26,6 +27,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["if_empty"] and Issue.objects.exists():
             self.stdout.write("Issues exist already: nothing seeded (--if-empty).")
+            if get_user_model().objects.filter(username="demo").exists():
+                base = options["base_url"].rstrip("/")
+                self.stdout.write(f"Log in at {base}/ as demo (password as first printed; default demo-pass-123)")
             return
         if options["issues"] < 0:
             raise CommandError("--issues must be zero or more")
