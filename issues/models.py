@@ -205,7 +205,9 @@ class History(models.Model):
     """One row per changed field of an issue, as Jira's changelog items."""
 
     issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="history")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created = models.DateTimeField()
     field = models.CharField(max_length=64)
     from_value = models.TextField(blank=True, default="")

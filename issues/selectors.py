@@ -25,8 +25,9 @@ def issue_for_user(*, key: str, user: Any) -> Issue | None:
     """Return the issue with this key if the user may see it, else None (callers answer 404 either way)."""
     return (
         issues_visible_to(user)
-        .select_related("project", "type", "status", "priority", "resolution", "assignee__profile",
-                        "reporter__profile", "parent")
+        .select_related(
+            "project", "type", "status", "priority", "resolution", "assignee__profile", "reporter__profile", "parent"
+        )
         .filter(key=key.upper())
         .first()
     )
@@ -142,19 +143,19 @@ def issue_page_data(*, issue: Issue) -> dict[str, Any]:
             "description": issue.description,
             "description_html": render_markdown(issue.description),
             "project": {"id": issue.project.pk, "key": issue.project.key, "name": issue.project.name},
-            "type": {"id": issue.type.pk, "name": issue.type.name, "icon": issue.type.icon,
-                     "is_subtask": issue.type.is_subtask},
+            "type": {
+                "id": issue.type.pk,
+                "name": issue.type.name,
+                "icon": issue.type.icon,
+                "is_subtask": issue.type.is_subtask,
+            },
             "status": {"id": issue.status.pk, "name": issue.status.name, "category": issue.status.category},
             "priority": {"id": issue.priority.pk, "name": issue.priority.name, "color": issue.priority.color},
             "resolution": issue.resolution.name if issue.resolution else None,
             "assignee": _user_ref(issue.assignee),
             "reporter": _user_ref(issue.reporter),
             "labels": labels,
-            "parent": (
-                {"id": parent.pk, "key": parent.key, "summary": parent.summary}
-                if parent is not None
-                else None
-            ),
+            "parent": ({"id": parent.pk, "key": parent.key, "summary": parent.summary} if parent is not None else None),
             "due_date": _iso(issue.due_date),
             "created": _iso(issue.created),
             "updated": _iso(issue.updated),
@@ -318,8 +319,9 @@ def navigator_order(
     return order
 
 
-def navigator_search(*, user: Any, jql: str, sort: str | None = None, direction: str | None = None,
-                     group_by: str | None = None) -> tuple[QuerySet[Issue], list[str]]:
+def navigator_search(
+    *, user: Any, jql: str, sort: str | None = None, direction: str | None = None, group_by: str | None = None
+) -> tuple[QuerySet[Issue], list[str]]:
     """Return (the visible issues matching the JQL, their order_by strings); raise JQLError or NavigatorError."""
     from issues.jql import check_values, compile_jql
 

@@ -225,7 +225,11 @@ def issue_update(*, issue: Issue, actor: Any | None, data: dict[str, Any], check
                 changes.append(("resolution", "", resolution.name))
                 issue.resolution = resolution
                 changed_fields.append("resolution")
-        if issue.status.category != StatusCategory.DONE and issue.resolution_id is not None and "resolution" not in data:
+        if (
+            issue.status.category != StatusCategory.DONE
+            and issue.resolution_id is not None
+            and "resolution" not in data
+        ):
             changes.append(("resolution", _display("resolution", issue.resolution), ""))
             issue.resolution = None
             changed_fields.append("resolution")

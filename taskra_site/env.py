@@ -35,9 +35,7 @@ def env_bool(name: str, default: bool, environ: Mapping[str, str] = os.environ) 
     raise EnvError(f"{name}={raw!r} is not a boolean: use one of 1/0, true/false, yes/no, on/off")
 
 
-def env_int(
-    name: str, default: int, environ: Mapping[str, str] = os.environ, *, minimum: int | None = None
-) -> int:
+def env_int(name: str, default: int, environ: Mapping[str, str] = os.environ, *, minimum: int | None = None) -> int:
     """Return the variable as an integer, optionally bounded below."""
     raw = environ.get(name)
     if raw is None or raw.strip() == "":

@@ -115,9 +115,10 @@ else:
     }
 
 # Celery: a filesystem broker by default so `make run` needs no server.
-CELERY_BROKER_URL = env_url(
-    "CELERY_BROKER_URL", {"redis", "rediss", "amqp", "amqps", "pyamqp", "filesystem", "memory"}
-) or "filesystem://"
+CELERY_BROKER_URL = (
+    env_url("CELERY_BROKER_URL", {"redis", "rediss", "amqp", "amqps", "pyamqp", "filesystem", "memory"})
+    or "filesystem://"
+)
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / env_str("CELERY_FILESYSTEM_DIR", "broker")

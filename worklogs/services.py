@@ -41,7 +41,9 @@ def _check_started(started: dt.datetime) -> None:
 
 def _locked_issue(issue_id: int) -> Issue:
     # Row lock so concurrent worklogs on one issue serialise their estimate arithmetic.
-    return Issue.objects.select_for_update().only("id", "project_id", "time_spent", "remaining_estimate").get(pk=issue_id)
+    return (
+        Issue.objects.select_for_update().only("id", "project_id", "time_spent", "remaining_estimate").get(pk=issue_id)
+    )
 
 
 def _adjust_remaining(
