@@ -199,3 +199,60 @@ def live_worker(transactional_db, settings) -> Iterator[LiveWorker]:
         worker.stop()
         app.conf.task_default_queue = old_queue
         app.conf.task_always_eager = old_eager
+
+
+# ---------------------------------------------------------------------------------------------
+# Browser tests: headless Debian Chromium driven by Playwright against the live server.
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+SCREENSHOTS = BASE_DIR / "docs" / "screenshots"
+
+
+@pytest.fixture
+def browser(monkeypatch) -> Iterator[object]:
+    """Return a headless Chromium; skip without one on a developer machine, fail in CI."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing in CI (apt-get install chromium chromium-driver)")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium chromium-driver)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in the test thread; the ORM calls stay synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def plain_http_server(live_server, settings) -> Iterator[object]:
+    """Serve the live server over plain HTTP.
+
+    SecurityMiddleware reads SECURE_SSL_REDIRECT once, when the (session-wide) live server builds its
+    handler, so the settings override above comes too late for it: rebuild the handler under the test settings.
+    """
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from django.core.handlers.wsgi import WSGIHandler
+
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    httpd = live_server.thread.httpd
+    original = httpd.get_app()
+    httpd.set_app(StaticFilesHandler(WSGIHandler()))
+    try:
+        yield live_server
+    finally:
+        httpd.set_app(original)

@@ -4,54 +4,22 @@ and sees the error table; the screenshot goes to docs/screenshots/imports-job.pn
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
-from django.conf import settings as django_settings
 
+from conftest import SCREENSHOTS
 from imports.tests.conftest import jira_issue, write_jira_json
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-SHOTS = Path(django_settings.BASE_DIR) / "docs" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
+SHOTS = SCREENSHOTS
 
 
 @pytest.fixture
-def page(live_server, settings):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("chromium is not installed at /usr/bin/chromium")
-    from django.contrib.staticfiles.handlers import StaticFilesHandler
-    from django.core.handlers.wsgi import WSGIHandler
-
-    # Plain HTTP live server: rebuild its handler under these settings (no SSL redirect, no secure cookies).
-    settings.SECURE_SSL_REDIRECT = False
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
-    httpd = live_server.thread.httpd
-    original = httpd.get_app()
-    httpd.set_app(StaticFilesHandler(WSGIHandler()))
-    try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
-            pg = context.new_page()
-            pg.set_default_timeout(30_000)
-            yield pg
-            context.close()
-            browser.close()
-    finally:
-        httpd.set_app(original)
+def page(plain_http_server, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    yield pg
+    context.close()
 
 
 def test_upload_and_watch_progress(live_worker, page, live_server, tmp_path, project_a, alice):

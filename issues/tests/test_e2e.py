@@ -10,61 +10,12 @@ from __future__ import annotations
 import csv
 import importlib
 import io
-import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls in the test are still synchronous.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from conftest import SCREENSHOTS as SHOTS
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]  # fmt: skip
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-        reason="chromium is not installed (apt-get install chromium); never skipped in CI",
-    ),
-]
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def plain_http_server(live_server, settings) -> Iterator[object]:
-    """Serve the live server over plain HTTP.
-
-    SecurityMiddleware reads SECURE_SSL_REDIRECT once, when the (session-wide) live server builds its handler,
-    so the settings override of conftest comes too late for it: rebuild the handler under the test settings.
-    """
-    from django.contrib.staticfiles.handlers import StaticFilesHandler
-    from django.core.handlers.wsgi import WSGIHandler
-
-    settings.SECURE_SSL_REDIRECT = False
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
-    httpd = live_server.thread.httpd
-    original = httpd.get_app()
-    httpd.set_app(StaticFilesHandler(WSGIHandler()))
-    try:
-        yield live_server
-    finally:
-        httpd.set_app(original)
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture

@@ -7,26 +7,17 @@ timesheet and of a time report to docs/screenshots/ for the docs.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 
+from conftest import SCREENSHOTS
 from worklogs.models import Worklog
 from worklogs.reports import format_hours
 from worklogs.tests.conftest import BERLIN
 
 pytestmark = pytest.mark.e2e
 
-SHOTS = Path(django_settings.BASE_DIR) / "docs" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
+SHOTS = SCREENSHOTS
 MON = dt.date(2026, 3, 2)
 CONSOLE: list[str] = []
 WEEK = "2026-W10"
@@ -37,38 +28,14 @@ def at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
 
 
 @pytest.fixture
-def browser_page(live_server, settings):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("chromium is not installed at /usr/bin/chromium")
-    from django.contrib.staticfiles.handlers import StaticFilesHandler
-    from django.core.handlers.wsgi import WSGIHandler
-
-    # The live server speaks plain HTTP. SecurityMiddleware read SECURE_SSL_REDIRECT when the session-wide
-    # live server built its handler, so rebuild the handler under these settings (secure cookies off too).
-    settings.SECURE_SSL_REDIRECT = False
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
-    httpd = live_server.thread.httpd
-    original = httpd.get_app()
-    httpd.set_app(StaticFilesHandler(WSGIHandler()))
-    try:
-        yield from _browser(sync_api)
-    finally:
-        httpd.set_app(original)
-
-
-def _browser(sync_api):
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1360, "height": 820}, color_scheme="light")
-        page = context.new_page()
-        page.on("console", lambda m: CONSOLE.append(m.text))
-        page.on("pageerror", lambda e: CONSOLE.append(str(e)))
-        page.set_default_timeout(15_000)
-        yield page
-        context.close()
-        browser.close()
+def browser_page(plain_http_server, browser):
+    context = browser.new_context(viewport={"width": 1360, "height": 820}, color_scheme="light")
+    page = context.new_page()
+    page.on("console", lambda m: CONSOLE.append(m.text))
+    page.on("pageerror", lambda e: CONSOLE.append(str(e)))
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
 
 
 @pytest.fixture
