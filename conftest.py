@@ -32,6 +32,17 @@ def _plain_http(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_process_cache_state() -> Iterator[None]:
+    # The in-process issue LRU and circuit breaker outlive a test's database; a row cached by an earlier
+    # test (same key, rolled-back data) must not leak into the next one.
+    from issues.cache import reset_state
+
+    reset_state()
+    yield
+    reset_state()
+
+
 @pytest.fixture
 def alice(db):
     user = get_user_model().objects.create_user("alice", "alice@example.com", "alice-pass-123", first_name="Alice")
