@@ -663,3 +663,52 @@ def test_new_member_appears_in_cached_assignee_choices(redis_prefix, client, pro
     erin.profile.save()
     Membership.objects.create(project=project_a, user=erin, role=Role.MEMBER)
     assert b"Erin Newcomer" in client.get(f"/browse/{issue.key}").content
+
+
+# --- one-round-trip hit path (issues.cache.get_cached_issue_page) ----------------------------------------
+
+
+def test_cached_hit_is_served_by_the_single_mget_path(redis_prefix, client, project_a, make_issue, alice, monkeypatch):
+    # alice (admin of DEMO): the second visit must come from get_cached_issue_page (payload + body in one MGET).
+    issue = make_issue(project_a, summary="Fast path")
+    client.force_login(alice)
+    client.get(f"/browse/{issue.key}")
+    served = []
+    real = page_cache.get_cached_issue_page
+
+    def spy(**kw):
+        got = real(**kw)
+        served.append(got is not None)
+        return got
+
+    monkeypatch.setattr(page_cache, "get_cached_issue_page", spy)
+    page = client.get(f"/browse/{issue.key}").content
+    assert served == [True]
+    assert b"Fast path" in page and b'id="add-comment"' in page and b"__TASKRA_" not in page
+
+
+def test_demoted_admin_loses_edit_controls_on_cached_page(redis_prefix, client, project_a, make_issue, alice):
+    from issues.models import Membership, Role
+
+    issue = make_issue(project_a)
+    client.force_login(alice)
+    client.get(f"/browse/{issue.key}")
+    assert b'id="add-comment"' in client.get(f"/browse/{issue.key}").content  # cached editor body
+    m = Membership.objects.get(project=project_a, user=alice)
+    m.role = Role.VIEWER
+    m.save(update_fields=["role"])
+    assert b'id="add-comment"' not in client.get(f"/browse/{issue.key}").content  # alice is now a viewer
+
+
+def test_bob_added_then_removed_gets_404_again(redis_prefix, client, project_a, make_issue, bob):
+    from issues.models import Membership, Role
+
+    issue = make_issue(project_a, summary="DEMO only")
+    client.force_login(bob)
+    assert client.get(f"/browse/{issue.key}").status_code == 404  # bob: OPS only
+    m = Membership.objects.create(project=project_a, user=bob, role=Role.MEMBER)
+    client.get(f"/browse/{issue.key}")
+    assert b"DEMO only" in client.get(f"/browse/{issue.key}").content  # cached hit as a member
+    m.delete()
+    response = client.get(f"/browse/{issue.key}")
+    assert response.status_code == 404 and b"DEMO only" not in response.content

@@ -85,6 +85,13 @@ def _render_page(
     if role is None:  # not a member: exactly like a missing issue (browse() reads the row without this check)
         raise Http404("No such issue.")
     can_edit = can_edit_in(role)
+    plain_get = comment_form is None and worklog_form is None and not inline_errors and status == 200
+    if plain_get:
+        # Cached hit in one generation read and one MGET (payload and body together); a miss falls through.
+        cached = issue_cache.get_cached_issue_page(request=request, issue=issue, role=role, time_zone=str(tz))
+        if cached is not None:
+            data, body = cached
+            return render(request, "issues/browse_cached.html", {"issue": data["issue"], "page_body": mark_safe(body)})
 
     # Page cache (issues/cache.py): the payload is the same for every viewer who passed issue_for_user, so it
     # is shared; role, forms and edit buttons stay outside it. Keyed by the issue's (and its parent's)
@@ -120,7 +127,7 @@ def _render_page(
             context["worklog_form"] = worklog_form or WorklogForm(tz=tz)
         return context
 
-    if comment_form is None and worklog_form is None and not inline_errors and status == 200:
+    if plain_get:
         # Page cache: the rendered body ({% block content %}) is shared by viewers with the same role and time
         # zone (issues.cache.get_or_render_issue_body fills in CSRF and form tokens per request); only the
         # page around it (header, messages) is rendered here. Pages with form errors are never shared.
