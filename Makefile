@@ -7,7 +7,7 @@ ADDR   ?= 127.0.0.1:8000
 SEED_ISSUES ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: venv run worker test lint format bench-adapters bench-cache bench-import clean
+.PHONY: venv run worker test lint format bench-adapters bench-cache bench-import bench-navigator bench-worklogs clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,12 @@ bench-cache: venv
 
 bench-import: venv
 	$(BIN)/python bench/imports.py
+
+bench-navigator: venv
+	$(BIN)/python bench/navigator.py
+
+bench-worklogs: venv
+	$(BIN)/python bench/worklog_reports.py
 
 clean:
 	rm -rf $(VENV) var
