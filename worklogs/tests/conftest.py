@@ -16,6 +16,36 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 UTC = dt.UTC
+# The week most tests log into: Mon 2 Mar .. Sun 8 Mar 2026 (Berlin is UTC+1 all week).
+MON = dt.date(2026, 3, 2)
+WEEK = "2026-W10"
+RANGE = "start=2026-03-02&end=2026-03-08"
+
+
+def at(day: dt.date, hour: int, minute: int = 0, tz: dt.tzinfo = BERLIN) -> dt.datetime:
+    """Return an aware datetime on `day` at hour:minute in `tz` (Berlin by default)."""
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=tz)
+
+
+def body(response) -> bytes:
+    """Return a response's bytes, streamed or not."""
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+@pytest.fixture
+def dave(project_a, project_b):
+    """dave: a plain member of both DEMO and OPS, in Berlin."""
+    from django.contrib.auth import get_user_model
+
+    from issues.models import Membership, Role
+
+    user = get_user_model().objects.create_user("dave", "dave@example.com", "dave-pass-123")
+    user.profile.display_name = "Dave Davis"
+    user.profile.time_zone = "Europe/Berlin"
+    user.profile.save()
+    Membership.objects.create(project=project_a, user=user, role=Role.MEMBER)
+    Membership.objects.create(project=project_b, user=user, role=Role.MEMBER)
+    return user
 
 
 @pytest.fixture

@@ -13,18 +13,12 @@ import pytest
 from conftest import SCREENSHOTS
 from worklogs.models import Worklog
 from worklogs.reports import format_hours
-from worklogs.tests.conftest import BERLIN
+from worklogs.tests.conftest import MON, WEEK, at
 
 pytestmark = pytest.mark.e2e
 
 SHOTS = SCREENSHOTS
-MON = dt.date(2026, 3, 2)
 CONSOLE: list[str] = []
-WEEK = "2026-W10"
-
-
-def at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=BERLIN)
 
 
 @pytest.fixture

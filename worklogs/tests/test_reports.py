@@ -13,32 +13,9 @@ import json
 from collections import Counter
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from issues.models import Membership, Role, Status
-from worklogs.tests.conftest import BERLIN
-
-MON = dt.date(2026, 3, 2)
-RANGE = "start=2026-03-02&end=2026-03-08"
-
-
-def at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=BERLIN)
-
-
-def body(response) -> bytes:
-    return b"".join(response.streaming_content) if response.streaming else response.content
-
-
-@pytest.fixture
-def dave(project_a, project_b):
-    user = get_user_model().objects.create_user("dave", "dave@example.com", "dave-pass-123")
-    user.profile.display_name = "Dave Davis"
-    user.profile.time_zone = "Europe/Berlin"
-    user.profile.save()
-    Membership.objects.create(project=project_a, user=user, role=Role.MEMBER)
-    Membership.objects.create(project=project_b, user=user, role=Role.MEMBER)
-    return user
+from worklogs.tests.conftest import BERLIN, MON, RANGE, at, body
 
 
 @pytest.fixture

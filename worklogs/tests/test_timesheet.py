@@ -12,14 +12,7 @@ import json
 import pytest
 
 from worklogs.models import Worklog
-from worklogs.tests.conftest import BERLIN, UTC
-
-WEEK = "2026-W10"  # Mon 2 Mar .. Sun 8 Mar 2026, Berlin is UTC+1 all week
-MON = dt.date(2026, 3, 2)
-
-
-def at(day: dt.date, hour: int, minute: int = 0, tz=BERLIN) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=tz)
+from worklogs.tests.conftest import BERLIN, MON, UTC, WEEK, at
 
 
 def cell_map(response) -> dict[tuple[str, dt.date], int]:
