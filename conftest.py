@@ -10,16 +10,14 @@ Personas (who may see what):
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+
+from taskra_site.worker_process import WorkerProcess
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -120,75 +118,8 @@ def database_url_for_subprocess() -> str:
     return f"postgres://{auth}{sd.get('HOST') or '127.0.0.1'}{port}/{sd['NAME']}"
 
 
-class LiveWorker:
+class LiveWorker(WorkerProcess):
     """A real `celery worker` process consuming a queue private to this test run."""
-
-    def __init__(self, queue: str, env: dict[str, str]) -> None:
-        self.queue = queue
-        self.env = env
-        self.proc: subprocess.Popen | None = None
-        self.log_path = BASE_DIR / "var" / f"worker-{queue}.log"
-
-    def start(self) -> None:
-        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "taskra_site",
-                "worker",
-                "-Q",
-                self.queue,
-                "--concurrency",
-                "1",
-                "--pool",
-                "prefork",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-n",
-                f"{self.queue}@%h",
-            ],
-            cwd=BASE_DIR,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self._wait_ready()
-
-    def _wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"celery worker exited early:\n{self.log_path.read_text()[-4000:]}")
-            if b"ready." in self.log_path.read_bytes():
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"celery worker not ready after {timeout}s:\n{self.log_path.read_text()[-4000:]}")
-
-    def kill(self) -> None:
-        """Kill the worker and its pool children at once, as a crash would."""
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
 
 
 @pytest.fixture

@@ -16,8 +16,6 @@ import argparse
 import io
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -26,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import BASE_DIR, setup_django  # noqa: E402
+from taskra_site.worker_process import WorkerProcess  # noqa: E402
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/bench_imports"
 PROJECT = "BENCH"
@@ -118,74 +117,6 @@ def generate(path: Path, issues: int, *, worklogs: int = 5, comments: int = 2) -
         out.write(b"\n]}\n")
 
 
-class Worker:
-    """A `celery worker` process on a private queue; samples the peak RSS of it and its pool child."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.queue = f"bench-imports-{uuid.uuid4().hex[:8]}"
-        self.log_path = BASE_DIR / "var" / f"{self.queue}.log"
-        self.log = open(self.log_path, "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "taskra_site",
-                "worker",
-                "-Q",
-                self.queue,
-                "--concurrency",
-                "1",
-                "--pool",
-                "prefork",
-                "--loglevel",
-                "WARNING",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-n",
-                f"{self.queue}@%h",
-            ],
-            cwd=BASE_DIR,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        time.sleep(0.5)
-
-    def pids(self) -> list[int]:
-        out = [self.proc.pid]
-        try:
-            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-            out += [int(c) for c in children]
-        except OSError:
-            pass
-        return out
-
-    def peak_rss_mb(self) -> float:
-        """Return the highest VmHWM (peak RSS) over the worker's processes, in MB."""
-        best = 0.0
-        for pid in self.pids():
-            try:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        best = max(best, int(line.split()[1]) / 1024)
-            except OSError:
-                continue
-        return best
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        self.log.close()
-
-
 def reset_data() -> None:
     from django.db import connection
 
@@ -198,7 +129,7 @@ def reset_data() -> None:
         cursor.execute("ANALYZE")
 
 
-def wait(job_id: int, worker: Worker, timeout: float = 3600) -> tuple[object, float]:
+def wait(job_id: int, worker: WorkerProcess, timeout: float = 3600) -> tuple[object, float]:
     from imports.models import Job
 
     peak = 0.0
@@ -208,8 +139,8 @@ def wait(job_id: int, worker: Worker, timeout: float = 3600) -> tuple[object, fl
         peak = max(peak, worker.peak_rss_mb())
         if job.is_finished:
             return job, max(peak, worker.peak_rss_mb())
-        if worker.proc.poll() is not None:
-            raise SystemExit(f"worker died:\n{worker.log_path.read_text()[-3000:]}")
+        if not worker.alive():
+            raise SystemExit(f"worker died:\n{worker.log_tail(3000)}")
         time.sleep(0.2)
     raise SystemExit(f"job {job_id} not finished after {timeout}s")
 
@@ -299,7 +230,8 @@ def main() -> None:
 
     env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "0", "LOG_LEVEL": "WARNING"}
     env.pop("TEST_DATABASE_NAME", None)
-    worker = Worker(env)
+    worker = WorkerProcess(f"bench-imports-{uuid.uuid4().hex[:8]}", env)
+    worker.start()
     app.conf.task_default_queue = worker.queue
     try:
         result: dict[str, object] = {}
