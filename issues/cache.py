@@ -660,6 +660,7 @@ def reset_state() -> None:
     with _metrics_lock:
         _metrics.clear()
     issue_lru.clear()
+    role_memo.clear()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -854,36 +855,110 @@ def _viewer_wrote_on(data: dict[str, Any], viewer: Any) -> bool:
     return any((row.get("author") or {}).get("id") == viewer for row in rows)
 
 
-def get_cached_issue_page(*, request: Any, issue: Any, role: str | None, time_zone: str) -> tuple[Any, str] | None:
-    """Return (payload, personalised body) when both are cached at the current generations, else None.
+class _RoleMemo:
+    """A bounded in-process memo of project roles keyed by (user, project, global generation).
 
-    One generation read and one MGET instead of two of each: the payload and both candidate
-    bodies (shared, and the viewer's own for pages showing their comments or worklogs) are
-    fetched together; the payload's author list then picks the body exactly as
-    get_or_render_issue_body would. Same keys, generations and version as the slow path, so
-    it never serves anything that path would not. On any miss the caller takes the slow path.
+    Membership saves and deletes bump the global generation (the signals below), and every
+    request reads the current one from the shared cache before it looks here, so an entry is
+    never used after a membership change committed: the same rule as the issue LRU.
     """
-    if not page_cache_enabled():
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._data: OrderedDict[tuple[int, int, int], str | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, int, int]) -> str | None | object:
+        with self._lock:
+            if key not in self._data:
+                return _MISSING
+            self._data.move_to_end(key)
+            return self._data[key]
+
+    def put(self, key: tuple[int, int, int], role: str | None) -> None:
+        with self._lock:
+            self._data[key] = role
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+role_memo = _RoleMemo(4096)
+
+
+class IssuePageHit:
+    """What the fast path found: the issue row, the viewer's role, and the page when fully cached."""
+
+    __slots__ = ("issue", "role", "data", "body")
+
+    def __init__(self, issue: Any, role: str | None, data: Any = None, body: str | None = None) -> None:
+        self.issue, self.role, self.data, self.body = issue, role, data, body
+
+
+def get_cached_issue_page(*, key: str, user: Any, time_zone: str) -> IssuePageHit | None:
+    """Return the issue page for this viewer from two cache round trips and no database query, or None.
+
+    Only for issues in the in-process LRU: one MGET reads the issue's, its parent's, its
+    project's and the global generations (validating the LRU row and naming the page
+    entries), the viewer's role comes from role_memo at that global generation (one
+    indexed query when missing), and a second MGET fetches the payload and both candidate
+    bodies (shared, and the viewer's own for pages showing their comments or worklogs). The
+    payload's author list then picks the body exactly as get_or_render_issue_body would:
+    same keys, generations and version as the slow path, so this never serves anything that
+    path would not. Returns a hit with role None for non-members (the caller answers 404),
+    and a hit with data/body None when the page itself is not cached (the caller renders it
+    with the role it already has). None means: take the slow path from the start.
+    """
+    if not page_cache_enabled() or not user.is_authenticated:
         return None
-    viewer = request.user.pk
-    version = issue.updated.isoformat()
+    entry = issue_lru.peek(key.upper())
+    if entry is None:
+        return None
+    issue_id, project_id, cached_gens, issue = entry
     try:
-        gens = read_generations(_gen_keys([issue.parent_id, issue.pk], []))
-        payload_key = _entry_key("issue", [issue.pk], gens, version)
+        names = _gen_keys([issue_id, issue.parent_id], [project_id])
+        current = dict(zip(names, read_generations(names), strict=True))
+        if tuple(current[k] for k in _gen_keys([issue_id], [project_id])) != cached_gens:
+            return None
+        issue_lru.touch(key.upper())
+        issue_lru.hits += 1
+        issue = copy.copy(issue)
+        role = _role_at(user.pk, project_id, current[GLOBAL_GEN_KEY])
+        if role is None:
+            return IssuePageHit(issue, None)
+        gens = tuple(current[k] for k in _gen_keys([issue.parent_id, issue_id], []))
+        version = issue.updated.isoformat()
+        payload_key = _entry_key("issue", [issue_id], gens, version)
         shared_key = _entry_key("issue_body", _body_parts(issue, role, time_zone, 0), gens, version)
-        own_key = _entry_key("issue_body", _body_parts(issue, role, time_zone, viewer), gens, version)
+        own_key = _entry_key("issue_body", _body_parts(issue, role, time_zone, user.pk), gens, version)
         got = _get_many([payload_key, shared_key, own_key])
     except CacheDown:
         return None
     data = got.get(payload_key, _MISSING)
-    if data is _MISSING:
-        return None
-    body = got.get(own_key if _viewer_wrote_on(data, viewer) else shared_key, _MISSING)
+    body = (
+        _MISSING if data is _MISSING else got.get(own_key if _viewer_wrote_on(data, user.pk) else shared_key, _MISSING)
+    )
     if body is _MISSING:
-        return None
+        return IssuePageHit(issue, role)
     _count("issue", "hits")
     _count("issue_body", "hits")
-    return data, personalize_html(body, request)
+    return IssuePageHit(issue, role, data, body)
+
+
+def _role_at(user_id: int, project_id: int, global_gen: int) -> str | None:
+    from issues.models import Membership
+
+    memo_key = (user_id, project_id, global_gen)
+    role = role_memo.get(memo_key)
+    if role is _MISSING:
+        # Read after the generation: a membership change committing now bumps past global_gen.
+        role = Membership.objects.filter(user_id=user_id, project_id=project_id).values_list("role", flat=True).first()
+        role_memo.put(memo_key, role)
+    return role  # type: ignore[return-value]
 
 
 def render_block(request: Any, template_name: str, block_name: str, context: dict[str, Any]) -> str:

@@ -668,8 +668,9 @@ def test_new_member_appears_in_cached_assignee_choices(redis_prefix, client, pro
 # --- one-round-trip hit path (issues.cache.get_cached_issue_page) ----------------------------------------
 
 
-def test_cached_hit_is_served_by_the_single_mget_path(redis_prefix, client, project_a, make_issue, alice, monkeypatch):
-    # alice (admin of DEMO): the second visit must come from get_cached_issue_page (payload + body in one MGET).
+def test_cached_hit_is_served_by_the_fast_path(redis_prefix, client, project_a, make_issue, alice, monkeypatch):
+    # alice (admin of DEMO): the second visit must come from get_cached_issue_page (generations, then payload
+    # and body in one MGET), with her role from the memo.
     issue = make_issue(project_a, summary="Fast path")
     client.force_login(alice)
     client.get(f"/browse/{issue.key}")
@@ -678,13 +679,56 @@ def test_cached_hit_is_served_by_the_single_mget_path(redis_prefix, client, proj
 
     def spy(**kw):
         got = real(**kw)
-        served.append(got is not None)
+        served.append(got is not None and got.body is not None)
         return got
 
     monkeypatch.setattr(page_cache, "get_cached_issue_page", spy)
     page = client.get(f"/browse/{issue.key}").content
     assert served == [True]
     assert b"Fast path" in page and b'id="add-comment"' in page and b"__TASKRA_" not in page
+
+
+def test_cached_hit_costs_one_query(redis_prefix, client, project_a, make_issue, alice, django_assert_num_queries):
+    # A warm hit reads the session from the cache and the role from the memo: only the user (profile joined)
+    # comes from the database.
+    issue = make_issue(project_a, summary="One query")
+    client.force_login(alice)
+    client.get(f"/browse/{issue.key}")
+    client.get(f"/browse/{issue.key}")
+    with django_assert_num_queries(1):
+        page = client.get(f"/browse/{issue.key}").content
+    assert b"One query" in page
+
+
+def test_membership_removed_by_another_process_ends_cached_access(
+    redis_prefix, lookups, client, project_a, make_issue, bob
+):
+    # bob is made a member of DEMO, reads an issue until it is a fully cached hit (issue row in the LRU, role
+    # memoised), then another process removes him: his very next request is a 404 with nothing of the page.
+    from issues.models import Membership, Role
+
+    issue = make_issue(project_a, summary="Members only")
+    Membership.objects.create(project=project_a, user=bob, role=Role.MEMBER)
+    client.force_login(bob)
+    client.get(f"/browse/{issue.key}")
+    assert b"Members only" in client.get(f"/browse/{issue.key}").content
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_for_subprocess(),
+        "CACHE_KEY_PREFIX": redis_prefix,
+        "DJANGO_SETTINGS_MODULE": "taskra_site.settings",
+    }
+    env.pop("TEST_DATABASE_NAME", None)
+    script = (
+        "import django; django.setup()\n"
+        "from issues.models import Membership\n"
+        f"Membership.objects.filter(project_id={project_a.pk}, user_id={bob.pk}).delete()\n"
+    )
+    subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, env=env, check=True, timeout=60)
+    # Twice: the first request re-reads the issue row into the LRU, the second is a fast-path lookup again.
+    for _ in range(2):
+        response = client.get(f"/browse/{issue.key}")
+        assert response.status_code == 404 and b"Members only" not in response.content
 
 
 def test_demoted_admin_loses_edit_controls_on_cached_page(redis_prefix, client, project_a, make_issue, alice):
@@ -697,7 +741,8 @@ def test_demoted_admin_loses_edit_controls_on_cached_page(redis_prefix, client, 
     m = Membership.objects.get(project=project_a, user=alice)
     m.role = Role.VIEWER
     m.save(update_fields=["role"])
-    assert b'id="add-comment"' not in client.get(f"/browse/{issue.key}").content  # alice is now a viewer
+    for _ in range(2):  # the second request takes the fast path again, with the role memo
+        assert b'id="add-comment"' not in client.get(f"/browse/{issue.key}").content  # alice is now a viewer
 
 
 def test_bob_added_then_removed_gets_404_again(redis_prefix, client, project_a, make_issue, bob):
@@ -710,5 +755,6 @@ def test_bob_added_then_removed_gets_404_again(redis_prefix, client, project_a, 
     client.get(f"/browse/{issue.key}")
     assert b"DEMO only" in client.get(f"/browse/{issue.key}").content  # cached hit as a member
     m.delete()
-    response = client.get(f"/browse/{issue.key}")
-    assert response.status_code == 404 and b"DEMO only" not in response.content
+    for _ in range(2):  # the second request takes the fast path again, with the role memo
+        response = client.get(f"/browse/{issue.key}")
+        assert response.status_code == 404 and b"DEMO only" not in response.content

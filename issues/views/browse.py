@@ -75,23 +75,19 @@ def _render_page(
     request: HttpRequest,
     issue: Issue,
     *,
+    role: str | None = None,
     comment_form: CommentForm | None = None,
     worklog_form: WorklogForm | None = None,
     inline_errors: dict[str, Any] | None = None,
     status: int = 200,
 ) -> HttpResponse:
     tz = user_tz(request.user)
-    role = project_role(request.user, issue.project_id)
+    if role is None:
+        role = project_role(request.user, issue.project_id)
     if role is None:  # not a member: exactly like a missing issue (browse() reads the row without this check)
         raise Http404("No such issue.")
     can_edit = can_edit_in(role)
     plain_get = comment_form is None and worklog_form is None and not inline_errors and status == 200
-    if plain_get:
-        # Cached hit in one generation read and one MGET (payload and body together); a miss falls through.
-        cached = issue_cache.get_cached_issue_page(request=request, issue=issue, role=role, time_zone=str(tz))
-        if cached is not None:
-            data, body = cached
-            return render(request, "issues/browse_cached.html", {"issue": data["issue"], "page_body": mark_safe(body)})
 
     # Page cache (issues/cache.py): the payload is the same for every viewer who passed issue_for_user, so it
     # is shared; role, forms and edit buttons stay outside it. Keyed by the issue's (and its parent's)
@@ -138,16 +134,29 @@ def _render_page(
         body = issue_cache.get_or_render_issue_body(
             request=request, issue=issue, data=data, role=role, time_zone=str(tz), render=render_body
         )
-        return render(request, "issues/browse_cached.html", {"issue": data["issue"], "page_body": mark_safe(body)})
+        return _cached_response(request, data, body)
     with timezone.override(tz):
         return render(request, "issues/browse.html", full_context(), status=status)
+
+
+def _cached_response(request: HttpRequest, data: dict[str, Any], body: str) -> HttpResponse:
+    return render(request, "issues/browse_cached.html", {"issue": data["issue"], "page_body": mark_safe(body)})
 
 
 @require_http_methods(["GET", "HEAD"])
 def browse(request: HttpRequest, key: str) -> HttpResponse:
     """Show one issue with its comments, worklogs, time tracking and history."""
-    # Page cache: the hot issue row comes from the in-process LRU (checked against the shared generations on
-    # every access); membership decides visibility exactly as issue_for_user does (another project's issue: 404).
+    # Page cache: a hot issue is answered from two cache round trips (generations, then payload and body)
+    # with the role memoised per global generation; membership decides visibility exactly as
+    # issue_for_user does (another project's issue: 404).
+    hit = issue_cache.get_cached_issue_page(key=key, user=request.user, time_zone=str(user_tz(request.user)))
+    if hit is not None:
+        if hit.role is None:
+            raise Http404("No such issue.")
+        if hit.body is not None:
+            return _cached_response(request, hit.data, issue_cache.personalize_html(hit.body, request))
+        return _render_page(request, hit.issue, role=hit.role)
+    # Otherwise the row comes from the in-process LRU (checked against the shared generations on every access).
     issue = issue_cache.get_cached_issue(key)
     if issue is None:
         raise Http404("No such issue.")
