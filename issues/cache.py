@@ -671,15 +671,21 @@ def reset_state() -> None:
 
 def _on_issue_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
     ids = [instance.pk, instance.parent_id, getattr(instance, "_cache_old_parent_id", None)]
-    invalidate_on_commit(ids, [instance.project_id], using=kwargs.get("using"))
+    projects = [instance.project_id, getattr(instance, "_cache_old_project_id", None)]
+    invalidate_on_commit(ids, projects, using=kwargs.get("using"))
 
 
 def _on_issue_pre_save(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
-    # A sub-task moved to another parent must drop off the old parent's page too.
-    if instance.pk and (update_fields is None or "parent" in update_fields):
-        old = sender.objects.filter(pk=instance.pk).values_list("parent_id", flat=True).first()
-        if old != instance.parent_id:
-            instance._cache_old_parent_id = old
+    # A sub-task moved to another parent must drop off the old parent's page too, and an issue moved to
+    # another project (admin) off the old project's result pages.
+    fields = None if update_fields is None else set(update_fields)
+    if instance.pk and (fields is None or fields & {"parent", "project"}):
+        old = sender.objects.filter(pk=instance.pk).values_list("parent_id", "project_id").first()
+        if old is not None:
+            if old[0] != instance.parent_id:
+                instance._cache_old_parent_id = old[0]
+            if old[1] != instance.project_id:
+                instance._cache_old_project_id = old[1]
 
 
 def _on_child_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
@@ -758,15 +764,32 @@ def get_or_build_results(*, user: Any, query: dict[str, Any], builder: Callable[
     currentUser() adds the user to the key; JQL relative to the clock (now(), startOfDay(), -7d)
     is never cached, since its results change without any write.
     """
-    from issues.permissions import visible_project_ids
-
     jql = str(query.get("jql") or "")
     if _TIME_RELATIVE_JQL.search(jql) or not page_cache_enabled():
         return builder()
-    project_ids = sorted(visible_project_ids(user).values_list("project_id", flat=True))
+    project_ids, scoped_ids = _visible_and_scoped_projects(user, jql)
     viewer = user.pk if _USER_RELATIVE_JQL.search(jql) else None
     parts = [tuple(project_ids), viewer, sorted((k, repr(v)) for k, v in query.items())]
-    return get_or_build("navigator", parts, builder, project_ids=project_ids)
+    # Only the projects the query can match decide the page: a write elsewhere leaves it valid.
+    return get_or_build("navigator", parts, builder, project_ids=scoped_ids)
+
+
+def _visible_and_scoped_projects(user: Any, jql: str) -> tuple[list[int], list[int]]:
+    """Return (ids of the projects the user may see, those of them the JQL can match), in one query."""
+    from django.db.models import BooleanField, ExpressionWrapper, Value
+
+    from issues.jql import project_scope
+    from issues.models import Project
+    from issues.permissions import visible_project_ids
+
+    scope = project_scope(jql)
+    in_scope = Value(True) if scope is None else ExpressionWrapper(scope, output_field=BooleanField())
+    rows = sorted(
+        Project.objects.filter(pk__in=visible_project_ids(user))
+        .annotate(in_scope=in_scope)
+        .values_list("pk", "in_scope")
+    )
+    return [pk for pk, _ in rows], [pk for pk, scoped in rows if scoped]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -379,6 +379,38 @@ def test_alice_cached_result_page_is_never_served_to_bob(reader, project_a, proj
     assert [r["summary"] for r in bob_rows["rows"]] == ["OPS work"]
 
 
+def test_result_page_of_one_project_survives_writes_in_another(redis_prefix, project_a, project_b, make_issue, alice):
+    # alice (admin of DEMO) also joins OPS, so both projects are visible to her: a DEMO-only query must not be
+    # rebuilt for a write in OPS, while unbounded queries and writes in DEMO invalidate as before.
+    from issues.models import Membership, Role
+
+    Membership.objects.create(project=project_b, user=alice, role=Role.MEMBER)
+    builds: list[str] = []
+
+    def results(jql: str) -> None:
+        page_cache.get_or_build_results(user=alice, query={"jql": jql}, builder=lambda: builds.append(jql))
+
+    queries = ["project = DEMO ORDER BY updated DESC", "project in (demo, OPS)", "status = Done"]
+    for jql in queries:
+        results(jql)
+    make_issue(project_b, reporter=None)  # a write in OPS
+    builds.clear()
+    for jql in queries:
+        results(jql)
+    assert builds == ["project in (demo, OPS)", "status = Done"]  # the DEMO-only page was still current
+    moved = make_issue(project_a)
+    builds.clear()
+    results(queries[0])
+    assert builds == [queries[0]]  # a write in DEMO invalidates it
+    # An issue moved to OPS by a plain save (admin) must leave DEMO's page too.
+    results(queries[0])
+    moved.project, moved.number, moved.key = project_b, 999, "OPS-999"
+    moved.save()
+    builds.clear()
+    results(queries[0])
+    assert builds == [queries[0]]
+
+
 def test_bob_gets_404_for_alice_cached_issue_page(reader, project_a, project_b, make_issue):
     issue = make_issue(project_a, summary="DEMO secret")
     _warm(reader, issue.key)  # alice's read put the page in the shared cache

@@ -510,3 +510,33 @@ def test_timezone_aware_now_default(alice):
     compiled = compile_jql("created > -1d", user=alice)
     value = compiled.q.children[0][1]
     assert abs((timezone.now() - dt.timedelta(days=1)) - value) < dt.timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("jql", "matches"),
+    [
+        ("project = DEMO", {"DEMO"}),
+        ("project = demo AND status = Done ORDER BY created", {"DEMO"}),
+        ('project in (DEMO, "ops")', {"DEMO", "OPS"}),
+        ("status = Done AND (project = DEMO OR project = OPS)", {"DEMO", "OPS"}),
+        ("project = DEMO AND project = OPS", set()),
+        ('project = "demo PROJECT"', {"DEMO"}),  # by name, any case, as the query itself matches
+        ("project = DEMO OR status = Done", None),  # one OR branch is unbounded
+        ("NOT project = DEMO", None),
+        ("project != DEMO", None),
+        ("project NOT IN (DEMO)", None),
+        ("project IS EMPTY", None),
+        ("status = Done", None),
+        ("", None),
+        ("project = (", None),  # does not parse
+    ],
+)
+def test_project_scope_bounds_the_projects_a_query_can_match(demo, jql, matches):
+    from issues.jql import project_scope
+    from issues.models import Project
+
+    scope = project_scope(jql)
+    if matches is None:
+        assert scope is None
+    else:
+        assert set(Project.objects.filter(scope).values_list("key", flat=True)) == matches
