@@ -756,20 +756,23 @@ _TIME_RELATIVE_JQL = re.compile(r"(now|startof\w*|endof\w*)\s*\(|(?<![\w.])[-+]?
 _USER_RELATIVE_JQL = re.compile(r"currentuser\s*\(", re.IGNORECASE)
 
 
-def get_or_build_results(*, user: Any, query: dict[str, Any], builder: Callable[[], T]) -> T:
+def get_or_build_results(
+    *, user: Any, query: dict[str, Any], builder: Callable[[], T], variant: Sequence[str] = ()
+) -> T:
     """Return a result page (navigator) from the shared cache, keyed by the viewer's access and every query input.
 
     The key holds the sorted ids of the projects the viewer may see, so users with different
     access never share an entry; the page depends on those projects' generations. JQL using
     currentUser() adds the user to the key; JQL relative to the clock (now(), startOfDay(), -7d)
-    is never cached, since its results change without any write.
+    is never cached, since its results change without any write. variant holds what else the
+    value depends on (e.g. the time zone its dates were rendered in).
     """
     jql = str(query.get("jql") or "")
     if _TIME_RELATIVE_JQL.search(jql) or not page_cache_enabled():
         return builder()
     project_ids, scoped_ids = _visible_and_scoped_projects(user, jql)
     viewer = user.pk if _USER_RELATIVE_JQL.search(jql) else None
-    parts = [tuple(project_ids), viewer, sorted((k, repr(v)) for k, v in query.items())]
+    parts = [tuple(project_ids), viewer, sorted((k, repr(v)) for k, v in query.items()), tuple(variant)]
     # Only the projects the query can match decide the page: a write elsewhere leaves it valid.
     return get_or_build("navigator", parts, builder, project_ids=scoped_ids)
 

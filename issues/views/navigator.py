@@ -20,8 +20,10 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from issues import cache as issue_cache  # page cache
@@ -176,7 +178,8 @@ def navigator(request: HttpRequest) -> HttpResponse:
         # Plain words are not JQL: search them as text, and show the JQL that ran.
         notice = f"'{jql.strip()}' is not JQL, so issues containing those words are shown."
         jql = f"text ~ {quote_jql(jql.strip())}"
-    context: dict[str, Any] = {"jql": jql, "saved": saved, "result": None, "notice": notice}
+    context: dict[str, Any] = {"jql": jql, "saved": saved, "result": None, "rows_html": "", "notice": notice}
+    tz = _user_tz(request.user)
     try:
         columns = navigator_columns(columns_raw)
     except NavigatorError as exc:
@@ -201,17 +204,18 @@ def navigator(request: HttpRequest) -> HttpResponse:
                 "columns": columns,
                 "size": _size(params.get("size")),
             }
-            # Page cache (issues/cache.py): shared entries keyed by the viewer's visible projects and the query;
-            # JQL errors raise from the builder and are never cached.
-            context["result"] = issue_cache.get_or_build_results(
-                user=request.user, query=query, builder=lambda: navigator_page(user=request.user, **query)
+            # Page cache (issues/cache.py): shared entries keyed by the viewer's visible projects, the query and
+            # the time zone the rows' dates are rendered in; JQL errors raise from the builder and are never cached.
+            page = issue_cache.get_or_build_results(
+                user=request.user,
+                query=query,
+                variant=[str(tz)],
+                builder=lambda: _result_page(user=request.user, query=query, tz=tz),
             )
+            context["result"], context["rows_html"] = page["result"], mark_safe(page["rows_html"])
         except (JQLError, NavigatorError) as exc:
             error = exc
     result = context["result"]
-    if result is not None:
-        for row in result.rows:
-            row["time_spent_text"] = format_duration(row["time_spent"]) if row.get("time_spent") else ""
     context.update(
         error=error,
         error_is_jql=isinstance(error, JQLError),
@@ -235,8 +239,18 @@ def navigator(request: HttpRequest) -> HttpResponse:
         bulk_url=_bulk_url(),
     )
     # Dates on the page read in the user's own time zone, the one JQL's date functions use.
-    with timezone.override(_user_tz(request.user)):
+    with timezone.override(tz):
         return render(request, "issues/navigator.html", context, status=400 if error else 200)
+
+
+def _result_page(*, user: Any, query: dict[str, Any], tz: dt.tzinfo) -> dict[str, Any]:
+    """Return the result page and its rendered rows (the costly part of the page), as cached together."""
+    result = navigator_page(user=user, **query)
+    for row in result.rows:
+        row["time_spent_text"] = format_duration(row["time_spent"]) if row.get("time_spent") else ""
+    with timezone.override(tz):
+        rows_html = render_to_string("issues/_navigator_rows.html", {"result": result, "column_ids": query["columns"]})
+    return {"result": result, "rows_html": rows_html}
 
 
 def _user_tz(user: Any) -> dt.tzinfo:
