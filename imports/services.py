@@ -275,7 +275,8 @@ def job_claim(*, job_id: int, owner: str) -> Claim:
 
 def _lock_owned(job: Job, owner: str) -> Job:
     """Lock the job row inside the chunk's transaction and check this worker still holds it."""
-    locked = Job.objects.select_for_update().get(pk=job.pk)
+    # Not the options: a bulk change by checked rows carries every id there (100,000 ids: 10 ms a chunk).
+    locked = Job.objects.select_for_update().defer("options").get(pk=job.pk)
     if locked.lease_owner != owner or locked.state != JobState.RUNNING:
         raise LeaseLost(f"job {job.pk} is now held by {locked.lease_owner!r} ({locked.state})")
     return locked
@@ -329,7 +330,7 @@ def _save_progress(
     for name, value in fields.items():
         setattr(locked, name, value)
     locked.run_seconds = base_seconds + (time.monotonic() - started_at)
-    locked.lease_until = timezone.now() + dt.timedelta(seconds=lease_seconds(locked))
+    locked.lease_until = timezone.now() + dt.timedelta(seconds=lease_seconds(job))
     locked.save(update_fields=[*fields, "run_seconds", "lease_until"])
     for name in (*fields, "run_seconds", "lease_until"):
         setattr(job, name, getattr(locked, name))
@@ -1197,7 +1198,7 @@ def _bulk_update_run(job: Job, owner: str, on_chunk: Callable[[Job], None] | Non
     if job.total is None:
         ids = job.options.get("ids")
         job.total = (
-            sum(selection.filter(pk__in=ids[i : i + 10000]).count() for i in range(0, len(ids), 10000))
+            sum(_where_in(selection, "id", ids[i : i + 10000]).count() for i in range(0, len(ids), 10000))
             if ids and not job.options.get("jql")
             else selection.count()
         )
@@ -1257,10 +1258,191 @@ def _link_labels(links: list[tuple[int, int]]) -> None:
 
 
 def bulk_apply(*, issue_ids: list[int], changes: dict[str, Any], actor: Any | None) -> int:
-    """Apply the changes to these issues as set-based UPDATEs with history rows; return how many changed.
+    """Apply the changes to these issues with history rows; return how many changed.
 
-    Runs inside the caller's transaction; caches are invalidated when it commits.
+    Runs inside the caller's transaction; caches are invalidated when it commits. On PostgreSQL the whole
+    chunk is one statement (`_bulk_apply_sql`); elsewhere the rows are compared in Python
+    (`_bulk_apply_rows`). Both give the same rows, history and invalidations (test_bulk_apply_sql_matches_rows).
     """
+    if connection.vendor == "postgresql":
+        return _bulk_apply_sql(issue_ids=issue_ids, changes=changes, actor=actor)
+    return _bulk_apply_rows(issue_ids=issue_ids, changes=changes, actor=actor)
+
+
+def _bulk_change_names(changes: dict[str, Any]) -> dict[str, Any]:
+    """Return the new values' display names and the label ids the changes need (creating added labels)."""
+    out: dict[str, Any] = {}
+    if "status" in changes:
+        name, category = Status.objects.filter(pk=changes["status"]).values_list("name", "category").get()
+        out["status_name"] = name
+        out["status_done"] = category == StatusCategory.DONE
+        done = Resolution.objects.filter(name="Done").values_list("pk", "name").first()
+        out["done_resolution"], out["done_resolution_name"] = done or (None, "")
+    if "priority" in changes:
+        out["priority_name"] = Priority.objects.filter(pk=changes["priority"]).values_list("name", flat=True).get()
+    if "assignee" in changes:
+        new = changes["assignee"]
+        out["assignee_name"] = (
+            (Profile.objects.filter(user_id=new).values_list("display_name", flat=True).first() or "") if new else ""
+        )
+    if "add_labels" in changes or "remove_labels" in changes:
+        remove = dict(Label.objects.filter(name__in=changes.get("remove_labels", [])).values_list("name", "pk"))
+        add = {
+            label.name: label.pk
+            for label in labels_get_or_create(changes.get("add_labels", []))
+            if label.name not in remove  # removing wins, as in the history row's new value
+        }
+        out["add_labels"] = add
+        out["remove_labels"] = remove
+    return out
+
+
+def _bulk_apply_sql(*, issue_ids: list[int], changes: dict[str, Any], actor: Any | None) -> int:
+    """Apply the changes to one chunk in one PostgreSQL statement; return how many issues changed.
+
+    Why one statement: a chunk used to cost a SELECT of the rows, a label query, Python comparing and
+    building the history rows, an UPDATE per changed field and a COPY of the history (13.95 s for
+    100,000 issues against 5.39 s for one raw UPDATE). Here data-modifying CTEs read the old values,
+    rewrite each changed issue row once (all fields and `updated` together: every rewrite costs index
+    writes, `updated` is indexed so no update is HOT), move the label links and insert the history rows
+    from the same old values, and return the changed rows for the cache invalidation.
+
+    All parts of the statement see the snapshot taken at its start, so `cur` holds the values before the
+    change, as the Python path reads them before it updates.
+    """
+    if not issue_ids:
+        return 0
+    q = connection.ops.quote_name
+    t_issue = q(Issue._meta.db_table)
+    t_links = q(Issue.labels.through._meta.db_table)
+    t_label = q(Label._meta.db_table)
+    t_history = q(History._meta.db_table)
+    named = _bulk_change_names(changes)
+    params: dict[str, Any] = {
+        "ids": list(issue_ids),
+        "now": timezone.now(),
+        "author": actor.pk if actor is not None else None,
+        **{k: v for k, v in named.items() if not isinstance(v, dict)},
+    }
+    ctes: list[str] = []
+    flags: dict[str, str] = {}  # field -> SQL that is true when the row's value changes
+    sets: list[str] = []
+    joins: list[str] = []
+    history: list[str] = []  # (order, field, changed?, old text, new text), in the Python path's order
+    if "status" in changes:
+        params["status"] = changes["status"]
+        flags["st"] = "cur.status_id <> %(status)s"
+        # Jira: entering a done status resolves the issue, leaving one reopens it.
+        if named["status_done"]:
+            sets += [
+                "resolution_id = CASE WHEN ch.st THEN COALESCE(i.resolution_id, %(done_resolution)s::bigint) "
+                "ELSE i.resolution_id END",
+                "resolved = CASE WHEN ch.st THEN %(now)s ELSE i.resolved END",
+            ]
+            resolution_row = (
+                "(2, 'resolution', ch.st AND ch.resolution_id IS NULL AND %(done_resolution)s::bigint IS NOT NULL, "
+                "'', %(done_resolution_name)s)"
+            )
+        else:
+            sets += [
+                "resolution_id = CASE WHEN ch.st THEN NULL ELSE i.resolution_id END",
+                "resolved = CASE WHEN ch.st THEN NULL ELSE i.resolved END",
+            ]
+            resolution_row = "(2, 'resolution', ch.st AND ch.resolution_id IS NOT NULL, COALESCE(ores.name, ''), '')"
+        sets.insert(0, "status_id = CASE WHEN ch.st THEN %(status)s ELSE i.status_id END")
+        joins += [
+            f"JOIN {q(Status._meta.db_table)} os ON os.id = ch.status_id",
+            f"LEFT JOIN {q(Resolution._meta.db_table)} ores ON ores.id = ch.resolution_id",
+        ]
+        history += ["(1, 'status', ch.st, os.name, %(status_name)s)", resolution_row]
+    if "priority" in changes:
+        params["priority"] = changes["priority"]
+        flags["pr"] = "cur.priority_id <> %(priority)s"
+        sets.append("priority_id = CASE WHEN ch.pr THEN %(priority)s ELSE i.priority_id END")
+        joins.append(f"LEFT JOIN {q(Priority._meta.db_table)} op ON op.id = ch.priority_id")
+        history.append("(3, 'priority', ch.pr, COALESCE(op.name, ''), %(priority_name)s)")
+    if "assignee" in changes:
+        params["assignee"] = changes["assignee"]
+        flags["asg"] = "cur.assignee_id IS DISTINCT FROM %(assignee)s::bigint"
+        sets.append("assignee_id = CASE WHEN ch.asg THEN %(assignee)s::bigint ELSE i.assignee_id END")
+        joins.append(f"LEFT JOIN {q(Profile._meta.db_table)} oa ON oa.user_id = ch.assignee_id")
+        history.append("(4, 'assignee', ch.asg, COALESCE(oa.display_name, ''), %(assignee_name)s)")
+    labels = "add_labels" in named
+    if labels:
+        add, remove = named["add_labels"], named["remove_labels"]
+        params.update(
+            add_names=list(add), add_ids=list(add.values()), remove_names=list(remove), remove_ids=list(remove.values())
+        )
+        # The old links as label ids, one index probe per issue (joining the link table to `cur` instead
+        # made the planner, which cannot tell how few rows `cur` holds, scan and sort all of it).
+        old_labels = (
+            f", ARRAY(SELECT il.label_id FROM {t_links} il WHERE il.issue_id = i.id ORDER BY il.label_id) AS old_labels"
+        )
+        flags["lb"] = "(cur.old_labels && %(remove_ids)s::bigint[] OR NOT cur.old_labels @> %(add_ids)s::bigint[])"
+        # The history texts once per distinct old label set (a chunk has few), not once per issue: 60 ms
+        # less per chunk of 5,000. Names sorted by code point (COLLATE "C"), as Python's sorted() does.
+        label_texts = (
+            "texts AS (SELECT s.old_labels, "
+            f"(SELECT COALESCE(string_agg(l.name, ' ' ORDER BY l.name COLLATE \"C\"), '') FROM {t_label} l "
+            "WHERE l.id = ANY(s.old_labels)) AS old_text, "
+            "(SELECT COALESCE(string_agg(n, ' ' ORDER BY n COLLATE \"C\"), '') FROM "
+            f"(SELECT l.name FROM {t_label} l WHERE l.id = ANY(s.old_labels) "
+            "AND l.id <> ALL(%(remove_ids)s::bigint[]) "
+            "UNION SELECT unnest(%(add_names)s::varchar[])) AS x(n)) AS new_text "
+            "FROM (SELECT DISTINCT old_labels FROM ch WHERE lb) AS s)"
+        )
+        joins.append("LEFT JOIN texts ON ch.lb AND texts.old_labels = ch.old_labels")
+        history.append("(5, 'labels', ch.lb, texts.old_text, texts.new_text)")
+    else:
+        old_labels = ""
+    if not flags:
+        return 0
+    # MATERIALIZED: the label subquery runs once per issue, not once per mention of old_labels.
+    ctes.append(
+        "cur AS MATERIALIZED (SELECT i.id, i.project_id, i.parent_id, i.status_id, i.priority_id, i.assignee_id, "
+        f"i.resolution_id{old_labels} FROM {t_issue} i WHERE i.id = ANY(%(ids)s::bigint[]))"
+    )
+    select_flags = ", ".join(f"{sql} AS {name}" for name, sql in flags.items())
+    ctes.append(f"ch AS (SELECT * FROM (SELECT cur.*, {select_flags} FROM cur) AS c WHERE {' OR '.join(flags)})")
+    if labels:
+        ctes.append(label_texts)
+    ctes.append(f"upd AS (UPDATE {t_issue} i SET {', '.join([*sets, 'updated = %(now)s'])} FROM ch WHERE i.id = ch.id)")
+    if labels:
+        ctes.append(
+            f"del AS (DELETE FROM {t_links} il USING ch WHERE ch.lb AND il.issue_id = ch.id "
+            "AND il.label_id = ANY(%(remove_ids)s::bigint[]))"
+        )
+        # Only links the issue lacks: re-inserting the rest would cost an index probe each.
+        ctes.append(
+            f"ins AS (INSERT INTO {t_links} (issue_id, label_id) SELECT ch.id, a.id FROM ch "
+            "CROSS JOIN unnest(%(add_ids)s::bigint[]) AS a(id) "
+            "WHERE ch.lb AND NOT a.id = ANY(ch.old_labels) ON CONFLICT DO NOTHING)"
+        )
+    ctes.append(
+        f"hist AS (INSERT INTO {t_history} (issue_id, author_id, created, field, from_value, to_value) "
+        "SELECT ch.id, %(author)s::bigint, %(now)s, h.field, h.old, h.new FROM ch "
+        + " ".join(joins)
+        + " CROSS JOIN LATERAL (VALUES "
+        + ", ".join(history)
+        + ") AS h(ord, field, changed, old, new) WHERE h.changed ORDER BY ch.id, h.ord)"
+    )
+    sql = "WITH " + ",\n".join(ctes) + "\nSELECT id, project_id, parent_id FROM ch"
+    with connection.cursor() as cursor:
+        # The statement's estimated cost triggers JIT compilation, which took longer (0.45 s per chunk of
+        # 5,000) than running it. SET LOCAL: for this chunk's transaction only.
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if rows:
+        # A parent's page lists its sub-tasks' status, assignee and priority: it goes stale too.
+        changed_ids = list({pk for pk, _, _ in rows} | {parent for _, _, parent in rows if parent})
+        project_ids = {project_id for _, project_id, _ in rows}
+        transaction.on_commit(lambda: issue_cache.invalidate_issues(changed_ids, project_ids))
+    return len(rows)
+
+
+def _bulk_apply_rows(*, issue_ids: list[int], changes: dict[str, Any], actor: Any | None) -> int:
+    """Apply the changes by comparing the rows in Python (databases without data-modifying CTEs)."""
     now = timezone.now()
     author_id = actor.pk if actor is not None else None
     rows = {
@@ -1332,7 +1514,8 @@ def bulk_apply(*, issue_ids: list[int], changes: dict[str, Any], actor: Any | No
             if want != have:
                 record(pk, "labels", " ".join(sorted(have)), " ".join(sorted(want)))
                 label_moved.append(pk)
-                new_links.extend((pk, lid) for lid, name in add.items() if name not in have)
+                # A label both added and removed stays off, as the history row says.
+                new_links.extend((pk, lid) for lid, name in add.items() if name in want and name not in have)
         if remove:
             _where_in(through.objects.filter(label_id__in=list(remove)), "issue_id", label_moved).delete()
         _link_labels(new_links)
