@@ -7,10 +7,14 @@ A file that is not what it claims to be (truncated, not JSON, no header) raises 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
+import os
+import pickle
 import re
+import signal
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -438,6 +442,138 @@ def validate_chunk(fmt: str, chunk: list[RawRecord], *, tz: dt.tzinfo | None = N
         except ValidationError as exc:
             result.errors.extend(_errors_of(exc, raw, key))
     return result
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Validated chunks, in this process or in a reader process
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ValidatedChunk:
+    last: int  # number of the chunk's last record: the job's position once it is written
+    count: int  # records read (valid or not)
+    bytes_done: int  # bytes read when the chunk was complete, for the progress bar
+    result: ChunkResult
+
+
+def validated_chunks(
+    fmt: str, paths: list[Path], *, skip: int = 0, size: int = 1000, tz: dt.tzinfo | None = None
+) -> Iterator[ValidatedChunk]:
+    """Yield the files' records after the first `skip` in validated chunks of `size`."""
+    progress = Progress()
+    chunk: list[RawRecord] = []
+    for raw in read_records(fmt, paths, progress):
+        if raw.number <= skip:
+            continue  # committed by an earlier attempt
+        chunk.append(raw)
+        if len(chunk) >= size:
+            yield _validated(fmt, chunk, tz, progress.value)
+            chunk = []
+    if chunk:
+        yield _validated(fmt, chunk, tz, progress.value)
+
+
+def _validated(fmt: str, chunk: list[RawRecord], tz: dt.tzinfo | None, bytes_done: int) -> ValidatedChunk:
+    result = validate_chunk(fmt, chunk, tz=tz)
+    # The writer needs only the record numbers: drop the raw data (a dict per Jira issue) before the chunk
+    # waits in a queue or crosses to the writing process.
+    result.records = [(RawRecord(raw.number, raw.line, None), rec) for raw, rec in result.records]
+    return ValidatedChunk(chunk[-1].number, len(chunk), bytes_done, result)
+
+
+class ReaderProcess:
+    """Read and validate chunks in a forked child process while this one writes the previous chunks.
+
+    Why a process: reading (ijson) and validating (Pydantic) are about 40% of an import's CPU time, and a
+    thread cannot overlap them with the writer's own Python work (the GIL; measured slower than no thread).
+    The child gets the same arguments as `validated_chunks` and sends its chunks, pickled, through a pipe:
+    a full pipe blocks it, so it runs at most about one chunk ahead and memory stays bounded whatever
+    the file size. It never touches the database (the forked connection is left alone and the child ends
+    with os._exit, which skips every cleanup handler). When this process stops reading (cancel, error,
+    death) the child is killed, or dies on its next write to the closed pipe.
+
+    os.fork rather than multiprocessing: a Celery prefork pool process counts as daemonic, and
+    multiprocessing refuses to start children from one.
+    """
+
+    def __init__(
+        self, fmt: str, paths: list[Path], *, skip: int = 0, size: int = 1000, tz: dt.tzinfo | None = None
+    ) -> None:
+        self.args = (fmt, paths, skip, size, tz)
+        self.pid: int | None = None
+
+    def alive(self) -> bool:
+        """Return whether the child process still runs (not yet reaped)."""
+        if self.pid is None:
+            return False
+        try:
+            done, _ = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        if done:
+            self.pid = None
+        return not done
+
+    def __iter__(self) -> Iterator[ValidatedChunk]:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 0
+            try:
+                os.close(read_fd)
+                with open(write_fd, "wb", buffering=1 << 20) as out:
+                    _read_into(out, *self.args)
+            except BaseException:  # noqa: BLE001 - the writer reports a child that ends without "end"
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        self.pid = pid
+        pipe = open(read_fd, "rb", buffering=1 << 20)  # noqa: SIM115 - closed in finally
+        try:
+            while True:
+                head = pipe.read(8)
+                body = pipe.read(int.from_bytes(head, "little")) if len(head) == 8 else b""
+                if len(head) < 8 or len(body) < int.from_bytes(head, "little"):
+                    raise RuntimeError("The import's reader process ended unexpectedly (killed, or out of memory?).")
+                kind, payload = pickle.loads(body)
+                del body
+                if kind == "chunk":
+                    yield payload
+                elif kind == "end":
+                    return
+                elif kind == "source":
+                    raise SourceError(payload)
+                else:
+                    raise RuntimeError(f"The import's reader process failed: {payload}")
+        finally:
+            pipe.close()
+            if self.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(self.pid, 0)
+                self.pid = None
+
+
+def _read_into(out: BinaryIO, fmt: str, paths: list[Path], skip: int, size: int, tz: dt.tzinfo | None) -> None:
+    def send(message: tuple[str, Any]) -> None:
+        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        out.write(len(data).to_bytes(8, "little"))
+        out.write(data)
+        out.flush()
+
+    try:
+        for chunk in validated_chunks(fmt, paths, skip=skip, size=size, tz=tz):
+            send(("chunk", chunk))
+        send(("end", None))
+    except SourceError as exc:
+        send(("source", str(exc)))
+    except BrokenPipeError:
+        raise  # the writer stopped reading: nothing to report to
+    except Exception as exc:  # reported by the writer, which fails the job with it
+        send(("error", f"{type(exc).__name__}: {exc}"))
 
 
 def zone(name: str | None) -> dt.tzinfo:

@@ -9,13 +9,15 @@ committed chunk; rows are upserted by key / (source, external_id), so running a 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as dt
+import gc
 import logging
 import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -369,21 +371,51 @@ def _relax_commit() -> None:
             cursor.execute("SET LOCAL synchronous_commit = off")
 
 
+def _reader_process(job: Job) -> bool:
+    """Return whether the job reads and validates its files in a separate process (see parsers.ReaderProcess)."""
+    value = job.options.get("reader_process")
+    if value is None:
+        value = getattr(settings, "IMPORTS_READER_PROCESS", True)
+    return bool(value)
+
+
+@contextlib.contextmanager
+def _fewer_gc_passes() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while importing (restored afterwards).
+
+    A chunk allocates a few hundred thousand objects (records, rows, model instances), nearly all freed by
+    reference counting; with the default threshold (700) the collector ran thousands of times per chunk
+    and walked every live object on its older passes. Measured, 10,000 issues in process: 3.56 / 3.58 s
+    -> 2.85 / 2.80 s with (50,000, 20, 100), about the same from 50,000 to 200,000. Cyclic garbage is
+    still collected, only in larger batches; memory stays flat (the import test checks RSS).
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(100_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def _import_run(job: Job, owner: str, on_chunk: Callable[[Job], None] | None = None) -> None:
+    with _fewer_gc_passes():
+        _import_chunks(job, owner, on_chunk)
+
+
+def _import_chunks(job: Job, owner: str, on_chunk: Callable[[Job], None] | None = None) -> None:
     started_at = time.monotonic()
     base_seconds = job.run_seconds
     chunk_size = max(1, int(job.options.get("chunk_size") or CHUNK_SIZE))
     tz = parsers.zone(job.options.get("timezone"))
     writer = ImportWriter(job)
-    progress = parsers.Progress()
-    chunk: list[parsers.RawRecord] = []
-    skip = job.position
+    read = parsers.ReaderProcess if _reader_process(job) else parsers.validated_chunks
+    chunks = read(job.format, job_paths(job), skip=job.position, size=chunk_size, tz=tz)
 
-    def flush() -> bool:
+    def flush(chunk: parsers.ValidatedChunk) -> bool:
         if _cancel_requested(job):
             _finish(job, JobState.CANCELLED, f"Cancelled after {job.processed} records.")
             return False
-        validated = parsers.validate_chunk(job.format, chunk, tz=tz)
+        validated = chunk.result
         with transaction.atomic():
             _relax_commit()
             outcome = writer.write(validated.records)
@@ -396,9 +428,9 @@ def _import_run(job: Job, owner: str, on_chunk: Callable[[Job], None] | None = N
                 locked,
                 owner,
                 {
-                    "position": chunk[-1].number,
-                    "processed": locked.processed + len(chunk),
-                    "bytes_done": progress.value,
+                    "position": chunk.last,
+                    "processed": locked.processed + chunk.count,
+                    "bytes_done": chunk.bytes_done,
                     "created_count": locked.created_count + outcome.created,
                     "updated_count": locked.updated_count + outcome.updated,
                     "unchanged_count": locked.unchanged_count + outcome.unchanged,
@@ -414,16 +446,13 @@ def _import_run(job: Job, owner: str, on_chunk: Callable[[Job], None] | None = N
             on_chunk(job)
         return True
 
-    for raw in parsers.read_records(job.format, job_paths(job), progress):
-        if raw.number <= skip:
-            continue  # committed by an earlier attempt
-        chunk.append(raw)
-        if len(chunk) >= chunk_size:
-            if not flush():
+    iterator = iter(chunks)
+    try:
+        for chunk in iterator:
+            if not flush(chunk):
                 return
-            chunk = []
-    if chunk and not flush():
-        return
+    finally:
+        iterator.close()  # stops the reader process when the job stops early (cancel, lost lease, error)
     with transaction.atomic():
         parent_errors = writer.resolve_pending_parents(job.pending_parents)
         _save_errors(job, parent_errors)

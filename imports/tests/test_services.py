@@ -66,7 +66,8 @@ def test_importing_twice_changes_nothing_and_a_changed_file_updates_with_history
 
 
 @pytest.mark.django_db
-def test_malformed_records_become_row_errors_and_the_rest_imports(tmp_path, project_a, alice):
+@pytest.mark.parametrize("reader_process", [True, False])
+def test_malformed_records_become_row_errors_and_the_rest_imports(tmp_path, project_a, alice, reader_process):
     good = [jira_issue(n) for n in (1, 2, 3)]
     no_key = jira_issue(4)
     del no_key["key"]
@@ -80,7 +81,8 @@ def test_malformed_records_become_row_errors_and_the_rest_imports(tmp_path, proj
     path = write_jira_json(
         tmp_path / "bad.json", [good[0], no_key, bad_date, zero, good[1], negative, unknown_status, wrong_user, good[2]]
     )
-    job = run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    options = {"reader_process": reader_process, "chunk_size": 4}
+    job = run(services.import_job_create(user=alice, paths=[path], enqueue=False, options=options))
     assert job.state == JobState.SUCCEEDED_WITH_ERRORS
     assert (job.processed, job.created_count, job.failed_count) == (9, 3, 6)
     assert sorted(Issue.objects.values_list("key", flat=True)) == ["DEMO-1", "DEMO-2", "DEMO-3"]
@@ -95,11 +97,13 @@ def test_malformed_records_become_row_errors_and_the_rest_imports(tmp_path, proj
 
 
 @pytest.mark.django_db
-def test_truncated_file_fails_clearly_and_keeps_only_whole_chunks(tmp_path, project_a, alice):
+@pytest.mark.parametrize("reader_process", [True, False])
+def test_truncated_file_fails_clearly_and_keeps_only_whole_chunks(tmp_path, project_a, alice, reader_process):
     path = write_jira_json(tmp_path / "t.json", [jira_issue(n) for n in range(1, 26)])
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * 0.7)])
-    job = run(services.import_job_create(user=alice, paths=[path], enqueue=False, options={"chunk_size": 5}))
+    options = {"chunk_size": 5, "reader_process": reader_process}
+    job = run(services.import_job_create(user=alice, paths=[path], enqueue=False, options=options))
     assert job.state == JobState.FAILED
     assert "truncated" in job.message
     # Chunks before the break are committed whole; nothing of the broken chunk is written.
@@ -447,3 +451,20 @@ def test_bulk_apply_sql_matches_rows(
     with_sql = apply(services._bulk_apply_sql, second)
     assert with_rows[0] > 0 and with_rows[2]
     assert with_sql == with_rows
+
+
+def test_reader_process_stops_when_the_writer_stops_early(tmp_path):
+    # A cancelled job stops reading after the current chunk: the reader process must not outlive it.
+    from imports import parsers
+
+    path = write_jira_json(tmp_path / "r.json", [jira_issue(n) for n in range(1, 30)])
+    reader = parsers.ReaderProcess("jira_json", [path], skip=3, size=4)
+    chunks = iter(reader)
+    first = next(chunks)
+    assert (first.last, first.count, len(first.result.records)) == (7, 4, 4)
+    assert first.result.records[0][0].data is None  # only record numbers cross to the writer
+    chunks.close()
+    assert not reader.alive()
+    everything = list(parsers.ReaderProcess("jira_json", [path], size=4))
+    assert [c.last for c in everything] == [c.last for c in parsers.validated_chunks("jira_json", [path], size=4)]
+    assert everything[-1].last == 29 and everything[-1].bytes_done == path.stat().st_size
