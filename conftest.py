@@ -28,6 +28,9 @@ def _plain_http(settings):
     settings.SECURE_SSL_REDIRECT = False
     # PBKDF2's deliberate slowness costs ~100 ms per test user; tests don't need it.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Page refreshes after writes would pile up on the broker with no worker consuming them; the tests of
+    # the refresh turn it on next to a live worker.
+    settings.TASKRA_PAGE_REFRESH = False
 
 
 @pytest.fixture(autouse=True)

@@ -35,7 +35,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -331,17 +331,73 @@ def invalidate_on_commit(
     """Bump now and again when the current transaction commits (runs at once outside a transaction).
 
     The first bump keeps readers off the old entry while the write is in flight; the second,
-    after the commit, retires anything a reader built from the not-yet-committed state.
+    after the commit, retires anything a reader built from the not-yet-committed state. All
+    calls in one transaction share one commit hook: one bump for everything the transaction
+    touched, then one refresh of the touched issues' pages (schedule_refresh).
     """
     issue_ids, project_ids = list(issue_ids), list(project_ids)
+    if everything:
+        invalidate_all()
+    invalidate_issues(issue_ids, project_ids)
+    conn = transaction.get_connection(using)
+    level = frozenset(conn.savepoint_ids)
+    batches = conn.__dict__.setdefault("_taskra_commit_batches", {})
+    batch = batches.get(level)
+    # One batch per savepoint level: a hook registered in a savepoint that rolled back is gone from
+    # run_on_commit, and one that ran is done; start a new batch then.
+    pending = {id(entry[1]) for entry in conn.run_on_commit}
+    if batch is None or batch.done or id(batch) not in pending:
+        for key in [k for k, b in batches.items() if b.done or id(b) not in pending]:
+            del batches[key]  # ran or rolled back: forget it (long-lived connections)
+        batch = batches[level] = _CommitBatch()
+        batch.add(issue_ids, project_ids, everything)
+        transaction.on_commit(batch, using=using, robust=True)  # runs at once in autocommit
+    else:
+        batch.add(issue_ids, project_ids, everything)
 
-    def bump() -> None:
-        if everything:
+
+class _CommitBatch:
+    """What one transaction invalidated: bumped again and refreshed once, when it commits."""
+
+    def __init__(self) -> None:
+        self.issue_ids: set[int] = set()
+        self.project_ids: set[int] = set()
+        self.everything = False
+        self.done = False
+
+    def add(self, issue_ids: list[int], project_ids: list[int], everything: bool) -> None:
+        self.issue_ids.update(i for i in issue_ids if i is not None)
+        self.project_ids.update(p for p in project_ids if p is not None)
+        self.everything = self.everything or everything
+
+    def __call__(self) -> None:
+        self.done = True
+        if self.everything:
             invalidate_all()
-        invalidate_issues(issue_ids, project_ids)
+        invalidate_issues(self.issue_ids, self.project_ids)
+        schedule_refresh(self.issue_ids)
 
-    bump()
-    transaction.on_commit(bump, using=using, robust=True)
+
+REFRESH_MAX_ISSUES = 20  # bulk writes leave their pages to readers rather than queue thousands of renders
+
+
+def schedule_refresh(issue_ids: Iterable[int | None]) -> None:
+    """Queue a rebuild of these issues' pages (issues.tasks.refresh_issue_pages) so the next read is a hit.
+
+    Only after the write committed and the generations moved; never fails or delays the write: a
+    broker that does not answer at once is logged and the pages are rebuilt by their next reader.
+    """
+    if not getattr(settings, "TASKRA_PAGE_REFRESH", False) or not page_cache_enabled():
+        return
+    ids = sorted({int(i) for i in issue_ids if i is not None})
+    if not ids or len(ids) > REFRESH_MAX_ISSUES:
+        return
+    from issues.tasks import refresh_issue_pages
+
+    try:
+        refresh_issue_pages.apply_async(args=[ids], expires=60, retry=False)
+    except Exception as exc:
+        logger.warning("could not queue the page refresh of issues %s: %s", ids, exc)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,8 +409,20 @@ _metrics_flushed = time.monotonic()
 _request_local = threading.local()
 
 
+@contextlib.contextmanager
+def quiet_metrics() -> Iterator[None]:
+    """Leave hits and misses uncounted inside the block: background refreshes are not reads."""
+    _request_local.quiet = True
+    try:
+        yield
+    finally:
+        _request_local.quiet = False
+
+
 def _count(page_type: str, field: str, amount: int = 1) -> None:
     global _metrics_flushed
+    if getattr(_request_local, "quiet", False):
+        return
     with _metrics_lock:
         _metrics[(page_type, field)] = _metrics.get((page_type, field), 0) + amount
         due = time.monotonic() - _metrics_flushed >= METRICS_FLUSH_SECONDS
@@ -852,10 +920,14 @@ def get_or_render_issue_body(
     before storing and filled in per request. Same generations and version as the payload.
     """
     viewer = request.user.pk
-    parts = _body_parts(issue, role, time_zone, viewer if _viewer_wrote_on(data, viewer) else 0)
+    own = _viewer_wrote_on(data, viewer)
+    parts = _body_parts(issue, role, time_zone, viewer if own else 0)
 
     def build() -> str:
-        return shareable_html(render())
+        html = shareable_html(render())
+        if not own:
+            _record_body_variant(issue.pk, role, time_zone)
+        return html
 
     try:
         body = get_or_build(
@@ -870,6 +942,43 @@ def get_or_render_issue_body(
         logger.warning("issue page body of %s not shareable: unrecognised per-request token", issue.pk)
         return exc.html
     return personalize_html(body, request)
+
+
+def _variants_key(issue_id: int) -> str:
+    return f"bodyvariants:{issue_id}"
+
+
+def _record_body_variant(issue_id: int, role: str | None, time_zone: str) -> None:
+    """Remember that readers use this (role, time zone) body of the issue, for the refresh after a write."""
+    rc = _redis(_cache())
+    if rc is None or not role:
+        return
+
+    def run() -> None:
+        key = rc.make_key(_variants_key(issue_id))
+        pipe = rc.get_client(write=True).pipeline(transaction=False)
+        pipe.sadd(key, f"{role}|{time_zone}")
+        pipe.expire(key, int(_cache().default_timeout))
+        pipe.execute()
+
+    with contextlib.suppress(CacheDown):
+        _guard(run)
+
+
+def body_variants(issue_id: int) -> list[tuple[str, str]]:
+    """Return the (role, time zone) bodies of the issue that readers rendered recently (none when unknown)."""
+    rc = _redis(_cache())
+    if rc is None:
+        return []
+
+    def run() -> set[bytes]:
+        return rc.get_client(write=False).smembers(rc.make_key(_variants_key(issue_id)))
+
+    try:
+        members = _guard(run)
+    except CacheDown:
+        return []
+    return sorted(tuple(m.decode().split("|", 1)) for m in members)  # type: ignore[misc]
 
 
 def _body_parts(issue: Any, role: str | None, time_zone: str, own_viewer: int) -> list[Any]:

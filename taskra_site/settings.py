@@ -220,3 +220,5 @@ if ENABLE_DEBUG_TOOLBAR:
 # default (a Celery worker's writes could not reach the web server's memory); 1/0 forces it.
 TASKRA_PAGE_CACHE = env_bool("TASKRA_PAGE_CACHE", True) if env_str("TASKRA_PAGE_CACHE", "") else None
 TASKRA_ISSUE_LRU_SIZE = env_int("TASKRA_ISSUE_LRU_SIZE", 512, minimum=1)
+# After a write commits, a Celery worker re-renders the issue pages readers recently used (issues.pages).
+TASKRA_PAGE_REFRESH = env_bool("TASKRA_PAGE_REFRESH", True)

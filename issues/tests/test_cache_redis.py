@@ -9,7 +9,6 @@ Personas: alice is admin of DEMO, carol a viewer in DEMO, bob a member of OPS on
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import random
@@ -19,53 +18,23 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.test import override_settings
 
 from conftest import database_url_for_subprocess
 from issues import cache as page_cache
+from issues.tests.conftest import IN_CI, REDIS_URL, _redis_caches
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-REDIS_URL = os.environ.get("REDIS_URL", "")
-IN_CI = bool(os.environ.get("CI"))
 
 pytestmark = [
     pytest.mark.services,
     pytest.mark.skipif(not REDIS_URL and not IN_CI, reason="REDIS_URL is not set (runs in CI on a real Redis)"),
 ]
-
-
-def _redis_caches(location: str, prefix: str) -> dict[str, Any]:
-    """Return CACHES for django-redis exactly as settings.py configures it, at another location/prefix."""
-    if settings.CACHES["default"]["BACKEND"] != "django_redis.cache.RedisCache":
-        pytest.fail("REDIS_URL is set but settings did not configure django-redis")
-    config = copy.deepcopy(settings.CACHES)
-    config["default"]["LOCATION"] = location
-    config["default"]["KEY_PREFIX"] = prefix
-    return config
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """Point the default cache at the real Redis under a key prefix private to this test."""
-    if not REDIS_URL:
-        pytest.fail("CI is set but REDIS_URL is not: the Redis cache tests must run on a real Redis in CI")
-    prefix = f"{os.environ.get('CACHE_KEY_PREFIX', 'taskra')}-test-{uuid.uuid4().hex[:10]}"
-    with override_settings(CACHES=_redis_caches(REDIS_URL, prefix), TASKRA_PAGE_CACHE=None):
-        page_cache.reset_state()
-        try:
-            yield prefix
-        finally:
-            from django.core.cache import cache
-
-            cache.delete_pattern("*")
-            page_cache.reset_state()
 
 
 # A second process: the same code path a second web server runs for the issue page and a result page.
@@ -155,16 +124,6 @@ class Reader:
     def close(self) -> None:
         self.proc.stdin.close()
         self.proc.wait(10)
-
-
-@pytest.fixture
-def lookups(transactional_db: None) -> None:
-    """Restore the default statuses/types/priorities that transactional tests' flush removes."""
-    from importlib import import_module
-
-    from django.apps import apps
-
-    import_module("issues.migrations.0002_jira_defaults").seed(apps, None)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from issues import cache as issue_cache  # page cache
-from issues import idempotency
+from issues import idempotency, pages
 from issues.adapters import issue_detail_json
 from issues.forms import (
     INLINE_FORMS,
@@ -35,7 +35,7 @@ from issues.forms import (
 from issues.models import Comment, Issue, IssueType, Priority, Resolution, Role, Status
 from issues.permissions import can_edit_in, project_role
 from issues.schemas import IssueUpdate
-from issues.selectors import issue_edit_choices, issue_for_user, issue_page_data
+from issues.selectors import issue_for_user
 from issues.services import comment_add, comment_update, issue_create, issue_update
 from taskra_site.validation import BodyError, parse_request, validation_error_response
 from worklogs.models import Worklog
@@ -86,57 +86,28 @@ def _render_page(
         role = project_role(request.user, issue.project_id)
     if role is None:  # not a member: exactly like a missing issue (browse() reads the row without this check)
         raise Http404("No such issue.")
-    can_edit = can_edit_in(role)
     plain_get = comment_form is None and worklog_form is None and not inline_errors and status == 200
 
-    # Page cache (issues/cache.py): the payload is the same for every viewer who passed issue_for_user, so it
-    # is shared; role, forms and edit buttons stay outside it. Keyed by the issue's (and its parent's)
-    # generations plus its updated stamp; the builder re-reads the row after the generations were read.
-    def build_payload() -> dict[str, Any]:
-        fresh = issue_cache.load_issue(pk=issue.pk)
-        if fresh is None:
-            raise Http404("No such issue.")
-        return issue_page_data(issue=fresh)
-
-    data = issue_cache.get_or_build(
-        "issue",
-        [issue.pk],
-        build_payload,
-        issue_id=issue.pk,
-        issue_ids=[issue.parent_id],
-        version=issue.updated.isoformat(),
-    )
-
-    def full_context() -> dict[str, Any]:
-        context = {
-            "data": data,
-            "issue": data["issue"],
-            "role": role,
-            "can_edit": can_edit,
-            "is_admin": role == Role.ADMIN,
-            "user_tz": str(tz),
-            "inline_errors": inline_errors or {},
-        }
-        if can_edit:
-            context |= issue_edit_choices(project_id=issue.project_id)
-            context["comment_form"] = comment_form or CommentForm()
-            context["worklog_form"] = worklog_form or WorklogForm(tz=tz)
-        return context
-
+    # Page cache (issues/cache.py, issues/pages.py): the payload is shared by every viewer who passed
+    # issue_for_user; role, forms and edit buttons stay outside it.
+    data = pages.issue_payload(issue=issue)
     if plain_get:
-        # Page cache: the rendered body ({% block content %}) is shared by viewers with the same role and time
-        # zone (issues.cache.get_or_render_issue_body fills in CSRF and form tokens per request); only the
-        # page around it (header, messages) is rendered here. Pages with form errors are never shared.
-        def render_body() -> str:
-            with timezone.override(tz):
-                return issue_cache.render_block(request, "issues/browse.html", "content", full_context())
-
-        body = issue_cache.get_or_render_issue_body(
-            request=request, issue=issue, data=data, role=role, time_zone=str(tz), render=render_body
-        )
+        # The rendered body ({% block content %}) is shared by viewers with the same role and time zone (CSRF and
+        # form tokens filled in per request); only the page around it (header, messages) is rendered here.
+        # Pages with form errors are never shared.
+        body = pages.issue_body(request=request, issue=issue, data=data, role=role, tz=tz)
         return _cached_response(request, data, body)
+    context = pages.page_context(
+        issue=issue,
+        data=data,
+        role=role,
+        tz=tz,
+        comment_form=comment_form,
+        worklog_form=worklog_form,
+        inline_errors=inline_errors,
+    )
     with timezone.override(tz):
-        return render(request, "issues/browse.html", full_context(), status=status)
+        return render(request, "issues/browse.html", context, status=status)
 
 
 def _cached_response(request: HttpRequest, data: dict[str, Any], body: str) -> HttpResponse:
