@@ -18,7 +18,6 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.http import Http404, HttpRequest
-from django.test import RequestFactory
 from django.utils import timezone
 
 from issues import cache as issue_cache
@@ -86,6 +85,15 @@ def issue_body(*, request: HttpRequest, issue: Any, data: dict[str, Any], role: 
     )
 
 
+def _anonymous_get(path: str) -> HttpRequest:
+    """Return a bare GET request by nobody: what a shared body is rendered from outside a real request."""
+    request = HttpRequest()
+    request.method = "GET"
+    request.path = request.path_info = path
+    request.user = AnonymousUser()
+    return request
+
+
 def issue_pages_refresh(*, issue_ids: list[int]) -> int:
     """Rebuild the payload and the recently used shared bodies of these issues; return how many bodies it ensured.
 
@@ -106,8 +114,7 @@ def issue_pages_refresh(*, issue_ids: list[int]) -> int:
                 if issue is None:
                     continue
                 data = issue_payload(issue=issue)
-                request = RequestFactory().get(issue.get_absolute_url())
-                request.user = AnonymousUser()
+                request = _anonymous_get(issue.get_absolute_url())
                 for role, tz_name in variants:
                     tz = zoneinfo.ZoneInfo(tz_name)
                     issue_body(request=request, issue=issue, data=data, role=role, tz=tz)
