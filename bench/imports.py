@@ -129,6 +129,32 @@ def reset_data() -> None:
         cursor.execute("ANALYZE")
 
 
+def _peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def reader_peak_rss_mb(worker: WorkerProcess) -> float:
+    """Return the highest peak RSS of the import's reader processes (children of the worker's pool process)."""
+    best = 0.0
+    for pid in worker.pids()[1:]:
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            best = max(best, _peak_rss_mb(int(child)))
+    return best
+
+
+READER_PEAK: dict[int, float] = {}  # job id -> the reader process's peak RSS seen while waiting
+
+
 def wait(job_id: int, worker: WorkerProcess, timeout: float = 3600) -> tuple[object, float]:
     from imports.models import Job
 
@@ -137,6 +163,7 @@ def wait(job_id: int, worker: WorkerProcess, timeout: float = 3600) -> tuple[obj
     while time.monotonic() < deadline:
         job = Job.objects.get(pk=job_id)
         peak = max(peak, worker.peak_rss_mb())
+        READER_PEAK[job_id] = max(READER_PEAK.get(job_id, 0.0), reader_peak_rss_mb(worker))
         if job.is_finished:
             return job, max(peak, worker.peak_rss_mb())
         if not worker.alive():
@@ -251,7 +278,11 @@ def main() -> None:
                 f"import: {job.created_count} issues, {job.worklogs_count} worklogs, {job.comments_count} comments "
                 f"in {seconds:.2f}s worker time ({wall:.2f}s wall, queue to finish)"
             )
-            print(f"  {issues_per_s:,.0f} issues/s, {worklogs_per_s:,.0f} worklogs/s, worker peak RSS {peak:.0f} MB")
+            reader = READER_PEAK.get(job.pk, 0.0)
+            print(
+                f"  {issues_per_s:,.0f} issues/s, {worklogs_per_s:,.0f} worklogs/s, worker peak RSS {peak:.0f} MB"
+                f" (pool process), reader process {reader:.0f} MB, both {peak + reader:.0f} MB"
+            )
             print(
                 f"raw COPY of the same rows: {copy_seconds:.2f}s -> import takes {seconds / copy_seconds:.1f}x "
                 "a raw COPY"
@@ -264,11 +295,19 @@ def main() -> None:
                 "issues_per_s": round(issues_per_s, 1),
                 "worklogs_per_s": round(worklogs_per_s, 1),
                 "worker_peak_rss_mb": round(peak, 1),
+                # The reader process is forked from the pool process: the sum counts their shared pages twice.
+                "reader_peak_rss_mb": round(reader, 1),
+                "worker_and_reader_peak_rss_mb": round(peak + reader, 1),
                 "copy_seconds": round(copy_seconds, 3),
                 "copy_ratio": round(seconds / copy_seconds, 2),
             }
         if args.bulk_update:
             from issues.models import Issue
+
+            # This cluster runs without autovacuum: clear the dead rows earlier runs left (each bulk update
+            # rewrites every row), so that repeated --bulk-only runs measure the same table.
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM (ANALYZE) issues_issue, issues_issue_labels, issues_history")
 
             total = Issue.objects.filter(project__key=PROJECT).count()
             in_review = Issue.objects.filter(project__key=PROJECT, status__name="In Review").count()

@@ -43,6 +43,9 @@ class RawRecord:
     line: int | None
     data: Any  # bytes (JSON Lines), dict (Jira JSON), dict[str, list[str]] (CSV)
 
+    def __reduce__(self) -> tuple[Any, tuple]:
+        return (RawRecord, (self.number, self.line, self.data))  # cheaper than the dataclass's __getstate__
+
 
 @dataclass(slots=True)
 class RowError:

@@ -211,6 +211,12 @@ class UserRec:
             return ("email", self.email)
         return ("username", self.username or "")
 
+    # Records cross from the reader process to the writer pickled (parsers.ReaderProcess). The __reduce__
+    # methods pickle them as the constructor's arguments: the slotted dataclasses' own __getstate__ /
+    # __setstate__ walk dataclasses.fields() per object, which made pickling cost more than validating.
+    def __reduce__(self) -> tuple[Any, tuple]:
+        return (UserRec, (self.account_id, self.email, self.username, self.display_name))
+
 
 @dataclass(slots=True)
 class WorklogRec:
@@ -222,6 +228,12 @@ class WorklogRec:
     created: dt.datetime | None
     updated: dt.datetime | None
 
+    def __reduce__(self) -> tuple[Any, tuple]:
+        return (
+            WorklogRec,
+            (self.external_id, self.author, self.started, self.time_spent, self.comment, self.created, self.updated),
+        )
+
 
 @dataclass(slots=True)
 class CommentRec:
@@ -231,8 +243,11 @@ class CommentRec:
     created: dt.datetime
     updated: dt.datetime | None
 
+    def __reduce__(self) -> tuple[Any, tuple]:
+        return (CommentRec, (self.external_id, self.author, self.body, self.created, self.updated))
 
-@dataclass(slots=True, kw_only=True)
+
+@dataclass(slots=True)
 class Rec:
     key: str
     external_id: str | None
@@ -257,6 +272,12 @@ class Rec:
     worklogs: list[WorklogRec]
     comments: list[CommentRec]
 
+    def __reduce__(self) -> tuple[Any, tuple]:
+        return (Rec, tuple(getattr(self, name) for name in _REC_FIELDS))
+
+
+_REC_FIELDS = Rec.__slots__
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Jira REST search results: {"issues": [{"id", "key", "fields": {...}}]}
@@ -266,6 +287,9 @@ class Rec:
 class _Jira(BaseModel):
     # Jira sends dozens of fields Taskra does not use (custom fields, avatars, self links): ignore them.
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, coerce_numbers_to_str=True)
+
+
+_USERS: dict[tuple[str | None, ...], UserRec] = {}
 
 
 class JiraUser(_Jira):
@@ -279,12 +303,20 @@ class JiraUser(_Jira):
         # Checked here rather than in a model validator: a Python callback per user costs more than the rest.
         if not (self.accountId or self.key or self.emailAddress or self.name):
             raise RecordInvalid(path, "A user needs an accountId, a key, a name or an emailAddress.")
-        return UserRec(
+        values = (
             self.accountId or self.key,
             self.emailAddress.lower() if self.emailAddress else None,
             self.name or None,
             self.displayName,
         )
+        # One shared (never modified) object per distinct person: an export names the same few people
+        # on every issue, worklog and comment, and pickle then sends each of them once per chunk.
+        user = _USERS.get(values)
+        if user is None:
+            if len(_USERS) > 10_000:
+                _USERS.clear()
+            user = _USERS[values] = UserRec(*values)
+        return user
 
 
 class JiraNamed(_Jira):

@@ -752,18 +752,23 @@ class ImportWriter:
         # An external id already imported under another key would violate (source, external_id).
         ext_ids = [rec.external_id for _, rec, _, _ in rows if rec.external_id]
         ext_taken = (
-            dict(Issue.objects.filter(source=self.source, external_id__in=ext_ids).values_list("external_id", "key"))
+            dict(
+                _where_in(Issue.objects.filter(source=self.source), "external_id", ext_ids).values_list(
+                    "external_id", "key"
+                )
+            )
             if ext_ids
             else {}
         )
         existing = {
             row["key"]: row
-            for row in Issue.objects.filter(key__in=[key for _, _, key, _ in rows]).values(
+            for row in _where_in(Issue.objects.all(), "key", [key for _, _, key, _ in rows]).values(
                 "id", "key", "project_id", "parent_id", *ISSUE_FIELDS
             )
         }
 
-        issues: list[Issue] = []
+        issues: list[Issue] = []  # rows to upsert (updated, and created ones off PostgreSQL)
+        new_rows: list[tuple] = []  # created ones on PostgreSQL, for COPY
         accepted: list[tuple[parsers.RawRecord, IssueRecord, str, Issue, str]] = []  # state: created/updated/unchanged
         history: list[tuple[str, str, Any, Any]] = []
         for raw, rec, key, number in rows:
@@ -803,23 +808,29 @@ class ImportWriter:
                 state = "updated" if changed else "unchanged"
                 for f in changed:
                     history.append((key, f, old[f], values[f]))
-            issue = Issue(project_id=project_id, number=number, key=key, **values)
-            if state == "created":
+            if state == "created" and self.postgres:
                 # A new issue's worklogs are exactly the record's: its total needs no recalculation query.
-                issue.time_spent = sum(w.time_spent for w in rec.worklogs)
-            if state != "unchanged":
+                # A plain row for COPY: building model instances cost more than the COPY itself.
+                new_rows.append(
+                    (
+                        project_id,
+                        number,
+                        key,
+                        *[values[f] for f in ISSUE_FIELDS],
+                        sum(w.time_spent for w in rec.worklogs),
+                        None,
+                    )
+                )
+            elif state != "unchanged":
+                issue = Issue(project_id=project_id, number=number, key=key, **values)
+                if state == "created":
+                    issue.time_spent = sum(w.time_spent for w in rec.worklogs)
                 issues.append(issue)
-            accepted.append((raw, rec, key, issue, state))
+            accepted.append((raw, rec, key, (project_id, number), state))
         created_keys = {key for _, _, key, _, state in accepted if state == "created"}
-        if self.postgres and created_keys:
+        if new_rows:
             # New keys: COPY (a concurrent import of the same keys makes this chunk fail and retry cleanly).
-            columns = ("project_id", "number", "key", *ISSUE_FIELDS, "time_spent", "parent_id")
-            self._insert(
-                Issue,
-                columns,
-                [tuple(getattr(i, c) for c in columns) for i in issues if i.key in created_keys],
-            )
-            issues = [i for i in issues if i.key not in created_keys]
+            self._insert(Issue, ("project_id", "number", "key", *ISSUE_FIELDS, "time_spent", "parent_id"), new_rows)
         if issues:
             Issue.objects.bulk_create(
                 issues,
@@ -830,9 +841,9 @@ class ImportWriter:
                 ],
             )
         ids = {key: row["id"] for key, row in existing.items()}
-        need = [key for _, _, key, issue, _ in accepted if key not in ids]
+        need = [key for _, _, key, _, _ in accepted if key not in ids]
         if need:
-            ids.update(Issue.objects.filter(key__in=need).values_list("key", "pk"))
+            ids.update(_where_in(Issue.objects.all(), "key", need).values_list("key", "pk"))
 
         touched: set[str] = {key for _, _, key, _, state in accepted if state != "unchanged"}
         touched |= self._write_labels(accepted, ids, created_keys)
@@ -850,8 +861,8 @@ class ImportWriter:
         self._write_history(history, ids, now)
         # Keys keep their numbers: raise each project's counter past the highest imported number.
         highest: dict[int, int] = {}
-        for _, _, _, issue, _ in accepted:
-            highest[issue.project_id] = max(highest.get(issue.project_id, 0), issue.number)
+        for _, _, _, (project_id, number), _ in accepted:
+            highest[project_id] = max(highest.get(project_id, 0), number)
         for project_id, number in highest.items():
             Project.objects.filter(pk=project_id, issue_counter__lt=number).update(issue_counter=number)
 
@@ -863,11 +874,13 @@ class ImportWriter:
             else:
                 out.unchanged += 1
         changed_ids = [ids[k] for k in touched if k in ids]
-        project_ids = {issue.project_id for _, _, key, issue, _ in accepted if key in touched}
+        project_ids = {project_id for _, _, key, (project_id, _), _ in accepted if key in touched}
         if changed_ids:
             # Parents list their sub-tasks, so their pages go stale with them.
             changed_ids += list(
-                Issue.objects.filter(pk__in=changed_ids, parent_id__isnull=False).values_list("parent_id", flat=True)
+                _where_in(Issue.objects.filter(parent_id__isnull=False), "id", changed_ids).values_list(
+                    "parent_id", flat=True
+                )
             )
             transaction.on_commit(lambda: issue_cache.invalidate_issues(changed_ids, project_ids))
         return out
@@ -1187,7 +1200,7 @@ def bulk_update_selection(job: Job) -> QuerySet:
     return qs
 
 
-def _where_in(qs: QuerySet, column: str, values: Iterable[int]) -> QuerySet:
+def _where_in(qs: QuerySet, column: str, values: Iterable[Any]) -> QuerySet:
     """Return qs filtered to rows whose column is one of values.
 
     On PostgreSQL this sends one array parameter (`= ANY(%s)`) instead of `IN (%s, %s, ...)`: for chunks of
