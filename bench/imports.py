@@ -13,6 +13,7 @@ missing). Broker: CELERY_BROKER_URL (default: the filesystem broker under var/).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -139,20 +140,38 @@ def _peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _reader_pids(worker: WorkerProcess) -> list[int]:
+    out = []
+    for pid in worker.pids()[1:]:
+        with contextlib.suppress(OSError):
+            out += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return out
+
+
 def reader_peak_rss_mb(worker: WorkerProcess) -> float:
     """Return the highest peak RSS of the import's reader processes (children of the worker's pool process)."""
-    best = 0.0
-    for pid in worker.pids()[1:]:
-        try:
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        except OSError:
-            continue
-        for child in children:
-            best = max(best, _peak_rss_mb(int(child)))
-    return best
+    return max([_peak_rss_mb(pid) for pid in _reader_pids(worker)], default=0.0)
+
+
+def pss_mb(worker: WorkerProcess) -> float:
+    """Return the memory the worker's processes use now, in MB: the sum of their PSS.
+
+    The reader process is forked from the pool process and shares pages with it, which each one's RSS
+    counts in full; PSS splits every shared page between the processes sharing it, so the sum is the
+    real footprint.
+    """
+    total = 0.0
+    for pid in [*worker.pids(), *_reader_pids(worker)]:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) / 1024
+                    break
+    return total
 
 
 READER_PEAK: dict[int, float] = {}  # job id -> the reader process's peak RSS seen while waiting
+PSS_PEAK: dict[int, float] = {}  # job id -> the highest sum of the worker's processes' PSS seen while waiting
 
 
 def wait(job_id: int, worker: WorkerProcess, timeout: float = 3600) -> tuple[object, float]:
@@ -164,6 +183,7 @@ def wait(job_id: int, worker: WorkerProcess, timeout: float = 3600) -> tuple[obj
         job = Job.objects.get(pk=job_id)
         peak = max(peak, worker.peak_rss_mb())
         READER_PEAK[job_id] = max(READER_PEAK.get(job_id, 0.0), reader_peak_rss_mb(worker))
+        PSS_PEAK[job_id] = max(PSS_PEAK.get(job_id, 0.0), pss_mb(worker))
         if job.is_finished:
             return job, max(peak, worker.peak_rss_mb())
         if not worker.alive():
@@ -279,9 +299,10 @@ def main() -> None:
                 f"in {seconds:.2f}s worker time ({wall:.2f}s wall, queue to finish)"
             )
             reader = READER_PEAK.get(job.pk, 0.0)
+            pss = PSS_PEAK.get(job.pk, 0.0)
             print(
                 f"  {issues_per_s:,.0f} issues/s, {worklogs_per_s:,.0f} worklogs/s, worker peak RSS {peak:.0f} MB"
-                f" (pool process), reader process {reader:.0f} MB, both {peak + reader:.0f} MB"
+                f" (pool process), reader process {reader:.0f} MB; worker processes' PSS sum, peak: {pss:.0f} MB"
             )
             print(
                 f"raw COPY of the same rows: {copy_seconds:.2f}s -> import takes {seconds / copy_seconds:.1f}x "
@@ -295,9 +316,9 @@ def main() -> None:
                 "issues_per_s": round(issues_per_s, 1),
                 "worklogs_per_s": round(worklogs_per_s, 1),
                 "worker_peak_rss_mb": round(peak, 1),
-                # The reader process is forked from the pool process: the sum counts their shared pages twice.
                 "reader_peak_rss_mb": round(reader, 1),
-                "worker_and_reader_peak_rss_mb": round(peak + reader, 1),
+                # Sampled every 0.2 s: the worker's main, pool and reader processes' PSS summed.
+                "worker_peak_pss_sum_mb": round(pss, 1),
                 "copy_seconds": round(copy_seconds, 3),
                 "copy_ratio": round(seconds / copy_seconds, 2),
             }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import gc
 import io
 import os
 import pickle
@@ -522,6 +523,9 @@ class ReaderProcess:
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child
+            # Leave the objects inherited from the writer to the permanent generation: the collector's
+            # passes would otherwise touch every one of them and copy their (shared) pages into this process.
+            gc.freeze()
             code = 0
             try:
                 os.close(read_fd)
