@@ -131,7 +131,14 @@ def live_worker(transactional_db, settings) -> Iterator[LiveWorker]:
     from taskra_site.celery import app
 
     queue = f"taskra-test-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "DATABASE_URL": database_url_for_subprocess(), "CELERY_TASK_ALWAYS_EAGER": "0"}
+    # TASKRA_PAGE_REFRESH=0: the worker's own writes queue no page refreshes onto the default queue, which no
+    # test worker consumes (it still runs the refreshes the test process queues on its private queue).
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_for_subprocess(),
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "TASKRA_PAGE_REFRESH": "0",
+    }
     env.pop("TEST_DATABASE_NAME", None)
     old_queue, old_eager = app.conf.task_default_queue, app.conf.task_always_eager
     app.conf.task_default_queue = queue
