@@ -145,6 +145,50 @@ def main() -> None:
             if fraction == 0.95 and name.startswith("default"):
                 last_plan = keyset_qs[:51].explain(**({"analyze": True} if connection.vendor == "postgresql" else {}))
     print("\nEXPLAIN of the default ordering's keyset page at 95% depth:\n" + last_plan)
+    if connection.vendor == "postgresql":
+        text_search(alice, args.rounds)
+
+
+def text_search(alice: object, rounds: int) -> None:
+    """Time JQL text search (first page) against the same search as one OR and without the trigram indexes."""
+    from django.db import connection, transaction
+    from django.db.models import Exists, OuterRef, Q
+
+    from issues.models import Comment
+    from issues.selectors import navigator_search
+
+    def first_page(qs: object) -> list:
+        return list(qs.only("id")[:51])
+
+    def without_index(qs: object) -> list:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
+            return first_page(qs)
+
+    print(f"\n{'text search (first page)':34} {'matches':>9} {'Taskra ms':>10} {'OR ms':>9} {'no index ms':>12}")
+    for jql, word in (("text ~ zzzz", "zzzz"), ('text ~ "Crash 4242"', "Crash 4242"), ("summary ~ slow", None)):
+        qs, _order = navigator_search(user=alice, jql=jql, sort=None, direction=None)
+        # The same search as one OR over summary, description and comments (the query before the UNION form).
+        if word is None:
+            one_or = qs
+        else:
+            base, _ = navigator_search(user=alice, jql="", sort=None, direction=None)
+            comments = Comment.objects.filter(body__icontains=word, issue_id=OuterRef("pk"))
+            one_or = base.filter(Q(summary__icontains=word) | Q(description__icontains=word) | Exists(comments))
+        times = race(
+            {
+                "taskra": lambda q=qs: first_page(q),
+                "or": lambda q=one_or: first_page(q),
+                "noidx": lambda q=qs: without_index(q),
+            },
+            rounds=rounds,
+        )
+        print(
+            f"{jql:34} {qs.count():>9,} {times['taskra'] * 1000:>10.2f} {times['or'] * 1000:>9.2f}"
+            f" {times['noidx'] * 1000:>12.2f}   OR/Taskra {times['or'] / times['taskra']:.1f}x,"
+            f" no index/Taskra {times['noidx'] / times['taskra']:.1f}x",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

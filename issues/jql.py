@@ -627,12 +627,20 @@ class Compiler:
             return self._all_words(spec.path, words)
         if spec.kind == "comment":
             return Exists(Comment.objects.filter(self._all_words("body", words), issue_id=OuterRef("pk")))
-        # text: summary, description or any comment.
-        return (
-            self._all_words("summary", words)
-            | self._all_words("description", words)
-            | Exists(Comment.objects.filter(self._all_words("body", words), issue_id=OuterRef("pk")))
+        # text: summary, description or any comment. As one IN over a UNION ALL so that PostgreSQL can answer
+        # each part from its trigram index (migration 0003); an OR of the three scans every issue.
+        from issues.models import Issue
+
+        matching = (
+            Issue.objects.filter(self._all_words("summary", words))
+            .values("pk")
+            .union(
+                Issue.objects.filter(self._all_words("description", words)).values("pk"),
+                Comment.objects.filter(self._all_words("body", words)).values("issue_id"),
+                all=True,
+            )
         )
+        return Q(pk__in=matching)
 
     @staticmethod
     def _all_words(path: str, words: list[str]) -> Q:

@@ -53,3 +53,20 @@ def lookups(transactional_db: None) -> None:
     from django.apps import apps
 
     import_module("issues.migrations.0002_jira_defaults").seed(apps, None)
+
+
+IS_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def postgres_only(reason: str):
+    """Skip on SQLite locally, but fail in CI (CI=true) where PostgreSQL must be configured."""
+    if IS_POSTGRES:
+        return lambda test: test
+    if os.environ.get("CI"):
+        return pytest.mark.usefixtures("_fail_without_postgres")
+    return pytest.mark.skip(reason=f"needs PostgreSQL (DATABASE_URL): {reason}")
+
+
+@pytest.fixture
+def _fail_without_postgres():
+    pytest.fail("CI must run this test on PostgreSQL: set DATABASE_URL=postgres://...")

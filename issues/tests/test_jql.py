@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from issues.jql import CompiledJQL, JQLError, compile_jql, jql_queryset
-from issues.models import Comment, IssueType, Priority, Resolution, Status
+from issues.models import Comment, Issue, IssueType, Priority, Resolution, Status
 from issues.services import issue_update
+from issues.tests.conftest import postgres_only
 from worklogs.models import Worklog
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
@@ -540,3 +541,25 @@ def test_project_scope_bounds_the_projects_a_query_can_match(demo, jql, matches)
         assert scope is None
     else:
         assert set(Project.objects.filter(scope).values_list("key", flat=True)) == matches
+
+
+@postgres_only("trigram indexes are PostgreSQL's")
+def test_text_search_is_answered_from_the_trigram_indexes(demo, alice):
+    # The migration's index expression must be exactly what Django compiles icontains to, or PostgreSQL
+    # never uses it: with sequential and plain index scans priced out (tiny test tables), the plan of each
+    # text condition must name its trigram index.
+    from django.db import connection, transaction
+
+    from issues.jql import compile_jql
+
+    cases = {
+        "summary ~ login": ["issues_issue_summary_trgm"],
+        "comment ~ login": ["issues_comment_body_trgm"],
+        "text ~ login": ["issues_issue_summary_trgm", "issues_issue_description_trgm", "issues_comment_body_trgm"],
+    }
+    for jql, indexes in cases.items():
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
+            plan = Issue.objects.filter(compile_jql(jql, user=alice).q).explain()
+        for index in indexes:
+            assert index in plan, (jql, plan)

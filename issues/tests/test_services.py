@@ -6,11 +6,9 @@ Personas: alice is admin of DEMO (may edit), carol is a viewer in DEMO (may not)
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 
 import pytest
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, connections
 from django.utils import timezone
@@ -23,22 +21,7 @@ from issues.services import (
     issue_recalculate_time_spent,
     issue_update,
 )
-
-IS_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
-
-
-def postgres_only(reason: str):
-    """Skip on SQLite locally, but fail in CI (CI=true) where PostgreSQL must be configured."""
-    if IS_POSTGRES:
-        return lambda test: test
-    if os.environ.get("CI"):
-        return pytest.mark.usefixtures("_fail_without_postgres")
-    return pytest.mark.skip(reason=f"needs PostgreSQL (DATABASE_URL): {reason}")
-
-
-@pytest.fixture
-def _fail_without_postgres():
-    pytest.fail("CI must run this test on PostgreSQL: set DATABASE_URL=postgres://...")
+from issues.tests.conftest import postgres_only
 
 
 def history_of(issue: Issue) -> list[tuple[str, str, str]]:
