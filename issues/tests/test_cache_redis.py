@@ -37,6 +37,18 @@ pytestmark = [
 ]
 
 
+def run_in_other_process(script: str, prefix: str) -> None:
+    """Run a Django script in a separate process on the test database and this test's cache prefix."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_for_subprocess(),
+        "CACHE_KEY_PREFIX": prefix,
+        "DJANGO_SETTINGS_MODULE": "taskra_site.settings",
+    }
+    env.pop("TEST_DATABASE_NAME", None)
+    subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, env=env, check=True, timeout=60)
+
+
 # A second process: the same code path a second web server runs for the issue page and a result page.
 READER = r"""
 import json, os, sys
@@ -440,20 +452,13 @@ def test_get_cached_issue_on_redis_sees_other_process_write_and_stays_bounded(
     assert len(page_cache.issue_lru) == 4
     hot = issues[-1]
     # Another process writes (a plain UPDATE plus the bump a bulk job does): the LRU must not serve the old row.
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url_for_subprocess(),
-        "CACHE_KEY_PREFIX": redis_prefix,
-        "DJANGO_SETTINGS_MODULE": "taskra_site.settings",
-    }
-    env.pop("TEST_DATABASE_NAME", None)
     script = (
         "import django; django.setup()\n"
         "from issues.models import Issue\nfrom issues import cache\n"
         f"Issue.objects.filter(pk={hot.pk}).update(summary='changed elsewhere')\n"
         f"cache.invalidate_issue({hot.pk}, {hot.project_id})\n"
     )
-    subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, env=env, check=True, timeout=60)
+    run_in_other_process(script, redis_prefix)
     assert page_cache.get_cached_issue(hot.key).summary == "changed elsewhere"
 
 
@@ -703,19 +708,12 @@ def test_membership_removed_by_another_process_ends_cached_access(
     client.force_login(bob)
     client.get(f"/browse/{issue.key}")
     assert b"Members only" in client.get(f"/browse/{issue.key}").content
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url_for_subprocess(),
-        "CACHE_KEY_PREFIX": redis_prefix,
-        "DJANGO_SETTINGS_MODULE": "taskra_site.settings",
-    }
-    env.pop("TEST_DATABASE_NAME", None)
     script = (
         "import django; django.setup()\n"
         "from issues.models import Membership\n"
         f"Membership.objects.filter(project_id={project_a.pk}, user_id={bob.pk}).delete()\n"
     )
-    subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, env=env, check=True, timeout=60)
+    run_in_other_process(script, redis_prefix)
     # Twice: the first request re-reads the issue row into the LRU, the second is a fast-path lookup again.
     for _ in range(2):
         response = client.get(f"/browse/{issue.key}")
