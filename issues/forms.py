@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from issues.idempotency import new_token
 from issues.models import Issue, IssueType, Priority, Project, Resolution, Role, Status
 from issues.schemas import MAX_DURATION_SECONDS, format_duration, parse_duration
+from issues.selectors import members_of
 from worklogs.services import MAX_WORKLOG_SECONDS, AdjustEstimate
 
 User = get_user_model()
@@ -98,16 +99,6 @@ class TokenMixin(forms.Form):
         if not re.fullmatch(r"[0-9a-fA-F-]{8,64}", token):
             raise forms.ValidationError("This form is damaged; reload the page and try again.")
         return token
-
-
-def members_of(project_ids: Any) -> QuerySet:
-    """Return active users who are members of the given projects (a subquery or a list of ids)."""
-    return (
-        User.objects.filter(memberships__project_id__in=project_ids, is_active=True)
-        .select_related("profile")
-        .distinct()
-        .order_by("profile__display_name", "username")
-    )
 
 
 def editable_projects(user: Any) -> QuerySet[Project]:

@@ -474,3 +474,67 @@ def saved_filter_for_user(*, user: Any, pk: Any):
     if not 0 < pk < 2**63:
         return None
     return saved_filters_for(user).filter(pk=pk).first()
+
+
+def members_of(project_ids: Any) -> QuerySet:
+    """Return active users who are members of the given projects (a subquery or a list of ids)."""
+    from django.contrib.auth import get_user_model
+
+    return (
+        get_user_model()
+        .objects.filter(memberships__project_id__in=project_ids, is_active=True)
+        .select_related("profile")
+        .distinct()
+        .order_by("profile__display_name", "username")
+    )
+
+
+def issue_update_rows(*, issue: Issue, changes: dict[str, Any]) -> dict[str, Any]:
+    """Return an IssueUpdate's changes with names, usernames and keys as rows; raise ValidationError by field."""
+    from django.core.exceptions import ValidationError
+
+    from issues.models import IssueType, Priority, Resolution, Status
+
+    lookups = {"type": IssueType, "status": Status, "priority": Priority, "resolution": Resolution}
+    data: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for field, value in changes.items():
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
+            # PostgreSQL cannot store NUL in text: refuse it here rather than fail in the database.
+            errors[field] = "Text cannot contain null characters (\\u0000)."
+            continue
+        if field in lookups:
+            if value is None:
+                data[field] = None
+                continue
+            # Names are at most 60 characters; longer text cannot match (and SQLite rejects huge LIKE patterns).
+            row = lookups[field].objects.filter(name__iexact=value).first() if len(value) <= 255 else None
+            if row is None:
+                names = ", ".join(lookups[field].objects.values_list("name", flat=True))
+                errors[field] = f"Unknown {field} {value[:60]!r}; one of: {names}."
+            else:
+                data[field] = row
+        elif field in ("assignee", "reporter"):
+            if value is None:
+                data[field] = None
+                continue
+            found = members_of([issue.project_id]).filter(username=value).first()
+            if found is None:
+                errors[field] = f"No member of {issue.project.key} has the username {value[:60]!r}."
+            else:
+                data[field] = found
+        elif field == "parent":
+            if value is None:
+                data[field] = None
+                continue
+            parent = Issue.objects.filter(key=value, project_id=issue.project_id).first()
+            if parent is None:
+                errors[field] = f"No issue {value} in project {issue.project.key}."
+            else:
+                data[field] = parent
+        else:
+            data[field] = value
+    if errors:
+        raise ValidationError(errors)
+    return data

@@ -30,12 +30,11 @@ from issues.forms import (
     IssueForm,
     WorklogForm,
     editable_projects,
-    members_of,
 )
-from issues.models import Comment, Issue, IssueType, Priority, Resolution, Role, Status
+from issues.models import Comment, Issue, IssueType, Role
 from issues.permissions import can_edit_in, project_role
 from issues.schemas import IssueUpdate
-from issues.selectors import issue_for_user
+from issues.selectors import issue_for_user, issue_update_rows
 from issues.services import comment_add, comment_update, issue_create, issue_update
 from taskra_site.validation import BodyError, parse_request, validation_error_response
 from worklogs.models import Worklog
@@ -361,53 +360,6 @@ def _json_error(message: str, status: int) -> JsonResponse:
     return JsonResponse({"message": message, "errors": []}, status=status)
 
 
-def _resolve_update(issue: Issue, changes: dict[str, Any]) -> dict[str, Any]:
-    """Turn names, usernames and keys of an IssueUpdate into rows; raise ValidationError keyed by field."""
-    lookups = {"type": IssueType, "status": Status, "priority": Priority, "resolution": Resolution}
-    data: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    for field, value in changes.items():
-        texts = value if isinstance(value, list) else [value]
-        if any(isinstance(t, str) and "\x00" in t for t in texts):
-            # PostgreSQL cannot store NUL in text: refuse it here rather than fail in the database.
-            errors[field] = "Text cannot contain null characters (\\u0000)."
-            continue
-        if field in lookups:
-            if value is None:
-                data[field] = None
-                continue
-            # Names are at most 60 characters; longer text cannot match (and SQLite rejects huge LIKE patterns).
-            row = lookups[field].objects.filter(name__iexact=value).first() if len(value) <= 255 else None
-            if row is None:
-                names = ", ".join(lookups[field].objects.values_list("name", flat=True))
-                errors[field] = f"Unknown {field} {value[:60]!r}; one of: {names}."
-            else:
-                data[field] = row
-        elif field in ("assignee", "reporter"):
-            if value is None:
-                data[field] = None
-                continue
-            found = members_of([issue.project_id]).filter(username=value).first()
-            if found is None:
-                errors[field] = f"No member of {issue.project.key} has the username {value[:60]!r}."
-            else:
-                data[field] = found
-        elif field == "parent":
-            if value is None:
-                data[field] = None
-                continue
-            parent = Issue.objects.filter(key=value, project_id=issue.project_id).first()
-            if parent is None:
-                errors[field] = f"No issue {value} in project {issue.project.key}."
-            else:
-                data[field] = parent
-        else:
-            data[field] = value
-    if errors:
-        raise ValidationError(errors)
-    return data
-
-
 @csrf_protect
 @require_http_methods(["GET", "HEAD", "POST"])
 def api_issue(request: HttpRequest, key: str) -> HttpResponse:
@@ -420,7 +372,9 @@ def api_issue(request: HttpRequest, key: str) -> HttpResponse:
             return _json_error("Viewers cannot change issues.", 403)
         try:
             payload = parse_request(IssueUpdate, request)
-            issue_update(issue=issue, actor=request.user, data=_resolve_update(issue, payload.changes()))
+            issue_update(
+                issue=issue, actor=request.user, data=issue_update_rows(issue=issue, changes=payload.changes())
+            )
         except BodyError as exc:
             return exc.response
         except ValidationError as exc:
