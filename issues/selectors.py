@@ -538,3 +538,25 @@ def issue_update_rows(*, issue: Issue, changes: dict[str, Any]) -> dict[str, Any
     if errors:
         raise ValidationError(errors)
     return data
+
+
+def issue_delete_counts(*, issue: Issue) -> dict[str, int]:
+    """Return what deleting the issue takes with it, by noun: sub-tasks (any depth), comments and worklogs."""
+    from issues.models import Comment
+    from worklogs.models import Worklog
+
+    ids = issue_subtree_ids(issue=issue)
+    return {
+        "sub-task": len(ids) - 1,
+        "comment": Comment.objects.filter(issue_id__in=ids).count(),
+        "worklog": Worklog.objects.filter(issue_id__in=ids).count(),
+    }
+
+
+def issue_subtree_ids(*, issue: Issue) -> list[int]:
+    """Return the ids of the issue and of all its sub-tasks, at any depth."""
+    ids, frontier = [issue.pk], [issue.pk]
+    while frontier:
+        frontier = list(Issue.objects.filter(parent_id__in=frontier).values_list("pk", flat=True))
+        ids += frontier
+    return ids

@@ -24,11 +24,13 @@ from issues.models import (
     Priority,
     Project,
     Resolution,
+    Role,
     SavedFilter,
     Status,
     StatusCategory,
 )
 from issues.permissions import can_edit_in, project_role
+from issues.selectors import issue_subtree_ids
 
 User = get_user_model()
 
@@ -258,13 +260,18 @@ def issue_update(*, issue: Issue, actor: Any | None, data: dict[str, Any], check
 
 
 @transaction.atomic
-def issue_delete(*, issue: Issue, actor: Any | None) -> None:
-    """Delete an issue with its sub-tasks, comments, worklogs and history."""
-    _check_can_edit(actor, issue.project_id)
-    issue_id, project_id = issue.pk, issue.project_id
-    issue.delete()
-    # The parent's page lists its sub-tasks.
-    issue_cache.invalidate_on_commit([issue_id, issue.parent_id], [project_id])  # bumps now and at commit
+def issue_delete(*, issue: Issue, actor: Any | None) -> int:
+    """Delete an issue with its sub-tasks, comments, worklogs and history; return how many issues went.
+
+    Project admins only, as Jira's default "Delete Issues" permission: members edit, admins delete.
+    """
+    if actor is not None and project_role(actor, issue.project_id) != Role.ADMIN:
+        raise PermissionDenied("Only project admins may delete issues.")
+    ids = issue_subtree_ids(issue=issue)
+    Issue.objects.filter(pk=issue.pk).delete()  # cascades to sub-tasks, comments, worklogs, history
+    # Every deleted page, and the parent's (it lists its sub-tasks), must stop being served at once.
+    issue_cache.invalidate_on_commit([*ids, issue.parent_id], [issue.project_id])  # bumps now and at commit
+    return len(ids)
 
 
 def issue_recalculate_time_spent(*, issue_ids: Iterable[int]) -> int:

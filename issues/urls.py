@@ -12,6 +12,7 @@ urlpatterns += [
     path("issues/new", browse_views.create, name="create"),
     path("browse/<str:key>", browse_views.browse, name="browse"),
     path("browse/<str:key>/edit", browse_views.edit, name="edit"),
+    path("browse/<str:key>/delete", browse_views.remove, name="delete"),
     path("browse/<str:key>/set/<str:field>", browse_views.inline_edit, name="inline"),
     path("browse/<str:key>/comments", browse_views.comment_create, name="comment_add"),
     path("browse/<str:key>/comments/<int:comment_id>/edit", browse_views.comment_edit, name="comment_edit"),

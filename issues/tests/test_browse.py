@@ -648,3 +648,50 @@ def test_api_post_needs_the_csrf_token(alice, issue):
     token = client.cookies["csrftoken"].value
     response = client.post("/api/issues/DEMO-1", body, content_type="application/json", headers={"X-CSRFToken": token})
     assert response.status_code == 200 and response.json()["summary"] == "Via API"
+
+
+# --- deleting an issue: project admins only ----------------------------------------------------------------
+
+
+def test_admin_deletes_an_issue_with_its_subtasks_after_confirming(client, alice, issue, make_issue, project_a):
+    from issues.models import IssueType
+
+    sub = make_issue(project_a, summary="Child", parent=issue, type=IssueType.objects.get(name="Sub-task"))
+    comment_add(issue=sub, author=alice, body="gone too")
+    _client(client, alice)
+    assert b'id="delete-issue"' in client.get(f"/browse/{issue.key}").content  # alice is admin of DEMO
+    confirm = client.get(f"/browse/{issue.key}/delete").content.decode()
+    assert "1 sub-task, 1 comment" in confirm and Issue.objects.filter(pk=issue.pk).exists()  # GET deletes nothing
+    response = client.post(f"/browse/{issue.key}/delete")
+    assert response.status_code == 302 and response["Location"].startswith("/issues/?jql=project")
+    assert not Issue.objects.filter(pk__in=[issue.pk, sub.pk]).exists()
+    assert not Comment.objects.filter(issue_id=sub.pk).exists()
+    assert "Deleted DEMO-1 and 1 sub-task." in client.get(response["Location"]).content.decode()
+    assert client.get(f"/browse/{issue.key}").status_code == 404
+    assert client.get(f"/browse/{sub.key}").status_code == 404
+
+
+def test_members_and_viewers_cannot_delete_and_see_no_button(client, dave, carol, issue):
+    # dave edits DEMO issues but is no admin; carol only reads; neither may delete.
+    for user in (dave, carol):
+        _client(client, user)
+        assert b'id="delete-issue"' not in client.get(f"/browse/{issue.key}").content
+        assert client.get(f"/browse/{issue.key}/delete").status_code == 403
+        assert client.post(f"/browse/{issue.key}/delete").status_code == 403
+    assert Issue.objects.filter(pk=issue.pk).exists()
+
+
+def test_bob_cannot_even_find_the_delete_page(client, bob, issue):
+    # bob is not in DEMO: the delete URL answers 404 like any other DEMO URL.
+    _client(client, bob)
+    assert client.post(f"/browse/{issue.key}/delete").status_code == 404
+    assert Issue.objects.filter(pk=issue.pk).exists()
+
+
+def test_issue_delete_service_refuses_members(dave, issue):
+    from django.core.exceptions import PermissionDenied
+
+    from issues.services import issue_delete
+
+    with pytest.raises(PermissionDenied):
+        issue_delete(issue=issue, actor=dave)

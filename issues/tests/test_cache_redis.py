@@ -207,6 +207,17 @@ def test_subtask_delete_updates_parent_page(reader, project_a, make_issue, alice
     assert reader.issue(parent.key)["data"]["subtasks"] == []
 
 
+def test_parent_delete_retires_its_cached_subtask_pages(reader, project_a, make_issue, alice):
+    # alice (admin) deletes a parent whose sub-task page another process has cached: that page goes too.
+    from issues.services import issue_delete
+
+    parent = make_issue(project_a, summary="Parent")
+    sub = make_issue(project_a, summary="Child", parent=parent)
+    _warm(reader, sub.key)
+    assert issue_delete(issue=parent, actor=alice) == 2
+    assert reader.issue(sub.key)["status"] == 404
+
+
 def test_comment_add_and_update_seen_by_other_process(reader, project_a, make_issue, alice):
     from issues.services import comment_add, comment_update
 

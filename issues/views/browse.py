@@ -34,8 +34,8 @@ from issues.forms import (
 from issues.models import Comment, Issue, IssueType, Role
 from issues.permissions import can_edit_in, project_role
 from issues.schemas import IssueUpdate
-from issues.selectors import issue_for_user, issue_update_rows
-from issues.services import comment_add, comment_update, issue_create, issue_update
+from issues.selectors import issue_delete_counts, issue_for_user, issue_update_rows
+from issues.services import comment_add, comment_update, issue_create, issue_delete, issue_update
 from taskra_site.validation import BodyError, parse_request, validation_error_response
 from worklogs.models import Worklog
 from worklogs.services import worklog_add, worklog_delete, worklog_update
@@ -349,6 +349,23 @@ def worklog_remove(request: HttpRequest, key: str, worklog_id: int) -> HttpRespo
     tz = user_tz(request.user)
     with timezone.override(tz):
         return render(request, "issues/browse_worklog_delete.html", {"issue": issue, "worklog": worklog})
+
+
+@require_http_methods(["GET", "POST"])
+def remove(request: HttpRequest, key: str) -> HttpResponse:
+    """Ask, then delete an issue with its sub-tasks, comments and worklogs (project admins only)."""
+    issue = _issue_or_404(request, key)
+    if project_role(request.user, issue.project_id) != Role.ADMIN:
+        raise PermissionDenied("Only project admins may delete issues.")
+    if request.method == "POST":
+        removed = issue_delete(issue=issue, actor=request.user)
+        subtasks = removed - 1
+        note = f" and {subtasks} sub-task{'s' if subtasks != 1 else ''}" if subtasks else ""
+        messages.success(request, f"Deleted {issue.key}{note}.")
+        return HttpResponseRedirect(f"/issues/?jql=project+%3D+{issue.project.key}")
+    counts = issue_delete_counts(issue=issue)
+    taken = [f"{n} {what}{'s' if n != 1 else ''}" for what, n in counts.items() if n]
+    return render(request, "issues/browse_delete.html", {"issue": issue, "taken": taken})
 
 
 # ---------------------------------------------------------------------------------------------------------
