@@ -27,3 +27,10 @@ def project_role(user: UserLike, project_id: int) -> str | None:
 def can_edit_in(role: str | None) -> bool:
     """Return whether a role may create and edit issues, comments and worklogs."""
     return role in (Role.MEMBER, Role.ADMIN)
+
+
+def project_roles(*, user: UserLike) -> dict[int, str]:
+    """Return the user's role in every project they are a member of, by project id (one query)."""
+    if not user.is_authenticated:
+        return {}
+    return dict(Membership.objects.filter(user_id=user.pk).values_list("project_id", "role"))

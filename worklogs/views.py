@@ -12,11 +12,13 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import display_name
-from issues.models import Status
+from issues.models import Role, Status
+from issues.permissions import project_roles
 from worklogs import exports
 from worklogs.charts import bar_chart
 from worklogs.forms import (
@@ -426,7 +428,15 @@ def worklog_list_view(request: HttpRequest) -> HttpResponse:
         truncated = len(found) > LIST_LIMIT
         rows = exports.worklog_display_rows(found[:LIST_LIMIT], tz=tz)
         count, total = worklog_total(user=request.user, flt=res.flt)
-        entries: list[dict[str, Any]] = [{"kind": "log", **r} for r in rows]
+        # Edit and delete links where the issue page would allow them: own worklogs as a member, any as an admin.
+        roles = project_roles(user=request.user)
+        here = request.get_full_path()
+        entries: list[dict[str, Any]] = []
+        for w, r in zip(found, rows, strict=False):
+            role = roles.get(w.issue.project_id)
+            editable = role == Role.ADMIN or (role == Role.MEMBER and w.author_id == request.user.pk)
+            links = _worklog_links(w.issue.key, w.pk, here) if editable else None
+            entries.append({"kind": "log", "links": links, **r})
         gaps: list[dict[str, Any]] = []
         if form.cleaned_data["gaps"] and not truncated:
             if res.users:
@@ -464,6 +474,14 @@ def worklog_list_view(request: HttpRequest) -> HttpResponse:
         )
     context["tz_name"] = str(tz)
     return render(request, "worklogs/worklog_list.html", context)
+
+
+def _worklog_links(key: str, worklog_id: int, back: str) -> dict[str, str]:
+    query = "?" + urlencode({"next": back})
+    return {
+        "edit": reverse("issues:worklog_edit", args=[key, worklog_id]) + query,
+        "delete": reverse("issues:worklog_delete", args=[key, worklog_id]) + query,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- reports

@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
@@ -309,6 +310,15 @@ def _own_worklog(request: HttpRequest, key: str, worklog_id: int) -> tuple[Issue
     return issue, worklog
 
 
+def _next_url(request: HttpRequest, default: str) -> str:
+    """Return the local `next` URL the form came from (the worklog list), or default."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if target.startswith("/") and safe else default
+
+
 @require_http_methods(["GET", "POST"])
 def worklog_edit(request: HttpRequest, key: str, worklog_id: int) -> HttpResponse:
     """Edit one's own worklog (project admins may edit any)."""
@@ -331,10 +341,11 @@ def worklog_edit(request: HttpRequest, key: str, worklog_id: int) -> HttpRespons
                 _apply_errors(form, exc)
             else:
                 messages.success(request, "Worklog updated.")
-                return HttpResponseRedirect(f"{issue.get_absolute_url()}#worklog-{worklog.pk}")
+                return HttpResponseRedirect(_next_url(request, f"{issue.get_absolute_url()}#worklog-{worklog.pk}"))
     else:
         form = WorklogForm(tz=tz, worklog=worklog)
-    context = {"form": form, "issue": issue, "worklog": worklog, "user_tz": str(tz)}
+    back = _next_url(request, f"{issue.get_absolute_url()}#worklog-{worklog.pk}")
+    context = {"form": form, "issue": issue, "worklog": worklog, "user_tz": str(tz), "back": back}
     return render(request, "issues/browse_worklog_edit.html", context)
 
 
@@ -345,10 +356,11 @@ def worklog_remove(request: HttpRequest, key: str, worklog_id: int) -> HttpRespo
     if request.method == "POST":
         worklog_delete(worklog=worklog, actor=request.user)
         messages.success(request, "Worklog deleted.")
-        return HttpResponseRedirect(f"{issue.get_absolute_url()}#worklogs")
+        return HttpResponseRedirect(_next_url(request, f"{issue.get_absolute_url()}#worklogs"))
     tz = user_tz(request.user)
+    back = _next_url(request, f"{issue.get_absolute_url()}#worklogs")
     with timezone.override(tz):
-        return render(request, "issues/browse_worklog_delete.html", {"issue": issue, "worklog": worklog})
+        return render(request, "issues/browse_worklog_delete.html", {"issue": issue, "worklog": worklog, "back": back})
 
 
 @require_http_methods(["GET", "POST"])

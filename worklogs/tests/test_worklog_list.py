@@ -264,3 +264,57 @@ def test_exports_read_the_rows_in_chunks(client, dave, week_logs, monkeypatch, d
         q for q in ctx.captured_queries if '"summary"' in q["sql"] and "worklogs_worklog" not in q["sql"]
     ]
     assert len(summary_lookups) == 3  # ceil(5 / 2)
+
+
+# --- editing from the list: the same rights as on the issue page ------------------------------------------
+
+
+def _links(response) -> dict[int, dict[str, str] | None]:
+    return {e["id"]: e["links"] for e in response.context["entries"]}
+
+
+def test_edit_links_follow_the_issue_page_rights(client, alice, dave, carol, week_logs):
+    # dave (member of DEMO and OPS) may change only his own worklogs; alice (DEMO admin) any DEMO worklog but
+    # not OPS ones (she cannot see them at all); carol (DEMO viewer) none.
+    client.force_login(dave)
+    links = _links(client.get(f"/worklogs/?{RANGE}"))
+    assert {pk for pk, link in links.items() if link} == {w.pk for w in in_range(week_logs, authors={"dave"})}
+    client.force_login(alice)
+    links = _links(client.get(f"/worklogs/?{RANGE}"))
+    assert {pk for pk, link in links.items() if link} == {w.pk for w in in_range(week_logs, projects={"DEMO"})}
+    client.force_login(carol)
+    links = _links(client.get(f"/worklogs/?{RANGE}"))
+    assert links and not any(links.values())
+
+
+def test_edit_from_the_list_returns_to_the_list(client, dave, week_logs):
+    client.force_login(dave)
+    own = in_range(week_logs, authors={"dave"}, projects={"DEMO"})[0]
+    list_url = f"/worklogs/?{RANGE}"
+    edit_url = _links(client.get(list_url))[own.pk]["edit"]
+    form = client.get(edit_url).content.decode()
+    assert 'name="next"' in form
+    response = client.post(
+        edit_url,
+        {
+            "time_spent": "2h",
+            "started_date": "2026-03-03",
+            "started_time": "10:00",
+            "comment": "more",
+            "adjust_estimate": "auto",
+            "next": list_url,
+        },
+    )
+    assert response.status_code == 302 and response["Location"] == list_url
+    own.refresh_from_db()
+    assert own.time_spent == 7200
+    delete_url = _links(client.get(list_url))[own.pk]["delete"]
+    assert client.post(delete_url, {"next": list_url})["Location"] == list_url
+
+
+def test_next_pointing_elsewhere_is_ignored(client, dave, week_logs):
+    client.force_login(dave)
+    own = in_range(week_logs, authors={"dave"}, projects={"DEMO"})[0]
+    url = f"/browse/{own.issue.key}/worklogs/{own.pk}/delete"
+    response = client.post(url, {"next": "https://evil.example/steal"})
+    assert response["Location"] == f"/browse/{own.issue.key}#worklogs"
