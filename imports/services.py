@@ -534,6 +534,26 @@ def insert_rows(model: type, columns: tuple[str, ...], rows: list[tuple]) -> Non
     model.objects.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=2000)
 
 
+def rows_by_external_id(model: type, source: str, external_ids: list[str], columns: tuple[str, ...]) -> list[tuple]:
+    """Return the columns of the rows with these external ids from `source` (PostgreSQL): one index probe each.
+
+    One array parameter instead of Django's `__in` with thousands of placeholders (building and splitting
+    that query cost more than running it), and a LATERAL ... LIMIT 1 per id rather than
+    `external_id = ANY(%s)`: with statistics older than the import (nothing analysed the growing table),
+    the planner turned the ANY into a filter over every row of the source, which made each chunk's look-up
+    grow with the table: 1.36 s per 5,000 worklogs at 4.4 million rows, against 12 ms this way.
+    """
+    q = connection.ops.quote_name
+    cols = ", ".join(f"m.{q(c)}" for c in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {cols} FROM unnest(%s::varchar[]) AS x(ext) CROSS JOIN LATERAL "
+            f"(SELECT * FROM {q(model._meta.db_table)} t WHERE t.source = %s AND t.external_id = x.ext LIMIT 1) AS m",
+            [external_ids, source],
+        )
+        return cursor.fetchall()
+
+
 class ImportWriter:
     """Write validated records chunk by chunk; caches lookups (users, projects, statuses) for the whole job."""
 
@@ -751,15 +771,14 @@ class ImportWriter:
 
         # An external id already imported under another key would violate (source, external_id).
         ext_ids = [rec.external_id for _, rec, _, _ in rows if rec.external_id]
-        ext_taken = (
-            dict(
-                _where_in(Issue.objects.filter(source=self.source), "external_id", ext_ids).values_list(
-                    "external_id", "key"
-                )
+        if not ext_ids:
+            ext_taken = {}
+        elif self.postgres:
+            ext_taken = dict(rows_by_external_id(Issue, self.source, ext_ids, ("external_id", "key")))
+        else:
+            ext_taken = dict(
+                Issue.objects.filter(source=self.source, external_id__in=ext_ids).values_list("external_id", "key")
             )
-            if ext_ids
-            else {}
-        )
         existing = {
             row["key"]: row
             for row in _where_in(Issue.objects.all(), "key", [key for _, _, key, _ in rows]).values(
@@ -955,17 +974,8 @@ class ImportWriter:
         existing: dict[str, tuple[int, tuple]] = {}
         exts = list(wanted)
         if self.postgres:
-            # One array parameter instead of Django's `__in` with thousands of placeholders: building and
-            # splitting that query cost more than running it (cProfile, 5,000 issues: 0.8 s of 7.2 s).
-            cols = ", ".join(connection.ops.quote_name(c) for c in ("external_id", "id", *fields))
-            table = connection.ops.quote_name(model._meta.db_table)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT {cols} FROM {table} WHERE source = %s AND external_id = ANY(%s::varchar[])",
-                    [self.source, exts],
-                )
-                for row in cursor.fetchall():
-                    existing[row[0]] = (row[1], tuple(row[2:]))
+            for row in rows_by_external_id(model, self.source, exts, ("external_id", "id", *fields)):
+                existing[row[0]] = (row[1], tuple(row[2:]))
         else:
             for start in range(0, len(exts), 5000):
                 for row in model.objects.filter(

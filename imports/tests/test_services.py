@@ -468,3 +468,20 @@ def test_reader_process_stops_when_the_writer_stops_early(tmp_path):
     everything = list(parsers.ReaderProcess("jira_json", [path], size=4))
     assert [c.last for c in everything] == [c.last for c in parsers.validated_chunks("jira_json", [path], size=4)]
     assert everything[-1].last == 29 and everything[-1].bytes_done == path.stat().st_size
+
+
+@pytest.mark.django_db
+def test_external_ids_already_imported_are_found(tmp_path, project_a, alice):
+    # The look-ups by external id (issue ids, worklog ids) must find rows imported by an earlier job.
+    first = write_jira_json(tmp_path / "1.json", [jira_issue(1), jira_issue(2)])
+    run(services.import_job_create(user=alice, paths=[first], enqueue=False))
+    clash = jira_issue(50)
+    clash["id"] = "10001"  # DEMO-1's Jira id
+    moved = jira_issue(2)
+    moved["fields"]["worklog"]["worklogs"].append({**jira_issue(1)["fields"]["worklog"]["worklogs"][0]})
+    second = write_jira_json(tmp_path / "2.json", [clash, moved])
+    job = run(services.import_job_create(user=alice, paths=[second], enqueue=False))
+    assert job.failed_count == 1
+    assert "Issue id 10001 was imported before as DEMO-1" in job.errors.get().message
+    assert Worklog.objects.get(external_id="100").issue.key == "DEMO-2"  # moved, not duplicated
+    assert Issue.objects.get(key="DEMO-1").time_spent == 1800 and Issue.objects.get(key="DEMO-2").time_spent == 5400
