@@ -175,6 +175,9 @@ MEDIA_ROOT = VAR_DIR / "media"
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 500 * 1024 * 1024, minimum=1024)
 # A running import/bulk job is taken over by another worker when its worker commits nothing for this long.
 IMPORTS_LEASE_SECONDS = env_int("IMPORTS_LEASE_SECONDS", 120, minimum=5)
+# Imports read and validate the next chunk in a forked process while the worker writes (imports.parsers.ReaderProcess).
+# Off by default when tasks run eagerly: a fork inside a threaded web server is not safe.
+IMPORTS_READER_PROCESS = env_bool("IMPORTS_READER_PROCESS", not CELERY_TASK_ALWAYS_EAGER)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
