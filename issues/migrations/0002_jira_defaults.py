@@ -2,28 +2,8 @@
 
 from django.db import migrations
 
-STATUSES = [
-    ("To Do", "todo", 1),
-    ("In Progress", "in_progress", 2),
-    ("In Review", "in_progress", 3),
-    ("Done", "done", 4),
-]
-TYPES = [
-    ("Epic", "A big user story that needs to be broken down.", False, "⚡", 1),
-    ("Story", "A user story.", False, "📗", 2),
-    ("Task", "A task that needs to be done.", False, "☑", 3),
-    ("Bug", "A problem which impairs or prevents the functions of the product.", False, "🐞", 4),
-    ("Sub-task", "A part of a larger issue.", True, "↳", 5),
-]
-PRIORITIES = [
-    ("Highest", 1, "#d04437"),
-    ("High", 2, "#f15c75"),
-    ("Medium", 3, "#f79232"),
-    ("Low", 4, "#707070"),
-    ("Lowest", 5, "#999999"),
-]
-RESOLUTIONS = ["Done", "Fixed", "Won't Do", "Won't Fix", "Duplicate", "Cannot Reproduce", "Incomplete"]
-
+# One list of defaults for this migration and the post_migrate hook that re-creates them after a flush.
+from issues.defaults import PRIORITIES, RESOLUTIONS, STATUSES, TYPES
 
 def seed(apps, schema_editor):
     Status = apps.get_model("issues", "Status")
