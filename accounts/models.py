@@ -37,6 +37,12 @@ class Profile(models.Model):
             return zoneinfo.ZoneInfo("UTC")
 
 
+def user_zone(user: object) -> zoneinfo.ZoneInfo:
+    """Return the user's profile time zone: UTC for anonymous users and users without a profile."""
+    profile = getattr(user, "profile", None)  # RelatedObjectDoesNotExist is an AttributeError
+    return profile.zoneinfo if profile is not None else zoneinfo.ZoneInfo("UTC")
+
+
 def display_name(user: object) -> str:
     """Return the best human name for a user (profile display name, full name, username)."""
     if user is None:

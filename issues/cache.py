@@ -622,44 +622,63 @@ def _rebuild(page_type: str, key: str, builder: Callable[[], T], timeout: int | 
 # In-process LRU of hot Issue rows, checked against the shared generations on every access.
 
 
-class IssueLRU:
-    """A bounded, thread-safe LRU of issue objects keyed by issue key, tagged with the generations they were read at."""
+class BoundedLRU:
+    """A bounded, thread-safe LRU map: the least recently used entry goes when a put exceeds the bound."""
 
     def __init__(self, max_entries: int) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be positive")
         self.max_entries = max_entries
-        self._data: OrderedDict[str, tuple[int, int, tuple[int, ...], Any]] = OrderedDict()
+        self._data: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._data)
 
-    def peek(self, key: str) -> tuple[int, int, tuple[int, ...], Any] | None:
+    def get(self, key: Any, default: Any = None) -> Any:
+        """Return the entry (marking it recently used), or default."""
+        with self._lock:
+            if key not in self._data:
+                return default
+            self._data.move_to_end(key)
+            return self._data[key]
+
+    def peek(self, key: Any) -> Any:
+        """Return the entry or None, without marking it used."""
         with self._lock:
             return self._data.get(key)
 
-    def touch(self, key: str) -> None:
+    def touch(self, key: Any) -> None:
         with self._lock:
             if key in self._data:
                 self._data.move_to_end(key)
 
-    def put(self, key: str, issue_id: int, project_id: int, gens: tuple[int, ...], issue: Any) -> None:
+    def set(self, key: Any, value: Any) -> None:
         with self._lock:
-            self._data[key] = (issue_id, project_id, gens, issue)
+            self._data[key] = value
             self._data.move_to_end(key)
             while len(self._data) > self.max_entries:
                 self._data.popitem(last=False)
 
-    def discard(self, key: str) -> None:
+    def discard(self, key: Any) -> None:
         with self._lock:
             self._data.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+
+
+class IssueLRU(BoundedLRU):
+    """Hot issue objects keyed by issue key, each tagged with the generations it was read at."""
+
+    def __init__(self, max_entries: int) -> None:
+        super().__init__(max_entries)
+        self.hits = 0
+        self.misses = 0
+
+    def put(self, key: str, issue_id: int, project_id: int, gens: tuple[int, ...], issue: Any) -> None:
+        self.set(key, (issue_id, project_id, gens, issue))
 
 
 issue_lru = IssueLRU(getattr(settings, "TASKRA_ISSUE_LRU_SIZE", 512))
@@ -990,39 +1009,10 @@ def _viewer_wrote_on(data: dict[str, Any], viewer: Any) -> bool:
     return any((row.get("author") or {}).get("id") == viewer for row in rows)
 
 
-class _RoleMemo:
-    """A bounded in-process memo of project roles keyed by (user, project, global generation).
-
-    Membership saves and deletes bump the global generation (the signals below), and every
-    request reads the current one from the shared cache before it looks here, so an entry is
-    never used after a membership change committed: the same rule as the issue LRU.
-    """
-
-    def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
-        self._data: OrderedDict[tuple[int, int, int], str | None] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[int, int, int]) -> str | None | object:
-        with self._lock:
-            if key not in self._data:
-                return _MISSING
-            self._data.move_to_end(key)
-            return self._data[key]
-
-    def put(self, key: tuple[int, int, int], role: str | None) -> None:
-        with self._lock:
-            self._data[key] = role
-            self._data.move_to_end(key)
-            while len(self._data) > self.max_entries:
-                self._data.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-
-
-role_memo = _RoleMemo(4096)
+# Project roles keyed by (user, project, global generation). Membership saves and deletes bump the global
+# generation (the signals below), and every request reads the current one from the shared cache before it
+# looks here, so an entry is never used after a membership change committed: the same rule as the issue LRU.
+role_memo = BoundedLRU(4096)
 
 
 class IssuePageHit:
@@ -1088,11 +1078,11 @@ def _role_at(user_id: int, project_id: int, global_gen: int) -> str | None:
     from issues.models import Membership
 
     memo_key = (user_id, project_id, global_gen)
-    role = role_memo.get(memo_key)
+    role = role_memo.get(memo_key, _MISSING)
     if role is _MISSING:
         # Read after the generation: a membership change committing now bumps past global_gen.
         role = Membership.objects.filter(user_id=user_id, project_id=project_id).values_list("role", flat=True).first()
-        role_memo.put(memo_key, role)
+        role_memo.set(memo_key, role)
     return role  # type: ignore[return-value]
 
 

@@ -37,8 +37,8 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import difflib
+import functools
 import re
-import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +48,8 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from accounts.models import user_zone
 
 __all__ = [
     "CompiledJQL",
@@ -401,7 +403,7 @@ class Compiler:
     def __init__(self, *, user: Any, now: dt.datetime) -> None:
         self.user = user
         self.now = now
-        self.tz = _user_tz(user)
+        self.tz = user_zone(user)
         self.refs: list[ValueRef] = []
 
     # ----- tree walking
@@ -918,15 +920,6 @@ class Compiler:
         return order, shown
 
 
-def _user_tz(user: Any) -> dt.tzinfo:
-    if user is None or not getattr(user, "is_authenticated", False):
-        return dt.UTC
-    try:
-        return user.profile.zoneinfo
-    except Exception:  # no profile row: fall back to UTC rather than failing the query
-        return zoneinfo.ZoneInfo("UTC")
-
-
 # --------------------------------------------------------------------------- errors from lark
 
 
@@ -1021,6 +1014,7 @@ def _project_q(text: str) -> Q:
     return Compiler._name_or_id_q(text) | Q(key__iexact=text.strip())
 
 
+@functools.lru_cache(maxsize=1024)  # parsed on every navigator request, cache hits included
 def project_scope(text: str) -> Q | None:
     """Return a Q over Project that every issue the query can match belongs to, or None when unbounded.
 

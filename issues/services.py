@@ -30,7 +30,6 @@ from issues.models import (
     StatusCategory,
 )
 from issues.permissions import can_edit_in, project_role
-from issues.selectors import issue_subtree_ids
 
 User = get_user_model()
 
@@ -267,11 +266,11 @@ def issue_delete(*, issue: Issue, actor: Any | None) -> int:
     """
     if actor is not None and project_role(actor, issue.project_id) != Role.ADMIN:
         raise PermissionDenied("Only project admins may delete issues.")
-    ids = issue_subtree_ids(issue=issue)
-    Issue.objects.filter(pk=issue.pk).delete()  # cascades to sub-tasks, comments, worklogs, history
-    # Every deleted page, and the parent's (it lists its sub-tasks), must stop being served at once.
-    issue_cache.invalidate_on_commit([*ids, issue.parent_id], [issue.project_id])  # bumps now and at commit
-    return len(ids)
+    _total, per_model = Issue.objects.filter(pk=issue.pk).delete()  # cascades to sub-tasks, comments, worklogs
+    # The parent's page lists its sub-tasks; the project bump retires the sub-tasks' own pages (their rows
+    # are read at the project's generation) and the result pages.
+    issue_cache.invalidate_on_commit([issue.pk, issue.parent_id], [issue.project_id])  # bumps now and at commit
+    return per_model[Issue._meta.label]
 
 
 def issue_recalculate_time_spent(*, issue_ids: Iterable[int]) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -17,12 +16,6 @@ from issues.permissions import visible_project_ids
 from worklogs.models import Worklog
 
 User = get_user_model()
-
-
-def user_zone(user: Any) -> zoneinfo.ZoneInfo:
-    """Return the user's profile time zone (UTC without a profile): it decides where days begin."""
-    profile = getattr(user, "profile", None)
-    return profile.zoneinfo if profile is not None else zoneinfo.ZoneInfo("UTC")
 
 
 def day_bounds(start: dt.date, end: dt.date, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:

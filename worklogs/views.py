@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import display_name
+from accounts.models import display_name, user_zone
 from issues.models import Role, Status
 from issues.permissions import project_roles
 from worklogs import exports
@@ -47,7 +47,6 @@ from worklogs.selectors import (
     colleagues_by_username,
     loggable_issue,
     timesheet_cells,
-    user_zone,
     visible_projects_by_key,
     week_start,
     worklog_list,

@@ -7,13 +7,14 @@ POST. Create forms carry a one-time token so a double submit writes once.
 
 from __future__ import annotations
 
-import zoneinfo
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -21,6 +22,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.models import user_zone
 from issues import cache as issue_cache  # page cache
 from issues import idempotency, pages
 from issues.adapters import issue_detail_json
@@ -40,12 +42,6 @@ from issues.services import comment_add, comment_update, issue_create, issue_del
 from taskra_site.validation import BodyError, parse_request, validation_error_response
 from worklogs.models import Worklog
 from worklogs.services import worklog_add, worklog_delete, worklog_update
-
-
-def user_tz(user: Any) -> zoneinfo.ZoneInfo:
-    """Return the user's time zone (profile setting, UTC when missing)."""
-    profile = getattr(user, "profile", None)
-    return profile.zoneinfo if profile is not None else zoneinfo.ZoneInfo("UTC")
 
 
 def _issue_or_404(request: HttpRequest, key: str) -> Issue:
@@ -81,7 +77,7 @@ def _render_page(
     inline_errors: dict[str, Any] | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    tz = user_tz(request.user)
+    tz = user_zone(request.user)
     if role is None:
         role = project_role(request.user, issue.project_id)
     if role is None:  # not a member: exactly like a missing issue (browse() reads the row without this check)
@@ -120,7 +116,7 @@ def browse(request: HttpRequest, key: str) -> HttpResponse:
     # Page cache: a hot issue is answered from two cache round trips (generations, then payload and body)
     # with the role memoised per global generation; membership decides visibility exactly as
     # issue_for_user does (another project's issue: 404).
-    hit = issue_cache.get_cached_issue_page(key=key, user=request.user, time_zone=str(user_tz(request.user)))
+    hit = issue_cache.get_cached_issue_page(key=key, user=request.user, time_zone=str(user_zone(request.user)))
     if hit is not None:
         if hit.role is None:
             raise Http404("No such issue.")
@@ -279,7 +275,7 @@ def worklog_create(request: HttpRequest, key: str) -> HttpResponse:
     """Log work on an issue ("2h 30m", start date and time in the user's time zone, comment)."""
     issue = _issue_or_404(request, key)
     _require_edit(request, issue)
-    form = WorklogForm(request.POST, tz=user_tz(request.user))
+    form = WorklogForm(request.POST, tz=user_zone(request.user))
     if form.is_valid():
 
         def write() -> str:
@@ -323,7 +319,7 @@ def _next_url(request: HttpRequest, default: str) -> str:
 def worklog_edit(request: HttpRequest, key: str, worklog_id: int) -> HttpResponse:
     """Edit one's own worklog (project admins may edit any)."""
     issue, worklog = _own_worklog(request, key, worklog_id)
-    tz = user_tz(request.user)
+    tz = user_zone(request.user)
     if request.method == "POST":
         form = WorklogForm(request.POST, tz=tz, worklog=worklog)
         if form.is_valid():
@@ -357,7 +353,7 @@ def worklog_remove(request: HttpRequest, key: str, worklog_id: int) -> HttpRespo
         worklog_delete(worklog=worklog, actor=request.user)
         messages.success(request, "Worklog deleted.")
         return HttpResponseRedirect(_next_url(request, f"{issue.get_absolute_url()}#worklogs"))
-    tz = user_tz(request.user)
+    tz = user_zone(request.user)
     back = _next_url(request, f"{issue.get_absolute_url()}#worklogs")
     with timezone.override(tz):
         return render(request, "issues/browse_worklog_delete.html", {"issue": issue, "worklog": worklog, "back": back})
@@ -370,13 +366,14 @@ def remove(request: HttpRequest, key: str) -> HttpResponse:
     if project_role(request.user, issue.project_id) != Role.ADMIN:
         raise PermissionDenied("Only project admins may delete issues.")
     if request.method == "POST":
-        removed = issue_delete(issue=issue, actor=request.user)
-        subtasks = removed - 1
-        note = f" and {subtasks} sub-task{'s' if subtasks != 1 else ''}" if subtasks else ""
+        subtasks = issue_delete(issue=issue, actor=request.user) - 1
+        note = f" and {subtasks} sub-task{pluralize(subtasks)}" if subtasks else ""
         messages.success(request, f"Deleted {issue.key}{note}.")
-        return HttpResponseRedirect(f"/issues/?jql=project+%3D+{issue.project.key}")
+        return HttpResponseRedirect(
+            reverse("issues:navigator") + "?" + urlencode({"jql": f"project = {issue.project.key}"})
+        )
     counts = issue_delete_counts(issue=issue)
-    taken = [f"{n} {what}{'s' if n != 1 else ''}" for what, n in counts.items() if n]
+    taken = [f"{n} {what}{pluralize(n)}" for what, n in counts.items() if n]
     return render(request, "issues/browse_delete.html", {"issue": issue, "taken": taken})
 
 

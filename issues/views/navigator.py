@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.models import user_zone
 from issues import cache as issue_cache  # page cache
 from issues.adapters import ISSUE_DETAIL, dumps
 from issues.jql import JQLError, compile_jql
@@ -179,7 +180,7 @@ def navigator(request: HttpRequest) -> HttpResponse:
         notice = f"'{jql.strip()}' is not JQL, so issues containing those words are shown."
         jql = f"text ~ {quote_jql(jql.strip())}"
     context: dict[str, Any] = {"jql": jql, "saved": saved, "result": None, "rows_html": "", "notice": notice}
-    tz = _user_tz(request.user)
+    tz = user_zone(request.user)
     try:
         columns = navigator_columns(columns_raw)
     except NavigatorError as exc:
@@ -251,11 +252,6 @@ def _result_page(*, user: Any, query: dict[str, Any], tz: dt.tzinfo) -> dict[str
     with timezone.override(tz):
         rows_html = render_to_string("issues/_navigator_rows.html", {"result": result, "column_ids": query["columns"]})
     return {"result": result, "rows_html": rows_html}
-
-
-def _user_tz(user: Any) -> dt.tzinfo:
-    profile = getattr(user, "profile", None)
-    return profile.zoneinfo if profile is not None else dt.UTC
 
 
 def _filter_state(params: Any) -> dict[str, Any]:
