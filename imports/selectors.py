@@ -8,12 +8,13 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from imports.models import Job
+from issues.permissions import is_site_admin
 
 
 def jobs_visible_to(user: Any) -> QuerySet[Job]:
     """Return the jobs the user may see: their own, or every job for a superuser."""
     qs = Job.objects.select_related("user").defer("options", "pending_parents")
-    return qs if user.is_superuser else qs.filter(user_id=user.pk)
+    return qs if is_site_admin(user) else qs.filter(user_id=user.pk)
 
 
 def job_get(user: Any, job_id: int) -> Job:

@@ -51,7 +51,7 @@ from issues.models import (
     Status,
     StatusCategory,
 )
-from issues.permissions import can_edit_in
+from issues.permissions import editable_project_ids, is_site_admin, may_create_projects, may_import_into
 from issues.services import issue_recalculate_time_spent, labels_get_or_create
 from worklogs.models import Worklog
 
@@ -126,10 +126,8 @@ def _check_project_option(user: Any, project_key: str | None) -> str | None:
     project = Project.objects.filter(key=project_key).first()
     if project is None:
         raise ValidationError(f"Project {project_key} does not exist.")
-    if user is not None and not user.is_superuser:
-        role = Membership.objects.filter(user=user, project=project).values_list("role", flat=True).first()
-        if not can_edit_in(role):
-            raise ValidationError(f"Project {project_key} does not exist.")  # same answer as a missing one
+    if not may_import_into(user, project.pk):
+        raise ValidationError(f"Project {project_key} does not exist.")  # same answer as a missing one
     return project_key
 
 
@@ -223,7 +221,7 @@ def job_paths(job: Job) -> list[Path]:
 @transaction.atomic
 def job_cancel(*, job: Job, actor: Any | None) -> Job:
     """Ask a job to stop after its current chunk; a job still queued is cancelled at once."""
-    if actor is not None and not actor.is_superuser and job.user_id != actor.pk:
+    if actor is not None and not is_site_admin(actor) and job.user_id != actor.pk:
         raise PermissionDenied("You can only cancel your own jobs.")
     locked = Job.objects.select_for_update().get(pk=job.pk)
     if locked.state in FINISHED_STATES:
@@ -575,7 +573,7 @@ class ImportWriter:
         self.default_type = default_type().pk
         self.default_priority = default_priority().pk
         self.postgres = connection.vendor == "postgresql"
-        self.may_add_lookups = self.actor is None or self.actor.is_staff
+        self.may_add_lookups = may_create_projects(self.actor)
 
     # -- lookups -----------------------------------------------------------------------------------
 
@@ -588,7 +586,7 @@ class ImportWriter:
         project = Project.objects.filter(key=key).first()
         actor = self.actor
         if project is None:
-            if actor is not None and not actor.is_staff:
+            if not may_create_projects(actor):
                 message = f"Project {key} does not exist: ask an administrator to create it, or import with --project."
                 self.projects[key] = message
                 raise RecordError("key", message)
@@ -598,13 +596,11 @@ class ImportWriter:
             project, _ = Project.objects.get_or_create(key=key, defaults={"name": (name or key)[:200], "lead": actor})
             if actor is not None:
                 Membership.objects.get_or_create(project=project, user=actor, defaults={"role": Role.ADMIN})
-        elif actor is not None and not actor.is_superuser:
-            role = Membership.objects.filter(user=actor, project=project).values_list("role", flat=True).first()
-            if not can_edit_in(role):
-                # Same words as a missing project: no leaking which projects exist.
-                message = f"Project {key} does not exist or you may not import into it."
-                self.projects[key] = message
-                raise RecordError("key", message)
+        elif not may_import_into(actor, project.pk):
+            # Same words as a missing project: no leaking which projects exist.
+            message = f"Project {key} does not exist or you may not import into it."
+            self.projects[key] = message
+            raise RecordError("key", message)
         self.projects[key] = project.pk
         return project.pk
 
@@ -1108,11 +1104,6 @@ BULK_FIELDS = ("status", "assignee", "priority", "add_labels", "remove_labels")
 UNASSIGNED = "__unassigned__"
 
 
-def editable_project_ids(user: Any) -> QuerySet:
-    """Return a subquery of the projects whose issues the user may change."""
-    return Membership.objects.filter(user_id=user.pk, role__in=[Role.MEMBER, Role.ADMIN]).values("project_id")
-
-
 def clean_bulk_changes(changes: dict[str, Any]) -> dict[str, Any]:
     """Return the changes with names resolved to ids; raise ValidationError with a message for bad ones."""
     out: dict[str, Any] = {}
@@ -1205,7 +1196,7 @@ def bulk_update_selection(job: Job) -> QuerySet:
         qs = jql_queryset(job.options["jql"], user=user).order_by()
     else:
         qs = Issue.objects.all()  # narrowed to the checked ids chunk by chunk (_next_bulk_ids)
-    if user is not None and not user.is_superuser:
+    if user is not None and not is_site_admin(user):
         qs = qs.filter(project_id__in=editable_project_ids(user))
     return qs
 

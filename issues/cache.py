@@ -1075,13 +1075,13 @@ def get_cached_issue_page(*, key: str, user: Any, time_zone: str) -> IssuePageHi
 
 
 def _role_at(user_id: int, project_id: int, global_gen: int) -> str | None:
-    from issues.models import Membership
+    from issues.permissions import role_of  # a module-level import would load issues.models with the cache
 
     memo_key = (user_id, project_id, global_gen)
     role = role_memo.get(memo_key, _MISSING)
     if role is _MISSING:
         # Read after the generation: a membership change committing now bumps past global_gen.
-        role = Membership.objects.filter(user_id=user_id, project_id=project_id).values_list("role", flat=True).first()
+        role = role_of(user_id=user_id, project_id=project_id)
         role_memo.set(memo_key, role)
     return role  # type: ignore[return-value]
 

@@ -16,7 +16,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from issues.idempotency import new_token
-from issues.models import Issue, IssueType, Priority, Project, Resolution, Role, Status
+from issues.models import Issue, IssueType, Priority, Project, Resolution, Status
+from issues.permissions import editable_project_ids
 from issues.schemas import MAX_DURATION_SECONDS, format_duration, parse_duration
 from issues.selectors import members_of
 from worklogs.services import MAX_WORKLOG_SECONDS, AdjustEstimate
@@ -103,9 +104,7 @@ class TokenMixin(forms.Form):
 
 def editable_projects(user: Any) -> QuerySet[Project]:
     """Return the projects where the user may create issues (member or admin)."""
-    return Project.objects.filter(memberships__user_id=user.pk, memberships__role__in=[Role.MEMBER, Role.ADMIN]).only(
-        "id", "key", "name"
-    )
+    return Project.objects.filter(pk__in=editable_project_ids(user)).only("id", "key", "name")
 
 
 class IssueForm(TokenMixin):

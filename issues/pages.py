@@ -22,8 +22,7 @@ from django.utils import timezone
 
 from issues import cache as issue_cache
 from issues.forms import CommentForm, WorklogForm
-from issues.models import Role
-from issues.permissions import can_edit_in
+from issues.permissions import can_admin_in, can_edit_in
 from issues.selectors import issue_edit_choices, issue_page_data
 
 logger = logging.getLogger("taskra.cache")
@@ -61,7 +60,7 @@ def page_context(
         "issue": data["issue"],
         "role": role,
         "can_edit": can_edit,
-        "is_admin": role == Role.ADMIN,
+        "is_admin": can_admin_in(role),
         "user_tz": str(tz),
         "inline_errors": inline_errors or {},
     }

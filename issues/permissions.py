@@ -1,13 +1,25 @@
-"""Who may see and change what: project membership decides everything."""
+"""Who may see and change what: project membership decides everything.
+
+Every role check of the product calls a function here (views, forms, services, admin, worklogs, imports):
+- see: any membership (viewer, member, admin);
+- edit: member or admin (issues, comments, own worklogs);
+- admin: project admin (delete issues, change anyone's worklogs);
+- site admin: a superuser (every import job, imports into any project).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 
 from issues.models import Membership, Role
 
 UserLike = AbstractBaseUser | AnonymousUser
+
+EDIT_ROLES = (Role.MEMBER, Role.ADMIN)
 
 
 def visible_project_ids(user: UserLike) -> QuerySet:
@@ -17,16 +29,23 @@ def visible_project_ids(user: UserLike) -> QuerySet:
     return Membership.objects.filter(user_id=user.pk).values("project_id")
 
 
+def editable_project_ids(user: UserLike) -> QuerySet:
+    """Return a subquery of the ids of projects where the user may create and change issues."""
+    if not user.is_authenticated:
+        return Membership.objects.none().values("project_id")
+    return Membership.objects.filter(user_id=user.pk, role__in=EDIT_ROLES).values("project_id")
+
+
 def project_role(user: UserLike, project_id: int) -> str | None:
     """Return the user's role in the project, or None when not a member."""
     if not user.is_authenticated:
         return None
-    return Membership.objects.filter(user_id=user.pk, project_id=project_id).values_list("role", flat=True).first()
+    return role_of(user_id=user.pk, project_id=project_id)
 
 
-def can_edit_in(role: str | None) -> bool:
-    """Return whether a role may create and edit issues, comments and worklogs."""
-    return role in (Role.MEMBER, Role.ADMIN)
+def role_of(*, user_id: int, project_id: int) -> str | None:
+    """Return the role of a user given by id in the project (one query), or None when not a member."""
+    return Membership.objects.filter(user_id=user_id, project_id=project_id).values_list("role", flat=True).first()
 
 
 def project_roles(*, user: UserLike) -> dict[int, str]:
@@ -34,3 +53,69 @@ def project_roles(*, user: UserLike) -> dict[int, str]:
     if not user.is_authenticated:
         return {}
     return dict(Membership.objects.filter(user_id=user.pk).values_list("project_id", "role"))
+
+
+def can_see_in(role: str | None) -> bool:
+    """Return whether a role may see the project's issues (any membership)."""
+    return role is not None
+
+
+def can_edit_in(role: str | None) -> bool:
+    """Return whether a role may create and edit issues, comments and worklogs."""
+    return role in EDIT_ROLES
+
+
+def can_admin_in(role: str | None) -> bool:
+    """Return whether a role administers the project: deletes issues, changes anyone's worklogs."""
+    return role == Role.ADMIN
+
+
+def can_change_worklog(role: str | None, *, author_id: int | None, user_id: int | None) -> bool:
+    """Return whether a user with this role may edit or delete a worklog: their own as a member, any as an admin."""
+    return can_admin_in(role) or (can_edit_in(role) and author_id == user_id)
+
+
+def is_site_admin(user: Any) -> bool:
+    """Return whether the user administers the whole site (a superuser): every import job, every project."""
+    return bool(getattr(user, "is_superuser", False))
+
+
+def may_create_projects(user: Any) -> bool:
+    """Return whether the user may create projects and lookup values (statuses, types...): staff, or the system."""
+    return user is None or bool(getattr(user, "is_staff", False))
+
+
+def may_edit(user: UserLike, project_id: int) -> bool:
+    """Return whether the user may create and change issues in the project."""
+    return can_edit_in(project_role(user, project_id))
+
+
+def may_import_into(user: UserLike | None, project_id: int) -> bool:
+    """Return whether an import by this user may write into the project (system imports have no user)."""
+    return user is None or is_site_admin(user) or may_edit(user, project_id)
+
+
+def require_edit(user: UserLike, project_id: int, message: str = "You may not change issues in this project.") -> str:
+    """Return the user's role in the project, or raise PermissionDenied unless it may edit."""
+    role = project_role(user, project_id)
+    if not can_edit_in(role):
+        raise PermissionDenied(message)
+    return role  # type: ignore[return-value]  # can_edit_in(None) is False
+
+
+def require_admin(user: UserLike, project_id: int, message: str = "Only project admins may delete issues.") -> None:
+    """Raise PermissionDenied unless the user is an admin of the project."""
+    if not can_admin_in(project_role(user, project_id)):
+        raise PermissionDenied(message)
+
+
+def require_worklog_change(user: UserLike, *, author_id: int | None, project_id: int) -> None:
+    """Raise PermissionDenied unless the user may change a worklog of author_id in the project."""
+    role = project_role(user, project_id)
+    if role is None:
+        raise PermissionDenied("Not a member of this project.")
+    # A viewer (e.g. demoted since logging) may no longer change time, even their own.
+    if not can_edit_in(role):
+        raise PermissionDenied("Viewers cannot change worklogs.")
+    if not can_change_worklog(role, author_id=author_id, user_id=user.pk):
+        raise PermissionDenied("You can only change your own worklogs.")

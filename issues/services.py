@@ -24,12 +24,11 @@ from issues.models import (
     Priority,
     Project,
     Resolution,
-    Role,
     SavedFilter,
     Status,
     StatusCategory,
 )
-from issues.permissions import can_edit_in, project_role
+from issues.permissions import can_see_in, project_role, require_admin, require_edit
 
 User = get_user_model()
 
@@ -95,10 +94,8 @@ def labels_get_or_create(names: Iterable[str]) -> list[Label]:
 
 
 def _check_can_edit(actor: Any, project_id: int) -> None:
-    if actor is None:  # system writes (imports, seed) carry no actor
-        return
-    if not can_edit_in(project_role(actor, project_id)):
-        raise PermissionDenied("You may not change issues in this project.")
+    if actor is not None:  # system writes (imports, seed) carry no actor
+        require_edit(actor, project_id)
 
 
 @transaction.atomic
@@ -264,8 +261,8 @@ def issue_delete(*, issue: Issue, actor: Any | None) -> int:
 
     Project admins only, as Jira's default "Delete Issues" permission: members edit, admins delete.
     """
-    if actor is not None and project_role(actor, issue.project_id) != Role.ADMIN:
-        raise PermissionDenied("Only project admins may delete issues.")
+    if actor is not None:
+        require_admin(actor, issue.project_id)
     _total, per_model = Issue.objects.filter(pk=issue.pk).delete()  # cascades to sub-tasks, comments, worklogs
     # The parent's page lists its sub-tasks; the project bump retires the sub-tasks' own pages (their rows
     # are read at the project's generation) and the result pages.
@@ -347,7 +344,7 @@ def _saved_filter_clean(*, owner: Any, name: str, jql: str, shared_with: Project
         check_values(compile_jql(jql or "", user=owner), user=owner)
     except JQLError as exc:
         raise ValidationError({"jql": str(exc)}) from None
-    if shared_with is not None and project_role(owner, shared_with.pk) is None:
+    if shared_with is not None and not can_see_in(project_role(owner, shared_with.pk)):
         raise ValidationError({"shared_with": "You can only share a filter with a project you are a member of."})
     return name, (jql or "").strip()
 

@@ -11,8 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from issues import cache as issue_cache
-from issues.models import Issue, Role
-from issues.permissions import can_edit_in, project_role
+from issues.models import Issue
+from issues.permissions import may_edit, require_worklog_change
 from worklogs.models import Worklog
 
 MAX_WORKLOG_SECONDS = 7 * 24 * 3600  # one worklog never covers more than a week
@@ -85,7 +85,7 @@ def worklog_add(
     check_permission: bool = True,
 ) -> Worklog:
     """Log work on an issue and update its time spent and remaining estimate."""
-    if check_permission and not can_edit_in(project_role(author, issue.project_id)):
+    if check_permission and not may_edit(author, issue.project_id):
         raise PermissionDenied("You may not log work in this project.")
     _check_time(time_spent)
     _check_started(started)
@@ -114,14 +114,7 @@ def _refresh_stored(worklog: Worklog) -> None:
 def _check_owner(worklog: Worklog, actor: Any, project_id: int) -> None:
     if actor is None:
         return
-    role = project_role(actor, project_id)
-    if role is None:
-        raise PermissionDenied("Not a member of this project.")
-    # A viewer (e.g. demoted since logging) may no longer change time, even their own.
-    if not can_edit_in(role):
-        raise PermissionDenied("Viewers cannot change worklogs.")
-    if worklog.author_id != actor.pk and role != Role.ADMIN:
-        raise PermissionDenied("You can only change your own worklogs.")
+    require_worklog_change(actor, author_id=worklog.author_id, project_id=project_id)
 
 
 @transaction.atomic
@@ -211,7 +204,7 @@ def worklog_set_day_total(
     Estimates follow adjust_estimate; "manual" (reduce by) applies to added time only, as in Jira.
     Give `add` instead of `total` to add that much to whatever the day already holds.
     """
-    if not can_edit_in(project_role(author, issue.project_id)):
+    if not may_edit(author, issue.project_id):
         raise PermissionDenied("You may not log work in this project.")
     if (total is None) == (add is None):
         raise ValueError("give exactly one of total and add")

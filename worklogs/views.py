@@ -17,8 +17,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import display_name, user_zone
-from issues.models import Role, Status
-from issues.permissions import project_roles
+from issues.models import Status
+from issues.permissions import can_change_worklog, project_roles
 from worklogs import exports
 from worklogs.charts import bar_chart
 from worklogs.forms import (
@@ -433,7 +433,7 @@ def worklog_list_view(request: HttpRequest) -> HttpResponse:
         entries: list[dict[str, Any]] = []
         for w, r in zip(found, rows, strict=False):
             role = roles.get(w.issue.project_id)
-            editable = role == Role.ADMIN or (role == Role.MEMBER and w.author_id == request.user.pk)
+            editable = can_change_worklog(role, author_id=w.author_id, user_id=request.user.pk)
             links = _worklog_links(w.issue.key, w.pk, here) if editable else None
             entries.append({"kind": "log", "links": links, **r})
         gaps: list[dict[str, Any]] = []

@@ -34,8 +34,8 @@ from issues.forms import (
     WorklogForm,
     editable_projects,
 )
-from issues.models import Comment, Issue, IssueType, Role
-from issues.permissions import can_edit_in, project_role
+from issues.models import Comment, Issue, IssueType
+from issues.permissions import can_see_in, may_edit, project_role, require_admin, require_edit, require_worklog_change
 from issues.schemas import IssueUpdate
 from issues.selectors import issue_delete_counts, issue_for_user, issue_update_rows
 from issues.services import comment_add, comment_update, issue_create, issue_delete, issue_update
@@ -52,10 +52,7 @@ def _issue_or_404(request: HttpRequest, key: str) -> Issue:
 
 
 def _require_edit(request: HttpRequest, issue: Issue) -> str:
-    role = project_role(request.user, issue.project_id)
-    if not can_edit_in(role):
-        raise PermissionDenied("Viewers cannot change issues.")
-    return role
+    return require_edit(request.user, issue.project_id, "Viewers cannot change issues.")
 
 
 def _apply_errors(form: Any, exc: ValidationError) -> None:
@@ -80,7 +77,7 @@ def _render_page(
     tz = user_zone(request.user)
     if role is None:
         role = project_role(request.user, issue.project_id)
-    if role is None:  # not a member: exactly like a missing issue (browse() reads the row without this check)
+    if not can_see_in(role):  # not a member: exactly like a missing issue (browse() reads the row without this check)
         raise Http404("No such issue.")
     plain_get = comment_form is None and worklog_form is None and not inline_errors and status == 200
 
@@ -118,7 +115,7 @@ def browse(request: HttpRequest, key: str) -> HttpResponse:
     # issue_for_user does (another project's issue: 404).
     hit = issue_cache.get_cached_issue_page(key=key, user=request.user, time_zone=str(user_zone(request.user)))
     if hit is not None:
-        if hit.role is None:
+        if not can_see_in(hit.role):
             raise Http404("No such issue.")
         if hit.body is not None:
             return _cached_response(request, hit.data, issue_cache.personalize_html(hit.body, request))
@@ -300,9 +297,7 @@ def worklog_create(request: HttpRequest, key: str) -> HttpResponse:
 def _own_worklog(request: HttpRequest, key: str, worklog_id: int) -> tuple[Issue, Worklog]:
     issue = _issue_or_404(request, key)
     worklog = get_object_or_404(Worklog.objects.select_related("author"), pk=worklog_id, issue_id=issue.pk)
-    role = _require_edit(request, issue)
-    if worklog.author_id != request.user.pk and role != Role.ADMIN:
-        raise PermissionDenied("You can only change your own worklogs.")
+    require_worklog_change(request.user, author_id=worklog.author_id, project_id=issue.project_id)
     return issue, worklog
 
 
@@ -363,8 +358,7 @@ def worklog_remove(request: HttpRequest, key: str, worklog_id: int) -> HttpRespo
 def remove(request: HttpRequest, key: str) -> HttpResponse:
     """Ask, then delete an issue with its sub-tasks, comments and worklogs (project admins only)."""
     issue = _issue_or_404(request, key)
-    if project_role(request.user, issue.project_id) != Role.ADMIN:
-        raise PermissionDenied("Only project admins may delete issues.")
+    require_admin(request.user, issue.project_id)
     if request.method == "POST":
         subtasks = issue_delete(issue=issue, actor=request.user) - 1
         note = f" and {subtasks} sub-task{pluralize(subtasks)}" if subtasks else ""
@@ -394,7 +388,7 @@ def api_issue(request: HttpRequest, key: str) -> HttpResponse:
     if issue is None:
         return _json_error("Issue not found.", 404)
     if request.method == "POST":
-        if not can_edit_in(project_role(request.user, issue.project_id)):
+        if not may_edit(request.user, issue.project_id):
             return _json_error("Viewers cannot change issues.", 403)
         try:
             payload = parse_request(IssueUpdate, request)
