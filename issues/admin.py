@@ -11,6 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connections, transaction
 from django.db.models import QuerySet
@@ -33,7 +34,16 @@ from issues.models import (
     SavedFilter,
     Status,
 )
-from issues.services import EDITABLE_FIELDS, comment_add, comment_update, issue_create, issue_delete, issue_update
+from issues.services import (
+    EDITABLE_FIELDS,
+    comment_add,
+    comment_update,
+    issue_create,
+    issue_delete,
+    issue_parent_check,
+    issue_update,
+)
+from taskra_site.validation import apply_validation_errors_to_form
 
 
 class EstimatedCountPaginator(Paginator):
@@ -293,11 +303,13 @@ class IssueAdminForm(forms.ModelForm):
         data = super().clean()
         parent = data.get("parent")
         project = data.get("project") or (self.instance.project if self.instance.project_id else None)
-        if parent is not None:
-            if self.instance.pk and (parent.pk == self.instance.pk or parent.parent_id == self.instance.pk):
-                self.add_error("parent", "An issue cannot be its own parent or its sub-task's sub-task.")
-            elif project is not None and parent.project_id != project.pk:
-                self.add_error("parent", "A sub-task must be in its parent's project.")
+        if parent is not None and project is not None and parent.pk != self.instance.parent_id:
+            try:
+                issue_parent_check(
+                    issue=self.instance if self.instance.pk else None, parent=parent, project_id=project.pk
+                )
+            except ValidationError as exc:
+                apply_validation_errors_to_form(self, exc)
         return data
 
 

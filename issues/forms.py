@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
 from issues.idempotency import new_token
@@ -20,6 +21,8 @@ from issues.models import Issue, IssueType, Priority, Project, Resolution, Statu
 from issues.permissions import editable_project_ids
 from issues.schemas import MAX_DURATION_SECONDS, format_duration, parse_duration
 from issues.selectors import members_of
+from issues.services import issue_parent_check
+from taskra_site.validation import apply_validation_errors_to_form
 from worklogs.services import MAX_WORKLOG_SECONDS, AdjustEstimate
 
 User = get_user_model()
@@ -183,10 +186,13 @@ class IssueForm(TokenMixin):
             parent = candidates.only("id", "key", "project_id", "parent_id").first()
             if parent is None:
                 self.add_error("parent", f"No issue {key} in project {project.key}.")
-            elif self.issue is not None and (parent.pk == self.issue.pk or parent.parent_id == self.issue.pk):
-                self.add_error("parent", "An issue cannot be its own parent or its sub-task's sub-task.")
-            elif parent.parent_id is not None:
-                self.add_error("parent", f"{parent.key} is a sub-task itself: sub-tasks cannot have sub-tasks.")
+            elif self.issue is None or parent.pk != self.issue.parent_id:
+                try:
+                    issue_parent_check(issue=self.issue, parent=parent, project_id=project.pk)
+                except ValidationError as exc:
+                    apply_validation_errors_to_form(self, exc)
+                else:
+                    data["parent"] = parent
             else:
                 data["parent"] = parent
         return data

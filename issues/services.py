@@ -98,6 +98,25 @@ def _check_can_edit(actor: Any, project_id: int) -> None:
         require_edit(actor, project_id)
 
 
+def issue_parent_check(*, issue: Issue | None, parent: Issue | None, project_id: int) -> None:
+    """Raise ValidationError({"parent": ...}) unless `parent` may be the parent of `issue` in the project.
+
+    The hierarchy has two levels, as in Jira: a sub-task's parent is in the same project, is not a sub-task
+    itself, and is neither the issue nor one of its sub-tasks; an issue with sub-tasks cannot become one.
+    `issue` is None for an issue being created. Every writer calls this: forms, the JSON API, the admin, imports.
+    """
+    if parent is None:
+        return
+    if parent.project_id != project_id:
+        raise ValidationError({"parent": "A sub-task must be in its parent's project."})
+    if issue is not None and issue.pk is not None and (parent.pk == issue.pk or parent.parent_id == issue.pk):
+        raise ValidationError({"parent": "An issue cannot be its own parent or its sub-task's sub-task."})
+    if parent.parent_id is not None:
+        raise ValidationError({"parent": f"{parent.key} is a sub-task itself: sub-tasks cannot have sub-tasks."})
+    if issue is not None and issue.pk is not None and Issue.objects.filter(parent_id=issue.pk).exists():
+        raise ValidationError({"parent": f"{issue.key} has sub-tasks: an issue with sub-tasks cannot be a sub-task."})
+
+
 @transaction.atomic
 def issue_create(
     *,
@@ -121,8 +140,7 @@ def issue_create(
         _check_can_edit(reporter, project.pk)
     if not summary or not summary.strip():
         raise ValidationError({"summary": "Summary is required."})
-    if parent is not None and parent.project_id != project.pk:
-        raise ValidationError({"parent": "A sub-task must be in its parent's project."})
+    issue_parent_check(issue=None, parent=parent, project_id=project.pk)
     number = allocate_issue_numbers(project_id=project.pk)
     now = timezone.now()
     status = status or default_status()
@@ -194,12 +212,8 @@ def issue_update(*, issue: Issue, actor: Any | None, data: dict[str, Any], check
         raise ValidationError(f"Unknown fields: {', '.join(sorted(unknown))}")
     if "summary" in data and not (data["summary"] or "").strip():
         raise ValidationError({"summary": "Summary is required."})
-    if "parent" in data and data["parent"] is not None:
-        parent = data["parent"]
-        if parent.pk == issue.pk or parent.parent_id == issue.pk:
-            raise ValidationError({"parent": "An issue cannot be its own parent or its sub-task's sub-task."})
-        if parent.project_id != issue.project_id:
-            raise ValidationError({"parent": "A sub-task must be in its parent's project."})
+    if "parent" in data and data["parent"] is not None and data["parent"].pk != issue.parent_id:
+        issue_parent_check(issue=issue, parent=data["parent"], project_id=issue.project_id)
     now = timezone.now()
     changes: list[tuple[str, str, str]] = []
     changed_fields: list[str] = []

@@ -9,8 +9,10 @@ import datetime as dt
 import threading
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, connections
+from django.urls import reverse
 from django.utils import timezone
 
 from issues.models import History, Issue, Priority, Project, Resolution, Status
@@ -18,6 +20,7 @@ from issues.services import (
     allocate_issue_numbers,
     comment_add,
     issue_create,
+    issue_parent_check,
     issue_recalculate_time_spent,
     issue_update,
 )
@@ -256,3 +259,89 @@ def test_moving_between_done_statuses_keeps_the_resolved_date(project_a, make_is
     issue.refresh_from_db()
     assert issue.resolved == resolved
     assert issue.resolution.name == "Done"
+
+
+# --- the hierarchy rule: two levels, one home (issue_parent_check), every entry point ------------------------
+# alice administers DEMO (may edit); top has the sub-task child; other is a plain issue of DEMO.
+
+
+@pytest.fixture
+def family(project_a, make_issue):
+    top = make_issue(project_a, summary="Top")
+    child = make_issue(project_a, summary="Child", parent=top)
+    other = make_issue(project_a, summary="Other")
+    return {"top": top, "child": child, "other": other}
+
+
+def _via_service(client, alice, issue: Issue, parent: Issue) -> str:
+    try:
+        issue_update(issue=issue, actor=alice, data={"parent": parent})
+    except ValidationError as exc:
+        return " ".join(exc.message_dict["parent"])
+    return ""
+
+
+def _via_form(client, alice, issue: Issue, parent: Issue) -> str:
+    client.force_login(alice)
+    form = {"type": issue.type_id, "summary": issue.summary, "status": issue.status_id,
+            "priority": issue.priority_id, "parent": parent.key}  # fmt: skip
+    response = client.post(f"/browse/{issue.key}/edit", form)
+    return response.content.decode() if response.status_code == 200 else ""
+
+
+def _via_api(client, alice, issue: Issue, parent: Issue) -> str:
+    client.force_login(alice)
+    body = f'{{"parent": "{parent.key}"}}'
+    response = client.post(f"/api/issues/{issue.key}", body, content_type="application/json")
+    if response.status_code != 400:
+        return ""
+    return " ".join(e["message"] for e in response.json()["errors"] if e["field"] == "parent")
+
+
+def _via_admin(client, alice, issue: Issue, parent: Issue) -> str:
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw")  # a member of nothing
+    client.force_login(admin)
+    data = {
+        "summary": issue.summary, "description": "", "type": issue.type_id, "status": issue.status_id,
+        "resolution": "", "priority": issue.priority_id, "labels": [], "parent": parent.pk, "assignee": "",
+        "reporter": issue.reporter_id or "", "due_date": "", "original_estimate": "", "remaining_estimate": "",
+        "_save": "Save",
+    }  # fmt: skip
+    response = client.post(reverse("admin:issues_issue_change", args=[issue.pk]), data)
+    return response.content.decode() if response.status_code == 200 else ""
+
+
+ENTRY_POINTS = [_via_service, _via_form, _via_api, _via_admin]
+
+
+@pytest.mark.parametrize("write", ENTRY_POINTS, ids=lambda f: f.__name__)
+def test_a_sub_task_cannot_get_a_sub_task(client, alice, family, write):
+    refused = write(client, alice, family["other"], family["child"])
+    assert "sub-tasks cannot have sub-tasks" in refused
+    assert Issue.objects.get(pk=family["other"].pk).parent_id is None
+
+
+@pytest.mark.parametrize("write", ENTRY_POINTS, ids=lambda f: f.__name__)
+def test_an_issue_with_sub_tasks_cannot_become_one(client, alice, family, write):
+    refused = write(client, alice, family["top"], family["other"])
+    assert "an issue with sub-tasks cannot be a sub-task" in refused
+    assert Issue.objects.get(pk=family["top"].pk).parent_id is None
+
+
+@pytest.mark.parametrize("write", ENTRY_POINTS, ids=lambda f: f.__name__)
+def test_a_plain_issue_may_become_a_sub_task(client, alice, family, write):
+    assert write(client, alice, family["other"], family["top"]) == ""  # no error: saved
+    assert Issue.objects.get(pk=family["other"].pk).parent_id == family["top"].pk
+
+
+def test_create_refuses_a_sub_task_as_parent(alice, family, project_a):
+    with pytest.raises(ValidationError, match="sub-tasks cannot have sub-tasks"):
+        issue_create(project=project_a, reporter=alice, summary="Grandchild", parent=family["child"])
+    assert not Issue.objects.filter(summary="Grandchild").exists()
+
+
+def test_parent_check_refuses_another_project_and_itself(family, project_b):
+    with pytest.raises(ValidationError, match="in its parent's project"):
+        issue_parent_check(issue=None, parent=family["top"], project_id=project_b.pk)
+    with pytest.raises(ValidationError, match="cannot be its own parent"):
+        issue_parent_check(issue=family["top"], parent=family["top"], project_id=family["top"].project_id)
