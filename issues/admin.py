@@ -21,6 +21,7 @@ from django.utils.html import format_html_join
 
 from imports.admin import bulk_change_issues
 from issues import cache as issue_cache
+from issues.durations import format_duration
 from issues.models import (
     Comment,
     History,
@@ -259,24 +260,6 @@ class MembershipAdmin(admin.ModelAdmin):
         issue_cache.invalidate_on_commit(project_ids=project_ids)
 
 
-def format_seconds(seconds: int | None) -> str:
-    """Return seconds as Jira shows them ("1d 2h 30m"), with the configured hours per day and days per week."""
-    from django.conf import settings
-
-    if not seconds:
-        return "0m"
-    minutes = seconds // 60
-    hour = 60
-    day = settings.TASKRA_HOURS_PER_DAY * hour
-    week = settings.TASKRA_DAYS_PER_WEEK * day
-    parts = []
-    for unit, size in (("w", week), ("d", day), ("h", hour), ("m", 1)):
-        value, minutes = divmod(minutes, size)
-        if value:
-            parts.append(f"{value}{unit}")
-    return " ".join(parts) or f"{seconds}s"
-
-
 class IssueAdminForm(forms.ModelForm):
     """Check what issue_create / issue_update would reject, so the admin shows a form error instead of a 500."""
 
@@ -350,7 +333,7 @@ class IssueAdmin(DeletesHistoryMixin, BigTableAdmin):
 
     @admin.display(description="Time spent", ordering="time_spent")
     def time_spent_display(self, obj: Issue) -> str:
-        return format_seconds(obj.time_spent)
+        return format_duration(obj.time_spent)
 
     @admin.display(description="Related")
     def related_links(self, obj: Issue) -> str:

@@ -16,10 +16,10 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
+from issues.durations import MAX_DURATION_SECONDS, format_duration, parse_duration
 from issues.idempotency import new_token
 from issues.models import Issue, IssueType, Priority, Project, Resolution, Status
 from issues.permissions import editable_project_ids
-from issues.schemas import MAX_DURATION_SECONDS, format_duration, parse_duration
 from issues.selectors import members_of
 from issues.services import issue_parent_check
 from taskra_site.validation import apply_validation_errors_to_form
@@ -31,7 +31,10 @@ _LABEL_SPLIT = re.compile(r"[\s,]+")
 
 
 class DurationField(forms.CharField):
-    """A Jira-style duration ("2h 30m", "1d", "90m") in, seconds out."""
+    """A Jira-style duration ("2h 30m", "1d", "90m") in, seconds out: the one duration field of every form.
+
+    With allow_zero, "0" and "-" also mean zero (a cleared estimate).
+    """
 
     def __init__(self, *, allow_zero: bool = False, max_seconds: int = MAX_DURATION_SECONDS, **kwargs: Any) -> None:
         self.allow_zero = allow_zero
@@ -53,6 +56,8 @@ class DurationField(forms.CharField):
             return None
         if len(text) > 50:
             raise forms.ValidationError("A duration has at most 50 characters, e.g. 1w 2d 3h 30m.", code="max_length")
+        if self.allow_zero and text.strip() in ("0", "-"):
+            return 0
         try:
             seconds = parse_duration(text, allow_zero=self.allow_zero)
         except ValueError as exc:

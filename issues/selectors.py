@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from issues.durations import format_duration
 from issues.models import Issue, Project
 from issues.permissions import visible_project_ids
 
@@ -69,8 +70,6 @@ def _latest(queryset: QuerySet, limit: int) -> tuple[list[Any], int]:
 
 def time_tracking(*, original: int | None, spent: int, remaining: int | None) -> dict[str, Any]:
     """Return the figures of Jira's time-tracking bar (seconds, text, and bar widths in percent)."""
-    from issues.schemas import format_duration
-
     scale = max(original or 0, spent + (remaining or 0), 1)
     return {
         "original": original,
@@ -95,7 +94,6 @@ def issue_page_data(*, issue: Issue) -> dict[str, Any]:
     """
     from issues.models import Comment, History
     from issues.rendering import render_markdown
-    from issues.schemas import format_duration
     from worklogs.models import Worklog
 
     labels = list(issue.labels.order_by("name").values_list("name", flat=True))

@@ -11,7 +11,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from issues import cache as issue_cache
-from issues.admin import BigTableAdmin, format_seconds
+from issues.admin import BigTableAdmin
+from issues.durations import format_duration
 from issues.services import issue_recalculate_time_spent
 from worklogs.models import Worklog
 from worklogs.services import MAX_WORKLOG_SECONDS, AdjustEstimate, worklog_add, worklog_delete, worklog_update
@@ -66,7 +67,7 @@ class WorklogAdmin(BigTableAdmin):
 
     @admin.display(description="Time spent (formatted)", ordering="time_spent")
     def time_spent_display(self, obj: Worklog) -> str:
-        return format_seconds(obj.time_spent) if obj.time_spent else "-"
+        return format_duration(obj.time_spent) if obj.time_spent else "-"
 
     @admin.display(description="Comment")
     def short_comment(self, obj: Worklog) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from worklogs.reports import format_hours
+from issues.durations import format_duration
 
 
 def _hours_ticks(max_seconds: int) -> list[int]:
@@ -60,7 +60,7 @@ def bar_chart(
         text_y = f"{y + bar_height * 0.7:.1f}"
         w = plot_width * value / scale_max
         short = label if len(label) <= 28 else label[:27] + "…"
-        shown = escape(format_hours(value))
+        shown = escape(format_duration(value))
         parts.append(
             f"<g><title>{escape(label)}: {shown}</title>"
             f'<text class="chart-label" x="{label_width - 8}" y="{text_y}" text-anchor="end">{escape(short)}</text>'

@@ -17,10 +17,11 @@ from django.db.models import QuerySet, Sum
 from django.http import StreamingHttpResponse
 
 from issues.adapters import dumps, iter_issue_row_dicts
+from issues.durations import format_duration
 from issues.models import Issue
 from worklogs.adapters import iter_worklog_row_dicts, iter_worklog_rows_json, worklog_row_dicts
 from worklogs.models import Worklog
-from worklogs.reports import CrossProjectReport, Report, format_hours
+from worklogs.reports import CrossProjectReport, Report
 
 CHUNK = 2000
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -97,7 +98,7 @@ def worklog_display_rows(worklogs: list[Worklog], *, tz: dt.tzinfo) -> list[dict
                 "author_name": author["display_name"] if author else "(deleted user)",
                 "started_local": start,
                 "ended_local": end,
-                "time_text": format_hours(d["time_spent"]),
+                "time_text": format_duration(d["time_spent"]),
             }
         )
     return rows
@@ -120,7 +121,7 @@ def _worklog_csv_rows(qs: QuerySet[Worklog], tz: dt.tzinfo) -> Iterator[list[Any
                 author.get("username", ""),
                 author.get("display_name", ""),
                 d["time_spent"],
-                format_hours(d["time_spent"]),
+                format_duration(d["time_spent"]),
                 d["comment"],
                 d["id"],
             ]
@@ -150,14 +151,14 @@ def report_response(report: Report, *, fmt: str, filename: str) -> StreamingHttp
     """Stream a time report (one row per project, user, issue or day) as CSV or JSON."""
     header = [report.group, "label", "seconds", "time", "worklogs"]
     if fmt == "csv":
-        rows = ([r.key, r.label, r.seconds, format_hours(r.seconds), r.count] for r in report.rows)
+        rows = ([r.key, r.label, r.seconds, format_duration(r.seconds), r.count] for r in report.rows)
         return _streaming(_csv_lines(header, rows), fmt=fmt, filename=filename)
     items = (
         {
             report.group: r.key,
             "label": r.label,
             "seconds": r.seconds,
-            "time": format_hours(r.seconds),
+            "time": format_duration(r.seconds),
             "worklogs": r.count,
         }
         for r in report.rows
@@ -168,7 +169,7 @@ def report_response(report: Report, *, fmt: str, filename: str) -> StreamingHttp
 def cross_project_response(report: CrossProjectReport, *, fmt: str) -> StreamingHttpResponse:
     """Stream the cross-project report: one row per (user, project) with seconds."""
     items = (
-        {"username": username, "user": label, "project": key, "seconds": cells[i], "time": format_hours(cells[i])}
+        {"username": username, "user": label, "project": key, "seconds": cells[i], "time": format_duration(cells[i])}
         for username, label, cells, _total in report.rows
         for i, (key, _name) in enumerate(report.projects)
         if cells[i]
@@ -244,10 +245,10 @@ def tickets_response(
             d["priority"],
             (d["assignee"] or {}).get("username", ""),
             (d["reporter"] or {}).get("username", ""),
-            format_hours(d["original_estimate"]),
-            format_hours(d["remaining_estimate"]),
-            format_hours(d["time_spent"]),
-            format_hours(d["logged"]),
+            format_duration(d["original_estimate"]),
+            format_duration(d["remaining_estimate"]),
+            format_duration(d["time_spent"]),
+            format_duration(d["logged"]),
             d["created"].isoformat(),
             d["updated"].isoformat(),
         ]

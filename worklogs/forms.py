@@ -9,11 +9,14 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
-from issues.schemas import format_duration, parse_duration
+from issues.durations import parse_duration
+from issues.forms import DurationField
 from worklogs.reports import GROUPS, TICKET_DATE_FIELDS, TICKET_GROUPS, TICKET_SORTS
 from worklogs.services import AdjustEstimate
 
 MAX_RANGE_DAYS = 3660  # ten years: wider ranges are almost certainly typos (e.g. year 20226)
+# The timesheet's estimate boxes sit inline, next to the grid.
+_SHORT_DURATION = {"size": "8", "placeholder": "e.g. 2h"}
 WEEK_RE = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.IGNORECASE)
 
 
@@ -37,31 +40,6 @@ class ListField(forms.Field):
         if len(out) > 200:
             raise forms.ValidationError("Choose at most 200 values.")
         return out
-
-
-class DurationField(forms.CharField):
-    """Jira-style duration ("1h 30m") in, seconds out."""
-
-    def __init__(self, *args: Any, allow_zero: bool = False, **kwargs: Any) -> None:
-        self.allow_zero = allow_zero
-        super().__init__(*args, **kwargs)
-        self.widget.attrs.update({"size": "8", "placeholder": "e.g. 2h", "autocomplete": "off"})
-
-    def to_python(self, value: Any) -> int | None:
-        text = super().to_python(value)
-        if text in (None, ""):
-            return None
-        if len(text) > 64:
-            raise forms.ValidationError("A duration is at most 64 characters, like '2h 30m'.")
-        if self.allow_zero and text.strip() in ("0", "-"):
-            return 0
-        try:
-            return parse_duration(text, allow_zero=self.allow_zero)
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from None
-
-    def prepare_value(self, value: Any) -> Any:
-        return format_duration(value) if isinstance(value, int) else value
 
 
 class DateRangeMixin:
@@ -144,8 +122,8 @@ class EstimateFields(forms.Form):
         initial=AdjustEstimate.AUTO,
         required=False,
     )
-    new_estimate = DurationField(required=False, allow_zero=True)
-    reduce_by = DurationField(required=False, allow_zero=True)
+    new_estimate = DurationField(required=False, allow_zero=True, widget=forms.TextInput(attrs=_SHORT_DURATION))
+    reduce_by = DurationField(required=False, allow_zero=True, widget=forms.TextInput(attrs=_SHORT_DURATION))
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

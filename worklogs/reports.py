@@ -19,19 +19,6 @@ from worklogs.selectors import WorklogFilter, day_bounds, worklogs_in_range
 GROUPS = ("project", "user", "issue", "day")
 
 
-def format_hours(seconds: int | None) -> str:
-    """Return seconds as hours and minutes ("33h 30m"): timesheets and reports never fold hours into days."""
-    if seconds is None:
-        return ""
-    if seconds < 0:
-        return "-" + format_hours(-seconds)
-    minutes = round(seconds / 60)
-    if minutes == 0:
-        return "1m" if seconds > 0 else "0m"
-    hours, minutes = divmod(minutes, 60)
-    return " ".join(part for part in (f"{hours}h" if hours else "", f"{minutes}m" if minutes else "") if part)
-
-
 @dataclass
 class ReportRow:
     """One line of a time report: what it is about (key, label) and the seconds logged."""

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import display_name, user_zone
+from issues.durations import format_duration
 from issues.models import Status
 from issues.permissions import can_change_worklog, project_roles
 from worklogs import exports
@@ -33,7 +34,6 @@ from worklogs.forms import (
 from worklogs.reports import (
     TicketFilter,
     cross_project_report,
-    format_hours,
     issue_key_order,
     ticket_group_key,
     tickets_groups,
@@ -98,7 +98,7 @@ def _timesheet_data(*, user: Any, monday: dt.date, tz: dt.tzinfo, target: int) -
         for d in days:
             seconds = row["by_day"].get(d, 0)
             day_totals[d] += seconds
-            row_cells.append({"day": d, "seconds": seconds, "text": format_hours(seconds) if seconds else ""})
+            row_cells.append({"day": d, "seconds": seconds, "text": format_duration(seconds) if seconds else ""})
         row["cells"] = row_cells
         row["total"] = sum(row["by_day"].values())
         out_rows.append(row)
@@ -110,7 +110,7 @@ def _timesheet_data(*, user: Any, monday: dt.date, tz: dt.tzinfo, target: int) -
             state = "over"
         elif seconds < target and d.weekday() < 5:
             state = "under"
-        totals.append({"day": d, "seconds": seconds, "text": format_hours(seconds), "state": state})
+        totals.append({"day": d, "seconds": seconds, "text": format_duration(seconds), "state": state})
     return {"days": days, "rows": out_rows, "day_totals": totals, "week_total": sum(day_totals.values())}
 
 
@@ -134,7 +134,7 @@ def timesheet(request: HttpRequest) -> HttpResponse:
             target = form.cleaned_data["target"]
     data = _timesheet_data(user=request.user, monday=monday, tz=tz, target=target)
     iso = monday.isocalendar()
-    target_text = format_hours(target)
+    target_text = format_duration(target)
     extra = {"target": target_text} if target != settings.TASKRA_HOURS_PER_DAY * 3600 else {}
 
     def week_url(day: dt.date) -> str:
@@ -242,15 +242,15 @@ def timesheet_save(request: HttpRequest) -> HttpResponse:
                 "rows": {
                     r["key"]: {
                         "cells": {c["day"].isoformat(): c["text"] for c in r["cells"]},
-                        "total": format_hours(r["total"]),
-                        "remaining": format_hours(r["remaining"]),
+                        "total": format_duration(r["total"]),
+                        "remaining": format_duration(r["remaining"]),
                     }
                     for r in data["rows"]
                 },
                 "day_totals": {
                     t["day"].isoformat(): {"text": t["text"], "state": t["state"]} for t in data["day_totals"]
                 },
-                "week_total": format_hours(data["week_total"]),
+                "week_total": format_duration(data["week_total"]),
             }
         )
     for e in errors:
@@ -400,7 +400,7 @@ def _gaps(
         day += dt.timedelta(days=1)
     for g in gaps:
         g["seconds"] = int((g["end"] - g["start"]).total_seconds())
-        g["text"] = format_hours(g["seconds"])
+        g["text"] = format_duration(g["seconds"])
     return [g for g in gaps if g["seconds"] >= 60]
 
 
@@ -462,8 +462,8 @@ def worklog_list_view(request: HttpRequest) -> HttpResponse:
                 "limit": LIST_LIMIT,
                 "count": count,
                 "total": total,
-                "total_text": format_hours(total),
-                "gap_total_text": format_hours(sum(g["seconds"] for g in gaps)) if gaps else "",
+                "total_text": format_duration(total),
+                "gap_total_text": format_duration(sum(g["seconds"] for g in gaps)) if gaps else "",
                 "gaps_shown": bool(form.cleaned_data["gaps"]),
                 "gaps_skipped": bool(form.cleaned_data["gaps"]) and truncated,
                 "start": res.flt.start,
@@ -518,8 +518,8 @@ def time_report_view(request: HttpRequest) -> HttpResponse:
         context.update(
             {
                 "report": report,
-                "rows": [{"row": r, "text": format_hours(r.seconds)} for r in report.rows],
-                "total_text": format_hours(report.total),
+                "rows": [{"row": r, "text": format_duration(r.seconds)} for r in report.rows],
+                "total_text": format_duration(report.total),
                 "chart": bar_chart(
                     [(r.key if group == "issue" else r.label, r.seconds) for r in report.rows[:60]],
                     title=f"{GROUP_TITLES[group]}, {res.flt.start:%Y-%m-%d} to {res.flt.end:%Y-%m-%d}",
@@ -571,13 +571,13 @@ def cross_project_view(request: HttpRequest) -> HttpResponse:
                     {
                         "username": u,
                         "label": label,
-                        "cells": [format_hours(c) if c else "" for c in cells],
-                        "total": format_hours(total),
+                        "cells": [format_duration(c) if c else "" for c in cells],
+                        "total": format_duration(total),
                     }
                     for u, label, cells, total in report.rows
                 ],
-                "column_totals": [format_hours(c) for c in report.column_totals],
-                "total_text": format_hours(report.total),
+                "column_totals": [format_duration(c) for c in report.column_totals],
+                "total_text": format_duration(report.total),
                 "chart": bar_chart(
                     [(key, report.column_totals[i]) for i, (key, _n) in enumerate(report.projects)],
                     title="Time by project",
@@ -679,7 +679,7 @@ def tickets_view(request: HttpRequest) -> HttpResponse:
     for g in groups:
         g["issues"] = by_group.get(g["key"], [])
         for name in ("original", "remaining", "spent", "logged"):
-            g[f"{name}_text"] = format_hours(g[name])
+            g[f"{name}_text"] = format_duration(g[name])
     context.update(
         {
             "groups": groups,
@@ -694,8 +694,8 @@ def tickets_view(request: HttpRequest) -> HttpResponse:
                 for s in ("created", "updated", "status", "assignee", "priority")
             },
             "total_count": sum(g["count"] for g in groups),
-            "total_logged": format_hours(sum(g["logged"] for g in groups)),
-            "total_spent": format_hours(sum(g["spent"] for g in groups)),
+            "total_logged": format_duration(sum(g["logged"] for g in groups)),
+            "total_spent": format_duration(sum(g["spent"] for g in groups)),
             "chart": bar_chart(
                 [(g["label"], g["logged"] if (cd["start"] or cd["end"]) else g["spent"]) for g in groups],
                 title=f"Time by {cd['group']}",

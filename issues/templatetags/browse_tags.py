@@ -7,8 +7,6 @@ from typing import Any
 
 from django import template
 
-from issues.schemas import format_duration
-
 register = template.Library()
 
 
@@ -26,17 +24,6 @@ def isodt(value: Any) -> dt.datetime | dt.date | None:
         return dt.datetime.fromisoformat(text)
     except ValueError:
         return None
-
-
-@register.filter
-def duration(seconds: Any) -> str:
-    """Write seconds as "2h 30m"."""
-    if seconds in (None, ""):
-        return ""
-    try:
-        return format_duration(int(seconds))
-    except (TypeError, ValueError):
-        return ""
 
 
 @register.filter

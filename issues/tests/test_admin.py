@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from issues.admin import EstimatedCountPaginator, format_seconds
+from issues.admin import EstimatedCountPaginator
 from issues.models import Comment, History, Issue, Label, Membership, Priority, Project, SavedFilter, Status
 from issues.services import comment_add, issue_update
 from worklogs.models import Worklog
@@ -309,13 +309,6 @@ def test_new_user_in_admin_gets_exactly_one_profile(admin_client):
     from accounts.models import Profile
 
     assert Profile.objects.filter(user__username="erin").count() == 1
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"), [(0, "0m"), (60, "1m"), (9000, "2h 30m"), (8 * H, "1d"), (5 * 8 * H + H, "1w 1h")]
-)
-def test_format_seconds(seconds, text):
-    assert format_seconds(seconds) == text
 
 
 def test_paginator_caps_filtered_counts(project_a, make_issue, monkeypatch):

@@ -1,4 +1,4 @@
-"""Schemas: Duration parsing/formatting, IssueKey, partial updates, JSON input and the validation helper."""
+"""Schemas: the Duration type, IssueKey, partial updates, JSON input and the validation helper."""
 
 from __future__ import annotations
 
@@ -7,19 +7,14 @@ import json
 import pytest
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
-from hypothesis import given
-from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from issues.schemas import (
-    MAX_DURATION_SECONDS,
     CommentCreate,
     Duration,
     IssueCreate,
     IssueKey,
     IssueUpdate,
-    format_duration,
-    parse_duration,
 )
 from taskra_site.validation import (
     BodyError,
@@ -31,73 +26,6 @@ from taskra_site.validation import (
 from worklogs.schemas import WorklogCreate, WorklogUpdate
 
 H = 3600
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("2h 30m", 2 * H + 30 * 60),
-        ("1d 4h", 12 * H),
-        ("90m", 90 * 60),
-        ("1.5h", 90 * 60),
-        ("1,5h", 90 * 60),
-        ("1w", 40 * H),
-        ("1w 2d 3h 4m", 40 * H + 16 * H + 3 * H + 4 * 60),
-        ("2h30m", 9000),
-        ("  3h  ", 3 * H),
-        ("2 hours 15 minutes", 2 * H + 15 * 60),
-        ("4H", 4 * H),
-        ("0.5m", 30),
-    ],
-)
-def test_parse_duration_reads_jira_style_text(text, seconds):
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("2x", "unknown unit 'x'"),
-        ("-1h", "negative"),
-        ("", "empty"),
-        ("   ", "empty"),
-        ("0m", "zero"),
-        ("99999w", "too long"),
-        ("90", "number without a unit"),
-        ("1h 1h", "gives 'h' twice"),
-        ("h", "not understood"),
-        ("2h and 3m", "not understood near 'and'"),
-        ("1h -30m", "not understood near '-'"),
-    ],
-)
-def test_parse_duration_rejects_bad_text_with_a_clear_message(text, message):
-    with pytest.raises(ValueError, match=message):
-        parse_duration(text)
-
-
-def test_parse_duration_allows_zero_only_when_asked():
-    assert parse_duration("0m", allow_zero=True) == 0
-
-
-def test_parse_duration_follows_work_time_settings(settings):
-    settings.TASKRA_HOURS_PER_DAY = 6
-    settings.TASKRA_DAYS_PER_WEEK = 4
-    assert parse_duration("1d") == 6 * H
-    assert parse_duration("1w") == 24 * H
-    assert format_duration(24 * H + 6 * H + 60) == "1w 1d 1m"
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [(9000, "2h 30m"), (0, "0m"), (None, ""), (60, "1m"), (20, "1m"), (8 * H, "1d"), (41 * H, "1w 1h"), (90, "2m")],
-)
-def test_format_duration_writes_jira_style_text(seconds, text):
-    assert format_duration(seconds) == text
-
-
-@given(st.integers(min_value=1, max_value=MAX_DURATION_SECONDS // 60))
-def test_format_then_parse_round_trips_whole_minutes(minutes):
-    assert parse_duration(format_duration(minutes * 60)) == minutes * 60
 
 
 class _Timed(BaseModel):

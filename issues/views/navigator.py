@@ -29,9 +29,9 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import user_zone
 from issues import cache as issue_cache  # page cache
 from issues.adapters import ISSUE_DETAIL, dumps
+from issues.durations import format_duration
 from issues.jql import JQLError, compile_jql
 from issues.models import IssueType, Priority, Project, Status, StatusCategory
-from issues.schemas import format_duration
 from issues.selectors import (
     EXPORT_FIELDS,
     NAVIGATOR_COLUMNS,

@@ -11,8 +11,8 @@ import datetime as dt
 import pytest
 
 from conftest import SCREENSHOTS
+from issues.durations import format_duration
 from worklogs.models import Worklog
-from worklogs.reports import format_hours
 from worklogs.tests.conftest import MON, WEEK, at
 
 pytestmark = pytest.mark.e2e
@@ -90,7 +90,7 @@ def test_log_time_from_grid_updates_week_total(browser_page, live_server, alice,
     login(page, live_server.url, "alice", "alice-pass-123")
     page.goto(f"{live_server.url}/timesheet/?week={WEEK}")
     total = page.locator("#week-total")
-    assert total.inner_text().strip() == format_hours(before) == "31h 30m"
+    assert total.inner_text().strip() == format_duration(before) == "3d 7h 30m"  # Jira days: 8h = 1d
 
     tuesday = MON + dt.timedelta(days=1)
     cell = page.locator(f'input[name="t_{issue.key}_{tuesday.isoformat()}"]')
@@ -98,13 +98,13 @@ def test_log_time_from_grid_updates_week_total(browser_page, live_server, alice,
     cell.press("Enter")
 
     try:
-        page.wait_for_function("document.getElementById('week-total').textContent.trim() === '33h'")
+        page.wait_for_function("document.getElementById('week-total').textContent.trim() === '4d 1h'")
     except Exception:
         print("STATUS", page.inner_text("#save-status"), "TOTAL", total.inner_text(), "CONSOLE", CONSOLE)
         raise
-    assert page.locator(f'.day-total[data-day="{tuesday.isoformat()}"]').inner_text().strip() == "8h 30m"
+    assert page.locator(f'.day-total[data-day="{tuesday.isoformat()}"]').inner_text().strip() == "1d 30m"
     assert "over" in (page.locator(f'.day-total[data-day="{tuesday.isoformat()}"]').get_attribute("class") or "")
-    assert page.locator(f'.issue-total[data-issue="{issue.key}"]').inner_text().strip() == "12h 30m"
+    assert page.locator(f'.issue-total[data-issue="{issue.key}"]').inner_text().strip() == "1d 4h 30m"
     after = sum(Worklog.objects.filter(author=alice).values_list("time_spent", flat=True))
     assert after - before == 5400
     issue.refresh_from_db()
@@ -114,12 +114,12 @@ def test_log_time_from_grid_updates_week_total(browser_page, live_server, alice,
     cell.fill("2 hours and a bit")
     cell.press("Enter")
     page.wait_for_selector(f'input[name="t_{issue.key}_{tuesday.isoformat()}"][aria-invalid="true"]')
-    assert total.inner_text().strip() == "33h"
+    assert total.inner_text().strip() == "4d 1h"
     assert "not understood" in page.inner_text("#save-status")
 
     # The page still adds up after a reload (the server, not just the script, has the new numbers).
     page.goto(f"{live_server.url}/timesheet/?week={WEEK}")
-    assert page.locator("#week-total").inner_text().strip() == "33h"
+    assert page.locator("#week-total").inner_text().strip() == "4d 1h"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.locator("main").screenshot(path=str(SHOTS / "timesheet.png"))
 
