@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.http import HttpRequest
 
-from accounts.models import Profile
+from accounts.models import Profile, display_name
 from issues.admin import EstimatedCountPaginator
 
 User = get_user_model()
@@ -38,8 +38,7 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.display(description="Display name", ordering="profile__display_name")
     def display_name(self, obj: Any) -> str:
-        profile = getattr(obj, "profile", None)
-        return profile.display_name if profile else ""
+        return display_name(obj)
 
     @admin.display(description="Time zone", ordering="profile__time_zone")
     def time_zone(self, obj: Any) -> str:

@@ -7,6 +7,8 @@ import zoneinfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import F, Func, Value
+from django.db.models.functions import Coalesce, Concat, NullIf, Trim
 
 
 def validate_time_zone(value: str) -> None:
@@ -26,7 +28,7 @@ class Profile(models.Model):
         indexes = [models.Index(fields=["display_name"])]
 
     def __str__(self) -> str:
-        return self.display_name or self.user.get_username()
+        return display_name(self.user)
 
     @property
     def zoneinfo(self) -> zoneinfo.ZoneInfo:
@@ -43,12 +45,39 @@ def user_zone(user: object) -> zoneinfo.ZoneInfo:
     return profile.zoneinfo if profile is not None else zoneinfo.ZoneInfo("UTC")
 
 
+def display_name_of(
+    *, username: str | None, first_name: str | None = "", last_name: str | None = "", profile_name: str | None = None
+) -> str:
+    """Return the best human name from a user's columns: profile display name, else full name, else username.
+
+    The one rule of the product; querysets that read the columns with values() call it on each row, and
+    display_name_expression() is the same rule in SQL.
+    """
+    if profile_name:
+        return profile_name
+    full = f"{first_name or ''} {last_name or ''}".strip()
+    return full or username or ""
+
+
 def display_name(user: object) -> str:
-    """Return the best human name for a user (profile display name, full name, username)."""
+    """Return the best human name for a user (profile display name, full name, username); "" for None."""
     if user is None:
         return ""
     profile = getattr(user, "profile", None)
-    if profile is not None and profile.display_name:
-        return profile.display_name
-    full = user.get_full_name()  # type: ignore[attr-defined]
-    return full or user.get_username()  # type: ignore[attr-defined]
+    return display_name_of(
+        username=user.get_username(),  # type: ignore[attr-defined]
+        first_name=getattr(user, "first_name", ""),
+        last_name=getattr(user, "last_name", ""),
+        profile_name=profile.display_name if profile is not None else None,
+    )
+
+
+def display_name_expression(prefix: str = "") -> Func:
+    """Return display_name() as a SQL expression for the user at `prefix` ("" for User, "assignee__" for Issue)."""
+    full = Trim(Concat(F(f"{prefix}first_name"), Value(" "), F(f"{prefix}last_name"), output_field=models.CharField()))
+    return Coalesce(
+        NullIf(F(f"{prefix}profile__display_name"), Value("")),
+        NullIf(full, Value("")),
+        F(f"{prefix}username"),
+        output_field=models.CharField(),
+    )

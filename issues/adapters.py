@@ -34,6 +34,7 @@ from django.db.models import Count, QuerySet
 from pydantic import BaseModel, TypeAdapter, create_model
 from typing_extensions import TypedDict
 
+from accounts.models import display_name_of
 from issues.models import Comment, Issue
 from issues.schemas import CommentOut, IssueOut, IssueRow
 
@@ -112,7 +113,10 @@ def load_user_refs(ids: list[Any]) -> dict[Any, tuple[int, str, str]]:
         .objects.filter(pk__in=ids)
         .values_list("id", "username", "first_name", "last_name", "profile__display_name")
     )
-    return {uid: (uid, name, shown or f"{first} {last}".strip() or name) for uid, name, first, last, shown in rows}
+    return {
+        uid: (uid, name, display_name_of(username=name, first_name=first, last_name=last, profile_name=shown))
+        for uid, name, first, last, shown in rows
+    }
 
 
 def user_ref(name: str, path: str | None = None) -> OutField:

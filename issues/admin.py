@@ -19,6 +19,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html_join
 
+from accounts.models import display_name
 from imports.admin import bulk_change_issues
 from issues import cache as issue_cache
 from issues.durations import format_duration
@@ -190,8 +191,6 @@ class MembershipInline(admin.TabularInline):
 
     @admin.display(description="Display name")
     def display_name(self, obj: Membership) -> str:
-        from accounts.models import display_name
-
         return display_name(obj.user) if obj.pk else ""
 
 

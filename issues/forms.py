@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
+from accounts.models import display_name
 from issues.durations import MAX_DURATION_SECONDS, format_duration, parse_duration
 from issues.idempotency import new_token
 from issues.models import Issue, IssueType, Priority, Project, Resolution, Status
@@ -88,8 +89,6 @@ class LabelsField(forms.CharField):
 
 class UserChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
-        from accounts.models import display_name
-
         return display_name(obj)
 
 

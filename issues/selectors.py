@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from accounts.models import display_name, display_name_of
 from issues.durations import format_duration
 from issues.models import Issue, Project
 from issues.permissions import visible_project_ids
@@ -49,8 +50,6 @@ def _iso(value: Any) -> str | None:
 
 
 def _user_ref(user: Any) -> dict[str, Any] | None:
-    from accounts.models import display_name
-
     if user is None:
         return None
     return {"id": user.pk, "username": user.get_username(), "display_name": display_name(user)}
@@ -352,11 +351,22 @@ def navigator_group_counts(queryset: QuerySet[Issue], group_by: str) -> list[dic
             .order_by("status__position", "status__name")
         )
         return [{"value": r["status__name"], "label": r["status__name"], "count": r["n"]} for r in rows]
-    rows = base.values("assignee_id", "assignee__username", "assignee__profile__display_name").annotate(n=Count("pk"))
+    rows = base.values(
+        "assignee_id",
+        "assignee__username",
+        "assignee__first_name",
+        "assignee__last_name",
+        "assignee__profile__display_name",
+    ).annotate(n=Count("pk"))
     groups = [
         {
             "value": r["assignee__username"] or "",
-            "label": (r["assignee__profile__display_name"] or r["assignee__username"])
+            "label": display_name_of(
+                username=r["assignee__username"],
+                first_name=r["assignee__first_name"],
+                last_name=r["assignee__last_name"],
+                profile_name=r["assignee__profile__display_name"],
+            )
             if r["assignee_id"]
             else "Unassigned",
             "sort": r["assignee__profile__display_name"],

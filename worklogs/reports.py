@@ -10,7 +10,7 @@ from typing import Any
 from django.db.models import Count, F, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
-from accounts.models import display_name
+from accounts.models import display_name, display_name_of
 from issues.models import Issue
 from issues.permissions import visible_project_ids
 from worklogs.models import Worklog
@@ -57,10 +57,8 @@ def issue_key_order(key: str) -> tuple[str, int]:
 
 
 def _name_of(first: str | None, last: str | None, username: str | None, shown: str | None) -> str:
-    if shown:
-        return shown
-    full = f"{first or ''} {last or ''}".strip()
-    return full or username or "(deleted user)"
+    # Report rows carry the author's columns as Max() aggregates: the one rule reads them, deleted users get a label.
+    return display_name_of(username=username, first_name=first, last_name=last, profile_name=shown) or "(deleted user)"
 
 
 def time_report(*, user: Any, flt: WorklogFilter, group: str) -> Report:
