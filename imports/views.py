@@ -11,10 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from imports import selectors, services
 from imports.forms import BulkChangeForm, UploadForm
-
-
-def _messages(exc: ValidationError) -> list[str]:
-    return list(exc.messages)
+from taskra_site.validation import error_messages
 
 
 @require_http_methods(["GET", "POST"])
@@ -33,7 +30,7 @@ def index(request: HttpRequest) -> HttpResponse:
                     options={"timezone": form.cleaned_data["timezone"] or "UTC"},
                 )
             except ValidationError as exc:
-                for message in _messages(exc):
+                for message in error_messages(exc):
                     form.add_error(None, message)
             else:
                 messages.success(request, f"Import #{job.pk} queued.")
@@ -98,7 +95,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
                     source="navigator" if ids else "jql",
                 )
             except ValidationError as exc:
-                for message in _messages(exc):
+                for message in error_messages(exc):
                     form.add_error(None, message)
             else:
                 messages.success(request, f"Bulk change #{job.pk} queued.")

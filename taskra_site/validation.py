@@ -1,7 +1,12 @@
-"""One place that turns validation errors into a 400 JSON body or form errors, with field paths.
+"""One place that turns validation errors into a 400 JSON body, form errors or message lines, with field paths.
 
 Works with pydantic's ValidationError (schemas, model_validate_json on raw bodies) and Django's
 ValidationError (services raise ValidationError({"summary": "..."})).
+
+Every JSON error of the product has one shape, built by json_error():
+    {"message": "Invalid input: summary: Summary is required.",
+     "errors": [{"field": "summary", "loc": ["summary"], "message": "Summary is required.", "type": "invalid"}]}
+plus, for some errors, extra keys about the error (JQL errors add "position" and "hint").
 """
 
 from __future__ import annotations
@@ -69,13 +74,34 @@ def errors_by_field(exc: AnyValidationError) -> dict[str, list[str]]:
     return found
 
 
+def error_messages(exc: AnyValidationError) -> list[str]:
+    """Return the messages of any validation error as plain lines (field names left out), for message boxes."""
+    return [err["message"] for err in error_list(exc)]
+
+
+def message_errors(messages: list[str], *, field: str = "", type: str = "invalid") -> list[dict[str, Any]]:
+    """Return plain message lines as entries of the "errors" list of json_error()."""
+    return [{"field": field, "loc": [field] if field else [], "message": m, "type": type} for m in messages]
+
+
+def json_error(
+    message: str, *, status: int = 400, errors: list[dict[str, Any]] | None = None, **extra: Any
+) -> JsonResponse:
+    """Return the one JSON error response: {"message": ..., "errors": [{"field", "loc", "message", "type"}], ...}.
+
+    Without `errors`, the message itself is the one entry; `extra` adds keys about the error (e.g. position).
+    """
+    body = {"message": message, "errors": message_errors([message]) if errors is None else errors, **extra}
+    return JsonResponse(body, status=status)
+
+
 def validation_error_response(exc: AnyValidationError, *, status: int = 400) -> JsonResponse:
-    """Return a 400 JSON response: {"message": ..., "errors": [{"field", "loc", "message", "type"}, ...]}."""
+    """Return a 400 JSON response in json_error()'s shape, one entry per error, the first one in the message."""
     errors = error_list(exc)
     first = errors[0] if errors else {"field": "", "message": "Invalid input."}
     summary = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return JsonResponse({"message": f"Invalid input: {summary}{more}", "errors": errors}, status=status)
+    return json_error(f"Invalid input: {summary}{more}", status=status, errors=errors)
 
 
 def apply_validation_errors_to_form(form: Any, exc: AnyValidationError) -> None:
@@ -112,7 +138,10 @@ __all__ = [
     "BodyError",
     "apply_validation_errors_to_form",
     "error_list",
+    "error_messages",
     "errors_by_field",
+    "json_error",
+    "message_errors",
     "parse_body",
     "parse_request",
     "validation_error_response",

@@ -20,6 +20,7 @@ from accounts.models import display_name, user_zone
 from issues.durations import format_duration
 from issues.models import Status
 from issues.permissions import can_change_worklog, project_roles
+from taskra_site.validation import error_messages, json_error, message_errors
 from worklogs import exports
 from worklogs.charts import bar_chart
 from worklogs.forms import (
@@ -161,12 +162,6 @@ def timesheet(request: HttpRequest) -> HttpResponse:
     return render(request, "worklogs/timesheet.html", context)
 
 
-def _service_errors(exc: ValidationError) -> list[str]:
-    if hasattr(exc, "error_dict"):
-        return [m for msgs in exc.message_dict.values() for m in msgs]
-    return list(exc.messages)
-
-
 @require_POST
 def timesheet_save(request: HttpRequest) -> HttpResponse:
     """Apply changed timesheet cells (t_<KEY>_<YYYY-MM-DD>) and the log-work form; JSON for scripts."""
@@ -227,14 +222,14 @@ def timesheet_save(request: HttpRequest) -> HttpResponse:
             except PermissionDenied as exc:
                 errors.append(f"{issue.key}: {exc or 'You may not log work in this project.'}")
             except ValidationError as exc:
-                errors.extend(f"{issue.key} on {day:%a %d %b}: {m}" for m in _service_errors(exc))
+                errors.extend(f"{issue.key} on {day:%a %d %b}: {m}" for m in error_messages(exc))
     first_day = changes[0][1] if changes else _today(tz)
     monday = week_start(first_day)
     target_form = TimesheetForm({"target": request.POST.get("target", "")})
     target = target_form.cleaned_data["target"] if target_form.is_valid() else settings.TASKRA_HOURS_PER_DAY * 3600
     if wants_json:
         if errors:
-            return JsonResponse({"ok": False, "errors": errors}, status=400)
+            return json_error(" ".join(errors), errors=message_errors(errors), ok=False)
         data = _timesheet_data(user=request.user, monday=monday, tz=tz, target=target)
         return JsonResponse(
             {
@@ -351,7 +346,7 @@ def _export_format(request: HttpRequest) -> str:
 
 def _export_error(fmt: str, errors: list[str]) -> HttpResponse:
     if fmt == "json":
-        return JsonResponse({"errors": errors}, status=400)
+        return json_error(" ".join(errors), errors=message_errors(errors))
     return HttpResponse("\n".join(errors) + "\n", status=400, content_type="text/plain; charset=utf-8")
 
 

@@ -87,7 +87,7 @@ def test_bob_gets_nothing_of_demo(client, bob, demo):
     response = client.get(reverse("issues:search_api"), {"jql": "project = OPS or key in (DEMO-1, DEMO-2)"})
     assert [r["key"] for r in response.json()["issues"]] == ["OPS-2", "OPS-1"]
     response = client.get(reverse("issues:export"), {"format": "csv", "jql": "project = DEMO"})
-    assert response.status_code == 400 and "does not exist" in response.json()["error"]
+    assert response.status_code == 400 and "does not exist" in response.json()["message"]
 
 
 def test_rows_link_to_browse_and_have_bulk_checkboxes(client, alice, demo):
@@ -404,7 +404,7 @@ def test_export_bad_input_is_400_json(client, alice, demo, params, fragment):
     client.force_login(alice)
     response = client.get(reverse("issues:export"), params)
     assert response.status_code == 400
-    assert fragment in response.json()["error"]
+    assert fragment in response.json()["message"]
 
 
 def test_export_links_carry_the_query(client, alice, demo):

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -39,7 +39,13 @@ from issues.permissions import can_see_in, may_edit, project_role, require_admin
 from issues.schemas import IssueUpdate
 from issues.selectors import issue_delete_counts, issue_for_user, issue_update_rows
 from issues.services import comment_add, comment_update, issue_create, issue_delete, issue_update
-from taskra_site.validation import BodyError, parse_request, validation_error_response
+from taskra_site.validation import (
+    BodyError,
+    apply_validation_errors_to_form,
+    json_error,
+    parse_request,
+    validation_error_response,
+)
 from worklogs.models import Worklog
 from worklogs.services import worklog_add, worklog_delete, worklog_update
 
@@ -53,15 +59,6 @@ def _issue_or_404(request: HttpRequest, key: str) -> Issue:
 
 def _require_edit(request: HttpRequest, issue: Issue) -> str:
     return require_edit(request.user, issue.project_id, "Viewers cannot change issues.")
-
-
-def _apply_errors(form: Any, exc: ValidationError) -> None:
-    """Put a service's ValidationError on the form (field errors where the field exists)."""
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 def _render_page(
@@ -141,7 +138,7 @@ def inline_edit(request: HttpRequest, key: str, field: str) -> HttpResponse:
         try:
             changed = issue_update(issue=issue, actor=request.user, data={field: form.cleaned_data[field]})
         except ValidationError as exc:
-            form.add_error(None, exc.messages)
+            apply_validation_errors_to_form(form, exc)
         else:
             if changed:
                 messages.success(request, f"{issue.key}: {field} updated.")
@@ -167,7 +164,7 @@ def create(request: HttpRequest) -> HttpResponse:
                 issue = issue_create(project=form.cleaned_data["project"], reporter=request.user, **form.service_data())
             except ValidationError as exc:
                 idempotency.release(user_id=request.user.pk, token=token)
-                _apply_errors(form, exc)
+                apply_validation_errors_to_form(form, exc)
             else:
                 idempotency.complete(user_id=request.user.pk, token=token, url=issue.get_absolute_url())
                 messages.success(request, f"Created {issue.key}.")
@@ -200,7 +197,7 @@ def edit(request: HttpRequest, key: str) -> HttpResponse:
             try:
                 changed = issue_update(issue=issue, actor=request.user, data=form.service_data())
             except ValidationError as exc:
-                _apply_errors(form, exc)
+                apply_validation_errors_to_form(form, exc)
             else:
                 messages.success(request, f"{issue.key} updated." if changed else "Nothing changed.")
                 return HttpResponseRedirect(issue.get_absolute_url())
@@ -220,7 +217,7 @@ def _once(request: HttpRequest, form: Any, write: Any, fallback_url: str) -> Htt
         url = write()
     except ValidationError as exc:
         idempotency.release(user_id=request.user.pk, token=token)
-        _apply_errors(form, exc)
+        apply_validation_errors_to_form(form, exc)
         return None
     idempotency.complete(user_id=request.user.pk, token=token, url=url)
     return HttpResponseRedirect(url)
@@ -258,7 +255,7 @@ def comment_edit(request: HttpRequest, key: str, comment_id: int) -> HttpRespons
             try:
                 comment_update(comment=comment, actor=request.user, body=form.cleaned_data["body"])
             except ValidationError as exc:
-                _apply_errors(form, exc)
+                apply_validation_errors_to_form(form, exc)
             else:
                 messages.success(request, "Comment updated.")
                 return HttpResponseRedirect(f"{issue.get_absolute_url()}#comment-{comment.pk}")
@@ -329,7 +326,7 @@ def worklog_edit(request: HttpRequest, key: str, worklog_id: int) -> HttpRespons
                     new_estimate=form.cleaned_data["new_estimate"],
                 )
             except ValidationError as exc:
-                _apply_errors(form, exc)
+                apply_validation_errors_to_form(form, exc)
             else:
                 messages.success(request, "Worklog updated.")
                 return HttpResponseRedirect(_next_url(request, f"{issue.get_absolute_url()}#worklog-{worklog.pk}"))
@@ -376,20 +373,16 @@ def remove(request: HttpRequest, key: str) -> HttpResponse:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _json_error(message: str, status: int) -> JsonResponse:
-    return JsonResponse({"message": message, "errors": []}, status=status)
-
-
 @csrf_protect
 @require_http_methods(["GET", "HEAD", "POST"])
 def api_issue(request: HttpRequest, key: str) -> HttpResponse:
     """Return one issue as JSON, or apply a partial update from a JSON body (same shape as IssueUpdate)."""
     issue = issue_for_user(key=key, user=request.user)
     if issue is None:
-        return _json_error("Issue not found.", 404)
+        return json_error("Issue not found.", status=404)
     if request.method == "POST":
         if not may_edit(request.user, issue.project_id):
-            return _json_error("Viewers cannot change issues.", 403)
+            return json_error("Viewers cannot change issues.", status=403)
         try:
             payload = parse_request(IssueUpdate, request)
             issue_update(

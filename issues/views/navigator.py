@@ -46,6 +46,7 @@ from issues.selectors import (
     saved_filters_for,
 )
 from issues.services import saved_filter_create, saved_filter_delete, saved_filter_update
+from taskra_site.validation import error_messages, json_error, message_errors
 
 # Basic filter fields: query parameter -> JQL field. Several values of one parameter mean IN (...).
 FILTER_FIELDS = {
@@ -298,11 +299,10 @@ def _page_links(state: dict[str, str], result: Any) -> dict[str, str | None]:
 # --------------------------------------------------------------------------- exports and API
 
 
-def _json_error(message: str, *, status: int = 400, error: JQLError | None = None) -> JsonResponse:
-    body: dict[str, Any] = {"error": message}
-    if error is not None:
-        body.update(message=error.message, position=error.position, hint=error.hint)
-    return JsonResponse(body, status=status)
+def _jql_error(exc: JQLError) -> JsonResponse:
+    # The one error shape, plus where in the query the error is and how to fix it.
+    errors = message_errors([str(exc)], field="jql", type="jql")
+    return json_error(str(exc), errors=errors, position=exc.position, hint=exc.hint)
 
 
 def _csv_cell(value: Any) -> str:
@@ -339,7 +339,7 @@ def export(request: HttpRequest) -> HttpResponse:
     """Stream every issue of the current query as CSV or JSON (same rows, order and visibility as the page)."""
     fmt = request.GET.get("format", "csv")
     if fmt not in ("csv", "json"):
-        return _json_error("Unknown export format: use format=csv or format=json.")
+        return json_error("Unknown export format: use format=csv or format=json.")
     try:
         queryset = navigator_export_queryset(
             user=request.user,
@@ -348,9 +348,9 @@ def export(request: HttpRequest) -> HttpResponse:
             direction=request.GET.get("dir") or None,
         )
     except JQLError as exc:
-        return _json_error(str(exc), error=exc)
+        return _jql_error(exc)
     except NavigatorError as exc:
-        return _json_error(str(exc))
+        return json_error(str(exc))
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     if fmt == "json":
         response = StreamingHttpResponse(
@@ -380,9 +380,9 @@ def search_api(request: HttpRequest) -> HttpResponse:
             size=_size(params.get("size")),
         )
     except JQLError as exc:
-        return _json_error(str(exc), error=exc)
+        return _jql_error(exc)
     except NavigatorError as exc:
-        return _json_error(str(exc))
+        return json_error(str(exc))
     body = {
         "issues": result.rows,
         "count": result.count,
@@ -410,12 +410,6 @@ def _navigator_url(**params: Any) -> str:
     return reverse("issues:navigator") + ("?" + _query_string(params) if params else "")
 
 
-def _form_errors(exc: ValidationError) -> str:
-    if hasattr(exc, "message_dict"):
-        return " ".join(m for msgs in exc.message_dict.values() for m in msgs)
-    return " ".join(exc.messages)
-
-
 @require_POST
 def saved_filter_save(request: HttpRequest) -> HttpResponse:
     """Save the current query (and columns) as a new filter, private or shared with a project."""
@@ -433,7 +427,7 @@ def saved_filter_save(request: HttpRequest) -> HttpResponse:
         messages.error(request, str(exc))
         return HttpResponseRedirect(_navigator_url(jql=jql))
     except ValidationError as exc:
-        messages.error(request, f"The filter was not saved: {_form_errors(exc)}")
+        messages.error(request, f"The filter was not saved: {' '.join(error_messages(exc))}")
         return HttpResponseRedirect(_navigator_url(jql=jql))
     messages.success(request, f"Saved filter '{saved.name}'.")
     return HttpResponseRedirect(_navigator_url(filter=saved.pk))
@@ -459,7 +453,7 @@ def saved_filter_update_view(request: HttpRequest, pk: int) -> HttpResponse:
     except PermissionDenied as exc:
         return HttpResponse(str(exc), status=403, content_type="text/plain")
     except (ValidationError, NavigatorError) as exc:
-        text = _form_errors(exc) if isinstance(exc, ValidationError) else str(exc)
+        text = " ".join(error_messages(exc)) if isinstance(exc, ValidationError) else str(exc)
         messages.error(request, f"The filter was not changed: {text}")
         return HttpResponseRedirect(_navigator_url(filter=saved.pk, jql=jql))
     messages.success(request, f"Updated filter '{saved.name}'.")

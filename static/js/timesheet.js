@@ -54,7 +54,7 @@
         if (!r.ok || !r.body.ok) {
           input.classList.add("bad");
           input.setAttribute("aria-invalid", "true");
-          setText(status, (r.body.errors || ["Could not save."]).join(" "));
+          setText(status, r.body.message || "Could not save.");
           return;
         }
         var row = r.body.rows[input.dataset.issue];

@@ -186,7 +186,7 @@ def test_new_estimate_mode_needs_a_value(alice_client, demo_issue):
         alice_client, {"issue": demo_issue.key, "day": MON.isoformat(), "time": "1h", "adjust_estimate": "new"}
     )
     assert response.status_code == 400
-    assert "new remaining estimate" in response.json()["errors"][0]
+    assert "new remaining estimate" in response.json()["errors"][0]["message"]
     assert not Worklog.objects.exists()
 
 
@@ -219,7 +219,7 @@ def test_viewer_cannot_log_time(client, carol, demo_issue):
     client.force_login(carol)
     response = save(client, {"issue": demo_issue.key, "day": MON.isoformat(), "time": "1h"})
     assert response.status_code == 400
-    assert "may not log work" in response.json()["errors"][0]
+    assert "may not log work" in response.json()["errors"][0]["message"]
     assert not Worklog.objects.exists()
 
 
@@ -228,7 +228,10 @@ def test_other_projects_issue_is_like_a_missing_one(client, bob, demo_issue):
     client.force_login(bob)
     hidden = save(client, {"issue": demo_issue.key, "day": MON.isoformat(), "time": "1h"}).json()
     missing = save(client, {"issue": "DEMO-999", "day": MON.isoformat(), "time": "1h"}).json()
-    assert hidden["errors"] == [e.replace("DEMO-999", demo_issue.key) for e in missing["errors"]]
+    assert hidden["message"] == missing["message"].replace("DEMO-999", demo_issue.key)
+    assert [e["message"] for e in hidden["errors"]] == [
+        e["message"].replace("DEMO-999", demo_issue.key) for e in missing["errors"]
+    ]
     assert not Worklog.objects.exists()
 
 

@@ -229,7 +229,7 @@ def test_json_export_is_worklog_out_rows(alice_client, week_logs):
 def test_export_with_bad_input_is_400_with_message(alice_client):
     response = alice_client.get("/worklogs/?start=2026-03-08&end=2026-03-01&format=json")
     assert response.status_code == 400
-    assert "before the start date" in response.json()["errors"][0]
+    assert "before the start date" in response.json()["errors"][0]["message"]
 
 
 def test_list_query_count_does_not_grow_with_rows(

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from imports import selectors, services
 from imports.models import Job, JobFormat
+from taskra_site.validation import error_messages
 
 
 class Command(BaseCommand):
@@ -39,7 +40,7 @@ class Command(BaseCommand):
                 enqueue=options["queue"],
             )
         except ValidationError as exc:
-            raise CommandError(" ".join(exc.messages)) from exc
+            raise CommandError(" ".join(error_messages(exc))) from exc
         self.stdout.write(f"Job #{job.pk}: {job.get_format_display()}, {job.file_size / 1048576:.1f} MB")
         if options["queue"]:
             self._follow(job)
