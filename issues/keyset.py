@@ -19,29 +19,11 @@ from typing import Any
 
 from django.db.models import F, Q, QuerySet
 
-from issues.jql import NULLABLE_SORT_PATHS
+# Sort paths, their value types (to validate cursors before they reach the database) and which may be NULL
+# come from the issue fields table.
+from issues.fields import NULLABLE_SORT_PATHS, PATH_TYPES
 
 MAX_CURSOR_LENGTH = 4096
-
-# The Python type of each sortable path's values, to validate cursors before they reach the database.
-PATH_TYPES: dict[str, str] = {
-    "id": "int",
-    "number": "int",
-    "parent_id": "int",
-    "status__position": "int",
-    "priority__rank": "int",
-    "type__position": "int",
-    "resolution__position": "int",
-    "created": "datetime",
-    "updated": "datetime",
-    "resolved": "datetime",
-    "due_date": "date",
-    "project__key": "str",
-    "summary": "str",
-    "status__category": "str",
-    "assignee__profile__display_name": "str",
-    "reporter__profile__display_name": "str",
-}
 
 
 class CursorError(ValueError):

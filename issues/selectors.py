@@ -9,6 +9,13 @@ from django.db.models import QuerySet
 
 from accounts.models import display_name, display_name_of
 from issues.durations import format_duration
+from issues.fields import (
+    FIELDS_BY_NAME,
+    NAVIGATOR_COLUMNS,
+    NAVIGATOR_DEFAULT_COLUMNS,
+    NAVIGATOR_ROW_FIELDS,
+    SORT_FIELDS,
+)
 from issues.models import Issue, Project
 from issues.permissions import visible_project_ids
 
@@ -231,34 +238,8 @@ NAVIGATOR_MAX_PAGE_SIZE = 200
 # Counting stops here: "10,000+ issues" costs the same at a million matches.
 NAVIGATOR_COUNT_CAP = 10_000
 
-# Column id -> (heading, JQL sort field or None when the column cannot be sorted).
-NAVIGATOR_COLUMNS: dict[str, tuple[str, str | None]] = {
-    "type": ("Type", "type"),
-    "key": ("Key", "key"),
-    "summary": ("Summary", "summary"),
-    "project": ("Project", "project"),
-    "assignee": ("Assignee", "assignee"),
-    "reporter": ("Reporter", "reporter"),
-    "priority": ("Priority", "priority"),
-    "status": ("Status", "status"),
-    "resolution": ("Resolution", "resolution"),
-    "labels": ("Labels", None),
-    "created": ("Created", "created"),
-    "updated": ("Updated", "updated"),
-    "duedate": ("Due", "duedate"),
-    "resolved": ("Resolved", "resolved"),
-    "timespent": ("Time spent", None),
-}
-NAVIGATOR_DEFAULT_COLUMNS = (
-    "type", "key", "summary", "assignee", "reporter", "priority", "status", "created", "updated",
-)  # fmt: skip
-NAVIGATOR_GROUPS = {"status": "status__position", "assignee": "assignee__profile__display_name"}
-# Adapter fields (issues.adapters.ISSUE_DETAIL) of a navigator row; labels cost one extra query per page.
-_ROW_FIELDS = (
-    "id", "key", "summary", "project", "type", "status", "status_category", "priority", "assignee", "reporter",
-    "due_date", "time_spent", "created", "updated", "resolved", "resolution",
-)  # fmt: skip
-EXPORT_FIELDS = (*_ROW_FIELDS, "original_estimate", "remaining_estimate", "parent_key", "labels")
+# Group by a column: rows sort by the field's first sort path (issues.fields), groups follow.
+NAVIGATOR_GROUPS = {name: FIELDS_BY_NAME[name].sort[0][0] for name in ("status", "assignee")}
 
 
 class NavigatorError(ValueError):
@@ -297,7 +278,7 @@ def navigator_order(
     *, compiled_order: list[str], sort: str | None, direction: str | None, group_by: str | None
 ) -> list[str]:
     """Return order_by() strings: a column sort (if given) replaces the JQL ORDER BY; grouping sorts first."""
-    from issues.jql import ALIASES, SORT_FIELDS, compile_jql
+    from issues.jql import ALIASES, compile_jql
 
     order = compiled_order
     if direction not in (None, "", "asc", "desc"):
@@ -334,7 +315,7 @@ def navigator_rows(pks: list[int], *, columns: list[str]) -> list[dict[str, Any]
 
     if not pks:
         return []
-    fields = (*_ROW_FIELDS, "labels") if "labels" in columns else _ROW_FIELDS
+    fields = (*NAVIGATOR_ROW_FIELDS, "labels") if "labels" in columns else NAVIGATOR_ROW_FIELDS
     by_id = {row["id"]: row for row in ISSUE_DETAIL.dicts(Issue.objects.filter(pk__in=pks), fields=fields)}
     return [by_id[pk] for pk in pks if pk in by_id]
 

@@ -30,11 +30,10 @@ from accounts.models import user_zone
 from issues import cache as issue_cache  # page cache
 from issues.adapters import ISSUE_DETAIL, dumps
 from issues.durations import format_duration
+from issues.fields import EXPORT_COLUMNS, EXPORT_FIELDS, NAVIGATOR_COLUMNS
 from issues.jql import JQLError, compile_jql
 from issues.models import IssueType, Priority, Project, Status, StatusCategory
 from issues.selectors import (
-    EXPORT_FIELDS,
-    NAVIGATOR_COLUMNS,
     NAVIGATOR_GROUPS,
     NAVIGATOR_PAGE_SIZE,
     NavigatorError,
@@ -60,27 +59,6 @@ FILTER_FIELDS = {
     "label": "labels",
 }
 BULK_URL_NAMES = ("imports:bulk", "imports:bulk_update", "imports:bulk-update")
-CSV_COLUMNS = (
-    ("key", "Key"),
-    ("summary", "Summary"),
-    ("project", "Project"),
-    ("type", "Type"),
-    ("status", "Status"),
-    ("status_category", "Status category"),
-    ("priority", "Priority"),
-    ("resolution", "Resolution"),
-    ("assignee", "Assignee"),
-    ("reporter", "Reporter"),
-    ("labels", "Labels"),
-    ("parent_key", "Parent"),
-    ("due_date", "Due date"),
-    ("original_estimate", "Original estimate (s)"),
-    ("remaining_estimate", "Remaining estimate (s)"),
-    ("time_spent", "Time spent (s)"),
-    ("created", "Created"),
-    ("updated", "Updated"),
-    ("resolved", "Resolved"),
-)
 
 
 def quote_jql(value: str) -> str:
@@ -324,9 +302,9 @@ def _csv_cell(value: Any) -> str:
 def _csv_stream(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow([label for _field, label in CSV_COLUMNS])
+    writer.writerow([label for _field, label in EXPORT_COLUMNS])
     for count, row in enumerate(rows, start=1):
-        writer.writerow([_csv_cell(row.get(field)) for field, _label in CSV_COLUMNS])
+        writer.writerow([_csv_cell(row.get(field)) for field, _label in EXPORT_COLUMNS])
         if count % 500 == 0:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -1,0 +1,140 @@
+"""JQL: Jira's query language, parsed with lark and compiled to one Django ORM query.
+
+Public API (shared by the navigator, exports, bulk updates and any API):
+
+- ``JQLError(Exception)`` with ``.message`` (str), ``.position`` (1-based column in the query text, or None)
+  and ``.hint`` (str, a suggested fix, may be "").  ``str(err)`` is the message followed by the hint.
+- ``compile_jql(text, *, user, now=None) -> CompiledJQL``: parse and compile without touching the database;
+  ``CompiledJQL.q`` is a ``Q`` over ``Issue`` and ``CompiledJQL.order_by`` a list of ``order_by()`` strings
+  that always ends with an ``id`` tie-breaker (default ``["-created", "-id"]``).
+- ``jql_queryset(text, *, user, base=None) -> QuerySet[Issue]``: the issues the user may see (project
+  membership) that match, ordered (empty values sort last).  ``base`` narrows further (it is intersected with
+  the visibility filter, never widens it).
+
+Language:
+
+- fields: project, key (issue, issuekey, id), summary, description, text, comment, status, statusCategory,
+  assignee, reporter, priority, type (issuetype), labels (label), parent, created, updated, duedate (due),
+  resolved (resolutiondate), resolution, worklogAuthor, worklogDate;
+- operators: = != > >= < <= IN, NOT IN, ~ !~, IS [NOT] EMPTY (or NULL); AND, OR, NOT, parentheses;
+  ORDER BY field [ASC|DESC], ...; keywords are case-insensitive;
+- values: bare words, "double" or 'single' quoted strings, EMPTY/NULL, functions currentUser(), now(),
+  startOfDay/Week/Month/Year([offset]) and endOf...([offset]) (offset like -1, +2w, -3d; weeks start on
+  Monday, days in the user's profile time zone); dates "2026-11-27", "2026/11/27 10:00" and relative
+  "-7d", "-2w", "4h", "-1w 2d" (units y M w d h m).
+
+Semantics follow Jira: ``!=``, ``NOT IN`` and ``!~``-free comparisons never match empty fields; ``=`` on a text
+field is an error suggesting ``~``; ``~`` matches when every word of the term occurs (case-insensitive
+substring, a trailing ``*`` is ignored), and a term wrapped in inner quotes matches as a phrase.  ``created =
+"2026-11-27"`` (a date without time) matches that whole day in the user's time zone; ``>``/``<`` compare with
+midnight, as Jira does.  Users are matched by username, email or profile display name (case-insensitive);
+``EMPTY`` for assignee means unassigned; ``resolution = Unresolved`` means no resolution.  Related rows
+(labels, comments, worklogs) are matched with EXISTS subqueries so no row is duplicated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+from lark.exceptions import LarkError, UnexpectedInput
+
+from issues.fields import NULLABLE_SORT_PATHS, SORT_FIELDS
+from issues.jql.compiler import Compiler
+from issues.jql.functions import DATE_HINT
+from issues.jql.grammar import (
+    _PARSER,
+    MAX_DEPTH,
+    MAX_LIST_ITEMS,
+    MAX_QUERY_LENGTH,
+    CompiledJQL,
+    JQLError,
+    ValueRef,
+    _translate_parse_error,
+)
+from issues.jql.language import ALIASES, DEFAULT_ORDER, FIELD_NAMES, FIELDS
+from issues.jql.scope import project_scope
+from issues.jql.values import check_values
+from issues.models import Issue
+from issues.permissions import visible_project_ids
+
+__all__ = [
+    "ALIASES",
+    "DEFAULT_ORDER",
+    "FIELDS",
+    "FIELD_NAMES",
+    "MAX_DEPTH",
+    "MAX_LIST_ITEMS",
+    "MAX_QUERY_LENGTH",
+    "NULLABLE_SORT_PATHS",
+    "SORT_FIELDS",
+    "CompiledJQL",
+    "JQLError",
+    "ValueRef",
+    "check_values",
+    "compile_jql",
+    "jql_queryset",
+    "order_expressions",
+    "project_scope",
+]
+
+
+def compile_jql(text: str, *, user: Any, now: dt.datetime | None = None) -> CompiledJQL:
+    """Parse JQL text and return its Q and order_by; raise JQLError (and nothing else) for bad input."""
+    if not isinstance(text, str):
+        raise JQLError("The query must be text.")
+    if len(text) > MAX_QUERY_LENGTH:
+        raise JQLError(f"The query is longer than {MAX_QUERY_LENGTH} characters.", MAX_QUERY_LENGTH + 1, "Shorten it.")
+    bad = next((i for i, ch in enumerate(text) if ch == "\x00" or 0xD800 <= ord(ch) <= 0xDFFF), None)
+    if bad is not None:
+        raise JQLError(f"Invalid character at column {bad + 1}.", bad + 1, "Remove it.")
+    now = now or timezone.now()
+    if timezone.is_naive(now):
+        now = timezone.make_aware(now, dt.UTC)
+    try:
+        tree = _PARSER.parse(text)
+    except UnexpectedInput as exc:
+        raise _translate_parse_error(exc, text) from None
+    except (LarkError, RecursionError) as exc:
+        raise JQLError("Could not parse the query.", None, "Check the parentheses and quotes.") from exc
+    compiler = Compiler(user=user, now=now)
+    expr_node, order_node = tree.children
+    try:
+        q = compiler.expr(expr_node) if expr_node is not None else Q()
+        order, shown = compiler.order_by(order_node)
+    except JQLError:
+        raise
+    except RecursionError as exc:
+        raise JQLError("The query is nested too deeply.", None, "Remove some parentheses or NOTs.") from exc
+    except (OverflowError, ValueError) as exc:
+        raise JQLError("A value in the query is out of range.", None, DATE_HINT) from exc
+    return CompiledJQL(q=q, order_by=order, sort=shown, values=tuple(compiler.refs))
+
+
+def order_expressions(order_by: list[str]) -> list[Any]:
+    """Return order_by() arguments with empty (NULL) values last in both directions, on every database."""
+    result: list[Any] = []
+    for item in order_by:
+        desc = item.startswith("-")
+        path = item.lstrip("-")
+        if path in NULLABLE_SORT_PATHS:
+            expr = F(path).desc(nulls_last=True) if desc else F(path).asc(nulls_last=True)
+            result.append(expr)
+        else:
+            result.append(item)
+    return result
+
+
+def jql_queryset(text: str, *, user: Any, base: QuerySet | None = None, now: dt.datetime | None = None) -> QuerySet:
+    """Return the issues the user may see that match the JQL, ordered; raise JQLError for bad input."""
+
+    compiled = compile_jql(text, user=user, now=now)
+    check_values(compiled, user=user)
+    qs = base if base is not None else Issue.objects.all()
+    return (
+        qs.filter(project_id__in=visible_project_ids(user))
+        .filter(compiled.q)
+        .order_by(*order_expressions(compiled.order_by))
+    )
