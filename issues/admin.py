@@ -40,6 +40,9 @@ from issues.services import (
     EDITABLE_FIELDS,
     comment_add,
     comment_update,
+    default_priority,
+    default_status,
+    default_type,
     issue_create,
     issue_delete,
     issue_parent_check,
@@ -355,8 +358,6 @@ class IssueAdmin(DeletesHistoryMixin, BigTableAdmin):
         return (*self.readonly_fields, "project") if obj is not None else self.readonly_fields
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
-        from issues.services import default_priority, default_status, default_type
-
         initial = super().get_changeform_initial_data(request)
         initial.setdefault("reporter", request.user.pk)
         for name, default in (("type", default_type), ("status", default_status), ("priority", default_priority)):

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q, QuerySet
 
 from accounts.models import display_name, display_name_of
+from issues.adapters import ISSUE_DETAIL
 from issues.durations import format_duration
 from issues.fields import (
     FIELDS_BY_NAME,
@@ -16,8 +19,12 @@ from issues.fields import (
     NAVIGATOR_ROW_FIELDS,
     SORT_FIELDS,
 )
-from issues.models import Issue, Project
+from issues.jql import ALIASES, check_values, compile_jql, order_expressions
+from issues.keyset import CursorError, keyset_page
+from issues.models import Comment, History, Issue, IssueType, Priority, Project, Resolution, SavedFilter, Status
 from issues.permissions import visible_project_ids
+from issues.rendering import render_markdown
+from worklogs.models import Worklog
 
 
 def projects_visible_to(user: Any) -> QuerySet[Project]:
@@ -98,9 +105,6 @@ def issue_page_data(*, issue: Issue) -> dict[str, Any]:
     Markdown is rendered and sanitised here, so a cached payload renders without touching the database.
     Queries: labels, sub-tasks, comments, worklogs, history (5, plus a count per capped list).
     """
-    from issues.models import Comment, History
-    from issues.rendering import render_markdown
-    from worklogs.models import Worklog
 
     labels = list(issue.labels.order_by("name").values_list("name", flat=True))
     subtasks = [
@@ -211,9 +215,6 @@ def issue_page_data(*, issue: Issue) -> dict[str, Any]:
 
 def issue_edit_choices(*, project_id: int) -> dict[str, list[Any]]:
     """Return the options of the issue page's inline editors: statuses, priorities and the project's members."""
-    from django.contrib.auth import get_user_model
-
-    from issues.models import Priority, Status
 
     users = (
         get_user_model()
@@ -278,7 +279,6 @@ def navigator_order(
     *, compiled_order: list[str], sort: str | None, direction: str | None, group_by: str | None
 ) -> list[str]:
     """Return order_by() strings: a column sort (if given) replaces the JQL ORDER BY; grouping sorts first."""
-    from issues.jql import ALIASES, compile_jql
 
     order = compiled_order
     if direction not in (None, "", "asc", "desc"):
@@ -301,7 +301,6 @@ def navigator_search(
     *, user: Any, jql: str, sort: str | None = None, direction: str | None = None, group_by: str | None = None
 ) -> tuple[QuerySet[Issue], list[str]]:
     """Return (the visible issues matching the JQL, their order_by strings); raise JQLError or NavigatorError."""
-    from issues.jql import check_values, compile_jql
 
     compiled = compile_jql(jql, user=user)
     check_values(compiled, user=user)
@@ -311,7 +310,6 @@ def navigator_search(
 
 def navigator_rows(pks: list[int], *, columns: list[str]) -> list[dict[str, Any]]:
     """Return adapter row dicts for the issues with these ids, in the given order (one query, +1 for labels)."""
-    from issues.adapters import ISSUE_DETAIL
 
     if not pks:
         return []
@@ -322,7 +320,6 @@ def navigator_rows(pks: list[int], *, columns: list[str]) -> list[dict[str, Any]
 
 def navigator_group_counts(queryset: QuerySet[Issue], group_by: str) -> list[dict[str, Any]]:
     """Return [{value, label, count}] for the groups of the matching issues, in display order (one query)."""
-    from django.db.models import Count
 
     base = queryset.order_by()
     if group_by == "status":
@@ -376,7 +373,6 @@ def navigator_page(
     Queries: the page's ids and sort values (keyset, bounded at any depth), the rows by id, the capped
     count, and one aggregate when grouping (+1 for labels). Raise JQLError or NavigatorError (bad cursor too).
     """
-    from issues.keyset import CursorError, keyset_page
 
     columns = columns or list(NAVIGATOR_DEFAULT_COLUMNS)
     size = max(1, min(int(size), NAVIGATOR_MAX_PAGE_SIZE))
@@ -405,7 +401,6 @@ def navigator_page(
 
 
 def _sort_name(sort: str | None) -> str | None:
-    from issues.jql import ALIASES
 
     if not sort:
         return None
@@ -429,7 +424,6 @@ def navigator_export_queryset(
     *, user: Any, jql: str, sort: str | None = None, direction: str | None = None
 ) -> QuerySet[Issue]:
     """Return the ordered visible issues matching the JQL, for streaming through the adapters' iter_* functions."""
-    from issues.jql import order_expressions
 
     queryset, order = navigator_search(user=user, jql=jql, sort=sort, direction=direction)
     return queryset.order_by(*order_expressions(order))
@@ -437,9 +431,6 @@ def navigator_export_queryset(
 
 def saved_filters_for(user: Any) -> QuerySet:
     """Return the saved filters the user may use: their own, and those shared with their projects."""
-    from django.db.models import Q
-
-    from issues.models import SavedFilter
 
     if not user.is_authenticated:
         return SavedFilter.objects.none()
@@ -467,7 +458,6 @@ def saved_filter_for_user(*, user: Any, pk: Any):
 
 def members_of(project_ids: Any) -> QuerySet:
     """Return active users who are members of the given projects (a subquery or a list of ids)."""
-    from django.contrib.auth import get_user_model
 
     return (
         get_user_model()
@@ -480,9 +470,6 @@ def members_of(project_ids: Any) -> QuerySet:
 
 def issue_update_rows(*, issue: Issue, changes: dict[str, Any]) -> dict[str, Any]:
     """Return an IssueUpdate's changes with names, usernames and keys as rows; raise ValidationError by field."""
-    from django.core.exceptions import ValidationError
-
-    from issues.models import IssueType, Priority, Resolution, Status
 
     lookups = {"type": IssueType, "status": Status, "priority": Priority, "resolution": Resolution}
     data: dict[str, Any] = {}
@@ -531,8 +518,6 @@ def issue_update_rows(*, issue: Issue, changes: dict[str, Any]) -> dict[str, Any
 
 def issue_delete_counts(*, issue: Issue) -> dict[str, int]:
     """Return what deleting the issue takes with it, by noun: sub-tasks (any depth), comments and worklogs."""
-    from issues.models import Comment
-    from worklogs.models import Worklog
 
     ids = issue_subtree_ids(issue=issue)
     return {

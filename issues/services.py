@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.models import display_name
 from issues import cache as issue_cache
+from issues.jql import JQLError, check_values, compile_jql
 from issues.models import (
     Comment,
     History,
@@ -29,6 +30,7 @@ from issues.models import (
     StatusCategory,
 )
 from issues.permissions import can_see_in, project_role, require_admin, require_edit
+from worklogs.models import Worklog
 
 User = get_user_model()
 
@@ -290,8 +292,6 @@ def issue_recalculate_time_spent(*, issue_ids: Iterable[int]) -> int:
     Bulk paths (imports, seed, admin bulk deletes) call this instead of maintaining
     running totals row by row.
     """
-    from worklogs.models import Worklog
-
     ids = list(issue_ids)
     if not ids:
         return 0
@@ -347,8 +347,6 @@ def comment_update(*, comment: Comment, actor: Any, body: str) -> Comment:
 
 
 def _saved_filter_clean(*, owner: Any, name: str, jql: str, shared_with: Project | None) -> tuple[str, str]:
-    from issues.jql import JQLError, check_values, compile_jql
-
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Give the filter a name."})
