@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -59,13 +60,13 @@ def display_name_of(
     return full or username or ""
 
 
-def display_name(user: object) -> str:
+def display_name(user: Any) -> str:
     """Return the best human name for a user (profile display name, full name, username); "" for None."""
     if user is None:
         return ""
     profile = getattr(user, "profile", None)
     return display_name_of(
-        username=user.get_username(),  # type: ignore[attr-defined]
+        username=user.get_username(),
         first_name=getattr(user, "first_name", ""),
         last_name=getattr(user, "last_name", ""),
         profile_name=profile.display_name if profile is not None else None,

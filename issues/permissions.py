@@ -98,9 +98,9 @@ def may_import_into(user: UserLike | None, project_id: int) -> bool:
 def require_edit(user: UserLike, project_id: int, message: str = "You may not change issues in this project.") -> str:
     """Return the user's role in the project, or raise PermissionDenied unless it may edit."""
     role = project_role(user, project_id)
-    if not can_edit_in(role):
+    if role is None or not can_edit_in(role):
         raise PermissionDenied(message)
-    return role  # type: ignore[return-value]  # can_edit_in(None) is False
+    return role
 
 
 def require_admin(user: UserLike, project_id: int, message: str = "Only project admins may delete issues.") -> None:
