@@ -6,6 +6,7 @@ changelists never COUNT a million-row table (see EstimatedCountPaginator).
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from typing import Any
 
@@ -102,8 +103,6 @@ class EstimatedCountPaginator(Paginator):
             cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
             plan = cursor.fetchone()[0]
         if isinstance(plan, str):  # psycopg returns parsed JSON, but be safe
-            import json
-
             plan = json.loads(plan)
         return int(plan[0]["Plan"]["Plan Rows"])
 

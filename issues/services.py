@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -100,23 +100,54 @@ def _check_can_edit(actor: Any, project_id: int) -> None:
         require_edit(actor, project_id)
 
 
-def issue_parent_check(*, issue: Issue | None, parent: Issue | None, project_id: int) -> None:
-    """Raise ValidationError({"parent": ...}) unless `parent` may be the parent of `issue` in the project.
+class ParentLike(Protocol):
+    """What the hierarchy rule reads of a parent: an Issue, or a row the import writer loaded in bulk."""
+
+    pk: int
+    key: str
+    project_id: int
+    parent_id: int | None
+
+
+def issue_parent_error(
+    *, issue_id: int | None, issue_key: str, has_subtasks: bool, parent: ParentLike, project_id: int
+) -> str | None:
+    """Return why `parent` may not be the parent of the issue, or None when it may (no queries).
 
     The hierarchy has two levels, as in Jira: a sub-task's parent is in the same project, is not a sub-task
     itself, and is neither the issue nor one of its sub-tasks; an issue with sub-tasks cannot become one.
-    `issue` is None for an issue being created. Every writer calls this: forms, the JSON API, the admin, imports.
+    `issue_id` is None for an issue being created. Batch writers (imports) load `has_subtasks` for a whole
+    chunk in one query and call this per row; everyone else calls issue_parent_check.
+    """
+    if parent.project_id != project_id:
+        return "A sub-task must be in its parent's project."
+    if issue_id is not None and (parent.pk == issue_id or parent.parent_id == issue_id):
+        return "An issue cannot be its own parent or its sub-task's sub-task."
+    if parent.parent_id is not None:
+        return f"{parent.key} is a sub-task itself: sub-tasks cannot have sub-tasks."
+    if has_subtasks:
+        return f"{issue_key} has sub-tasks: an issue with sub-tasks cannot be a sub-task."
+    return None
+
+
+def issue_parent_check(*, issue: Issue | None, parent: ParentLike | None, project_id: int) -> None:
+    """Raise ValidationError({"parent": ...}) unless `parent` may be the parent of `issue` in the project.
+
+    The one home of the hierarchy rule (see issue_parent_error) for forms, the JSON API, the admin and the
+    services; `issue` is None for an issue being created. One query when the issue exists (its sub-tasks).
     """
     if parent is None:
         return
-    if parent.project_id != project_id:
-        raise ValidationError({"parent": "A sub-task must be in its parent's project."})
-    if issue is not None and issue.pk is not None and (parent.pk == issue.pk or parent.parent_id == issue.pk):
-        raise ValidationError({"parent": "An issue cannot be its own parent or its sub-task's sub-task."})
-    if parent.parent_id is not None:
-        raise ValidationError({"parent": f"{parent.key} is a sub-task itself: sub-tasks cannot have sub-tasks."})
-    if issue is not None and issue.pk is not None and Issue.objects.filter(parent_id=issue.pk).exists():
-        raise ValidationError({"parent": f"{issue.key} has sub-tasks: an issue with sub-tasks cannot be a sub-task."})
+    issue_id = issue.pk if issue is not None else None
+    error = issue_parent_error(
+        issue_id=issue_id,
+        issue_key=issue.key if issue is not None else "",
+        has_subtasks=issue_id is not None and Issue.objects.filter(parent_id=issue_id).exists(),
+        parent=parent,
+        project_id=project_id,
+    )
+    if error is not None:
+        raise ValidationError({"parent": error})
 
 
 @transaction.atomic

@@ -21,6 +21,7 @@ from issues.services import (
     comment_add,
     issue_create,
     issue_parent_check,
+    issue_parent_error,
     issue_recalculate_time_spent,
     issue_update,
 )
@@ -345,3 +346,21 @@ def test_parent_check_refuses_another_project_and_itself(family, project_b):
         issue_parent_check(issue=None, parent=family["top"], project_id=project_b.pk)
     with pytest.raises(ValidationError, match="cannot be its own parent"):
         issue_parent_check(issue=family["top"], parent=family["top"], project_id=family["top"].project_id)
+
+
+def test_parent_error_reads_rows_without_queries(family, django_assert_num_queries):
+    # The import writer's path: rows loaded in bulk, one call per row, no query.
+    top, child = family["top"], family["child"]
+    with django_assert_num_queries(0):
+        assert (
+            issue_parent_error(
+                issue_id=None, issue_key="DEMO-9", has_subtasks=False, parent=top, project_id=top.project_id
+            )
+            is None
+        )
+        assert "sub-tasks cannot have sub-tasks" in issue_parent_error(
+            issue_id=None, issue_key="DEMO-9", has_subtasks=False, parent=child, project_id=top.project_id
+        )
+        assert "has sub-tasks" in issue_parent_error(
+            issue_id=family["other"].pk, issue_key="DEMO-3", has_subtasks=True, parent=top, project_id=top.project_id
+        )
