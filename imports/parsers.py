@@ -50,7 +50,7 @@ class RawRecord:
 
 @dataclass(slots=True)
 class RowError:
-    number: int
+    number: int | None  # None: found after the records were read (a parent found nowhere)
     line: int | None
     key: str
     field: str

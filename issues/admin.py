@@ -18,7 +18,6 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html_join
 
-from imports.admin import bulk_change_issues
 from issues import cache as issue_cache
 from issues.models import (
     Comment,
@@ -304,7 +303,7 @@ class IssueAdminForm(forms.ModelForm):
 @admin.register(Issue)
 class IssueAdmin(DeletesHistoryMixin, BigTableAdmin):
     form = IssueAdminForm
-    actions = [bulk_change_issues]
+    actions: list[Any] = []  # imports/admin.py adds the bulk change (a background job of the imports app)
     list_display = ("key", "summary", "type", "status", "priority", "assignee", "time_spent_display", "updated")
     list_select_related = ("type", "status", "priority", "assignee")
     list_filter = ("project", "type", "status__category", "status", "priority", "resolution")

@@ -34,3 +34,10 @@ def project_roles(*, user: UserLike) -> dict[int, str]:
     if not user.is_authenticated:
         return {}
     return dict(Membership.objects.filter(user_id=user.pk).values_list("project_id", "role"))
+
+
+def editable_project_ids(user: UserLike) -> QuerySet:
+    """Return a subquery of the ids of projects whose issues the user may change (member or admin)."""
+    if not user.is_authenticated:
+        return Membership.objects.none().values("project_id")
+    return Membership.objects.filter(user_id=user.pk, role__in=[Role.MEMBER, Role.ADMIN]).values("project_id")
