@@ -16,10 +16,9 @@ from django.contrib.auth.hashers import make_password
 from django.db.models.functions import Lower
 
 from accounts.models import Profile
-from imports.schemas import UserIn
+from imports.schemas import UserRef
 
 User = get_user_model()
-UserRef = UserIn  # the record's person: account_id, email, username, display_name and identity()
 _USERNAME_BAD = re.compile(r"[^\w.@+-]+")
 
 

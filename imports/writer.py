@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from imports import parsers
 from imports.models import Job, JobFormat
-from imports.schemas import IssueRecord, UserIn
+from imports.schemas import IssueRecord, UserRef
 from imports.users import UserMatcher
 from issues import cache as issue_cache
 from issues.models import (
@@ -199,7 +199,7 @@ class ImportWriter:
             return out
         now = timezone.now()
         # Keys first: a key twice in one chunk is an error for the later record (the earlier one is written).
-        refs: list[UserIn] = []
+        refs: list[UserRef] = []
         rows: list[tuple[parsers.RawRecord, IssueRecord, str, int]] = []
         seen: dict[str, int] = {}
         for raw, rec in items:
