@@ -6,10 +6,12 @@ changelists never COUNT a million-row table (see EstimatedCountPaginator).
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections, transaction
@@ -18,6 +20,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html_join
 
+from accounts.models import display_name as user_display_name
 from issues import cache as issue_cache
 from issues.models import (
     Comment,
@@ -32,7 +35,17 @@ from issues.models import (
     SavedFilter,
     Status,
 )
-from issues.services import EDITABLE_FIELDS, comment_add, comment_update, issue_create, issue_delete, issue_update
+from issues.services import (
+    EDITABLE_FIELDS,
+    comment_add,
+    comment_update,
+    default_priority,
+    default_status,
+    default_type,
+    issue_create,
+    issue_delete,
+    issue_update,
+)
 
 
 class EstimatedCountPaginator(Paginator):
@@ -86,8 +99,6 @@ class EstimatedCountPaginator(Paginator):
             cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
             plan = cursor.fetchone()[0]
         if isinstance(plan, str):  # psycopg returns parsed JSON, but be safe
-            import json
-
             plan = json.loads(plan)
         return int(plan[0]["Plan"]["Plan Rows"])
 
@@ -178,9 +189,7 @@ class MembershipInline(admin.TabularInline):
 
     @admin.display(description="Display name")
     def display_name(self, obj: Membership) -> str:
-        from accounts.models import display_name
-
-        return display_name(obj.user) if obj.pk else ""
+        return user_display_name(obj.user) if obj.pk else ""
 
 
 class NewMembershipInline(admin.TabularInline):
@@ -250,8 +259,6 @@ class MembershipAdmin(admin.ModelAdmin):
 
 def format_seconds(seconds: int | None) -> str:
     """Return seconds as Jira shows them ("1d 2h 30m"), with the configured hours per day and days per week."""
-    from django.conf import settings
-
     if not seconds:
         return "0m"
     minutes = seconds // 60
@@ -360,8 +367,6 @@ class IssueAdmin(DeletesHistoryMixin, BigTableAdmin):
         return (*self.readonly_fields, "project") if obj is not None else self.readonly_fields
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
-        from issues.services import default_priority, default_status, default_type
-
         initial = super().get_changeform_initial_data(request)
         initial.setdefault("reporter", request.user.pk)
         for name, default in (("type", default_type), ("status", default_status), ("priority", default_priority)):

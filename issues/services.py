@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import display_name
 from issues import cache as issue_cache
+from issues.jql import JQLError, check_values, compile_jql
 from issues.models import (
     Comment,
     History,
@@ -387,6 +388,7 @@ def issue_recalculate_time_spent(*, issue_ids: Iterable[int]) -> int:
     Bulk paths (imports, seed, admin bulk deletes) call this instead of maintaining
     running totals row by row.
     """
+    # Imported here to break a real cycle: worklogs.models imports issues.models (worklogs sits above issues).
     from worklogs.models import Worklog
 
     ids = list(issue_ids)
@@ -444,8 +446,6 @@ def comment_update(*, comment: Comment, actor: Any, body: str) -> Comment:
 
 
 def _saved_filter_clean(*, owner: Any, name: str, jql: str, shared_with: Project | None) -> tuple[str, str]:
-    from issues.jql import JQLError, check_values, compile_jql
-
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Give the filter a name."})
