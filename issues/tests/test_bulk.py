@@ -66,7 +66,7 @@ BULK_CHANGES = [
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("changes", BULK_CHANGES)
-def test_bulk_apply_sql_matches_rows(
+def test_bulk_change_sql_matches_rows(
     changes, project_a, project_b, alice, bob, carol, make_issue, django_capture_on_commit_callbacks
 ):
     # The one-statement PostgreSQL path must write exactly what the row-by-row path writes: the same issue
