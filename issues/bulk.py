@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from issues import cache as issue_cache
 from issues.jql import JQLError, jql_queryset
-from issues.models import History, Issue, Label, Priority, Resolution, Status, StatusCategory
+from issues.models import History, Issue, Label, Priority, Status, StatusCategory
 from issues.permissions import editable_project_ids
 from issues.services import (
     HISTORY_RELATIONS,
@@ -129,11 +129,9 @@ def _invalidate_on_commit(rows: Iterable[tuple[int, int, int | None]]) -> None:
     transaction.on_commit(lambda: issue_cache.invalidate_issues(issue_ids, project_ids))
 
 
-def _texts_param(field: str, ids: Iterable[int] | None = None) -> tuple[list[int], list[str]]:
-    """Return (ids, history texts) of these rows (all rows of a small lookup table by default) as two arrays."""
-    if ids is None:
-        ids = HISTORY_RELATIONS[field]._default_manager.values_list("pk", flat=True)
-    texts = history_texts(field=field, ids=ids)
+def _texts_param(field: str) -> tuple[list[int], list[str]]:
+    """Return the ids and history texts of every row of a small lookup table (statuses...) as two arrays."""
+    texts = history_texts(field=field, ids=HISTORY_RELATIONS[field]._default_manager.values_list("pk", flat=True))
     return list(texts), list(texts.values())
 
 
@@ -172,12 +170,8 @@ def _change_sql(*, issue_ids: list[int], changes: dict[str, Any], actor: Any | N
         status = Status.objects.get(pk=changes["status"])
         params["status"] = status.pk
         params["status_name"] = history_text(status)
-        params["status_ids"], params["status_texts"] = _texts_param(
-            "status_id", Status.objects.values_list("pk", flat=True)
-        )
-        params["res_ids"], params["res_texts"] = _texts_param(
-            "resolution_id", Resolution.objects.values_list("pk", flat=True)
-        )
+        params["status_ids"], params["status_texts"] = _texts_param("status_id")
+        params["res_ids"], params["res_texts"] = _texts_param("resolution_id")
         params["done_resolution"] = done_resolution_id()
         flags["st"] = "cur.status_id <> %(status)s"
         done = status.category == StatusCategory.DONE
@@ -203,9 +197,7 @@ def _change_sql(*, issue_ids: list[int], changes: dict[str, Any], actor: Any | N
     if "priority" in changes:
         params["priority"] = changes["priority"]
         params["priority_name"] = history_texts(field="priority_id", ids=[changes["priority"]])[changes["priority"]]
-        params["priority_ids"], params["priority_texts"] = _texts_param(
-            "priority_id", Priority.objects.values_list("pk", flat=True)
-        )
+        params["priority_ids"], params["priority_texts"] = _texts_param("priority_id")
         flags["pr"] = "cur.priority_id <> %(priority)s"
         sets.append("priority_id = CASE WHEN ch.pr THEN %(priority)s ELSE i.priority_id END")
         joins.append(
@@ -219,7 +211,7 @@ def _change_sql(*, issue_ids: list[int], changes: dict[str, Any], actor: Any | N
         # The chunk's current assignees (a few distinct people), named by the one history text.
         old = sql.where_in(Issue.objects.all(), "id", issue_ids).values_list("assignee_id", flat=True).distinct()
         texts = history_texts(field="assignee_id", ids=[*old, new])
-        params["assignee_name"] = texts.get(new, "") if new is not None else ""
+        params["assignee_name"] = texts.get(new, "")
         params["assignee_ids"], params["assignee_texts"] = list(texts), list(texts.values())
         flags["asg"] = "cur.assignee_id IS DISTINCT FROM %(assignee)s::bigint"
         sets.append("assignee_id = CASE WHEN ch.asg THEN %(assignee)s::bigint ELSE i.assignee_id END")
