@@ -45,7 +45,7 @@ ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 StatusCategoryIn = Literal["todo", "in_progress", "done"]
 
 # Jira's statusCategory.key values, and Taskra's own.
-JIRA_STATUS_CATEGORIES = {
+JIRA_STATUS_CATEGORIES: dict[str, StatusCategoryIn] = {
     "new": "todo",
     "todo": "todo",
     "to do": "todo",

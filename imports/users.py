@@ -54,11 +54,11 @@ class UserMatcher:
             )
             link_accounts = []
             for email, user_id in found:
-                ident = by_email.get(email)
-                if ident is not None and ident not in self.users:
-                    self.users[ident] = user_id
-                    if ident[0] == "account":
-                        link_accounts.append((user_id, ident[1]))
+                matched = by_email.get(email)
+                if matched is not None and matched not in self.users:
+                    self.users[matched] = user_id
+                    if matched[0] == "account":
+                        link_accounts.append((user_id, matched[1]))
             for user_id, account in link_accounts:
                 Profile.objects.filter(user_id=user_id, account_id__isnull=True).update(account_id=account)
         by_username = {ref.username: ident for ident, ref in wanted.items() if ident not in self.users and ref.username}

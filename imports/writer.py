@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from imports import parsers
@@ -128,8 +129,9 @@ class ImportWriter:
                 self.projects[key] = message
                 raise RecordError("key", message)
             if not re.fullmatch(r"[A-Z][A-Z0-9_]{1,9}", key):
-                self.projects[key] = f"{key} is not a valid project key."
-                raise RecordError("key", self.projects[key])
+                message = f"{key} is not a valid project key."
+                self.projects[key] = message
+                raise RecordError("key", message)
             project, _ = Project.objects.get_or_create(key=key, defaults={"name": (name or key)[:200], "lead": actor})
             if actor is not None:
                 Membership.objects.get_or_create(project=project, user=actor, defaults={"role": Role.ADMIN})
@@ -165,7 +167,7 @@ class ImportWriter:
         return status.pk
 
     def _named(
-        self, cache: dict[str, int], model: type, name: str | None, default: int | None, **defaults: Any
+        self, cache: dict[str, int], model: type[Model], name: str | None, default: int | None, **defaults: Any
     ) -> int | None:
         if not name:
             return default
@@ -176,7 +178,7 @@ class ImportWriter:
         if obj is None:
             if not self.may_add_lookups:
                 # Statuses, types, priorities and resolutions are global: only staff (or the command) add them.
-                label = model._meta.verbose_name
+                label = str(model._meta.verbose_name)
                 raise RecordError(
                     label.replace(" ", "_"), f"Unknown {label} '{name}': an administrator must add it first."
                 )
@@ -420,7 +422,7 @@ class ImportWriter:
         self,
         accepted: list,
         ids: dict[str, int],
-        model: type,
+        model: type[Model],
         fields: tuple[str, ...],
         attr: str,
         to_values: Callable[[Any, int], tuple],

@@ -341,7 +341,7 @@ def _change_rows(*, issue_ids: list[int], changes: dict[str, Any], actor: Any | 
             "issue_id", "label__name"
         ):
             current[issue_id].add(name)
-        new_links = []
+        new_links: list[tuple[int, int]] = []
         label_moved = []
         for pk, have in current.items():
             want = (have | set(add.values())) - set(remove.values())
