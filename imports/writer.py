@@ -25,11 +25,9 @@ from issues.models import (
     Comment,
     Issue,
     IssueType,
-    Membership,
     Priority,
     Project,
     Resolution,
-    Role,
     Status,
     StatusCategory,
 )
@@ -43,6 +41,7 @@ from issues.services import (
     issue_recalculate_time_spent,
     labels_get_or_create,
     project_counters_raise,
+    project_get_or_create,
     resolution_for_status,
 )
 from taskra_site import sql
@@ -132,9 +131,7 @@ class ImportWriter:
                 message = f"{key} is not a valid project key."
                 self.projects[key] = message
                 raise RecordError("key", message)
-            project, _ = Project.objects.get_or_create(key=key, defaults={"name": (name or key)[:200], "lead": actor})
-            if actor is not None:
-                Membership.objects.get_or_create(project=project, user=actor, defaults={"role": Role.ADMIN})
+            project = project_get_or_create(key=key, name=name or key, lead=actor)
         elif actor is not None and not actor.is_superuser and not can_edit_in(project_role(actor, project.pk)):
             # Same words as a missing project: no leaking which projects exist.
             message = f"Project {key} does not exist or you may not import into it."

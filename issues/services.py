@@ -23,6 +23,7 @@ from issues.models import (
     Issue,
     IssueType,
     Label,
+    Membership,
     Priority,
     Project,
     Resolution,
@@ -228,6 +229,18 @@ def labels_get_or_create(names: Iterable[str]) -> list[Label]:
         return []
     Label.objects.bulk_create([Label(name=n) for n in wanted], ignore_conflicts=True)
     return list(Label.objects.filter(name__in=wanted))
+
+
+@transaction.atomic
+def project_get_or_create(*, key: str, name: str, lead: Any | None) -> Project:
+    """Return the project with this key, creating it when missing with `lead` as lead and admin member.
+
+    For system writers (imports): who may create projects is the caller's check.
+    """
+    project, created = Project.objects.get_or_create(key=key, defaults={"name": name[:200], "lead": lead})
+    if created and lead is not None:
+        Membership.objects.get_or_create(project=project, user=lead, defaults={"role": Role.ADMIN})
+    return project
 
 
 def _check_can_edit(actor: Any, project_id: int) -> None:

@@ -13,13 +13,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, connections
 from django.utils import timezone
 
-from issues.models import History, Issue, Priority, Project, Resolution, Status
+from issues.models import History, Issue, Membership, Priority, Project, Resolution, Role, Status
 from issues.services import (
     allocate_issue_numbers,
     comment_add,
     issue_create,
     issue_recalculate_time_spent,
     issue_update,
+    project_get_or_create,
 )
 from issues.tests.conftest import postgres_only
 
@@ -256,3 +257,12 @@ def test_moving_between_done_statuses_keeps_the_resolved_date(project_a, make_is
     issue.refresh_from_db()
     assert issue.resolved == resolved
     assert issue.resolution.name == "Done"
+
+
+def test_project_get_or_create_makes_the_lead_its_admin_once(alice, project_a):
+    made = project_get_or_create(key="NEWP", name="New project", lead=alice)
+    assert (made.key, made.name, made.lead) == ("NEWP", "New project", alice)
+    assert Membership.objects.get(project=made, user=alice).role == Role.ADMIN
+    # An existing project is returned as it is: no membership for someone else's lead.
+    assert project_get_or_create(key=project_a.key, name="ignored", lead=None) == project_a
+    assert project_a.name != "ignored"
