@@ -113,7 +113,7 @@ def resolution_for_status_sql(*, done: bool, row: str) -> tuple[str, str]:
 
     The same rule for writers that change a whole chunk in one statement (issues.bulk): the statement
     binds `%(done_resolution)s` and `%(now)s`. Returns (resolution_id expression, resolved expression).
-    test_services checks both forms give the same values.
+    issues/tests/test_services_rules.py checks that both forms give the same values.
     """
     if not done:
         return "NULL::bigint", "NULL::timestamptz"
@@ -297,12 +297,9 @@ def issue_create(
         created=now,
         updated=now,
     )
+    done = status.category == StatusCategory.DONE
     issue.resolution_id, issue.resolved = resolution_for_status(
-        done=status.category == StatusCategory.DONE,
-        resolution_id=None,
-        resolved=None,
-        done_resolution=done_resolution_id(),
-        now=now,
+        done=done, resolution_id=None, resolved=None, done_resolution=done_resolution_id() if done else None, now=now
     )
     issue.save(force_insert=True)
     if labels:
@@ -345,11 +342,12 @@ def issue_update(*, issue: Issue, actor: Any | None, data: dict[str, Any], check
         setattr(issue, field, new)
     changed_fields = list(changes)
     if "status" in changes:
+        done = issue.status.category == StatusCategory.DONE
         resolution_id, issue.resolved = resolution_for_status(
-            done=issue.status.category == StatusCategory.DONE,
+            done=done,
             resolution_id=issue.resolution_id,
             resolved=issue.resolved,
-            done_resolution=done_resolution_id(),
+            done_resolution=done_resolution_id() if done and issue.resolution_id is None else None,
             now=now,
         )
         if resolution_id != issue.resolution_id:
