@@ -1,7 +1,8 @@
 """Django admin of jobs, and the bulk-change admin action for issues.
 
-`bulk_change_issues` is listed in IssueAdmin.actions (issues/admin.py); it refuses with a message if
-ever attached to another model's changelist.
+`bulk_change_issues` joins IssueAdmin.actions from here (the end of this module): it starts an imports
+job, and imports depends on issues, never the reverse. It refuses with a message if ever attached to
+another model's changelist.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.template.response import TemplateResponse
 
 from imports import services
 from imports.models import Job, JobError, JobState
+from issues.admin import IssueAdmin
 from issues.models import Issue, Priority, Status
 
 
@@ -139,3 +141,6 @@ def bulk_change_issues(modeladmin: Any, request: HttpRequest, queryset: QuerySet
             "opts": modeladmin.model._meta,
         },
     )
+
+
+IssueAdmin.actions = [*IssueAdmin.actions, bulk_change_issues]

@@ -27,7 +27,7 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from imports.models import JobFormat
-from imports.schemas import IssueRecord, JiraIssue, RecordInvalid
+from imports.schemas import RECORD, RECORDS, IssueRecord, JiraIssue, RecordInvalid
 
 # Enough to hold a very large issue; a longer line is not a record but a broken file.
 MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -50,7 +50,7 @@ class RawRecord:
 
 @dataclass(slots=True)
 class RowError:
-    number: int
+    number: int | None  # None: found after the records were read (a parent found nowhere)
     line: int | None
     key: str
     field: str
@@ -367,7 +367,6 @@ def csv_to_record(cells: dict[str, list[str]], tz: dt.tzinfo) -> dict[str, Any]:
 # Chunk validation
 # ---------------------------------------------------------------------------------------------------------
 
-_JSONL_CHUNK = TypeAdapter(list[IssueRecord])
 _JIRA_CHUNK = TypeAdapter(list[JiraIssue])
 
 
@@ -407,14 +406,14 @@ def validate_chunk(fmt: str, chunk: list[RawRecord], *, tz: dt.tzinfo | None = N
     if fmt == JobFormat.TASKRA_JSONL:
         try:
             # The whole chunk in one call, straight from the raw bytes.
-            records = _JSONL_CHUNK.validate_json(b"[" + b",".join(r.data for r in chunk) + b"]")
+            records = RECORDS.validate_json(b"[" + b",".join(r.data for r in chunk) + b"]")
             result.records = list(zip(chunk, records, strict=True))
             return result
         except ValidationError:
             pass
         for raw in chunk:
             try:
-                result.records.append((raw, IssueRecord.model_validate_json(raw.data)))
+                result.records.append((raw, RECORD.validate_json(raw.data)))
             except ValidationError as exc:
                 key = _key_hint(raw.data)
                 if exc.errors()[0]["type"] == "json_invalid":
@@ -440,7 +439,7 @@ def validate_chunk(fmt: str, chunk: list[RawRecord], *, tz: dt.tzinfo | None = N
     for raw in chunk:
         key = _first(raw.data, "issue key")
         try:
-            result.records.append((raw, IssueRecord.model_validate(csv_to_record(raw.data, tz))))
+            result.records.append((raw, RECORD.validate_python(csv_to_record(raw.data, tz))))
         except CsvValueError as exc:
             result.errors.append(RowError(raw.number, raw.line, key, exc.field, str(exc)))
         except ValidationError as exc:

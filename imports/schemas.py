@@ -1,24 +1,25 @@
 """Pydantic input shapes of import records: Taskra JSON Lines, Jira REST search results and Jira CSV rows.
 
-Every format is turned into one normalised `IssueRecord` (the Taskra JSON Lines line shape), which
-the import service writes. Built once at import time; the worker validates whole chunks with them.
+Every format is turned into one normalised `IssueRecord` (the Taskra JSON Lines line shape: a slotted
+dataclass validated by Pydantic), which the import writer writes. Built once at import time; the worker
+validates whole chunks with them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
-    model_validator,
+    TypeAdapter,
 )
 from pydantic_core import PydanticCustomError
 
@@ -44,7 +45,7 @@ ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 StatusCategoryIn = Literal["todo", "in_progress", "done"]
 
 # Jira's statusCategory.key values, and Taskra's own.
-JIRA_STATUS_CATEGORIES = {
+JIRA_STATUS_CATEGORIES: dict[str, StatusCategoryIn] = {
     "new": "todo",
     "todo": "todo",
     "to do": "todo",
@@ -99,15 +100,40 @@ RichText = Annotated[str, BeforeValidator(_plain_or_adf)]
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The normalised record (= one line of Taskra JSON Lines)
+# The normalised record (= one line of Taskra JSON Lines): the one shape every format becomes
 # ---------------------------------------------------------------------------------------------------------
+# Slotted dataclasses, validated by Pydantic at the edge: JSON Lines and CSV rows go through
+# RECORDS / RECORD (TypeAdapters, which check the Annotated constraints below and forbid unknown keys);
+# the Jira shapes are validated as Jira's own models and build these directly (JiraIssue.to_record),
+# without a second validation. Why dataclasses rather than BaseModels: building them costs less than
+# model_construct (that was a fifth of a Jira import's CPU time), and they cross from the reader process
+# to the writer pickled as their constructor's arguments (`__reduce__`). Measured on 5,000 JSON Lines
+# records against the former BaseModels: validation 0.73-0.77 s vs 1.06-1.34 s, pickle round trip
+# 1.1-1.7 s vs 3.3-4.1 s (docs/benchmarks/2026-12-01-imports-services.md).
+
+_RECORD_CONFIG = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=False)
+def _identified(user: UserRef) -> UserRef:
+    if not (user.account_id or user.email or user.username):
+        raise PydanticCustomError("user_identity", "A user needs an account_id, an email or a username.")
+    return user
 
 
-class UserIn(_In):
+def _category(value: Any) -> Any:
+    if isinstance(value, str):
+        return JIRA_STATUS_CATEGORIES.get(value.strip().lower(), value)
+    return value
+
+
+class RecordInvalid(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(slots=True)
+class UserRef:
     """A person, matched by Jira account id, then e-mail, then username; created when nobody matches."""
 
     account_id: ExternalId | None = None
@@ -120,91 +146,10 @@ class UserIn(_In):
     username: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=150)] | None = None
     display_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=150)] | None = None
 
-    @model_validator(mode="after")
-    def _identified(self) -> UserIn:
-        if not (self.account_id or self.email or self.username):
-            raise PydanticCustomError("user_identity", "A user needs an account_id, an email or a username.")
-        return self
+    __pydantic_config__ = _RECORD_CONFIG
 
     def identity(self) -> tuple[str, str]:
         """Return the strongest identity: ("account", id), ("email", address) or ("username", name)."""
-        if self.account_id:
-            return ("account", self.account_id)
-        if self.email:
-            return ("email", self.email)
-        return ("username", self.username or "")
-
-
-class WorklogIn(_In):
-    external_id: ExternalId | None = None
-    author: UserIn | None = None
-    started: AwareDatetime
-    time_spent: Duration
-    comment: RichText = ""
-    created: AwareDatetime | None = None
-    updated: AwareDatetime | None = None
-
-
-class CommentIn(_In):
-    external_id: ExternalId | None = None
-    author: UserIn | None = None
-    body: Annotated[str, BeforeValidator(_plain_or_adf), StringConstraints(strip_whitespace=True, min_length=1)]
-    created: AwareDatetime
-    updated: AwareDatetime | None = None
-
-
-class IssueRecord(_In):
-    """One issue with its worklogs and comments: a line of Taskra JSON Lines, and what every format becomes."""
-
-    key: IssueKey
-    external_id: ExternalId | None = None
-    project_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
-    summary: Summary
-    description: RichText = ""
-    type: Name = "Task"
-    status: Name | None = None
-    status_category: StatusCategoryIn | None = None
-    priority: Name | None = None
-    resolution: Name | None = None
-    assignee: UserIn | None = None
-    reporter: UserIn | None = None
-    labels: list[LabelName] = Field(default_factory=list)
-    parent: IssueKey | None = None
-    due_date: dt.date | None = None
-    original_estimate: DurationOrZero | None = None
-    remaining_estimate: DurationOrZero | None = None
-    created: AwareDatetime
-    updated: AwareDatetime | None = None
-    resolved: AwareDatetime | None = None
-    worklogs: list[WorklogIn] = Field(default_factory=list)
-    comments: list[CommentIn] = Field(default_factory=list)
-
-    @field_validator("status_category", mode="before")
-    @classmethod
-    def _category(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return JIRA_STATUS_CATEGORIES.get(value.strip().lower(), value)
-        return value
-
-
-# Plain, already-validated records built from Jira shapes: the same attributes as the Pydantic ones above,
-# without the cost of model_construct (measured: it was a fifth of the import's CPU time).
-
-
-class RecordInvalid(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-@dataclass(slots=True)
-class UserRec:
-    account_id: str | None
-    email: str | None
-    username: str | None
-    display_name: str | None
-
-    def identity(self) -> tuple[str, str]:
         if self.account_id:
             return ("account", self.account_id)
         if self.email:
@@ -215,68 +160,81 @@ class UserRec:
     # methods pickle them as the constructor's arguments: the slotted dataclasses' own __getstate__ /
     # __setstate__ walk dataclasses.fields() per object, which made pickling cost more than validating.
     def __reduce__(self) -> tuple[Any, tuple]:
-        return (UserRec, (self.account_id, self.email, self.username, self.display_name))
+        return (UserRef, (self.account_id, self.email, self.username, self.display_name))
+
+
+Person = Annotated[UserRef, AfterValidator(_identified)]
 
 
 @dataclass(slots=True)
-class WorklogRec:
-    external_id: str | None
-    author: UserRec | None
-    started: dt.datetime
-    time_spent: int
-    comment: str
-    created: dt.datetime | None
-    updated: dt.datetime | None
+class WorklogRecord:
+    started: AwareDatetime
+    time_spent: Duration
+    external_id: ExternalId | None = None
+    author: Person | None = None
+    comment: RichText = ""
+    created: AwareDatetime | None = None
+    updated: AwareDatetime | None = None
+
+    __pydantic_config__ = _RECORD_CONFIG
 
     def __reduce__(self) -> tuple[Any, tuple]:
         return (
-            WorklogRec,
-            (self.external_id, self.author, self.started, self.time_spent, self.comment, self.created, self.updated),
+            WorklogRecord,
+            (self.started, self.time_spent, self.external_id, self.author, self.comment, self.created, self.updated),
         )
 
 
 @dataclass(slots=True)
-class CommentRec:
-    external_id: str | None
-    author: UserRec | None
-    body: str
-    created: dt.datetime
-    updated: dt.datetime | None
+class CommentRecord:
+    body: Annotated[str, BeforeValidator(_plain_or_adf), StringConstraints(strip_whitespace=True, min_length=1)]
+    created: AwareDatetime
+    external_id: ExternalId | None = None
+    author: Person | None = None
+    updated: AwareDatetime | None = None
+
+    __pydantic_config__ = _RECORD_CONFIG
 
     def __reduce__(self) -> tuple[Any, tuple]:
-        return (CommentRec, (self.external_id, self.author, self.body, self.created, self.updated))
+        return (CommentRecord, (self.body, self.created, self.external_id, self.author, self.updated))
 
 
 @dataclass(slots=True)
-class Rec:
-    key: str
-    external_id: str | None
-    project_name: str | None
-    summary: str
-    description: str
-    type: str
-    status: str | None
-    status_category: str | None
-    priority: str | None
-    resolution: str | None
-    assignee: UserRec | None
-    reporter: UserRec | None
-    labels: list[str]
-    parent: str | None
-    due_date: dt.date | None
-    original_estimate: int | None
-    remaining_estimate: int | None
-    created: dt.datetime
-    updated: dt.datetime | None
-    resolved: dt.datetime | None
-    worklogs: list[WorklogRec]
-    comments: list[CommentRec]
+class IssueRecord:
+    """One issue with its worklogs and comments: a line of Taskra JSON Lines, and what every format becomes."""
+
+    key: IssueKey
+    summary: Summary
+    created: AwareDatetime
+    external_id: ExternalId | None = None
+    project_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    description: RichText = ""
+    type: Name = "Task"
+    status: Name | None = None
+    status_category: Annotated[StatusCategoryIn | None, BeforeValidator(_category)] = None
+    priority: Name | None = None
+    resolution: Name | None = None
+    assignee: Person | None = None
+    reporter: Person | None = None
+    labels: list[LabelName] = field(default_factory=list)
+    parent: IssueKey | None = None
+    due_date: dt.date | None = None
+    original_estimate: DurationOrZero | None = None
+    remaining_estimate: DurationOrZero | None = None
+    updated: AwareDatetime | None = None
+    resolved: AwareDatetime | None = None
+    worklogs: list[WorklogRecord] = field(default_factory=list)
+    comments: list[CommentRecord] = field(default_factory=list)
+
+    __pydantic_config__ = _RECORD_CONFIG
 
     def __reduce__(self) -> tuple[Any, tuple]:
-        return (Rec, tuple(getattr(self, name) for name in _REC_FIELDS))
+        return (IssueRecord, tuple(getattr(self, name) for name in _RECORD_FIELDS))
 
 
-_REC_FIELDS = Rec.__slots__
+_RECORD_FIELDS = IssueRecord.__slots__
+RECORD = TypeAdapter(IssueRecord)
+RECORDS = TypeAdapter(list[IssueRecord])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -289,7 +247,7 @@ class _Jira(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, coerce_numbers_to_str=True)
 
 
-_USERS: dict[tuple[str | None, ...], UserRec] = {}
+_USERS: dict[tuple[str | None, ...], UserRef] = {}
 
 
 class JiraUser(_Jira):
@@ -299,7 +257,7 @@ class JiraUser(_Jira):
     key: str | None = None
     displayName: str | None = None
 
-    def to_user(self, path: str) -> UserRec:
+    def to_user(self, path: str) -> UserRef:
         # Checked here rather than in a model validator: a Python callback per user costs more than the rest.
         if not (self.accountId or self.key or self.emailAddress or self.name):
             raise RecordInvalid(path, "A user needs an accountId, a key, a name or an emailAddress.")
@@ -315,7 +273,7 @@ class JiraUser(_Jira):
         if user is None:
             if len(_USERS) > 10_000:
                 _USERS.clear()
-            user = _USERS[values] = UserRec(*values)
+            user = _USERS[values] = UserRef(*values)
         return user
 
 
@@ -395,13 +353,13 @@ class JiraIssue(_Jira):
     key: IssueKey
     fields: JiraFields
 
-    def to_record(self) -> Rec:
+    def to_record(self) -> IssueRecord:
         """Return the normalised record (already validated, so built as plain objects without re-validation)."""
         f = self.fields
         category = None
         if f.status is not None and f.status.statusCategory is not None and f.status.statusCategory.key:
             category = JIRA_STATUS_CATEGORIES.get(f.status.statusCategory.key.lower())
-        return Rec(
+        return IssueRecord(
             key=self.key,
             external_id=self.id,
             project_name=f.project.name if f.project else None,
@@ -423,11 +381,11 @@ class JiraIssue(_Jira):
             updated=f.updated,
             resolved=f.resolutiondate,
             worklogs=[
-                WorklogRec(
-                    w.id,
-                    w.author.to_user(f"fields.worklog.worklogs.{i}.author") if w.author else None,
+                WorklogRecord(
                     w.started,
                     w.timeSpentSeconds,
+                    w.id,
+                    w.author.to_user(f"fields.worklog.worklogs.{i}.author") if w.author else None,
                     w.comment,
                     w.created,
                     w.updated,
@@ -435,11 +393,11 @@ class JiraIssue(_Jira):
                 for i, w in enumerate(f.worklog.worklogs if f.worklog else [])
             ],
             comments=[
-                CommentRec(
-                    c.id,
-                    c.author.to_user(f"fields.comment.comments.{i}.author") if c.author else None,
+                CommentRecord(
                     c.body,
                     c.created,
+                    c.id,
+                    c.author.to_user(f"fields.comment.comments.{i}.author") if c.author else None,
                     c.updated,
                 )
                 for i, c in enumerate(f.comment.comments if f.comment else [])
@@ -448,10 +406,12 @@ class JiraIssue(_Jira):
 
 
 __all__ = [
-    "CommentIn",
+    "RECORD",
+    "RECORDS",
+    "CommentRecord",
     "IssueRecord",
     "JiraIssue",
-    "UserIn",
-    "WorklogIn",
+    "UserRef",
+    "WorklogRecord",
     "adf_to_text",
 ]

@@ -21,7 +21,6 @@ from django.urls import reverse
 from django.utils.html import format_html_join
 
 from accounts.models import display_name
-from imports.admin import bulk_change_issues
 from issues import cache as issue_cache
 from issues.durations import format_duration
 from issues.models import (
@@ -300,7 +299,7 @@ class IssueAdminForm(forms.ModelForm):
 @admin.register(Issue)
 class IssueAdmin(DeletesHistoryMixin, BigTableAdmin):
     form = IssueAdminForm
-    actions = [bulk_change_issues]
+    actions: list[Any] = []  # imports/admin.py adds the bulk change (a background job of the imports app)
     list_display = ("key", "summary", "type", "status", "priority", "assignee", "time_spent_display", "updated")
     list_select_related = ("type", "status", "priority", "assignee")
     list_filter = ("project", "type", "status__category", "status", "priority", "resolution")

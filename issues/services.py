@@ -7,9 +7,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F, IntegerField, OuterRef, Subquery, Sum, Value
+from django.db.models import F, IntegerField, Model, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -22,9 +23,11 @@ from issues.models import (
     Issue,
     IssueType,
     Label,
+    Membership,
     Priority,
     Project,
     Resolution,
+    Role,
     SavedFilter,
     Status,
     StatusCategory,
@@ -67,6 +70,140 @@ def allocate_issue_numbers(*, project_id: int, count: int = 1) -> int:
     return last - count + 1
 
 
+def project_counters_raise(*, highest: dict[int, int]) -> None:
+    """Raise each project's key counter to at least the given number (project id -> highest number used).
+
+    For writers that keep numbers from elsewhere (imports keep Jira's keys): the counter never goes down,
+    so allocate_issue_numbers never hands out a key that exists. Must run inside the writing transaction.
+    """
+    for project_id, number in highest.items():
+        Project.objects.filter(pk=project_id, issue_counter__lt=number).update(issue_counter=number)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The resolution rule: one Python form for rows and batches, and its SQL form for set-based batch writers.
+# ---------------------------------------------------------------------------------------------------------
+
+
+def done_resolution_id() -> int | None:
+    """Return the id of the resolution an issue gets when it enters a done status without one (Done)."""
+    return Resolution.objects.filter(name="Done").values_list("pk", flat=True).first()
+
+
+def resolution_for_status(
+    *,
+    done: bool,
+    resolution_id: int | None,
+    resolved: dt.datetime | None,
+    done_resolution: int | None,
+    now: dt.datetime,
+) -> tuple[int | None, dt.datetime | None]:
+    """Return the (resolution id, resolved time) of an issue in a done or a not-done status category.
+
+    Jira's rule: entering a done-category status resolves the issue: it keeps the resolution it has (or
+    was given) or gets `done_resolution`, and keeps the time it was resolved (moving between two done
+    statuses) or is resolved `now`. A status of any other category clears both.
+    """
+    if not done:
+        return None, None
+    return (resolution_id if resolution_id is not None else done_resolution), (resolved or now)
+
+
+def resolution_for_status_sql(*, done: bool, row: str) -> tuple[str, str]:
+    """Return SQL expressions of resolution_for_status for the columns of table alias `row`.
+
+    The same rule for writers that change a whole chunk in one statement (issues.bulk): the statement
+    binds `%(done_resolution)s` and `%(now)s`. Returns (resolution_id expression, resolved expression).
+    issues/tests/test_services_rules.py checks that both forms give the same values.
+    """
+    if not done:
+        return "NULL::bigint", "NULL::timestamptz"
+    return (
+        f"COALESCE({row}.resolution_id, %(done_resolution)s::bigint)",
+        f"COALESCE({row}.resolved, %(now)s::timestamptz)",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# History text: how values read in the history tab, for single issues and batches.
+# ---------------------------------------------------------------------------------------------------------
+
+# Relations whose ids batch writers pass (attname -> model): history shows their names.
+HISTORY_RELATIONS: dict[str, type[Model]] = {
+    "type_id": IssueType,
+    "status_id": Status,
+    "priority_id": Priority,
+    "resolution_id": Resolution,
+    "assignee_id": User,
+    "reporter_id": User,
+    "parent_id": Issue,
+}
+HISTORY_SKIPPED = frozenset({"source", "external_id"})  # bookkeeping columns, not shown in history
+
+
+def history_text(value: Any) -> str:
+    """Return how a value reads in history: '' for none, a user's display name, an issue's key, ISO dates."""
+    if value is None:
+        return ""
+    if isinstance(value, AbstractBaseUser):
+        return display_name(value)
+    if isinstance(value, Issue):
+        return value.key
+    if isinstance(value, dt.date):  # datetimes too
+        return value.isoformat()
+    return str(value)
+
+
+def history_labels_text(names: Iterable[str]) -> str:
+    """Return how a set of labels reads in history: the names sorted by code point, space-separated."""
+    return " ".join(sorted(names))
+
+
+def history_texts(*, field: str, ids: Iterable[int]) -> dict[int, str]:
+    """Return the history text of each related row of a relation column (e.g. status_id), in one query."""
+    model = HISTORY_RELATIONS[field]
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    qs = model._default_manager.filter(pk__in=wanted)
+    if model is User:
+        qs = qs.select_related("profile")
+    return {obj.pk: history_text(obj) for obj in qs}
+
+
+def history_record_rows(
+    *, changes: Iterable[tuple[int, str, Any, Any]], author_id: int | None, when: dt.datetime
+) -> int:
+    """Write one History row per (issue id, field, old, new) whose texts differ; return how many.
+
+    Values are model instances or plain values, or ids when the field is a relation column in
+    HISTORY_RELATIONS (`status_id`: its names are looked up once per field for the whole batch).
+    """
+    changes = [c for c in changes if c[1] not in HISTORY_SKIPPED]
+    texts = {
+        field: history_texts(field=field, ids=[v for c in changes if c[1] == field for v in (c[2], c[3])])
+        for field in {c[1] for c in changes} & HISTORY_RELATIONS.keys()
+    }
+
+    def show(field: str, value: Any) -> str:
+        if field in texts and value is not None:
+            return texts[field].get(value, str(value))
+        return history_text(value)
+
+    rows = []
+    for issue_id, field, old, new in changes:
+        before, after = show(field, old), show(field, new)
+        if before != after:
+            name = field.removesuffix("_id") if field in HISTORY_RELATIONS else field
+            rows.append(
+                History(
+                    issue_id=issue_id, author_id=author_id, created=when, field=name, from_value=before, to_value=after
+                )
+            )
+    History.objects.bulk_create(rows, batch_size=1000)
+    return len(rows)
+
+
 def default_type() -> IssueType:
     """Return the type new issues get when none is given (Task)."""
     return IssueType.objects.filter(name="Task").first() or IssueType.objects.filter(is_subtask=False).first()
@@ -93,6 +230,18 @@ def labels_get_or_create(names: Iterable[str]) -> list[Label]:
         return []
     Label.objects.bulk_create([Label(name=n) for n in wanted], ignore_conflicts=True)
     return list(Label.objects.filter(name__in=wanted))
+
+
+@transaction.atomic
+def project_get_or_create(*, key: str, name: str, lead: Any | None) -> Project:
+    """Return the project with this key, creating it when missing with `lead` as lead and admin member.
+
+    For system writers (imports): who may create projects is the caller's check.
+    """
+    project, created = Project.objects.get_or_create(key=key, defaults={"name": name[:200], "lead": lead})
+    if created and lead is not None:
+        Membership.objects.get_or_create(project=project, user=lead, defaults={"role": Role.ADMIN})
+    return project
 
 
 def _check_can_edit(actor: Any, project_id: int) -> None:
@@ -196,40 +345,15 @@ def issue_create(
         created=now,
         updated=now,
     )
-    if status.category == StatusCategory.DONE:
-        issue.resolution = Resolution.objects.filter(name="Done").first()
-        issue.resolved = now
+    done = status.category == StatusCategory.DONE
+    issue.resolution_id, issue.resolved = resolution_for_status(
+        done=done, resolution_id=None, resolved=None, done_resolution=done_resolution_id() if done else None, now=now
+    )
     issue.save(force_insert=True)
     if labels:
         issue.labels.set(labels_get_or_create(labels))
     issue_cache.invalidate_on_commit([issue.pk], [project.pk])  # bumps now and at commit
     return issue
-
-
-def _display(field: str, value: Any) -> str:
-    """Return how a field value reads in history."""
-    if value is None:
-        return ""
-    if field in ("assignee", "reporter"):
-        return display_name(value)
-    if field == "parent":
-        return value.key
-    if field in ("original_estimate", "remaining_estimate"):
-        return str(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
-
-
-def history_record(*, issue: Issue, author: Any | None, changes: list[tuple[str, str, str]], when: dt.datetime) -> None:
-    """Write one History row per (field, from, to) change."""
-    History.objects.bulk_create(
-        [
-            History(issue=issue, author=author, created=when, field=field, from_value=old, to_value=new)
-            for field, old, new in changes
-            if old != new
-        ]
-    )
 
 
 @transaction.atomic
@@ -248,8 +372,7 @@ def issue_update(*, issue: Issue, actor: Any | None, data: dict[str, Any], check
     if "parent" in data and data["parent"] is not None and data["parent"].pk != issue.parent_id:
         issue_parent_check(issue=issue, parent=data["parent"], project_id=issue.project_id)
     now = timezone.now()
-    changes: list[tuple[str, str, str]] = []
-    changed_fields: list[str] = []
+    changes: dict[str, tuple[Any, Any]] = {}  # field -> (old, new), in EDITABLE_FIELDS order
     for field in EDITABLE_FIELDS:
         if field not in data:
             continue
@@ -259,45 +382,42 @@ def issue_update(*, issue: Issue, actor: Any | None, data: dict[str, Any], check
         old = getattr(issue, field)
         if old == new:
             continue
-        changes.append((field, _display(field, old), _display(field, new)))
+        changes[field] = (old, new)
         setattr(issue, field, new)
-        changed_fields.append(field)
-    if "status" in changed_fields:
-        # Jira: entering a done status resolves the issue, leaving one reopens it.
-        if issue.status.category == StatusCategory.DONE and issue.resolution_id is None and "resolution" not in data:
-            resolution = Resolution.objects.filter(name="Done").first()
-            if resolution is not None:
-                changes.append(("resolution", "", resolution.name))
-                issue.resolution = resolution
-                changed_fields.append("resolution")
-        if (
-            issue.status.category != StatusCategory.DONE
-            and issue.resolution_id is not None
-            and "resolution" not in data
-        ):
-            changes.append(("resolution", _display("resolution", issue.resolution), ""))
-            issue.resolution = None
+    changed_fields = list(changes)
+    if "status" in changes:
+        done = issue.status.category == StatusCategory.DONE
+        resolution_id, issue.resolved = resolution_for_status(
+            done=done,
+            resolution_id=issue.resolution_id,
+            resolved=issue.resolved,
+            done_resolution=done_resolution_id() if done and issue.resolution_id is None else None,
+            now=now,
+        )
+        if resolution_id != issue.resolution_id:
+            before = changes["resolution"][0] if "resolution" in changes else issue.resolution
+            issue.resolution = Resolution.objects.get(pk=resolution_id) if resolution_id is not None else None
+            changes["resolution"] = (before, issue.resolution)
             changed_fields.append("resolution")
-        # Moving between two done statuses keeps the date the issue was resolved.
-        if issue.status.category != StatusCategory.DONE:
-            issue.resolved = None
-        elif issue.resolved is None:
-            issue.resolved = now
         changed_fields.append("resolved")
     if "labels" in data:
-        old_names = sorted(issue.labels.values_list("name", flat=True))
+        old_names = list(issue.labels.values_list("name", flat=True))
         new_labels = labels_get_or_create(data["labels"])
-        new_names = sorted(label.name for label in new_labels)
-        if old_names != new_names:
+        new_names = [label.name for label in new_labels]
+        if sorted(old_names) != sorted(new_names):
             issue.labels.set(new_labels)
-            changes.append(("labels", " ".join(old_names), " ".join(new_names)))
+            changes["labels"] = (history_labels_text(old_names), history_labels_text(new_names))
             changed_fields.append("labels")
     if not changes:
         return []
     issue.updated = now
     model_fields = [f for f in dict.fromkeys(changed_fields) if f != "labels"]
     issue.save(update_fields=[*model_fields, "updated"])
-    history_record(issue=issue, author=actor, changes=changes, when=now)
+    history_record_rows(
+        changes=[(issue.pk, field, old, new) for field, (old, new) in changes.items()],
+        author_id=actor.pk if actor is not None else None,
+        when=now,
+    )
     issue_cache.invalidate_on_commit([issue.pk], [issue.project_id])  # bumps now and at commit
     return [f for f in dict.fromkeys(changed_fields) if f != "resolved"]
 

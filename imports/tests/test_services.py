@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from unittest.mock import patch
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -44,25 +43,6 @@ def test_jira_json_import_creates_issues_worklogs_comments_and_raises_counter(tm
     project_a.refresh_from_db()
     assert project_a.issue_counter == 17
     assert make_issue(project_a).key == "DEMO-18"  # later creates do not collide with imported keys
-
-
-@pytest.mark.django_db
-def test_importing_twice_changes_nothing_and_a_changed_file_updates_with_history(tmp_path, project_a, alice):
-    path = write_jira_json(tmp_path / "a.json", [jira_issue(n) for n in range(1, 11)])
-    run(services.import_job_create(user=alice, paths=[path], enqueue=False))
-    before = counts()
-    again = run(services.import_job_create(user=alice, paths=[path], enqueue=False))
-    assert (again.created_count, again.updated_count, again.unchanged_count, again.worklogs_count) == (0, 0, 10, 0)
-    assert counts() == before
-    changed = [jira_issue(n) for n in range(1, 11)]
-    changed[0]["fields"]["summary"] = "Renamed"
-    changed[1]["fields"]["worklog"]["worklogs"][0]["timeSpentSeconds"] = 3600
-    write_jira_json(path, changed)
-    third = run(services.import_job_create(user=alice, paths=[path], enqueue=False))
-    assert (third.created_count, third.updated_count, third.unchanged_count) == (0, 2, 8)
-    assert History.objects.filter(issue__key="DEMO-1", field="summary", to_value="Renamed").exists()
-    assert Issue.objects.get(key="DEMO-2").time_spent == 5400
-    assert counts() == before
 
 
 @pytest.mark.django_db
@@ -342,117 +322,6 @@ def test_memory_stays_flat_reading_a_large_file(tmp_path: Path):
     assert peak < path.stat().st_size / 5, (peak, path.stat().st_size)
 
 
-@pytest.mark.django_db
-def test_only_staff_imports_add_global_lookups(tmp_path, project_a, alice, admin_user):
-    # Statuses, types and priorities are shared by every project: alice (project admin, not staff) may not add them.
-    path = write_jira_json(tmp_path / "p.json", [jira_issue(1, priority={"name": "Blocker"})])
-    job = run(services.import_job_create(user=alice, paths=[path], enqueue=False))
-    assert job.failed_count == 1 and "Blocker" in job.errors.get().message
-    job = run(services.import_job_create(user=admin_user, paths=[path], enqueue=False))
-    assert job.created_count == 1 and Issue.objects.get(key="DEMO-1").priority.name == "Blocker"
-
-
-@pytest.mark.django_db
-def test_bulk_apply_invalidates_the_parent_of_a_changed_subtask(
-    project_a, alice, make_issue, monkeypatch, django_capture_on_commit_callbacks
-):
-    # The parent's page lists its sub-tasks' status, so a bulk change to a sub-task must make it stale too.
-    parent = make_issue(project_a)
-    child = make_issue(project_a, parent=parent)
-    bumped: list[set[int]] = []
-    monkeypatch.setattr(services.issue_cache, "invalidate_issues", lambda ids, projects: bumped.append(set(ids)))
-    job = services.bulk_update_job_create(user=alice, issue_ids=[child.pk], changes={"status": "Done"}, enqueue=False)
-    with django_capture_on_commit_callbacks(execute=True):
-        assert run(job).updated_count == 1
-    assert any({child.pk, parent.pk} <= ids for ids in bumped)
-
-
-BULK_CHANGES = [
-    {"status": "Done", "add_labels": ["bulk"]},
-    {"status": "In Progress", "priority": "Lowest", "assignee": "bob"},
-    {"status": "To Do", "assignee": "__unassigned__", "remove_labels": ["old", "nope"]},
-    {"add_labels": ["old", "zz", "Ab"], "remove_labels": ["zz"]},
-    {"priority": "High", "remove_labels": ["old"]},
-]
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("changes", BULK_CHANGES)
-def test_bulk_apply_sql_matches_rows(
-    changes, project_a, project_b, alice, bob, carol, make_issue, django_capture_on_commit_callbacks
-):
-    # The one-statement PostgreSQL path must write exactly what the row-by-row path writes: the same issue
-    # values, label links, history rows (field, old and new text, per issue in the same order) and the same
-    # invalidated issues and projects. Two identical sets of issues, one changed by each path.
-    from django.contrib.auth import get_user_model
-    from django.db import connection
-
-    from issues.models import Priority, Resolution, Status
-
-    if connection.vendor != "postgresql":
-        pytest.skip("the one-statement path is PostgreSQL only")
-    nobody = get_user_model().objects.create_user("noprofile")
-    nobody.profile.delete()  # an assignee without a profile shows as ""
-    statuses = list(Status.objects.order_by("position"))
-    resolutions = [None, Resolution.objects.get(name="Done"), Resolution.objects.get(name="Won't Fix")]
-    assignees = [None, alice, bob, carol, nobody]
-    priorities = list(Priority.objects.all())
-    label_sets = [[], ["old"], ["old", "bulk"], ["Ab", "b", "zz"], ["bulk"]]
-
-    def build(project: Project) -> list[Issue]:
-        made: list[Issue] = []
-        for n in range(20):
-            issue = make_issue(
-                project,
-                status=statuses[n % len(statuses)],
-                priority=priorities[n % len(priorities)],
-                assignee=assignees[n % len(assignees)],
-                labels=label_sets[n % len(label_sets)],
-                parent=made[0] if n % 7 == 6 else None,
-            )
-            Issue.objects.filter(pk=issue.pk).update(resolution=resolutions[n % 3])
-            made.append(issue)
-        return made
-
-    first, second = build(project_a), build(project_b)
-    cleaned = services.clean_bulk_changes(changes)
-    invalidated: list[tuple[set[int], set[int]]] = []
-
-    def apply(fn, issues: list[Issue]) -> tuple:
-        before = {i.pk: i.updated for i in Issue.objects.filter(pk__in=[i.pk for i in issues])}
-        pos = {issue.pk: n for n, issue in enumerate(issues)}
-        start = History.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-        with (
-            patch.object(services.issue_cache, "invalidate_issues", lambda ids, p: invalidated.append((ids, p))),
-            django_capture_on_commit_callbacks(execute=True),
-        ):
-            changed = fn(issue_ids=[i.pk for i in issues], changes=cleaned, actor=alice)
-        ids, projects = invalidated.pop()
-        rows = [
-            (
-                pos[i.pk],
-                i.status_id,
-                i.priority_id,
-                i.assignee_id,
-                i.resolution_id,
-                i.resolved is None,
-                i.updated != before[i.pk],
-                sorted(i.labels.values_list("name", flat=True)),
-            )
-            for i in Issue.objects.filter(pk__in=pos).order_by("pk")
-        ]
-        history = [
-            (pos[h.issue_id], h.author_id, h.field, h.from_value, h.to_value)
-            for h in History.objects.filter(pk__gt=start).order_by("issue_id", "pk")
-        ]
-        return changed, rows, history, sorted(pos[i] for i in ids), len(projects)
-
-    with_rows = apply(services._bulk_apply_rows, first)
-    with_sql = apply(services._bulk_apply_sql, second)
-    assert with_rows[0] > 0 and with_rows[2]
-    assert with_sql == with_rows
-
-
 def test_reader_process_stops_when_the_writer_stops_early(tmp_path):
     # A cancelled job stops reading after the current chunk: the reader process must not outlive it.
     from imports import parsers
@@ -468,20 +337,3 @@ def test_reader_process_stops_when_the_writer_stops_early(tmp_path):
     everything = list(parsers.ReaderProcess("jira_json", [path], size=4))
     assert [c.last for c in everything] == [c.last for c in parsers.validated_chunks("jira_json", [path], size=4)]
     assert everything[-1].last == 29 and everything[-1].bytes_done == path.stat().st_size
-
-
-@pytest.mark.django_db
-def test_external_ids_already_imported_are_found(tmp_path, project_a, alice):
-    # The look-ups by external id (issue ids, worklog ids) must find rows imported by an earlier job.
-    first = write_jira_json(tmp_path / "1.json", [jira_issue(1), jira_issue(2)])
-    run(services.import_job_create(user=alice, paths=[first], enqueue=False))
-    clash = jira_issue(50)
-    clash["id"] = "10001"  # DEMO-1's Jira id
-    moved = jira_issue(2)
-    moved["fields"]["worklog"]["worklogs"].append({**jira_issue(1)["fields"]["worklog"]["worklogs"][0]})
-    second = write_jira_json(tmp_path / "2.json", [clash, moved])
-    job = run(services.import_job_create(user=alice, paths=[second], enqueue=False))
-    assert job.failed_count == 1
-    assert "Issue id 10001 was imported before as DEMO-1" in job.errors.get().message
-    assert Worklog.objects.get(external_id="100").issue.key == "DEMO-2"  # moved, not duplicated
-    assert Issue.objects.get(key="DEMO-1").time_spent == 1800 and Issue.objects.get(key="DEMO-2").time_spent == 5400

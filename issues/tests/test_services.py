@@ -15,7 +15,7 @@ from django.db import connection, connections
 from django.urls import reverse
 from django.utils import timezone
 
-from issues.models import History, Issue, Priority, Project, Resolution, Status
+from issues.models import History, Issue, Membership, Priority, Project, Resolution, Role, Status
 from issues.services import (
     allocate_issue_numbers,
     comment_add,
@@ -24,6 +24,7 @@ from issues.services import (
     issue_parent_error,
     issue_recalculate_time_spent,
     issue_update,
+    project_get_or_create,
 )
 from issues.tests.conftest import postgres_only
 
@@ -364,3 +365,12 @@ def test_parent_error_reads_rows_without_queries(family, django_assert_num_queri
         assert "has sub-tasks" in issue_parent_error(
             issue_id=family["other"].pk, issue_key="DEMO-3", has_subtasks=True, parent=top, project_id=top.project_id
         )
+
+
+def test_project_get_or_create_makes_the_lead_its_admin_once(alice, project_a):
+    made = project_get_or_create(key="NEWP", name="New project", lead=alice)
+    assert (made.key, made.name, made.lead) == ("NEWP", "New project", alice)
+    assert Membership.objects.get(project=made, user=alice).role == Role.ADMIN
+    # An existing project is returned as it is: no membership for someone else's lead.
+    assert project_get_or_create(key=project_a.key, name="ignored", lead=None) == project_a
+    assert project_a.name != "ignored"

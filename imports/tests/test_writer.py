@@ -1,0 +1,127 @@
+"""The import writer (imports/writer.py): upserts, history, parent links and invalidation of one chunk.
+
+Jobs run in-process. alice (admin of DEMO) imports into DEMO; admin_user (staff) may add global lookups.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from imports import services, writer
+from imports.models import Job
+from imports.tests.conftest import jira_issue, write_jira_json
+from issues.models import Comment, History, Issue, Status
+from worklogs.models import Worklog
+
+
+def run(job: Job) -> Job:
+    services.job_run(job_id=job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def counts() -> tuple[int, int, int]:
+    return Issue.objects.count(), Worklog.objects.count(), Comment.objects.count()
+
+
+@pytest.mark.django_db
+def test_importing_twice_changes_nothing_and_a_changed_file_updates_with_history(tmp_path, project_a, alice):
+    path = write_jira_json(tmp_path / "a.json", [jira_issue(n) for n in range(1, 11)])
+    run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    before = counts()
+    again = run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    assert (again.created_count, again.updated_count, again.unchanged_count, again.worklogs_count) == (0, 0, 10, 0)
+    assert counts() == before
+    changed = [jira_issue(n) for n in range(1, 11)]
+    changed[0]["fields"]["summary"] = "Renamed"
+    changed[1]["fields"]["worklog"]["worklogs"][0]["timeSpentSeconds"] = 3600
+    write_jira_json(path, changed)
+    third = run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    assert (third.created_count, third.updated_count, third.unchanged_count) == (0, 2, 8)
+    assert History.objects.filter(issue__key="DEMO-1", field="summary", to_value="Renamed").exists()
+    assert Issue.objects.get(key="DEMO-2").time_spent == 5400
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_only_staff_imports_add_global_lookups(tmp_path, project_a, alice, admin_user):
+    # Statuses, types and priorities are shared by every project: alice (project admin, not staff) may not add them.
+    path = write_jira_json(tmp_path / "p.json", [jira_issue(1, priority={"name": "Blocker"})])
+    job = run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    assert job.failed_count == 1 and "Blocker" in job.errors.get().message
+    job = run(services.import_job_create(user=admin_user, paths=[path], enqueue=False))
+    assert job.created_count == 1 and Issue.objects.get(key="DEMO-1").priority.name == "Blocker"
+
+
+@pytest.mark.django_db
+def test_external_ids_already_imported_are_found(tmp_path, project_a, alice):
+    # The look-ups by external id (issue ids, worklog ids) must find rows imported by an earlier job.
+    first = write_jira_json(tmp_path / "1.json", [jira_issue(1), jira_issue(2)])
+    run(services.import_job_create(user=alice, paths=[first], enqueue=False))
+    clash = jira_issue(50)
+    clash["id"] = "10001"  # DEMO-1's Jira id
+    moved = jira_issue(2)
+    moved["fields"]["worklog"]["worklogs"].append({**jira_issue(1)["fields"]["worklog"]["worklogs"][0]})
+    second = write_jira_json(tmp_path / "2.json", [clash, moved])
+    job = run(services.import_job_create(user=alice, paths=[second], enqueue=False))
+    assert job.failed_count == 1
+    assert "Issue id 10001 was imported before as DEMO-1" in job.errors.get().message
+    assert Worklog.objects.get(external_id="100").issue.key == "DEMO-2"  # moved, not duplicated
+    assert Issue.objects.get(key="DEMO-1").time_spent == 1800 and Issue.objects.get(key="DEMO-2").time_spent == 5400
+
+
+@pytest.mark.django_db
+def test_import_history_reads_as_the_issue_services_write_it(tmp_path, project_a, alice):
+    # Status, resolution and assignee changes read as issue_update writes them: names, not ids.
+    path = write_jira_json(tmp_path / "a.json", [jira_issue(1)])
+    run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    done = jira_issue(1, status={"name": "Done", "statusCategory": {"key": "done"}}, assignee=None)
+    write_jira_json(path, [done])
+    assert run(services.import_job_create(user=alice, paths=[path], enqueue=False)).updated_count == 1
+    rows = set(History.objects.filter(issue__key="DEMO-1").values_list("field", "from_value", "to_value"))
+    assert {("status", "In Progress", "Done"), ("resolution", "", "Done"), ("assignee", "Jira User 1", "")} <= rows
+    issue = Issue.objects.get(key="DEMO-1")
+    assert issue.resolution.name == "Done" and issue.resolved.isoformat() == "2024-01-16T10:30:00+00:00"
+
+
+@pytest.mark.django_db
+def test_parent_in_another_project_is_a_row_error_whenever_the_parent_comes(
+    tmp_path, project_a, project_b, alice, bob, make_issue
+):
+    # alice is admin of DEMO only; an OPS parent exists before the import, a DEMO parent comes later in the file.
+    ops_parent = make_issue(project_b, reporter=bob)
+    early = jira_issue(2, parent={"key": ops_parent.key})
+    late = jira_issue(3, parent={"key": "DEMO-4"})
+    parent = jira_issue(4)
+    path = write_jira_json(tmp_path / "p.json", [early, late, parent])
+    job = run(services.import_job_create(user=alice, paths=[path], enqueue=False, options={"chunk_size": 1}))
+    errors = {e.issue_key: e for e in job.errors.all()}
+    assert set(errors) == {"DEMO-2"} and errors["DEMO-2"].field == "parent"
+    assert "OPS-1 is in another project" in errors["DEMO-2"].message and errors["DEMO-2"].record == 1
+    assert Issue.objects.get(key="DEMO-2").parent is None
+    assert Issue.objects.get(key="DEMO-3").parent.key == "DEMO-4"  # linked after the whole file
+
+
+@pytest.mark.django_db
+def test_a_chunk_invalidates_its_changed_issues_and_their_parents_once(
+    tmp_path, project_a, alice, monkeypatch, django_capture_on_commit_callbacks
+):
+    path = write_jira_json(tmp_path / "a.json", [jira_issue(1), jira_issue(2, parent={"key": "DEMO-1"})])
+    run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    calls: list[tuple[set[int], set[int]]] = []
+    monkeypatch.setattr(writer.issue_cache, "invalidate_issues", lambda ids, p: calls.append((set(ids), set(p))))
+    write_jira_json(path, [jira_issue(2, parent={"key": "DEMO-1"}, summary="Renamed child")])
+    with django_capture_on_commit_callbacks(execute=True):
+        run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    child, parent = Issue.objects.get(key="DEMO-2"), Issue.objects.get(key="DEMO-1")
+    assert calls == [({child.pk, parent.pk}, {project_a.pk})]
+
+
+@pytest.mark.django_db
+def test_records_in_an_unknown_done_status_added_by_staff_resolve(tmp_path, project_a, admin_user):
+    # A done-category status the import adds is known as done for the rest of the job.
+    record = jira_issue(1, status={"name": "Shipped", "statusCategory": {"key": "done"}})
+    path = write_jira_json(tmp_path / "s.json", [record])
+    run(services.import_job_create(user=admin_user, paths=[path], enqueue=False))
+    issue = Issue.objects.get(key="DEMO-1")
+    assert issue.status == Status.objects.get(name="Shipped") and issue.resolution.name == "Done"

@@ -1,0 +1,576 @@
+"""The import writer: upsert one chunk of validated records (issues, labels, worklogs, comments) in batches.
+
+Rules come from the issue services (resolution, history text, key counter); this module only batches:
+look-ups cached for the whole job, one statement per table and chunk, COPY for new rows on PostgreSQL
+(taskra_site.sql). Cached pages are retired in one place, `_invalidate_on_commit`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from django.db import transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from imports import parsers
+from imports.models import Job, JobFormat
+from imports.schemas import IssueRecord, UserRef
+from imports.users import UserMatcher
+from issues import cache as issue_cache
+from issues.models import (
+    Comment,
+    Issue,
+    IssueType,
+    Priority,
+    Project,
+    Resolution,
+    Status,
+    StatusCategory,
+)
+from issues.permissions import may_create_projects, may_import_into
+from issues.services import (
+    default_priority,
+    default_status,
+    default_type,
+    done_resolution_id,
+    history_record_rows,
+    issue_parent_error,
+    issue_recalculate_time_spent,
+    labels_get_or_create,
+    project_counters_raise,
+    project_get_or_create,
+    resolution_for_status,
+)
+from taskra_site import sql
+from worklogs.models import Worklog
+
+SOURCE_BY_FORMAT = {JobFormat.JIRA_JSON: "jira", JobFormat.JIRA_CSV: "jira", JobFormat.TASKRA_JSONL: "taskra"}
+
+
+@dataclass
+class ChunkOutcome:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    worklogs: int = 0
+    comments: int = 0
+    errors: list[parsers.RowError] = field(default_factory=list)
+    pending_parents: list[list[str]] = field(default_factory=list)
+
+
+class ParentRow(NamedTuple):
+    """An issue as the hierarchy rule reads a parent (issues.services.ParentLike)."""
+
+    pk: int
+    key: str
+    project_id: int
+    parent_id: int | None
+
+
+class ChildRow(NamedTuple):
+    """An issue about to get a parent, with whether it has sub-tasks (loaded per batch)."""
+
+    pk: int
+    key: str
+    project_id: int
+    has_subtasks: bool
+
+
+# A parent that gets a parent of its own in the same batch is a sub-task already; 0 is no issue's pk.
+LINKED_IN_BATCH = 0
+
+
+class RecordError(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# Issue columns an import sets (attnames), compared to decide created / updated / unchanged.
+ISSUE_FIELDS = (
+    "summary",
+    "description",
+    "type_id",
+    "status_id",
+    "priority_id",
+    "resolution_id",
+    "assignee_id",
+    "reporter_id",
+    "due_date",
+    "original_estimate",
+    "remaining_estimate",
+    "created",
+    "updated",
+    "resolved",
+    "source",
+    "external_id",
+)
+WORKLOG_FIELDS = ("issue_id", "author_id", "started", "time_spent", "comment", "created", "updated")
+COMMENT_FIELDS = ("issue_id", "author_id", "body", "created", "updated")
+
+
+class ImportWriter:
+    """Write validated records chunk by chunk; caches lookups (users, projects, statuses) for the whole job."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.source = SOURCE_BY_FORMAT.get(job.format, "import")
+        self.target_project = job.options.get("project")
+        self.actor = job.user
+        self.projects: dict[str, int | str] = {}  # key -> id, or the error message for a forbidden project
+        self.users = UserMatcher()
+        self.labels: dict[str, int] = {}
+        self.statuses = {name.lower(): pk for pk, name in Status.objects.values_list("pk", "name")}
+        self.types = {name.lower(): pk for pk, name in IssueType.objects.values_list("pk", "name")}
+        self.priorities = {name.lower(): pk for pk, name in Priority.objects.values_list("pk", "name")}
+        self.resolutions = {name.lower(): pk for pk, name in Resolution.objects.values_list("pk", "name")}
+        self.done_statuses = set(Status.objects.filter(category=StatusCategory.DONE).values_list("pk", flat=True))
+        self.done_resolution = done_resolution_id()
+        self.default_status = default_status().pk
+        self.default_type = default_type().pk
+        self.default_priority = default_priority().pk
+        self.may_add_lookups = may_create_projects(self.actor)
+
+    # -- lookups -----------------------------------------------------------------------------------
+
+    def _project_id(self, key: str, name: str | None) -> int:
+        known = self.projects.get(key)
+        if isinstance(known, int):
+            return known
+        if isinstance(known, str):
+            raise RecordError("key", known)
+        project = Project.objects.filter(key=key).first()
+        actor = self.actor
+        if project is None:
+            if not may_create_projects(actor):
+                message = f"Project {key} does not exist: ask an administrator to create it, or import with --project."
+                self.projects[key] = message
+                raise RecordError("key", message)
+            if not re.fullmatch(r"[A-Z][A-Z0-9_]{1,9}", key):
+                message = f"{key} is not a valid project key."
+                self.projects[key] = message
+                raise RecordError("key", message)
+            project = project_get_or_create(key=key, name=name or key, lead=actor)
+        elif not may_import_into(actor, project.pk):
+            # Same words as a missing project: no leaking which projects exist.
+            message = f"Project {key} does not exist or you may not import into it."
+            self.projects[key] = message
+            raise RecordError("key", message)
+        self.projects[key] = project.pk
+        return project.pk
+
+    def _status_id(self, record: IssueRecord) -> int:
+        if not record.status:
+            return self.default_status
+        found = self.statuses.get(record.status.lower())
+        if found:
+            return found
+        known = ", ".join(sorted(Status.objects.values_list("name", flat=True)))
+        if not record.status_category:
+            raise RecordError(
+                "status", f"Unknown status '{record.status}' (known: {known}); give status_category to create it."
+            )
+        if not self.may_add_lookups:
+            raise RecordError(
+                "status", f"Unknown status '{record.status}' (known: {known}): an administrator must add it first."
+            )
+        status, _ = Status.objects.get_or_create(
+            name=record.status, defaults={"category": record.status_category, "position": 100}
+        )
+        self.statuses[record.status.lower()] = status.pk
+        if status.category == StatusCategory.DONE:
+            self.done_statuses.add(status.pk)
+        return status.pk
+
+    def _named(
+        self, cache: dict[str, int], model: type[Model], name: str | None, default: int | None, **defaults: Any
+    ) -> int | None:
+        if not name:
+            return default
+        found = cache.get(name.lower())
+        if found:
+            return found
+        obj = model.objects.filter(name__iexact=name).first()
+        if obj is None:
+            if not self.may_add_lookups:
+                # Statuses, types, priorities and resolutions are global: only staff (or the command) add them.
+                label = str(model._meta.verbose_name)
+                raise RecordError(
+                    label.replace(" ", "_"), f"Unknown {label} '{name}': an administrator must add it first."
+                )
+            obj = model.objects.create(name=name, **defaults)
+        cache[name.lower()] = obj.pk
+        return obj.pk
+
+    def _label_ids(self, names: Iterable[str]) -> None:
+        missing = {n for n in names if n not in self.labels}
+        if missing:
+            for label in labels_get_or_create(missing):
+                self.labels[label.name] = label.pk
+
+    # -- one chunk -----------------------------------------------------------------------------------
+
+    def write(self, items: list[tuple[parsers.RawRecord, IssueRecord]]) -> ChunkOutcome:
+        """Upsert the chunk's issues, labels, worklogs and comments; return the counts and row errors."""
+        out = ChunkOutcome()
+        if not items:
+            return out
+        now = timezone.now()
+        # Keys first: a key twice in one chunk is an error for the later record (the earlier one is written).
+        refs: list[UserRef] = []
+        rows: list[tuple[parsers.RawRecord, IssueRecord, str, int]] = []
+        seen: dict[str, int] = {}
+        for raw, rec in items:
+            number = int(rec.key.rsplit("-", 1)[1])
+            key = f"{self.target_project}-{number}" if self.target_project else rec.key
+            if key in seen:
+                out.errors.append(
+                    parsers.RowError(raw.number, raw.line, key, "key", f"Duplicate of record {seen[key]}.")
+                )
+                continue
+            seen[key] = raw.number
+            rows.append((raw, rec, key, number))
+            for user in (
+                rec.assignee,
+                rec.reporter,
+                *(w.author for w in rec.worklogs),
+                *(c.author for c in rec.comments),
+            ):
+                if user is not None:
+                    refs.append(user)
+        self.users.resolve(refs)
+        self._label_ids(name for _, rec, _, _ in rows for name in rec.labels)
+
+        # An external id already imported under another key would violate (source, external_id).
+        ext_ids = [rec.external_id for _, rec, _, _ in rows if rec.external_id]
+        ext_taken = dict(sql.rows_by_external_id(Issue, self.source, ext_ids, ("external_id", "key")))
+        existing = {
+            row["key"]: row
+            for row in sql.where_in(Issue.objects.all(), "key", [key for _, _, key, _ in rows]).values(
+                "id", "key", "project_id", "parent_id", *ISSUE_FIELDS
+            )
+        }
+
+        issues: list[Issue] = []  # updated rows, upserted
+        new_rows: list[tuple] = []  # created rows, inserted as plain tuples (COPY on PostgreSQL)
+        accepted: list[
+            tuple[parsers.RawRecord, IssueRecord, str, tuple[int, int], str]
+        ] = []  # state: created/updated/unchanged
+        history: list[tuple[str, str, Any, Any]] = []
+        for raw, rec, key, number in rows:
+            try:
+                if rec.external_id and ext_taken.get(rec.external_id, key) != key:
+                    raise RecordError(
+                        "external_id",
+                        f"Issue id {rec.external_id} was imported before as {ext_taken[rec.external_id]}.",
+                    )
+                project_id = self._project_id(key.rsplit("-", 1)[0], rec.project_name)
+                status_id = self._status_id(rec)
+                resolution_id, resolved = resolution_for_status(
+                    done=status_id in self.done_statuses,
+                    resolution_id=self._named(self.resolutions, Resolution, rec.resolution, None, position=50),
+                    resolved=rec.resolved,
+                    done_resolution=self.done_resolution,
+                    now=rec.updated or rec.created,  # the export's time, so a second run writes the same
+                )
+                values = {
+                    "summary": rec.summary,
+                    "description": rec.description,
+                    "type_id": self._named(self.types, IssueType, rec.type, self.default_type, position=50),
+                    "status_id": status_id,
+                    "priority_id": self._named(self.priorities, Priority, rec.priority, self.default_priority, rank=50),
+                    "resolution_id": resolution_id,
+                    "assignee_id": self.users.user_id(rec.assignee),
+                    "reporter_id": self.users.user_id(rec.reporter),
+                    "due_date": rec.due_date,
+                    "original_estimate": rec.original_estimate,
+                    "remaining_estimate": rec.remaining_estimate,
+                    "created": rec.created,
+                    "updated": rec.updated or rec.created,
+                    "resolved": resolved,
+                    "source": self.source,
+                    "external_id": rec.external_id,
+                }
+            except RecordError as exc:
+                out.errors.append(parsers.RowError(raw.number, raw.line, key, exc.field, str(exc)))
+                continue
+            old = existing.get(key)
+            if old is None:
+                state = "created"
+            else:
+                changed = [f for f in ISSUE_FIELDS if old[f] != values[f]]
+                state = "updated" if changed else "unchanged"
+                for f in changed:
+                    history.append((key, f, old[f], values[f]))
+            if state == "created":
+                # A new issue's worklogs are exactly the record's: its total needs no recalculation query.
+                # A plain row for COPY: building model instances cost more than the COPY itself.
+                new_rows.append(
+                    (
+                        project_id,
+                        number,
+                        key,
+                        *[values[f] for f in ISSUE_FIELDS],
+                        sum(w.time_spent for w in rec.worklogs),
+                        None,
+                    )
+                )
+            elif state == "updated":
+                issues.append(Issue(project_id=project_id, number=number, key=key, **values))
+            accepted.append((raw, rec, key, (project_id, number), state))
+        created_keys = {key for _, _, key, _, state in accepted if state == "created"}
+        if new_rows:
+            # New keys: COPY (a concurrent import of the same keys makes this chunk fail and retry cleanly).
+            sql.insert_rows(Issue, ("project_id", "number", "key", *ISSUE_FIELDS, "time_spent", "parent_id"), new_rows)
+        if issues:
+            Issue.objects.bulk_create(
+                issues,
+                update_conflicts=True,
+                unique_fields=["key"],
+                update_fields=[
+                    f.removesuffix("_id") if f.endswith("_id") and f != "external_id" else f for f in ISSUE_FIELDS
+                ],
+            )
+        ids = {key: row["id"] for key, row in existing.items()}
+        need = [key for _, _, key, _, _ in accepted if key not in ids]
+        if need:
+            ids.update(sql.where_in(Issue.objects.all(), "key", need).values_list("key", "pk"))
+
+        touched: set[str] = {key for _, _, key, _, state in accepted if state != "unchanged"}
+        touched |= self._write_labels(accepted, ids, created_keys)
+        wl_touched, out.worklogs, recalc = self._write_children(
+            accepted, ids, Worklog, WORKLOG_FIELDS, "worklogs", self._worklog_values
+        )
+        cm_touched, out.comments, _ = self._write_children(
+            accepted, ids, Comment, COMMENT_FIELDS, "comments", self._comment_values
+        )
+        touched |= wl_touched | cm_touched
+        touched |= self._write_parents(accepted, ids, existing, out)
+        recalc -= {ids[key] for key in created_keys}
+        if recalc:
+            issue_recalculate_time_spent(issue_ids=recalc)
+        history_record_rows(
+            changes=[(ids[key], name, old, new) for key, name, old, new in history], author_id=None, when=now
+        )
+        # Keys keep their numbers: the counter goes past the highest imported number, never back.
+        highest: dict[int, int] = {}
+        for _, _, _, (project_id, number), _ in accepted:
+            highest[project_id] = max(highest.get(project_id, 0), number)
+        project_counters_raise(highest=highest)
+
+        for _, _, key, _, state in accepted:
+            if state == "created":
+                out.created += 1
+            elif key in touched:
+                out.updated += 1
+            else:
+                out.unchanged += 1
+        changed_ids = [ids[k] for k in touched if k in ids]
+        project_ids = {project_id for _, _, key, (project_id, _), _ in accepted if key in touched}
+        self._invalidate_on_commit(changed_ids, project_ids)
+        return out
+
+    def _invalidate_on_commit(self, issue_ids: list[int], project_ids: set[int]) -> None:
+        """Retire the cached pages of the chunk's changed issues (and their parents') once it commits.
+
+        The writer's one call into the page cache.
+        """
+        if not issue_ids:
+            return
+        # Parents list their sub-tasks, so their pages go stale with them.
+        issue_ids = issue_ids + list(
+            sql.where_in(Issue.objects.filter(parent_id__isnull=False), "id", issue_ids).values_list(
+                "parent_id", flat=True
+            )
+        )
+        transaction.on_commit(lambda: issue_cache.invalidate_issues(issue_ids, project_ids))
+
+    def _write_labels(self, accepted: list, ids: dict[str, int], created_keys: set[str]) -> set[str]:
+        through = Issue.labels.through
+        issue_ids = [ids[key] for _, _, key, _, _ in accepted if key not in created_keys]
+        current: dict[int, set[int]] = {}
+        for issue_id, label_id in through.objects.filter(issue_id__in=issue_ids).values_list("issue_id", "label_id"):
+            current.setdefault(issue_id, set()).add(label_id)
+        changed: set[str] = set()
+        delete_ids: list[int] = []
+        add: list[Any] = []
+        fresh: list[tuple[int, int]] = []  # links of issues created in this chunk: nothing to conflict with
+        for _, rec, key, _, _ in accepted:
+            issue_id = ids[key]
+            want = {self.labels[name] for name in rec.labels}
+            if key in created_keys:
+                fresh.extend((issue_id, label_id) for label_id in want)
+                if want:
+                    changed.add(key)
+                continue
+            have = current.get(issue_id, set())
+            if want != have:
+                changed.add(key)
+                if have - want:
+                    delete_ids.append(issue_id)
+                    add.extend(through(issue_id=issue_id, label_id=label_id) for label_id in want)
+                else:
+                    add.extend(through(issue_id=issue_id, label_id=label_id) for label_id in want - have)
+        if delete_ids:
+            through.objects.filter(issue_id__in=delete_ids).delete()
+        if add:
+            through.objects.bulk_create(add, ignore_conflicts=True, batch_size=2000)
+        if fresh:
+            sql.insert_rows(through, ("issue_id", "label_id"), fresh)
+        return changed
+
+    def _worklog_values(self, child: Any, issue_id: int) -> tuple:
+        created = child.created or child.started
+        return (
+            issue_id,
+            self.users.user_id(child.author),
+            child.started,
+            child.time_spent,
+            child.comment,
+            created,
+            child.updated or created,
+        )
+
+    def _comment_values(self, child: Any, issue_id: int) -> tuple:
+        return (issue_id, self.users.user_id(child.author), child.body, child.created, child.updated or child.created)
+
+    def _write_children(
+        self,
+        accepted: list,
+        ids: dict[str, int],
+        model: type[Model],
+        fields: tuple[str, ...],
+        attr: str,
+        to_values: Callable[[Any, int], tuple],
+    ) -> tuple[set[str], int, set[int]]:
+        """Upsert worklogs or comments by (source, external_id); return touched issue keys, rows written, issue ids."""
+        wanted: dict[str, tuple[str, tuple]] = {}
+        for _, rec, key, _, _ in accepted:
+            issue_id = ids[key]
+            for index, child in enumerate(getattr(rec, attr), start=1):
+                ext = child.external_id or f"{key}/{attr[:-1]}/{index}"
+                wanted[ext] = (key, to_values(child, issue_id))
+        if not wanted:
+            return set(), 0, set()
+        existing: dict[str, tuple[int, tuple]] = {}
+        for row in sql.rows_by_external_id(model, self.source, list(wanted), ("external_id", "id", *fields)):
+            existing[row[0]] = (row[1], tuple(row[2:]))
+        new_rows: list[tuple] = []
+        updates: list[Any] = []
+        touched: set[str] = set()
+        issue_ids: set[int] = set()
+        for ext, (key, values) in wanted.items():
+            old = existing.get(ext)
+            if old is None:
+                new_rows.append((*values, self.source, ext))
+            elif old[1] != values:
+                obj = model(pk=old[0], source=self.source, external_id=ext, **dict(zip(fields, values, strict=True)))
+                updates.append(obj)
+                issue_ids.add(old[1][0])  # a worklog moved between issues changes both totals
+            else:
+                continue
+            touched.add(key)
+            issue_ids.add(values[0])
+        if new_rows:
+            sql.insert_rows(model, (*fields, "source", "external_id"), new_rows)
+        if updates:
+            model.objects.bulk_update(
+                updates, [f.removesuffix("_id") if f.endswith("_id") else f for f in fields], batch_size=500
+            )
+        return touched, len(new_rows) + len(updates), issue_ids
+
+    def _parent_link_error(self, *, child: ChildRow, parent: ParentRow) -> str | None:
+        """Return why a sub-task may not have this parent, or None: where every parent link is validated.
+
+        Both linking paths (parents in the same chunk or earlier, and parents found after the whole file)
+        call this with rows loaded for a whole batch; the rule itself is the issue services' hierarchy rule.
+        """
+        if parent.project_id != child.project_id:
+            # Same words whether or not the importer may see that project: no key of another project leaks.
+            return f"Parent {parent.key} is in another project."
+        return issue_parent_error(
+            issue_id=child.pk,
+            issue_key=child.key,
+            has_subtasks=child.has_subtasks,
+            parent=parent,
+            project_id=child.project_id,
+        )
+
+    @staticmethod
+    def _parent_rows(keys: set[str]) -> dict[str, ParentRow]:
+        """Return the issues with these keys as the hierarchy rule reads them, by key (one query)."""
+        rows = Issue.objects.filter(key__in=keys).values_list("pk", "key", "project_id", "parent_id")
+        return {row[1]: ParentRow(*row) for row in rows}
+
+    @staticmethod
+    def _with_subtasks(issue_ids: set[int], new_parent_ids: set[int]) -> set[int]:
+        """Return which of the issues have sub-tasks, in the database or among the links being written."""
+        found = set(Issue.objects.filter(parent_id__in=issue_ids).values_list("parent_id", flat=True).distinct())
+        return found | (issue_ids & new_parent_ids)
+
+    def _write_parents(self, accepted: list, ids: dict[str, int], existing: dict, out: ChunkOutcome) -> set[str]:
+        wanted = {key: (raw, rec.parent, project_id) for raw, rec, key, (project_id, _), _ in accepted}
+        if self.target_project:
+            wanted = {
+                k: (raw, f"{self.target_project}-{p.rsplit('-', 1)[1]}" if p else None, project_id)
+                for k, (raw, p, project_id) in wanted.items()
+            }
+        parent_keys = {p for _, p, _ in wanted.values() if p}
+        found = self._parent_rows(parent_keys) if parent_keys else {}
+        # Links this chunk writes count as well: a parent that gets a parent here is a sub-task itself.
+        children = {key for key, (_, p, _) in wanted.items() if p}
+        with_subtasks = self._with_subtasks({ids[k] for k in children}, {found[p].pk for p in found})
+        changes: list[Issue] = []
+        touched: set[str] = set()
+        for key, (raw, parent_key, project_id) in wanted.items():
+            old_parent = existing[key]["parent_id"] if key in existing else None
+            parent_id = None
+            if parent_key:
+                if parent_key not in found:
+                    out.pending_parents.append([key, parent_key])
+                    continue
+                parent = found[parent_key]
+                if parent.key in children and parent.parent_id is None:
+                    parent = parent._replace(parent_id=LINKED_IN_BATCH)
+                child = ChildRow(ids[key], key, project_id, ids[key] in with_subtasks)
+                error = self._parent_link_error(child=child, parent=parent)
+                if error:
+                    out.errors.append(parsers.RowError(raw.number, raw.line, key, "parent", error))
+                    continue
+                parent_id = parent.pk
+            if parent_id != old_parent:
+                changes.append(Issue(pk=ids[key], parent_id=parent_id))
+                touched.add(key)
+        if changes:
+            Issue.objects.bulk_update(changes, ["parent"], batch_size=1000)
+        return touched
+
+    def resolve_pending_parents(self, pending: list[list[str]]) -> list[parsers.RowError]:
+        """Link sub-tasks whose parent came later in the file; report parents found nowhere."""
+        errors: list[parsers.RowError] = []
+        for start in range(0, len(pending), 5000):
+            part = pending[start : start + 5000]
+            rows = self._parent_rows({k for pair in part for k in pair})
+            children = {child for child, _ in part if child in rows}
+            new_parents = {rows[p].pk for _, p in part if p in rows}
+            with_subtasks = self._with_subtasks({rows[c].pk for c in children}, new_parents)
+            changes = []
+            for child_key, parent_key in part:
+                if parent_key not in rows or child_key not in rows:
+                    message: str | None = f"Parent {parent_key} is neither in the file nor in Taskra."
+                else:
+                    parent, row = rows[parent_key], rows[child_key]
+                    if parent.key in children and parent.parent_id is None:
+                        parent = parent._replace(parent_id=LINKED_IN_BATCH)
+                    child = ChildRow(row.pk, row.key, row.project_id, row.pk in with_subtasks)
+                    message = self._parent_link_error(child=child, parent=parent)
+                if message:
+                    errors.append(parsers.RowError(None, None, child_key, "parent", message))
+                else:
+                    changes.append(Issue(pk=rows[child_key].pk, parent_id=rows[parent_key].pk))
+            Issue.objects.bulk_update(changes, ["parent"], batch_size=1000)
+        return errors

@@ -1,0 +1,136 @@
+"""Bulk change (issues.bulk): cleaning the changes, the selection, and the two ways of applying a chunk.
+
+Personas: alice edits DEMO, bob edits OPS only, carol views DEMO. Jobs around bulk changes (chunks,
+lease, progress) are tested in imports/tests/test_services.py.
+"""
+
+from __future__ import annotations
+
+from unittest.mock import patch
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+
+from issues import bulk
+from issues.models import History, Issue, Priority, Project, Resolution, Status
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.django_db
+def test_bulk_change_invalidates_the_parent_of_a_changed_subtask(
+    project_a, alice, make_issue, monkeypatch, django_capture_on_commit_callbacks
+):
+    # The parent's page lists its sub-tasks' status, so a bulk change to a sub-task must make it stale too.
+    parent = make_issue(project_a)
+    child = make_issue(project_a, parent=parent)
+    bumped: list[set[int]] = []
+    monkeypatch.setattr(bulk.issue_cache, "invalidate_issues", lambda ids, projects: bumped.append(set(ids)))
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        changed = bulk.issue_bulk_change(
+            issue_ids=[child.pk], changes=bulk.bulk_changes_clean({"status": "Done"}), actor=alice
+        )
+    assert changed == 1
+    assert any({child.pk, parent.pk} <= ids for ids in bumped)
+
+
+def test_bulk_changes_clean_names_to_ids_and_refuses_bad_ones(db, bob):
+    cleaned = bulk.bulk_changes_clean({"status": "done", "assignee": "bob", "add_labels": "b a a"})
+    assert cleaned == {"status": Status.objects.get(name="Done").pk, "assignee": bob.pk, "add_labels": ["a", "b"]}
+    assert bulk.bulk_changes_clean({"assignee": "none"}) == {"assignee": None}
+    with pytest.raises(ValidationError, match="Unknown priority"):
+        bulk.bulk_changes_clean({"priority": "Urgentest"})
+    with pytest.raises(ValidationError, match="not a label"):
+        bulk.bulk_changes_clean({"add_labels": ["x" * 101]})
+
+
+def test_bulk_selection_keeps_to_projects_the_user_edits(project_a, project_b, alice, bob, carol, make_issue):
+    # alice edits DEMO only; carol only views DEMO: nothing of hers to change; a system change (None) sees all.
+    demo, ops = make_issue(project_a), make_issue(project_b, reporter=bob)
+    assert set(bulk.bulk_selection(user=alice, jql=None)) == {demo}
+    assert set(bulk.bulk_selection(user=carol, jql=None)) == set()
+    assert set(bulk.bulk_selection(user=None, jql=None)) == {demo, ops}
+    assert set(bulk.bulk_selection(user=bob, jql="project = OPS")) == {ops}
+
+
+BULK_CHANGES = [
+    {"status": "Done", "add_labels": ["bulk"]},
+    {"status": "In Progress", "priority": "Lowest", "assignee": "bob"},
+    {"status": "To Do", "assignee": "__unassigned__", "remove_labels": ["old", "nope"]},
+    {"add_labels": ["old", "zz", "Ab"], "remove_labels": ["zz"]},
+    {"priority": "High", "remove_labels": ["old"]},
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("changes", BULK_CHANGES)
+def test_bulk_change_sql_matches_rows(
+    changes, project_a, project_b, alice, bob, carol, make_issue, django_capture_on_commit_callbacks
+):
+    # The one-statement PostgreSQL path must write exactly what the row-by-row path writes: the same issue
+    # values, label links, history rows (field, old and new text, per issue in the same order) and the same
+    # invalidated issues and projects. Two identical sets of issues, one changed by each path.
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement path is PostgreSQL only")
+    nobody = get_user_model().objects.create_user("noprofile")
+    nobody.profile.delete()  # an assignee without a profile shows by username (services.history_text)
+    statuses = list(Status.objects.order_by("position"))
+    resolutions = [None, Resolution.objects.get(name="Done"), Resolution.objects.get(name="Won't Fix")]
+    assignees = [None, alice, bob, carol, nobody]
+    priorities = list(Priority.objects.all())
+    label_sets = [[], ["old"], ["old", "bulk"], ["Ab", "b", "zz"], ["bulk"]]
+
+    def build(project: Project) -> list[Issue]:
+        made: list[Issue] = []
+        for n in range(20):
+            issue = make_issue(
+                project,
+                status=statuses[n % len(statuses)],
+                priority=priorities[n % len(priorities)],
+                assignee=assignees[n % len(assignees)],
+                labels=label_sets[n % len(label_sets)],
+                parent=made[0] if n % 7 == 6 else None,
+            )
+            Issue.objects.filter(pk=issue.pk).update(resolution=resolutions[n % 3])
+            made.append(issue)
+        return made
+
+    first, second = build(project_a), build(project_b)
+    cleaned = bulk.bulk_changes_clean(changes)
+    invalidated: list[tuple[set[int], set[int]]] = []
+
+    def apply(fn, issues: list[Issue]) -> tuple:
+        before = {i.pk: i.updated for i in Issue.objects.filter(pk__in=[i.pk for i in issues])}
+        pos = {issue.pk: n for n, issue in enumerate(issues)}
+        start = History.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        with (
+            patch.object(bulk.issue_cache, "invalidate_issues", lambda ids, p: invalidated.append((ids, p))),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            changed = fn(issue_ids=[i.pk for i in issues], changes=cleaned, actor=alice)
+        ids, projects = invalidated.pop()
+        rows = [
+            (
+                pos[i.pk],
+                i.status_id,
+                i.priority_id,
+                i.assignee_id,
+                i.resolution_id,
+                i.resolved is None,
+                i.updated != before[i.pk],
+                sorted(i.labels.values_list("name", flat=True)),
+            )
+            for i in Issue.objects.filter(pk__in=pos).order_by("pk")
+        ]
+        history = [
+            (pos[h.issue_id], h.author_id, h.field, h.from_value, h.to_value)
+            for h in History.objects.filter(pk__gt=start).order_by("issue_id", "pk")
+        ]
+        return changed, rows, history, sorted(pos[i] for i in ids), len(projects)
+
+    with_rows = apply(bulk._change_rows, first)
+    with_sql = apply(bulk._change_sql, second)
+    assert with_rows[0] > 0 and with_rows[2]
+    assert with_sql == with_rows

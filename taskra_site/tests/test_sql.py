@@ -1,0 +1,70 @@
+"""The vendor SQL helpers give the same rows on PostgreSQL (COPY, arrays, LATERAL) and elsewhere (fallbacks).
+
+Run on both CI databases: each test checks what the caller sees, whichever form ran.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+
+from issues.models import Issue, Label
+from taskra_site import sql
+from worklogs.models import Worklog
+
+pytestmark = pytest.mark.django_db
+
+
+def test_insert_rows_writes_plain_tuples(project_a, make_issue, alice):
+    issue = make_issue(project_a)
+    started = issue.created
+    columns = (
+        "issue_id",
+        "author_id",
+        "started",
+        "time_spent",
+        "comment",
+        "created",
+        "updated",
+        "source",
+        "external_id",
+    )
+    sql.insert_rows(
+        Worklog,
+        columns,
+        [(issue.pk, alice.pk, started, 60 * n, f"w{n}", started, started, "t", f"x{n}") for n in (1, 2)],
+    )
+    sql.insert_rows(Worklog, columns, [])  # nothing to do
+    assert sorted(Worklog.objects.values_list("external_id", "time_spent")) == [("x1", 60), ("x2", 120)]
+
+
+def test_insert_links_skips_links_that_exist(project_a, make_issue):
+    issue = make_issue(project_a, labels=["a"])
+    a, b = Label.objects.get(name="a"), Label.objects.create(name="b")
+    through = Issue.labels.through
+    sql.insert_links(through, ("issue_id", "label_id"), [(issue.pk, a.pk), (issue.pk, b.pk)])
+    assert sorted(issue.labels.values_list("name", flat=True)) == ["a", "b"]
+
+
+def test_where_in_filters_by_many_values(project_a, make_issue):
+    issues = [make_issue(project_a) for _ in range(3)]
+    wanted = [issues[0].pk, issues[2].pk, 999_999]
+    assert sorted(sql.where_in(Issue.objects.all(), "id", wanted).values_list("pk", flat=True)) == wanted[:2]
+    assert not sql.where_in(Issue.objects.all(), "id", []).exists()
+
+
+def test_rows_by_external_id_finds_one_row_per_id_of_the_source(project_a, make_issue):
+    first, second = make_issue(project_a), make_issue(project_a)
+    Issue.objects.filter(pk=first.pk).update(source="jira", external_id="10")
+    Issue.objects.filter(pk=second.pk).update(source="other", external_id="10")  # same id, another source
+    rows = sql.rows_by_external_id(Issue, "jira", ["10", "11"], ("external_id", "key"))
+    assert [tuple(r) for r in rows] == [("10", first.key)]
+    assert sql.rows_by_external_id(Issue, "jira", [], ("key",)) == []
+
+
+def test_relax_commit_and_execute_without_jit_run_in_a_transaction(project_a, make_issue):
+    issue = make_issue(project_a)
+    with transaction.atomic():
+        sql.relax_commit()
+        rows = sql.execute_without_jit("SELECT key FROM issues_issue WHERE id = %s", [issue.pk])
+    assert [tuple(r) for r in rows] == [(issue.key,)]
