@@ -28,7 +28,7 @@ from django.contrib.auth.hashers import make_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
-from django.db.models import F, Max, QuerySet, Value
+from django.db.models import F, Min, QuerySet, Value
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
@@ -68,7 +68,7 @@ SNIFF_BYTES = 64 * 1024
 
 def lease_seconds(job: Job) -> int:
     """Return how long a worker holds a job without committing a chunk before others may take it over."""
-    return int(job.options.get("lease_seconds") or getattr(settings, "IMPORTS_LEASE_SECONDS", 120))
+    return int(job.options.get("lease_seconds") or settings.IMPORTS_LEASE_SECONDS)
 
 
 class LeaseLost(Exception):
@@ -375,7 +375,7 @@ def _reader_process(job: Job) -> bool:
     """Return whether the job reads and validates its files in a separate process (see parsers.ReaderProcess)."""
     value = job.options.get("reader_process")
     if value is None:
-        value = getattr(settings, "IMPORTS_READER_PROCESS", True)
+        value = settings.IMPORTS_READER_PROCESS
     return bool(value)
 
 
@@ -1591,9 +1591,11 @@ def recover_stale_jobs() -> list[int]:
     )
 
 
-def running_jobs_lease_wait() -> float | None:
+def running_jobs_lease_wait(*, now: dt.datetime | None = None) -> float | None:
     """Return seconds until the earliest lease of a running job expires (None when no job runs)."""
-    nearest = Job.objects.filter(state=JobState.RUNNING, lease_until__isnull=False).aggregate(m=Max("lease_until"))["m"]
+    # Earliest, not latest: recover_jobs checks again after this wait, and the first lease to lapse is the
+    # first job that may need resuming; waiting for the latest would leave that one stalled meanwhile.
+    nearest = Job.objects.filter(state=JobState.RUNNING, lease_until__isnull=False).aggregate(m=Min("lease_until"))["m"]
     if nearest is None:
         return None
-    return max((nearest - timezone.now()).total_seconds(), 0) + 1
+    return max((nearest - (now or timezone.now())).total_seconds(), 0) + 1
