@@ -1,4 +1,4 @@
-"""Issue pages: /browse/KEY, inline edits, create/edit, comments, worklogs, the JSON API, login/logout.
+"""Issue pages: /browse/KEY, inline edits, create/edit, comments, worklogs, the JSON API (login: accounts/tests).
 
 Who may see what (personas from conftest.py):
 - alice: admin of DEMO -- sees and edits DEMO issues.
@@ -82,7 +82,7 @@ def _urls(issue: Issue, *, comment_id: int = 1, worklog_id: int = 1) -> list[tup
     ]
 
 
-# --- login, logout, anonymous -----------------------------------------------------------------------------
+# --- anonymous ---------------------------------------------------------------------------------------------
 
 
 def test_anonymous_is_redirected_to_login(client, issue):
@@ -90,31 +90,6 @@ def test_anonymous_is_redirected_to_login(client, issue):
         response = getattr(client, method)(url)
         assert response.status_code == 302, url
         assert response["Location"].startswith("/accounts/login/"), url
-
-
-def test_login_page_renders_and_logs_in(client, alice, issue):
-    page = client.get("/accounts/login/?next=/browse/DEMO-1")
-    assert page.status_code == 200
-    assert b'autocomplete="current-password"' in page.content
-    response = client.post(
-        "/accounts/login/", {"username": "alice", "password": "alice-pass-123", "next": "/browse/DEMO-1"}
-    )
-    assert response.status_code == 302 and response["Location"] == "/browse/DEMO-1"
-    assert client.get("/browse/DEMO-1").status_code == 200
-
-
-def test_login_with_a_wrong_password_shows_an_error_and_keeps_the_username(client, alice):
-    response = client.post("/accounts/login/", {"username": "alice", "password": "nope"})
-    assert response.status_code == 200
-    assert b'role="alert"' in response.content
-    assert b'value="alice"' in response.content
-
-
-def test_logout_ends_the_session(client, alice, issue):
-    _client(client, alice)
-    response = client.post("/accounts/logout/")
-    assert response.status_code == 302
-    assert client.get("/browse/DEMO-1").status_code == 302
 
 
 # --- visibility: bob (other project) gets 404 everywhere, like a missing issue -------------------------------
