@@ -9,12 +9,13 @@ from typing import Any
 
 from django.db.models import Count, F, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
+from django.urls import reverse
 
 from accounts.models import display_name
 from issues.models import Issue
 from issues.permissions import visible_project_ids
 from worklogs.models import Worklog
-from worklogs.selectors import WorklogFilter, day_bounds, worklogs_in_range
+from worklogs.selectors import TicketFilter, WorklogFilter, day_bounds, worklogs_in_range
 
 GROUPS = ("project", "user", "issue", "day")
 
@@ -104,7 +105,9 @@ def time_report(*, user: Any, flt: WorklogFilter, group: str) -> Report:
         rows.sort(key=lambda row: (row.label.lower(), row.key))
     elif group == "issue":
         found = qs.values("issue_id").annotate(**agg, key=Max("issue__key"), summary=Max("issue__summary")).order_by()
-        rows = [ReportRow(r["key"], r["summary"], r["seconds"], r["n"], url=f"/browse/{r['key']}") for r in found]
+        # One reverse() per report, not per row: a report may list thousands of issues and reverse() is slow.
+        browse = reverse("issues:browse", args=["KEY"]).removesuffix("KEY")
+        rows = [ReportRow(r["key"], r["summary"], r["seconds"], r["n"], url=browse + r["key"]) for r in found]
         rows.sort(key=lambda row: issue_key_order(row.key))
     else:
         found = qs.annotate(day=TruncDate("started", tzinfo=flt.tz)).values("day").annotate(**agg).order_by("day")
@@ -169,20 +172,6 @@ TICKET_SORTS = {
 }
 TICKET_GROUPS = ("status", "assignee")
 TICKET_DATE_FIELDS = ("created", "updated", "worklog")
-
-
-@dataclass
-class TicketFilter:
-    project_id: int
-    start: dt.date | None
-    end: dt.date | None
-    tz: dt.tzinfo
-    date_field: str = "updated"
-    status_ids: tuple[int, ...] = ()
-    assignee_ids: tuple[int, ...] = ()
-    reporter_ids: tuple[int, ...] = ()
-    worklog_author_ids: tuple[int, ...] = ()
-    unassigned: bool = False
 
 
 def _range(flt: TicketFilter) -> tuple[dt.datetime | None, dt.datetime | None]:

@@ -10,7 +10,6 @@ import datetime as dt
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Sum
-from django.utils import timezone
 
 from issues.models import Issue, Membership, Role
 from worklogs.models import Worklog
@@ -21,7 +20,8 @@ H = 3600
 
 @pytest.fixture
 def started():
-    return timezone.now().replace(microsecond=0) - dt.timedelta(hours=3)
+    # A fixed instant: nothing here depends on when the suite runs.
+    return dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
