@@ -60,6 +60,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # {% load links %}: URL names reversed once, for base.html and list rows (taskra_site/links.py).
+            "libraries": {"links": "taskra_site.links"},
         },
     },
 ]
@@ -158,7 +160,7 @@ AUTHENTICATION_BACKENDS = ["accounts.backends.ProfileModelBackend"]
 # Sessions are read from the cache (Redis when configured) and written through to the database, so a
 # page-cache hit needs no session query and a cache flush or outage logs nobody out.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-LOGIN_REDIRECT_URL = "/issues/"
+LOGIN_REDIRECT_URL = "issues:navigator"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"

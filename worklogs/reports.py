@@ -9,11 +9,11 @@ from typing import Any
 
 from django.db.models import Count, F, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
-from django.urls import reverse
 
 from accounts.models import display_name
 from issues.models import Issue
 from issues.permissions import visible_project_ids
+from taskra_site.links import issue_url
 from worklogs.models import Worklog
 from worklogs.selectors import TicketFilter, WorklogFilter, day_bounds, worklogs_in_range
 
@@ -105,9 +105,7 @@ def time_report(*, user: Any, flt: WorklogFilter, group: str) -> Report:
         rows.sort(key=lambda row: (row.label.lower(), row.key))
     elif group == "issue":
         found = qs.values("issue_id").annotate(**agg, key=Max("issue__key"), summary=Max("issue__summary")).order_by()
-        # One reverse() per report, not per row: a report may list thousands of issues and reverse() is slow.
-        browse = reverse("issues:browse", args=["KEY"]).removesuffix("KEY")
-        rows = [ReportRow(r["key"], r["summary"], r["seconds"], r["n"], url=browse + r["key"]) for r in found]
+        rows = [ReportRow(r["key"], r["summary"], r["seconds"], r["n"], url=issue_url(r["key"])) for r in found]
         rows.sort(key=lambda row: issue_key_order(row.key))
     else:
         found = qs.annotate(day=TruncDate("started", tzinfo=flt.tz)).values("day").annotate(**agg).order_by("day")
