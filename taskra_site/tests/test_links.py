@@ -1,4 +1,7 @@
-"""URL names reversed once (taskra_site/links.py): the same text as reverse() and {% url %}, by any prefix."""
+"""URL names reversed once (taskra_site/links.py): the same text as reverse() and {% url %}, by any prefix.
+
+Personas: alice (DEMO admin) is logged in for the page test; the menu is the same for every viewer.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import pytest
 from django.template import engines
 from django.urls import clear_script_prefix, reverse, set_script_prefix
 
-from taskra_site.links import cached_url, issue_url
+from taskra_site.links import NAV_URL_NAMES, issue_url, nav_urls
 
 
 @pytest.fixture
@@ -16,12 +19,10 @@ def script_prefix():
     set_script_prefix("/")
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["issues:navigator", "issues:create", "worklogs:timesheet", "worklogs:list", "worklogs:reports", "imports:index"],
-)
-def test_cached_url_is_reverse(name):
-    assert cached_url(name) == reverse(name)
+def test_nav_urls_are_reverse_of_their_names():
+    nav = nav_urls(None)["nav"]
+    assert {short: nav[short] for short in NAV_URL_NAMES} == {s: reverse(n) for s, n in NAV_URL_NAMES.items()}
+    assert nav["issue_prefix"] + "DEMO-1" == reverse("issues:browse", args=["DEMO-1"])
 
 
 @pytest.mark.parametrize("key", ["DEMO-1", "OPS-12345", "A_B-7"])
@@ -39,15 +40,28 @@ def test_a_script_prefix_is_honoured_per_prefix(script_prefix):
     assert issue_url("DEMO-1") == "/browse/DEMO-1"
     script_prefix("/taskra/")
     assert issue_url("DEMO-1") == "/taskra/browse/DEMO-1" == reverse("issues:browse", args=["DEMO-1"])
-    assert cached_url("issues:navigator") == "/taskra/issues/"
+    assert nav_urls(None)["nav"]["navigator"] == "/taskra/issues/"
     script_prefix("/")
-    assert cached_url("issues:navigator") == "/issues/"
+    assert nav_urls(None)["nav"]["navigator"] == "/issues/"
 
 
-def test_template_tags_render_what_url_renders():
-    template = engines["django"].from_string(
-        "{% load links %}{% cached_url 'worklogs:timesheet' %}|{{ key|issue_url }}|{% url 'issues:browse' key %}"
-    )
-    first, second, third = template.render({"key": "DEMO-9"}).split("|")
-    assert first == reverse("worklogs:timesheet")
-    assert second == third == "/browse/DEMO-9"
+def test_the_filter_renders_what_url_renders():
+    template = engines["django"].from_string("{% load links %}{{ key|issue_url }}|{% url 'issues:browse' key %}")
+    first, second = template.render({"key": "DEMO-9"}).split("|")
+    assert first == second == "/browse/DEMO-9"
+
+
+def test_every_page_has_the_menu(client, alice):
+    # The context processor feeds base.html: the menu links are the reversed names, on any page.
+    client.force_login(alice)
+    html = client.get(reverse("worklogs:timesheet")).content.decode()
+    for short in ("navigator", "timesheet", "worklogs", "reports", "imports", "create", "logout"):
+        assert f'"{reverse(NAV_URL_NAMES[short])}"' in html, short
+    assert f'data-current-prefix="{reverse("issues:browse", args=["X"])[:-1]}"' in html
+
+
+def test_a_new_urlconf_is_not_served_old_urls(settings):
+    assert nav_urls(None)["nav"]["navigator"] == "/issues/"
+    settings.ROOT_URLCONF = "taskra_site.tests.urls_elsewhere"
+    assert nav_urls(None)["nav"]["navigator"] == "/elsewhere/issues/" == reverse("issues:navigator")
+    assert issue_url("DEMO-1") == "/elsewhere/browse/DEMO-1"
