@@ -13,6 +13,8 @@ import json
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import escape
 
@@ -317,9 +319,6 @@ def test_list_page_query_count_is_bounded(client, alice, demo, make_issue, proje
     Session, user, profile, memberships; page ids (keyset), rows, their users, labels (adapter); capped
     count; group counts; saved filters, projects, statuses, types, priorities (filter form).
     """
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     client.force_login(alice)
     params = {"columns": "key,summary,labels,assignee,reporter,status,timespent", "group": "status"}
     with CaptureQueriesContext(connection) as few:

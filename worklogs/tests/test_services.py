@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Sum
 
@@ -159,8 +160,6 @@ def test_deleting_twice_does_not_subtract_twice(issue, alice, started):
 
 def test_only_owner_or_project_admin_changes_a_worklog(project_a, issue, alice, bob, started):
     # dave is a plain member of DEMO: he may log work, but not edit alice's worklog.
-    from django.contrib.auth import get_user_model
-
     dave = get_user_model().objects.create_user("dave", "dave@example.com", "dave-pass-123")
     Membership.objects.create(project=project_a, user=dave, role=Role.MEMBER)
     alices = worklog_add(issue=issue, author=alice, time_spent=H, started=started)

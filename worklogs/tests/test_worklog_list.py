@@ -13,8 +13,11 @@ import io
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from worklogs import exports
 from worklogs.tests.conftest import BERLIN, MON, RANGE, at, body
 
 
@@ -195,8 +198,6 @@ def test_list_query_count_does_not_grow_with_rows(
 
 def test_exports_read_the_rows_in_chunks(client, dave, week_logs, monkeypatch, django_assert_max_num_queries):
     # With 2-row chunks the CSV export looks up summaries once per chunk: rows are never all in memory.
-    from worklogs import exports
-
     monkeypatch.setattr(exports, "CHUNK", 2)
     client.force_login(dave)
     response = client.get(f"/worklogs/?{RANGE}&format=csv")
@@ -204,8 +205,6 @@ def test_exports_read_the_rows_in_chunks(client, dave, week_logs, monkeypatch, d
     rows = list(csv.DictReader(io.StringIO(b"".join(pieces).decode())))
     assert len(rows) == len(in_range(week_logs)) == 5
     assert len(pieces) >= 2  # header, then the rows: streamed, not one body
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as ctx:
         list(client.get(f"/worklogs/?{RANGE}&format=csv").streaming_content)
