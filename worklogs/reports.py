@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -302,6 +303,17 @@ def ticket_group_key(issue: Issue, group: str) -> str:
     if group == "status":
         return str(issue.status_id)
     return issue.assignee.username if issue.assignee_id else ""
+
+
+def tickets_attach_issues(groups: list[dict[str, Any]], issues: Iterable[Issue], *, group: str) -> None:
+    """Put each issue row under its group (the dicts of tickets_groups) and add the groups' hour texts."""
+    by_group: dict[str, list[Issue]] = defaultdict(list)
+    for issue in issues:
+        by_group[ticket_group_key(issue, group)].append(issue)
+    for g in groups:
+        g["issues"] = by_group.get(g["key"], [])
+        for name in ("original", "remaining", "spent", "logged"):
+            g[f"{name}_text"] = format_hours(g[name])
 
 
 def iter_chunks(qs: QuerySet, size: int = 2000) -> Iterator[Any]:

@@ -144,7 +144,7 @@ def workday_gaps(
     covered: dict[tuple[int, dt.date], list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
     for r in rows:
         covered[(r["author_id"], r["started_local"].date())].append((r["started_local"], r["ended_local"]))
-    gaps = []
+    gaps: list[dict[str, Any]] = []
     day = start
     while day <= min(end, today):
         if day.weekday() < 5:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from typing import Any
 from urllib.parse import urlencode
 
@@ -32,7 +31,7 @@ from worklogs.forms import (
 from worklogs.reports import (
     cross_project_report,
     format_hours,
-    ticket_group_key,
+    tickets_attach_issues,
     tickets_groups,
     tickets_logged_worklogs,
     tickets_rows,
@@ -467,13 +466,7 @@ def tickets_view(request: HttpRequest) -> HttpResponse:
         )
     groups = [] if empty else tickets_groups(user=request.user, flt=flt, group=cd["group"])
     found = list(rows_qs[: TICKETS_LIMIT + 1])
-    by_group: dict[str, list[Any]] = defaultdict(list)
-    for issue in found[:TICKETS_LIMIT]:
-        by_group[ticket_group_key(issue, cd["group"])].append(issue)
-    for g in groups:
-        g["issues"] = by_group.get(g["key"], [])
-        for name in ("original", "remaining", "spent", "logged"):
-            g[f"{name}_text"] = format_hours(g[name])
+    tickets_attach_issues(groups, found[:TICKETS_LIMIT], group=cd["group"])
     context.update(
         {
             "groups": groups,
