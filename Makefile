@@ -6,8 +6,10 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt |
 ADDR   ?= 127.0.0.1:8000
 SEED_ISSUES ?= 5000
 PYTEST_ARGS ?=
+# Where settings.py keeps the SQLite database, uploads and the file broker (TASKRA_VAR_DIR overrides it).
+DATA_DIR := $(or $(TASKRA_VAR_DIR),var)
 
-.PHONY: venv run worker test lint format bench-adapters bench-cache bench-import bench-navigator bench-worklogs clean
+.PHONY: venv run worker test lint format bench-adapters bench-cache bench-import bench-navigator bench-worklogs clean clean-data
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,5 +60,17 @@ bench-navigator: venv
 bench-worklogs: venv
 	$(BIN)/python bench/worklog_reports.py
 
+# The venv and tool caches only: your data in $(DATA_DIR)/ is kept (see clean-data).
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+
+# Deletes the SQLite database, uploaded import files, the file broker's queue and collected static files.
+clean-data:
+	@if [ -e "$(DATA_DIR)" ]; then \
+		echo "Deleting $(DATA_DIR)/ (the SQLite database, uploads, queued jobs, collected static files):"; \
+		find "$(DATA_DIR)" -mindepth 1 -maxdepth 1 -exec du -sh {} +; \
+		rm -rf "$(DATA_DIR)"; \
+	else \
+		echo "Nothing to delete: $(DATA_DIR)/ does not exist."; \
+	fi

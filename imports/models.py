@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 
 
 class JobKind(models.TextChoices):
@@ -83,7 +84,7 @@ class Job(models.Model):
         return f"{self.get_kind_display()} #{self.pk} ({self.state})"
 
     def get_absolute_url(self) -> str:
-        return f"/imports/{self.pk}/"
+        return reverse("imports:detail", args=[self.pk])
 
     @property
     def is_finished(self) -> bool:

@@ -546,9 +546,11 @@ def recover_stale_jobs() -> list[int]:
     )
 
 
-def running_jobs_lease_wait() -> float | None:
+def running_jobs_lease_wait(*, now: dt.datetime | None = None) -> float | None:
     """Return seconds until the earliest lease of a running job expires (None when no job runs)."""
+    # Earliest, not latest: recover_jobs checks again after this wait, and the first lease to lapse is the
+    # first job that may need resuming; waiting for the latest would leave that one stalled meanwhile.
     nearest = Job.objects.filter(state=JobState.RUNNING, lease_until__isnull=False).aggregate(m=Min("lease_until"))["m"]
     if nearest is None:
         return None
-    return max((nearest - timezone.now()).total_seconds(), 0) + 1
+    return max((nearest - (now or timezone.now())).total_seconds(), 0) + 1

@@ -136,8 +136,9 @@ class SeedResult:
 def _row_factory(model: type[Model], names: Sequence[str]) -> Callable[..., Model]:
     """Return a constructor taking values for the attnames `names` positionally; other fields get their default.
 
-    Django's positional Model(*args) path costs about a third of the keyword one (measured 4.2us vs
-    11.9us per History row); mapping through the model's own field order keeps it right if fields move.
+    Django's positional Model(*args) path costs about a third of the keyword one (figures:
+    docs/benchmarks/2026-11-27-demo-seeding.md); mapping through the model's own field order keeps it right
+    if fields move.
     Defaults are evaluated once, so this is only for models whose omitted fields have constant defaults.
     """
     fields = model._meta.concrete_fields

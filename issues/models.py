@@ -7,6 +7,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from taskra_site.links import issue_url
+
 PROJECT_KEY_RE = r"^[A-Z][A-Z0-9_]{1,9}$"
 
 
@@ -173,7 +175,7 @@ class Issue(models.Model):
         return f"{self.key} {self.summary}"
 
     def get_absolute_url(self) -> str:
-        return f"/browse/{self.key}"
+        return issue_url(self.key)
 
 
 class Comment(models.Model):

@@ -59,7 +59,11 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # {{ nav.timesheet }} etc.: the menu's URL names reversed once, not on every page.
+                "taskra_site.links.nav_urls",
             ],
+            # {% load links %} for {{ key|issue_url }}: an issue link per row without a reverse() per row.
+            "libraries": {"links": "taskra_site.links"},
         },
     },
 ]
@@ -158,7 +162,7 @@ AUTHENTICATION_BACKENDS = ["accounts.backends.ProfileModelBackend"]
 # Sessions are read from the cache (Redis when configured) and written through to the database, so a
 # page-cache hit needs no session query and a cache flush or outage logs nobody out.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-LOGIN_REDIRECT_URL = "/issues/"
+LOGIN_REDIRECT_URL = "issues:navigator"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"

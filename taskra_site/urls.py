@@ -6,7 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/issues/", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="issues:navigator", permanent=False)),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("", include("issues.urls")),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,10 +12,12 @@ from django.db.models import Count, F, IntegerField, Max, OuterRef, Q, QuerySet,
 from django.db.models.functions import Coalesce, TruncDate
 
 from accounts.models import display_name, display_name_of
+from issues.durations import format_duration
 from issues.models import Issue
 from issues.permissions import visible_project_ids
+from taskra_site.links import issue_url
 from worklogs.models import Worklog
-from worklogs.selectors import WorklogFilter, day_bounds, worklogs_in_range
+from worklogs.selectors import TicketFilter, WorklogFilter, day_bounds, worklogs_in_range
 
 GROUPS = ("project", "user", "issue", "day")
 
@@ -89,7 +92,7 @@ def time_report(*, user: Any, flt: WorklogFilter, group: str) -> Report:
         rows.sort(key=lambda row: (row.label.lower(), row.key))
     elif group == "issue":
         found = qs.values("issue_id").annotate(**agg, key=Max("issue__key"), summary=Max("issue__summary")).order_by()
-        rows = [ReportRow(r["key"], r["summary"], r["seconds"], r["n"], url=f"/browse/{r['key']}") for r in found]
+        rows = [ReportRow(r["key"], r["summary"], r["seconds"], r["n"], url=issue_url(r["key"])) for r in found]
         rows.sort(key=lambda row: issue_key_order(row.key))
     else:
         found = qs.annotate(day=TruncDate("started", tzinfo=flt.tz)).values("day").annotate(**agg).order_by("day")
@@ -154,20 +157,6 @@ TICKET_SORTS = {
 }
 TICKET_GROUPS = ("status", "assignee")
 TICKET_DATE_FIELDS = ("created", "updated", "worklog")
-
-
-@dataclass
-class TicketFilter:
-    project_id: int
-    start: dt.date | None
-    end: dt.date | None
-    tz: dt.tzinfo
-    date_field: str = "updated"
-    status_ids: tuple[int, ...] = ()
-    assignee_ids: tuple[int, ...] = ()
-    reporter_ids: tuple[int, ...] = ()
-    worklog_author_ids: tuple[int, ...] = ()
-    unassigned: bool = False
 
 
 def _range(flt: TicketFilter) -> tuple[dt.datetime | None, dt.datetime | None]:
@@ -300,6 +289,17 @@ def ticket_group_key(issue: Issue, group: str) -> str:
     if group == "status":
         return str(issue.status_id)
     return issue.assignee.username if issue.assignee_id else ""
+
+
+def tickets_attach_issues(groups: list[dict[str, Any]], issues: Iterable[Issue], *, group: str) -> None:
+    """Put each issue row under its group (the dicts of tickets_groups) and add the groups' hour texts."""
+    by_group: dict[str, list[Issue]] = defaultdict(list)
+    for issue in issues:
+        by_group[ticket_group_key(issue, group)].append(issue)
+    for g in groups:
+        g["issues"] = by_group.get(g["key"], [])
+        for name in ("original", "remaining", "spent", "logged"):
+            g[f"{name}_text"] = format_duration(g[name])
 
 
 def iter_chunks(qs: QuerySet, size: int = 2000) -> Iterator[Any]:

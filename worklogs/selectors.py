@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
-from issues.models import Issue, Project
+from accounts.models import display_name
+from issues.jql import JQLError, jql_queryset
+from issues.models import Issue, Project, Status
 from issues.permissions import visible_project_ids
+from issues.selectors import projects_visible_to
 from worklogs.models import Worklog
 
 User = get_user_model()
@@ -93,8 +96,6 @@ def worklog_list(*, user: Any, flt: WorklogFilter) -> QuerySet[Worklog]:
 
 def worklog_total(*, user: Any, flt: WorklogFilter) -> tuple[int, int]:
     """Return (number of worklogs, seconds logged) for the filter, summed in the database."""
-    from django.db.models import Count
-
     agg = worklogs_in_range(user=user, flt=flt).aggregate(n=Count("id"), total=Sum("time_spent"))
     return agg["n"] or 0, agg["total"] or 0
 
@@ -177,3 +178,158 @@ def colleagues(*, user: Any) -> QuerySet:
         .only("id", "username", "first_name", "last_name", "profile__id", "profile__display_name")
         .order_by("username")
     )
+
+
+# ------------------------------------------------------------------------------------- filter resolution
+
+
+@dataclass
+class ResolvedFilter:
+    """A worklog filter form's cleaned data resolved against what the user may see, with inline notices.
+
+    flt is None when the input cannot run (errors says why); users and projects are the named ones found.
+    """
+
+    flt: WorklogFilter | None = None
+    users: list[Any] = field(default_factory=list)
+    projects: list[Project] = field(default_factory=list)
+    jql: str = ""
+    notices: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _jql_message(exc: JQLError) -> str:
+    where = f" (at column {exc.position})" if exc.position else ""
+    hint = f" {exc.hint}" if exc.hint else ""
+    return f"JQL: {exc.message}{where}{hint}"
+
+
+def resolve_worklog_filter(*, user: Any, data: Mapping[str, Any], tz: dt.tzinfo) -> ResolvedFilter:
+    """Return the WorklogFilter for a valid WorklogFilterForm's cleaned data (user, project, jql, start, end).
+
+    Names the user may not see count as unknown and are reported as notices; when every named user or
+    project is unknown the filter matches nothing rather than everything. Bad JQL is an error.
+    """
+    res = ResolvedFilter()
+    res.users, unknown_users = colleagues_by_username(user=user, usernames=data["user"])
+    res.projects, unknown_projects = visible_projects_by_key(user=user, keys=data["project"])
+    res.notices += [f"No user '{name}' shares a project with you; left out." for name in unknown_users]
+    res.notices += [f"No project '{key}' that you are a member of; it shows nothing." for key in unknown_projects]
+    issues: QuerySet | None = None
+    if data["jql"].strip():
+        try:
+            issues = jql_queryset(data["jql"], user=user).order_by().values("id")
+        except JQLError as exc:
+            res.errors.append(_jql_message(exc))
+            return res
+        res.jql = data["jql"]
+    if (data["project"] and not res.projects) or (data["user"] and not res.users):
+        issues = Worklog.objects.none().values("issue_id")
+    res.flt = WorklogFilter(
+        start=data["start"],
+        end=data["end"],
+        tz=tz,
+        author_ids=tuple(u.pk for u in res.users),
+        project_ids=tuple(p.pk for p in res.projects),
+        issues=issues,
+    )
+    return res
+
+
+def worklog_filter_choices(*, user: Any, chosen: ResolvedFilter) -> dict[str, list[tuple[str, str, bool]]]:
+    """Return the filter pickers' options: (username, name, chosen) per colleague, (key, name, chosen) per project."""
+    chosen_users = {u.username for u in chosen.users}
+    chosen_projects = {p.key for p in chosen.projects}
+    return {
+        "user_choices": [(u.username, display_name(u), u.username in chosen_users) for u in colleagues(user=user)],
+        "project_choices": [
+            (p.key, p.name, p.key in chosen_projects) for p in projects_visible_to(user).order_by("key")
+        ],
+    }
+
+
+@dataclass
+class TicketFilter:
+    """What the tickets report covers: one project's issues, narrowed by dates, statuses and people."""
+
+    project_id: int
+    start: dt.date | None
+    end: dt.date | None
+    tz: dt.tzinfo
+    date_field: str = "updated"
+    status_ids: tuple[int, ...] = ()
+    assignee_ids: tuple[int, ...] = ()
+    reporter_ids: tuple[int, ...] = ()
+    worklog_author_ids: tuple[int, ...] = ()
+    unassigned: bool = False
+
+
+# Assignee names that mean "nobody", as in JQL's assignee IS EMPTY.
+UNASSIGNED_NAMES = ("unassigned", "none")
+
+
+@dataclass
+class ResolvedTickets:
+    """The tickets report's project and filter resolved against what the user may see, with notices.
+
+    empty is true when named filters all failed: the report then shows nothing rather than everything.
+    """
+
+    projects: list[Project]
+    project: Project | None = None
+    flt: TicketFilter | None = None
+    empty: bool = False
+    notices: list[str] = field(default_factory=list)
+
+
+def resolve_tickets_filter(*, user: Any, data: Mapping[str, Any] | None, tz: dt.tzinfo) -> ResolvedTickets:
+    """Return the tickets report's project and TicketFilter for a TicketsForm's cleaned data (None if invalid).
+
+    No project named means the first visible one; a project the user cannot see is reported like a missing one.
+    """
+    res = ResolvedTickets(projects=list(projects_visible_to(user).order_by("key")))
+    if data is None:
+        return res
+    key = (data["project"] or "").strip().upper()
+    if key:
+        res.project = next((p for p in res.projects if p.key == key), None)
+        if res.project is None:
+            res.notices.append(f"No project '{key}' that you are a member of; it shows nothing.")
+            return res
+    elif res.projects:
+        res.project = res.projects[0]
+    else:
+        return res
+    people, unknown = colleagues_by_username(
+        user=user, usernames=[*data["assignee"], *data["reporter"], *data["worklog_author"]]
+    )
+    by_name = {u.username: u.pk for u in people}
+    res.notices += [
+        f"No user '{name}' shares a project with you; left out."
+        for name in unknown
+        if name.lower() not in UNASSIGNED_NAMES
+    ]
+    statuses = {s.name.lower(): s.pk for s in Status.objects.only("id", "name")}
+    status_ids = []
+    for name in data["status"]:
+        if name.lower() in statuses:
+            status_ids.append(statuses[name.lower()])
+        else:
+            res.notices.append(f"No status '{name}'; left out.")
+    res.flt = TicketFilter(
+        project_id=res.project.pk,
+        start=data["start"],
+        end=data["end"],
+        tz=tz,
+        date_field=data["date_field"],
+        status_ids=tuple(status_ids),
+        assignee_ids=tuple(by_name[n] for n in data["assignee"] if n in by_name),
+        reporter_ids=tuple(by_name[n] for n in data["reporter"] if n in by_name),
+        worklog_author_ids=tuple(by_name[n] for n in data["worklog_author"] if n in by_name),
+        unassigned=any(n.lower() in UNASSIGNED_NAMES for n in data["assignee"]),
+    )
+    res.empty = bool(data["status"] and not status_ids) or any(
+        data[f] and not any(n in by_name for n in data[f]) and not (f == "assignee" and res.flt.unassigned)
+        for f in ("assignee", "reporter", "worklog_author")
+    )
+    return res

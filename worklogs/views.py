@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from typing import Any
 from urllib.parse import urlencode
 
@@ -30,30 +29,28 @@ from worklogs.forms import (
     TicketsForm,
     TimesheetForm,
     WorklogFilterForm,
-    parse_cell,
 )
 from worklogs.reports import (
-    TicketFilter,
     cross_project_report,
-    issue_key_order,
-    ticket_group_key,
+    tickets_attach_issues,
     tickets_groups,
     tickets_logged_worklogs,
     tickets_rows,
     time_report,
 )
 from worklogs.selectors import (
-    WorklogFilter,
-    colleagues,
-    colleagues_by_username,
+    ResolvedFilter,
     loggable_issue,
+    resolve_tickets_filter,
+    resolve_worklog_filter,
     timesheet_cells,
-    visible_projects_by_key,
     week_start,
+    worklog_filter_choices,
     worklog_list,
     worklog_total,
 )
 from worklogs.services import worklog_set_day_total
+from worklogs.timesheet import CellChange, changed_cells, grid_json, timesheet_grid, week_days, workday_gaps
 
 LIST_LIMIT = 2000  # rows shown on the worklog list page; exports stream everything
 TICKETS_LIMIT = 1000
@@ -77,42 +74,8 @@ def _form_errors(form: Any) -> list[str]:
 
 
 def _timesheet_data(*, user: Any, monday: dt.date, tz: dt.tzinfo, target: int) -> dict[str, Any]:
-    days = [monday + dt.timedelta(days=i) for i in range(7)]
-    cells = timesheet_cells(user=user, start=days[0], end=days[-1], tz=tz)
-    rows: dict[int, dict[str, Any]] = {}
-    for c in cells:
-        row = rows.setdefault(
-            c["issue_id"],
-            {
-                "key": c["issue__key"],
-                "summary": c["issue__summary"],
-                "original": c["issue__original_estimate"],
-                "remaining": c["issue__remaining_estimate"],
-                "by_day": {},
-            },
-        )
-        row["by_day"][c["day"]] = row["by_day"].get(c["day"], 0) + c["total"]
-    day_totals = {d: 0 for d in days}
-    out_rows = []
-    for row in sorted(rows.values(), key=lambda r: issue_key_order(r["key"])):
-        row_cells = []
-        for d in days:
-            seconds = row["by_day"].get(d, 0)
-            day_totals[d] += seconds
-            row_cells.append({"day": d, "seconds": seconds, "text": format_duration(seconds) if seconds else ""})
-        row["cells"] = row_cells
-        row["total"] = sum(row["by_day"].values())
-        out_rows.append(row)
-    totals = []
-    for d in days:
-        seconds = day_totals[d]
-        state = ""
-        if seconds > target:
-            state = "over"
-        elif seconds < target and d.weekday() < 5:
-            state = "under"
-        totals.append({"day": d, "seconds": seconds, "text": format_duration(seconds), "state": state})
-    return {"days": days, "rows": out_rows, "day_totals": totals, "week_total": sum(day_totals.values())}
+    days = week_days(monday)
+    return timesheet_grid(timesheet_cells(user=user, start=days[0], end=days[-1], tz=tz), days=days, target=target)
 
 
 @require_GET
@@ -169,30 +132,13 @@ def timesheet_save(request: HttpRequest) -> HttpResponse:
     tz = user_zone(request.user)
     estimate = EstimateFields(request.POST)
     errors: list[str] = [] if estimate.is_valid() else _form_errors(estimate)
-    # (issue key, day, new total or None, time to add or None, comment)
-    changes: list[tuple[str, dt.date, int | None, int | None, str]] = []
-    for name, value in request.POST.items():
-        if not name.startswith("t_"):
-            continue
-        key, _, day_text = name[2:].rpartition("_")
-        if value.strip() == request.POST.get(f"o_{name[2:]}", "").strip():
-            continue
-        try:
-            day = dt.date.fromisoformat(day_text)
-            if not 1900 <= day.year <= 2999:
-                raise ValueError
-        except ValueError:
-            errors.append(f"{key}: '{day_text}' is not a day of a timesheet week.")
-            continue
-        try:
-            changes.append((key, day, parse_cell(value), None, ""))
-        except ValueError as exc:
-            errors.append(f"{key} on {day:%a %d %b}: {exc}")
+    changes, cell_errors = changed_cells(request.POST)
+    errors += cell_errors
     if request.POST.get("issue", "").strip():
         log = LogWorkForm(request.POST)
         if log.is_valid():
             cd = log.cleaned_data
-            changes.append((cd["issue"], cd["day"], None, cd["time"], cd["comment"] or ""))
+            changes.append(CellChange(key=cd["issue"], day=cd["day"], add=cd["time"], comment=cd["comment"] or ""))
         else:
             errors.extend(_form_errors(log))
     if not changes and not errors:
@@ -200,10 +146,11 @@ def timesheet_save(request: HttpRequest) -> HttpResponse:
     applied: list[tuple[str, dt.date]] = []
     if not errors:
         opts = estimate.cleaned_data
-        for key, day, total, add, comment in changes:
-            issue = loggable_issue(user=request.user, key=key)
+        for change in changes:
+            day = change.day
+            issue = loggable_issue(user=request.user, key=change.key)
             if issue is None:
-                errors.append(f"Issue {key.upper()} does not exist or you cannot see it.")
+                errors.append(f"Issue {change.key.upper()} does not exist or you cannot see it.")
                 continue
             try:
                 worklog_set_day_total(
@@ -211,9 +158,9 @@ def timesheet_save(request: HttpRequest) -> HttpResponse:
                     author=request.user,
                     day=day,
                     tz=tz,
-                    total=total,
-                    add=add,
-                    comment=comment,
+                    total=change.total,
+                    add=change.add,
+                    comment=change.comment,
                     adjust_estimate=opts["adjust_estimate"],
                     new_estimate=opts.get("new_estimate"),
                     reduce_by=opts.get("reduce_by"),
@@ -223,31 +170,14 @@ def timesheet_save(request: HttpRequest) -> HttpResponse:
                 errors.append(f"{issue.key}: {exc or 'You may not log work in this project.'}")
             except ValidationError as exc:
                 errors.extend(f"{issue.key} on {day:%a %d %b}: {m}" for m in error_messages(exc))
-    first_day = changes[0][1] if changes else _today(tz)
+    first_day = changes[0].day if changes else _today(tz)
     monday = week_start(first_day)
     target_form = TimesheetForm({"target": request.POST.get("target", "")})
     target = target_form.cleaned_data["target"] if target_form.is_valid() else settings.TASKRA_HOURS_PER_DAY * 3600
     if wants_json:
         if errors:
             return json_error(" ".join(errors), errors=message_errors(errors), ok=False)
-        data = _timesheet_data(user=request.user, monday=monday, tz=tz, target=target)
-        return JsonResponse(
-            {
-                "ok": True,
-                "rows": {
-                    r["key"]: {
-                        "cells": {c["day"].isoformat(): c["text"] for c in r["cells"]},
-                        "total": format_duration(r["total"]),
-                        "remaining": format_duration(r["remaining"]),
-                    }
-                    for r in data["rows"]
-                },
-                "day_totals": {
-                    t["day"].isoformat(): {"text": t["text"], "state": t["state"]} for t in data["day_totals"]
-                },
-                "week_total": format_duration(data["week_total"]),
-            }
-        )
+        return JsonResponse(grid_json(_timesheet_data(user=request.user, monday=monday, tz=tz, target=target)))
     for e in errors:
         messages.error(request, e)
     if applied:
@@ -256,86 +186,29 @@ def timesheet_save(request: HttpRequest) -> HttpResponse:
     query = {"week": f"{iso.year}-W{iso.week:02d}"}
     if request.POST.get("target"):
         query["target"] = request.POST["target"]
-    return redirect(f"/timesheet/?{urlencode(query)}")
+    return redirect(reverse("worklogs:timesheet") + "?" + urlencode(query))
 
 
 # --------------------------------------------------------------------------------------- shared filter logic
 
 
-class _Resolved:
-    """A filter form resolved against what the user may see: the WorklogFilter plus inline notices."""
-
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-        self.notices: list[str] = []
-        self.flt: WorklogFilter | None = None
-        self.users: list[Any] = []
-        self.projects: list[Any] = []
-        self.jql = ""
-
-
-def _resolve_filter(request: HttpRequest, form: WorklogFilterForm, tz: dt.tzinfo) -> _Resolved:
-    res = _Resolved()
+def _resolve_filter(request: HttpRequest, form: WorklogFilterForm, tz: dt.tzinfo) -> ResolvedFilter:
     if not form.is_valid():
-        res.errors = _form_errors(form)
-        return res
-    cd = form.cleaned_data
-    res.users, unknown_users = colleagues_by_username(user=request.user, usernames=cd["user"])
-    res.projects, unknown_projects = visible_projects_by_key(user=request.user, keys=cd["project"])
-    for name in unknown_users:
-        res.notices.append(f"No user '{name}' shares a project with you; left out.")
-    for key in unknown_projects:
-        res.notices.append(f"No project '{key}' that you are a member of; it shows nothing.")
-    issues = None
-    if cd["jql"].strip():
-        from issues.jql import JQLError, jql_queryset  # lazy: the JQL engine is optional at import time
-
-        try:
-            issues = jql_queryset(cd["jql"], user=request.user).order_by().values("id")
-        except JQLError as exc:
-            where = f" (at column {exc.position})" if exc.position else ""
-            res.errors.append(f"JQL: {exc.message}{where}{' ' + exc.hint if getattr(exc, 'hint', '') else ''}")
-            return res
-        res.jql = cd["jql"]
-    # Asked only for unknown projects/users: show nothing rather than everything.
-    if (cd["project"] and not res.projects) or (cd["user"] and not res.users):
-        from worklogs.models import Worklog
-
-        issues = Worklog.objects.none().values("issue_id")
-    res.flt = WorklogFilter(
-        start=cd["start"],
-        end=cd["end"],
-        tz=tz,
-        author_ids=tuple(u.pk for u in res.users),
-        project_ids=tuple(p.pk for p in res.projects),
-        issues=issues,
-    )
-    return res
+        return ResolvedFilter(errors=_form_errors(form))
+    return resolve_worklog_filter(user=request.user, data=form.cleaned_data, tz=tz)
 
 
-def _picker_context(request: HttpRequest, res: _Resolved) -> dict[str, Any]:
-    from issues.selectors import projects_visible_to
-
+def _picker_context(request: HttpRequest, res: ResolvedFilter) -> dict[str, Any]:
     get = request.GET
     flt = res.flt
-    values = {
+    return {
         "start_value": get.get("start") or (flt.start.isoformat() if flt else ""),
         "end_value": get.get("end") or (flt.end.isoformat() if flt else ""),
         "jql_value": get.get("jql", ""),
         "gaps_checked": bool(get.get("gaps")),
         "workday_start_value": get.get("workday_start") or "09:00",
         "workday_end_value": get.get("workday_end") or "17:00",
-    }
-    chosen_users = {u.username for u in res.users}
-    chosen_projects = {p.key for p in res.projects}
-    return {
-        **values,
-        "user_choices": [
-            (u.username, display_name(u), u.username in chosen_users) for u in colleagues(user=request.user)
-        ],
-        "project_choices": [
-            (p.key, p.name, p.key in chosen_projects) for p in projects_visible_to(request.user).order_by("key")
-        ],
+        **worklog_filter_choices(user=request.user, chosen=res),
     }
 
 
@@ -361,42 +234,6 @@ def _export_links(request: HttpRequest) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------------- worklog list
-
-
-def _gaps(
-    rows: list[dict[str, Any]],
-    *,
-    authors: list[tuple[int, str]],
-    start: dt.date,
-    end: dt.date,
-    tz: dt.tzinfo,
-    ws: dt.time,
-    we: dt.time,
-    today: dt.date,
-) -> list[dict[str, Any]]:
-    """Return unlogged stretches inside the workday for each author and weekday up to today."""
-    covered: dict[tuple[int, dt.date], list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
-    for r in rows:
-        covered[(r["author_id"], r["started_local"].date())].append((r["started_local"], r["ended_local"]))
-    gaps = []
-    day = start
-    while day <= min(end, today):
-        if day.weekday() < 5:
-            w_start = dt.datetime.combine(day, ws, tzinfo=tz)
-            w_end = dt.datetime.combine(day, we, tzinfo=tz)
-            for author_id, name in authors:
-                cursor = w_start
-                for s, e in sorted(covered.get((author_id, day), [])):
-                    if s > cursor and cursor < w_end:
-                        gaps.append({"author_id": author_id, "author": name, "start": cursor, "end": min(s, w_end)})
-                    cursor = max(cursor, e)
-                if cursor < w_end:
-                    gaps.append({"author_id": author_id, "author": name, "start": cursor, "end": w_end})
-        day += dt.timedelta(days=1)
-    for g in gaps:
-        g["seconds"] = int((g["end"] - g["start"]).total_seconds())
-        g["text"] = format_duration(g["seconds"])
-    return [g for g in gaps if g["seconds"] >= 60]
 
 
 @require_GET
@@ -438,14 +275,14 @@ def worklog_list_view(request: HttpRequest) -> HttpResponse:
             else:
                 seen = {r["author_id"]: r["author_name"] for r in rows if r["author_id"]}
                 authors = sorted(seen.items(), key=lambda kv: kv[1]) or [(request.user.pk, display_name(request.user))]
-            gaps = _gaps(
+            gaps = workday_gaps(
                 rows,
                 authors=authors,
                 start=res.flt.start,
                 end=res.flt.end,
                 tz=tz,
-                ws=form.cleaned_data["workday_start"],
-                we=form.cleaned_data["workday_end"],
+                workday_start=form.cleaned_data["workday_start"],
+                workday_end=form.cleaned_data["workday_end"],
                 today=today,
             )
             entries += [{"kind": "gap", "started_local": g["start"], "author_name": g["author"], **g} for g in gaps]
@@ -590,73 +427,29 @@ def cross_project_view(request: HttpRequest) -> HttpResponse:
 @require_GET
 def tickets_view(request: HttpRequest) -> HttpResponse:
     """Show one project's issues grouped by status or assignee, with estimates and time logged."""
-    from issues.selectors import projects_visible_to
-
     tz = user_zone(request.user)
     form = TicketsForm(request.GET)
-    errors: list[str] = []
-    notices: list[str] = []
-    project = None
-    visible = list(projects_visible_to(request.user).order_by("key"))
+    errors = [] if form.is_valid() else _form_errors(form)
+    resolved = resolve_tickets_filter(user=request.user, data=None if errors else form.cleaned_data, tz=tz)
+    project, flt, notices = resolved.project, resolved.flt, resolved.notices
     fmt = _export_format(request)
-    if not form.is_valid():
-        errors = _form_errors(form)
-    else:
-        cd = form.cleaned_data
-        key = (cd["project"] or "").strip().upper()
-        if key:
-            project = next((p for p in visible if p.key == key), None)
-            if project is None:
-                notices.append(f"No project '{key}' that you are a member of; it shows nothing.")
-        elif visible:
-            project = visible[0]
     context: dict[str, Any] = {
         "form": form,
         "errors": errors,
         "notices": notices,
-        "projects": visible,
+        "projects": resolved.projects,
         "project": project,
         "tz_name": str(tz),
         "report_tabs": GROUP_TITLES,
         "groups": None,
         "date_fields": [("updated", "Updated"), ("created", "Created"), ("worklog", "Work logged")],
     }
-    if errors or project is None:
+    if project is None or flt is None:
         if fmt:
             return _export_error(fmt, errors or notices or ["No project to report on."])
         return render(request, "worklogs/report_tickets.html", context)
     cd = form.cleaned_data
-    people, unknown = colleagues_by_username(
-        user=request.user, usernames=[*cd["assignee"], *cd["reporter"], *cd["worklog_author"]]
-    )
-    by_name = {u.username: u.pk for u in people}
-    for name in unknown:
-        if name.lower() not in ("unassigned", "none"):
-            notices.append(f"No user '{name}' shares a project with you; left out.")
-    statuses = {s.name.lower(): s.pk for s in Status.objects.only("id", "name")}
-    status_ids = []
-    for name in cd["status"]:
-        if name.lower() in statuses:
-            status_ids.append(statuses[name.lower()])
-        else:
-            notices.append(f"No status '{name}'; left out.")
-    flt = TicketFilter(
-        project_id=project.pk,
-        start=cd["start"],
-        end=cd["end"],
-        tz=tz,
-        date_field=cd["date_field"],
-        status_ids=tuple(status_ids),
-        assignee_ids=tuple(by_name[n] for n in cd["assignee"] if n in by_name),
-        reporter_ids=tuple(by_name[n] for n in cd["reporter"] if n in by_name),
-        worklog_author_ids=tuple(by_name[n] for n in cd["worklog_author"] if n in by_name),
-        unassigned=any(n.lower() in ("unassigned", "none") for n in cd["assignee"]),
-    )
-    # Named filters that all failed narrow to nothing rather than widening to everything.
-    empty = (cd["status"] and not status_ids) or any(
-        cd[f] and not any(n in by_name for n in cd[f]) and not (f == "assignee" and flt.unassigned)
-        for f in ("assignee", "reporter", "worklog_author")
-    )
+    empty = resolved.empty
     rows_qs = tickets_rows(
         user=request.user, flt=flt, sort=cd["sort"], descending=cd["dir"] == "desc", group=cd["group"]
     )
@@ -668,13 +461,7 @@ def tickets_view(request: HttpRequest) -> HttpResponse:
         )
     groups = [] if empty else tickets_groups(user=request.user, flt=flt, group=cd["group"])
     found = list(rows_qs[: TICKETS_LIMIT + 1])
-    by_group: dict[str, list[Any]] = defaultdict(list)
-    for issue in found[:TICKETS_LIMIT]:
-        by_group[ticket_group_key(issue, cd["group"])].append(issue)
-    for g in groups:
-        g["issues"] = by_group.get(g["key"], [])
-        for name in ("original", "remaining", "spent", "logged"):
-            g[f"{name}_text"] = format_duration(g[name])
+    tickets_attach_issues(groups, found[:TICKETS_LIMIT], group=cd["group"])
     context.update(
         {
             "groups": groups,

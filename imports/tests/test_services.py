@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -337,3 +338,23 @@ def test_reader_process_stops_when_the_writer_stops_early(tmp_path):
     everything = list(parsers.ReaderProcess("jira_json", [path], size=4))
     assert [c.last for c in everything] == [c.last for c in parsers.validated_chunks("jira_json", [path], size=4)]
     assert everything[-1].last == 29 and everything[-1].bytes_done == path.stat().st_size
+
+
+@pytest.mark.django_db
+def test_running_jobs_lease_wait_is_until_the_earliest_lease_expires(alice):
+    # recover_jobs sleeps this long before its next look: the first lease to lapse decides, not the last.
+    now = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
+    for seconds in (300, 30, 120):
+        Job.objects.create(user=alice, state=JobState.RUNNING, lease_until=now + dt.timedelta(seconds=seconds))
+    # A finished job's leftover lease and a running job without a lease yet do not count.
+    Job.objects.create(user=alice, state=JobState.SUCCEEDED, lease_until=now + dt.timedelta(seconds=5))
+    Job.objects.create(user=alice, state=JobState.RUNNING, lease_until=None)
+    assert services.running_jobs_lease_wait(now=now) == 31
+    # A lease already lapsed means "look again at once" (plus the one-second margin), never a negative wait.
+    assert services.running_jobs_lease_wait(now=now + dt.timedelta(seconds=60)) == 1
+
+
+@pytest.mark.django_db
+def test_running_jobs_lease_wait_is_none_without_running_jobs(alice):
+    Job.objects.create(user=alice, state=JobState.FAILED, lease_until=dt.datetime(2026, 11, 27, tzinfo=dt.UTC))
+    assert services.running_jobs_lease_wait(now=dt.datetime(2026, 11, 27, tzinfo=dt.UTC)) is None

@@ -1,4 +1,4 @@
-"""Issue pages: /browse/KEY, inline edits, create/edit, comments, worklogs, the JSON API, login/logout.
+"""Issue pages: /browse/KEY, inline edits, create/edit, comments, worklogs, the JSON API (login: accounts/tests).
 
 Who may see what (personas from conftest.py):
 - alice: admin of DEMO -- sees and edits DEMO issues.
@@ -15,10 +15,15 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
-from issues.models import Comment, History, Issue, Membership, Priority, Role, Status
-from issues.services import comment_add
+from issues.models import Comment, History, Issue, IssueType, Membership, Priority, Role, Status
+from issues.services import comment_add, issue_delete
 from worklogs.models import Worklog
 from worklogs.services import worklog_add
 
@@ -82,7 +87,7 @@ def _urls(issue: Issue, *, comment_id: int = 1, worklog_id: int = 1) -> list[tup
     ]
 
 
-# --- login, logout, anonymous -----------------------------------------------------------------------------
+# --- anonymous ---------------------------------------------------------------------------------------------
 
 
 def test_anonymous_is_redirected_to_login(client, issue):
@@ -92,37 +97,11 @@ def test_anonymous_is_redirected_to_login(client, issue):
         assert response["Location"].startswith("/accounts/login/"), url
 
 
-def test_login_page_renders_and_logs_in(client, alice, issue):
-    page = client.get("/accounts/login/?next=/browse/DEMO-1")
-    assert page.status_code == 200
-    assert b'autocomplete="current-password"' in page.content
-    response = client.post(
-        "/accounts/login/", {"username": "alice", "password": "alice-pass-123", "next": "/browse/DEMO-1"}
-    )
-    assert response.status_code == 302 and response["Location"] == "/browse/DEMO-1"
-    assert client.get("/browse/DEMO-1").status_code == 200
-
-
-def test_login_with_a_wrong_password_shows_an_error_and_keeps_the_username(client, alice):
-    response = client.post("/accounts/login/", {"username": "alice", "password": "nope"})
-    assert response.status_code == 200
-    assert b'role="alert"' in response.content
-    assert b'value="alice"' in response.content
-
-
-def test_logout_ends_the_session(client, alice, issue):
-    _client(client, alice)
-    response = client.post("/accounts/logout/")
-    assert response.status_code == 302
-    assert client.get("/browse/DEMO-1").status_code == 302
-
-
 # --- visibility: bob (other project) gets 404 everywhere, like a missing issue -------------------------------
 
 
 def test_bob_gets_404_on_every_demo_url_like_a_missing_issue(client, bob, issue, ops_issue, alice):
     comment = comment_add(issue=issue, author=alice, body="hi")
-    from django.utils import timezone
 
     worklog = worklog_add(issue=issue, author=alice, time_spent=600, started=timezone.now())
     _client(client, bob)
@@ -169,8 +148,6 @@ def test_carol_viewer_sees_but_gets_no_edit_controls(client, carol, issue):
 
 
 def test_carol_viewer_gets_403_on_every_write(client, carol, alice, issue):
-    from django.utils import timezone
-
     comment = comment_add(issue=issue, author=alice, body="hi")
     worklog = worklog_add(issue=issue, author=alice, time_spent=600, started=timezone.now())
     _client(client, carol)
@@ -187,8 +164,6 @@ def test_carol_viewer_gets_403_on_every_write(client, carol, alice, issue):
 def test_issue_page_query_count_is_bounded(
     client, settings, alice, dave, issue, make_issue, django_assert_max_num_queries
 ):
-    from django.utils import timezone
-
     def add_rows(n: int) -> None:
         for i in range(n):
             make_issue(issue.project, summary=f"sub {i}", parent=issue, assignee=dave)
@@ -199,8 +174,6 @@ def test_issue_page_query_count_is_bounded(
     add_rows(2)
     # Count what building the page costs (a page-cache hit costs less and is covered by the cache's own tests).
     settings.TASKRA_PAGE_CACHE = False
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as few:
         assert client.get("/browse/DEMO-1").status_code == 200
@@ -279,7 +252,6 @@ def test_create_issue_and_a_double_post_creates_one(client, alice, dave, project
         "due_date": "2026-12-24",
         "original_estimate": "1d 2h",
     }
-    from issues.models import IssueType
 
     form["type"] = IssueType.objects.get(name="Bug").pk
     first = client.post("/issues/new", form)
@@ -308,7 +280,6 @@ def test_create_with_bad_input_keeps_what_was_typed(client, alice, bob, project_
         "assignee": bob.pk,
         "parent": "DEMO-77",
     }
-    from issues.models import IssueType
 
     form["type"] = IssueType.objects.get(name="Task").pk
     form["priority"] = Priority.objects.get(name="Low").pk
@@ -331,7 +302,6 @@ def test_create_subtask_from_the_parent_link(client, alice, issue):
     _client(client, alice)
     html = client.get("/issues/new?project=DEMO&parent=DEMO-1").content.decode()
     assert 'value="DEMO-1"' in html
-    from issues.models import IssueType
 
     subtask = IssueType.objects.get(name="Sub-task")
     assert f'<option value="{subtask.pk}" selected>' in html
@@ -514,8 +484,6 @@ def test_edit_and_delete_own_worklog(client, dave, issue):
 
 
 def test_member_cannot_change_others_worklogs_but_admin_can(client, alice, dave, issue):
-    from django.utils import timezone
-
     alices = worklog_add(issue=issue, author=alice, time_spent=600, started=timezone.now())
     daves = worklog_add(issue=issue, author=dave, time_spent=600, started=timezone.now())
     _client(client, dave)
@@ -593,8 +561,6 @@ GARBAGE = ["\x00", "x" * 70000, "‮évil 🐞", "-1", "9" * 40, "<script>alert(
 
 
 def test_garbage_in_every_form_field_is_never_a_500(client, alice, dave, issue):
-    from django.utils import timezone
-
     comment = comment_add(issue=issue, author=alice, body="mine")
     worklog = worklog_add(issue=issue, author=alice, time_spent=600, started=timezone.now())
     _client(client, alice)
@@ -638,8 +604,6 @@ def test_sub_tasks_cannot_have_sub_tasks(client, alice, issue, make_issue):
 
 
 def test_api_post_needs_the_csrf_token(alice, issue):
-    from django.test import Client
-
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
     body = json.dumps({"summary": "Via API"})
@@ -654,8 +618,6 @@ def test_api_post_needs_the_csrf_token(alice, issue):
 
 
 def test_admin_deletes_an_issue_with_its_subtasks_after_confirming(client, alice, issue, make_issue, project_a):
-    from issues.models import IssueType
-
     sub = make_issue(project_a, summary="Child", parent=issue, type=IssueType.objects.get(name="Sub-task"))
     comment_add(issue=sub, author=alice, body="gone too")
     _client(client, alice)
@@ -689,9 +651,5 @@ def test_bob_cannot_even_find_the_delete_page(client, bob, issue):
 
 
 def test_issue_delete_service_refuses_members(dave, issue):
-    from django.core.exceptions import PermissionDenied
-
-    from issues.services import issue_delete
-
     with pytest.raises(PermissionDenied):
         issue_delete(issue=issue, actor=dave)

@@ -13,11 +13,12 @@ import json
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import escape
 
 from issues.models import IssueType, Priority, SavedFilter, Status
-from issues.views.navigator import filters_to_jql
 
 NAV = "/issues/"
 
@@ -148,14 +149,6 @@ def test_basic_filters_compile_to_jql_shown_in_box(client, alice, demo, params, 
     # The JQL box shows the same query, and running it from the box gives the same rows.
     assert f">{escape(jql)}</textarea>" in response.content.decode()
     assert page_keys(get(client, jql=jql)) == expected
-
-
-def test_filters_to_jql_quotes_everything():
-    from django.http import QueryDict
-
-    params = QueryDict(mutable=True)
-    params.setlist("label", ['a"b', "c\\d"])
-    assert filters_to_jql(params) == 'labels IN ("a\\"b", "c\\\\d")'
 
 
 # --------------------------------------------------------------------------- JQL box and errors
@@ -326,9 +319,6 @@ def test_list_page_query_count_is_bounded(client, alice, demo, make_issue, proje
     Session, user, profile, memberships; page ids (keyset), rows, their users, labels (adapter); capped
     count; group counts; saved filters, projects, statuses, types, priorities (filter form).
     """
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     client.force_login(alice)
     params = {"columns": "key,summary,labels,assignee,reporter,status,timespent", "group": "status"}
     with CaptureQueriesContext(connection) as few:

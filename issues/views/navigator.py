@@ -1,9 +1,9 @@
 """Issue navigator (/issues/): basic filters and a JQL box compiling to one query, sortable columns,
 grouping with counts, keyset pages, saved filters, and streamed CSV/JSON exports of the current query.
 
-Both the filter form and the JQL box end up as JQL text (filters_to_jql), which is what runs and what the
-JQL box shows, so the two can never disagree. Bad input (JQL, sort column, cursor, filter id) answers 400
-with the reason on the page (or as JSON for exports and the API); it is never a 500.
+The query string is read by issues/navigator_query.py (basic filters become JQL there). Bad input (JQL,
+sort column, cursor, filter id) answers 400 with the reason on the page (or as JSON for exports and the
+API); it is never a 500.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -31,11 +30,11 @@ from issues import cache as issue_cache  # page cache
 from issues.adapters import ISSUE_DETAIL, dumps
 from issues.durations import format_duration
 from issues.fields import EXPORT_COLUMNS, EXPORT_FIELDS, NAVIGATOR_COLUMNS
-from issues.jql import JQLError, compile_jql
+from issues.jql import JQLError
 from issues.models import IssueType, Priority, Project, Status, StatusCategory
+from issues.navigator_query import filter_state, page_size, parse_navigator_query
 from issues.selectors import (
     NAVIGATOR_GROUPS,
-    NAVIGATOR_PAGE_SIZE,
     NavigatorError,
     navigator_columns,
     navigator_export_queryset,
@@ -47,68 +46,7 @@ from issues.selectors import (
 from issues.services import saved_filter_create, saved_filter_delete, saved_filter_update
 from taskra_site.validation import error_messages, json_error, message_errors
 
-# Basic filter fields: query parameter -> JQL field. Several values of one parameter mean IN (...).
-FILTER_FIELDS = {
-    "project": "project",
-    "status": "status",
-    "category": "statusCategory",
-    "assignee": "assignee",
-    "reporter": "reporter",
-    "type": "type",
-    "priority": "priority",
-    "label": "labels",
-}
 BULK_URL_NAMES = ("imports:bulk", "imports:bulk_update", "imports:bulk-update")
-
-
-def quote_jql(value: str) -> str:
-    """Return a JQL string literal for any text."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _user_value(value: str) -> str:
-    lowered = value.strip().lower()
-    if lowered in ("me", "currentuser()"):
-        return "currentUser()"
-    if lowered in ("unassigned", "empty", "none"):
-        return "EMPTY"
-    return quote_jql(value.strip())
-
-
-def filters_to_jql(params: Any) -> str:
-    """Return the JQL equivalent of the basic filter form's parameters (QueryDict or dict of lists)."""
-    clauses = []
-    for param, field in FILTER_FIELDS.items():
-        values = [v.strip() for v in params.getlist(param) if v and v.strip()]
-        if not values:
-            continue
-        literals = [_user_value(v) if field in ("assignee", "reporter") else quote_jql(v) for v in values]
-        literals = list(dict.fromkeys(literals))
-        if len(literals) == 1:
-            literal = literals[0]
-            clauses.append(f"{field} IS EMPTY" if literal == "EMPTY" else f"{field} = {literal}")
-        else:
-            clauses.append(f"{field} IN ({', '.join(literals)})")
-    text = (params.get("text") or "").strip()
-    if text:
-        clauses.append(f"text ~ {quote_jql(text)}")
-    return " AND ".join(clauses)
-
-
-ISSUE_KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{1,9}-[1-9][0-9]{0,9}$")
-_JQL_SYNTAX_RE = re.compile(r"[=!<>~()\"',]")
-
-
-def _is_jql_error(jql: str, user: Any) -> bool:
-    try:
-        compile_jql(jql, user=user)
-    except JQLError:
-        return True
-    return False
-
-
-def _has_basic_filters(params: Any) -> bool:
-    return params.get("mode") == "basic" or any(params.get(p) for p in [*FILTER_FIELDS, "text"])
 
 
 def _bulk_url() -> str | None:
@@ -125,64 +63,41 @@ def _query_string(params: dict[str, Any]) -> str:
     return urlencode({k: v for k, v in params.items() if v not in (None, "", [])}, doseq=True)
 
 
-def _size(raw: str | None) -> int:
-    if not raw:
-        return NAVIGATOR_PAGE_SIZE
-    if not raw.isdigit():
-        raise NavigatorError("The page size must be a number from 1 to 200.")
-    return int(raw[:4])
-
-
 @require_GET
 def navigator(request: HttpRequest) -> HttpResponse:
     """Show the issues matching the filters or JQL, one keyset page at a time."""
     params = request.GET
-    error: JQLError | NavigatorError | None = None
-    saved = None
-    jql = params.get("jql", "")
-    columns_raw: Any = params.getlist("columns") or None
-    if params.get("filter"):
-        saved = saved_filter_for_user(user=request.user, pk=params["filter"])
-        if saved is None:
-            error = NavigatorError("That saved filter does not exist or is not shared with you.")
-        elif "jql" not in params:
-            jql = saved.jql
-            columns_raw = columns_raw or saved.columns or None
-    if _has_basic_filters(params):
-        jql = filters_to_jql(params)
-    notice = None
-    if ISSUE_KEY_RE.match(jql.strip()) and not params.get("cursor"):
+    saved = saved_filter_for_user(user=request.user, pk=params["filter"]) if params.get("filter") else None
+    parsed = parse_navigator_query(params, user=request.user, saved=saved)
+    if parsed.issue_key:
         # Quick search with an issue key goes straight to the issue, as in Jira (404 there if not visible).
-        return HttpResponseRedirect(f"/browse/{jql.strip().upper()}")
-    if jql.strip() and not _JQL_SYNTAX_RE.search(jql) and _is_jql_error(jql, request.user):
-        # Plain words are not JQL: search them as text, and show the JQL that ran.
-        notice = f"'{jql.strip()}' is not JQL, so issues containing those words are shown."
-        jql = f"text ~ {quote_jql(jql.strip())}"
-    context: dict[str, Any] = {"jql": jql, "saved": saved, "result": None, "rows_html": "", "notice": notice}
+        return HttpResponseRedirect(reverse("issues:browse", args=[parsed.issue_key]))
+    error: JQLError | NavigatorError | None = parsed.error
+    jql, columns_raw, group_by = parsed.jql, parsed.columns, parsed.group_by
+    context: dict[str, Any] = {"jql": jql, "saved": saved, "result": None, "rows_html": "", "notice": parsed.notice}
     tz = user_zone(request.user)
     try:
         columns = navigator_columns(columns_raw)
     except NavigatorError as exc:
         columns, error = list(navigator_columns(None)), error or exc
-    group_by = params.get("group") or None
     state = {
         "jql": jql,
-        "sort": params.get("sort", ""),
-        "dir": params.get("dir", ""),
+        "sort": parsed.sort or "",
+        "dir": parsed.direction or "",
         "group": group_by or "",
         "columns": ",".join(columns),
-        "size": params.get("size", ""),
+        "size": parsed.size,
     }
     if error is None:
         try:
             query = {
                 "jql": jql,
-                "sort": params.get("sort") or None,
-                "direction": params.get("dir") or None,
+                "sort": parsed.sort,
+                "direction": parsed.direction,
                 "group_by": group_by,
-                "cursor": params.get("cursor") or None,
+                "cursor": parsed.cursor,
                 "columns": columns,
-                "size": _size(params.get("size")),
+                "size": page_size(parsed.size),
             }
             # Page cache (issues/cache.py): shared entries keyed by the viewer's visible projects, the query and
             # the time zone the rows' dates are rendered in; JQL errors raise from the builder and are never cached.
@@ -209,7 +124,7 @@ def navigator(request: HttpRequest) -> HttpResponse:
         page_links=_page_links(state, result),
         export_csv=reverse("issues:export") + "?" + _query_string({**state, "format": "csv"}),
         export_json=reverse("issues:export") + "?" + _query_string({**state, "format": "json"}),
-        filter_state=_filter_state(params),
+        filter_state=filter_state(params),
         projects=projects_visible_to(request.user),
         statuses=Status.objects.only("id", "name"),
         categories=StatusCategory.choices,
@@ -231,12 +146,6 @@ def _result_page(*, user: Any, query: dict[str, Any], tz: dt.tzinfo) -> dict[str
     with timezone.override(tz):
         rows_html = render_to_string("issues/_navigator_rows.html", {"result": result, "column_ids": query["columns"]})
     return {"result": result, "rows_html": rows_html}
-
-
-def _filter_state(params: Any) -> dict[str, Any]:
-    state: dict[str, Any] = {p: params.getlist(p) for p in FILTER_FIELDS}
-    state["text"] = params.get("text", "")
-    return state
 
 
 def _column_headers(state: dict[str, str], columns: list[str], result: Any) -> list[dict[str, str | None]]:
@@ -355,7 +264,7 @@ def search_api(request: HttpRequest) -> HttpResponse:
             direction=params.get("dir") or None,
             cursor=params.get("cursor") or None,
             columns=["labels"],
-            size=_size(params.get("size")),
+            size=page_size(params.get("size")),
         )
     except JQLError as exc:
         return _jql_error(exc)

@@ -157,8 +157,9 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll(".mainnav a").forEach(function (a) {
       const path = new URL(a.href).pathname;
+      const also = a.dataset.currentPrefix;  // e.g. issue pages under the Issues link
       if (window.location.pathname === path || (path !== "/" && window.location.pathname.startsWith(path)) ||
-          (path === "/issues/" && window.location.pathname.startsWith("/browse/"))) {
+          (also && window.location.pathname.startsWith(also))) {
         a.setAttribute("aria-current", "page");
       }
     });

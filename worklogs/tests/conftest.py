@@ -10,6 +10,10 @@ import os
 import zoneinfo
 
 import pytest
+from django.contrib.auth import get_user_model
+
+from issues.models import Membership, Role
+from worklogs.services import worklog_add
 
 # Playwright's sync API runs an event loop in the test thread; the live_server ORM calls are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -35,10 +39,6 @@ def body(response) -> bytes:
 @pytest.fixture
 def dave(project_a, project_b):
     """dave: a plain member of both DEMO and OPS, in Berlin."""
-    from django.contrib.auth import get_user_model
-
-    from issues.models import Membership, Role
-
     user = get_user_model().objects.create_user("dave", "dave@example.com", "dave-pass-123")
     user.profile.display_name = "Dave Davis"
     user.profile.time_zone = "Europe/Berlin"
@@ -66,7 +66,6 @@ def ops_issue(project_b, make_issue, bob):
 @pytest.fixture
 def log_work():
     """Return a factory logging work through the real service (permission checks off for set-up)."""
-    from worklogs.services import worklog_add
 
     def factory(issue, author, started, seconds, comment="", adjust_estimate="leave"):
         return worklog_add(
@@ -80,6 +79,19 @@ def log_work():
         )
 
     return factory
+
+
+@pytest.fixture
+def week_logs(alice, bob, dave, demo_issue, demo_issue2, ops_issue, log_work):
+    """Worklogs of the week of 2 March 2026 (and one before it)."""
+    return [
+        log_work(demo_issue, alice, at(MON, 9), 3600, "kick-off"),
+        log_work(demo_issue2, alice, at(MON, 11), 1800),
+        log_work(demo_issue, dave, at(MON + dt.timedelta(days=1), 10), 5400, "=SUM(A1)"),
+        log_work(ops_issue, bob, at(MON + dt.timedelta(days=1), 9), 7200),
+        log_work(ops_issue, dave, at(MON + dt.timedelta(days=3), 9), 2700),
+        log_work(demo_issue, alice, at(MON - dt.timedelta(days=1), 9), 999),  # previous week
+    ]
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from collections import Counter
 
 import pytest
 
-from issues.models import Membership, Role, Status
+from issues.models import Issue, Membership, Role, Status
+from worklogs.reports import tickets_attach_issues
 from worklogs.tests.conftest import BERLIN, MON, RANGE, at, body
 
 
@@ -242,8 +243,6 @@ def test_tickets_grouped_by_assignee_with_logged_in_range(alice_client, tickets)
 def test_tickets_sorting(alice_client, tickets, sort, direction, keys):
     # Rows are sorted within their group: put all three in one status so the order is the sort order.
     # (DEMO-2 is updated last by its worklogs; unassigned DEMO-3 sorts last by assignee.)
-    from issues.models import Issue
-
     Issue.objects.filter(project__key="DEMO").update(status=tickets["doing"])
     response = alice_client.get(f"/reports/tickets/?project=DEMO&sort={sort}&dir={direction}")
     flat = [i.key for g in response.context["groups"] for i in g["issues"]]
@@ -304,3 +303,19 @@ def test_tickets_query_count_is_bounded(
 def test_tickets_odd_input_never_fails(alice_client, tickets, query):
     response = alice_client.get(f"/reports/tickets/?project=DEMO&{query}")
     assert response.status_code == 200
+
+
+def test_tickets_attach_issues_groups_rows_and_formats_hours(alice, tickets):
+    # alice is admin of DEMO: all three tickets; Gamma (DEMO-3) has no assignee.
+    issues = list(Issue.objects.filter(project__key="DEMO").select_related("assignee").order_by("number"))
+    groups = [
+        {"key": "alice", "original": 7200, "remaining": 0, "spent": 1800, "logged": 1800},
+        {"key": "", "original": 0, "remaining": 0, "spent": 0, "logged": 0},
+        {"key": "nobody-here", "original": 0, "remaining": 0, "spent": 0, "logged": 0},
+    ]
+    tickets_attach_issues(groups, issues, group="assignee")
+    assert [[i.key for i in g["issues"]] for g in groups] == [["DEMO-1"], ["DEMO-3"], []]
+    assert (groups[0]["original_text"], groups[0]["spent_text"], groups[1]["logged_text"]) == ("2h", "30m", "0m")
+    by_status = [{"key": str(tickets["doing"].pk), "original": 0, "remaining": 0, "spent": 0, "logged": 0}]
+    tickets_attach_issues(by_status, issues, group="status")
+    assert [i.key for i in by_status[0]["issues"]] == ["DEMO-2", "DEMO-3"]  # DEMO-1 is To Do

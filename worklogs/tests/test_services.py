@@ -8,9 +8,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Sum
-from django.utils import timezone
 
 from issues.models import Issue, Membership, Role
 from worklogs.models import Worklog
@@ -21,7 +21,8 @@ H = 3600
 
 @pytest.fixture
 def started():
-    return timezone.now().replace(microsecond=0) - dt.timedelta(hours=3)
+    # A fixed instant: nothing here depends on when the suite runs.
+    return dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -159,8 +160,6 @@ def test_deleting_twice_does_not_subtract_twice(issue, alice, started):
 
 def test_only_owner_or_project_admin_changes_a_worklog(project_a, issue, alice, bob, started):
     # dave is a plain member of DEMO: he may log work, but not edit alice's worklog.
-    from django.contrib.auth import get_user_model
-
     dave = get_user_model().objects.create_user("dave", "dave@example.com", "dave-pass-123")
     Membership.objects.create(project=project_a, user=dave, role=Role.MEMBER)
     alices = worklog_add(issue=issue, author=alice, time_spent=H, started=started)

@@ -1,4 +1,5 @@
-"""Timesheet page and cell saves.
+"""Timesheet computations (worklogs/timesheet.py): the week grid, edited cells, workday gaps; and the
+timesheet page and cell saves that use them.
 
 Personas: alice (Europe/Berlin) is admin of DEMO and logs work there; carol is a DEMO viewer (may not log);
 bob is in OPS only (DEMO issues do not exist for him).
@@ -13,6 +14,15 @@ import pytest
 
 from worklogs.models import Worklog
 from worklogs.tests.conftest import BERLIN, MON, UTC, WEEK, at
+from worklogs.timesheet import (
+    CellChange,
+    changed_cells,
+    day_state,
+    grid_json,
+    timesheet_grid,
+    week_days,
+    workday_gaps,
+)
 
 
 def cell_map(response) -> dict[tuple[str, dt.date], int]:
@@ -268,3 +278,195 @@ def test_week_with_daylight_saving_change(alice_client, alice, demo_issue, log_w
     log_work(demo_issue, alice, at(sun, 0, 30), 900)  # 23:30 UTC Saturday
     response = alice_client.get("/timesheet/?week=2026-W13")
     assert cell_map(response) == {(demo_issue.key, sun): 1500}
+
+
+# --- the grid and cell parsing, without a database --------------------------------------------------------
+
+
+def cell(issue_id: int, key: str, day: dt.date, total: int, **issue) -> dict:
+    return {
+        "issue_id": issue_id,
+        "issue__key": key,
+        "issue__summary": issue.get("summary", key.lower()),
+        "issue__original_estimate": issue.get("original"),
+        "issue__remaining_estimate": issue.get("remaining"),
+        "day": day,
+        "total": total,
+    }
+
+
+def test_week_days_are_monday_to_sunday():
+    days = week_days(MON)
+    assert days[0] == MON and days[-1] == dt.date(2026, 3, 8) and len(days) == 7
+    assert [d.weekday() for d in days] == list(range(7))
+
+
+@pytest.mark.parametrize(
+    ("day", "seconds", "state"),
+    [
+        (MON, 8 * 3600, ""),
+        (MON, 8 * 3600 + 60, "over"),
+        (MON, 3600, "under"),
+        (dt.date(2026, 3, 7), 0, ""),  # Saturday: no target to fall short of
+        (dt.date(2026, 3, 8), 9 * 3600, "over"),  # Sunday work over the target still stands out
+    ],
+)
+def test_day_state_against_the_target(day, seconds, state):
+    assert day_state(day, seconds, 8 * 3600) == state
+
+
+def test_grid_sums_cells_per_issue_and_day_in_key_order():
+    days = week_days(MON)
+    tue = MON + dt.timedelta(days=1)
+    cells = [
+        cell(10, "DEMO-10", MON, 600),
+        cell(2, "DEMO-2", tue, 3600, remaining=7200, original=9000),
+        cell(10, "DEMO-10", MON, 1200),  # a second row for the same day (two projects' zones, same local day)
+        cell(2, "DEMO-2", MON, 1800, remaining=7200, original=9000),
+    ]
+    grid = timesheet_grid(cells, days=days, target=3000)
+    assert [r["key"] for r in grid["rows"]] == ["DEMO-2", "DEMO-10"]  # numeric, not text, order
+    demo2, demo10 = grid["rows"]
+    assert [c["seconds"] for c in demo2["cells"]] == [1800, 3600, 0, 0, 0, 0, 0]
+    assert [c["text"] for c in demo2["cells"]][:3] == ["30m", "1h", ""]
+    assert demo2["total"] == 5400 and (demo2["original"], demo2["remaining"]) == (9000, 7200)
+    assert demo10["total"] == 1800 and demo10["cells"][0]["text"] == "30m"
+    totals = {t["day"]: (t["seconds"], t["state"]) for t in grid["day_totals"]}
+    assert totals[MON] == (1800 + 1800, "over")
+    assert totals[tue] == (3600, "over")
+    assert totals[MON + dt.timedelta(days=2)] == (0, "under")
+    assert grid["week_total"] == 1800 + 3600 + 600 + 1200
+    assert grid["days"] == days
+
+
+def test_empty_week_grid_has_zero_totals():
+    grid = timesheet_grid([], days=week_days(MON), target=8 * 3600)
+    assert grid["rows"] == [] and grid["week_total"] == 0
+    assert [t["text"] for t in grid["day_totals"]] == ["0m"] * 7
+
+
+def test_grid_json_is_keyed_by_issue_and_iso_day():
+    grid = timesheet_grid([cell(1, "DEMO-1", MON, 5400, remaining=1800)], days=week_days(MON), target=8 * 3600)
+    reply = grid_json(grid)
+    assert reply["ok"] is True and reply["week_total"] == "1h 30m"
+    assert reply["rows"]["DEMO-1"]["cells"]["2026-03-02"] == "1h 30m"
+    assert reply["rows"]["DEMO-1"]["cells"]["2026-03-03"] == ""
+    assert reply["rows"]["DEMO-1"]["total"] == "1h 30m" and reply["rows"]["DEMO-1"]["remaining"] == "30m"
+    assert reply["day_totals"]["2026-03-02"] == {"text": "1h 30m", "state": "under"}
+    json.dumps(reply)  # what the view sends must be plain JSON
+
+
+def test_changed_cells_keeps_only_cells_that_differ_from_what_was_shown():
+    data = {
+        "t_DEMO-1_2026-03-02": "2h",
+        "o_DEMO-1_2026-03-02": "1h",
+        "t_DEMO-1_2026-03-03": " 1h ",  # unchanged apart from spaces
+        "o_DEMO-1_2026-03-03": "1h",
+        "t_DEMO-2_2026-03-04": "",  # cleared: a total of zero
+        "o_DEMO-2_2026-03-04": "30m",
+        "t_DEMO-3_2026-03-05": "45m",  # no o_ field: the cell was empty
+        "issue": "DEMO-9",  # the log-work form is not a cell
+    }
+    changes, errors = changed_cells(data)
+    assert errors == []
+    assert changes == [
+        CellChange(key="DEMO-1", day=MON, total=7200),
+        CellChange(key="DEMO-2", day=dt.date(2026, 3, 4), total=0),
+        CellChange(key="DEMO-3", day=dt.date(2026, 3, 5), total=2700),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("t_DEMO-1_2026-02-30", "1h", "DEMO-1: '2026-02-30' is not a day of a timesheet week."),
+        ("t_DEMO-1_0999-01-01", "1h", "DEMO-1: '0999-01-01' is not a day of a timesheet week."),
+        ("t_DEMO-1", "1h", ": 'DEMO-1' is not a day of a timesheet week."),  # no day: nothing to name
+        ("t_DEMO-1_2026-03-02", "lots", "DEMO-1 on Mon 02 Mar: "),
+    ],
+)
+def test_changed_cells_reports_what_does_not_parse(name, value, message):
+    changes, errors = changed_cells({name: value})
+    assert changes == []
+    assert len(errors) == 1 and errors[0].startswith(message)
+
+
+def gaps_of(rows, **kwargs):
+    options = {
+        "authors": [(1, "Alice")],
+        "start": MON,
+        "end": MON,
+        "tz": BERLIN,
+        "workday_start": dt.time(9),
+        "workday_end": dt.time(17),
+        "today": MON + dt.timedelta(days=30),
+    }
+    return [(g["author_id"], g["start"], g["end"]) for g in workday_gaps(rows, **{**options, **kwargs})]
+
+
+def logged(author_id: int, day: dt.date, start: int, end: int) -> dict:
+    return {"author_id": author_id, "started_local": at(day, start), "ended_local": at(day, end)}
+
+
+def test_gaps_between_and_around_worklogs():
+    rows = [logged(1, MON, 10, 11), logged(1, MON, 13, 14)]
+    assert gaps_of(rows) == [
+        (1, at(MON, 9), at(MON, 10)),
+        (1, at(MON, 11), at(MON, 13)),
+        (1, at(MON, 14), at(MON, 17)),
+    ]
+
+
+def test_overlapping_and_out_of_hours_worklogs_leave_no_false_gaps():
+    rows = [logged(1, MON, 7, 10), logged(1, MON, 9, 12), logged(1, MON, 11, 18)]
+    assert gaps_of(rows) == []
+
+
+def test_gaps_per_author_skip_weekends_and_stop_today():
+    sat, tue = dt.date(2026, 3, 7), MON + dt.timedelta(days=1)
+    rows = [logged(1, MON, 9, 17)]
+    found = gaps_of(rows, authors=[(1, "Alice"), (2, "Dave")], end=sat + dt.timedelta(days=1), today=tue)
+    assert found == [(2, at(MON, 9), at(MON, 17)), (1, at(tue, 9), at(tue, 17)), (2, at(tue, 9), at(tue, 17))]
+
+
+def test_gaps_under_a_minute_are_left_out():
+    rows = [
+        {"author_id": 1, "started_local": at(MON, 9), "ended_local": at(MON, 12) - dt.timedelta(seconds=30)},
+        logged(1, MON, 12, 17),
+    ]
+    assert gaps_of(rows) == []
+    (gap,) = workday_gaps(
+        [logged(1, MON, 9, 16)],
+        authors=[(1, "Alice")],
+        start=MON,
+        end=MON,
+        tz=BERLIN,
+        workday_start=dt.time(9),
+        workday_end=dt.time(17),
+        today=MON,
+    )
+    assert (gap["author"], gap["seconds"], gap["text"]) == ("Alice", 3600, "1h")
+
+
+# --- gaps on the worklog list page ---------------------------------------------------------------------------
+
+
+def test_gaps_inside_the_workday(alice_client, alice, demo_issue, log_work):
+    log_work(demo_issue, alice, at(MON, 9), 3600)
+    log_work(demo_issue, alice, at(MON, 11), 3600)
+    response = alice_client.get("/worklogs/?start=2026-03-02&end=2026-03-02&gaps=1&user=alice")
+    gaps = [(e["start"].time(), e["end"].time()) for e in response.context["entries"] if e["kind"] == "gap"]
+    assert gaps == [(dt.time(10), dt.time(11)), (dt.time(12), dt.time(17))]
+    custom = alice_client.get(
+        "/worklogs/?start=2026-03-02&end=2026-03-02&gaps=1&user=alice&workday_start=08:00&workday_end=12:00"
+    )
+    gaps = [(e["start"].time(), e["end"].time()) for e in custom.context["entries"] if e["kind"] == "gap"]
+    assert gaps == [(dt.time(8), dt.time(9)), (dt.time(10), dt.time(11))]
+    assert "Unlogged" in custom.content.decode()
+
+
+def test_gaps_cover_weekdays_without_any_worklog(alice_client, alice, demo_issue, log_work):
+    log_work(demo_issue, alice, at(MON, 9), 8 * 3600)
+    response = alice_client.get("/worklogs/?start=2026-03-02&end=2026-03-03&gaps=1&user=alice")
+    gaps = [(e["start"].date(), e["seconds"]) for e in response.context["entries"] if e["kind"] == "gap"]
+    assert gaps == [(MON + dt.timedelta(days=1), 8 * 3600)]
