@@ -16,7 +16,8 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
 from imports.models import Job
-from imports.services import bulk_update_job_create, bulk_update_selection
+from imports.services import bulk_update_job_create
+from issues.bulk import bulk_selection
 from issues.models import Issue, Membership, Role
 from issues.permissions import (
     can_admin_in,
@@ -104,7 +105,8 @@ def _edit_via_api(client, user, issue) -> bool:
 
 def _edit_via_bulk_change(client, user, issue) -> bool:
     job = bulk_update_job_create(user=user, issue_ids=[issue.pk], changes={"priority": "High"}, enqueue=False)
-    return bulk_update_selection(Job.objects.get(pk=job.pk)).filter(pk=issue.pk).exists()
+    job = Job.objects.get(pk=job.pk)
+    return bulk_selection(user=job.user, jql=job.options.get("jql")).filter(pk=issue.pk).exists()
 
 
 EDITS: list[Callable] = [_edit_via_service, _edit_via_form, _edit_via_api, _edit_via_bulk_change]
