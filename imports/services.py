@@ -36,7 +36,7 @@ from accounts.models import Profile
 from imports import parsers
 from imports.models import FINISHED_STATES, Job, JobError, JobFormat, JobKind, JobState
 from imports.schemas import IssueRecord, UserIn
-from issues import cache as issue_cache
+from issues import pagecache
 from issues.models import (
     Comment,
     History,
@@ -901,7 +901,7 @@ class ImportWriter:
                     "parent_id", flat=True
                 )
             )
-            transaction.on_commit(lambda: issue_cache.invalidate_issues(changed_ids, project_ids))
+            transaction.on_commit(lambda: pagecache.invalidate_issues(changed_ids, project_ids))
         return out
 
     def _write_labels(self, accepted: list, ids: dict[str, int], created_keys: set[str]) -> set[str]:
@@ -1489,7 +1489,7 @@ def _bulk_apply_sql(*, issue_ids: list[int], changes: dict[str, Any], actor: Any
         # A parent's page lists its sub-tasks' status, assignee and priority: it goes stale too.
         changed_ids = list({pk for pk, _, _ in rows} | {parent for _, _, parent in rows if parent})
         project_ids = {project_id for _, project_id, _ in rows}
-        transaction.on_commit(lambda: issue_cache.invalidate_issues(changed_ids, project_ids))
+        transaction.on_commit(lambda: pagecache.invalidate_issues(changed_ids, project_ids))
     return len(rows)
 
 
@@ -1579,7 +1579,7 @@ def _bulk_apply_rows(*, issue_ids: list[int], changes: dict[str, Any], actor: An
         # A parent's page lists its sub-tasks' status, assignee and priority: it goes stale too.
         changed_ids = list(changed | {rows[pk][5] for pk in changed if rows[pk][5]})
         project_ids = {rows[pk][0] for pk in changed}
-        transaction.on_commit(lambda: issue_cache.invalidate_issues(changed_ids, project_ids))
+        transaction.on_commit(lambda: pagecache.invalidate_issues(changed_ids, project_ids))
     return len(changed)
 
 

@@ -6,6 +6,7 @@ changelists never COUNT a million-row table (see EstimatedCountPaginator).
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from typing import Any
 
@@ -19,7 +20,7 @@ from django.urls import reverse
 from django.utils.html import format_html_join
 
 from imports.admin import bulk_change_issues
-from issues import cache as issue_cache
+from issues import pagecache
 from issues.models import (
     Comment,
     History,
@@ -33,7 +34,17 @@ from issues.models import (
     SavedFilter,
     Status,
 )
-from issues.services import EDITABLE_FIELDS, comment_add, comment_update, issue_create, issue_delete, issue_update
+from issues.services import (
+    EDITABLE_FIELDS,
+    comment_add,
+    comment_update,
+    default_priority,
+    default_status,
+    default_type,
+    issue_create,
+    issue_delete,
+    issue_update,
+)
 
 
 class EstimatedCountPaginator(Paginator):
@@ -87,8 +98,6 @@ class EstimatedCountPaginator(Paginator):
             cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
             plan = cursor.fetchone()[0]
         if isinstance(plan, str):  # psycopg returns parsed JSON, but be safe
-            import json
-
             plan = json.loads(plan)
         return int(plan[0]["Plan"]["Plan Rows"])
 
@@ -119,7 +128,7 @@ class BigTableAdmin(admin.ModelAdmin):
 class LookupAdmin(admin.ModelAdmin):
     """Statuses, types, priorities and resolutions: small tables shown on every issue page.
 
-    Saving or deleting one makes every cached page stale through issues.cache's post_save/post_delete receivers.
+    Saving or deleting one makes every cached page stale through the post_save/post_delete receivers of issues.signals.
     """
 
 
@@ -213,17 +222,7 @@ class ProjectAdmin(DeletesHistoryMixin, admin.ModelAdmin):
             return (*self.readonly_fields, "key")
         return self.readonly_fields
 
-    def save_model(self, request: HttpRequest, obj: Project, form: forms.ModelForm, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        if change:
-            issue_cache.invalidate_on_commit(project_ids=[obj.pk])
-
-    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:
-        super().save_formset(request, form, formset, change)
-        # Membership decides visibility: cached pages of the project must not outlive a change.
-        if formset.has_changed():
-            project_id = form.instance.pk
-            issue_cache.invalidate_on_commit(project_ids=[project_id])
+    # Project and membership saves and deletes retire cached pages through issues.signals (post_save/post_delete).
 
 
 @admin.register(Membership)
@@ -233,20 +232,8 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ("role", "project")
     search_fields = ("user__username", "user__profile__display_name", "project__key")
     autocomplete_fields = ("user", "project")
-
-    def save_model(self, request: HttpRequest, obj: Membership, form: forms.ModelForm, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        issue_cache.invalidate_on_commit(project_ids=[obj.project_id])
-
-    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
-        project_id = obj.project_id
-        super().delete_model(request, obj)
-        issue_cache.invalidate_on_commit(project_ids=[project_id])
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        project_ids = set(queryset.values_list("project_id", flat=True))
-        super().delete_queryset(request, queryset)
-        issue_cache.invalidate_on_commit(project_ids=project_ids)
+    # Membership decides visibility: saves and deletes (one by one or in bulk: Django sends post_delete for each
+    # row while receivers are connected) retire cached pages through issues.signals.
 
 
 def format_seconds(seconds: int | None) -> str:
@@ -361,8 +348,6 @@ class IssueAdmin(DeletesHistoryMixin, BigTableAdmin):
         return (*self.readonly_fields, "project") if obj is not None else self.readonly_fields
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
-        from issues.services import default_priority, default_status, default_type
-
         initial = super().get_changeform_initial_data(request)
         initial.setdefault("reporter", request.user.pk)
         for name, default in (("type", default_type), ("status", default_status), ("priority", default_priority)):
@@ -422,7 +407,7 @@ class IssueAdmin(DeletesHistoryMixin, BigTableAdmin):
             queryset.delete()
             # A parent's page lists its sub-tasks: it goes stale too.
             issue_ids = {r[0] for r in rows} | {r[2] for r in rows if r[2] is not None}
-            issue_cache.invalidate_on_commit(issue_ids, {r[1] for r in rows})
+            pagecache.invalidate_on_commit(issue_ids, {r[1] for r in rows})  # bulk delete: no signals
 
 
 @admin.register(Comment)
@@ -470,7 +455,7 @@ class CommentAdmin(BigTableAdmin):
         with transaction.atomic():
             rows = list(queryset.order_by().values_list("issue_id", "issue__project_id"))
             queryset.delete()
-            issue_cache.invalidate_on_commit({r[0] for r in rows}, {r[1] for r in rows})
+            pagecache.invalidate_on_commit({r[0] for r in rows}, {r[1] for r in rows})  # bulk delete: no signals
 
 
 @admin.register(History)

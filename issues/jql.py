@@ -1160,3 +1160,19 @@ def jql_queryset(text: str, *, user: Any, base: QuerySet | None = None, now: dt.
         .filter(compiled.q)
         .order_by(*order_expressions(compiled.order_by))
     )
+
+
+# Read by the navigator's page cache, which must know what a query depends on besides the rows:
+# the clock (never cached: its results change without any write) and the viewer (part of the key).
+_TIME_RELATIVE = re.compile(r"(now|startof\w*|endof\w*)\s*\(|(?<![\w.])[-+]?\d+\s*[wdhm]\b", re.IGNORECASE)
+_USER_RELATIVE = re.compile(r"currentuser\s*\(", re.IGNORECASE)
+
+
+def is_time_relative(text: str) -> bool:
+    """Return whether the query may depend on the clock (now(), startOfDay(), -7d, ...): conservative."""
+    return bool(_TIME_RELATIVE.search(text))
+
+
+def is_user_relative(text: str) -> bool:
+    """Return whether the query depends on who runs it (currentUser())."""
+    return bool(_USER_RELATIVE.search(text))

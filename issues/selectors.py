@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, QuerySet, Value
 
+from issues.jql import project_scope
 from issues.models import Issue, Project
 from issues.permissions import visible_project_ids
 
@@ -21,16 +22,37 @@ def issues_visible_to(user: Any) -> QuerySet[Issue]:
     return Issue.objects.filter(project_id__in=visible_project_ids(user))
 
 
+# What the issue page, its inline edits and the JSON API read with an issue.
+ISSUE_JOINS = (
+    "project",
+    "type",
+    "status",
+    "priority",
+    "resolution",
+    "assignee__profile",
+    "reporter__profile",
+    "parent",
+)
+
+
+def issue_with_joins(*, pk: int | None = None, key: str | None = None, user: Any | None = None) -> Issue | None:
+    """Return the issue by pk or key with its lookups joined, or None; given a user, only one they may see.
+
+    Without a user there is no permission check: callers (the issue-page cache) check the viewer's role.
+    """
+    queryset = Issue.objects.all() if user is None else issues_visible_to(user)
+    lookup = {"pk": pk} if pk is not None else {"key": (key or "").upper()}
+    return queryset.select_related(*ISSUE_JOINS).filter(**lookup).first()
+
+
+def issue_ids_by_key(*, key: str) -> tuple[int, int] | None:
+    """Return (id, project_id) of the issue with this key, or None (no permission check)."""
+    return Issue.objects.filter(key=key.upper()).values_list("id", "project_id").first()
+
+
 def issue_for_user(*, key: str, user: Any) -> Issue | None:
     """Return the issue with this key if the user may see it, else None (callers answer 404 either way)."""
-    return (
-        issues_visible_to(user)
-        .select_related(
-            "project", "type", "status", "priority", "resolution", "assignee__profile", "reporter__profile", "parent"
-        )
-        .filter(key=key.upper())
-        .first()
-    )
+    return issue_with_joins(key=key, user=user)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -560,3 +582,15 @@ def issue_subtree_ids(*, issue: Issue) -> list[int]:
         frontier = list(Issue.objects.filter(parent_id__in=frontier).values_list("pk", flat=True))
         ids += frontier
     return ids
+
+
+def navigator_project_ids(*, user: Any, jql: str) -> tuple[list[int], list[int]]:
+    """Return (ids of the projects the user may see, those of them the JQL can match), in one query."""
+    scope = project_scope(jql)
+    in_scope = Value(True) if scope is None else ExpressionWrapper(scope, output_field=BooleanField())
+    rows = sorted(
+        Project.objects.filter(pk__in=visible_project_ids(user))
+        .annotate(in_scope=in_scope)
+        .values_list("pk", "in_scope")
+    )
+    return [pk for pk, _ in rows], [pk for pk, scoped in rows if scoped]

@@ -360,7 +360,7 @@ def test_bulk_apply_invalidates_the_parent_of_a_changed_subtask(
     parent = make_issue(project_a)
     child = make_issue(project_a, parent=parent)
     bumped: list[set[int]] = []
-    monkeypatch.setattr(services.issue_cache, "invalidate_issues", lambda ids, projects: bumped.append(set(ids)))
+    monkeypatch.setattr(services.pagecache, "invalidate_issues", lambda ids, projects: bumped.append(set(ids)))
     job = services.bulk_update_job_create(user=alice, issue_ids=[child.pk], changes={"status": "Done"}, enqueue=False)
     with django_capture_on_commit_callbacks(execute=True):
         assert run(job).updated_count == 1
@@ -423,7 +423,7 @@ def test_bulk_apply_sql_matches_rows(
         pos = {issue.pk: n for n, issue in enumerate(issues)}
         start = History.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         with (
-            patch.object(services.issue_cache, "invalidate_issues", lambda ids, p: invalidated.append((ids, p))),
+            patch.object(services.pagecache, "invalidate_issues", lambda ids, p: invalidated.append((ids, p))),
             django_capture_on_commit_callbacks(execute=True),
         ):
             changed = fn(issue_ids=[i.pk for i in issues], changes=cleaned, actor=alice)

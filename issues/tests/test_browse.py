@@ -19,6 +19,7 @@ from django.urls import reverse
 
 from issues.models import Comment, History, Issue, Membership, Priority, Role, Status
 from issues.services import comment_add
+from issues.tests.conftest import reset_all
 from worklogs.models import Worklog
 from worklogs.services import worklog_add
 
@@ -26,11 +27,9 @@ from worklogs.services import worklog_add
 @pytest.fixture(autouse=True)
 def _fresh_page_cache():
     # The in-process LRU is keyed by issue key; each test re-creates DEMO-1 with a new id (rolled back rows).
-    from issues import cache as page_cache
-
-    page_cache.reset_state()
+    reset_all()
     yield
-    page_cache.reset_state()
+    reset_all()
 
 
 @pytest.fixture

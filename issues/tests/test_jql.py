@@ -234,7 +234,9 @@ def test_parent(demo, alice):
 
 def test_created_updated_dates(demo, alice):
     def q(text: str) -> set[str]:
-        return set(jql_queryset(text, user=alice, now=NOW).filter(pk__in=compile_only(text)).values_list("key", flat=True))
+        return set(
+            jql_queryset(text, user=alice, now=NOW).filter(pk__in=compile_only(text)).values_list("key", flat=True)
+        )
 
     def compile_only(text: str):
         from issues.models import Issue
