@@ -50,16 +50,18 @@ def _on_issue_pre_save(sender: Any, instance: Issue, update_fields: Any = None, 
     if instance.pk and (fields is None or fields & {"parent", "project"}):
         old = sender.objects.filter(pk=instance.pk).values_list("parent_id", "project_id").first()
         if old is not None:
-            if old[0] != instance.parent_id:
-                instance._cache_old_parent_id = old[0]  # type: ignore[attr-defined]
-            if old[1] != instance.project_id:
-                instance._cache_old_project_id = old[1]  # type: ignore[attr-defined]
+            # Read by _on_issue_saved; kept in the instance's __dict__ (not a model field).
+            instance.__dict__["_cache_old_ids"] = (
+                old[0] if old[0] != instance.parent_id else None,
+                old[1] if old[1] != instance.project_id else None,
+            )
 
 
 def _on_issue_saved(sender: Any, instance: Issue, **kwargs: Any) -> None:
     # The issue's page, its parent's (which lists its sub-tasks) and its project's result pages.
-    ids = [instance.pk, instance.parent_id, getattr(instance, "_cache_old_parent_id", None)]
-    projects = [instance.project_id, getattr(instance, "_cache_old_project_id", None)]
+    old_parent_id, old_project_id = instance.__dict__.pop("_cache_old_ids", (None, None))
+    ids = [instance.pk, instance.parent_id, old_parent_id]
+    projects = [instance.project_id, old_project_id]
     pagecache.invalidate_on_commit(ids, projects, using=kwargs.get("using"))
 
 
