@@ -35,13 +35,16 @@ def _plain_http(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_process_cache_state() -> Iterator[None]:
-    # The in-process issue LRU and circuit breaker outlive a test's database; a row cached by an earlier
-    # test (same key, rolled-back data) must not leak into the next one.
-    from issues.cache import reset_state
+    # The in-process issue LRU, role memo and circuit breaker outlive a test's database; a row cached by an
+    # earlier test (same key, rolled-back data) must not leak into the next one.
+    from issues import pagecache
+    from issues.issuepage import cached as issuepage
 
-    reset_state()
+    pagecache.reset_state()
+    issuepage.reset_state()
     yield
-    reset_state()
+    pagecache.reset_state()
+    issuepage.reset_state()
 
 
 @pytest.fixture

@@ -276,7 +276,7 @@ def client_process(args_dict: dict[str, Any], worker: int, ops: int, phase: str,
     setup_django(args)
     from django_redis import get_redis_connection
 
-    from issues import cache as page_cache
+    from issues import pagecache
     from issues.models import Issue, Project
     from issues.services import issue_update
 
@@ -325,7 +325,7 @@ def client_process(args_dict: dict[str, Any], worker: int, ops: int, phase: str,
                 counts["checked"] += 1
                 if version < expected[seen_id]:
                     counts["stale"] += 1
-    page_cache.flush_metrics()
+    pagecache.flush_metrics()
     queue.put((counts, trace))
 
 
@@ -391,7 +391,7 @@ def main() -> None:
     from django.core.management import call_command
     from django_redis import get_redis_connection
 
-    from issues import cache as page_cache
+    from issues import pagecache
     from issues.models import Issue
 
     t = time.perf_counter()
@@ -419,14 +419,14 @@ def main() -> None:
         t = time.perf_counter()
         warm_trace = [e for _counts, trace in run_phase(args, "warmup", args.ops) for e in trace]
         print(f"warm-up: {args.processes} processes x {args.ops} ops in {time.perf_counter() - t:.1f}s", flush=True)
-        page_cache.reset_metrics()
+        pagecache.reset_metrics()
         t = time.perf_counter()
         phase = run_phase(args, "measure", args.ops)
         elapsed = time.perf_counter() - t
         results = [counts for counts, _trace in phase]
         read_through, write_through = ideal_hit_rates(warm_trace, [e for _counts, trace in phase for e in trace])
         ceiling = read_through if args.no_refresh else write_through
-        metrics = page_cache.cache_metrics()
+        metrics = pagecache.cache_metrics()
         totals = {k: sum(r[k] for r in results) for k in results[0]}
         # A page hit is a page served without rendering: the issue page's body (its payload is counted
         # separately as "issue") and the navigator's result page with its rendered rows.

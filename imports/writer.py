@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
 
@@ -20,7 +19,7 @@ from imports import parsers
 from imports.models import Job, JobFormat
 from imports.schemas import IssueRecord, UserRef
 from imports.users import UserMatcher
-from issues import cache as issue_cache
+from issues import pagecache
 from issues.models import (
     Comment,
     Issue,
@@ -387,7 +386,7 @@ class ImportWriter:
                 "parent_id", flat=True
             )
         )
-        transaction.on_commit(lambda: issue_cache.invalidate_issues(issue_ids, project_ids))
+        pagecache.invalidate_on_commit(issue_ids, project_ids)
 
     def _write_labels(self, accepted: list, ids: dict[str, int], created_keys: set[str]) -> set[str]:
         through = Issue.labels.through

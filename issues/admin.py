@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils.html import format_html_join
 
 from accounts.models import display_name
-from issues import cache as issue_cache
+from issues import pagecache
 from issues.durations import format_duration
 from issues.models import (
     Comment,
@@ -132,7 +132,7 @@ class BigTableAdmin(admin.ModelAdmin):
 class LookupAdmin(admin.ModelAdmin):
     """Statuses, types, priorities and resolutions: small tables shown on every issue page.
 
-    Saving or deleting one makes every cached page stale through issues.cache's post_save/post_delete receivers.
+    Saving or deleting one makes every cached page stale through the post_save/post_delete receivers of issues.signals.
     """
 
 
@@ -224,17 +224,7 @@ class ProjectAdmin(DeletesHistoryMixin, admin.ModelAdmin):
             return (*self.readonly_fields, "key")
         return self.readonly_fields
 
-    def save_model(self, request: HttpRequest, obj: Project, form: forms.ModelForm, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        if change:
-            issue_cache.invalidate_on_commit(project_ids=[obj.pk])
-
-    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:
-        super().save_formset(request, form, formset, change)
-        # Membership decides visibility: cached pages of the project must not outlive a change.
-        if formset.has_changed():
-            project_id = form.instance.pk
-            issue_cache.invalidate_on_commit(project_ids=[project_id])
+    # Project and membership saves and deletes retire cached pages through issues.signals (post_save/post_delete).
 
 
 @admin.register(Membership)
@@ -244,20 +234,8 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ("role", "project")
     search_fields = ("user__username", "user__profile__display_name", "project__key")
     autocomplete_fields = ("user", "project")
-
-    def save_model(self, request: HttpRequest, obj: Membership, form: forms.ModelForm, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        issue_cache.invalidate_on_commit(project_ids=[obj.project_id])
-
-    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
-        project_id = obj.project_id
-        super().delete_model(request, obj)
-        issue_cache.invalidate_on_commit(project_ids=[project_id])
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        project_ids = set(queryset.values_list("project_id", flat=True))
-        super().delete_queryset(request, queryset)
-        issue_cache.invalidate_on_commit(project_ids=project_ids)
+    # Membership decides visibility: saves and deletes (one by one or in bulk: Django sends post_delete for each
+    # row while receivers are connected) retire cached pages through issues.signals.
 
 
 class IssueAdminForm(forms.ModelForm):
@@ -415,7 +393,7 @@ class IssueAdmin(DeletesHistoryMixin, BigTableAdmin):
             queryset.delete()
             # A parent's page lists its sub-tasks: it goes stale too.
             issue_ids = {r[0] for r in rows} | {r[2] for r in rows if r[2] is not None}
-            issue_cache.invalidate_on_commit(issue_ids, {r[1] for r in rows})
+            pagecache.invalidate_on_commit(issue_ids, {r[1] for r in rows})  # bulk delete: no signals
 
 
 @admin.register(Comment)
@@ -463,7 +441,7 @@ class CommentAdmin(BigTableAdmin):
         with transaction.atomic():
             rows = list(queryset.order_by().values_list("issue_id", "issue__project_id"))
             queryset.delete()
-            issue_cache.invalidate_on_commit({r[0] for r in rows}, {r[1] for r in rows})
+            pagecache.invalidate_on_commit({r[0] for r in rows}, {r[1] for r in rows})  # bulk delete: no signals
 
 
 @admin.register(History)

@@ -7,9 +7,9 @@ class IssuesConfig(AppConfig):
     name = "issues"
 
     def ready(self) -> None:
-        # Page-cache invalidation safety net for writes that bypass the services (admin, scripts).
-        from issues.cache import connect_signals
+        # Imported here, not at the top: receivers import models and tasks, which need the app registry ready.
         from issues.defaults import ensure_jira_defaults
+        from issues.signals import connect_signals
 
         connect_signals()
         # Lookups must exist for issue_create's defaults even after a flush (transactional tests do one).

@@ -17,11 +17,11 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from issues import cache as issue_cache
+from issues import pagecache
 from issues.jql import JQLError, jql_queryset
 from issues.models import History, Issue, Label, Priority, Status, StatusCategory
 from issues.permissions import editable_project_ids, is_site_admin
@@ -126,7 +126,7 @@ def _invalidate_on_commit(rows: Iterable[tuple[int, int, int | None]]) -> None:
     # A parent's page lists its sub-tasks' status, assignee and priority: it goes stale too.
     issue_ids = list({pk for pk, _, _ in rows} | {parent for _, _, parent in rows if parent})
     project_ids = {project_id for _, project_id, _ in rows}
-    transaction.on_commit(lambda: issue_cache.invalidate_issues(issue_ids, project_ids))
+    pagecache.invalidate_on_commit(issue_ids, project_ids)
 
 
 def _texts_param(field: str) -> tuple[list[int], list[str]]:

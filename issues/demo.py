@@ -21,7 +21,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from accounts.models import Profile
-from issues import cache as issue_cache
+from issues import pagecache
 from issues.models import (
     Comment,
     History,
@@ -454,4 +454,4 @@ def _seed(
 
     result.keys = keys
     project_ids = [p.pk for p in project_rows]
-    transaction.on_commit(lambda: [issue_cache.invalidate_project(pk) for pk in project_ids])
+    pagecache.invalidate_on_commit([], project_ids)  # bulk_create sends no signals

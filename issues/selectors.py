@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet, Value
 
 from accounts.models import display_name, display_name_of
 from issues.adapters import ISSUE_DETAIL
@@ -19,7 +19,7 @@ from issues.fields import (
     NAVIGATOR_ROW_FIELDS,
     SORT_FIELDS,
 )
-from issues.jql import ALIASES, check_values, compile_jql, order_expressions
+from issues.jql import ALIASES, check_values, compile_jql, order_expressions, project_scope
 from issues.keyset import CursorError, keyset_page
 from issues.models import Comment, History, Issue, IssueType, Priority, Project, Resolution, SavedFilter, Status
 from issues.permissions import visible_project_ids
@@ -37,16 +37,37 @@ def issues_visible_to(user: Any) -> QuerySet[Issue]:
     return Issue.objects.filter(project_id__in=visible_project_ids(user))
 
 
+# What the issue page, its inline edits and the JSON API read with an issue.
+ISSUE_JOINS = (
+    "project",
+    "type",
+    "status",
+    "priority",
+    "resolution",
+    "assignee__profile",
+    "reporter__profile",
+    "parent",
+)
+
+
+def issue_with_joins(*, pk: int | None = None, key: str | None = None, user: Any | None = None) -> Issue | None:
+    """Return the issue by pk or key with its lookups joined, or None; given a user, only one they may see.
+
+    Without a user there is no permission check: callers (the issue-page cache) check the viewer's role.
+    """
+    queryset = Issue.objects.all() if user is None else issues_visible_to(user)
+    lookup = {"pk": pk} if pk is not None else {"key": (key or "").upper()}
+    return queryset.select_related(*ISSUE_JOINS).filter(**lookup).first()
+
+
+def issue_ids_by_key(*, key: str) -> tuple[int, int] | None:
+    """Return (id, project_id) of the issue with this key, or None (no permission check)."""
+    return Issue.objects.filter(key=key.upper()).values_list("id", "project_id").first()
+
+
 def issue_for_user(*, key: str, user: Any) -> Issue | None:
     """Return the issue with this key if the user may see it, else None (callers answer 404 either way)."""
-    return (
-        issues_visible_to(user)
-        .select_related(
-            "project", "type", "status", "priority", "resolution", "assignee__profile", "reporter__profile", "parent"
-        )
-        .filter(key=key.upper())
-        .first()
-    )
+    return issue_with_joins(key=key, user=user)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -534,3 +555,15 @@ def issue_subtree_ids(*, issue: Issue) -> list[int]:
         frontier = list(Issue.objects.filter(parent_id__in=frontier).values_list("pk", flat=True))
         ids += frontier
     return ids
+
+
+def navigator_project_ids(*, user: Any, jql: str) -> tuple[list[int], list[int]]:
+    """Return (ids of the projects the user may see, those of them the JQL can match), in one query."""
+    scope = project_scope(jql)
+    in_scope = Value(True) if scope is None else ExpressionWrapper(scope, output_field=BooleanField())
+    rows = sorted(
+        Project.objects.filter(pk__in=visible_project_ids(user))
+        .annotate(in_scope=in_scope)
+        .values_list("pk", "in_scope")
+    )
+    return [pk for pk, _ in rows], [pk for pk, scoped in rows if scoped]

@@ -15,7 +15,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import display_name
-from issues import cache as issue_cache
+from issues import pagecache
 from issues.jql import JQLError, check_values, compile_jql
 from issues.models import (
     Comment,
@@ -352,7 +352,6 @@ def issue_create(
     issue.save(force_insert=True)
     if labels:
         issue.labels.set(labels_get_or_create(labels))
-    issue_cache.invalidate_on_commit([issue.pk], [project.pk])  # bumps now and at commit
     return issue
 
 
@@ -418,7 +417,6 @@ def issue_update(*, issue: Issue, actor: Any | None, data: dict[str, Any], check
         author_id=actor.pk if actor is not None else None,
         when=now,
     )
-    issue_cache.invalidate_on_commit([issue.pk], [issue.project_id])  # bumps now and at commit
     return [f for f in dict.fromkeys(changed_fields) if f != "resolved"]
 
 
@@ -433,7 +431,8 @@ def issue_delete(*, issue: Issue, actor: Any | None) -> int:
     _total, per_model = Issue.objects.filter(pk=issue.pk).delete()  # cascades to sub-tasks, comments, worklogs
     # The parent's page lists its sub-tasks; the project bump retires the sub-tasks' own pages (their rows
     # are read at the project's generation) and the result pages.
-    issue_cache.invalidate_on_commit([issue.pk, issue.parent_id], [issue.project_id])  # bumps now and at commit
+    # Deletes send no page-cache signals (issues.signals): the one invalidation of this write, at commit.
+    pagecache.invalidate_on_commit([issue.pk, issue.parent_id], [issue.project_id])
     return per_model[Issue._meta.label]
 
 
@@ -472,7 +471,6 @@ def comment_add(*, issue: Issue, author: Any, body: str, check_permission: bool 
     now = timezone.now()
     comment = Comment.objects.create(issue=issue, author=author, body=body.strip(), created=now, updated=now)
     Issue.objects.filter(pk=issue.pk).update(updated=now)
-    issue_cache.invalidate_on_commit([issue.pk], [issue.project_id])  # bumps now and at commit
     return comment
 
 
@@ -486,9 +484,6 @@ def comment_update(*, comment: Comment, actor: Any, body: str) -> Comment:
     comment.body = body.strip()
     comment.updated = timezone.now()
     comment.save(update_fields=["body", "updated"])
-    issue_id = comment.issue_id
-    project_id = Issue.objects.filter(pk=issue_id).values_list("project_id", flat=True).first()
-    issue_cache.invalidate_on_commit([issue_id], [project_id])  # bumps now and at commit
     return comment
 
 

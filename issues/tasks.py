@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from issues.pages import issue_pages_refresh
+from issues.issuepage.refresh import issue_pages_refresh
 
 
 @shared_task(ignore_result=True)
 def refresh_issue_pages(issue_ids: list[int]) -> int:
-    """Rebuild the cached pages of these issues after a write (see issues.pages.issue_pages_refresh)."""
+    """Rebuild the cached pages of these issues after a write (see issues.issuepage.refresh.issue_pages_refresh)."""
     return issue_pages_refresh(issue_ids=issue_ids)

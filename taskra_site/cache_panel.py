@@ -7,7 +7,8 @@ from typing import Any
 from debug_toolbar.panels import Panel
 from django.utils.html import format_html, format_html_join
 
-from issues import cache as page_cache
+from issues import pagecache
+from issues.pagecache import metrics
 
 
 class PageCachePanel(Panel):
@@ -17,18 +18,18 @@ class PageCachePanel(Panel):
     template = ""  # rendered in content() below: no template file to keep in sync
 
     def process_request(self, request: Any) -> Any:
-        page_cache.start_request_events()
+        metrics.start_request_events()
         try:
             return super().process_request(request)
         finally:
-            self._events = page_cache.stop_request_events()
+            self._events = metrics.stop_request_events()
 
     def generate_stats(self, request: Any, response: Any) -> None:
         per_type: dict[str, dict[str, int]] = {}
         for page_type, field, amount in getattr(self, "_events", []):
-            per_type.setdefault(page_type, {f: 0 for f in page_cache.METRIC_FIELDS})[field] += amount
+            per_type.setdefault(page_type, {f: 0 for f in metrics.METRIC_FIELDS})[field] += amount
         self.record_stats(
-            {"request": per_type, "totals": page_cache.cache_metrics(), "enabled": page_cache.page_cache_enabled()}
+            {"request": per_type, "totals": pagecache.cache_metrics(), "enabled": pagecache.page_cache_enabled()}
         )
 
     @property

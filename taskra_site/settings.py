@@ -218,14 +218,14 @@ if ENABLE_DEBUG_TOOLBAR:
     MIDDLEWARE.insert(0, "debug_toolbar.middleware.DebugToolbarMiddleware")
     INTERNAL_IPS = ["127.0.0.1", "::1"]
     DEBUG_TOOLBAR_CONFIG = {"IS_RUNNING_TESTS": False}
-    # Page-cache hits, misses and rebuild times (issues/cache.py) next to the default panels.
+    # Page-cache hits, misses and rebuild times (issues/pagecache/metrics.py) next to the default panels.
     from debug_toolbar.settings import PANELS_DEFAULTS
 
     DEBUG_TOOLBAR_PANELS = [*PANELS_DEFAULTS, "taskra_site.cache_panel.PageCachePanel"]
 
-# Page cache of issue and result pages (issues/cache.py): unset = on with Redis, off on the local-memory
+# Page cache of issue and result pages (issues/pagecache, docs/cache.md): unset = on with Redis, off on the local-memory
 # default (a Celery worker's writes could not reach the web server's memory); 1/0 forces it.
 TASKRA_PAGE_CACHE = env_bool("TASKRA_PAGE_CACHE", True) if env_str("TASKRA_PAGE_CACHE", "") else None
 TASKRA_ISSUE_LRU_SIZE = env_int("TASKRA_ISSUE_LRU_SIZE", 512, minimum=1)
-# After a write commits, a Celery worker re-renders the issue pages readers recently used (issues.pages).
+# After a write commits, a Celery worker re-renders the issue pages readers recently used (issues.issuepage.refresh).
 TASKRA_PAGE_REFRESH = env_bool("TASKRA_PAGE_REFRESH", True)

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from issues import cache as issue_cache
+from issues import pagecache
 from issues.admin import BigTableAdmin
 from issues.durations import format_duration
 from issues.services import issue_recalculate_time_spent
@@ -125,4 +125,4 @@ class WorklogAdmin(BigTableAdmin):
             issue_ids = [issue_id for issue_id, _ in rows]
             issue_recalculate_time_spent(issue_ids=issue_ids)
             project_ids = {project_id for _, project_id in rows}
-            issue_cache.invalidate_on_commit(issue_ids, project_ids)
+            pagecache.invalidate_on_commit(issue_ids, project_ids)  # bulk delete and UPDATE: no signals

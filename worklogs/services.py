@@ -10,7 +10,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from issues import cache as issue_cache
 from issues.models import Issue
 from issues.permissions import may_edit, require_worklog_change
 from worklogs.models import Worklog
@@ -67,8 +66,7 @@ def _apply_to_issue(issue: Issue, *, delta: int, remaining: int | None) -> None:
     issue.time_spent = max(issue.time_spent + delta, 0)
     issue.remaining_estimate = remaining
     issue.updated = timezone.now()
-    issue.save(update_fields=["time_spent", "remaining_estimate", "updated"])
-    issue_cache.invalidate_on_commit([issue.pk], [issue.project_id])  # bumps now and at commit
+    issue.save(update_fields=["time_spent", "remaining_estimate", "updated"])  # the page cache: issues.signals
 
 
 @transaction.atomic

@@ -109,7 +109,7 @@ def test_a_chunk_invalidates_its_changed_issues_and_their_parents_once(
     path = write_jira_json(tmp_path / "a.json", [jira_issue(1), jira_issue(2, parent={"key": "DEMO-1"})])
     run(services.import_job_create(user=alice, paths=[path], enqueue=False))
     calls: list[tuple[set[int], set[int]]] = []
-    monkeypatch.setattr(writer.issue_cache, "invalidate_issues", lambda ids, p: calls.append((set(ids), set(p))))
+    monkeypatch.setattr(writer.pagecache, "invalidate_on_commit", lambda ids, p: calls.append((set(ids), set(p))))
     write_jira_json(path, [jira_issue(2, parent={"key": "DEMO-1"}, summary="Renamed child")])
     with django_capture_on_commit_callbacks(execute=True):
         run(services.import_job_create(user=alice, paths=[path], enqueue=False))

@@ -55,7 +55,7 @@ from issues.jql.grammar import (
     _translate_parse_error,
 )
 from issues.jql.language import ALIASES, DEFAULT_ORDER, FIELD_NAMES, FIELDS
-from issues.jql.scope import project_scope
+from issues.jql.scope import is_time_relative, is_user_relative, project_scope
 from issues.jql.values import check_values
 from issues.models import Issue
 from issues.permissions import visible_project_ids
@@ -77,6 +77,8 @@ __all__ = [
     "compile_jql",
     "jql_queryset",
     "order_expressions",
+    "is_time_relative",
+    "is_user_relative",
     "project_scope",
 ]
 

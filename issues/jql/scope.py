@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 
 from django.db.models import Q
 from lark import Token, Tree
@@ -79,3 +80,19 @@ def _scope(node: Tree | Token, depth: int) -> Q | None:
     for t in texts[1:]:
         result |= _project_q(t)
     return result
+
+
+# Read by the navigator's page cache, which must know what a query depends on besides the rows:
+# the clock (never cached: its results change without any write) and the viewer (part of the key).
+_TIME_RELATIVE = re.compile(r"(now|startof\w*|endof\w*)\s*\(|(?<![\w.])[-+]?\d+\s*[wdhm]\b", re.IGNORECASE)
+_USER_RELATIVE = re.compile(r"currentuser\s*\(", re.IGNORECASE)
+
+
+def is_time_relative(text: str) -> bool:
+    """Return whether the query may depend on the clock (now(), startOfDay(), -7d, ...): conservative."""
+    return bool(_TIME_RELATIVE.search(text))
+
+
+def is_user_relative(text: str) -> bool:
+    """Return whether the query depends on who runs it (currentUser())."""
+    return bool(_USER_RELATIVE.search(text))

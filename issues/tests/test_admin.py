@@ -251,16 +251,13 @@ def test_admin_worklog_zero_time_is_a_form_error(admin_client, filled):
 
 
 def test_admin_bulk_delete_action_recalculates_time_spent(
-    admin_client, filled, alice, monkeypatch, django_capture_on_commit_callbacks
+    admin_client, filled, alice, bumps, django_capture_on_commit_callbacks
 ):
-    from issues import cache as issue_cache
-
     issue, other = filled["parent"], filled["child"]
     worklog_add(issue=other, author=alice, time_spent=H, started=timezone.now())
     doomed = list(Worklog.objects.filter(issue=issue).order_by("pk").values_list("pk", flat=True))[:1]
     doomed.append(Worklog.objects.get(issue=other).pk)
-    invalidated = []
-    monkeypatch.setattr(issue_cache, "invalidate_issues", lambda ids, pids: invalidated.append((set(ids), set(pids))))
+    bumps.clear()
 
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
@@ -271,8 +268,9 @@ def test_admin_bulk_delete_action_recalculates_time_spent(
     assert response.status_code == 302
     assert sums(issue) == (2 * H, 2 * H)
     assert sums(other) == (0, 0)
-    # Bumped while deleting and again after the commit (issues.cache.invalidate_on_commit).
-    assert invalidated and all(entry == ({issue.pk, other.pk}, {issue.project_id}) for entry in invalidated)
+    # Bumped once, after the commit (pagecache.invalidate_on_commit): both issues and their project.
+    assert bumps.issues() == {issue.pk: 1, other.pk: 1}
+    assert bumps.projects() == {issue.project_id: 1}
 
 
 def test_history_is_read_only(admin_client, filled):
@@ -444,13 +442,10 @@ def test_project_inlines_change_a_role_and_add_a_member(admin_client, filled, pr
 
 
 def test_admin_bulk_delete_of_issues_invalidates_them_and_their_parents(
-    admin_client, filled, monkeypatch, django_capture_on_commit_callbacks
+    admin_client, filled, bumps, django_capture_on_commit_callbacks
 ):
-    from issues import cache as issue_cache
-
     child, ops = filled["child"], filled["ops"]
-    invalidated = []
-    monkeypatch.setattr(issue_cache, "invalidate_issues", lambda ids, pids: invalidated.append((set(ids), set(pids))))
+    bumps.clear()
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
             reverse("admin:issues_issue_changelist"),
@@ -458,8 +453,8 @@ def test_admin_bulk_delete_of_issues_invalidates_them_and_their_parents(
         )
     assert response.status_code == 302
     assert set(Issue.objects.values_list("key", flat=True)) == {"DEMO-1"}
-    expected = ({child.pk, ops.pk, filled["parent"].pk}, {child.project_id, ops.project_id})
-    assert invalidated and all(entry == expected for entry in invalidated)
+    assert bumps.issues() == {child.pk: 1, ops.pk: 1, filled["parent"].pk: 1}
+    assert bumps.projects() == {child.project_id: 1, ops.project_id: 1}
 
 
 def test_admin_deletes_one_issue_with_its_history(admin_client, filled):

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from issues.models import Comment, History, Issue, IssueType, Membership, Priority, Role, Status
 from issues.services import comment_add, issue_delete
+from issues.tests.conftest import reset_all
 from worklogs.models import Worklog
 from worklogs.services import worklog_add
 
@@ -31,11 +32,9 @@ from worklogs.services import worklog_add
 @pytest.fixture(autouse=True)
 def _fresh_page_cache():
     # The in-process LRU is keyed by issue key; each test re-creates DEMO-1 with a new id (rolled back rows).
-    from issues import cache as page_cache
-
-    page_cache.reset_state()
+    reset_all()
     yield
-    page_cache.reset_state()
+    reset_all()
 
 
 @pytest.fixture
@@ -406,11 +405,12 @@ def _worklog_form(token: str, **kw: str) -> dict[str, str]:
     return form
 
 
-def test_log_work_updates_totals_once(client, alice, issue):
+def test_log_work_updates_totals_once(client, alice, issue, django_capture_on_commit_callbacks):
     _client(client, alice)
     token = _token(client.get("/browse/DEMO-1").content.decode())
-    first = client.post("/browse/DEMO-1/worklogs", _worklog_form(token))
-    second = client.post("/browse/DEMO-1/worklogs", _worklog_form(token))
+    with django_capture_on_commit_callbacks(execute=True):  # the writes commit, so the page cache sees them
+        first = client.post("/browse/DEMO-1/worklogs", _worklog_form(token))
+        second = client.post("/browse/DEMO-1/worklogs", _worklog_form(token))
     assert first.status_code == 302 and second.status_code == 302
     worklog = Worklog.objects.get(issue=issue)
     assert worklog.time_spent == 9000 and worklog.comment == "pairing"
@@ -617,14 +617,17 @@ def test_api_post_needs_the_csrf_token(alice, issue):
 # --- deleting an issue: project admins only ----------------------------------------------------------------
 
 
-def test_admin_deletes_an_issue_with_its_subtasks_after_confirming(client, alice, issue, make_issue, project_a):
+def test_admin_deletes_an_issue_with_its_subtasks_after_confirming(
+    client, alice, issue, make_issue, project_a, django_capture_on_commit_callbacks
+):
     sub = make_issue(project_a, summary="Child", parent=issue, type=IssueType.objects.get(name="Sub-task"))
     comment_add(issue=sub, author=alice, body="gone too")
     _client(client, alice)
     assert b'id="delete-issue"' in client.get(f"/browse/{issue.key}").content  # alice is admin of DEMO
     confirm = client.get(f"/browse/{issue.key}/delete").content.decode()
     assert "1 sub-task, 1 comment" in confirm and Issue.objects.filter(pk=issue.pk).exists()  # GET deletes nothing
-    response = client.post(f"/browse/{issue.key}/delete")
+    with django_capture_on_commit_callbacks(execute=True):  # the delete commits, so the page cache sees it
+        response = client.post(f"/browse/{issue.key}/delete")
     assert response.status_code == 302 and response["Location"].startswith("/issues/?jql=project")
     assert not Issue.objects.filter(pk__in=[issue.pk, sub.pk]).exists()
     assert not Comment.objects.filter(issue_id=sub.pk).exists()

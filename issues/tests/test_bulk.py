@@ -27,7 +27,7 @@ def test_bulk_change_invalidates_the_parent_of_a_changed_subtask(
     parent = make_issue(project_a)
     child = make_issue(project_a, parent=parent)
     bumped: list[set[int]] = []
-    monkeypatch.setattr(bulk.issue_cache, "invalidate_issues", lambda ids, projects: bumped.append(set(ids)))
+    monkeypatch.setattr(bulk.pagecache, "invalidate_on_commit", lambda ids, projects: bumped.append(set(ids)))
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         changed = bulk.issue_bulk_change(
             issue_ids=[child.pk], changes=bulk.bulk_changes_clean({"status": "Done"}), actor=alice
@@ -106,7 +106,7 @@ def test_bulk_change_sql_matches_rows(
         pos = {issue.pk: n for n, issue in enumerate(issues)}
         start = History.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         with (
-            patch.object(bulk.issue_cache, "invalidate_issues", lambda ids, p: invalidated.append((ids, p))),
+            patch.object(bulk.pagecache, "invalidate_on_commit", lambda ids, p: invalidated.append((ids, p))),
             django_capture_on_commit_callbacks(execute=True),
         ):
             changed = fn(issue_ids=[i.pk for i in issues], changes=cleaned, actor=alice)

@@ -23,9 +23,9 @@ def demo(transactional_db, alice, carol, project_a, make_issue):
     """Seed the Jira defaults (a flush by an earlier live-server test removes them) and a few DEMO issues."""
     from django.apps import apps
 
-    from issues import cache as page_cache
+    from issues.tests.conftest import reset_all
 
-    page_cache.reset_state()  # the LRU is keyed by issue key, and DEMO-1 is re-created in every test
+    reset_all()  # the LRU is keyed by issue key, and DEMO-1 is re-created in every test
     seed = importlib.import_module("issues.migrations.0002_jira_defaults").seed
     seed(apps, None)
     from issues.services import comment_add

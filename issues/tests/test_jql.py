@@ -14,7 +14,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from issues.jql import CompiledJQL, JQLError, compile_jql, jql_queryset
+from issues.jql import CompiledJQL, JQLError, compile_jql, is_time_relative, is_user_relative, jql_queryset
 from issues.models import Comment, Issue, IssueType, Priority, Resolution, Status
 from issues.services import issue_update
 from issues.tests.conftest import postgres_only
@@ -565,3 +565,21 @@ def test_text_search_is_answered_from_the_trigram_indexes(demo, alice):
             plan = Issue.objects.filter(compile_jql(jql, user=alice).q).explain()
         for index in indexes:
             assert index in plan, (jql, plan)
+
+
+@pytest.mark.parametrize(
+    ("text", "clock", "viewer"),
+    [
+        ("project = DEMO ORDER BY updated DESC", False, False),
+        ("created >= -7d", True, False),
+        ("updated > startOfDay()", True, False),
+        ("due < now()", True, False),
+        ("assignee = currentUser()", False, True),
+        ('summary ~ "build 7d2"', False, False),
+    ],
+)
+def test_is_time_relative_and_is_user_relative(text, clock, viewer):
+    # What the navigator's page cache must know: clock-relative results are never cached, viewer-relative ones
+    # are keyed by the viewer.
+    assert is_time_relative(text) is clock
+    assert is_user_relative(text) is viewer

@@ -23,8 +23,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import user_zone
-from issues import cache as issue_cache  # page cache
-from issues import idempotency, pages
+from issues import idempotency
 from issues.adapters import issue_detail_json
 from issues.forms import (
     INLINE_FORMS,
@@ -34,6 +33,7 @@ from issues.forms import (
     WorklogForm,
     editable_projects,
 )
+from issues.issuepage import cached as issuepage
 from issues.models import Comment, Issue, IssueType
 from issues.permissions import can_see_in, may_edit, project_role, require_admin, require_edit, require_worklog_change
 from issues.schemas import IssueUpdate
@@ -65,29 +65,19 @@ def _render_page(
     request: HttpRequest,
     issue: Issue,
     *,
-    role: str | None = None,
     comment_form: CommentForm | None = None,
     worklog_form: WorklogForm | None = None,
     inline_errors: dict[str, Any] | None = None,
     status: int = 200,
 ) -> HttpResponse:
     tz = user_zone(request.user)
-    if role is None:
-        role = project_role(request.user, issue.project_id)
-    if not can_see_in(role):  # not a member: exactly like a missing issue (browse() reads the row without this check)
+    role = project_role(request.user, issue.project_id)
+    if not can_see_in(role):  # not a member: exactly like a missing issue
         raise Http404("No such issue.")
-    plain_get = comment_form is None and worklog_form is None and not inline_errors and status == 200
-
-    # Page cache (issues/cache.py, issues/pages.py): the payload is shared by every viewer who passed
-    # issue_for_user; role, forms and edit buttons stay outside it.
-    data = pages.issue_payload(issue=issue)
-    if plain_get:
-        # The rendered body ({% block content %}) is shared by viewers with the same role and time zone (CSRF and
-        # form tokens filled in per request); only the page around it (header, messages) is rendered here.
-        # Pages with form errors are never shared.
-        body = pages.issue_body(request=request, issue=issue, data=data, role=role, tz=tz)
-        return _cached_response(request, data, body)
-    context = pages.page_context(
+    # A page with form errors: the payload comes from the page cache (shared by every viewer who may see the
+    # issue), the body is rendered for this request and never shared.
+    data = issuepage.issue_payload(issue=issue)
+    context = issuepage.page_context(
         issue=issue,
         data=data,
         role=role,
@@ -107,21 +97,11 @@ def _cached_response(request: HttpRequest, data: dict[str, Any], body: str) -> H
 @require_http_methods(["GET", "HEAD"])
 def browse(request: HttpRequest, key: str) -> HttpResponse:
     """Show one issue with its comments, worklogs, time tracking and history."""
-    # Page cache: a hot issue is answered from two cache round trips (generations, then payload and body)
-    # with the role memoised per global generation; membership decides visibility exactly as
-    # issue_for_user does (another project's issue: 404).
-    hit = issue_cache.get_cached_issue_page(key=key, user=request.user, time_zone=str(user_zone(request.user)))
-    if hit is not None:
-        if not can_see_in(hit.role):
-            raise Http404("No such issue.")
-        if hit.body is not None:
-            return _cached_response(request, hit.data, issue_cache.personalize_html(hit.body, request))
-        return _render_page(request, hit.issue, role=hit.role)
-    # Otherwise the row comes from the in-process LRU (checked against the shared generations on every access).
-    issue = issue_cache.get_cached_issue(key)
-    if issue is None:
-        raise Http404("No such issue.")
-    return _render_page(request, issue)  # answers 404 when the viewer is not a member of the project
+    # The body ({% block content %}) comes from the page cache, shared by viewers with the same role and time zone
+    # (CSRF and form tokens filled in per request); only the page around it (header, messages) is rendered here.
+    # A hot issue costs two cache round trips; another project's issue is a 404 like a missing one.
+    data, body = issuepage.rendered_issue_page(request=request, key=key)
+    return _cached_response(request, data, body)
 
 
 @require_POST

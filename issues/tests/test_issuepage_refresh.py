@@ -1,7 +1,10 @@
-"""The refresh after a write (issues.pages.issue_pages_refresh, issues.tasks.refresh_issue_pages) on a real Redis.
+"""The refresh after a write on a real Redis (issues.issuepage.refresh, issues.tasks.refresh_issue_pages).
 
 Personas: alice is admin of DEMO, carol a viewer in DEMO, bob a member of OPS only.
 Runs when REDIS_URL is set (always in CI, where a missing REDIS_URL fails instead of skipping).
+
+Tests that write after a cached read use `lookups` (a transactional test): a write bumps the generations
+when it commits, which the rolled-back transaction of a plain `db` test never does.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ import time
 
 import pytest
 
-from issues import cache as page_cache
-from issues import pages
+from issues import pagecache, signals
+from issues.issuepage import cached as issuepage
+from issues.issuepage.refresh import issue_pages_refresh
 from issues.tests.conftest import IN_CI, REDIS_URL
 
 pytestmark = [
@@ -20,19 +24,19 @@ pytestmark = [
 ]
 
 
-def _fast_hit(key: str, user) -> page_cache.IssuePageHit | None:
+def _fast_hit(key: str, user) -> issuepage.IssuePageHit | None:
     """Return the viewer's page when it is fully cached (payload and body), building nothing."""
-    page_cache.get_cached_issue(key)  # the issue row at the current generations, as browse() reads it
-    hit = page_cache.get_cached_issue_page(key=key, user=user, time_zone=str(user.profile.zoneinfo))
+    issuepage.get_cached_issue(key)  # the issue row at the current generations, as browse() reads it
+    hit = issuepage.get_cached_issue_page(key=key, user=user, time_zone=str(user.profile.zoneinfo))
     return hit if hit is not None and hit.body is not None else None
 
 
 def _body_rebuilds() -> int:
-    return int(page_cache.cache_metrics()["issue_body"]["rebuilds"])
+    return int(pagecache.cache_metrics()["issue_body"]["rebuilds"])
 
 
 def test_refresh_rebuilds_the_bodies_readers_used_so_the_next_read_is_a_hit(
-    redis_prefix, client, project_a, make_issue, alice, carol
+    redis_prefix, lookups, client, project_a, make_issue, alice, carol
 ):
     from issues.services import issue_update
 
@@ -41,11 +45,11 @@ def test_refresh_rebuilds_the_bodies_readers_used_so_the_next_read_is_a_hit(
     for user in (alice, carol):
         client.force_login(user)
         client.get(f"/browse/{issue.key}")
-    assert page_cache.body_variants(issue.pk) == [("admin", "Europe/Berlin"), ("viewer", "UTC")]
+    assert issuepage.body_variants(issue.pk) == [("admin", "Europe/Berlin"), ("viewer", "UTC")]
     issue_update(issue=issue, actor=alice, data={"summary": "After the write"})
     assert _fast_hit(issue.key, alice) is None  # the write retired the old entries
 
-    assert pages.issue_pages_refresh(issue_ids=[issue.pk]) == 2
+    assert issue_pages_refresh(issue_ids=[issue.pk]) == 2
     rebuilds = _body_rebuilds()
     for user, editor in ((alice, True), (carol, False)):
         client.force_login(user)
@@ -58,10 +62,10 @@ def test_refresh_rebuilds_the_bodies_readers_used_so_the_next_read_is_a_hit(
 
 def test_refresh_skips_issues_nobody_read_and_counts_no_reads(redis_prefix, project_a, make_issue):
     issue = make_issue(project_a)
-    page_cache.reset_metrics()
-    assert pages.issue_pages_refresh(issue_ids=[issue.pk, 987654321]) == 0
-    metrics = page_cache.cache_metrics()
-    assert all(metrics[t]["hits"] == metrics[t]["misses"] == 0 for t in page_cache.PAGE_TYPES)
+    pagecache.reset_metrics()
+    assert issue_pages_refresh(issue_ids=[issue.pk, 987654321]) == 0
+    metrics = pagecache.cache_metrics()
+    assert all(metrics[t]["hits"] == metrics[t]["misses"] == 0 for t in pagecache.PAGE_TYPES)
 
 
 def test_a_write_queues_a_refresh_after_commit_and_survives_a_dead_broker(
@@ -96,8 +100,8 @@ def test_bulk_invalidations_queue_no_refresh(redis_prefix, settings, monkeypatch
     settings.TASKRA_PAGE_REFRESH = True
     queued: list[list[int]] = []
     monkeypatch.setattr(refresh_issue_pages, "apply_async", lambda args, **kw: queued.append(args[0]))
-    page_cache.schedule_refresh(range(1, page_cache.REFRESH_MAX_ISSUES + 2))
-    page_cache.schedule_refresh([None, 3, 3])
+    signals.schedule_refresh(range(1, signals.REFRESH_MAX_ISSUES + 2))
+    signals.schedule_refresh([None, 3, 3])
     assert queued == [[3]]
 
 
@@ -140,13 +144,13 @@ def test_one_transaction_queues_one_refresh_of_what_it_committed(
     queued: list[list[int]] = []
     monkeypatch.setattr(refresh_issue_pages, "apply_async", lambda args, **kw: queued.append(args[0]))
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        page_cache.invalidate_on_commit([1], [10])
-        page_cache.invalidate_on_commit([2, 1], [10])  # e.g. the post_save safety net after the service
+        pagecache.invalidate_on_commit([1], [10])
+        pagecache.invalidate_on_commit([2, 1], [10])  # e.g. the post_save safety net after the service
         try:
             with transaction.atomic():
-                page_cache.invalidate_on_commit([3], [])
+                pagecache.invalidate_on_commit([3], [])
                 raise RuntimeError("rolled back")
         except RuntimeError:
             pass
-        page_cache.invalidate_on_commit([4], [])
+        pagecache.invalidate_on_commit([4], [])
     assert queued == [[1, 2, 4]]  # once, without the rolled-back savepoint's issue

@@ -1,0 +1,66 @@
+"""The shared page cache: generation counters, entries built once under a stampede lock, metrics.
+
+It knows nothing of views, forms, templates, CSRF, JQL or tasks: callers say what an entry depends
+on (Entry), writers say what they touched (invalidate_on_commit). See docs/cache.md.
+"""
+
+from __future__ import annotations
+
+from issues.pagecache.entries import (
+    Entry,
+    get_or_build,
+    get_or_build_entry,
+    get_or_build_results,
+    lookup,
+    page_cache_enabled,
+)
+from issues.pagecache.generations import (
+    GLOBAL_GEN_KEY,
+    current_generations,
+    forget_pending,
+    gen_keys,
+    invalidate_all,
+    invalidate_issues,
+    invalidate_on_commit,
+    pages_invalidated,
+    read_generations,
+)
+from issues.pagecache.metrics import (
+    PAGE_TYPES,
+    cache_metrics,
+    flush_metrics,
+    forget_unflushed,
+    quiet_metrics,
+    reset_metrics,
+)
+from taskra_site import sharedcache
+
+__all__ = [
+    "GLOBAL_GEN_KEY",
+    "PAGE_TYPES",
+    "Entry",
+    "cache_metrics",
+    "current_generations",
+    "flush_metrics",
+    "gen_keys",
+    "get_or_build",
+    "get_or_build_entry",
+    "get_or_build_results",
+    "invalidate_all",
+    "invalidate_issues",
+    "invalidate_on_commit",
+    "lookup",
+    "page_cache_enabled",
+    "pages_invalidated",
+    "quiet_metrics",
+    "read_generations",
+    "reset_metrics",
+    "reset_state",
+]
+
+
+def reset_state() -> None:
+    """Forget this process's cache state: breaker, bumps waiting for replay, unflushed metrics (tests)."""
+    sharedcache.breaker.reset()
+    forget_pending()
+    forget_unflushed()

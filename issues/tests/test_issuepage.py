@@ -1,0 +1,102 @@
+"""The issue page's cached parts on the local-memory backend: the hot-row LRU and the entry names.
+
+Personas: alice is admin of DEMO. On a real Redis: test_issuepage_redis.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from issues.issuepage import cached as issuepage
+from issues.lru import IssueLRU
+from issues.models import Issue
+from taskra_site import sharedcache
+
+pytestmark = pytest.mark.usefixtures("locmem_page_cache")
+
+
+def test_get_cached_issue_serves_hot_issue_without_a_query(project_a, make_issue, django_assert_num_queries):
+    issue = make_issue(project_a, summary="Hot")
+    assert issuepage.get_cached_issue(issue.key).summary == "Hot"
+    with django_assert_num_queries(0):
+        cached = issuepage.get_cached_issue(issue.key.lower())
+    assert cached.summary == "Hot"
+    assert cached.status.name  # lookups come joined
+
+
+def test_get_cached_issue_sees_service_writes(project_a, make_issue, alice, django_capture_on_commit_callbacks):
+    from issues.services import issue_update
+
+    issue = make_issue(project_a, summary="Before")
+    issuepage.get_cached_issue(issue.key)
+    with django_capture_on_commit_callbacks(execute=True):  # the write commits: its bump happens then
+        issue_update(issue=Issue.objects.get(pk=issue.pk), actor=alice, data={"summary": "After"})
+    assert issuepage.get_cached_issue(issue.key).summary == "After"
+
+
+def test_get_cached_issue_returns_copies(project_a, make_issue):
+    issue = make_issue(project_a, summary="Original")
+    issuepage.get_cached_issue(issue.key).summary = "scribbled"
+    assert issuepage.get_cached_issue(issue.key).summary == "Original"
+
+
+def test_get_cached_issue_forgets_deleted_issue(project_a, make_issue, alice, django_capture_on_commit_callbacks):
+    from issues.services import issue_delete
+
+    issue = make_issue(project_a)
+    issuepage.get_cached_issue(issue.key)
+    with django_capture_on_commit_callbacks(execute=True):
+        issue_delete(issue=issue, actor=alice)
+    assert issuepage.get_cached_issue(issue.key) is None
+    assert issuepage.get_cached_issue("NOPE-1") is None
+
+
+def test_get_cached_issue_lru_stays_within_bound(project_a, make_issue, monkeypatch):
+    monkeypatch.setattr(issuepage, "issue_lru", IssueLRU(5))
+    keys = [make_issue(project_a, summary=f"n{i}").key for i in range(8)]
+    for key in keys:
+        issuepage.get_cached_issue(key)
+    assert len(issuepage.issue_lru) == 5
+
+
+def test_fast_path_looks_up_the_entries_the_slow_path_stored(client, project_a, make_issue, alice, monkeypatch):
+    # alice (admin of DEMO) opens an issue: the slow path builds and stores the payload and her body. The fast
+    # path must then ask for exactly those keys, or a change to one path would silently turn every hit into a miss.
+    issue = make_issue(project_a, summary="Same keys")
+    stored: list[str] = []
+    real_set = sharedcache.set_value
+
+    def spy_set(key: str, value: object, timeout: int | None) -> None:
+        stored.append(key)
+        real_set(key, value, timeout)
+
+    monkeypatch.setattr(sharedcache, "set_value", spy_set)
+    client.force_login(alice)
+    assert client.get(f"/browse/{issue.key}").status_code == 200
+    page_keys = {k for k in stored if k.startswith("page:")}
+    assert {k.split(":")[1] for k in page_keys} == {"issue", "issue_body"}
+
+    asked: list[str] = []
+    real_get = sharedcache.get_many
+
+    def spy_get(keys: list[str]) -> dict[str, object]:
+        asked.extend(keys)
+        return real_get(keys)
+
+    monkeypatch.setattr(sharedcache, "get_many", spy_get)
+    hit = issuepage.get_cached_issue_page(key=issue.key, user=alice, time_zone=str(alice.profile.zoneinfo))
+    assert hit is not None and hit.body is not None and "Same keys" in hit.body
+    assert page_keys <= set(asked)
+
+
+def test_entry_names_separate_role_time_zone_and_own_viewer(project_a, make_issue):
+    issue = make_issue(project_a)
+    generations = {k: 1 for k in issuepage.issue_page_entry(issue).gen_keys}
+    names = {
+        issuepage.issue_page_entry(issue).key(generations),
+        issuepage.issue_page_entry(issue, body_for=("admin", "UTC", 0)).key(generations),
+        issuepage.issue_page_entry(issue, body_for=("viewer", "UTC", 0)).key(generations),
+        issuepage.issue_page_entry(issue, body_for=("admin", "Europe/Berlin", 0)).key(generations),
+        issuepage.issue_page_entry(issue, body_for=("admin", "UTC", 7)).key(generations),
+    }
+    assert len(names) == 5

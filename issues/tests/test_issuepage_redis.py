@@ -1,0 +1,206 @@
+"""The issue page's cached parts on a real Redis: shared bodies keep per-user parts per user, the fast path, the LRU.
+
+Runs when REDIS_URL is set (CI always sets it: there a missing REDIS_URL fails instead of skipping).
+
+Personas: alice is admin of DEMO, carol a viewer in DEMO, bob a member of OPS only (404 on DEMO).
+
+Tests that write after a cached read use `lookups` (a transactional test): a write bumps the generations
+when it commits, which the rolled-back transaction of a plain `db` test never does.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from issues import pagecache
+from issues.issuepage import cached as issuepage
+from issues.lru import IssueLRU
+from issues.tests.conftest import IN_CI, REDIS_URL, run_in_other_process
+
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.skipif(not REDIS_URL and not IN_CI, reason="REDIS_URL is not set (runs in CI on a real Redis)"),
+]
+
+
+def test_get_cached_issue_on_redis_sees_other_process_write_and_stays_bounded(
+    redis_prefix, lookups, project_a, make_issue, monkeypatch
+):
+    monkeypatch.setattr(issuepage, "issue_lru", IssueLRU(4))
+    issues = [make_issue(project_a, summary=f"lru {i}") for i in range(6)]
+    for issue in issues:
+        assert issuepage.get_cached_issue(issue.key).summary == issue.summary
+    assert len(issuepage.issue_lru) == 4
+    hot = issues[-1]
+    # Another process writes (a plain UPDATE plus the bump a bulk job does): the LRU must not serve the old row.
+    script = (
+        "import django; django.setup()\n"
+        "from issues.models import Issue\nfrom issues import pagecache\n"
+        f"Issue.objects.filter(pk={hot.pk}).update(summary='changed elsewhere')\n"
+        f"pagecache.invalidate_issues([{hot.pk}], [{hot.project_id}])\n"
+    )
+    run_in_other_process(script, redis_prefix)
+    assert issuepage.get_cached_issue(hot.key).summary == "changed elsewhere"
+
+
+def test_viewer_never_gets_editor_body(redis_prefix, client, project_a, make_issue, alice, carol):
+    # alice (admin) fills the shared body entry first; carol (viewer) must not get her forms.
+    issue = make_issue(project_a, summary="Shared body")
+    client.force_login(alice)
+    client.get(f"/browse/{issue.key}")
+    assert b'id="add-comment"' in client.get(f"/browse/{issue.key}").content
+    client.force_login(carol)
+    page = client.get(f"/browse/{issue.key}").content
+    assert b"Shared body" in page
+    assert b'id="add-comment"' not in page
+
+
+def test_form_and_csrf_tokens_are_fresh_on_every_cached_page(redis_prefix, client, project_a, make_issue, alice):
+
+    issue = make_issue(project_a)
+    client.force_login(alice)
+    first = client.get(f"/browse/{issue.key}").content.decode()
+    second = client.get(f"/browse/{issue.key}").content.decode()
+    assert pagecache.cache_metrics()["issue_body"]["hits"] >= 1
+    tokens = re.findall(r'name="form_token" value="([^"]+)"', first + second)
+    assert len(tokens) >= 2 and len(set(tokens)) == len(tokens)  # never shared, never reused
+    assert "__TASKRA_" not in first + second
+    assert re.search(r'name="csrfmiddlewaretoken" value="[A-Za-z0-9]{64}"', second)
+
+
+def test_cached_page_form_posts_work(redis_prefix, client, project_a, make_issue, alice):
+
+    from issues.models import Comment
+
+    issue = make_issue(project_a)
+    client.force_login(alice)
+    client.get(f"/browse/{issue.key}")
+    for body in ("one", "two"):  # two comments from two cached page loads: both must be written
+        page = client.get(f"/browse/{issue.key}").content.decode()
+        form = page[page.index('id="add-comment"') :]
+        token = re.search(r'name="form_token" value="([^"]+)"', form).group(1)
+        response = client.post(f"/browse/{issue.key}/comments", {"body": body, "form_token": token})
+        assert response.status_code == 302
+    assert sorted(Comment.objects.filter(issue=issue).values_list("body", flat=True)) == ["one", "two"]
+
+
+def test_own_comment_edit_link_is_not_shared(redis_prefix, client, project_a, make_issue, alice):
+    from django.contrib.auth import get_user_model
+
+    from issues.models import Membership, Role
+    from issues.services import comment_add
+
+    dave = get_user_model().objects.create_user("dave", "dave@example.com", "dave-pass-123")
+    Membership.objects.create(project=project_a, user=dave, role=Role.MEMBER)  # dave: member of DEMO, wrote nothing
+    issue = make_issue(project_a)
+    comment_add(issue=issue, author=alice, body="alice was here")
+    client.force_login(alice)
+    client.get(f"/browse/{issue.key}")
+    assert f"/comments/{issue.comments.get().pk}/edit".encode() in client.get(f"/browse/{issue.key}").content
+    client.force_login(dave)
+    page = client.get(f"/browse/{issue.key}").content
+    assert b"alice was here" in page
+    assert f"/comments/{issue.comments.get().pk}/edit".encode() not in page
+
+
+def test_new_member_appears_in_cached_assignee_choices(redis_prefix, lookups, client, project_a, make_issue, alice):
+    from django.contrib.auth import get_user_model
+
+    from issues.models import Membership, Role
+
+    issue = make_issue(project_a)
+    client.force_login(alice)
+    client.get(f"/browse/{issue.key}")
+    assert b"Erin Newcomer" not in client.get(f"/browse/{issue.key}").content
+    erin = get_user_model().objects.create_user("erin", "erin@example.com", "erin-pass-123", first_name="Erin")
+    erin.profile.display_name = "Erin Newcomer"
+    erin.profile.save()
+    Membership.objects.create(project=project_a, user=erin, role=Role.MEMBER)
+    assert b"Erin Newcomer" in client.get(f"/browse/{issue.key}").content
+
+
+def test_cached_hit_is_served_by_the_fast_path(redis_prefix, client, project_a, make_issue, alice, monkeypatch):
+    # alice (admin of DEMO): the second visit must come from get_cached_issue_page (generations, then payload
+    # and body in one MGET), with her role from the memo.
+    issue = make_issue(project_a, summary="Fast path")
+    client.force_login(alice)
+    client.get(f"/browse/{issue.key}")
+    served = []
+    real = issuepage.get_cached_issue_page
+
+    def spy(**kw):
+        got = real(**kw)
+        served.append(got is not None and got.body is not None)
+        return got
+
+    monkeypatch.setattr(issuepage, "get_cached_issue_page", spy)
+    page = client.get(f"/browse/{issue.key}").content
+    assert served == [True]
+    assert b"Fast path" in page and b'id="add-comment"' in page and b"__TASKRA_" not in page
+
+
+def test_cached_hit_costs_one_query(redis_prefix, client, project_a, make_issue, alice, django_assert_num_queries):
+    # A warm hit reads the session from the cache and the role from the memo: only the user (profile joined)
+    # comes from the database.
+    issue = make_issue(project_a, summary="One query")
+    client.force_login(alice)
+    client.get(f"/browse/{issue.key}")
+    client.get(f"/browse/{issue.key}")
+    with django_assert_num_queries(1):
+        page = client.get(f"/browse/{issue.key}").content
+    assert b"One query" in page
+
+
+def test_membership_removed_by_another_process_ends_cached_access(
+    redis_prefix, lookups, client, project_a, make_issue, bob
+):
+    # bob is made a member of DEMO, reads an issue until it is a fully cached hit (issue row in the LRU, role
+    # memoised), then another process removes him: his very next request is a 404 with nothing of the page.
+    from issues.models import Membership, Role
+
+    issue = make_issue(project_a, summary="Members only")
+    Membership.objects.create(project=project_a, user=bob, role=Role.MEMBER)
+    client.force_login(bob)
+    client.get(f"/browse/{issue.key}")
+    assert b"Members only" in client.get(f"/browse/{issue.key}").content
+    script = (
+        "import django; django.setup()\n"
+        "from issues.models import Membership\n"
+        f"Membership.objects.filter(project_id={project_a.pk}, user_id={bob.pk}).delete()\n"
+    )
+    run_in_other_process(script, redis_prefix)
+    # Twice: the first request re-reads the issue row into the LRU, the second is a fast-path lookup again.
+    for _ in range(2):
+        response = client.get(f"/browse/{issue.key}")
+        assert response.status_code == 404 and b"Members only" not in response.content
+
+
+def test_demoted_admin_loses_edit_controls_on_cached_page(redis_prefix, lookups, client, project_a, make_issue, alice):
+    from issues.models import Membership, Role
+
+    issue = make_issue(project_a)
+    client.force_login(alice)
+    client.get(f"/browse/{issue.key}")
+    assert b'id="add-comment"' in client.get(f"/browse/{issue.key}").content  # cached editor body
+    m = Membership.objects.get(project=project_a, user=alice)
+    m.role = Role.VIEWER
+    m.save(update_fields=["role"])
+    for _ in range(2):  # the second request takes the fast path again, with the role memo
+        assert b'id="add-comment"' not in client.get(f"/browse/{issue.key}").content  # alice is now a viewer
+
+
+def test_bob_added_then_removed_gets_404_again(redis_prefix, lookups, client, project_a, make_issue, bob):
+    from issues.models import Membership, Role
+
+    issue = make_issue(project_a, summary="DEMO only")
+    client.force_login(bob)
+    assert client.get(f"/browse/{issue.key}").status_code == 404  # bob: OPS only
+    m = Membership.objects.create(project=project_a, user=bob, role=Role.MEMBER)
+    client.get(f"/browse/{issue.key}")
+    assert b"DEMO only" in client.get(f"/browse/{issue.key}").content  # cached hit as a member
+    m.delete()
+    for _ in range(2):  # the second request takes the fast path again, with the role memo
+        response = client.get(f"/browse/{issue.key}")
+        assert response.status_code == 404 and b"DEMO only" not in response.content

@@ -1,0 +1,249 @@
+"""The shared cache backend (Redis through django-redis, or Django's cache API): the only module that knows it.
+
+Every operation is guarded: a backend error is logged once, opens a short circuit breaker (no socket
+timeout per call while the cache is down) and raises CacheDown, so callers fall back to the database.
+With django-redis the operations use the raw client (MGET, SET PX/NX, pipelines, Lua); on any other
+backend (the local-memory default) the Django cache API does the same work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from django.core.cache import caches
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from django.core.cache.backends.locmem import LocMemCache
+
+logger = logging.getLogger("taskra.cache")
+
+T = TypeVar("T")
+
+BREAKER_SECONDS = 2.0  # after a cache error, skip the cache this long (no timeout per request)
+
+# Compare-and-delete: release a lock only if we still own it.
+_RELEASE_LUA = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+# Create each missing counter at ARGV[1] (a time-based value never reused, even after eviction) and bump it.
+_BUMP_LUA = "for i, k in ipairs(KEYS) do redis.call('set', k, ARGV[1], 'NX'); redis.call('incr', k) end return #KEYS"
+
+
+class CacheDown(Exception):
+    """The shared cache did not answer; callers fall back to the database."""
+
+
+class Breaker:
+    """Skip the cache for a short while after it failed, so an outage costs one timeout, not one per call."""
+
+    def __init__(self) -> None:
+        self.open_until = 0.0
+
+    def allow(self) -> bool:
+        """Return whether the cache may be tried now."""
+        return time.monotonic() >= self.open_until
+
+    def trip(self, exc: BaseException) -> None:
+        """Open the breaker for BREAKER_SECONDS (logged once per outage)."""
+        if self.allow():
+            logger.warning("shared cache unavailable, serving from the database: %s", exc)
+        self.open_until = time.monotonic() + BREAKER_SECONDS
+
+    def reset(self) -> None:
+        """Close the breaker (tests, or a known recovery)."""
+        self.open_until = 0.0
+
+
+breaker = Breaker()
+
+
+def backend() -> Any:
+    """Return the default cache backend, looked up per call so override_settings(CACHES=...) takes effect."""
+    return caches["default"]
+
+
+def is_process_local() -> bool:
+    """Return whether the cache lives in this process only (LocMemCache): other processes cannot see its entries."""
+    return isinstance(backend(), LocMemCache)
+
+
+def default_timeout() -> int:
+    """Return the backend's default entry lifetime in seconds."""
+    return int(backend().default_timeout)
+
+
+def _redis(c: Any) -> Any | None:
+    """Return the django-redis client behind a cache (raw client, key maker, codec), else None."""
+    client = getattr(c, "client", None)
+    if client is None or not hasattr(client, "get_client"):
+        return None
+    return client
+
+
+def guard(fn: Callable[[], T]) -> T:
+    """Run one cache operation; raise CacheDown when the breaker is open or the backend failed (and trip it)."""
+    if not breaker.allow():
+        raise CacheDown("breaker open")
+    try:
+        return fn()
+    except CacheDown:
+        raise
+    except Exception as exc:  # redis errors, OSError, socket timeouts: never fail the request
+        breaker.trip(exc)
+        raise CacheDown(str(exc)) from exc
+
+
+def get_many(keys: Sequence[str]) -> dict[str, Any]:
+    """Return the values of the keys that exist (one MGET on Redis)."""
+    c = backend()
+    rc = _redis(c)
+
+    def run() -> dict[str, Any]:
+        if rc is not None:
+            raw = rc.get_client(write=False).mget([rc.make_key(k) for k in keys])
+            return {k: rc.decode(v) for k, v in zip(keys, raw, strict=True) if v is not None}
+        return c.get_many(keys)
+
+    return guard(run)
+
+
+def set_value(key: str, value: Any, timeout: int | None) -> None:
+    """Store a value (None: the backend's default lifetime)."""
+    c = backend()
+    rc = _redis(c)
+
+    def run() -> None:
+        if rc is not None:
+            t = c.get_backend_timeout(DEFAULT_TIMEOUT if timeout is None else timeout)
+            rc.get_client(write=True).set(rc.make_key(key), rc.encode(value), px=None if t is None else int(t * 1000))
+        else:
+            c.set(key, value, DEFAULT_TIMEOUT if timeout is None else timeout)
+
+    guard(run)
+
+
+def delete_many(keys: Sequence[str]) -> None:
+    """Delete the keys."""
+    guard(lambda: backend().delete_many(list(keys)))
+
+
+def add_lock(key: str, token: str, seconds: int) -> bool:
+    """Take a lock held by token for at most `seconds`; return False when someone else holds it."""
+    c = backend()
+    rc = _redis(c)
+
+    def run() -> bool:
+        if rc is not None:
+            return bool(rc.get_client(write=True).set(rc.make_key(key), token, nx=True, ex=seconds))
+        return bool(c.add(key, token, seconds))
+
+    return guard(run)
+
+
+def lock_held(key: str) -> bool:
+    """Return whether anybody holds the lock."""
+    c = backend()
+    rc = _redis(c)
+
+    def run() -> bool:
+        if rc is not None:
+            return bool(rc.get_client(write=False).exists(rc.make_key(key)))
+        return c.get(key) is not None
+
+    return guard(run)
+
+
+def release_lock(key: str, token: str) -> None:
+    """Release the lock if token still holds it; never raises (an unreleased lock expires by itself)."""
+    c = backend()
+    rc = _redis(c)
+
+    def run() -> None:
+        if rc is not None:
+            rc.get_client(write=True).eval(_RELEASE_LUA, 1, rc.make_key(key), token)
+        elif c.get(key) == token:
+            c.delete(key)
+
+    with contextlib.suppress(CacheDown):
+        guard(run)
+
+
+def bump_counters(keys: Sequence[str], start: int) -> None:
+    """Increment each counter in one round trip, creating missing ones at `start` first."""
+    c = backend()
+    rc = _redis(c)
+
+    def run() -> None:
+        if rc is not None:
+            rc.get_client(write=True).eval(_BUMP_LUA, len(keys), *[rc.make_key(k) for k in keys], start)
+        else:
+            for k in keys:
+                c.add(k, start, None)
+                c.incr(k)
+
+    guard(run)
+
+
+def create_counters(keys: Sequence[str], start: int) -> None:
+    """Create the missing counters at `start` without touching existing ones (SET NX)."""
+    c = backend()
+    rc = _redis(c)
+
+    def run() -> None:
+        if rc is not None:
+            pipe = rc.get_client(write=True).pipeline(transaction=False)
+            for k in keys:
+                pipe.set(rc.make_key(k), start, nx=True)
+            pipe.execute()
+        else:
+            for k in keys:
+                c.add(k, start, None)
+
+    guard(run)
+
+
+def add_to_counters(amounts: Mapping[str, int]) -> None:
+    """Add each amount to its counter (created at 0), in one pipeline on Redis."""
+    c = backend()
+    rc = _redis(c)
+
+    def run() -> None:
+        if rc is not None:
+            pipe = rc.get_client(write=True).pipeline(transaction=False)
+            for key, amount in amounts.items():
+                pipe.incrby(rc.make_key(key), amount)
+            pipe.execute()
+        else:
+            for key, amount in amounts.items():
+                c.add(key, 0, None)
+                c.incr(key, amount)
+
+    guard(run)
+
+
+def set_add(key: str, member: str) -> bool:
+    """Add a member to a set kept for the default lifetime; return False when the backend has no sets (not Redis)."""
+    c = backend()
+    rc = _redis(c)
+    if rc is None:
+        return False
+
+    def run() -> None:
+        raw_key = rc.make_key(key)
+        pipe = rc.get_client(write=True).pipeline(transaction=False)
+        pipe.sadd(raw_key, member)
+        pipe.expire(raw_key, int(c.default_timeout))
+        pipe.execute()
+
+    guard(run)
+    return True
+
+
+def set_members(key: str) -> list[str]:
+    """Return the members of a set (none when the backend has no sets)."""
+    rc = _redis(backend())
+    if rc is None:
+        return []
+    members = guard(lambda: rc.get_client(write=False).smembers(rc.make_key(key)))
+    return sorted(m.decode() for m in members)
