@@ -28,7 +28,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import user_zone
 from issues import cache as issue_cache  # page cache
-from issues.adapters import ISSUE_DETAIL, dumps
+from issues.adapters import ISSUE_DETAIL
 from issues.jql import JQLError, compile_jql
 from issues.models import IssueType, Priority, Project, Status, StatusCategory
 from issues.schemas import format_duration
@@ -46,6 +46,7 @@ from issues.selectors import (
     saved_filters_for,
 )
 from issues.services import saved_filter_create, saved_filter_delete, saved_filter_update
+from taskra_site.adapters import dumps, encode_datetime
 
 # Basic filter fields: query parameter -> JQL field. Several values of one parameter mean IN (...).
 FILTER_FIELDS = {
@@ -313,7 +314,7 @@ def _csv_cell(value: Any) -> str:
     if isinstance(value, list):
         return " ".join(str(v) for v in value)
     if hasattr(value, "isoformat"):
-        return value.isoformat()
+        return encode_datetime(value)
     text = str(value)
     # Spreadsheet formula injection: a cell starting with = + - @ would run as a formula.
     if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
