@@ -112,18 +112,14 @@ def col(name: str, path: str | None = None, make: Callable[..., Any] | None = No
     return OutField(name, (path or name,), make)
 
 
-def user_display_name(username: str, first_name: str, last_name: str, shown: str | None) -> str:
-    """Return a user's display name from its columns (the rule of accounts.models.display_name).
+def user_from_columns(uid: int | None, username: str, first: str, last: str, shown: str | None) -> dict | None:
+    """Return a user reference {id, username, display_name} from its columns, None without a user.
 
-    Profile display name, else full name, else username.
+    The display name follows accounts.models.display_name: profile display name, else full name, else username.
     """
-    return shown or f"{first_name} {last_name}".strip() or username
-
-
-def _user_from_columns(uid: int | None, username: str, first: str, last: str, shown: str | None) -> dict | None:
     if uid is None:
         return None
-    return {"id": uid, "username": username, "display_name": user_display_name(username, first, last, shown)}
+    return {"id": uid, "username": username, "display_name": shown or f"{first} {last}".strip() or username}
 
 
 def load_user_refs(ids: list[Any]) -> dict[Any, tuple[Any, ...]]:
@@ -137,7 +133,7 @@ def load_user_refs(ids: list[Any]) -> dict[Any, tuple[Any, ...]]:
 
 
 def _user_from_loaded(row: tuple[Any, ...] | None) -> dict | None:
-    return None if row is None else _user_from_columns(*row)
+    return None if row is None else user_from_columns(*row)
 
 
 def user_ref(name: str, path: str | None = None) -> OutField:
@@ -154,7 +150,7 @@ def user_ref(name: str, path: str | None = None) -> OutField:
         make=_user_from_loaded,
         loader=load_user_refs,
         loader_key=f"{p}_id",
-        joined=OutField(name, columns, _user_from_columns),
+        joined=OutField(name, columns, user_from_columns),
     )
 
 
@@ -186,28 +182,36 @@ def _path_getter(path: str) -> Callable[[Any], Any]:
     return get
 
 
-def _tuple_getter(positions: Sequence[int]) -> Callable[[tuple], tuple]:
-    """Return a C-speed function picking these positions of a row as a tuple (itemgetter, always a tuple)."""
-    if len(positions) >= 2:
-        return operator.itemgetter(*positions)
-    if positions:
-        p = positions[0]
-        return lambda r: (r[p],)
-    return lambda r: ()
+def _row_builder(names: tuple[str, ...], steps: list[tuple[Any, ...]]) -> Callable[[list, list], list[dict]]:
+    """Return a function turning a batch of row tuples into dicts: one list comprehension of one dict display.
 
-
-def _computed(make: Callable[..., Any], positions: list[int]) -> Callable[[tuple, list], Any]:
-    if len(positions) == 1:
-        p = positions[0]
-        return lambda r, _loaded: make(r[p])
-    get = operator.itemgetter(*positions)
-    return lambda r, _loaded: make(*get(r))
-
-
-def _looked_up(make: Callable[..., Any] | None, group: int, key: int, default: Any) -> Callable[[tuple, list], Any]:
-    if make is None:
-        return lambda r, loaded: loaded[group].get(r[key], default)
-    return lambda r, loaded: make(loaded[group].get(r[key], default))
+    The source holds only the schema's field names (repr-quoted) and integers (column positions, indexes
+    into the tuples of functions and defaults below): no data and no expression text reaches it. This is
+    the layer's one exec, kept for speed: on 5,000 issue rows (bench database, one session) it builds the
+    dicts in 24-34 ms against 53-80 ms for the best generic form (map() over columns, dict(zip()) per
+    row), a difference of 5-15% of a whole trusted read.
+    """
+    funcs: list[Callable[..., Any]] = []
+    defaults: list[Any] = []
+    parts = []
+    for name, step in zip(names, steps, strict=True):
+        if step[0] == "column":
+            expr = f"r[{step[1]}]"
+        elif step[0] == "made":
+            funcs.append(step[1])
+            expr = f"F[{len(funcs) - 1}](" + ", ".join(f"r[{p}]" for p in step[2]) + ")"
+        else:
+            _, make, group, key, default = step
+            defaults.append(default)
+            expr = f"L[{int(group)}].get(r[{int(key)}], D[{len(defaults) - 1}])"
+            if make is not None:
+                funcs.append(make)
+                expr = f"F[{len(funcs) - 1}]({expr})"
+        parts.append(f"{name!r}: {expr}")
+    source = "lambda rows, L, F, D: [{" + ", ".join(parts) + "} for r in rows]"
+    build = eval(compile(source, "<adapter row builder>", "eval"))  # noqa: S307
+    funcs_t, defaults_t = tuple(funcs), tuple(defaults)
+    return lambda rows, loaded: build(rows, loaded, funcs_t, defaults_t)
 
 
 def typed_dict(model: type[BaseModel], names: Iterable[str] | None = None) -> type:
@@ -258,29 +262,26 @@ class Plan:
                 columns.append(column)
             return index[column]
 
-        plain: list[int] = []  # per output field: its column, or 0 as a placeholder for a computed field
-        computed: list[tuple[int, Callable[[tuple, list], Any]]] = []
+        # Per output field, how its column of values is made from the batch's columns (see build()).
+        steps: list[tuple[Any, ...]] = []
         # One query per distinct loader per batch, keyed by the values of every column that feeds it.
         groups: dict[Callable[..., Any], tuple[int, set[int]]] = {}
-        for i, spec in enumerate(specs):
+        for spec in specs:
             if spec.loader is not None:
                 key = position(spec.loader_key or adapter.pk_column)
                 group, keys = groups.setdefault(spec.loader, (len(groups), set()))
                 keys.add(key)
-                computed.append((i, _looked_up(spec.make, group, key, spec.loader_default)))
-                plain.append(0)
+                steps.append(("loaded", spec.make, group, key, spec.loader_default))
             elif spec.make is None:
-                plain.append(position(spec.columns[0]))
+                steps.append(("column", position(spec.columns[0])))
             else:
-                computed.append((i, _computed(spec.make, [position(c) for c in spec.columns])))
-                plain.append(0)
+                steps.append(("made", spec.make, [position(c) for c in spec.columns]))
         if not columns:
             position(adapter.pk_column)  # a row query needs a column even when every field is loaded
         self.columns = tuple(columns)
         self.loaders = [(loader, sorted(keys)) for loader, (_, keys) in sorted(groups.items(), key=lambda g: g[1][0])]
         self.getters = [_path_getter(c) for c in columns]
-        self._pick = _tuple_getter(plain)
-        self._computed = computed
+        self._build = _row_builder(names, steps)
         self.validator = TypeAdapter(list[typed_dict(adapter.model, names)])  # type: ignore[misc]
 
     def _run_loaders(self, rows: list[tuple]) -> list[dict[Any, Any]]:
@@ -293,18 +294,11 @@ class Plan:
 
     def dicts_from_tuples(self, rows: list[tuple]) -> list[dict[str, Any]]:
         """Return the trusted JSON-ready dicts of the rows (datetimes stay datetimes; dumps() writes them)."""
-        loaded = self._run_loaders(rows)
-        names, pick, computed = self.names, self._pick, self._computed
-        if not computed:
-            return [dict(zip(names, pick(r), strict=True)) for r in rows]
-        out = []
-        append = out.append
-        for r in rows:
-            values = list(pick(r))
-            for i, make in computed:
-                values[i] = make(r, loaded)
-            append(dict(zip(names, values, strict=True)))
-        return out
+        return self.build(rows, self._run_loaders(rows))
+
+    def build(self, rows: list[tuple], loaded: list[dict[Any, Any]]) -> list[dict[str, Any]]:
+        """Return the dicts of the rows given what the loaders found for them."""
+        return self._build(rows, loaded)
 
     def tuples_from_instances(self, objs: Iterable[models.Model]) -> list[tuple]:
         """Return the plan's columns read from model instances (select_related what they join)."""
@@ -556,6 +550,6 @@ __all__ = [
     "reset_shadow_validation_counts",
     "shadow_validation_counts",
     "typed_dict",
-    "user_display_name",
+    "user_from_columns",
     "user_ref",
 ]
