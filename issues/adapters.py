@@ -48,9 +48,9 @@ def _count_related(relation: str) -> Callable[[list[Any]], dict[Any, int]]:
     """
 
     def load(pks: list[Any]) -> dict[Any, int]:
-        rel = Issue._meta.get_field(relation)
-        fk = rel.field.attname  # type: ignore[union-attr]
-        rows = rel.related_model.objects.filter(**{f"{fk}__in": pks}).order_by().values_list(fk)
+        rel: Any = Issue._meta.get_field(relation)  # a reverse relation: ManyToOneRel
+        fk = rel.field.attname
+        rows = rel.related_model._default_manager.filter(**{f"{fk}__in": pks}).order_by().values_list(fk)
         return dict(rows.annotate(n=Count("*")))
 
     return load
@@ -260,7 +260,8 @@ PAGE_HISTORY = RowAdapter(
     ],
     joins=True,
 )
-_PAGE_VALIDATOR = TypeAdapter(typed_dict(IssuePage))
+_PAGE_TYPE: Any = typed_dict(IssuePage)
+_PAGE_VALIDATOR: TypeAdapter[Any] = TypeAdapter(_PAGE_TYPE)
 
 
 def time_tracking(*, original: int | None, spent: int, remaining: int | None) -> dict[str, Any]:
@@ -324,7 +325,7 @@ def issue_page_payload(
         "history": history[0],
         "history_total": history[1],
     }
-    check_rows(_PAGE_VALIDATOR, payload, name="issue_page", validate=None)
+    check_rows(_PAGE_VALIDATOR, payload, name=f"issue_page {issue.key}", validate=None)
     return orjson.loads(dumps(payload))
 
 

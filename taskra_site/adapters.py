@@ -226,7 +226,8 @@ def typed_dict(model: type[BaseModel], names: Iterable[str] | None = None) -> ty
             return typed_dict(annotation)
         origin, args = typing.get_origin(annotation), typing.get_args(annotation)
         if origin is list:
-            return list[convert(args[0])]  # type: ignore[misc]
+            item: Any = convert(args[0])
+            return list[item]
         if args and origin in (typing.Union, types.UnionType):
             return functools.reduce(operator.or_, [convert(a) for a in args])
         return annotation
@@ -282,7 +283,8 @@ class Plan:
         self.loaders = [(loader, sorted(keys)) for loader, (_, keys) in sorted(groups.items(), key=lambda g: g[1][0])]
         self.getters = [_path_getter(c) for c in columns]
         self._build = _row_builder(names, steps)
-        self.validator = TypeAdapter(list[typed_dict(adapter.model, names)])  # type: ignore[misc]
+        row_type: Any = typed_dict(adapter.model, names)  # a TypedDict made at run time
+        self.validator: TypeAdapter[Any] = TypeAdapter(list[row_type])
 
     def _run_loaders(self, rows: list[tuple]) -> list[dict[Any, Any]]:
         found = []
