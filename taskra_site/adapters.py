@@ -186,10 +186,9 @@ def _row_builder(names: tuple[str, ...], steps: list[tuple[Any, ...]]) -> Callab
     """Return a function turning a batch of row tuples into dicts: one list comprehension of one dict display.
 
     The source holds only the schema's field names (repr-quoted) and integers (column positions, indexes
-    into the tuples of functions and defaults below): no data and no expression text reaches it. This is
-    the layer's one exec, kept for speed: on 5,000 issue rows (bench database, one session) it builds the
-    dicts in 24-34 ms against 53-80 ms for the best generic form (map() over columns, dict(zip()) per
-    row), a difference of 5-15% of a whole trusted read.
+    into the tuples of functions and defaults below): no data and no expression text reaches it. It is
+    compiled because a dict display builds rows in half the time of any generic form
+    (docs/benchmarks/2026-12-01-adapters.md).
     """
     funcs: list[Callable[..., Any]] = []
     defaults: list[Any] = []
@@ -434,9 +433,8 @@ class RowAdapter:
     def joins_for(self, source: Source) -> bool:
         """Return whether to join related rows into the row query for this source.
 
-        Measured (bench/adapters.py, 20,000 issues): on PostgreSQL, planning the 9-table join of an issue
-        page costs far more than the 5-table query plus a users query, so users are loaded separately
-        there; on SQLite planning is cheap and the extra query costs more than the join.
+        On PostgreSQL planning a many-table join costs more than a second, batched users query; on SQLite
+        planning is cheap and the extra query costs more than the join (docs/performance.md).
         """
         if self.always_join is not None:
             return self.always_join
