@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from itertools import islice
-from typing import Annotated, Any, NotRequired
+from typing import Annotated, Any, NotRequired, overload
 
 import orjson
 from django.conf import settings
@@ -54,6 +54,14 @@ Source = QuerySet | models.Model | Iterable[models.Model]
 def dumps(value: Any) -> bytes:
     """Return JSON bytes the way every adapter writes them (orjson, UTC as Z)."""
     return orjson.dumps(value, option=JSON_OPTIONS)
+
+
+@overload
+def encode_datetime(value: dt.date) -> str: ...
+
+
+@overload
+def encode_datetime(value: None) -> None: ...
 
 
 def encode_datetime(value: dt.date | None) -> str | None:
