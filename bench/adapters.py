@@ -50,10 +50,11 @@ from django.utils import timezone  # noqa: E402
 from pydantic import BaseModel, ConfigDict, TypeAdapter  # noqa: E402
 
 from accounts.models import Profile, display_name  # noqa: E402
-from issues.adapters import ISSUE_ROWS, JSON_OPTIONS, issue_rows, issue_rows_json  # noqa: E402
+from issues.adapters import ISSUE_ROWS  # noqa: E402
 from issues.models import Issue, IssueType, Priority, Project, Status  # noqa: E402
 from issues.schemas import IssueRow, ProjectRef, UserRef  # noqa: E402
-from worklogs.adapters import iter_worklog_rows_json, worklog_rows_json  # noqa: E402
+from taskra_site.adapters import JSON_OPTIONS, dumps  # noqa: E402
+from worklogs.adapters import WORKLOGS, iter_worklog_rows_json  # noqa: E402
 from worklogs.models import Worklog  # noqa: E402
 
 User = get_user_model()
@@ -381,10 +382,10 @@ def typeadapter_over_values(qs) -> bytes:
     return ISSUE_LIST_TA.dump_json(ISSUE_LIST_TA.validate_python([_nest(v) for v in qs.values(*COLUMNS)]))
 
 
-def trusted_objects_gc_on(qs) -> list:
-    """issue_rows(qs) without gc_paused(): what pausing the cyclic GC saves."""
+def trusted_json_gc_on(qs) -> bytes:
+    """ISSUE_ROWS.json(qs) without gc_paused() (and without the validation switch): what pausing the GC saves."""
     plan = ISSUE_ROWS.plan(joins=ISSUE_ROWS.joins_for(qs))
-    return plan.objects_from_tuples(list(qs.values_list(*plan.columns)))
+    return dumps(plan.dicts_from_tuples(list(qs.values_list(*plan.columns))))
 
 
 def drf_renderer():
@@ -448,12 +449,7 @@ def micro_table(project: Project) -> dict[str, float]:
     n = 20000
     us = 1e6
     results = {
-        "create dict: row tuple -> dict (adapter compiled builder)": per_op(
-            lambda: plan._build_many([one_tuple], loaded), n
-        ),
-        "create model: row tuple -> model (adapter trusted)": per_op(
-            lambda: plan._build_objects([one_tuple], loaded), n
-        ),
+        "create dict: row tuple -> dict (adapter row builder)": per_op(lambda: plan.build([one_tuple], loaded), n),
         "create model: dict -> IssueRow(**d) (validates)": per_op(lambda: IssueRow(**d), n),
         "create model: dict -> model_construct, nested": per_op(lambda: _construct_row(d), n),
         "field access dict: d['summary'], d['project']['key']": per_op(lambda: (d["summary"], d["project"]["key"]), n),
@@ -462,7 +458,7 @@ def micro_table(project: Project) -> dict[str, float]:
         "serialize model: m.model_dump_json()": per_op(lambda: model.model_dump_json(), n),
         "serialize model: m.model_dump()": per_op(lambda: model.model_dump(), n),
         "validate dict -> model: TypeAdapter(IssueRow)": per_op(lambda: row_ta.validate_python(d), n),
-        "validate dict -> dict: adapter validator (TypedDict)": per_op(lambda: plan.validate_dicts([d]), n),
+        "validate dict -> dict: adapter validator (TypedDict)": per_op(lambda: plan.validator.validate_python([d]), n),
         "validate JSON bytes -> model: model_validate_json": per_op(lambda: IssueRow.model_validate_json(raw), n),
     }
     print("\n== dict vs model, per record (IssueRow, µs) ==")
@@ -474,8 +470,8 @@ def micro_table(project: Project) -> dict[str, float]:
 def page_table(title: str, qs, rounds: int) -> dict[str, float]:
     """Print every method's median time and ratio to .values()+orjson on the same rows; return the ratios."""
     drf = drf_renderer()
-    assert issue_rows_json(qs) == issue_rows_json(qs, validate=True), "trusted and validated JSON differ"
-    assert issue_rows_json(qs) == typeadapter_over_values(qs), "adapter JSON differs from pydantic's dump_json"
+    assert ISSUE_ROWS.json(qs) == ISSUE_ROWS.json(qs, validate=True), "trusted and validated JSON differ"
+    assert ISSUE_ROWS.json(qs) == typeadapter_over_values(qs), "adapter JSON differs from pydantic's dump_json"
     methods = {
         ".values() + orjson (baseline)": lambda: baseline_values_orjson(qs),
         ".values() + orjson, adapter's query shape (no nesting)": lambda: baseline_same_queries(qs),
@@ -484,12 +480,11 @@ def page_table(title: str, qs, rounds: int) -> dict[str, float]:
         "per-row model_construct (nested) + dump": lambda: per_row_model_construct(qs),
         "TypeAdapter(list[IssueRow]) over .values() + dump_json": lambda: typeadapter_over_values(qs),
         "DRF ModelSerializer + JSONRenderer": lambda: drf(qs),
-        "adapter trusted: issue_rows_json(qs)": lambda: issue_rows_json(qs),
-        "adapter validated: issue_rows_json(qs, validate=True)": lambda: issue_rows_json(qs, validate=True),
-        "adapter trusted objects: issue_rows(qs)": lambda: issue_rows(qs),
-        "adapter validated objects: issue_rows(qs, validate=True)": lambda: issue_rows(qs, validate=True),
-        "adapter trusted objects, GC not paused": lambda: trusted_objects_gc_on(qs),
-        "adapter trusted, 4 fields: issue_rows_json(fields=...)": lambda: issue_rows_json(
+        # The production read: validation per the settings (off, shadow-sampled at TASKRA_ADAPTER_SHADOW_RATE).
+        "adapter trusted: ISSUE_ROWS.json(qs)": lambda: ISSUE_ROWS.json(qs),
+        "adapter validated: ISSUE_ROWS.json(qs, validate=True)": lambda: ISSUE_ROWS.json(qs, validate=True),
+        "adapter trusted, GC not paused": lambda: trusted_json_gc_on(qs),
+        "adapter trusted, 4 fields: ISSUE_ROWS.json(fields=...)": lambda: ISSUE_ROWS.json(
             qs, fields=("id", "key", "summary", "status")
         ),
     }
@@ -514,7 +509,7 @@ def export_rss(mode: str) -> None:
             size += len(piece)
             high = max(high, current_rss_mb())
     else:
-        body = worklog_rows_json(qs)
+        body = WORKLOGS.json(qs)
         high = max(high, current_rss_mb())
         size = len(body)
         del body
@@ -554,7 +549,7 @@ def main() -> None:
     print("\n== export of every worklog, RSS growth (fresh process each) ==")
     for label, run in (
         ("streaming iter_worklog_rows_json(chunk_size=2000)", stream),
-        ("whole worklog_rows_json()", whole),
+        ("whole WORKLOGS.json()", whole),
     ):
         print(
             f"  {label:50} {run['rows']} rows, {run['bytes'] / 2**20:.1f} MB of JSON: RSS +{run['rss_growth_mb']} MB"
@@ -570,10 +565,6 @@ def main() -> None:
         "trusted_rows5000": r(rows, "adapter trusted: "),
         "validated_page50": r(page, "adapter validated: "),
         "validated_rows5000": r(rows, "adapter validated: "),
-        "trusted_objects_page50": r(page, "adapter trusted objects"),
-        "trusted_objects_rows5000": r(rows, "adapter trusted objects"),
-        "validated_objects_page50": r(page, "adapter validated objects"),
-        "validated_objects_rows5000": r(rows, "adapter validated objects"),
         "drf_page50": r(page, "DRF"),
         "drf_rows5000": r(rows, "DRF"),
         "model_validate_page50": r(page, "per-row model_validate"),
@@ -582,7 +573,7 @@ def main() -> None:
         "model_construct_rows5000": r(rows, "per-row model_construct"),
         "typeadapter_values_page50": r(page, "TypeAdapter(list"),
         "typeadapter_values_rows5000": r(rows, "TypeAdapter(list"),
-        "trusted_objects_gc_not_paused_rows5000": r(rows, "adapter trusted objects, GC"),
+        "trusted_gc_not_paused_rows5000": r(rows, "adapter trusted, GC"),
         "hand_dicts_page50": r(page, "hand-built"),
         "hand_dicts_rows5000": r(rows, "hand-built"),
         "trusted_page50_vs_same_queries": round(
@@ -606,7 +597,7 @@ def main() -> None:
         "export_whole_rss_growth_mb": max(whole["rss_growth_mb"], whole["peak_growth_mb"]),
         "model_construct_us": micro["create model: dict -> model_construct, nested"],
         "model_validate_us": micro["create model: dict -> IssueRow(**d) (validates)"],
-        "trusted_construct_us": micro["create model: row tuple -> model (adapter trusted)"],
+        "trusted_build_us": micro["create dict: row tuple -> dict (adapter row builder)"],
     }
     print(json.dumps(summary))
 

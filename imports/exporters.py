@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-import orjson
 from django.db.models import Prefetch, QuerySet
 
 from issues.models import Comment, Issue
+from taskra_site.adapters import dumps
 from worklogs.models import Worklog
 
 
@@ -91,7 +91,7 @@ def issue_lines(issues: QuerySet[Issue], *, batch: int = 500) -> Iterator[bytes]
                 for c in issue.comments.all()
             ],
         }
-        yield orjson.dumps(record, option=orjson.OPT_UTC_Z) + b"\n"
+        yield dumps(record) + b"\n"
 
 
 def export_jsonl(*, issues: QuerySet[Issue], out: BinaryIO) -> int:

@@ -1,6 +1,6 @@
 """Pydantic shapes of issues and comments at Taskra's edges, and the Duration / IssueKey field types.
 
-Output shapes (IssueRow, IssueOut, CommentOut, UserRef, ProjectRef) are what views, the API,
+Output shapes (IssueRow, IssueOut, IssuePage, UserRef, ProjectRef) are what views, the API,
 exports and the cache see; issues/adapters.py fills them from ORM rows. Input shapes
 (IssueCreate, IssueUpdate, CommentCreate) validate untrusted bodies, straight from bytes with
 `Model.model_validate_json(body)`.
@@ -140,15 +140,126 @@ class IssueOut(IssueRow):
     description_html: str | None = Field(default=None, exclude_if=_absent)
 
 
-class CommentOut(BaseModel):
+# The issue page (/browse/KEY): issues.adapters.issue_page_payload fills it; the page cache stores its JSON.
+
+
+class NamedRef(BaseModel):
     id: int
-    issue_id: int
-    author: UserRef | None
-    body: str
+    name: str
+
+
+class PageType(NamedRef):
+    icon: str
+    is_subtask: bool
+
+
+class PageStatus(NamedRef):
+    category: str
+
+
+class PagePriority(NamedRef):
+    color: str
+
+
+class ParentRef(BaseModel):
+    id: int
+    key: str
+    summary: str
+
+
+class IssuePageIssue(BaseModel):
+    """The issue itself as its page shows it (description rendered and sanitised)."""
+
+    id: int
+    key: str
+    number: int
+    summary: str
+    description: str
+    description_html: str
+    project: ProjectRef
+    type: PageType
+    status: PageStatus
+    priority: PagePriority
+    resolution: str | None
+    assignee: UserRef | None
+    reporter: UserRef | None
+    labels: list[str]
+    parent: ParentRef | None
+    due_date: dt.date | None
     created: dt.datetime
     updated: dt.datetime
-    # Lazy: rendered/sanitised Markdown, only when asked for.
-    body_html: str | None = Field(default=None, exclude_if=_absent)
+    resolved: dt.datetime | None
+
+
+class TimeTracking(BaseModel):
+    """The figures of the time-tracking bar: seconds, their text, and bar widths in percent."""
+
+    original: int | None
+    spent: int
+    remaining: int | None
+    original_text: str
+    spent_text: str
+    remaining_text: str
+    original_pct: float
+    spent_pct: float
+    remaining_pct: float
+    over_estimate: bool
+
+
+class PageSubtask(BaseModel):
+    id: int
+    key: str
+    summary: str
+    status: str
+    status_category: str
+    priority: str
+    priority_color: str
+    type_icon: str
+    assignee: UserRef | None
+
+
+class PageComment(BaseModel):
+    id: int
+    author: UserRef | None
+    body: str
+    body_html: str
+    created: dt.datetime
+    updated: dt.datetime
+    edited: bool
+
+
+class PageWorklog(BaseModel):
+    id: int
+    author: UserRef | None
+    started: dt.datetime
+    time_spent: int
+    time_spent_text: str
+    comment: str
+
+
+class PageHistory(BaseModel):
+    """One changed field; estimates and time spent written as durations ("2h 30m")."""
+
+    id: int
+    author: UserRef | None
+    created: dt.datetime
+    field: str
+    from_: str = Field(alias="from")
+    to: str
+
+
+class IssuePage(BaseModel):
+    """Everything /browse/KEY shows about one issue, the same for every viewer (lists are the latest rows)."""
+
+    issue: IssuePageIssue
+    time: TimeTracking
+    subtasks: list[PageSubtask]
+    comments: list[PageComment]
+    comments_total: int
+    worklogs: list[PageWorklog]
+    worklogs_total: int
+    history: list[PageHistory]
+    history_total: int
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -215,15 +326,20 @@ class CommentCreate(_Input):
 __all__ = [
     "AwareDatetime",
     "CommentCreate",
-    "CommentOut",
     "Duration",
     "DurationOrZero",
     "DurationText",
     "IssueCreate",
     "IssueKey",
     "IssueOut",
+    "IssuePage",
+    "IssuePageIssue",
     "IssueRow",
     "IssueUpdate",
+    "PageComment",
+    "PageHistory",
+    "PageSubtask",
+    "PageWorklog",
     "ProjectKey",
     "ProjectRef",
     "UserRef",

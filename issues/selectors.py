@@ -9,9 +9,15 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet, Value
 
-from accounts.models import display_name, display_name_of
-from issues.adapters import ISSUE_DETAIL
-from issues.durations import format_duration
+from accounts.models import display_name_of
+from issues.adapters import (
+    ISSUE_DETAIL,
+    PAGE_COMMENTS,
+    PAGE_HISTORY,
+    PAGE_WORKLOGS,
+    issue_page_payload,
+    latest_rows,
+)
 from issues.fields import (
     FIELDS_BY_NAME,
     NAVIGATOR_COLUMNS,
@@ -21,9 +27,8 @@ from issues.fields import (
 )
 from issues.jql import ALIASES, check_values, compile_jql, order_expressions, project_scope
 from issues.keyset import CursorError, keyset_page
-from issues.models import Comment, History, Issue, IssueType, Priority, Project, Resolution, SavedFilter, Status
+from issues.models import Comment, Issue, IssueType, Priority, Project, Resolution, SavedFilter, Status
 from issues.permissions import visible_project_ids
-from issues.rendering import render_markdown
 from worklogs.models import Worklog
 
 
@@ -75,163 +80,26 @@ def issue_for_user(*, key: str, user: Any) -> Issue | None:
 # ---------------------------------------------------------------------------------------------------------
 
 # Long-lived issues can collect thousands of rows; the page shows the latest ones and says how many exist.
+PAGE_MAX_SUBTASKS = 500
 PAGE_MAX_COMMENTS = 200
 PAGE_MAX_WORKLOGS = 200
 PAGE_MAX_HISTORY = 200
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _user_ref(user: Any) -> dict[str, Any] | None:
-    if user is None:
-        return None
-    return {"id": user.pk, "username": user.get_username(), "display_name": display_name(user)}
-
-
-def _latest(queryset: QuerySet, limit: int) -> tuple[list[Any], int]:
-    """Return up to `limit` newest rows in chronological order and the total count (one query when all fit)."""
-    rows = list(queryset[: limit + 1])
-    if len(rows) > limit:
-        rows = rows[:limit]
-        total = queryset.count()
-    else:
-        total = len(rows)
-    rows.reverse()
-    return rows, total
-
-
-def time_tracking(*, original: int | None, spent: int, remaining: int | None) -> dict[str, Any]:
-    """Return the figures of Jira's time-tracking bar (seconds, text, and bar widths in percent)."""
-    scale = max(original or 0, spent + (remaining or 0), 1)
-    return {
-        "original": original,
-        "spent": spent,
-        "remaining": remaining,
-        "original_text": format_duration(original) if original is not None else "Not specified",
-        "spent_text": format_duration(spent) if spent else "None",
-        "remaining_text": format_duration(remaining) if remaining is not None else "Not specified",
-        "original_pct": round(100 * (original or 0) / scale, 1),
-        "spent_pct": round(100 * spent / scale, 1),
-        "remaining_pct": round(100 * (remaining or 0) / scale, 1),
-        "over_estimate": original is not None and spent + (remaining or 0) > original,
-    }
-
-
 def issue_page_data(*, issue: Issue) -> dict[str, Any]:
-    """Return everything the issue page shows about one issue as JSON-able data (no per-user parts).
+    """Return everything the issue page shows about one issue as JSON data (schema IssuePage, no per-user parts).
 
-    `issue` must come from issue_for_user() (related rows already joined). Datetimes are ISO strings and
-    Markdown is rendered and sanitised here, so a cached payload renders without touching the database.
-    Queries: labels, sub-tasks, comments, worklogs, history (5, plus a count per capped list).
+    `issue` must come with its related rows joined (issues.cache.load_issue). Datetimes are the API's
+    ISO text and Markdown is rendered and sanitised here, so a cached payload renders without touching
+    the database. Queries: labels, sub-tasks, comments, worklogs, history (5, plus a count per capped list).
     """
-
-    labels = list(issue.labels.order_by("name").values_list("name", flat=True))
-    subtasks = [
-        {
-            "id": sub.pk,
-            "key": sub.key,
-            "summary": sub.summary,
-            "status": sub.status.name,
-            "status_category": sub.status.category,
-            "priority": sub.priority.name,
-            "priority_color": sub.priority.color,
-            "type_icon": sub.type.icon,
-            "assignee": _user_ref(sub.assignee),
-        }
-        for sub in issue.subtasks.select_related("status", "priority", "type", "assignee__profile").order_by("number")[
-            :500
-        ]
-    ]
-    comments, comments_total = _latest(
-        Comment.objects.filter(issue_id=issue.pk).select_related("author__profile").order_by("-created", "-id"),
-        PAGE_MAX_COMMENTS,
+    return issue_page_payload(
+        issue=issue,
+        subtasks=issue.subtasks.order_by("number")[:PAGE_MAX_SUBTASKS],
+        comments=latest_rows(PAGE_COMMENTS, issue.comments.order_by("-created", "-id"), PAGE_MAX_COMMENTS),
+        worklogs=latest_rows(PAGE_WORKLOGS, issue.worklogs.order_by("-started", "-id"), PAGE_MAX_WORKLOGS),
+        history=latest_rows(PAGE_HISTORY, issue.history.order_by("-created", "-id"), PAGE_MAX_HISTORY),
     )
-    worklogs, worklogs_total = _latest(
-        Worklog.objects.filter(issue_id=issue.pk).select_related("author__profile").order_by("-started", "-id"),
-        PAGE_MAX_WORKLOGS,
-    )
-    history, history_total = _latest(
-        History.objects.filter(issue_id=issue.pk).select_related("author__profile").order_by("-created", "-id"),
-        PAGE_MAX_HISTORY,
-    )
-
-    def history_value(field: str, value: str) -> str:
-        if field in ("original_estimate", "remaining_estimate", "time_spent") and value.isdigit():
-            return format_duration(int(value))
-        return value
-
-    parent = issue.parent
-    return {
-        "issue": {
-            "id": issue.pk,
-            "key": issue.key,
-            "number": issue.number,
-            "summary": issue.summary,
-            "description": issue.description,
-            "description_html": render_markdown(issue.description),
-            "project": {"id": issue.project.pk, "key": issue.project.key, "name": issue.project.name},
-            "type": {
-                "id": issue.type.pk,
-                "name": issue.type.name,
-                "icon": issue.type.icon,
-                "is_subtask": issue.type.is_subtask,
-            },
-            "status": {"id": issue.status.pk, "name": issue.status.name, "category": issue.status.category},
-            "priority": {"id": issue.priority.pk, "name": issue.priority.name, "color": issue.priority.color},
-            "resolution": issue.resolution.name if issue.resolution else None,
-            "assignee": _user_ref(issue.assignee),
-            "reporter": _user_ref(issue.reporter),
-            "labels": labels,
-            "parent": ({"id": parent.pk, "key": parent.key, "summary": parent.summary} if parent is not None else None),
-            "due_date": _iso(issue.due_date),
-            "created": _iso(issue.created),
-            "updated": _iso(issue.updated),
-            "resolved": _iso(issue.resolved),
-        },
-        "time": time_tracking(
-            original=issue.original_estimate, spent=issue.time_spent, remaining=issue.remaining_estimate
-        ),
-        "subtasks": subtasks,
-        "comments": [
-            {
-                "id": c.pk,
-                "author": _user_ref(c.author),
-                "body": c.body,
-                "body_html": render_markdown(c.body),
-                "created": _iso(c.created),
-                "updated": _iso(c.updated),
-                "edited": (c.updated - c.created).total_seconds() > 1,
-            }
-            for c in comments
-        ],
-        "comments_total": comments_total,
-        "worklogs": [
-            {
-                "id": w.pk,
-                "author": _user_ref(w.author),
-                "started": _iso(w.started),
-                "time_spent": w.time_spent,
-                "time_spent_text": format_duration(w.time_spent),
-                "comment": w.comment,
-            }
-            for w in worklogs
-        ],
-        "worklogs_total": worklogs_total,
-        "history": [
-            {
-                "id": h.pk,
-                "author": _user_ref(h.author),
-                "created": _iso(h.created),
-                "field": h.field.replace("_", " "),
-                "from": history_value(h.field, h.from_value),
-                "to": history_value(h.field, h.to_value),
-            }
-            for h in history
-        ],
-        "history_total": history_total,
-    }
 
 
 def issue_edit_choices(*, project_id: int) -> dict[str, list[Any]]:

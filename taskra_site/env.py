@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -46,6 +47,31 @@ def env_int(name: str, default: int, environ: Mapping[str, str] = os.environ, *,
         raise EnvError(f"{name}={raw!r} is not an integer") from None
     if minimum is not None and value < minimum:
         raise EnvError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def env_float(
+    name: str,
+    default: float,
+    environ: Mapping[str, str] = os.environ,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> float:
+    """Return the variable as a finite number, optionally bounded (a fraction: minimum=0, maximum=1)."""
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise EnvError(f"{name}={raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise EnvError(f"{name}={raw!r} is not a finite number")
+    if minimum is not None and value < minimum:
+        raise EnvError(f"{name}={raw!r} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise EnvError(f"{name}={raw!r} must be at most {maximum}")
     return value
 
 

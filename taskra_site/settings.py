@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from taskra_site.env import env_bool, env_database, env_int, env_list, env_str, env_url
+from taskra_site.env import env_bool, env_database, env_float, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TASKRA_VAR_DIR", str(BASE_DIR / "var")))
@@ -229,3 +229,9 @@ TASKRA_PAGE_CACHE = env_bool("TASKRA_PAGE_CACHE", True) if env_str("TASKRA_PAGE_
 TASKRA_ISSUE_LRU_SIZE = env_int("TASKRA_ISSUE_LRU_SIZE", 512, minimum=1)
 # After a write commits, a Celery worker re-renders the issue pages readers recently used (issues.issuepage.refresh).
 TASKRA_PAGE_REFRESH = env_bool("TASKRA_PAGE_REFRESH", True)
+
+# Adapter validation (taskra_site/adapters.py): reads of our own rows skip it. The test suite turns
+# TASKRA_ADAPTER_VALIDATE on (conftest.py) so a row that breaks its schema fails a test; in production
+# TASKRA_ADAPTER_SHADOW_RATE (0..1) is the fraction of reads checked anyway, failures logged and counted.
+TASKRA_ADAPTER_VALIDATE = env_bool("TASKRA_ADAPTER_VALIDATE", False)
+TASKRA_ADAPTER_SHADOW_RATE = env_float("TASKRA_ADAPTER_SHADOW_RATE", 0.01, minimum=0.0, maximum=1.0)

@@ -16,9 +16,10 @@ from typing import Any
 from django.db.models import QuerySet, Sum
 from django.http import StreamingHttpResponse
 
-from issues.adapters import dumps, iter_issue_row_dicts
+from issues.adapters import iter_issue_row_dicts
 from issues.durations import format_duration
 from issues.models import Issue
+from taskra_site.adapters import dumps, encode_datetime
 from worklogs.adapters import iter_worklog_row_dicts, iter_worklog_rows_json, worklog_row_dicts
 from worklogs.models import Worklog
 from worklogs.reports import CrossProjectReport, Report
@@ -249,8 +250,8 @@ def tickets_response(
             format_duration(d["remaining_estimate"]),
             format_duration(d["time_spent"]),
             format_duration(d["logged"]),
-            d["created"].isoformat(),
-            d["updated"].isoformat(),
+            encode_datetime(d["created"]),
+            encode_datetime(d["updated"]),
         ]
         for d in items
     )

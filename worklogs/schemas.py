@@ -26,10 +26,6 @@ class WorklogOut(BaseModel):
     updated: dt.datetime
 
 
-# Lists use the same shape; the alias names the intent at call sites.
-WorklogRow = WorklogOut
-
-
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -69,4 +65,4 @@ class WorklogUpdate(_EstimateRules):
         return self.model_dump(exclude_unset=True, include={"started", "time_spent", "comment"})
 
 
-__all__ = ["WorklogCreate", "WorklogOut", "WorklogRow", "WorklogUpdate"]
+__all__ = ["WorklogCreate", "WorklogOut", "WorklogUpdate"]

@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import user_zone
 from issues import pagecache
-from issues.adapters import ISSUE_DETAIL, dumps
+from issues.adapters import ISSUE_DETAIL
 from issues.durations import format_duration
 from issues.fields import EXPORT_COLUMNS, EXPORT_FIELDS, NAVIGATOR_COLUMNS
 from issues.jql import JQLError, is_time_relative, is_user_relative
@@ -45,6 +45,7 @@ from issues.selectors import (
     saved_filters_for,
 )
 from issues.services import saved_filter_create, saved_filter_delete, saved_filter_update
+from taskra_site.adapters import dumps, encode_datetime
 from taskra_site.validation import error_messages, json_error, message_errors
 
 BULK_URL_NAMES = ("imports:bulk", "imports:bulk_update", "imports:bulk-update")
@@ -224,7 +225,7 @@ def _csv_cell(value: Any) -> str:
     if isinstance(value, list):
         return " ".join(str(v) for v in value)
     if hasattr(value, "isoformat"):
-        return value.isoformat()
+        return encode_datetime(value)
     text = str(value)
     # Spreadsheet formula injection: a cell starting with = + - @ would run as a formula.
     if text[:1] in ("=", "+", "-", "@", "\t", "\r"):

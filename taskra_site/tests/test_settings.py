@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from taskra_site.env import EnvError, env_bool, env_database, env_int, env_list, env_str, env_url
+from taskra_site.env import EnvError, env_bool, env_database, env_float, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -26,6 +26,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
         (lambda env: env_list("ALLOWED_HOSTS", [], env), "ALLOWED_HOSTS", "a.example,,b.example"),
         (lambda env: env_int("CACHE_TIMEOUT", 1, env, minimum=1), "CACHE_TIMEOUT", "abc"),
         (lambda env: env_int("CACHE_TIMEOUT", 1, env, minimum=1), "CACHE_TIMEOUT", "0"),
+        (lambda env: env_float("RATE", 0.0, env, minimum=0, maximum=1), "RATE", "often"),
+        (lambda env: env_float("RATE", 0.0, env, minimum=0, maximum=1), "RATE", "1.5"),
+        (lambda env: env_float("RATE", 0.0, env, minimum=0, maximum=1), "RATE", "-0.1"),
+        (lambda env: env_float("RATE", 0.0, env, minimum=0, maximum=1), "RATE", "nan"),
     ],
 )
 def test_bad_values_raise_one_line_naming_the_variable(helper, name, raw):
@@ -42,6 +46,8 @@ def test_good_values_parse():
     assert env_bool("DEBUG", True, {}) is True
     assert env_int("N", 5, {"N": " 42 "}) == 42
     assert env_int("N", 5, {"N": ""}) == 5
+    assert env_float("R", 0.01, {"R": " 0.25 "}) == 0.25
+    assert env_float("R", 0.01, {}) == 0.01
     assert env_list("H", ["d"], {"H": "a.example, b.example"}) == ["a.example", "b.example"]
     assert env_list("H", ["d"], {}) == ["d"]
     assert env_url("REDIS_URL", {"redis"}, {"REDIS_URL": " "}) is None
