@@ -15,6 +15,7 @@ import orjson
 from django.db.models import Count, QuerySet
 from pydantic import TypeAdapter
 
+from accounts.adapters import user_ref
 from issues.durations import format_duration
 from issues.models import Issue
 from issues.rendering import render_markdown
@@ -37,7 +38,6 @@ from taskra_site.adapters import (
     col,
     dumps,
     typed_dict,
-    user_ref,
 )
 
 

@@ -34,7 +34,6 @@ from typing import Annotated, Any, NotRequired, overload
 
 import orjson
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connections, models
 from django.db.models import QuerySet
@@ -118,48 +117,6 @@ class OutField:
 def col(name: str, path: str | None = None, make: Callable[..., Any] | None = None) -> OutField:
     """Return a field copied from one column (or made from it by `make`)."""
     return OutField(name, (path or name,), make)
-
-
-def user_from_columns(uid: int | None, username: str, first: str, last: str, shown: str | None) -> dict | None:
-    """Return a user reference {id, username, display_name} from its columns, None without a user.
-
-    The display name follows accounts.models.display_name: profile display name, else full name, else username.
-    """
-    if uid is None:
-        return None
-    return {"id": uid, "username": username, "display_name": shown or f"{first} {last}".strip() or username}
-
-
-def load_user_refs(ids: list[Any]) -> dict[Any, tuple[Any, ...]]:
-    """Return {user id: (id, username, first name, last name, profile display name)} for the ids, in one query."""
-    rows = (
-        get_user_model()
-        .objects.filter(pk__in=ids)
-        .values_list("id", "username", "first_name", "last_name", "profile__display_name")
-    )
-    return {row[0]: row for row in rows}
-
-
-def _user_from_loaded(row: tuple[Any, ...] | None) -> dict | None:
-    return None if row is None else user_from_columns(*row)
-
-
-def user_ref(name: str, path: str | None = None) -> OutField:
-    """Return a user reference field ({id, username, display_name} or None) for the `<path>` foreign key.
-
-    The one encoding of a user in Taskra's outputs. Users come from one batched query per batch of rows
-    (load_user_refs) unless the adapter joins them into the row query: on PostgreSQL a 9-table join of
-    an issue list costs far more planning than the 5-table query plus a users query (docs/performance.md).
-    """
-    p = path or name
-    columns = (f"{p}_id", f"{p}__username", f"{p}__first_name", f"{p}__last_name", f"{p}__profile__display_name")
-    return OutField(
-        name,
-        make=_user_from_loaded,
-        loader=load_user_refs,
-        loader_key=f"{p}_id",
-        joined=OutField(name, columns, user_from_columns),
-    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -554,10 +511,7 @@ __all__ = [
     "dumps",
     "encode_datetime",
     "gc_paused",
-    "load_user_refs",
     "reset_shadow_validation_counts",
     "shadow_validation_counts",
     "typed_dict",
-    "user_from_columns",
-    "user_ref",
 ]

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from taskra_site.adapters import DEFAULT_CHUNK_SIZE, RowAdapter, Source, col, user_ref
+from accounts.adapters import user_ref
+from taskra_site.adapters import DEFAULT_CHUNK_SIZE, RowAdapter, Source, col
 from worklogs.schemas import WorklogOut
 
 WORKLOGS = RowAdapter(

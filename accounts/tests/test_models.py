@@ -13,8 +13,8 @@ from collections.abc import Callable
 import pytest
 from django.contrib.auth import get_user_model
 
+from accounts.adapters import load_user_refs, user_from_columns
 from accounts.models import Profile, display_name, display_name_expression
-from issues.adapters import load_user_refs
 from issues.models import Issue
 from issues.selectors import navigator_group_counts
 from worklogs.reports import time_report
@@ -45,7 +45,7 @@ def _sql_through_a_relation(user, issue) -> str:
 
 
 def _adapter_user_ref(user, issue) -> str:
-    return load_user_refs([user.pk])[user.pk][2]
+    return user_from_columns(*load_user_refs([user.pk])[user.pk])["display_name"]
 
 
 def _navigator_group(user, issue) -> str:

@@ -19,11 +19,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from pydantic import TypeAdapter, ValidationError
 
-from issues import cache as page_cache
 from issues.adapters import ISSUE_DETAIL, ISSUE_ROWS, issue_detail_json, iter_issue_row_dicts
 from issues.models import Issue, Status
 from issues.schemas import IssueOut, IssuePage, IssueRow
-from issues.selectors import issue_page_data, issues_visible_to
+from issues.selectors import issue_page_data, issue_with_joins, issues_visible_to
 from issues.services import comment_add, issue_update
 from worklogs.adapters import WORKLOGS
 from worklogs.models import Worklog
@@ -230,7 +229,7 @@ def busy(issues, alice, carol, nameless, project_a):
     gone = worklog_add(issue=issue, author=carol, time_spent=60, started=started, check_permission=False)
     Worklog.objects.filter(pk=gone.pk).update(author=None)
     issue_update(issue=issue, actor=alice, data={"original_estimate": 7200, "summary": "Renamed"})
-    return page_cache.load_issue(pk=issue.pk)
+    return issue_with_joins(pk=issue.pk)
 
 
 def test_issue_page_is_five_queries(busy, django_assert_num_queries):

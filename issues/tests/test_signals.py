@@ -72,7 +72,7 @@ def test_each_write_bumps_each_affected_issue_once(page_cache_backend, lookups, 
     from django.db import transaction
     from django.utils import timezone
 
-    from imports.services import bulk_apply
+    from issues.bulk import issue_bulk_change
     from issues.models import Comment, Priority
     from issues.services import comment_add, comment_update, issue_update
     from worklogs.services import worklog_add, worklog_delete, worklog_update
@@ -114,6 +114,6 @@ def test_each_write_bumps_each_affected_issue_once(page_cache_backend, lookups, 
     bumps.clear()
     priority = Priority.objects.exclude(pk=issue.priority_id).first()
     with transaction.atomic():  # one chunk of the bulk-change job (imports.services._bulk_update_run)
-        bulk_apply(issue_ids=[issue.pk, *(o.pk for o in others)], changes={"priority": priority.pk}, actor=alice)
+        issue_bulk_change(issue_ids=[issue.pk, *(o.pk for o in others)], changes={"priority": priority.pk}, actor=alice)
     # The sub-task's page is untouched: only its parent changed, and a parent is not shown on its sub-tasks' pages.
     one_bump({issue.pk: 1, **{o.pk: 1 for o in others}}, {demo: 1})

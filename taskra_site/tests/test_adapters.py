@@ -15,7 +15,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from accounts.models import display_name
 from taskra_site import adapters
 from taskra_site.adapters import (
     OutField,
@@ -137,21 +136,6 @@ def test_datetimes_have_one_text_form():
     )
     assert encode_datetime(dt.date(2030, 1, 5)) == "2030-01-05"
     assert encode_datetime(None) is None
-
-
-def test_user_refs_follow_the_display_name_rule(db):
-    # Profile name, else full name, else username: the column form agrees with accounts.models.display_name.
-    users = get_user_model().objects
-    named = users.create_user("named", first_name="Nora", last_name="Nil")
-    named.profile.display_name = "Nora N."
-    named.profile.save()
-    plain = users.create_user("plain", first_name="Pat", last_name="Lee")
-    bare = users.create_user("bare")
-    loaded = adapters.load_user_refs([u.pk for u in (named, plain, bare)])
-    for user in (named, plain, bare):
-        user = users.select_related("profile").get(pk=user.pk)
-        ref = adapters._user_from_loaded(loaded[user.pk])
-        assert ref == {"id": user.pk, "username": user.username, "display_name": display_name(user)}
 
 
 def test_gc_pause_never_leaves_the_collector_off():
