@@ -10,7 +10,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.http import HttpRequest
 
 from accounts.models import Profile, display_name
-from issues.admin import EstimatedCountPaginator
+from taskra_site.pagination import EstimatedCountPaginator
 
 User = get_user_model()
 

@@ -196,7 +196,7 @@ def ensure_seeded() -> Project:
                     for _ in range(min(5000, N_WORKLOGS - start))
                 ]
             )
-    from issues.services import issue_recalculate_time_spent
+    from worklogs.services import issue_recalculate_time_spent
 
     issue_recalculate_time_spent(issue_ids=issue_ids)
     if connection.vendor == "postgresql":

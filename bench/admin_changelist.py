@@ -27,8 +27,8 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
-from issues.admin import EstimatedCountPaginator  # noqa: E402
 from issues.models import Comment, History, Issue  # noqa: E402
+from taskra_site.pagination import EstimatedCountPaginator  # noqa: E402
 from worklogs.models import Worklog  # noqa: E402
 
 REPEAT = 5

@@ -196,7 +196,7 @@ def seed(args: argparse.Namespace) -> None:
             Comment.objects.bulk_create(comments)
             Worklog.objects.bulk_create(worklogs)
             History.objects.bulk_create(history)
-    from issues.services import issue_recalculate_time_spent
+    from worklogs.services import issue_recalculate_time_spent
 
     issue_recalculate_time_spent(issue_ids=ids)
     with connection.cursor() as cursor:

@@ -38,7 +38,6 @@ from issues.services import (
     done_resolution_id,
     history_record_rows,
     issue_parent_error,
-    issue_recalculate_time_spent,
     labels_get_or_create,
     project_counters_raise,
     project_get_or_create,
@@ -46,6 +45,7 @@ from issues.services import (
 )
 from taskra_site import sql
 from worklogs.models import Worklog
+from worklogs.services import issue_recalculate_time_spent
 
 SOURCE_BY_FORMAT = {JobFormat.JIRA_JSON: "jira", JobFormat.JIRA_CSV: "jira", JobFormat.TASKRA_JSONL: "taskra"}
 

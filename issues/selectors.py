@@ -29,7 +29,6 @@ from issues.jql import ALIASES, check_values, compile_jql, order_expressions, pr
 from issues.keyset import CursorError, keyset_page
 from issues.models import Comment, Issue, IssueType, Priority, Project, Resolution, SavedFilter, Status
 from issues.permissions import visible_project_ids
-from worklogs.models import Worklog
 
 
 def projects_visible_to(user: Any) -> QuerySet[Project]:
@@ -412,7 +411,8 @@ def issue_delete_counts(*, issue: Issue) -> dict[str, int]:
     return {
         "sub-task": len(ids) - 1,
         "comment": Comment.objects.filter(issue_id__in=ids).count(),
-        "worklog": Worklog.objects.filter(issue_id__in=ids).count(),
+        # Through the reverse relation: worklogs sit above issues and point at them.
+        "worklog": Issue.objects.filter(pk__in=ids).aggregate(n=Count("worklogs"))["n"],
     }
 
 

@@ -10,8 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F, IntegerField, Model, OuterRef, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import F, Model
 from django.utils import timezone
 
 from accounts.models import display_name
@@ -33,7 +32,6 @@ from issues.models import (
     StatusCategory,
 )
 from issues.permissions import can_see_in, project_role, require_admin, require_edit
-from worklogs.models import Worklog
 
 User = get_user_model()
 
@@ -434,31 +432,6 @@ def issue_delete(*, issue: Issue, actor: Any | None) -> int:
     # Deletes send no page-cache signals (issues.signals): the one invalidation of this write, at commit.
     pagecache.invalidate_on_commit([issue.pk, issue.parent_id], [issue.project_id])
     return per_model[Issue._meta.label]
-
-
-def issue_recalculate_time_spent(*, issue_ids: Iterable[int]) -> int:
-    """Set time_spent of the issues to the sum of their worklogs in one UPDATE; return rows updated.
-
-    Bulk paths (imports, seed, admin bulk deletes) call this instead of maintaining
-    running totals row by row.
-    """
-    ids = list(issue_ids)
-    if not ids:
-        return 0
-    total = (
-        Worklog.objects.filter(issue_id=OuterRef("pk"))
-        .order_by()
-        .values("issue_id")
-        .annotate(total=Sum("time_spent"))
-        .values("total")
-    )
-    updated = 0
-    for start in range(0, len(ids), 5000):
-        chunk = ids[start : start + 5000]
-        updated += Issue.objects.filter(pk__in=chunk).update(
-            time_spent=Coalesce(Subquery(total, output_field=IntegerField()), Value(0))
-        )
-    return updated
 
 
 @transaction.atomic

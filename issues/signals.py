@@ -36,7 +36,6 @@ from issues.models import (
     Status,
 )
 from issues.tasks import refresh_issue_pages
-from worklogs.models import Worklog
 
 logger = logging.getLogger("taskra.cache")
 
@@ -65,7 +64,8 @@ def _on_issue_saved(sender: Any, instance: Issue, **kwargs: Any) -> None:
     pagecache.invalidate_on_commit(ids, projects, using=kwargs.get("using"))
 
 
-def _on_child_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
+def on_issue_child_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """Retire the page of the issue that a comment, history row or worklog belongs to (each app connects it)."""
     # Comments, history rows and worklogs show on their issue's page, and change what result pages show of it
     # (updated, time spent). The issue row usually came with the instance; otherwise one indexed query.
     issue = instance._state.fields_cache.get("issue")
@@ -128,8 +128,8 @@ def connect_signals() -> None:
     """Connect the page-cache receivers (called from IssuesConfig.ready)."""
     pre_save.connect(_on_issue_pre_save, sender=Issue, dispatch_uid="taskra_cache_issue_pre")
     post_save.connect(_on_issue_saved, sender=Issue, dispatch_uid="taskra_cache_issue_save")
-    for model in (Comment, History, Worklog):
-        post_save.connect(_on_child_saved, sender=model, dispatch_uid=f"taskra_cache_{model.__name__}_save")
+    for model in (Comment, History):
+        post_save.connect(on_issue_child_saved, sender=model, dispatch_uid=f"taskra_cache_{model.__name__}_save")
     m2m_changed.connect(_on_labels_changed, sender=Issue.labels.through, dispatch_uid="taskra_cache_labels")
     post_save.connect(_on_user_saved, sender=get_user_model(), dispatch_uid="taskra_cache_user_save")
     for model in (IssueType, Status, Priority, Resolution, Label, Project, Profile, Membership):

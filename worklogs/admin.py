@@ -13,9 +13,15 @@ from django.http import HttpRequest
 from issues import pagecache
 from issues.admin import BigTableAdmin
 from issues.durations import format_duration
-from issues.services import issue_recalculate_time_spent
 from worklogs.models import Worklog
-from worklogs.services import MAX_WORKLOG_SECONDS, AdjustEstimate, worklog_add, worklog_delete, worklog_update
+from worklogs.services import (
+    MAX_WORKLOG_SECONDS,
+    AdjustEstimate,
+    issue_recalculate_time_spent,
+    worklog_add,
+    worklog_delete,
+    worklog_update,
+)
 
 
 class WorklogAdminForm(forms.ModelForm):

@@ -1,6 +1,15 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_save
 
 
 class WorklogsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "worklogs"
+
+    def ready(self) -> None:
+        # Imported here: app modules load only once the registry is ready. A worklog shows on its issue's page,
+        # so saving one retires that page through the issue app's receiver (worklogs sit above issues).
+        from issues.signals import on_issue_child_saved
+        from worklogs.models import Worklog
+
+        post_save.connect(on_issue_child_saved, sender=Worklog, dispatch_uid="taskra_cache_Worklog_save")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import IntegerField, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from issues.models import Issue
@@ -271,3 +274,28 @@ def worklog_set_day_total(
             )
             to_remove = 0
     return delta
+
+
+def issue_recalculate_time_spent(*, issue_ids: Iterable[int]) -> int:
+    """Set time_spent of the issues to the sum of their worklogs in one UPDATE; return rows updated.
+
+    Bulk paths (imports, seed, admin bulk deletes) call this instead of maintaining
+    running totals row by row.
+    """
+    ids = list(issue_ids)
+    if not ids:
+        return 0
+    total = (
+        Worklog.objects.filter(issue_id=OuterRef("pk"))
+        .order_by()
+        .values("issue_id")
+        .annotate(total=Sum("time_spent"))
+        .values("total")
+    )
+    updated = 0
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        updated += Issue.objects.filter(pk__in=chunk).update(
+            time_spent=Coalesce(Subquery(total, output_field=IntegerField()), Value(0))
+        )
+    return updated

@@ -32,7 +32,15 @@ from issues.jql.language import (
     _none_q,
 )
 from issues.models import Comment, Issue, Priority, Project, Status
-from worklogs.models import Worklog
+
+
+def _worklogs() -> QuerySet:
+    """Return all worklogs, reached through the reverse relation: the worklogs app sits above issues and points at them.
+
+    JQL's worklogAuthor, worklogDate and timespent read worklogs, as Jira's do; importing worklogs.models here
+    would make the issue app depend on the app built on it.
+    """
+    return Issue._meta.get_field("worklogs").related_model.objects.all()
 
 
 class Compiler(DateFunctions):
@@ -181,7 +189,7 @@ class Compiler(DateFunctions):
         if kind == "comment":
             return ~Exists(Comment.objects.filter(issue_id=OuterRef("pk")))
         if kind in ("wl_author", "wl_date"):
-            return ~Exists(Worklog.objects.filter(issue_id=OuterRef("pk")))
+            return ~Exists(_worklogs().filter(issue_id=OuterRef("pk")))
         # Required fields (project, key, status, created, ...) are never empty.
         return _none_q()
 
@@ -218,11 +226,11 @@ class Compiler(DateFunctions):
             return _any_of([self.date_eq(spec, v) for v in values])
         if kind == "wl_author":
             users = self.user_q("author", values)
-            return Exists(Worklog.objects.filter(users, issue_id=OuterRef("pk")))
+            return Exists(_worklogs().filter(users, issue_id=OuterRef("pk")))
         if kind == "wl_date":
             started = FieldSpec("worklogDate", "datetime", EQ_OPS, "started")
             q = _any_of([self.date_eq(started, v) for v in values])
-            return Exists(Worklog.objects.filter(q, issue_id=OuterRef("pk")))
+            return Exists(_worklogs().filter(q, issue_id=OuterRef("pk")))
         raise JQLError(f"The field '{spec.name}' cannot be compared with '='.")  # pragma: no cover
 
     def range_q(self, spec: FieldSpec, op: str, value: Val) -> Q:
@@ -232,7 +240,7 @@ class Compiler(DateFunctions):
             return self.date_range(spec, lookup, value)
         if spec.kind == "wl_date":
             inner = self.date_range(FieldSpec("worklogDate", "datetime", EQ_OPS, "started"), lookup, value)
-            return Exists(Worklog.objects.filter(inner, issue_id=OuterRef("pk")))
+            return Exists(_worklogs().filter(inner, issue_id=OuterRef("pk")))
         if spec.kind == "priority" or spec.path == "priority":
             text = self.plain(value, spec)
             self.refs.append(ValueRef(spec.name, "Priority", text.strip(), value.pos))

@@ -19,9 +19,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from issues.admin import EstimatedCountPaginator
 from issues.models import Comment, History, Issue, Label, Membership, Priority, Project, SavedFilter, Status
 from issues.services import comment_add, issue_update
+from taskra_site.pagination import EstimatedCountPaginator
 from worklogs.models import Worklog
 from worklogs.services import worklog_add
 

@@ -22,7 +22,6 @@ from issues.services import (
     issue_create,
     issue_parent_check,
     issue_parent_error,
-    issue_recalculate_time_spent,
     issue_update,
     project_get_or_create,
 )
@@ -221,21 +220,6 @@ def test_viewer_cannot_update(project_a, make_issue, carol):
     with pytest.raises(PermissionDenied):
         issue_update(issue=issue, actor=carol, data={"summary": "After"})
     assert Issue.objects.get(pk=issue.pk).summary == "Before"
-
-
-def test_recalculate_time_spent_sums_worklogs(project_a, make_issue, alice):
-    from django.utils import timezone
-
-    from worklogs.models import Worklog
-
-    issue, empty = make_issue(project_a), make_issue(project_a)
-    now = timezone.now()
-    for seconds in (600, 1200):
-        Worklog.objects.create(issue=issue, author=alice, started=now, time_spent=seconds, created=now, updated=now)
-    Issue.objects.filter(pk__in=[issue.pk, empty.pk]).update(time_spent=99)
-
-    assert issue_recalculate_time_spent(issue_ids=[issue.pk, empty.pk]) == 2
-    assert dict(Issue.objects.values_list("pk", "time_spent")) == {issue.pk: 1800, empty.pk: 0}
 
 
 def test_comment_add_checks_permission_unless_told_not_to(project_a, make_issue, bob):

@@ -14,7 +14,13 @@ from django.db.models import Sum
 
 from issues.models import Issue, Membership, Role
 from worklogs.models import Worklog
-from worklogs.services import AdjustEstimate, worklog_add, worklog_delete, worklog_update
+from worklogs.services import (
+    AdjustEstimate,
+    issue_recalculate_time_spent,
+    worklog_add,
+    worklog_delete,
+    worklog_update,
+)
 
 H = 3600
 
@@ -196,3 +202,16 @@ def test_demoted_viewer_cannot_change_own_worklog(project_a, issue, carol, start
     with pytest.raises(PermissionDenied):
         worklog_delete(worklog=mine, actor=carol)
     assert totals(issue)[0] == H
+
+
+def test_recalculate_time_spent_sums_worklogs(project_a, make_issue, alice, started):
+    # The bulk paths' total (imports, admin bulk deletes): one UPDATE, issues without worklogs back to 0.
+    issue, empty = make_issue(project_a), make_issue(project_a)
+    for seconds in (600, 1200):
+        Worklog.objects.create(
+            issue=issue, author=alice, started=started, time_spent=seconds, created=started, updated=started
+        )
+    Issue.objects.filter(pk__in=[issue.pk, empty.pk]).update(time_spent=99)
+
+    assert issue_recalculate_time_spent(issue_ids=[issue.pk, empty.pk]) == 2
+    assert dict(Issue.objects.values_list("pk", "time_spent")) == {issue.pk: 1800, empty.pk: 0}

@@ -11,8 +11,8 @@ from django.db.models import Count, F, Max, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from accounts.models import Profile
-from issues.demo import seed_demo
 from issues.models import Comment, History, Issue, Membership, Project, Role, StatusCategory
+from worklogs.demo import seed_demo
 from worklogs.models import Worklog
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
-from issues.demo import PROJECTS, seed_demo
 from issues.models import Issue
+from worklogs.demo import PROJECTS, seed_demo
 
 
 class Command(BaseCommand):
