@@ -130,7 +130,8 @@ def parse_navigator_query(params: Any, *, user: Any, saved: SavedFilter | None) 
             error = NavigatorError("That saved filter does not exist or is not shared with you.")
         elif "jql" not in params:
             jql = saved.jql
-            columns = columns or saved.columns or None
+            # A saved filter keeps its columns as one "key,summary" string.
+            columns = columns or (saved.columns.split(",") if saved.columns else None)
     if has_basic_filters(params):
         jql = filters_to_jql(params)
     query = NavigatorQuery(
