@@ -108,7 +108,7 @@ class EstimatedCountPaginator(Paginator):
         return int(plan[0]["Plan"]["Plan Rows"])
 
 
-class DeletesHistoryMixin:
+class DeletesHistoryMixin(admin.ModelAdmin):
     """Let deleting an issue (or project) take its changelog along.
 
     History rows cannot be deleted one by one in the admin, and Django would otherwise refuse any
@@ -116,7 +116,7 @@ class DeletesHistoryMixin:
     """
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, Any, set[str], Any]:
-        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)  # type: ignore[misc]
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
         perms_needed = set(perms_needed) - {str(History._meta.verbose_name)}
         return deleted, counts, perms_needed, protected
 
