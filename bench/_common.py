@@ -15,7 +15,7 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -41,7 +41,7 @@ def migrate_quietly() -> None:
     call_command("migrate", verbosity=0, interactive=False)
 
 
-def race(methods: dict[str, Callable[[], object]], rounds: int, warmup: int = 2) -> dict[str, float]:
+def race(methods: Mapping[str, Callable[[], object]], rounds: int, warmup: int = 2) -> dict[str, float]:
     """Return the median seconds per call of each method, calls interleaved round-robin (same conditions)."""
     for fn in methods.values():
         for _ in range(warmup):

@@ -21,11 +21,15 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import BASE_DIR, setup_django  # noqa: E402
 from taskra_site.worker_process import WorkerProcess  # noqa: E402
+
+if TYPE_CHECKING:
+    from imports.models import Job
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/bench_imports"
 PROJECT = "BENCH"
@@ -174,7 +178,7 @@ READER_PEAK: dict[int, float] = {}  # job id -> the reader process's peak RSS se
 PSS_PEAK: dict[int, float] = {}  # job id -> the highest sum of the worker's processes' PSS seen while waiting
 
 
-def wait(job_id: int, worker: WorkerProcess, timeout: float = 3600) -> tuple[object, float]:
+def wait(job_id: int, worker: WorkerProcess, timeout: float = 3600) -> tuple[Job, float]:
     from imports.models import Job
 
     peak = 0.0
@@ -293,7 +297,8 @@ def main() -> None:
             issues_per_s = job.created_count / seconds
             worklogs_per_s = job.worklogs_count / seconds
             copy_seconds = copy_baseline()
-            print(f"PostgreSQL {connection.pg_version}, file {path.stat().st_size / 2**20:.0f} MB")
+            version = ".".join(str(part) for part in connection.get_database_version())
+            print(f"PostgreSQL {version}, file {path.stat().st_size / 2**20:.0f} MB")
             print(
                 f"import: {job.created_count} issues, {job.worklogs_count} worklogs, {job.comments_count} comments "
                 f"in {seconds:.2f}s worker time ({wall:.2f}s wall, queue to finish)"

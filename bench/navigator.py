@@ -13,15 +13,22 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import random
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import machine, migrate_quietly, race, setup_django, versions  # noqa: E402
 
 setup_django("bench_navigator")
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from issues.models import Issue
 
 PROJECT_KEYS = ("BA", "BB", "BC", "BD", "BE")
 
@@ -86,6 +93,11 @@ def seed(n: int) -> None:
         print(f"  seeded {have:,} issues", flush=True)
 
 
+def _page(qs: QuerySet[Issue], offset: int) -> list[Issue]:
+    """Return one navigator page (51 rows: 50 and the look-ahead) starting at `offset`."""
+    return list(qs.all()[offset : offset + 51])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--issues", type=int, default=100_000)
@@ -131,8 +143,8 @@ def main() -> None:
                 keyset_qs = base
             times = race(
                 {
-                    "keyset": lambda q=keyset_qs: list(q.all()[:51]),
-                    "offset": lambda d=depth, b=base: list(b.all()[d : d + 51]),
+                    "keyset": functools.partial(_page, keyset_qs, 0),
+                    "offset": functools.partial(_page, base, depth),
                 },
                 rounds=args.rounds,
             )
@@ -143,7 +155,8 @@ def main() -> None:
                 flush=True,
             )
             if fraction == 0.95 and name.startswith("default"):
-                last_plan = keyset_qs[:51].explain(**({"analyze": True} if connection.vendor == "postgresql" else {}))
+                page = keyset_qs[:51]
+                last_plan = page.explain(analyze=True) if connection.vendor == "postgresql" else page.explain()
     print("\nEXPLAIN of the default ordering's keyset page at 95% depth:\n" + last_plan)
     if connection.vendor == "postgresql":
         text_search(alice, args.rounds)
@@ -157,10 +170,10 @@ def text_search(alice: object, rounds: int) -> None:
     from issues.models import Comment
     from issues.selectors import navigator_search
 
-    def first_page(qs: object) -> list:
+    def first_page(qs: QuerySet[Issue]) -> list[Issue]:
         return list(qs.only("id")[:51])
 
-    def without_index(qs: object) -> list:
+    def without_index(qs: QuerySet[Issue]) -> list[Issue]:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL enable_bitmapscan = off")
             return first_page(qs)
@@ -177,9 +190,9 @@ def text_search(alice: object, rounds: int) -> None:
             one_or = base.filter(Q(summary__icontains=word) | Q(description__icontains=word) | Exists(comments))
         times = race(
             {
-                "taskra": lambda q=qs: first_page(q),
-                "or": lambda q=one_or: first_page(q),
-                "noidx": lambda q=qs: without_index(q),
+                "taskra": functools.partial(first_page, qs),
+                "or": functools.partial(first_page, one_or),
+                "noidx": functools.partial(without_index, qs),
             },
             rounds=rounds,
         )

@@ -16,6 +16,7 @@ The last line printed is one JSON object with the key figures.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -227,7 +228,7 @@ def main() -> None:
         loop = python_loop()
         assert sum(loop.values()) == report.total, "the grouped query and the loop disagree"
         timing = race(
-            {"db": lambda group=group: time_report(user=user, flt=flt, group=group), "loop": python_loop},
+            {"db": functools.partial(time_report, user=user, flt=flt, group=group), "loop": python_loop},
             rounds=3,
             warmup=1,
         )
@@ -260,10 +261,10 @@ def main() -> None:
     print("\n3. timesheet of one person-week")
     author = User.objects.filter(username="bench007").select_related("profile").get()
     monday = dt.date(YEAR, 6, 2)
-    start = time.perf_counter()
+    began = time.perf_counter()
     for _ in range(20):
         cells = timesheet_cells(user=author, start=monday, end=monday + dt.timedelta(days=6), tz=TZ)
-    per = (time.perf_counter() - start) / 20
+    per = (time.perf_counter() - began) / 20
     print(f"  {len(cells)} cells, {per * 1000:.2f} ms per query")
     figures["timesheet ms"] = round(per * 1000, 2)
     lo = dt.datetime.combine(monday, dt.time.min, tzinfo=TZ)

@@ -11,6 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -137,7 +138,7 @@ def bulk_change_issues(modeladmin: Any, request: HttpRequest, queryset: QuerySet
             "form": form,
             "queryset": queryset,
             "count": queryset.count(),
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
             "opts": modeladmin.model._meta,
         },
     )

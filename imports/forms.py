@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 
 from imports.models import JobFormat
 from issues.models import Priority, Status
@@ -16,7 +19,7 @@ class MultipleFileInput(forms.ClearableFileInput):
 class MultipleFileField(forms.FileField):
     widget = MultipleFileInput
 
-    def clean(self, data, initial=None):  # type: ignore[no-untyped-def]
+    def clean(self, data: Any, initial: Any = None) -> list[UploadedFile]:
         single = super().clean
         if isinstance(data, list | tuple):
             return [single(d, initial) for d in data]
@@ -24,7 +27,9 @@ class MultipleFileField(forms.FileField):
 
 
 class UploadForm(forms.Form):
-    files = MultipleFileField(
+    # The metaclass moves declared fields into base_fields, so this never shadows Form.files at run time;
+    # "files" stays the POST field name the upload page and API clients send.
+    files = MultipleFileField(  # type: ignore[assignment]  # see above
         label="File(s)",
         help_text="Jira JSON (one or several search result pages), Jira CSV export, or Taskra JSON Lines.",
     )
@@ -37,7 +42,7 @@ class UploadForm(forms.Form):
     )
     timezone = forms.CharField(max_length=64, required=False, initial="UTC", help_text="Time zone of CSV dates.")
 
-    def clean_files(self) -> list:
+    def clean_files(self) -> list[UploadedFile]:
         files = self.cleaned_data["files"]
         limit = settings.IMPORT_MAX_UPLOAD_BYTES
         for f in files:

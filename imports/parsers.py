@@ -17,7 +17,7 @@ import pickle
 import re
 import signal
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -135,7 +135,12 @@ def read_records(fmt: str, paths: list[Path], progress: Progress | None = None) 
     """Yield the raw records of the files in order, numbered from 1 across files."""
     progress = progress or Progress()
     number = 0
-    reader = {JobFormat.JIRA_JSON: _jira_json, JobFormat.JIRA_CSV: _jira_csv, JobFormat.TASKRA_JSONL: _jsonl}[fmt]
+    readers: dict[str, Callable[[_CountingRaw, str], Iterator[tuple[int | None, Any]]]] = {
+        JobFormat.JIRA_JSON: _jira_json,
+        JobFormat.JIRA_CSV: _jira_csv,
+        JobFormat.TASKRA_JSONL: _jsonl,
+    }
+    reader = readers[fmt]
     for path in paths:
         try:
             f = open(path, "rb")  # noqa: SIM115 - closed below, also when the consumer stops early
@@ -462,7 +467,7 @@ class ValidatedChunk:
 
 def validated_chunks(
     fmt: str, paths: list[Path], *, skip: int = 0, size: int = 1000, tz: dt.tzinfo | None = None
-) -> Iterator[ValidatedChunk]:
+) -> Generator[ValidatedChunk, None, None]:
     """Yield the files' records after the first `skip` in validated chunks of `size`."""
     progress = Progress()
     chunk: list[RawRecord] = []
@@ -518,7 +523,7 @@ class ReaderProcess:
             self.pid = None
         return not done
 
-    def __iter__(self) -> Iterator[ValidatedChunk]:
+    def __iter__(self) -> Generator[ValidatedChunk, None, None]:
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child

@@ -17,7 +17,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,22 +137,27 @@ def import_job_create(
     stored: list[str] = []
     names: list[str] = []
     if files:
+        named: list[tuple[UploadedFile, str]] = []
         for upload in files:
+            # Django gives every uploaded file a name and a size; only a hand-built UploadedFile lacks them.
+            if upload.name is None or upload.size is None:
+                raise ValidationError("An uploaded file has no name or size.")
             upload.seek(0)
             head = upload.read(SNIFF_BYTES)
             upload.seek(0)
             formats.add(check_upload(name=upload.name, size=upload.size, head=head, fmt=fmt))
             total_size += upload.size
+            named.append((upload, upload.name))
         if len(formats) > 1:
             raise ValidationError("All files of one import must have the same format.")
         directory = import_upload_dir()
-        for upload in files:
-            target = directory / _safe_name(upload.name)
+        for upload, name in named:
+            target = directory / _safe_name(name)
             with open(target, "wb") as out:
                 for piece in upload.chunks():
                     out.write(piece)
             stored.append(str(target.relative_to(settings.MEDIA_ROOT)))
-            names.append(upload.name)
+            names.append(name)
     else:
         for path in paths or []:
             path = Path(path).resolve()
@@ -443,7 +448,7 @@ def bulk_update_job_create(
     *,
     user: Any,
     changes: dict[str, Any],
-    issue_ids: list[int] | None = None,
+    issue_ids: Sequence[int | str] | None = None,
     jql: str | None = None,
     source: str = "navigator",
     options: dict[str, Any] | None = None,
@@ -451,7 +456,7 @@ def bulk_update_job_create(
 ) -> Job:
     """Check the selection and the changes, create a queued bulk-update job and enqueue it.
 
-    Select by `issue_ids` (navigator checkboxes, admin action) or by `jql`. Raise ValidationError for
+    Select by `issue_ids` (navigator checkboxes as text, admin action) or by `jql`. Raise ValidationError for
     bad JQL or changes before anything is queued. The selection is re-checked against the user's
     projects when the job runs.
     """

@@ -42,6 +42,7 @@ class UserMatcher:
             for account, user_id in Profile.objects.filter(account_id__in=accounts).values_list(
                 "account_id", "user_id"
             ):
+                assert account is not None, "filtered on account_id__in"
                 self.users[("account", account)] = user_id
         # Not found by account id (or no account id): match by e-mail, then by username.
         by_email = {ref.email: ident for ident, ref in wanted.items() if ident not in self.users and ref.email}

@@ -47,7 +47,11 @@ from taskra_site import sql
 from worklogs.models import Worklog
 from worklogs.services import issue_recalculate_time_spent
 
-SOURCE_BY_FORMAT = {JobFormat.JIRA_JSON: "jira", JobFormat.JIRA_CSV: "jira", JobFormat.TASKRA_JSONL: "taskra"}
+SOURCE_BY_FORMAT: dict[str, str] = {
+    JobFormat.JIRA_JSON: "jira",
+    JobFormat.JIRA_CSV: "jira",
+    JobFormat.TASKRA_JSONL: "taskra",
+}
 
 
 @dataclass
@@ -193,7 +197,7 @@ class ImportWriter:
         found = cache.get(name.lower())
         if found:
             return found
-        obj = model.objects.filter(name__iexact=name).first()
+        obj = model._default_manager.filter(name__iexact=name).first()
         if obj is None:
             if not self.may_add_lookups:
                 # Statuses, types, priorities and resolutions are global: only staff (or the command) add them.
@@ -201,7 +205,7 @@ class ImportWriter:
                 raise RecordError(
                     label.replace(" ", "_"), f"Unknown {label} '{name}': an administrator must add it first."
                 )
-            obj = model.objects.create(name=name, **defaults)
+            obj = model._default_manager.create(name=name, **defaults)
         cache[name.lower()] = obj.pk
         return obj.pk
 
@@ -477,7 +481,7 @@ class ImportWriter:
         if new_rows:
             sql.insert_rows(model, (*fields, "source", "external_id"), new_rows)
         if updates:
-            model.objects.bulk_update(
+            model._default_manager.bulk_update(
                 updates, [f.removesuffix("_id") if f.endswith("_id") else f for f in fields], batch_size=500
             )
         return touched, len(new_rows) + len(updates), issue_ids

@@ -6,13 +6,15 @@ changelists never COUNT a million-row table (see taskra_site.pagination.Estimate
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html_join
@@ -49,7 +51,7 @@ from taskra_site.pagination import EstimatedCountPaginator
 from taskra_site.validation import apply_validation_errors_to_form
 
 
-class DeletesHistoryMixin:
+class DeletesHistoryMixin(admin.ModelAdmin):
     """Let deleting an issue (or project) take its changelog along.
 
     History rows cannot be deleted one by one in the admin, and Django would otherwise refuse any
@@ -57,7 +59,7 @@ class DeletesHistoryMixin:
     """
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, Any, set[str], Any]:
-        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)  # type: ignore[misc]
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
         perms_needed = set(perms_needed) - {str(History._meta.verbose_name)}
         return deleted, counts, perms_needed, protected
 
@@ -204,7 +206,8 @@ class IssueAdminForm(forms.ModelForm):
         )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         parent = data.get("parent")
         project = data.get("project") or (self.instance.project if self.instance.project_id else None)
         if parent is not None and project is not None and parent.pk != self.instance.parent_id:
@@ -277,13 +280,19 @@ class IssueAdmin(DeletesHistoryMixin, BigTableAdmin):
         return (*self.readonly_fields, "project") if obj is not None else self.readonly_fields
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
-        initial = super().get_changeform_initial_data(request)
+        # Query-string initials are text; ours are primary keys, which the choice fields take as well.
+        initial: dict[str, Any] = dict(super().get_changeform_initial_data(request))
         initial.setdefault("reporter", request.user.pk)
-        for name, default in (("type", default_type), ("status", default_status), ("priority", default_priority)):
+        defaults: tuple[tuple[str, Callable[[], Model]], ...] = (
+            ("type", default_type),
+            ("status", default_status),
+            ("priority", default_priority),
+        )
+        for name, default in defaults:
+            # An empty lookup table leaves the choice blank: the form makes the admin pick (or add) one.
             if name not in initial:
-                found = default()
-                if found is not None:
-                    initial[name] = found.pk
+                with contextlib.suppress(ImproperlyConfigured):
+                    initial[name] = default().pk
         return initial
 
     def save_model(self, request: HttpRequest, obj: Issue, form: forms.ModelForm, change: bool) -> None:
@@ -357,7 +366,7 @@ class CommentAdmin(BigTableAdmin):
         return (*self.readonly_fields, "issue", "author") if obj is not None else self.readonly_fields
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
-        initial = super().get_changeform_initial_data(request)
+        initial: dict[str, Any] = dict(super().get_changeform_initial_data(request))
         initial.setdefault("author", request.user.pk)
         return initial
 

@@ -31,7 +31,19 @@ User = get_user_model()
 _LABEL_SPLIT = re.compile(r"[\s,]+")
 
 
-class DurationField(forms.CharField):
+def _choices_of(form: forms.BaseForm, name: str) -> forms.ModelChoiceField:
+    """Return the form's model choice field `name`, to narrow its queryset (form.fields is typed as plain Fields)."""
+    field = form.fields[name]
+    assert isinstance(field, forms.ModelChoiceField), f"{name} is not a model choice field"
+    return field
+
+
+def _typed_text(value: Any) -> str:
+    """Return what was typed, stripped ("" when empty), as CharField.to_python would for these fields."""
+    return "" if value in forms.Field.empty_values else str(value).strip()
+
+
+class DurationField(forms.Field):
     """A Jira-style duration ("2h 30m", "1d", "90m") in, seconds out: the one duration field of every form.
 
     With allow_zero, "0" and "-" also mean zero (a cleared estimate).
@@ -52,8 +64,9 @@ class DurationField(forms.CharField):
         return value
 
     def to_python(self, value: Any) -> int | None:
-        text = super().to_python(value)
-        if text in self.empty_values:
+        # A text input (Field's default widget) that cleans into seconds, not a CharField: its value is an int.
+        text = _typed_text(value)
+        if not text:
             return None
         if len(text) > 50:
             raise forms.ValidationError("A duration has at most 50 characters, e.g. 1w 2d 3h 30m.", code="max_length")
@@ -68,7 +81,7 @@ class DurationField(forms.CharField):
         return seconds
 
 
-class LabelsField(forms.CharField):
+class LabelsField(forms.Field):
     """Labels typed as words separated by spaces or commas."""
 
     def prepare_value(self, value: Any) -> Any:
@@ -77,7 +90,7 @@ class LabelsField(forms.CharField):
         return value
 
     def to_python(self, value: Any) -> list[str]:
-        text = super().to_python(value) or ""
+        text = _typed_text(value)
         if "\x00" in text:  # the built-in validator would only see the cleaned list
             raise forms.ValidationError("Labels cannot contain null characters.", code="null_characters_not_allowed")
         names = [n for n in _LABEL_SPLIT.split(text.strip()) if n]
@@ -151,7 +164,7 @@ class IssueForm(TokenMixin):
                     "priority": issue.priority_id,
                     "assignee": issue.assignee_id,
                     "labels": list(issue.labels.order_by("name").values_list("name", flat=True)),
-                    "parent": issue.parent.key if issue.parent_id else "",
+                    "parent": issue.parent.key if issue.parent is not None else "",
                     "due_date": issue.due_date,
                     "original_estimate": issue.original_estimate,
                     "remaining_estimate": issue.remaining_estimate,
@@ -159,8 +172,8 @@ class IssueForm(TokenMixin):
             )
         super().__init__(*args, **kwargs)
         if issue is None:
-            self.fields["project"].queryset = editable_projects(user)
-            self.fields["assignee"].queryset = members_of(editable_projects(user).values("id"))
+            _choices_of(self, "project").queryset = editable_projects(user)
+            _choices_of(self, "assignee").queryset = members_of(editable_projects(user).values("id"))
             del self.fields["status"], self.fields["resolution"], self.fields["remaining_estimate"]
             if not self.is_bound:
                 medium = Priority.objects.filter(name="Medium").values_list("pk", flat=True).first()
@@ -170,13 +183,14 @@ class IssueForm(TokenMixin):
         else:
             # Editing never creates a record, so it needs no one-time token.
             del self.fields["project"], self.fields["form_token"]
-            self.fields["assignee"].queryset = members_of([issue.project_id])
+            _choices_of(self, "assignee").queryset = members_of([issue.project_id])
 
     def project_obj(self) -> Project:
         return self.issue.project if self.issue is not None else self.cleaned_data["project"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         project = self.issue.project if self.issue is not None else data.get("project")
         if project is None:
             return data
@@ -269,7 +283,8 @@ class WorklogForm(TokenMixin):
             self.fields["started_time"].widget.attrs["data-tz"] = str(tz)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         day, time = data.get("started_date"), data.get("started_time")
         now = dt.datetime.now(self.tz)
         if day is None and "started_date" not in self.errors and not self.fields["started_date"].required:
@@ -296,7 +311,7 @@ class AssigneeForm(forms.Form):
 
     def __init__(self, *args: Any, project_id: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = members_of([project_id])
+        _choices_of(self, "assignee").queryset = members_of([project_id])
 
 
 class LabelsForm(forms.Form):

@@ -142,7 +142,7 @@ def _decode_value(path: str, raw: Any) -> Any:
 
 def encode_cursor(keys: list[SortKey], values: list[Any], *, backward: bool = False) -> str:
     """Return an opaque cursor for the position `values` (the sort values of a row)."""
-    payload = {"o": signature(keys), "v": [_encode_value(v) for v in values]}
+    payload: dict[str, Any] = {"o": signature(keys), "v": [_encode_value(v) for v in values]}
     if backward:
         payload["b"] = 1
     raw = json.dumps(payload, separators=(",", ":")).encode()

@@ -101,7 +101,8 @@ class NavigatorQuery:
     """What a navigator request asks for, read from its query string (and the saved filter it names)."""
 
     jql: str
-    columns: list[str] | None
+    # As asked: a list from ?columns=, or a saved filter's "key,summary" text; navigator_columns reads both.
+    columns: str | list[str] | None
     sort: str | None
     direction: str | None
     group_by: str | None
@@ -123,7 +124,7 @@ def parse_navigator_query(params: Any, *, user: Any, saved: SavedFilter | None) 
     key goes to the issue (unless paging); words that are not JQL are searched as text.
     """
     jql = params.get("jql", "")
-    columns: list[str] | None = params.getlist("columns") or None
+    columns: str | list[str] | None = params.getlist("columns") or None
     error = None
     if params.get("filter"):
         if saved is None:

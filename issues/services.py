@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Model
 from django.utils import timezone
@@ -204,12 +204,20 @@ def history_record_rows(
 
 def default_type() -> IssueType:
     """Return the type new issues get when none is given (Task)."""
-    return IssueType.objects.filter(name="Task").first() or IssueType.objects.filter(is_subtask=False).first()
+    found = IssueType.objects.filter(name="Task").first() or IssueType.objects.filter(is_subtask=False).first()
+    if found is None:
+        # Migration 0002 seeds the Jira types; an empty table means someone deleted them all.
+        raise ImproperlyConfigured("No issue type to give a new issue: add one in the admin.")
+    return found
 
 
 def default_status() -> Status:
     """Return the first 'to do' status: where new issues start."""
-    return Status.objects.filter(category=StatusCategory.TODO).order_by("position").first() or Status.objects.first()
+    found = Status.objects.filter(category=StatusCategory.TODO).order_by("position").first() or Status.objects.first()
+    if found is None:
+        # Migration 0002 seeds the Jira statuses; an empty table means someone deleted them all.
+        raise ImproperlyConfigured("No status to give a new issue: add one in the admin.")
+    return found
 
 
 def default_priority() -> Priority:
@@ -218,6 +226,9 @@ def default_priority() -> Priority:
     if found:
         return found
     priorities = list(Priority.objects.order_by("rank"))
+    if not priorities:
+        # Migration 0002 seeds the Jira priorities; an empty table means someone deleted them all.
+        raise ImproperlyConfigured("No priority to give a new issue: add one in the admin.")
     return priorities[len(priorities) // 2]
 
 
@@ -250,10 +261,15 @@ def _check_can_edit(actor: Any, project_id: int) -> None:
 class ParentLike(Protocol):
     """What the hierarchy rule reads of a parent: an Issue, or a row the import writer loaded in bulk."""
 
-    pk: int
-    key: str
-    project_id: int
-    parent_id: int | None
+    # Read-only, so that an immutable row (the import writer's NamedTuple) fits as well as an Issue.
+    @property
+    def pk(self) -> int: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def project_id(self) -> int: ...
+    @property
+    def parent_id(self) -> int | None: ...
 
 
 def issue_parent_error(

@@ -49,16 +49,18 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """Kill the worker and its pool children at once, as a crash would."""
-        if self.alive():
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
     def stop(self) -> None:
         """Stop the worker warmly (SIGTERM), killing it if it does not exit in time."""
-        if self.alive():
-            os.killpg(self.proc.pid, signal.SIGTERM)
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(30)
+                proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.kill()
         self.log.close()

@@ -84,7 +84,7 @@ class WorklogAdmin(BigTableAdmin):
         return (*self.readonly_fields, "issue", "author") if obj is not None else self.readonly_fields
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
-        initial = super().get_changeform_initial_data(request)
+        initial: dict[str, Any] = dict(super().get_changeform_initial_data(request))
         initial.setdefault("author", request.user.pk)
         return initial
 

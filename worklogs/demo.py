@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -40,6 +41,12 @@ from issues.services import allocate_issue_numbers
 from worklogs.models import Worklog
 
 User = get_user_model()
+if TYPE_CHECKING:
+    # The default user model (settings leave AUTH_USER_MODEL alone); get_user_model() is what runs.
+    from django.contrib.auth.models import User as AuthUser
+
+_T = TypeVar("_T")
+_M = TypeVar("_M", bound=Model)
 
 PROJECTS = [
     ("DEMO", "Demo project", "A sandbox with a bit of everything."),
@@ -133,7 +140,7 @@ class SeedResult:
         )  # fmt: skip
 
 
-def _row_factory(model: type[Model], names: Sequence[str]) -> Callable[..., Model]:
+def _row_factory(model: type[_M], names: Sequence[str]) -> Callable[..., _M]:
     """Return a constructor taking values for the attnames `names` positionally; other fields get their default.
 
     Django's positional Model(*args) path costs about a third of the keyword one (figures:
@@ -148,17 +155,17 @@ def _row_factory(model: type[Model], names: Sequence[str]) -> Callable[..., Mode
         raise ValueError(f"{model.__name__} has no fields {sorted(unknown)}")
     plan = [(position.get(f.attname), None if f.attname in position else f.get_default()) for f in fields]
 
-    def make(*values: object) -> Model:
+    def make(*values: object) -> _M:
         return model(*[default if i is None else values[i] for i, default in plan])
 
     return make
 
 
-def _pick_weighted(rng: random.Random, items: list, weights: list[int]) -> object:
+def _pick_weighted(rng: random.Random, items: Sequence[_T], weights: list[int]) -> _T:
     return rng.choices(items, weights=weights, k=1)[0]
 
 
-def _ensure_users(rng: random.Random, count: int, password_hash: str) -> tuple[list, int]:
+def _ensure_users(rng: random.Random, count: int, password_hash: str) -> tuple[list[AuthUser], int]:
     """Create `count` demo users with profiles unless they exist; return them in a fixed order and the new count."""
     specs = []
     seen: set[str] = set()
@@ -198,7 +205,7 @@ def _ensure_users(rng: random.Random, count: int, password_hash: str) -> tuple[l
     return [users[u] for u in usernames], len(usernames) - len(existing)
 
 
-def _ensure_demo_login(username: str, password: str) -> tuple[object, bool]:
+def _ensure_demo_login(username: str, password: str) -> tuple[AuthUser, bool]:
     """Return the demo login (staff and superuser), creating it with `password` if missing."""
     user = User.objects.filter(username=username).first()
     if user is not None:
@@ -259,10 +266,10 @@ def _seed(
     # Projects, each with a lead, an admin or two, members and a couple of viewers.
     project_rows = []
     for key, name, description in PROJECTS[:n_projects]:
-        project, created = Project.objects.get_or_create(key=key, defaults={"name": name, "description": description})
-        result.projects += int(created)
+        project, is_new = Project.objects.get_or_create(key=key, defaults={"name": name, "description": description})
+        result.projects += int(is_new)
         project_rows.append(project)
-    team_of: dict[int, list] = {}
+    team_of: dict[int, list[AuthUser]] = {}
     memberships_of: dict[int, list[Membership]] = {}
     memberships = []
     for project in project_rows:
@@ -297,7 +304,7 @@ def _seed(
     epic_id = types["Epic"].pk if "Epic" in types else None
     type_w = [type_weights.get(t.name, 10) for t in standard_types]
     statuses = list(Status.objects.all())
-    status_weights = {StatusCategory.TODO: 35, StatusCategory.IN_PROGRESS: 25, StatusCategory.DONE: 40}
+    status_weights: dict[str, int] = {StatusCategory.TODO: 35, StatusCategory.IN_PROGRESS: 25, StatusCategory.DONE: 40}
     status_w = [status_weights.get(s.category, 10) for s in statuses]
     priorities = list(Priority.objects.order_by("rank"))
     priority_w = [[5, 15, 50, 20, 10][i] if i < 5 else 5 for i in range(len(priorities))]
@@ -346,7 +353,9 @@ def _seed(
             created = history_start + dt.timedelta(seconds=rng.randrange(HISTORY_DAYS * 86400 - 3600))
             candidates = parents_of[project.pk]
             is_subtask = subtask_type is not None and len(candidates) > 0 and rng.random() < 0.15
-            issue_type = subtask_type if is_subtask else _pick_weighted(rng, standard_types, type_w)
+            issue_type = (
+                subtask_type if is_subtask and subtask_type is not None else _pick_weighted(rng, standard_types, type_w)
+            )
             status = _pick_weighted(rng, statuses, status_w)
             reporter = rng.choice(team)
             assignee = rng.choice(team) if rng.random() < 0.85 else None
@@ -432,14 +441,13 @@ def _seed(
             found[inserted_upto[pk] :] = [p if isinstance(p, int) else p.pk for p in found[inserted_upto[pk] :]]
         Issue.objects.bulk_create([s for s, _ in subtasks], batch_size=ISSUES_CHUNK)
 
-        label_rows, comment_rows, history_rows, worklog_rows = [], [], [], []
-        for issue in [*standard, *(s for s, _ in subtasks)]:
-            labels, comments, history, worklogs = extras[id(issue)]
-            pk = issue.pk
-            label_rows.extend(make_label(pk, label_ids[name]) for name in labels)
-            comment_rows.extend(make_comment(pk, a, b, w, w, "demo") for a, w, b in comments)
-            history_rows.extend(make_history(pk, a, w, f, o, n) for a, w, f, o, n in history)
-            worklog_rows.extend(make_worklog(pk, a, s, t, c, s, s, "demo") for a, s, t, c in worklogs)
+        written = [(issue.pk, extras[id(issue)]) for issue in [*standard, *(s for s, _ in subtasks)]]
+        label_rows = [make_label(pk, label_ids[name]) for pk, (labels, *_) in written for name in labels]
+        comment_rows = [make_comment(pk, a, b, w, w, "demo") for pk, (_, cs, _, _) in written for a, w, b in cs]
+        history_rows = [make_history(pk, a, w, f, o, n) for pk, (_, _, hs, _) in written for a, w, f, o, n in hs]
+        worklog_rows = [
+            make_worklog(pk, a, s, t, c, s, s, "demo") for pk, (_, _, _, ws) in written for a, s, t, c in ws
+        ]
         through.objects.bulk_create(label_rows, batch_size=ROWS_BATCH)
         Comment.objects.bulk_create(comment_rows, batch_size=ROWS_BATCH)
         History.objects.bulk_create(history_rows, batch_size=ROWS_BATCH)

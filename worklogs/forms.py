@@ -42,23 +42,23 @@ class ListField(forms.Field):
         return out
 
 
-class DateRangeMixin:
+class DateRangeMixin(forms.Form):
     """Clean start/end: end before start and absurd ranges are errors; defaults fill the gaps."""
 
     def clean_range(self, cleaned: dict[str, Any], default_start: dt.date | None, default_end: dt.date | None) -> None:
         for name in ("start", "end"):
             day = cleaned.get(name)
             if day and not 1900 <= day.year <= 2999:
-                self.add_error(name, f"The date {day:%Y-%m-%d} is out of range (years 1900-2999).")  # type: ignore[attr-defined]
+                self.add_error(name, f"The date {day:%Y-%m-%d} is out of range (years 1900-2999).")
                 return
         start = cleaned.get("start") or default_start
         end = cleaned.get("end") or default_end
         if start and end:
             if end < start:
-                self.add_error("end", f"The end date {end:%Y-%m-%d} is before the start date {start:%Y-%m-%d}.")  # type: ignore[attr-defined]
+                self.add_error("end", f"The end date {end:%Y-%m-%d} is before the start date {start:%Y-%m-%d}.")
                 return
             if (end - start).days > MAX_RANGE_DAYS:
-                self.add_error("end", f"The date range is longer than {MAX_RANGE_DAYS} days; choose a shorter one.")  # type: ignore[attr-defined]
+                self.add_error("end", f"The date range is longer than {MAX_RANGE_DAYS} days; choose a shorter one.")
                 return
         cleaned["start"], cleaned["end"] = start, end
 
@@ -126,7 +126,8 @@ class EstimateFields(forms.Form):
     reduce_by = DurationField(required=False, allow_zero=True, widget=forms.TextInput(attrs=_SHORT_DURATION))
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         mode = cleaned.get("adjust_estimate") or AdjustEstimate.AUTO
         cleaned["adjust_estimate"] = mode
         if mode == AdjustEstimate.NEW and cleaned.get("new_estimate") is None and "new_estimate" not in self.errors:
@@ -187,7 +188,8 @@ class WorklogFilterForm(DateRangeMixin, forms.Form):
         super().__init__(*args, **kwargs)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         monday = self.today - dt.timedelta(days=self.today.weekday())
         self.clean_range(cleaned, monday, monday + dt.timedelta(days=6))
         ws = cleaned.get("workday_start") or dt.time(9, 0)
@@ -221,7 +223,8 @@ class TicketsForm(DateRangeMixin, forms.Form):
     worklog_author = ListField(required=False)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         self.clean_range(cleaned, None, None)
         cleaned["group"] = cleaned.get("group") or "status"
         cleaned["sort"] = cleaned.get("sort") or "created"

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, F, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, F, IntegerField, Max, OrderBy, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
 from accounts.models import display_name, display_name_of
@@ -53,6 +53,11 @@ _AUTHOR_LABELS = {
 }
 
 
+def _grouped(qs: QuerySet[Worklog, Any]) -> list[dict[str, Any]]:
+    """Return the rows of a values().annotate() query; the stubs cannot see names annotated from a ** dict."""
+    return list(qs)
+
+
 def issue_key_order(key: str) -> tuple[str, int]:
     """Return a sort key putting DEMO-2 before DEMO-10."""
     project, _, number = key.rpartition("-")
@@ -75,14 +80,14 @@ def time_report(*, user: Any, flt: WorklogFilter, group: str) -> Report:
     # hash-aggregates on one integer instead of sorting every row by wide text keys (measured in
     # bench/worklog_reports.py). Rows are then ordered in Python: there are as many as groups, not worklogs.
     if group == "project":
-        found = (
+        found = _grouped(
             qs.values("issue__project_id")
             .annotate(**agg, key=Max("issue__project__key"), name=Max("issue__project__name"))
             .order_by()
         )
         rows = sorted((ReportRow(r["key"], r["name"], r["seconds"], r["n"]) for r in found), key=lambda row: row.key)
     elif group == "user":
-        found = qs.values("author_id").annotate(**agg, **_AUTHOR_LABELS).order_by()
+        found = _grouped(qs.values("author_id").annotate(**agg, **_AUTHOR_LABELS).order_by())
         rows = [
             ReportRow(
                 r["username"] or "", _name_of(r["first"], r["last"], r["username"], r["shown"]), r["seconds"], r["n"]
@@ -91,11 +96,15 @@ def time_report(*, user: Any, flt: WorklogFilter, group: str) -> Report:
         ]
         rows.sort(key=lambda row: (row.label.lower(), row.key))
     elif group == "issue":
-        found = qs.values("issue_id").annotate(**agg, key=Max("issue__key"), summary=Max("issue__summary")).order_by()
+        found = _grouped(
+            qs.values("issue_id").annotate(**agg, key=Max("issue__key"), summary=Max("issue__summary")).order_by()
+        )
         rows = [ReportRow(r["key"], r["summary"], r["seconds"], r["n"], url=issue_url(r["key"])) for r in found]
         rows.sort(key=lambda row: issue_key_order(row.key))
     else:
-        found = qs.annotate(day=TruncDate("started", tzinfo=flt.tz)).values("day").annotate(**agg).order_by("day")
+        found = _grouped(
+            qs.annotate(day=TruncDate("started", tzinfo=flt.tz)).values("day").annotate(**agg).order_by("day")
+        )
         by_day = {r["day"]: r for r in found}
         # Every day of the range appears, so gaps show as zero bars rather than vanishing.
         day = flt.start
@@ -120,7 +129,7 @@ class CrossProjectReport:
 
 def cross_project_report(*, user: Any, flt: WorklogFilter) -> CrossProjectReport:
     """Return seconds per (user, project) for the filter's projects: one grouped query, pivoted."""
-    found = list(
+    found = _grouped(
         worklogs_in_range(user=user, flt=flt)
         .values("issue__project_id", "author_id")
         .annotate(
@@ -231,6 +240,8 @@ def tickets_rows(*, user: Any, flt: TicketFilter, sort: str, descending: bool, g
 def tickets_groups(*, user: Any, flt: TicketFilter, group: str) -> list[dict[str, Any]]:
     """Return per status/assignee counts, estimates, time spent and logged time: one grouped query."""
     qs = tickets_queryset(user=user, flt=flt)
+    values: tuple[str, ...]
+    order: tuple[str | OrderBy, ...]
     if group == "status":
         values = ("status_id", "status__name", "status__position")
         order = ("status__position", "status__name")
@@ -288,7 +299,7 @@ def ticket_group_key(issue: Issue, group: str) -> str:
     """Return the group key of a tickets report row (matches tickets_groups keys)."""
     if group == "status":
         return str(issue.status_id)
-    return issue.assignee.username if issue.assignee_id else ""
+    return issue.assignee.username if issue.assignee is not None else ""
 
 
 def tickets_attach_issues(groups: list[dict[str, Any]], issues: Iterable[Issue], *, group: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet, Sum
@@ -100,12 +100,21 @@ def worklog_total(*, user: Any, flt: WorklogFilter) -> tuple[int, int]:
     return agg["n"] or 0, agg["total"] or 0
 
 
-def timesheet_cells(*, user: Any, start: dt.date, end: dt.date, tz: dt.tzinfo) -> list[dict[str, Any]]:
-    """Return the user's own seconds per (issue, local day) for the days, one grouped query.
+class TimesheetCell(TypedDict):
+    """One user's seconds on one issue on one local day, with the issue fields the grid shows."""
 
-    Each dict has issue_id, issue__key, issue__summary, issue__project_id, issue__remaining_estimate,
-    issue__original_estimate, day (date in tz) and total (seconds).
-    """
+    issue_id: int
+    issue__key: str
+    issue__summary: str
+    issue__project_id: int
+    issue__original_estimate: int | None
+    issue__remaining_estimate: int | None
+    day: dt.date  # in the user's time zone
+    total: int  # seconds
+
+
+def timesheet_cells(*, user: Any, start: dt.date, end: dt.date, tz: dt.tzinfo) -> list[TimesheetCell]:
+    """Return the user's own seconds per (issue, local day) for the days, one grouped query."""
     flt = WorklogFilter(start=start, end=end, tz=tz, author_ids=(user.pk,))
     return list(
         worklogs_in_range(user=user, flt=flt)

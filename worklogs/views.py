@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -63,7 +64,7 @@ def _today(tz: dt.tzinfo) -> dt.date:
 
 def _form_errors(form: Any) -> list[str]:
     """Return a form's errors as "field: message" lines for an inline message box."""
-    out = []
+    out: list[str] = []
     for name, errors in form.errors.items():
         label = "" if name == "__all__" else f"{form.fields[name].label or name.replace('_', ' ').capitalize()}: "
         out.extend(f"{label}{e}" for e in errors)
@@ -237,7 +238,7 @@ def _export_links(request: HttpRequest) -> dict[str, str]:
 
 
 @require_GET
-def worklog_list_view(request: HttpRequest) -> HttpResponse:
+def worklog_list_view(request: HttpRequest) -> HttpResponseBase:
     """List worklogs by user(s), project(s), date range and JQL, with totals and optional gaps."""
     tz = user_zone(request.user)
     today = _today(tz)
@@ -245,7 +246,7 @@ def worklog_list_view(request: HttpRequest) -> HttpResponse:
     res = _resolve_filter(request, form, tz)
     fmt = _export_format(request)
     if fmt:
-        if res.errors:
+        if res.errors or res.flt is None:
             return _export_error(fmt, res.errors)
         return exports.worklogs_response(worklog_list(user=request.user, flt=res.flt), fmt=fmt, tz=tz)
     context: dict[str, Any] = {
@@ -321,7 +322,7 @@ GROUP_TITLES = {"project": "Time by project", "user": "Time by user", "issue": "
 
 
 @require_GET
-def time_report_view(request: HttpRequest) -> HttpResponse:
+def time_report_view(request: HttpRequest) -> HttpResponseBase:
     """Show time by project, user, issue or day for a date range: a table and an SVG bar chart."""
     tz = user_zone(request.user)
     form = ReportForm(request.GET, today=_today(tz))
@@ -332,7 +333,7 @@ def time_report_view(request: HttpRequest) -> HttpResponse:
         res.errors.append(f"Time by day covers at most {DAY_CHART_LIMIT} days; choose a shorter range.")
     fmt = _export_format(request)
     if fmt:
-        if res.errors:
+        if res.errors or res.flt is None:
             return _export_error(fmt, res.errors)
         report = time_report(user=request.user, flt=res.flt, group=group)
         return exports.report_response(report, fmt=fmt, filename=f"time-by-{group}")
@@ -376,14 +377,14 @@ def _without(request: HttpRequest, *names: str) -> str:
 
 
 @require_GET
-def cross_project_view(request: HttpRequest) -> HttpResponse:
+def cross_project_view(request: HttpRequest) -> HttpResponseBase:
     """Show users by projects for several projects at once, with totals and a per-project chart."""
     tz = user_zone(request.user)
     form = WorklogFilterForm(request.GET, today=_today(tz))
     res = _resolve_filter(request, form, tz)
     fmt = _export_format(request)
     if fmt:
-        if res.errors:
+        if res.errors or res.flt is None:
             return _export_error(fmt, res.errors)
         return exports.cross_project_response(cross_project_report(user=request.user, flt=res.flt), fmt=fmt)
     context: dict[str, Any] = {
@@ -425,7 +426,7 @@ def cross_project_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def tickets_view(request: HttpRequest) -> HttpResponse:
+def tickets_view(request: HttpRequest) -> HttpResponseBase:
     """Show one project's issues grouped by status or assignee, with estimates and time logged."""
     tz = user_zone(request.user)
     form = TicketsForm(request.GET)

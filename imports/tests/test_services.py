@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from imports import services
 from imports.models import Job, JobState
@@ -199,6 +200,31 @@ def test_bulk_apply_by_ids_only_touches_editable_projects(project_a, project_b, 
     )
     assert again.updated_count == 3
     assert set(Issue.labels.through.objects.values_list("label__name", flat=True)) == {"y"}
+
+
+@pytest.mark.django_db
+def test_bulk_update_takes_issue_ids_as_the_text_checkboxes_send(project_a, alice, make_issue):
+    # alice edits DEMO; the navigator posts the checked rows' ids as strings, and the service parses them.
+    first, second = make_issue(project_a), make_issue(project_a)
+    job = services.bulk_update_job_create(
+        user=alice, issue_ids=[str(second.pk), str(first.pk), str(first.pk)], changes={"status": "Done"}, enqueue=False
+    )
+    assert job.options["ids"] == sorted({first.pk, second.pk})
+    with pytest.raises(ValidationError, match="Issue ids must be numbers"):
+        services.bulk_update_job_create(
+            user=alice, issue_ids=["12", "DEMO-1"], changes={"status": "Done"}, enqueue=False
+        )
+    assert Job.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_an_upload_without_a_name_is_refused_before_anything_is_stored(alice, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    nameless = SimpleUploadedFile("a.jsonl", b'{"key": "DEMO-1"}\n')
+    nameless.name = None
+    with pytest.raises(ValidationError, match="no name or size"):
+        services.import_job_create(user=alice, files=[nameless], enqueue=False)
+    assert not Job.objects.exists() and not any(tmp_path.iterdir())
 
 
 @pytest.mark.django_db

@@ -39,6 +39,7 @@ from typing import Any
 
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
+from lark import Tree
 from lark.exceptions import LarkError, UnexpectedInput
 
 from issues.fields import NULLABLE_SORT_PATHS, SORT_FIELDS
@@ -103,6 +104,8 @@ def compile_jql(text: str, *, user: Any, now: dt.datetime | None = None) -> Comp
         raise JQLError("Could not parse the query.", None, "Check the parentheses and quotes.") from exc
     compiler = Compiler(user=user, now=now)
     expr_node, order_node = tree.children
+    # maybe_placeholders: an absent ORDER BY is None; lark's types do not say so.
+    assert order_node is None or isinstance(order_node, Tree), "the order rule is a tree"
     try:
         q = compiler.expr(expr_node) if expr_node is not None else Q()
         order, shown = compiler.order_by(order_node)

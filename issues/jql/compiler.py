@@ -57,6 +57,8 @@ class Compiler(DateFunctions):
     def expr(self, node: Tree | Token, depth: int = 0) -> Q:
         if depth > MAX_DEPTH:
             raise JQLError("The query is nested too deeply.", _pos(node), "Remove some parentheses or NOTs.")
+        if not isinstance(node, Tree):  # pragma: no cover - the grammar puts a rule, never a bare token, here
+            raise JQLError("Could not understand the query.", _pos(node))
         data = node.data
         if data == "or_expr":
             parts = [self.expr(c, depth + 1) for c in node.children if isinstance(c, Tree)]
@@ -107,6 +109,7 @@ class Compiler(DateFunctions):
 
     def field_spec(self, fname: Tree) -> tuple[FieldSpec, int | None]:
         tok = fname.children[0]
+        assert isinstance(tok, Token), "the field rule holds one CNAME or STRING token"
         raw = _unquote(str(tok)) if tok.type == "STRING" else str(tok)
         name = raw.lower()
         name = ALIASES.get(name, name)
@@ -185,11 +188,11 @@ class Compiler(DateFunctions):
         if kind == "text":
             return Q(**{spec.path: ""})
         if kind == "labels":
-            return ~Exists(Issue.labels.through.objects.filter(issue_id=OuterRef("pk")))
+            return ~Q(Exists(Issue.labels.through.objects.filter(issue_id=OuterRef("pk"))))
         if kind == "comment":
-            return ~Exists(Comment.objects.filter(issue_id=OuterRef("pk")))
+            return ~Q(Exists(Comment.objects.filter(issue_id=OuterRef("pk"))))
         if kind in ("wl_author", "wl_date"):
-            return ~Exists(_worklogs().filter(issue_id=OuterRef("pk")))
+            return ~Q(Exists(_worklogs().filter(issue_id=OuterRef("pk"))))
         # Required fields (project, key, status, created, ...) are never empty.
         return _none_q()
 
@@ -221,16 +224,16 @@ class Compiler(DateFunctions):
             label_q = Q()
             for name in names:
                 label_q |= Q(label__name__iexact=name)
-            return Exists(Issue.labels.through.objects.filter(label_q, issue_id=OuterRef("pk")))
+            return Q(Exists(Issue.labels.through.objects.filter(label_q, issue_id=OuterRef("pk"))))
         if kind in ("date", "datetime"):
             return _any_of([self.date_eq(spec, v) for v in values])
         if kind == "wl_author":
             users = self.user_q("author", values)
-            return Exists(_worklogs().filter(users, issue_id=OuterRef("pk")))
+            return Q(Exists(_worklogs().filter(users, issue_id=OuterRef("pk"))))
         if kind == "wl_date":
             started = FieldSpec("worklogDate", "datetime", EQ_OPS, "started")
             q = _any_of([self.date_eq(started, v) for v in values])
-            return Exists(_worklogs().filter(q, issue_id=OuterRef("pk")))
+            return Q(Exists(_worklogs().filter(q, issue_id=OuterRef("pk"))))
         raise JQLError(f"The field '{spec.name}' cannot be compared with '='.")  # pragma: no cover
 
     def range_q(self, spec: FieldSpec, op: str, value: Val) -> Q:
@@ -240,7 +243,7 @@ class Compiler(DateFunctions):
             return self.date_range(spec, lookup, value)
         if spec.kind == "wl_date":
             inner = self.date_range(FieldSpec("worklogDate", "datetime", EQ_OPS, "started"), lookup, value)
-            return Exists(_worklogs().filter(inner, issue_id=OuterRef("pk")))
+            return Q(Exists(_worklogs().filter(inner, issue_id=OuterRef("pk"))))
         if spec.kind == "priority" or spec.path == "priority":
             text = self.plain(value, spec)
             self.refs.append(ValueRef(spec.name, "Priority", text.strip(), value.pos))
@@ -266,7 +269,7 @@ class Compiler(DateFunctions):
         if spec.kind == "text":
             return self._all_words(spec.path, words)
         if spec.kind == "comment":
-            return Exists(Comment.objects.filter(self._all_words("body", words), issue_id=OuterRef("pk")))
+            return Q(Exists(Comment.objects.filter(self._all_words("body", words), issue_id=OuterRef("pk"))))
         # text: summary, description or any comment. As one IN over a UNION ALL so that PostgreSQL can answer
         # each part from its trigram index (migration 0003); an OR of the three scans every issue.
 
@@ -419,6 +422,7 @@ class Compiler(DateFunctions):
         for item in items:
             fname, direction = item.children
             tok = fname.children[0]
+            assert isinstance(tok, Token), "the field rule holds one CNAME or STRING token"
             raw = _unquote(str(tok)) if tok.type == "STRING" else str(tok)
             key = ALIASES.get(raw.lower(), raw.lower())
             desc = bool(direction) and str(direction).lower() == "desc"

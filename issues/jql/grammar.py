@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db.models import Q
@@ -151,7 +152,7 @@ def _unquote(raw: str) -> str:
 # --------------------------------------------------------------------------- errors from lark
 
 
-def _describe_expected(expected: set[str] | frozenset[str]) -> str:
+def _describe_expected(expected: Iterable[str]) -> str:
     names = []
     for name in sorted(expected):
         shown = _TERMINAL_NAMES.get(name, name.lower().replace("_", " "))
@@ -164,7 +165,8 @@ def _translate_parse_error(exc: UnexpectedInput, text: str) -> JQLError:
     pos = getattr(exc, "pos_in_stream", None)
     position = pos + 1 if isinstance(pos, int) and pos >= 0 else None
     if isinstance(exc, UnexpectedCharacters):
-        char = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else ""
+        at = exc.pos_in_stream
+        char = text[at] if at is not None and 0 <= at < len(text) else ""
         if char in "\"'":
             return JQLError(f"Unclosed quote at column {position}.", position, f"Add a closing {char} after the value.")
         return JQLError(

@@ -39,14 +39,15 @@ def _scope(node: Tree | Token, depth: int) -> Q | None:
         return None
     if node.data in ("or_expr", "and_expr"):
         parts = [_scope(c, depth + 1) for c in node.children if isinstance(c, Tree)]
+        bounded = [p for p in parts if p is not None]
         if node.data == "or_expr":
-            if any(p is None for p in parts):
+            # One unbounded branch makes the whole OR unbounded.
+            if len(bounded) != len(parts):
                 return None
-            result = parts[0]
-            for part in parts[1:]:
+            result = bounded[0]
+            for part in bounded[1:]:
                 result |= part
             return result
-        bounded = [p for p in parts if p is not None]
         if not bounded:
             return None
         result = bounded[0]
@@ -57,6 +58,7 @@ def _scope(node: Tree | Token, depth: int) -> Q | None:
         return None  # NOT, IS EMPTY
     fname = node.children[0]
     tok = fname.children[0]
+    assert isinstance(tok, Token), "the field rule holds one CNAME or STRING token"
     name = (_unquote(str(tok)) if tok.type == "STRING" else str(tok)).lower()
     if ALIASES.get(name, name) != "project":
         return None

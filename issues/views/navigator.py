@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
@@ -247,7 +248,7 @@ def _csv_stream(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
 
 
 @require_GET
-def export(request: HttpRequest) -> HttpResponse:
+def export(request: HttpRequest) -> HttpResponseBase:
     """Stream every issue of the current query as CSV or JSON (same rows, order and visibility as the page)."""
     fmt = request.GET.get("format", "csv")
     if fmt not in ("csv", "json"):
