@@ -83,7 +83,7 @@ class ChildRow(NamedTuple):
     has_subtasks: bool
 
 
-# A parent that gets a parent of its own in the same batch is a sub-task already; 0 is no issue's pk.
+# A parent linked to a parent of its own earlier in the same batch is a sub-task already; 0 is no issue's pk.
 LINKED_IN_BATCH = 0
 
 
@@ -510,10 +510,9 @@ class ImportWriter:
         return {row[1]: ParentRow(*row) for row in rows}
 
     @staticmethod
-    def _with_subtasks(issue_ids: set[int], new_parent_ids: set[int]) -> set[int]:
-        """Return which of the issues have sub-tasks, in the database or among the links being written."""
-        found = set(Issue.objects.filter(parent_id__in=issue_ids).values_list("parent_id", flat=True).distinct())
-        return found | (issue_ids & new_parent_ids)
+    def _with_subtasks(issue_ids: set[int]) -> set[int]:
+        """Return which of the issues have sub-tasks in the database (one query)."""
+        return set(Issue.objects.filter(parent_id__in=issue_ids).values_list("parent_id", flat=True).distinct())
 
     def _write_parents(self, accepted: list, ids: dict[str, int], existing: dict, out: ChunkOutcome) -> set[str]:
         wanted = {key: (raw, rec.parent, project_id) for raw, rec, key, (project_id, _), _ in accepted}
@@ -524,9 +523,11 @@ class ImportWriter:
             }
         parent_keys = {p for _, p, _ in wanted.values() if p}
         found = self._parent_rows(parent_keys) if parent_keys else {}
-        # Links this chunk writes count as well: a parent that gets a parent here is a sub-task itself.
         children = {key for key, (_, p, _) in wanted.items() if p}
-        with_subtasks = self._with_subtasks({ids[k] for k in children}, {found[p].pk for p in found})
+        with_subtasks = self._with_subtasks({ids[k] for k in children})
+        # Links are judged in file order, each against the database and the links accepted before it, as if
+        # written one by one: of "B under A" then "C under B", the second is the sub-task of a sub-task.
+        linked: set[str] = set()
         changes: list[Issue] = []
         touched: set[str] = set()
         for key, (raw, parent_key, project_id) in wanted.items():
@@ -537,7 +538,7 @@ class ImportWriter:
                     out.pending_parents.append([key, parent_key])
                     continue
                 parent = found[parent_key]
-                if parent.key in children and parent.parent_id is None:
+                if parent.key in linked and parent.parent_id is None:
                     parent = parent._replace(parent_id=LINKED_IN_BATCH)
                 child = ChildRow(ids[key], key, project_id, ids[key] in with_subtasks)
                 error = self._parent_link_error(child=child, parent=parent)
@@ -545,6 +546,8 @@ class ImportWriter:
                     out.errors.append(parsers.RowError(raw.number, raw.line, key, "parent", error))
                     continue
                 parent_id = parent.pk
+                linked.add(key)
+                with_subtasks.add(parent_id)
             if parent_id != old_parent:
                 changes.append(Issue(pk=ids[key], parent_id=parent_id))
                 touched.add(key)
@@ -558,16 +561,15 @@ class ImportWriter:
         for start in range(0, len(pending), 5000):
             part = pending[start : start + 5000]
             rows = self._parent_rows({k for pair in part for k in pair})
-            children = {child for child, _ in part if child in rows}
-            new_parents = {rows[p].pk for _, p in part if p in rows}
-            with_subtasks = self._with_subtasks({rows[c].pk for c in children}, new_parents)
+            with_subtasks = self._with_subtasks({rows[c].pk for c, _ in part if c in rows})
+            linked: set[str] = set()  # judged in file order, as in _write_parents
             changes = []
             for child_key, parent_key in part:
                 if parent_key not in rows or child_key not in rows:
                     message: str | None = f"Parent {parent_key} is neither in the file nor in Taskra."
                 else:
                     parent, row = rows[parent_key], rows[child_key]
-                    if parent.key in children and parent.parent_id is None:
+                    if parent.key in linked and parent.parent_id is None:
                         parent = parent._replace(parent_id=LINKED_IN_BATCH)
                     child = ChildRow(row.pk, row.key, row.project_id, row.pk in with_subtasks)
                     message = self._parent_link_error(child=child, parent=parent)
@@ -575,5 +577,7 @@ class ImportWriter:
                     errors.append(parsers.RowError(None, None, child_key, "parent", message))
                 else:
                     changes.append(Issue(pk=rows[child_key].pk, parent_id=rows[parent_key].pk))
+                    linked.add(child_key)
+                    with_subtasks.add(rows[parent_key].pk)
             Issue.objects.bulk_update(changes, ["parent"], batch_size=1000)
         return errors

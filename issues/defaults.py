@@ -34,6 +34,7 @@ RESOLUTIONS = ["Done", "Fixed", "Won't Do", "Won't Fix", "Duplicate", "Cannot Re
 
 def ensure_jira_defaults(using: str = "default", **kwargs: Any) -> None:
     """Create whichever default lookup rows are missing (only when a table is empty)."""
+    # Imported here: migration 0002 imports this module's lists, and a migration must not load current models.
     from issues.models import IssueType, Priority, Resolution, Status
 
     if not Status.objects.using(using).exists():

@@ -103,6 +103,32 @@ def test_parent_in_another_project_is_a_row_error_whenever_the_parent_comes(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("chunk_size", [1, 1000], ids=["parent-in-an-earlier-chunk", "all-in-one-chunk"])
+def test_import_obeys_the_hierarchy_rule_of_the_issue_services(tmp_path, project_a, alice, chunk_size):
+    # The form, the API and the admin refuse a sub-task of a sub-task (issues.services.issue_parent_error); so
+    # does an import. DEMO-2 is a sub-task of DEMO-1; DEMO-3 asks for DEMO-2 as its parent.
+    records = [jira_issue(1), jira_issue(2, parent={"key": "DEMO-1"}), jira_issue(3, parent={"key": "DEMO-2"})]
+    path = write_jira_json(tmp_path / "h.json", records)
+    job = run(services.import_job_create(user=alice, paths=[path], enqueue=False, options={"chunk_size": chunk_size}))
+    errors = {e.issue_key: e for e in job.errors.all()}
+    assert set(errors) == {"DEMO-3"} and errors["DEMO-3"].field == "parent"
+    assert "sub-tasks cannot have sub-tasks" in errors["DEMO-3"].message
+    assert Issue.objects.get(key="DEMO-2").parent.key == "DEMO-1"
+    assert Issue.objects.get(key="DEMO-3").parent is None  # the issue itself is imported, without the bad link
+
+
+@pytest.mark.django_db
+def test_import_refuses_to_make_an_issue_with_sub_tasks_a_sub_task(tmp_path, project_a, alice, make_issue):
+    top = make_issue(project_a)  # DEMO-1
+    make_issue(project_a, parent=top)  # DEMO-2, so DEMO-1 has sub-tasks
+    other = make_issue(project_a)  # DEMO-3
+    path = write_jira_json(tmp_path / "t.json", [jira_issue(1, parent={"key": other.key})])
+    job = run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    assert "an issue with sub-tasks cannot be a sub-task" in job.errors.get().message
+    assert Issue.objects.get(pk=top.pk).parent_id is None
+
+
+@pytest.mark.django_db
 def test_a_chunk_invalidates_its_changed_issues_and_their_parents_once(
     tmp_path, project_a, alice, monkeypatch, django_capture_on_commit_callbacks
 ):
