@@ -211,13 +211,13 @@ def navigator_group_counts(queryset: QuerySet[Issue], group_by: str) -> list[dic
 
     base = queryset.order_by()
     if group_by == "status":
-        rows = (
+        status_rows = (
             base.values("status_id", "status__name", "status__position")
             .annotate(n=Count("pk"))
             .order_by("status__position", "status__name")
         )
-        return [{"value": r["status__name"], "label": r["status__name"], "count": r["n"]} for r in rows]
-    rows = base.values(
+        return [{"value": r["status__name"], "label": r["status__name"], "count": r["n"]} for r in status_rows]
+    assignee_rows = base.values(
         "assignee_id",
         "assignee__username",
         "assignee__first_name",
@@ -238,7 +238,7 @@ def navigator_group_counts(queryset: QuerySet[Issue], group_by: str) -> list[dic
             "sort": r["assignee__profile__display_name"],
             "count": r["n"],
         }
-        for r in rows
+        for r in assignee_rows
     ]
     # Same order as the rows: by display name, unassigned last.
     groups.sort(key=lambda g: (g["sort"] is None, g["sort"] or ""))
@@ -373,9 +373,9 @@ def issue_update_rows(*, issue: Issue, changes: dict[str, Any]) -> dict[str, Any
                 data[field] = None
                 continue
             # Names are at most 60 characters; longer text cannot match (and SQLite rejects huge LIKE patterns).
-            row = lookups[field].objects.filter(name__iexact=value).first() if len(value) <= 255 else None
+            row = lookups[field]._default_manager.filter(name__iexact=value).first() if len(value) <= 255 else None
             if row is None:
-                names = ", ".join(lookups[field].objects.values_list("name", flat=True))
+                names = ", ".join(lookups[field]._default_manager.values_list("name", flat=True))
                 errors[field] = f"Unknown {field} {value[:60]!r}; one of: {names}."
             else:
                 data[field] = row

@@ -128,12 +128,12 @@ def connect_signals() -> None:
     """Connect the page-cache receivers (called from IssuesConfig.ready)."""
     pre_save.connect(_on_issue_pre_save, sender=Issue, dispatch_uid="taskra_cache_issue_pre")
     post_save.connect(_on_issue_saved, sender=Issue, dispatch_uid="taskra_cache_issue_save")
-    for model in (Comment, History):
-        post_save.connect(on_issue_child_saved, sender=model, dispatch_uid=f"taskra_cache_{model.__name__}_save")
+    for child in (Comment, History):
+        post_save.connect(on_issue_child_saved, sender=child, dispatch_uid=f"taskra_cache_{child.__name__}_save")
     m2m_changed.connect(_on_labels_changed, sender=Issue.labels.through, dispatch_uid="taskra_cache_labels")
     post_save.connect(_on_user_saved, sender=get_user_model(), dispatch_uid="taskra_cache_user_save")
-    for model in (IssueType, Status, Priority, Resolution, Label, Project, Profile, Membership):
-        uid = f"taskra_cache_{model.__name__}"
-        post_save.connect(_on_lookup_changed, sender=model, dispatch_uid=f"{uid}_save")
-        post_delete.connect(_on_lookup_changed, sender=model, dispatch_uid=f"{uid}_delete")
+    for lookup in (IssueType, Status, Priority, Resolution, Label, Project, Profile, Membership):
+        uid = f"taskra_cache_{lookup.__name__}"
+        post_save.connect(_on_lookup_changed, sender=lookup, dispatch_uid=f"{uid}_save")
+        post_delete.connect(_on_lookup_changed, sender=lookup, dispatch_uid=f"{uid}_delete")
     pagecache.pages_invalidated.connect(_on_pages_invalidated, dispatch_uid="taskra_cache_refresh")

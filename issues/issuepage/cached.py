@@ -53,13 +53,17 @@ def reset_state() -> None:
     role_memo.clear()
 
 
-def issue_page_entry(issue: Issue, *, body_for: tuple[str | None, str, int] | None = None) -> pagecache.Entry:
+def issue_page_entry(issue: Issue, *, body_for: tuple[str | None, str, int | None] | None = None) -> pagecache.Entry:
     """Return the cache entry of the issue's payload, or of its body for (role, time zone, own viewer id or 0).
+
+    The own viewer id is None for an anonymous render (the refresh task) that counts as the author of rows
+    whose author was deleted (see _viewer_wrote_on): a key no signed-in viewer ever looks up.
 
     The only place the issue page's entries are named: the payload and body builders and the fast path
     all come here. Both depend on the issue's and its parent's generations (a sub-task change shows on
     the parent) and on issue.updated (a write whose bump was lost still changes the name).
     """
+    parts: tuple[object, ...]
     if body_for is None:
         page_type, parts = "issue", (issue.pk,)
     else:
@@ -188,10 +192,10 @@ def rendered_issue_page(*, request: HttpRequest, key: str) -> tuple[dict[str, An
         issue, role = hit.issue, hit.role
     else:
         found = get_cached_issue(key)
-        role = None if found is None else project_role(request.user, found.project_id)
-        if found is None or role is None:
+        found_role = None if found is None else project_role(request.user, found.project_id)
+        if found is None or found_role is None:
             raise Http404("No such issue.")
-        issue = found
+        issue, role = found, found_role
     data = issue_payload(issue=issue)
     return data, issue_body(request=request, issue=issue, data=data, role=role, tz=tz)
 
@@ -274,7 +278,9 @@ def _shared_body(
     return personalize_html(body, request)
 
 
-def _viewer_wrote_on(data: dict[str, Any], viewer: Any) -> bool:
+def _viewer_wrote_on(data: dict[str, Any], viewer: int | None) -> bool:
+    # viewer None (an anonymous render) matches rows whose author was deleted, on purpose: the template's
+    # `c.author.id == user.pk` is then true for them too, so that body must stay out of the shared entry.
     rows = [*data.get("comments", ()), *data.get("worklogs", ())]
     return any((row.get("author") or {}).get("id") == viewer for row in rows)
 

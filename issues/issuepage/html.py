@@ -8,6 +8,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django.template import RequestContext
+from django.template.backends.django import Template as DjangoBackendTemplate
 from django.template.loader import get_template
 from django.template.loader_tags import BlockNode
 
@@ -48,8 +49,15 @@ def personalize_html(html: str, request: HttpRequest) -> str:
 
 def render_block(request: HttpRequest, template_name: str, block_name: str, context: dict[str, Any]) -> str:
     """Render one {% block %} of a template with the request's context processors (the shareable page body)."""
-    template = get_template(template_name).template
-    block = next(n for n in template.nodelist.get_nodes_by_type(BlockNode) if n.name == block_name)
+    loaded = get_template(template_name)
+    if not isinstance(loaded, DjangoBackendTemplate):
+        # Blocks are a feature of the Django template language: another engine's template has no nodelist.
+        raise TypeError(f"{template_name} is not a Django template; cannot render block {block_name!r}")
+    template = loaded.template
+    # get_nodes_by_type is typed as returning plain Nodes; the isinstance check narrows them to BlockNode.
+    block = next(
+        n for n in template.nodelist.get_nodes_by_type(BlockNode) if isinstance(n, BlockNode) and n.name == block_name
+    )
     ctx = RequestContext(request, context)
     with ctx.bind_template(template):
         return block.render(ctx)

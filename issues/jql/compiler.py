@@ -40,7 +40,7 @@ def _worklogs() -> QuerySet:
     JQL's worklogAuthor, worklogDate and timespent read worklogs, as Jira's do; importing worklogs.models here
     would make the issue app depend on the app built on it.
     """
-    return Issue._meta.get_field("worklogs").related_model.objects.all()
+    return Issue._meta.get_field("worklogs").related_model._default_manager.all()
 
 
 class Compiler(DateFunctions):

@@ -25,6 +25,7 @@ from django.utils import timezone
 from issues.models import Comment, History, Issue, IssueType, Membership, Priority, Role, Status
 from issues.services import comment_add, issue_delete
 from issues.tests.conftest import reset_all
+from issues.views import browse as browse_views
 from worklogs.models import Worklog
 from worklogs.services import worklog_add
 
@@ -546,6 +547,23 @@ def test_api_post_viewer_403_and_outsider_404(client, carol, bob, issue):
     client.force_login(bob)
     response = client.post("/api/issues/DEMO-1", body, content_type="application/json")
     assert response.status_code == 404 and response.json()["message"] == "Issue not found."
+
+
+def test_api_post_answers_404_when_the_issue_is_deleted_before_the_reread(client, alice, issue, monkeypatch):
+    # alice (DEMO member) updates DEMO-1 while another request deletes it: the update commits, the re-read
+    # that builds the answer finds nothing. That is a 404 like any missing issue, not a 500.
+    real_update = browse_views.issue_update
+
+    def update_then_deleted_elsewhere(**kwargs):
+        changed = real_update(**kwargs)
+        issue_delete(issue=Issue.objects.get(pk=issue.pk), actor=None)
+        return changed
+
+    monkeypatch.setattr(browse_views, "issue_update", update_then_deleted_elsewhere)
+    body = json.dumps({"summary": "Renamed"})
+    response = _client(client, alice).post("/api/issues/DEMO-1", body, content_type="application/json")
+    assert response.status_code == 404 and response.json()["message"] == "Issue not found."
+    assert not Issue.objects.filter(pk=issue.pk).exists()
 
 
 def test_urls_are_named(issue):

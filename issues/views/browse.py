@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -27,6 +28,7 @@ from issues import idempotency
 from issues.adapters import issue_detail_json
 from issues.forms import (
     INLINE_FORMS,
+    AssigneeForm,
     CommentEditForm,
     CommentForm,
     IssueForm,
@@ -57,6 +59,14 @@ def _issue_or_404(request: HttpRequest, key: str) -> Issue:
     return issue
 
 
+def _user_id(request: HttpRequest) -> int:
+    """Return the signed-in user's id (LoginRequiredMiddleware lets no anonymous request reach these views)."""
+    user_id = request.user.pk
+    if user_id is None:
+        raise PermissionDenied("Sign in first.")
+    return user_id
+
+
 def _require_edit(request: HttpRequest, issue: Issue) -> str:
     return require_edit(request.user, issue.project_id, "Viewers cannot change issues.")
 
@@ -72,7 +82,7 @@ def _render_page(
 ) -> HttpResponse:
     tz = user_zone(request.user)
     role = project_role(request.user, issue.project_id)
-    if not can_see_in(role):  # not a member: exactly like a missing issue
+    if role is None or not can_see_in(role):  # not a member: exactly like a missing issue
         raise Http404("No such issue.")
     # A page with form errors: the payload comes from the page cache (shared by every viewer who may see the
     # issue), the body is rendered for this request and never shared.
@@ -112,8 +122,11 @@ def inline_edit(request: HttpRequest, key: str, field: str) -> HttpResponse:
     if form_class is None:
         raise Http404("Not an inline field.")
     _require_edit(request, issue)
-    kwargs = {"project_id": issue.project_id} if field == "assignee" else {}
-    form = form_class(request.POST, **kwargs)
+    form: forms.Form
+    if form_class is AssigneeForm:  # its choices are the project's members
+        form = AssigneeForm(request.POST, project_id=issue.project_id)
+    else:
+        form = form_class(request.POST)
     if form.is_valid():
         try:
             changed = issue_update(issue=issue, actor=request.user, data={field: form.cleaned_data[field]})
@@ -135,22 +148,23 @@ def create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = IssueForm(request.POST, user=request.user)
         if form.is_valid():
+            user_id = _user_id(request)
             token = form.cleaned_data["form_token"]
-            claimed, earlier = idempotency.claim(user_id=request.user.pk, token=token)
+            claimed, earlier = idempotency.claim(user_id=user_id, token=token)
             if not claimed:
                 messages.info(request, "This form was already submitted.")
                 return HttpResponseRedirect(earlier or reverse("issues:create"))
             try:
                 issue = issue_create(project=form.cleaned_data["project"], reporter=request.user, **form.service_data())
             except ValidationError as exc:
-                idempotency.release(user_id=request.user.pk, token=token)
+                idempotency.release(user_id=user_id, token=token)
                 apply_validation_errors_to_form(form, exc)
             else:
-                idempotency.complete(user_id=request.user.pk, token=token, url=issue.get_absolute_url())
+                idempotency.complete(user_id=user_id, token=token, url=issue.get_absolute_url())
                 messages.success(request, f"Created {issue.key}.")
                 return HttpResponseRedirect(issue.get_absolute_url())
     else:
-        initial = {}
+        initial: dict[str, int | str] = {}
         project_key = request.GET.get("project", "")
         if project_key:
             found = editable_projects(request.user).filter(key=project_key.upper()).values_list("pk", flat=True).first()
@@ -188,18 +202,19 @@ def edit(request: HttpRequest, key: str) -> HttpResponse:
 
 def _once(request: HttpRequest, form: Any, write: Any, fallback_url: str) -> HttpResponse | None:
     """Run `write()` (returning the URL to go to) once per form token; None when it raised a ValidationError."""
+    user_id = _user_id(request)
     token = form.cleaned_data["form_token"]
-    claimed, earlier = idempotency.claim(user_id=request.user.pk, token=token)
+    claimed, earlier = idempotency.claim(user_id=user_id, token=token)
     if not claimed:
         messages.info(request, "This form was already submitted.")
         return HttpResponseRedirect(earlier or fallback_url)
     try:
         url = write()
     except ValidationError as exc:
-        idempotency.release(user_id=request.user.pk, token=token)
+        idempotency.release(user_id=user_id, token=token)
         apply_validation_errors_to_form(form, exc)
         return None
-    idempotency.complete(user_id=request.user.pk, token=token, url=url)
+    idempotency.complete(user_id=user_id, token=token, url=url)
     return HttpResponseRedirect(url)
 
 
@@ -372,6 +387,10 @@ def api_issue(request: HttpRequest, key: str) -> HttpResponse:
             return exc.response
         except ValidationError as exc:
             return validation_error_response(exc)
-        issue = issue_for_user(key=key, user=request.user)
+        # Deleted (or the user's membership revoked) by another request since the update: gone, as a GET would say.
+        reread = issue_for_user(key=key, user=request.user)
+        if reread is None:
+            return json_error("Issue not found.", status=404)
+        issue = reread
     body = issue_detail_json(issue, extras=("description_html", "subtask_count", "worklog_count"))
     return HttpResponse(body, content_type="application/json")
