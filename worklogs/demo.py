@@ -37,7 +37,7 @@ from issues.models import (
     Status,
     StatusCategory,
 )
-from issues.services import allocate_issue_numbers
+from issues.services import allocate_issue_numbers, history_text, resolution_for_status
 from worklogs.models import Worklog
 
 User = get_user_model()
@@ -202,7 +202,9 @@ def _ensure_users(rng: random.Random, count: int, password_hash: str) -> tuple[l
         batch_size=ROWS_BATCH,
         ignore_conflicts=True,
     )
-    return [users[u] for u in usernames], len(usernames) - len(existing)
+    # With their profiles: history rows name people by the one display-name rule (issues.services.history_text).
+    named = {u.username: u for u in User.objects.select_related("profile").filter(username__in=usernames)}
+    return [named[u] for u in usernames], len(usernames) - len(existing)
 
 
 def _ensure_demo_login(username: str, password: str) -> tuple[AuthUser, bool]:
@@ -311,6 +313,7 @@ def _seed(
     resolutions = {r.name: r for r in Resolution.objects.all()}
     done_resolution = resolutions.get("Done") or next(iter(resolutions.values()), None)
     other_resolutions = [r for r in resolutions.values() if r is not done_resolution]
+    resolution_names = {r.pk: r.name for r in resolutions.values()}
     if not (standard_types and statuses and priorities):
         raise RuntimeError("Issue types, statuses and priorities are missing: run `manage.py migrate` first.")
     todo_status = next((s for s in statuses if s.category == StatusCategory.TODO), statuses[0])
@@ -399,7 +402,7 @@ def _seed(
             step = created
             if assignee is not None and rng.random() < 0.5:
                 step = min(step + dt.timedelta(minutes=rng.randint(5, 600)), now)
-                history.append((reporter.pk, step, "assignee", "", f"{assignee.first_name} {assignee.last_name}"))
+                history.append((reporter.pk, step, "assignee", "", history_text(assignee)))
             if status.category != StatusCategory.TODO:
                 path = [todo_status, progress_status] if status.pk != progress_status.pk else [todo_status]
                 path.append(status)
@@ -409,15 +412,22 @@ def _seed(
                     step = min(step + dt.timedelta(minutes=rng.randint(30, 4 * 1440)), now)
                     history.append(((assignee or reporter).pk, step, "status", old.name, new.name))
             if status.category == StatusCategory.DONE:
-                resolution = done_resolution
-                if other_resolutions and rng.random() < 0.25:
-                    resolution = rng.choice(other_resolutions)
-                issue.resolution_id = resolution.pk if resolution else None
-                resolved = min(max(step, last_activity), now)
-                issue.resolved = resolved
-                if resolution is not None:
-                    history.append(((assignee or reporter).pk, resolved, "resolution", "", resolution.name))
-                last_activity = max(last_activity, resolved)
+                given = rng.choice(other_resolutions) if other_resolutions and rng.random() < 0.25 else None
+                # Entering the done status resolves, by the issue services' rule.
+                resolved_at = min(max(step, last_activity), now)
+                resolution_id, issue.resolved = resolution_for_status(
+                    done=True,
+                    resolution_id=given.pk if given else None,
+                    resolved=None,
+                    done_resolution=done_resolution.pk if done_resolution else None,
+                    now=resolved_at,
+                )
+                issue.resolution_id = resolution_id
+                if resolution_id is not None:
+                    history.append(
+                        ((assignee or reporter).pk, resolved_at, "resolution", "", resolution_names[resolution_id])
+                    )
+                last_activity = max(last_activity, resolved_at)
             comments = []
             for _ in range(rng.choice([0, 0, 1, 1, 1, 2, 3])):
                 when = created + dt.timedelta(seconds=rng.randrange(max(int((now - created).total_seconds()), 1)))

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count, F, Max, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 
-from accounts.models import Profile
+from accounts.models import Profile, display_name
 from issues.models import Comment, History, Issue, Membership, Project, Role, StatusCategory
 from worklogs.demo import seed_demo
 from worklogs.models import Worklog
@@ -61,6 +61,11 @@ def test_seed_demo_writes_consistent_data():
     assert (
         not not_done.filter(resolution__isnull=False).exists() and not not_done.filter(resolved__isnull=False).exists()
     )
+    # History names people as every other write does (the one display-name rule) and records each resolution.
+    names = {display_name(u) for u in User.objects.select_related("profile")}
+    assignee_rows = History.objects.filter(field="assignee").values_list("to_value", flat=True)
+    assert assignee_rows and set(assignee_rows) <= names
+    assert History.objects.filter(field="resolution").count() == done.count()
     # Sub-tasks have a sub-task type and a parent in their own project that is not a sub-task.
     subtasks = Issue.objects.filter(parent__isnull=False)
     assert subtasks.exists()
