@@ -9,6 +9,7 @@ from django.utils.html import format_html, format_html_join
 
 from issues import pagecache
 from issues.pagecache import metrics
+from taskra_site.adapters import shadow_validation_counts
 
 
 class PageCachePanel(Panel):
@@ -29,7 +30,12 @@ class PageCachePanel(Panel):
         for page_type, field, amount in getattr(self, "_events", []):
             per_type.setdefault(page_type, {f: 0 for f in metrics.METRIC_FIELDS})[field] += amount
         self.record_stats(
-            {"request": per_type, "totals": pagecache.cache_metrics(), "enabled": pagecache.page_cache_enabled()}
+            {
+                "request": per_type,
+                "totals": pagecache.cache_metrics(),
+                "enabled": pagecache.page_cache_enabled(),
+                "shadow": shadow_validation_counts(),
+            }
         )
 
     @property
@@ -42,6 +48,7 @@ class PageCachePanel(Panel):
     @property
     def content(self) -> str:
         stats = self.get_stats()
+        shadow = stats.get("shadow") or {}
         request_rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -73,8 +80,13 @@ class PageCachePanel(Panel):
             "<th>Waits</th><th>Errors</th><th>Rebuild ms</th></tr></thead><tbody>{}</tbody></table>"
             "<h4>All processes (Redis counters)</h4><table><thead><tr><th>Page</th><th>Hits</th><th>Misses</th>"
             "<th>Rebuilds</th><th>Waits</th><th>Errors</th><th>Hit rate</th><th>Avg rebuild ms</th></tr></thead>"
-            "<tbody>{}</tbody></table>",
+            "<tbody>{}</tbody></table>"
+            "<h4>Shadow validation of trusted reads (this process)</h4>"
+            "<p>{} rows checked in {} batches, {} failed (logged on taskra.adapters).</p>",
             "on" if stats.get("enabled") else "off (local-memory cache; set TASKRA_PAGE_CACHE to force)",
             request_rows,
             total_rows,
+            shadow.get("rows", 0),
+            shadow.get("batches", 0),
+            shadow.get("failed_rows", 0),
         )

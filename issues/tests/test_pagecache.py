@@ -14,6 +14,7 @@ from django.test import override_settings
 
 from issues import pagecache
 from issues.tests.conftest import Builder
+from taskra_site.adapters import shadow_validation_counts
 
 pytestmark = pytest.mark.usefixtures("locmem_page_cache")
 
@@ -186,3 +187,8 @@ def test_debug_toolbar_panel_shows_request_and_shared_counts(rf):
     assert panel.nav_subtitle == "1 hits, 1 misses"
     assert "All processes (Redis counters)" in panel.content
     assert "<td>issue</td><td>1</td><td>1</td><td>1</td>" in panel.content
+    # The adapters' shadow validation counts show beside the cache's (this process's counters).
+    shadow = shadow_validation_counts()
+    assert f"{shadow['rows']} rows checked in {shadow['batches']} batches, {shadow['failed_rows']} failed" in (
+        panel.content
+    )
