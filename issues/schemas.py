@@ -298,6 +298,7 @@ class IssueUpdate(_Input):
     sending null clears a nullable field and is an error for the others.
     """
 
+    # None means "not sent" (pydantic never validates defaults), so the default need not fit the type.
     summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)] = None  # type: ignore[assignment]
     description: str = None  # type: ignore[assignment]
     type: NonBlank = None  # type: ignore[assignment]

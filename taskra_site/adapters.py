@@ -206,6 +206,7 @@ def typed_dict(model: type[BaseModel], names: Iterable[str] | None = None) -> ty
         if info.metadata:
             annotation = Annotated[annotation, *info.metadata]
         fields[key] = annotation if info.is_required() else NotRequired[annotation]
+    # The functional TypedDict form with fields known only at run time, which mypy cannot follow.
     return TypedDict(f"{model.__name__}Dict", fields)  # type: ignore[operator]
 
 

@@ -56,6 +56,7 @@ class WorklogCreate(_EstimateRules):
 class WorklogUpdate(_EstimateRules):
     """A partial worklog edit: only the fields sent are validated (use `payload.changes()`)."""
 
+    # None means "not sent" (pydantic never validates defaults), so the default need not fit the type.
     started: AwareDatetime = None  # type: ignore[assignment]
     time_spent: Duration = None  # type: ignore[assignment]
     comment: Annotated[str, StringConstraints(max_length=65535)] = None  # type: ignore[assignment]
