@@ -83,10 +83,6 @@ class ChildRow(NamedTuple):
     has_subtasks: bool
 
 
-# A parent linked to a parent of its own earlier in the same batch is a sub-task already; 0 is no issue's pk.
-LINKED_IN_BATCH = 0
-
-
 class RecordError(Exception):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -527,7 +523,7 @@ class ImportWriter:
         with_subtasks = self._with_subtasks({ids[k] for k in children})
         # Links are judged in file order, each against the database and the links accepted before it, as if
         # written one by one: of "B under A" then "C under B", the second is the sub-task of a sub-task.
-        linked: set[str] = set()
+        linked: dict[str, int] = {}  # child key -> parent id, for the links accepted so far
         changes: list[Issue] = []
         touched: set[str] = set()
         for key, (raw, parent_key, project_id) in wanted.items():
@@ -538,15 +534,15 @@ class ImportWriter:
                     out.pending_parents.append([key, parent_key])
                     continue
                 parent = found[parent_key]
-                if parent.key in linked and parent.parent_id is None:
-                    parent = parent._replace(parent_id=LINKED_IN_BATCH)
+                if parent.key in linked:  # given a parent earlier in this batch: a sub-task now
+                    parent = parent._replace(parent_id=linked[parent.key])
                 child = ChildRow(ids[key], key, project_id, ids[key] in with_subtasks)
                 error = self._parent_link_error(child=child, parent=parent)
                 if error:
                     out.errors.append(parsers.RowError(raw.number, raw.line, key, "parent", error))
                     continue
                 parent_id = parent.pk
-                linked.add(key)
+                linked[key] = parent_id
                 with_subtasks.add(parent_id)
             if parent_id != old_parent:
                 changes.append(Issue(pk=ids[key], parent_id=parent_id))
@@ -562,22 +558,22 @@ class ImportWriter:
             part = pending[start : start + 5000]
             rows = self._parent_rows({k for pair in part for k in pair})
             with_subtasks = self._with_subtasks({rows[c].pk for c, _ in part if c in rows})
-            linked: set[str] = set()  # judged in file order, as in _write_parents
+            linked: dict[str, int] = {}  # judged in file order, as in _write_parents
             changes = []
             for child_key, parent_key in part:
                 if parent_key not in rows or child_key not in rows:
                     message: str | None = f"Parent {parent_key} is neither in the file nor in Taskra."
                 else:
                     parent, row = rows[parent_key], rows[child_key]
-                    if parent.key in linked and parent.parent_id is None:
-                        parent = parent._replace(parent_id=LINKED_IN_BATCH)
+                    if parent.key in linked:
+                        parent = parent._replace(parent_id=linked[parent.key])
                     child = ChildRow(row.pk, row.key, row.project_id, row.pk in with_subtasks)
                     message = self._parent_link_error(child=child, parent=parent)
                 if message:
                     errors.append(parsers.RowError(None, None, child_key, "parent", message))
                 else:
                     changes.append(Issue(pk=rows[child_key].pk, parent_id=rows[parent_key].pk))
-                    linked.add(child_key)
+                    linked[child_key] = rows[parent_key].pk
                     with_subtasks.add(rows[parent_key].pk)
             Issue.objects.bulk_update(changes, ["parent"], batch_size=1000)
         return errors
