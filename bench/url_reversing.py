@@ -29,7 +29,7 @@ django.setup()
 
 from django.template import engines  # noqa: E402
 
-from taskra_site.links import NAV_URL_NAMES, nav_urls  # noqa: E402
+from taskra_site.links import NAV_URL_NAMES, menu_urls  # noqa: E402
 
 
 def main() -> None:
@@ -59,7 +59,7 @@ def main() -> None:
     nav_methods = {
         "9 hard-coded paths": lambda: by_path.render({}),
         "9 x {% url %}": lambda: by_tag.render({}),
-        "9 x {{ nav.x }} (+ context processor)": lambda: by_nav.render(nav_urls(None)),
+        "9 x {{ nav.x }} (menu_urls)": lambda: by_nav.render({"nav": menu_urls()}),
     }
     print(machine())
     print(versions("Django"))

@@ -4,7 +4,7 @@
 (figures: docs/benchmarks/2026-12-01-url-reversing.md). These helpers reverse a URL name once per script
 prefix and reuse the text, so the URL names stay the single source of the paths:
 
-- the context processor nav_urls gives every template {{ nav.<short name> }} (base.html's menu);
+- menu_urls() gives the main menu's URLs by short name (taskra_site.chrome renders the menu with them);
 - {% load links %} then {{ issue.key|issue_url }} gives an issue page's URL (list rows).
 """
 
@@ -57,9 +57,9 @@ def _nav(script_prefix: str) -> MappingProxyType[str, str]:
     return MappingProxyType({short: mark_safe(url) for short, url in urls.items()})
 
 
-def nav_urls(request: Any) -> dict[str, MappingProxyType[str, str]]:
-    """Context processor: the main menu's URLs as {{ nav.<short name> }}, plus nav.issue_prefix."""
-    return {"nav": _nav(get_script_prefix())}
+def menu_urls() -> MappingProxyType[str, str]:
+    """Return the main menu's URLs by short name (menu_urls()["timesheet"]), plus "issue_prefix"."""
+    return _nav(get_script_prefix())
 
 
 @receiver(setting_changed)

@@ -59,11 +59,10 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                # {{ nav.timesheet }} etc.: the menu's URL names reversed once, not on every page.
-                "taskra_site.links.nav_urls",
             ],
             # {% load links %} for {{ key|issue_url }}: an issue link per row without a reverse() per row.
-            "libraries": {"links": "taskra_site.links"},
+            # {% load chrome %} for base.html's {% topbar %}: the header rendered once per user name, not per request.
+            "libraries": {"links": "taskra_site.links", "chrome": "taskra_site.chrome"},
         },
     },
 ]

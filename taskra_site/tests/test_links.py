@@ -9,7 +9,7 @@ import pytest
 from django.template import engines
 from django.urls import clear_script_prefix, reverse, set_script_prefix
 
-from taskra_site.links import NAV_URL_NAMES, issue_url, nav_urls
+from taskra_site.links import NAV_URL_NAMES, issue_url, menu_urls
 
 
 @pytest.fixture
@@ -19,8 +19,8 @@ def script_prefix():
     set_script_prefix("/")
 
 
-def test_nav_urls_are_reverse_of_their_names():
-    nav = nav_urls(None)["nav"]
+def test_menu_urls_are_reverse_of_their_names():
+    nav = menu_urls()
     assert {short: nav[short] for short in NAV_URL_NAMES} == {s: reverse(n) for s, n in NAV_URL_NAMES.items()}
     assert nav["issue_prefix"] + "DEMO-1" == reverse("issues:browse", args=["DEMO-1"])
 
@@ -40,9 +40,9 @@ def test_a_script_prefix_is_honoured_per_prefix(script_prefix):
     assert issue_url("DEMO-1") == "/browse/DEMO-1"
     script_prefix("/taskra/")
     assert issue_url("DEMO-1") == "/taskra/browse/DEMO-1" == reverse("issues:browse", args=["DEMO-1"])
-    assert nav_urls(None)["nav"]["navigator"] == "/taskra/issues/"
+    assert menu_urls()["navigator"] == "/taskra/issues/"
     script_prefix("/")
-    assert nav_urls(None)["nav"]["navigator"] == "/issues/"
+    assert menu_urls()["navigator"] == "/issues/"
 
 
 def test_the_filter_renders_what_url_renders():
@@ -61,7 +61,7 @@ def test_every_page_has_the_menu(client, alice):
 
 
 def test_a_new_urlconf_is_not_served_old_urls(settings):
-    assert nav_urls(None)["nav"]["navigator"] == "/issues/"
+    assert menu_urls()["navigator"] == "/issues/"
     settings.ROOT_URLCONF = "taskra_site.tests.urls_elsewhere"
-    assert nav_urls(None)["nav"]["navigator"] == "/elsewhere/issues/" == reverse("issues:navigator")
+    assert menu_urls()["navigator"] == "/elsewhere/issues/" == reverse("issues:navigator")
     assert issue_url("DEMO-1") == "/elsewhere/browse/DEMO-1"

@@ -1,0 +1,71 @@
+"""The page header on every page, rendered once per user name and menu variant rather than once per request.
+
+base.html's {% topbar %} is the header: the brand, the main menu, quick search, the user's name and the logout
+form. Rendering those twenty-odd template nodes costs more than the rest of a cached issue page around its body
+(figures: docs/benchmarks/2026-12-01-topbar.md), yet they only change with the user's name, staff flag and the
+script prefix. The tag keeps the rendered header per such key and puts in the request's CSRF token, the one part
+that is per request.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from django import template
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.template.backends.utils import csrf_input
+from django.template.loader import render_to_string
+from django.urls import get_script_prefix
+from django.utils.safestring import SafeString, mark_safe
+
+from taskra_site.links import menu_urls
+
+register = template.Library()
+
+# Stands for the CSRF input in the rendered header: no user name or URL can contain it (NUL is refused at the edge
+# and escaped names have no raw "<").
+_CSRF = "<\x00csrf\x00>"
+
+
+@functools.lru_cache(maxsize=2048)
+def _header(
+    script_prefix: str, authenticated: bool, is_staff: bool, username: str, display_name: str
+) -> tuple[str, str]:
+    # script_prefix is part of the key only: menu_urls() reads it from the current thread as reverse() does.
+    html = render_to_string(
+        "_topbar.html",
+        {
+            "nav": menu_urls(),
+            "authenticated": authenticated,
+            "is_staff": is_staff,
+            "username": username,
+            "display_name": display_name,
+            "csrf_input": mark_safe(_CSRF),
+        },
+    )
+    before, _, after = html.partition(_CSRF)
+    return before, after
+
+
+@register.simple_tag(takes_context=True)
+def topbar(context: Any) -> SafeString:
+    """Render the page header for the request's user (base.html)."""
+    request = context.get("request")
+    user = context.get("user")
+    authenticated = bool(user is not None and user.is_authenticated)
+    if not authenticated:
+        before, after = _header(get_script_prefix(), False, False, "", "")
+        return mark_safe(before + after)
+    profile = getattr(user, "profile", None)
+    display_name = getattr(profile, "display_name", "") or ""
+    before, after = _header(get_script_prefix(), True, bool(user.is_staff), user.get_username(), display_name)
+    return mark_safe(before + (csrf_input(request) if request is not None else "") + after)
+
+
+@receiver(setting_changed)
+def _forget_on_change(*, setting: str, **kwargs: Any) -> None:
+    # Tests that swap the URLs or the templates must not get the previous header.
+    if setting in {"ROOT_URLCONF", "TEMPLATES"}:
+        _header.cache_clear()
