@@ -292,7 +292,8 @@ def test_a_chunk_invalidates_its_changed_issues_and_their_parents_once(
 
 @pytest.mark.django_db
 def test_records_in_an_unknown_done_status_added_by_staff_resolve(tmp_path, project_a, admin_user):
-    # A done-category status the import adds is known as done for the rest of the job.
+    # A done-category status the import adds is known as done for the rest of the job (admin_user: staff, DEMO member).
+    Membership.objects.create(project=project_a, user=admin_user, role=Role.MEMBER)
     record = jira_issue(1, status={"name": "Shipped", "statusCategory": {"key": "done"}})
     path = write_jira_json(tmp_path / "s.json", [record])
     run(services.import_job_create(user=admin_user, paths=[path], enqueue=False))
