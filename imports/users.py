@@ -109,19 +109,13 @@ class UserMatcher:
 
     def _create_placeholders(self, missing: dict[Ident, UserRef]) -> None:
         """Create an inactive user without a usable password, its profile and its Placeholder row per person."""
+        # Usernames are the person's name plus a hash of their key: the same every run, never a name a real
+        # account might want, and never telling the importer which usernames exist (no "-2" when one is taken).
         usernames: dict[Ident, str] = {}
         for ident, ref in missing.items():
-            base = (
-                ref.username or ref.email or _USERNAME_BAD.sub("", (ref.display_name or "").replace(" ", ".").lower())
-            )
-            usernames[ident] = (base or f"user-{ident[1]}")[:150]
-        taken = set(User.objects.filter(username__in=list(usernames.values())).values_list("username", flat=True))
-        seen: set[str] = set()
-        for ident, name in usernames.items():
-            if name in taken or name in seen:
-                name = f"{name[:130]}-{uuid.uuid5(uuid.NAMESPACE_OID, '/'.join(ident)).hex[:8]}"
-                usernames[ident] = name
-            seen.add(name)
+            base = _USERNAME_BAD.sub("", (ref.display_name or ref.username or "").replace(" ", ".").lower())
+            digest = uuid.uuid5(uuid.NAMESPACE_OID, placeholder_key(ident)).hex[:16]
+            usernames[ident] = f"{base[:100] or 'jira'}-{digest}"
         unusable = make_password(None)
         User.objects.bulk_create(
             [
@@ -145,7 +139,7 @@ class UserMatcher:
             profiles.append(
                 Profile(
                     user_id=user_id,
-                    display_name=(ref.display_name or usernames[ident])[:150],
+                    display_name=(ref.display_name or ref.username or ref.email or ident[1])[:150],
                     account_id=ref.account_id,  # no profile has it: it would have matched
                 )
             )

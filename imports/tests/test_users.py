@@ -64,7 +64,7 @@ def test_unknown_people_become_inactive_placeholders_that_later_imports_reuse(al
     matcher = UserMatcher(actor=alice)
     matcher.resolve([*twins, by_email, UserRef(account_id="a1")])
     made = User.objects.filter(pk__in=[matcher.user_id(t) for t in twins]).select_related("profile")
-    assert len({u.username for u in made}) == 2 and all(u.username.startswith("sam.smith") for u in made)
+    assert len({u.username for u in made}) == 2 and all(u.username.startswith("sam.smith-") for u in made)
     assert {u.profile.account_id for u in made} == {"a1", "a2"}
     placeholders = User.objects.filter(pk__in=matcher.placeholders)
     assert len(placeholders) == 3 and not any(u.is_active or u.has_usable_password() for u in placeholders)
@@ -73,6 +73,17 @@ def test_unknown_people_become_inactive_placeholders_that_later_imports_reuse(al
     again.resolve([*twins, by_email])
     assert [again.user_id(r) for r in (*twins, by_email)] == [matcher.user_id(r) for r in (*twins, by_email)]
     assert matcher.user_id(None) is None
+
+
+def test_placeholder_usernames_tell_nothing_about_existing_accounts(alice, bob):
+    # bob names "alice" (taken) and "zed" (free): both placeholders get the same shape of username, and the
+    # display name is the file's, so nothing on a page says which usernames exist.
+    refs = [UserRef(username="alice"), UserRef(username="zed")]
+    matcher = UserMatcher(actor=bob)
+    matcher.resolve(refs)
+    made = {u.profile.display_name: u.username for u in User.objects.filter(pk__in=matcher.placeholders)}
+    assert set(made) == {"alice", "zed"}
+    assert [len(made[n]) - len(n) for n in ("alice", "zed")] == [17, 17]
 
 
 def test_a_mapping_applies_to_the_mappers_later_imports_and_a_staff_mapping_to_everyones(alice, bob, carol, admin_user):
