@@ -97,8 +97,8 @@ class PlaceholderAdmin(admin.ModelAdmin):
 
     list_display = ("account_id", "user", "mapped_to", "mapped_by", "mapped_at", "created")
     search_fields = ("account_id", "user__username", "user__profile__display_name")
-    raw_id_fields = ("user", "mapped_to", "mapped_by")
-    readonly_fields = ("user", "account_id", "created", "mapped_by", "mapped_at")
+    # Read-only: a mapping goes through imports.services.placeholder_map (it reassigns the rows too).
+    readonly_fields = ("user", "account_id", "created", "mapped_to", "mapped_by", "mapped_at")
     list_select_related = ("user", "mapped_to", "mapped_by")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
