@@ -152,3 +152,12 @@ def test_mapping_screen_maps_placeholders_and_reassigns_the_rows(
     # bob may not see, let alone map, alice's job.
     client.force_login(bob)
     assert client.post(url, {"placeholder": placeholder.pk, "account": "bob"}).status_code == 404
+
+
+@pytest.mark.django_db
+def test_placeholders_are_listed_read_only_in_the_admin(client, tmp_path, admin_user, alice, project_a):
+    path = write_jira_json(tmp_path / "a.json", [jira_issue(1)])
+    services.job_run(job_id=services.import_job_create(user=alice, paths=[path], enqueue=False).pk)
+    client.force_login(admin_user)
+    response = client.get("/admin/imports/placeholder/")
+    assert response.status_code == 200 and b"acc-1" in response.content
