@@ -89,12 +89,15 @@ class UserMatcher:
             self._create_placeholders(missing)
 
     def _match_by_email_and_username(self, wanted: dict[Ident, UserRef]) -> None:
-        """Match the rest by e-mail, then by username (staff and the command line only); link no account id."""
+        """Match the rest by e-mail, then by username (staff and the command line only); link no account id.
+
+        Real accounts only, active or not (a former colleague's worklogs stay theirs); placeholders by their key.
+        """
         by_email = {ref.email: ident for ident, ref in wanted.items() if ident not in self.users and ref.email}
         if by_email:
             found = (
                 User.objects.annotate(email_l=Lower("email"))
-                .filter(email_l__in=list(by_email), is_active=True)
+                .filter(email_l__in=list(by_email), placeholder__isnull=True)  # placeholders: by their key
                 .order_by("pk")
                 .values_list("email_l", "pk")
             )
@@ -102,9 +105,9 @@ class UserMatcher:
                 self.users.setdefault(by_email[email], user_id)
         by_username = {ref.username: ident for ident, ref in wanted.items() if ident not in self.users and ref.username}
         if by_username:
-            for username, user_id in User.objects.filter(username__in=list(by_username), is_active=True).values_list(
-                "username", "pk"
-            ):
+            for username, user_id in User.objects.filter(
+                username__in=list(by_username), placeholder__isnull=True
+            ).values_list("username", "pk"):
                 self.users[by_username[username]] = user_id
 
     def _create_placeholders(self, missing: dict[Ident, UserRef]) -> None:
