@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from imports import services
-from imports.models import Job, JobError, JobState
+from imports.models import Job, JobError, JobState, Placeholder
 from issues.admin import IssueAdmin
 from issues.models import Issue, Priority, Status
 
@@ -88,6 +88,21 @@ class JobAdmin(admin.ModelAdmin):
             self.message_user(request, f"Import #{new.pk} queued.")
         if not count:
             self.message_user(request, "Only finished imports can be run again.", messages.WARNING)
+
+
+@admin.register(Placeholder)
+class PlaceholderAdmin(admin.ModelAdmin):
+    """People imports met who matched no account. Activate one on its user's page (active, set a password),
+    or map it to an account on an import job's page; the mapping is recorded here."""
+
+    list_display = ("account_id", "user", "mapped_to", "mapped_by", "mapped_at", "created")
+    search_fields = ("account_id", "user__username", "user__profile__display_name")
+    # Read-only: a mapping goes through imports.services.placeholder_map (it reassigns the rows too).
+    readonly_fields = ("user", "account_id", "created", "mapped_to", "mapped_by", "mapped_at")
+    list_select_related = ("user", "mapped_to", "mapped_by")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # imports create them
 
 
 class AdminBulkChangeForm(forms.Form):

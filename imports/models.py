@@ -31,6 +31,32 @@ class JobState(models.TextChoices):
 FINISHED_STATES = (JobState.SUCCEEDED, JobState.SUCCEEDED_WITH_ERRORS, JobState.FAILED, JobState.CANCELLED)
 
 
+class Placeholder(models.Model):
+    """A person named in imports who matched no account: an inactive user without a usable password.
+
+    `account_id` is the Jira account id (also on the user's profile), or `email:<address>` / `username:<name>`
+    for people a file names without one, so a second import of the same file finds the same placeholder.
+    Once mapped (the job page's mapping screen), later imports of the account id write `mapped_to` instead:
+    imports by `mapped_by`, or by anyone when `mapped_by` is staff (issues.permissions.may_manage_accounts).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="placeholder"
+    )
+    account_id = models.CharField(max_length=300, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+    mapped_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    mapped_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    mapped_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.account_id} (placeholder {self.user_id})"
+
+
 class Job(models.Model):
     """One import or bulk update; counters and the resume point are committed with every chunk."""
 
@@ -75,6 +101,8 @@ class Job(models.Model):
     # Seconds spent running, summed over every attempt (a resumed job keeps its earlier time).
     run_seconds = models.FloatField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The placeholder users the job's rows name (people who matched no account): its mapping screen lists them.
+    people = models.ManyToManyField(Placeholder, blank=True, related_name="jobs")
 
     class Meta:
         ordering = ["-created", "-id"]

@@ -134,7 +134,7 @@ class RecordInvalid(ValueError):
 
 @dataclass(slots=True)
 class UserRef:
-    """A person, matched by Jira account id, then e-mail, then username; created when nobody matches."""
+    """A person named in a record: matched by Jira account id (by e-mail, username for staff only): imports.users."""
 
     account_id: ExternalId | None = None
     email: (

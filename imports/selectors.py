@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import Http404
 
-from imports.models import Job
-from issues.permissions import is_site_admin
+from imports.models import Job, Placeholder
+from issues.permissions import is_site_admin, may_manage_accounts, users_sharing_a_project
 
 
 def jobs_visible_to(user: Any) -> QuerySet[Job]:
@@ -23,6 +24,26 @@ def job_get(user: Any, job_id: int) -> Job:
     if job is None:
         raise Http404("No such job.")
     return job
+
+
+def job_people(job: Job) -> QuerySet[Placeholder]:
+    """Return the job's placeholder users still without an account (inactive), with their names (one query)."""
+    return (
+        Placeholder.objects.filter(jobs=job, user__is_active=False)
+        .select_related("user__profile", "mapped_to__profile")
+        .order_by("user__profile__display_name", "account_id")
+    )
+
+
+def mapping_candidates(*, actor: Any) -> QuerySet:
+    """Return the accounts `actor` may map a placeholder to: active users they share a project with (staff: any).
+
+    Placeholders are inactive, so no candidates. The job page lists these; the mapping service checks with them.
+    """
+    qs = get_user_model().objects.filter(is_active=True)
+    if not may_manage_accounts(actor):
+        qs = qs.filter(pk__in=users_sharing_a_project(actor))
+    return qs
 
 
 def job_progress(job: Job) -> dict[str, Any]:

@@ -26,16 +26,24 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Min, QuerySet
+from django.db.models import Min, Q, QuerySet
 from django.utils import timezone
 
 from imports import parsers
-from imports.models import FINISHED_STATES, Job, JobError, JobFormat, JobKind, JobState
+from imports.models import FINISHED_STATES, Job, JobError, JobFormat, JobKind, JobState, Placeholder
+from imports.selectors import mapping_candidates
 from imports.writer import ImportWriter
+from issues import pagecache
 from issues.bulk import bulk_changes_clean, bulk_jql_check, bulk_selection, issue_bulk_change
-from issues.models import Project
-from issues.permissions import is_site_admin, may_import_into
+from issues.models import Comment, Issue, Project
+from issues.permissions import (
+    editable_project_ids,
+    is_site_admin,
+    may_import_into,
+    may_manage_accounts,
+)
 from taskra_site import sql
+from worklogs.models import Worklog
 
 logger = logging.getLogger("taskra.imports")
 
@@ -221,6 +229,55 @@ def job_cancel(*, job: Job, actor: Any | None) -> Job:
         fields += ["state", "finished", "message"]
     locked.save(update_fields=fields)
     return locked
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Mapping a job's placeholder users to accounts
+# ---------------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def placeholder_map(*, job: Job, placeholder_id: int, account: str, actor: Any) -> int:
+    """Map one of the job's placeholder users to an account; return how many rows were reassigned.
+
+    Reassigns the placeholder's rows (issue reporter and assignee, worklog and comment authors) in the projects
+    `actor` may edit (the membership rule, for staff too) to the account, and records the mapping so the
+    later imports of the same Jira account id write the account: `actor`'s own imports, everyone's when `actor`
+    is staff (imports.users.UserMatcher). The job's owner maps; staff may map any job they see to any account.
+    The same message whether the account does not exist or is out of reach: no enumeration of accounts.
+    """
+    if job.user_id != actor.pk and not may_manage_accounts(actor):
+        raise PermissionDenied("Only the person who started the import maps its Jira users.")
+    placeholder = (
+        Placeholder.objects.select_for_update()
+        .filter(pk=placeholder_id, jobs=job, user__is_active=False)
+        .select_related("user")
+        .first()
+    )
+    if placeholder is None:
+        raise ValidationError("That is not a Jira user of this import waiting for an account.")
+    target = mapping_candidates(actor=actor).filter(username=account.strip()).first() if account.strip() else None
+    if target is None:
+        reach = "" if may_manage_accounts(actor) else " that you share a project with"
+        raise ValidationError(f"No such account{reach}.")
+    old, scope = placeholder.user_id, editable_project_ids(actor)
+    issue_rows = set(
+        Issue.objects.filter(Q(reporter_id=old) | Q(assignee_id=old), project_id__in=scope).values_list(
+            "pk", "project_id"
+        )
+    )
+    worklogs = Worklog.objects.filter(author_id=old, issue__project_id__in=scope)
+    comments = Comment.objects.filter(author_id=old, issue__project_id__in=scope)
+    issue_rows |= set(worklogs.values_list("issue_id", "issue__project_id"))
+    issue_rows |= set(comments.values_list("issue_id", "issue__project_id"))
+    # The same person under their account: not a change of assignee or author, so no history rows.
+    count = Issue.objects.filter(reporter_id=old, project_id__in=scope).update(reporter_id=target.pk)
+    count += Issue.objects.filter(assignee_id=old, project_id__in=scope).update(assignee_id=target.pk)
+    count += worklogs.update(author_id=target.pk) + comments.update(author_id=target.pk)
+    placeholder.mapped_to, placeholder.mapped_by, placeholder.mapped_at = target, actor, timezone.now()
+    placeholder.save(update_fields=["mapped_to", "mapped_by", "mapped_at"])
+    pagecache.invalidate_on_commit(sorted(pk for pk, _ in issue_rows), {project for _, project in issue_rows})
+    return count
 
 
 # ---------------------------------------------------------------------------------------------------------

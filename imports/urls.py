@@ -11,4 +11,5 @@ urlpatterns: list = [
     path("imports/<int:job_id>/", views.detail, name="detail"),
     path("imports/<int:job_id>/progress.json", views.progress, name="progress"),
     path("imports/<int:job_id>/cancel", views.cancel, name="cancel"),
+    path("imports/<int:job_id>/people", views.people, name="people"),
 ]

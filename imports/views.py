@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -11,6 +13,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from imports import selectors, services
 from imports.forms import BulkChangeForm, UploadForm
+from imports.models import Job
+from issues.permissions import may_manage_accounts
 from taskra_site.validation import error_messages
 
 
@@ -40,12 +44,47 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "imports/index.html", {"form": form, "jobs": jobs}, status=status)
 
 
+def _detail(request: HttpRequest, job: Job, *, status: int = 200, **extra: Any) -> HttpResponse:
+    page = Paginator(job.errors.all(), 100).get_page(request.GET.get("page"))
+    may_map = job.user_id == request.user.pk or may_manage_accounts(request.user)
+    context = {
+        "job": job,
+        "errors": page,
+        "progress": selectors.job_progress(job),
+        "people": list(selectors.job_people(job)) if job.kind == "import" else [],
+        "may_map": may_map,
+        "candidates": selectors.mapping_candidates(actor=request.user).order_by("username")[:1000]
+        if may_map and job.kind == "import"
+        else [],
+        "map_error": None,
+        **extra,
+    }
+    return render(request, "imports/detail.html", context, status=status)
+
+
 @require_GET
 def detail(request: HttpRequest, job_id: int) -> HttpResponse:
-    """Show a job: live progress bar, counts and its error table."""
+    """Show a job: live progress bar, counts, its Jira users without an account and its error table."""
+    return _detail(request, selectors.job_get(request.user, job_id))
+
+
+@require_POST
+def people(request: HttpRequest, job_id: int) -> HttpResponse:
+    """Map one of the job's placeholder users to an account (imports.services.placeholder_map)."""
     job = selectors.job_get(request.user, job_id)
-    page = Paginator(job.errors.all(), 100).get_page(request.GET.get("page"))
-    return render(request, "imports/detail.html", {"job": job, "errors": page, "progress": selectors.job_progress(job)})
+    try:
+        placeholder_id = int(request.POST.get("placeholder", ""))
+    except ValueError:
+        return _detail(request, job, status=400, map_error="Choose a Jira user to map.")
+    try:
+        count = services.placeholder_map(
+            job=job, placeholder_id=placeholder_id, account=request.POST.get("account", ""), actor=request.user
+        )
+    except (ValidationError, PermissionDenied) as exc:
+        message = " ".join(error_messages(exc)) if isinstance(exc, ValidationError) else str(exc)
+        return _detail(request, job, status=400 if isinstance(exc, ValidationError) else 403, map_error=message)
+    messages.success(request, f"Mapped: {count} rows reassigned; later imports of this Jira user write the account.")
+    return redirect(job.get_absolute_url())
 
 
 @require_GET

@@ -3,6 +3,11 @@
 Rules come from the issue services (resolution, history text, key counter); this module only batches:
 look-ups cached for the whole job, one statement per table and chunk, COPY for new rows on PostgreSQL
 (taskra_site.sql). Cached pages are retired in one place, `_invalidate_on_commit`.
+
+Permissions (issues.permissions): every row an import touches, finds or links lies in a project the importer
+may edit (`editable_project_ids`, re-read every chunk; the command line has no user and may write anywhere).
+A record naming an issue, worklog or comment that exists in another project is a row error that names
+nothing the importer cannot see, and nothing of that record is written; a parent elsewhere is "not found".
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from issues.models import (
     Status,
     StatusCategory,
 )
-from issues.permissions import may_create_projects, may_import_into
+from issues.permissions import editable_project_ids, may_create_projects
 from issues.services import (
     default_priority,
     default_status,
@@ -83,6 +88,19 @@ class ChildRow(NamedTuple):
     has_subtasks: bool
 
 
+class OldChild(NamedTuple):
+    """An existing worklog or comment the chunk names: its id, its columns (`fields`) and its issue's project."""
+
+    pk: int
+    values: tuple
+    project_id: int
+
+
+# The same words whether the project exists or the importer may not write into it: no leaking which exist.
+PROJECT_REFUSED = "Project {key} does not exist or you may not import into it."
+PARENT_NOT_FOUND = "Parent {key} not found: it is neither in the file nor in a project you may change."
+
+
 class RecordError(Exception):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -110,6 +128,14 @@ ISSUE_FIELDS = (
 )
 WORKLOG_FIELDS = ("issue_id", "author_id", "started", "time_spent", "comment", "created", "updated")
 COMMENT_FIELDS = ("issue_id", "author_id", "body", "created", "updated")
+# A record's children: its attribute -> the model, upserted by (source, external id).
+CHILDREN: dict[str, type[Model]] = {"worklogs": Worklog, "comments": Comment}
+CHILD_FIELDS: dict[str, tuple[str, ...]] = {"worklogs": WORKLOG_FIELDS, "comments": COMMENT_FIELDS}
+
+
+def child_external_ids(key: str, rec: IssueRecord, attr: str) -> list[str]:
+    """Return the external ids of a record's worklogs or comments: their own, else issue key and position."""
+    return [child.external_id or f"{key}/{attr[:-1]}/{index}" for index, child in enumerate(getattr(rec, attr), 1)]
 
 
 class ImportWriter:
@@ -120,8 +146,11 @@ class ImportWriter:
         self.source = SOURCE_BY_FORMAT.get(job.format, "import")
         self.target_project = job.options.get("project")
         self.actor = job.user
-        self.projects: dict[str, int | str] = {}  # key -> id, or the error message for a forbidden project
-        self.users = UserMatcher()
+        self.projects: dict[str, int | str] = {}  # key -> id, or the error message for a missing project
+        self.created_projects: set[int] = set()  # created by this job (by staff): theirs to write
+        self.editable: set[int] | None = self._editable_projects()
+        self.users = UserMatcher(job.user)
+        self.people_recorded: set[int] = set()  # placeholders already linked to the job
         self.labels: dict[str, int] = {}
         self.statuses = {name.lower(): pk for pk, name in Status.objects.values_list("pk", "name")}
         self.types = {name.lower(): pk for pk, name in IssueType.objects.values_list("pk", "name")}
@@ -134,33 +163,44 @@ class ImportWriter:
         self.default_priority = default_priority().pk
         self.may_add_lookups = may_create_projects(self.actor)
 
+    # -- permissions -----------------------------------------------------------------------------------
+
+    def _editable_projects(self) -> set[int] | None:
+        """Return the ids of the projects the importer may write into (None: the command line, every project)."""
+        if self.actor is None:
+            return None
+        return set(editable_project_ids(self.actor).values_list("project_id", flat=True)) | self.created_projects
+
+    def _may_write(self, project_id: int) -> bool:
+        """Return whether this import may touch, find or link rows of the project (issues.permissions.may_edit)."""
+        return self.editable is None or project_id in self.editable
+
     # -- lookups -----------------------------------------------------------------------------------
 
     def _project_id(self, key: str, name: str | None) -> int:
         known = self.projects.get(key)
-        if isinstance(known, int):
-            return known
         if isinstance(known, str):
             raise RecordError("key", known)
-        project = Project.objects.filter(key=key).first()
-        actor = self.actor
-        if project is None:
-            if not may_create_projects(actor):
-                message = f"Project {key} does not exist: ask an administrator to create it, or import with --project."
-                self.projects[key] = message
-                raise RecordError("key", message)
-            if not re.fullmatch(r"[A-Z][A-Z0-9_]{1,9}", key):
-                message = f"{key} is not a valid project key."
-                self.projects[key] = message
-                raise RecordError("key", message)
-            project = project_get_or_create(key=key, name=name or key, lead=actor)
-        elif not may_import_into(actor, project.pk):
-            # Same words as a missing project: no leaking which projects exist.
-            message = f"Project {key} does not exist or you may not import into it."
-            self.projects[key] = message
-            raise RecordError("key", message)
-        self.projects[key] = project.pk
-        return project.pk
+        if known is None:
+            project = Project.objects.filter(key=key).first()
+            if project is None:
+                if not may_create_projects(self.actor):
+                    message = PROJECT_REFUSED.format(key=key)
+                    self.projects[key] = message
+                    raise RecordError("key", message)
+                if not re.fullmatch(r"[A-Z][A-Z0-9_]{1,9}", key):
+                    message = f"{key} is not a valid project key."
+                    self.projects[key] = message
+                    raise RecordError("key", message)
+                project = project_get_or_create(key=key, name=name or key, lead=self.actor)
+                self.created_projects.add(project.pk)
+                if self.editable is not None:
+                    self.editable.add(project.pk)
+            known = self.projects[key] = project.pk
+        if not self._may_write(known):
+            # Same words as a missing project (and re-checked every chunk: a revoked membership stops the job's writes).
+            raise RecordError("key", PROJECT_REFUSED.format(key=key))
+        return known
 
     def _status_id(self, record: IssueRecord) -> int:
         if not record.status:
@@ -219,6 +259,7 @@ class ImportWriter:
         if not items:
             return out
         now = timezone.now()
+        self.editable = self._editable_projects()
         # Keys first: a key twice in one chunk is an error for the later record (the earlier one is written).
         refs: list[UserRef] = []
         rows: list[tuple[parsers.RawRecord, IssueRecord, str, int]] = []
@@ -246,7 +287,12 @@ class ImportWriter:
 
         # An external id already imported under another key would violate (source, external_id).
         ext_ids = [rec.external_id for _, rec, _, _ in rows if rec.external_id]
-        ext_taken = dict(sql.rows_by_external_id(Issue, self.source, ext_ids, ("external_id", "key")))
+        ext_taken = {
+            ext: (taken_key, project_id)
+            for ext, taken_key, project_id in sql.rows_by_external_id(
+                Issue, self.source, ext_ids, ("external_id", "key", "project_id")
+            )
+        }
         existing = {
             row["key"]: row
             for row in sql.where_in(Issue.objects.all(), "key", [key for _, _, key, _ in rows]).values(
@@ -260,14 +306,18 @@ class ImportWriter:
             tuple[parsers.RawRecord, IssueRecord, str, tuple[int, int], str]
         ] = []  # state: created/updated/unchanged
         history: list[tuple[str, str, Any, Any]] = []
+        old_children = {attr: self._old_children(rows, attr, model) for attr, model in CHILDREN.items()}
         for raw, rec, key, number in rows:
             try:
-                if rec.external_id and ext_taken.get(rec.external_id, key) != key:
-                    raise RecordError(
-                        "external_id",
-                        f"Issue id {rec.external_id} was imported before as {ext_taken[rec.external_id]}.",
-                    )
                 project_id = self._project_id(key.rsplit("-", 1)[0], rec.project_name)
+                old = existing.get(key)
+                if old is not None and not self._may_write(old["project_id"]):
+                    raise RecordError("key", PROJECT_REFUSED.format(key=key.rsplit("-", 1)[0]))
+                taken_key, taken_project = ext_taken.get(rec.external_id or "", (key, project_id))
+                if taken_key != key:
+                    where = f"as {taken_key}" if self._may_write(taken_project) else "into a project you cannot change"
+                    raise RecordError("external_id", f"Issue id {rec.external_id} was imported before {where}.")
+                self._check_children(key, rec, old_children)
                 status_id = self._status_id(rec)
                 resolution_id, resolved = resolution_for_status(
                     done=status_id in self.done_statuses,
@@ -297,7 +347,6 @@ class ImportWriter:
             except RecordError as exc:
                 out.errors.append(parsers.RowError(raw.number, raw.line, key, exc.field, str(exc)))
                 continue
-            old = existing.get(key)
             if old is None:
                 state = "created"
             else:
@@ -341,14 +390,16 @@ class ImportWriter:
 
         touched: set[str] = {key for _, _, key, _, state in accepted if state != "unchanged"}
         touched |= self._write_labels(accepted, ids, created_keys)
+        # Issues that lose a worklog, a comment or a sub-task: their pages go stale too (old issue id -> project id).
+        left: dict[int, int] = {}
         wl_touched, out.worklogs, recalc = self._write_children(
-            accepted, ids, Worklog, WORKLOG_FIELDS, "worklogs", self._worklog_values
+            accepted, ids, Worklog, WORKLOG_FIELDS, "worklogs", self._worklog_values, old_children["worklogs"], left
         )
         cm_touched, out.comments, _ = self._write_children(
-            accepted, ids, Comment, COMMENT_FIELDS, "comments", self._comment_values
+            accepted, ids, Comment, COMMENT_FIELDS, "comments", self._comment_values, old_children["comments"], left
         )
         touched |= wl_touched | cm_touched
-        touched |= self._write_parents(accepted, ids, existing, out)
+        touched |= self._write_parents(accepted, ids, existing, out, left)
         recalc -= {ids[key] for key in created_keys}
         if recalc:
             issue_recalculate_time_spent(issue_ids=recalc)
@@ -370,8 +421,19 @@ class ImportWriter:
                 out.unchanged += 1
         changed_ids = [ids[k] for k in touched if k in ids]
         project_ids = {project_id for _, _, key, (project_id, _), _ in accepted if key in touched}
-        self._invalidate_on_commit(changed_ids, project_ids)
+        self._invalidate_on_commit(changed_ids + sorted(set(left) - set(changed_ids)), project_ids | set(left.values()))
+        self._record_people()
         return out
+
+    def _record_people(self) -> None:
+        """Link the placeholders this job's rows name to the job (its mapping screen), once each."""
+        new = self.users.placeholders - self.people_recorded
+        if new and self.job.pk is not None:
+            through = Job.people.through
+            through.objects.bulk_create(
+                [through(job_id=self.job.pk, placeholder_id=user_id) for user_id in sorted(new)], ignore_conflicts=True
+            )
+        self.people_recorded |= new
 
     def _invalidate_on_commit(self, issue_ids: list[int], project_ids: set[int]) -> None:
         """Retire the cached pages of the chunk's changed issues (and their parents') once it commits.
@@ -437,6 +499,29 @@ class ImportWriter:
     def _comment_values(self, child: Any, issue_id: int) -> tuple:
         return (issue_id, self.users.user_id(child.author), child.body, child.created, child.updated or child.created)
 
+    def _old_children(self, rows: list, attr: str, model: type[Model]) -> dict[str, OldChild]:
+        """Return the existing worklogs or comments the chunk's records name, by external id (two queries)."""
+        exts = [ext for _, rec, key, _ in rows for ext in child_external_ids(key, rec, attr)]
+        found = sql.rows_by_external_id(model, self.source, exts, ("external_id", "id", *CHILD_FIELDS[attr]))
+        if not found:
+            return {}
+        issue_ids = list({row[2] for row in found})  # fields start with issue_id
+        projects = dict(sql.where_in(Issue.objects.all(), "id", issue_ids).values_list("id", "project_id"))
+        return {row[0]: OldChild(row[1], tuple(row[2:]), projects[row[2]]) for row in found}
+
+    def _check_children(self, key: str, rec: IssueRecord, old_children: dict[str, dict[str, OldChild]]) -> None:
+        """Raise RecordError when a worklog or comment of the record exists in a project the importer may not change.
+
+        Naming only the id the file gives: not the issue, key or project it lies in.
+        """
+        if self.editable is None:
+            return
+        for attr, existing in old_children.items():
+            for ext in child_external_ids(key, rec, attr):
+                old = existing.get(ext)
+                if old is not None and old.project_id not in self.editable:
+                    raise RecordError(attr, f"{attr[:-1]} {ext} already exists in a project you cannot change")
+
     def _write_children(
         self,
         accepted: list,
@@ -445,19 +530,21 @@ class ImportWriter:
         fields: tuple[str, ...],
         attr: str,
         to_values: Callable[[Any, int], tuple],
+        existing: dict[str, OldChild],
+        left: dict[int, int],
     ) -> tuple[set[str], int, set[int]]:
-        """Upsert worklogs or comments by (source, external_id); return touched issue keys, rows written, issue ids."""
+        """Upsert worklogs or comments by (source, external_id); return touched issue keys, rows written, issue ids.
+
+        `existing` are the rows loaded (and checked) before the issues were written; the issues a row moves away
+        from are added to `left` (issue id -> project id) for the invalidation.
+        """
         wanted: dict[str, tuple[str, tuple]] = {}
         for _, rec, key, _, _ in accepted:
             issue_id = ids[key]
-            for index, child in enumerate(getattr(rec, attr), start=1):
-                ext = child.external_id or f"{key}/{attr[:-1]}/{index}"
+            for ext, child in zip(child_external_ids(key, rec, attr), getattr(rec, attr), strict=True):
                 wanted[ext] = (key, to_values(child, issue_id))
         if not wanted:
             return set(), 0, set()
-        existing: dict[str, tuple[int, tuple]] = {}
-        for row in sql.rows_by_external_id(model, self.source, list(wanted), ("external_id", "id", *fields)):
-            existing[row[0]] = (row[1], tuple(row[2:]))
         new_rows: list[tuple] = []
         updates: list[Any] = []
         touched: set[str] = set()
@@ -466,10 +553,13 @@ class ImportWriter:
             old = existing.get(ext)
             if old is None:
                 new_rows.append((*values, self.source, ext))
-            elif old[1] != values:
-                obj = model(pk=old[0], source=self.source, external_id=ext, **dict(zip(fields, values, strict=True)))
+            elif old.values != values:
+                obj = model(pk=old.pk, source=self.source, external_id=ext, **dict(zip(fields, values, strict=True)))
                 updates.append(obj)
-                issue_ids.add(old[1][0])  # a worklog moved between issues changes both totals
+                old_issue = old.values[0]
+                issue_ids.add(old_issue)  # a worklog moved between issues changes both totals
+                if old_issue != values[0]:
+                    left[old_issue] = old.project_id  # and both pages
             else:
                 continue
             touched.add(key)
@@ -489,7 +579,7 @@ class ImportWriter:
         call this with rows loaded for a whole batch; the rule itself is the issue services' hierarchy rule.
         """
         if parent.project_id != child.project_id:
-            # Same words whether or not the importer may see that project: no key of another project leaks.
+            # Only parents in projects the importer may edit get here (_parent_rows): naming it leaks nothing.
             return f"Parent {parent.key} is in another project."
         return issue_parent_error(
             issue_id=child.pk,
@@ -499,18 +589,26 @@ class ImportWriter:
             project_id=child.project_id,
         )
 
-    @staticmethod
-    def _parent_rows(keys: set[str]) -> dict[str, ParentRow]:
-        """Return the issues with these keys as the hierarchy rule reads them, by key (one query)."""
-        rows = Issue.objects.filter(key__in=keys).values_list("pk", "key", "project_id", "parent_id")
-        return {row[1]: ParentRow(*row) for row in rows}
+    def _parent_rows(self, keys: set[str]) -> dict[str, ParentRow]:
+        """Return the issues with these keys as the hierarchy rule reads them, by key (one query).
+
+        Only issues in projects the importer may edit: any other is "not found", in the same words as a key that
+        exists nowhere.
+        """
+        qs = Issue.objects.filter(key__in=keys)
+        if self.editable is not None:
+            qs = qs.filter(project_id__in=self.editable)
+        return {row[1]: ParentRow(*row) for row in qs.values_list("pk", "key", "project_id", "parent_id")}
 
     @staticmethod
     def _with_subtasks(issue_ids: set[int]) -> set[int]:
         """Return which of the issues have sub-tasks in the database (one query)."""
         return set(Issue.objects.filter(parent_id__in=issue_ids).values_list("parent_id", flat=True).distinct())
 
-    def _write_parents(self, accepted: list, ids: dict[str, int], existing: dict, out: ChunkOutcome) -> set[str]:
+    def _write_parents(
+        self, accepted: list, ids: dict[str, int], existing: dict, out: ChunkOutcome, left: dict[int, int]
+    ) -> set[str]:
+        """Link (or unlink) the records' parents; return the touched keys, add the parents they leave to `left`."""
         wanted = {key: (raw, rec.parent, project_id) for raw, rec, key, (project_id, _), _ in accepted}
         if self.target_project:
             wanted = {
@@ -547,6 +645,8 @@ class ImportWriter:
             if parent_id != old_parent:
                 changes.append(Issue(pk=ids[key], parent_id=parent_id))
                 touched.add(key)
+                if old_parent is not None:
+                    left[old_parent] = project_id  # its page lists its sub-tasks
         if changes:
             Issue.objects.bulk_update(changes, ["parent"], batch_size=1000)
         return touched
@@ -554,6 +654,7 @@ class ImportWriter:
     def resolve_pending_parents(self, pending: list[list[str]]) -> list[parsers.RowError]:
         """Link sub-tasks whose parent came later in the file; report parents found nowhere."""
         errors: list[parsers.RowError] = []
+        self.editable = self._editable_projects()
         for start in range(0, len(pending), 5000):
             part = pending[start : start + 5000]
             rows = self._parent_rows({k for pair in part for k in pair})
@@ -562,7 +663,7 @@ class ImportWriter:
             changes = []
             for child_key, parent_key in part:
                 if parent_key not in rows or child_key not in rows:
-                    message: str | None = f"Parent {parent_key} is neither in the file nor in Taskra."
+                    message: str | None = PARENT_NOT_FOUND.format(key=parent_key)
                 else:
                     parent, row = rows[parent_key], rows[child_key]
                     if parent.key in linked:
@@ -572,8 +673,16 @@ class ImportWriter:
                 if message:
                     errors.append(parsers.RowError(None, None, child_key, "parent", message))
                 else:
-                    changes.append(Issue(pk=rows[child_key].pk, parent_id=rows[parent_key].pk))
+                    if rows[child_key].parent_id != rows[parent_key].pk:  # a second run of the file: no write
+                        changes.append(Issue(pk=rows[child_key].pk, parent_id=rows[parent_key].pk))
                     linked[child_key] = rows[parent_key].pk
                     with_subtasks.add(rows[parent_key].pk)
             Issue.objects.bulk_update(changes, ["parent"], batch_size=1000)
+            if changes:
+                # The sub-tasks, their new parents and the parents they leave: every page listing the link.
+                by_pk = {row.pk: row for row in rows.values()}
+                moved = [by_pk[i.pk] for i in changes]
+                issue_ids = {row.pk for row in moved} | {i.parent_id for i in changes if i.parent_id}
+                issue_ids |= {row.parent_id for row in moved if row.parent_id}
+                self._invalidate_on_commit(sorted(issue_ids), {row.project_id for row in moved})
         return errors

@@ -24,7 +24,7 @@ from django.utils import timezone
 from issues import pagecache
 from issues.jql import JQLError, jql_queryset
 from issues.models import History, Issue, Label, Priority, Status, StatusCategory
-from issues.permissions import editable_project_ids, is_site_admin
+from issues.permissions import editable_project_ids
 from issues.services import (
     HISTORY_RELATIONS,
     done_resolution_id,
@@ -100,10 +100,11 @@ def bulk_selection(*, user: Any | None, jql: str | None) -> QuerySet:
     """Return the issues a bulk change by `user` may touch: the JQL's matches (or all) in projects they edit.
 
     Without JQL the caller narrows the queryset to its checked ids chunk by chunk. `user` None is a
-    system change (the benchmark, the command): every issue.
+    system change (the benchmark, the command): every issue. A superuser follows the membership rule like
+    everyone (issues.permissions).
     """
     qs = jql_queryset(jql, user=user).order_by() if jql else Issue.objects.all()
-    if user is not None and not is_site_admin(user):
+    if user is not None:
         qs = qs.filter(project_id__in=editable_project_ids(user))
     return qs
 

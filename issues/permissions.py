@@ -4,7 +4,14 @@ Every role check of the product calls a function here (views, forms, services, a
 - see: any membership (viewer, member, admin);
 - edit: member or admin (issues, comments, own worklogs);
 - admin: project admin (delete issues, change anyone's worklogs);
-- site admin: a superuser (every import job, imports into any project).
+- site admin: a superuser sees every import job (the job list, the Django admin); nothing more in the product.
+
+The superuser rule, one rule everywhere: in the product (pages, JSON API, imports, bulk change, board,
+timesheets) a superuser follows the membership rule like everyone else; a superuser who is a member of
+nothing gets 404 on a project's pages, and an import or bulk change by them writes nothing there. The
+Django admin remains the site admin's tool (governed by Django's model permissions). What stays with staff
+is about the site, not a project: creating projects and lookup values (`may_create_projects`) and managing
+accounts (`may_manage_accounts`: real accounts, matching Jira people by e-mail, mapping to any account).
 """
 
 from __future__ import annotations
@@ -76,7 +83,10 @@ def can_change_worklog(role: str | None, *, author_id: int | None, user_id: int 
 
 
 def is_site_admin(user: Any) -> bool:
-    """Return whether the user administers the whole site (a superuser): every import job, every project."""
+    """Return whether the user administers the whole site (a superuser): sees every import job.
+
+    Not a project role: a superuser's access to a project's issues is their membership (module docstring).
+    """
     return bool(getattr(user, "is_superuser", False))
 
 
@@ -85,14 +95,31 @@ def may_create_projects(user: Any) -> bool:
     return user is None or bool(getattr(user, "is_staff", False))
 
 
+def may_manage_accounts(user: Any) -> bool:
+    """Return whether the user may create real accounts and vouch for people: staff, or the system (command line).
+
+    Imports by such a user match Jira people by e-mail and username too; their mappings of placeholder users
+    apply to everyone's later imports, and they may map a placeholder to any account.
+    """
+    return user is None or bool(getattr(user, "is_staff", False))
+
+
+def users_sharing_a_project(user: UserLike) -> QuerySet:
+    """Return a subquery of the ids of users who are members of a project the user is a member of (any roles)."""
+    return Membership.objects.filter(project_id__in=visible_project_ids(user)).values("user_id")
+
+
 def may_edit(user: UserLike, project_id: int) -> bool:
     """Return whether the user may create and change issues in the project."""
     return can_edit_in(project_role(user, project_id))
 
 
 def may_import_into(user: UserLike | None, project_id: int) -> bool:
-    """Return whether an import by this user may write into the project (system imports have no user)."""
-    return user is None or is_site_admin(user) or may_edit(user, project_id)
+    """Return whether an import by this user may write into the project (system imports have no user).
+
+    The membership rule, for superusers too: an import touches, finds and links only rows in such projects.
+    """
+    return user is None or may_edit(user, project_id)
 
 
 def require_edit(user: UserLike, project_id: int, message: str = "You may not change issues in this project.") -> str:

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from imports import services
@@ -138,7 +139,10 @@ def test_jira_csv_with_repeated_columns_and_worklog_cells(tmp_path, project_a, a
     assert sorted(issue.labels.values_list("name", flat=True)) == ["one", "two"]
     assert issue.original_estimate == 3600 and issue.time_spent == 2400
     assert sorted(Worklog.objects.values_list("comment", "time_spent")) == [("", 600), ("fixed it; really", 1800)]
-    assert Worklog.objects.filter(author=carol).count() == 2  # matched by username
+    # "carol" names a username: alice is not staff, so no account is matched by it; one placeholder stands for her.
+    authors = set(Worklog.objects.values_list("author_id", flat=True))
+    assert len(authors) == 1 and carol.pk not in authors
+    assert not get_user_model().objects.get(pk=authors.pop()).is_active
     assert issue.comments.get().body == "Looks good; ship it"
     errors = {e.issue_key: e for e in job.errors.all()}
     assert errors["DEMO-6"].field == "created" and errors["DEMO-6"].line == 3
@@ -384,3 +388,31 @@ def test_running_jobs_lease_wait_is_until_the_earliest_lease_expires(alice):
 def test_running_jobs_lease_wait_is_none_without_running_jobs(alice):
     Job.objects.create(user=alice, state=JobState.FAILED, lease_until=dt.datetime(2026, 11, 27, tzinfo=dt.UTC))
     assert services.running_jobs_lease_wait(now=dt.datetime(2026, 11, 27, tzinfo=dt.UTC)) is None
+
+
+@pytest.mark.django_db
+def test_mapping_a_placeholder_reassigns_only_rows_the_mapper_may_edit(
+    tmp_path, project_a, project_b, alice, bob, carol
+):
+    # Jira User 1 (acc-1) is one placeholder in alice's DEMO import and in bob's OPS import. alice maps it to carol:
+    # DEMO's rows move, OPS's (bob's project, invisible to alice) stay, and bob's later imports still write the
+    # placeholder (alice's word binds alice's imports only).
+    demo = write_jira_json(tmp_path / "d.json", [jira_issue(1)])
+    ops = jira_issue(1, project="OPS")
+    ops["id"] = "20001"
+    ops["fields"]["worklog"]["worklogs"] = []
+    ops["fields"]["comment"]["comments"] = []
+    ops_path = write_jira_json(tmp_path / "o.json", [ops])
+    job = run(services.import_job_create(user=alice, paths=[demo], enqueue=False))
+    run(services.import_job_create(user=bob, paths=[ops_path], enqueue=False))
+    placeholder = Issue.objects.get(key="OPS-1").reporter
+    assert Issue.objects.get(key="DEMO-1").reporter == placeholder
+    with pytest.raises(ValidationError, match="No such account that you share a project with"):
+        services.placeholder_map(job=job, placeholder_id=placeholder.pk, account="bob", actor=alice)
+    count = services.placeholder_map(job=job, placeholder_id=placeholder.pk, account="carol", actor=alice)
+    assert count == 2 + 2 + 1  # reporter, assignee, two worklogs, one comment
+    assert Issue.objects.get(key="DEMO-1").reporter == carol and Issue.objects.get(key="OPS-1").reporter == placeholder
+    run(services.import_job_create(user=bob, paths=[ops_path], enqueue=False))
+    assert Issue.objects.get(key="OPS-1").reporter == placeholder
+    with pytest.raises(PermissionDenied):
+        services.placeholder_map(job=job, placeholder_id=placeholder.pk, account="bob", actor=bob)

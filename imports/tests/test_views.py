@@ -15,7 +15,8 @@ from django.core.management.base import CommandError
 from imports import services
 from imports.models import Job, JobState
 from imports.tests.conftest import jira_issue, write_jira_json
-from issues.models import Issue
+from issues.models import Comment, Issue
+from worklogs.models import Worklog
 
 
 @pytest.mark.django_db
@@ -108,3 +109,55 @@ def test_import_issues_command_runs_in_process(tmp_path, project_a):
     with pytest.raises(CommandError, match="not a Jira JSON export"):
         (tmp_path / "x.json").write_bytes(b"\x00\x01")
         call_command("import_issues", str(tmp_path / "x.json"), stdout=io.StringIO())
+
+
+# --- the mapping screen: Jira users of a job -> existing accounts -----------------------------------------------
+
+
+@pytest.mark.django_db
+def test_mapping_screen_maps_placeholders_and_reassigns_the_rows(
+    client, tmp_path, alice, bob, carol, project_a, project_b, monkeypatch, django_capture_on_commit_callbacks
+):
+    # alice's import meets Jira User 1 (acc-1), a placeholder. She may map it to carol (they share DEMO), not to
+    # bob (no shared project: the same words as an account that does not exist).
+    path = write_jira_json(tmp_path / "a.json", [jira_issue(1)])
+    job = services.import_job_create(user=alice, paths=[path], enqueue=False)
+    services.job_run(job_id=job.pk)
+    issue = Issue.objects.get(key="DEMO-1")
+    placeholder = issue.reporter
+    assert not placeholder.is_active and issue.assignee_id == placeholder.pk
+    client.force_login(alice)
+    page = client.get(f"/imports/{job.pk}/")
+    assert b"Jira User 1" in page.content and b"acc-1" in page.content
+    url = f"/imports/{job.pk}/people"
+    answers = {}
+    for who in ("bob", "nobody-at-all"):
+        response = client.post(url, {"placeholder": placeholder.pk, "account": who})
+        answers[who] = (response.status_code, response.context["map_error"])
+    assert answers["bob"] == answers["nobody-at-all"] and answers["bob"][0] == 400
+    calls: list[set[int]] = []
+    monkeypatch.setattr(services.pagecache, "invalidate_on_commit", lambda ids, p: calls.append(set(ids)))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"placeholder": placeholder.pk, "account": "carol"})
+    assert response.status_code == 302
+    issue.refresh_from_db()
+    assert (issue.reporter_id, issue.assignee_id) == (carol.pk, carol.pk)
+    assert set(Worklog.objects.filter(issue=issue).values_list("author_id", flat=True)) == {carol.pk}
+    assert set(Comment.objects.filter(issue=issue).values_list("author_id", flat=True)) == {carol.pk}
+    assert calls and issue.pk in calls[0]
+    # alice's next import of acc-1 writes carol.
+    write_jira_json(path, [jira_issue(4)])
+    services.job_run(job_id=services.import_job_create(user=alice, paths=[path], enqueue=False).pk)
+    assert Issue.objects.get(key="DEMO-4").reporter_id == carol.pk
+    # bob may not see, let alone map, alice's job.
+    client.force_login(bob)
+    assert client.post(url, {"placeholder": placeholder.pk, "account": "bob"}).status_code == 404
+
+
+@pytest.mark.django_db
+def test_placeholders_are_listed_read_only_in_the_admin(client, tmp_path, admin_user, alice, project_a):
+    path = write_jira_json(tmp_path / "a.json", [jira_issue(1)])
+    services.job_run(job_id=services.import_job_create(user=alice, paths=[path], enqueue=False).pk)
+    client.force_login(admin_user)
+    response = client.get("/admin/imports/placeholder/")
+    assert response.status_code == 200 and b"acc-1" in response.content

@@ -6,11 +6,12 @@ Jobs run in-process. alice (admin of DEMO) imports into DEMO; admin_user (staff)
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from imports import services, writer
 from imports.models import Job
 from imports.tests.conftest import jira_issue, write_jira_json
-from issues.models import Comment, History, Issue, Status
+from issues.models import Comment, History, Issue, Membership, Role, Status
 from worklogs.models import Worklog
 
 
@@ -49,6 +50,7 @@ def test_only_staff_imports_add_global_lookups(tmp_path, project_a, alice, admin
     path = write_jira_json(tmp_path / "p.json", [jira_issue(1, priority={"name": "Blocker"})])
     job = run(services.import_job_create(user=alice, paths=[path], enqueue=False))
     assert job.failed_count == 1 and "Blocker" in job.errors.get().message
+    Membership.objects.create(project=project_a, user=admin_user, role=Role.MEMBER)  # staff, and a member of DEMO
     job = run(services.import_job_create(user=admin_user, paths=[path], enqueue=False))
     assert job.created_count == 1 and Issue.objects.get(key="DEMO-1").priority.name == "Blocker"
 
@@ -88,7 +90,8 @@ def test_import_history_reads_as_the_issue_services_write_it(tmp_path, project_a
 def test_parent_in_another_project_is_a_row_error_whenever_the_parent_comes(
     tmp_path, project_a, project_b, alice, bob, make_issue
 ):
-    # alice is admin of DEMO only; an OPS parent exists before the import, a DEMO parent comes later in the file.
+    # alice is admin of DEMO and member of OPS; an OPS parent exists before the import, a DEMO parent comes later.
+    Membership.objects.create(project=project_b, user=alice, role=Role.MEMBER)
     ops_parent = make_issue(project_b, reporter=bob)
     early = jira_issue(2, parent={"key": ops_parent.key})
     late = jira_issue(3, parent={"key": "DEMO-4"})
@@ -100,6 +103,150 @@ def test_parent_in_another_project_is_a_row_error_whenever_the_parent_comes(
     assert "OPS-1 is in another project" in errors["DEMO-2"].message and errors["DEMO-2"].record == 1
     assert Issue.objects.get(key="DEMO-2").parent is None
     assert Issue.objects.get(key="DEMO-3").parent.key == "DEMO-4"  # linked after the whole file
+
+
+# --- what an import may touch: only rows in projects the importer may edit -------------------------------------
+# alice administers DEMO; bob is a member of OPS only (DEMO is invisible to him); admin_user is a superuser
+# member of nothing.
+
+
+def _import_demo(tmp_path, alice) -> None:
+    """alice imports DEMO-1 with worklogs 100, 101 and comment 190 (jira_issue's ids)."""
+    run(
+        services.import_job_create(
+            user=alice, paths=[write_jira_json(tmp_path / "demo.json", [jira_issue(1)])], enqueue=False
+        )
+    )
+
+
+def _ops_record(**fields) -> dict:
+    record = jira_issue(7, project="OPS", worklogs=0, comments=0, **fields)
+    record["id"] = "77777"  # no clash of Jira issue ids: only the worklog / comment ids collide
+    return record
+
+
+@pytest.mark.django_db
+def test_an_import_cannot_take_over_a_worklog_of_a_project_the_importer_cannot_change(
+    tmp_path, project_a, project_b, alice, bob
+):
+    _import_demo(tmp_path, alice)
+    before = Worklog.objects.values("issue_id", "author_id", "comment", "time_spent").get(external_id="100")
+    forged = {"id": "100", "author": {"accountId": "acc-bob"}, "started": "2024-01-15T12:00:00.000+0000",
+              "timeSpentSeconds": 60, "comment": "rewritten"}  # fmt: skip
+    path = write_jira_json(tmp_path / "ops.json", [_ops_record(worklog={"worklogs": [forged]})])
+    job = run(services.import_job_create(user=bob, paths=[path], enqueue=False))
+    assert Worklog.objects.values("issue_id", "author_id", "comment", "time_spent").get(external_id="100") == before
+    error = job.errors.get()
+    assert (error.issue_key, error.message) == ("OPS-7", "worklog 100 already exists in a project you cannot change")
+    assert not Issue.objects.filter(key="OPS-7").exists()  # nothing of the record is written
+    assert job.failed_count == 1 and job.worklogs_count == 0
+
+
+@pytest.mark.django_db
+def test_an_import_cannot_take_over_a_comment_of_a_project_the_importer_cannot_change(
+    tmp_path, project_a, project_b, alice, bob
+):
+    _import_demo(tmp_path, alice)
+    before = Comment.objects.values("issue_id", "author_id", "body").get(external_id="190")
+    forged = {
+        "id": "190",
+        "author": {"accountId": "acc-bob"},
+        "body": "rewritten",
+        "created": "2024-01-15T13:00:00.000+0000",
+    }
+    path = write_jira_json(tmp_path / "ops.json", [_ops_record(comment={"comments": [forged]})])
+    job = run(services.import_job_create(user=bob, paths=[path], enqueue=False))
+    assert Comment.objects.values("issue_id", "author_id", "body").get(external_id="190") == before
+    error = job.errors.get()
+    assert (error.issue_key, error.message) == ("OPS-7", "comment 190 already exists in a project you cannot change")
+    assert not Issue.objects.filter(key="OPS-7").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("chunk_size", [1, 1000], ids=["parent-in-its-own-chunk", "one-chunk"])
+def test_a_parent_the_importer_cannot_change_is_not_found(tmp_path, project_a, project_b, alice, bob, chunk_size):
+    # bob gives OPS issues DEMO-1 (exists, invisible to him) and DEMO-99 (exists nowhere) as parents: the same
+    # answer for both, nothing linked, DEMO-1 lists no sub-task.
+    _import_demo(tmp_path, alice)
+    records = [_ops_record(parent={"key": "DEMO-1"}), jira_issue(8, project="OPS", parent={"key": "DEMO-99"})]
+    records[1]["id"] = "88888"
+    path = write_jira_json(tmp_path / "ops.json", records)
+    job = run(services.import_job_create(user=bob, paths=[path], enqueue=False, options={"chunk_size": chunk_size}))
+    messages = {e.issue_key: e.message for e in job.errors.all()}
+    assert messages == {
+        "OPS-7": "Parent DEMO-1 not found: it is neither in the file nor in a project you may change.",
+        "OPS-8": "Parent DEMO-99 not found: it is neither in the file nor in a project you may change.",
+    }
+    assert Issue.objects.get(key="OPS-7").parent_id is None
+    assert not Issue.objects.filter(parent__key="DEMO-1").exists()
+
+
+@pytest.mark.django_db
+def test_no_import_message_names_an_issue_the_importer_cannot_see(tmp_path, project_a, project_b, alice, bob):
+    # OPS-7 carries DEMO-1's Jira issue id (10001): refused, without naming DEMO-1.
+    _import_demo(tmp_path, alice)
+    record = _ops_record()
+    record["id"] = "10001"
+    job = run(
+        services.import_job_create(user=bob, paths=[write_jira_json(tmp_path / "o.json", [record])], enqueue=False)
+    )
+    message = job.errors.get().message
+    assert message == "Issue id 10001 was imported before into a project you cannot change." and "DEMO" not in message
+    assert not Issue.objects.filter(key="OPS-7").exists()
+
+
+@pytest.mark.django_db
+def test_an_unknown_project_and_a_forbidden_one_get_the_same_message(tmp_path, project_a, bob):
+    path = write_jira_json(tmp_path / "p.json", [_ops_record(), jira_issue(2), jira_issue(3, project="NOPE")])
+    job = run(services.import_job_create(user=bob, paths=[path], enqueue=False))
+    messages = {e.issue_key: e.message for e in job.errors.all()}
+    assert messages["DEMO-2"] == "Project DEMO does not exist or you may not import into it."
+    assert messages["NOPE-3"] == "Project NOPE does not exist or you may not import into it."
+
+
+@pytest.mark.django_db
+def test_a_superuser_without_membership_may_not_import_into_a_project(tmp_path, project_a, admin_user, make_issue):
+    # admin_user gets 404 on DEMO's pages: an import by him changes nothing there, by key or with --project.
+    make_issue(project_a, summary="Original")
+    path = write_jira_json(tmp_path / "a.json", [jira_issue(1), jira_issue(2)])
+    job = run(services.import_job_create(user=admin_user, paths=[path], enqueue=False))
+    assert job.failed_count == 2 and job.created_count == 0
+    assert Issue.objects.get(key="DEMO-1").summary == "Original" and not Issue.objects.filter(key="DEMO-2").exists()
+    with pytest.raises(ValidationError, match="Project DEMO does not exist"):
+        services.import_job_create(user=admin_user, paths=[path], enqueue=False, project_key="DEMO")
+
+
+@pytest.mark.django_db
+def test_moves_by_import_invalidate_the_previous_issue_too(
+    tmp_path, project_a, alice, monkeypatch, django_capture_on_commit_callbacks
+):
+    # DEMO-1 holds worklog 100, comment 190 and is the parent of DEMO-3; the second file moves the worklog and
+    # the comment to DEMO-2 and DEMO-3 under DEMO-2: DEMO-1's page (total, comments, sub-tasks) is stale too.
+    first = [
+        jira_issue(1),
+        jira_issue(2, worklogs=0, comments=0),
+        jira_issue(3, worklogs=0, comments=0, parent={"key": "DEMO-1"}),
+    ]
+    path = write_jira_json(tmp_path / "a.json", first)
+    run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    old = Issue.objects.get(key="DEMO-1")
+    calls: list[set[int]] = []
+    monkeypatch.setattr(writer.pagecache, "invalidate_on_commit", lambda ids, p: calls.append(set(ids)))
+    moved = jira_issue(2, worklogs=0, comments=0)
+    moved["fields"]["worklog"]["worklogs"] = jira_issue(1)["fields"]["worklog"]["worklogs"][:1]
+    moved["fields"]["comment"]["comments"] = jira_issue(1)["fields"]["comment"]["comments"]
+    for what, records in {
+        "worklog and comment": [moved],
+        "sub-task": [jira_issue(3, worklogs=0, comments=0, parent={"key": "DEMO-2"})],
+    }.items():
+        calls.clear()
+        write_jira_json(path, records)
+        with django_capture_on_commit_callbacks(execute=True):
+            run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+        assert any(old.pk in ids for ids in calls), what
+    assert Worklog.objects.get(external_id="100").issue.key == "DEMO-2"
+    assert Comment.objects.get(external_id="190").issue.key == "DEMO-2"
+    assert Issue.objects.get(key="DEMO-3").parent.key == "DEMO-2"
 
 
 @pytest.mark.django_db
@@ -145,7 +292,8 @@ def test_a_chunk_invalidates_its_changed_issues_and_their_parents_once(
 
 @pytest.mark.django_db
 def test_records_in_an_unknown_done_status_added_by_staff_resolve(tmp_path, project_a, admin_user):
-    # A done-category status the import adds is known as done for the rest of the job.
+    # A done-category status the import adds is known as done for the rest of the job (admin_user: staff, DEMO member).
+    Membership.objects.create(project=project_a, user=admin_user, role=Role.MEMBER)
     record = jira_issue(1, status={"name": "Shipped", "statusCategory": {"key": "done"}})
     path = write_jira_json(tmp_path / "s.json", [record])
     run(services.import_job_create(user=admin_user, paths=[path], enqueue=False))

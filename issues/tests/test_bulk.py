@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
+from imports import services as jobs
 from issues import bulk
 from issues.models import History, Issue, Priority, Project, Resolution, Status
 
@@ -53,6 +54,20 @@ def test_bulk_selection_keeps_to_projects_the_user_edits(project_a, project_b, a
     assert set(bulk.bulk_selection(user=carol, jql=None)) == set()
     assert set(bulk.bulk_selection(user=None, jql=None)) == {demo, ops}
     assert set(bulk.bulk_selection(user=bob, jql="project = OPS")) == {ops}
+
+
+def test_a_superuser_without_membership_bulk_changes_nothing(project_a, admin_user, make_issue):
+    # admin_user (superuser, member of nothing) gets 404 on DEMO's pages: a bulk change by him, by checked ids
+    # (the admin action, the navigator) or by JQL, changes no DEMO issue.
+    issue = make_issue(project_a)
+    assert set(bulk.bulk_selection(user=admin_user, jql=None)) == set()
+    job = jobs.bulk_update_job_create(
+        user=admin_user, issue_ids=[issue.pk], changes={"priority": "Lowest"}, source="admin", enqueue=False
+    )
+    jobs.job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.total, job.updated_count) == (0, 0)
+    assert Issue.objects.get(pk=issue.pk).priority.name != "Lowest"
 
 
 BULK_CHANGES = [

@@ -76,8 +76,21 @@ def test_project_sets_follow_roles(people, project_a, project_b):
 
 def test_site_admin_and_imports(admin_user, people, project_a):
     assert is_site_admin(admin_user) and not is_site_admin(people["alice"])
-    assert may_import_into(admin_user, project_a.pk) and may_import_into(None, project_a.pk)
+    assert may_import_into(None, project_a.pk)  # the command line: the system
     assert may_import_into(people["dave"], project_a.pk) and not may_import_into(people["carol"], project_a.pk)
+
+
+def test_a_superuser_follows_the_membership_rule_in_the_product(client, admin_user, project_a, make_issue):
+    # admin_user is a superuser and a member of nothing: DEMO's pages answer 404 to him, so no import, bulk
+    # change, form or API call may change DEMO either (the Django admin stays the site admin's tool).
+    issue = make_issue(project_a, summary="Original")
+    assert not may_import_into(admin_user, project_a.pk)
+    client.force_login(admin_user)
+    assert client.get(f"/browse/{issue.key}").status_code == 404
+    assert [edit(client, admin_user, issue) for edit in EDITS] == [False] * len(EDITS)
+    assert Issue.objects.get(pk=issue.pk).summary == "Original"
+    Membership.objects.create(project=project_a, user=admin_user, role=Role.MEMBER)
+    assert may_import_into(admin_user, project_a.pk)  # as a member, like anyone
 
 
 # --- editing an issue: member or admin, through every entry point -----------------------------------------------
