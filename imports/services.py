@@ -460,7 +460,7 @@ def bulk_update_job_create(
     bad JQL or changes before anything is queued. The selection is re-checked against the user's
     projects when the job runs.
     """
-    cleaned = bulk_changes_clean(changes)
+    cleaned = bulk_changes_clean(changes, user=user)
     opts: dict[str, Any] = {**(options or {}), "changes": cleaned}
     if jql is not None and jql.strip():
         opts["jql"] = bulk_jql_check(jql=jql, user=user)

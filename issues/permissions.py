@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from issues.models import Membership, Role
 
@@ -27,6 +27,20 @@ def visible_project_ids(user: UserLike) -> QuerySet:
     if not user.is_authenticated:
         return Membership.objects.none().values("project_id")
     return Membership.objects.filter(user_id=user.pk).values("project_id")
+
+
+def known_users_q(user: Any) -> Q:
+    """Return a filter on users for the people `user` may look up by name: themselves and whoever shares a project.
+
+    JQL user values and bulk-change assignees resolve names through it, so nobody learns whether an account
+    exists outside their projects (the error is the same as for a typo). A site admin and the system (None) see all.
+    """
+    if user is None or is_site_admin(user):
+        return Q()
+    if not user.is_authenticated:
+        return Q(pk__in=[])
+    fellows = Membership.objects.filter(project_id__in=visible_project_ids(user)).values("user_id")
+    return Q(pk=user.pk) | Q(pk__in=fellows)
 
 
 def editable_project_ids(user: UserLike) -> QuerySet:
