@@ -165,6 +165,10 @@ AUTHENTICATION_BACKENDS = ["accounts.backends.ProfileModelBackend"]
 # page-cache hit needs no session query and a cache flush or outage logs nobody out.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 LOGIN_REDIRECT_URL = "issues:navigator"
+# Login throttling (accounts/throttle.py): this many wrong passwords for one username from one address lock that
+# pair out for LOGIN_LOCKOUT_SECONDS (counted in the shared cache); a success resets the count.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"

@@ -222,6 +222,24 @@ def add_to_counters(amounts: Mapping[str, int]) -> None:
     guard(run)
 
 
+def count_in_window(key: str, seconds: int) -> int:
+    """Add one to a counter that lives `seconds` from its first count (later counts keep that expiry); return it."""
+    c = backend()
+    rc = _redis(c)
+
+    def run() -> int:
+        if rc is not None:
+            raw_key = rc.make_key(key)
+            pipe = rc.get_client(write=True).pipeline(transaction=False)
+            pipe.set(raw_key, 0, ex=seconds, nx=True)
+            pipe.incr(raw_key)
+            return int(pipe.execute()[1])
+        c.add(key, 0, seconds)
+        return int(c.incr(key))
+
+    return guard(run)
+
+
 def set_add(key: str, member: str) -> bool:
     """Add a member to a set kept for the default lifetime; return False when the backend has no sets (not Redis)."""
     c = backend()
