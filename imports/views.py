@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -11,13 +12,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from imports import selectors, services
 from imports.forms import BulkChangeForm, UploadForm
+from issues.permissions import may_upload_imports
 from taskra_site.validation import error_messages
 
 
 @require_http_methods(["GET", "POST"])
 def index(request: HttpRequest) -> HttpResponse:
     """List the user's jobs and take a new upload."""
-    form = UploadForm(request.POST or None, request.FILES or None)
+    form = UploadForm(request.POST or None, request.FILES or None, user=request.user)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -37,7 +39,14 @@ def index(request: HttpRequest) -> HttpResponse:
                 return redirect(job.get_absolute_url())
         status = 400
     jobs = selectors.jobs_visible_to(request.user)[:50]
-    return render(request, "imports/index.html", {"form": form, "jobs": jobs}, status=status)
+    context = {
+        "form": form,
+        "jobs": jobs,
+        "may_upload": may_upload_imports(request.user),
+        "retention_days": settings.IMPORT_RETENTION_DAYS,
+        "quota_text": services.size_text(settings.IMPORT_USER_QUOTA_BYTES),
+    }
+    return render(request, "imports/index.html", context, status=status)
 
 
 @require_GET
@@ -45,7 +54,13 @@ def detail(request: HttpRequest, job_id: int) -> HttpResponse:
     """Show a job: live progress bar, counts and its error table."""
     job = selectors.job_get(request.user, job_id)
     page = Paginator(job.errors.all(), 100).get_page(request.GET.get("page"))
-    return render(request, "imports/detail.html", {"job": job, "errors": page, "progress": selectors.job_progress(job)})
+    context = {
+        "job": job,
+        "errors": page,
+        "progress": selectors.job_progress(job),
+        "retention_days": settings.IMPORT_RETENTION_DAYS,
+    }
+    return render(request, "imports/detail.html", context)
 
 
 @require_GET

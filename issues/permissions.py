@@ -104,6 +104,15 @@ def may_edit(user: UserLike, project_id: int) -> bool:
     return can_edit_in(project_role(user, project_id))
 
 
+def may_upload_imports(user: Any) -> bool:
+    """Return whether the user may upload import files at all: a site admin, or a member/admin of some project."""
+    if is_site_admin(user):
+        return True
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return Membership.objects.filter(user_id=user.pk, role__in=EDIT_ROLES).exists()
+
+
 def may_import_into(user: UserLike | None, project_id: int) -> bool:
     """Return whether an import by this user may write into the project (system imports have no user)."""
     return user is None or is_site_admin(user) or may_edit(user, project_id)

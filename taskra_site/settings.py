@@ -151,6 +151,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Celery beat (periodic tasks, taskra_site/celery.py) keeps its schedule state here, not in the working directory.
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -183,6 +185,10 @@ MEDIA_ROOT = VAR_DIR / "media"
 
 # Upload limits for imports (bytes); Django's own memory limit stays small so big files go to disk.
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 500 * 1024 * 1024, minimum=1024)
+# Stored uploads one person may keep at once (bytes), and how long uploads are kept before a periodic task
+# (Celery beat, imports.tasks.expire_import_files) deletes them. Only project members (or superusers) upload.
+IMPORT_USER_QUOTA_BYTES = env_int("IMPORT_USER_QUOTA_BYTES", 2 * 1024 * 1024 * 1024, minimum=1024)
+IMPORT_RETENTION_DAYS = env_int("IMPORT_RETENTION_DAYS", 30, minimum=1)
 # A running import/bulk job is taken over by another worker when its worker commits nothing for this long.
 IMPORTS_LEASE_SECONDS = env_int("IMPORTS_LEASE_SECONDS", 120, minimum=5)
 # Imports read and validate the next chunk in a forked process while the worker writes (imports.parsers.ReaderProcess).
