@@ -596,9 +596,9 @@ def upload_quota_check(*, user: Any, sizes: Sequence[int]) -> None:
 
 def stored_upload_bytes(*, user: Any) -> int:
     """Return the bytes of the user's uploaded import files still stored (not yet expired)."""
-    total = Job.objects.filter(user_id=user.pk, source="upload", files_expired=False).aggregate(
-        total=Sum("file_size")
-    )["total"]
+    total = Job.objects.filter(user_id=user.pk, source="upload", files_expired=False).aggregate(total=Sum("file_size"))[
+        "total"
+    ]
     return int(total or 0)
 
 

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from taskra_site.env import env_bool, env_database, env_float, env_int, env_list, env_str, env_url
+from taskra_site.env import (
+    env_bool,
+    env_csp_sources,
+    env_database,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    env_url,
+)
+from taskra_site.security import content_security_policy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TASKRA_VAR_DIR", str(BASE_DIR / "var")))
@@ -28,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "csp",
     "accounts",
     "issues",
     "worklogs",
@@ -46,6 +57,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Content-Security-Policy on every response (taskra_site/security.py).
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "taskra_site.urls"
@@ -225,6 +238,13 @@ LOGGING = {
 
 # django-debug-toolbar: development only, and only when DEBUG is on.
 ENABLE_DEBUG_TOOLBAR = DEBUG and env_bool("DEBUG_TOOLBAR", True)
+
+# Content-Security-Policy (django-csp): everything from the site only; images also from these hosts
+# (comma-separated host sources, e.g. https://img.example.com). Markdown images from elsewhere do not load.
+TASKRA_CSP_IMAGE_HOSTS = env_csp_sources("TASKRA_CSP_IMAGE_HOSTS")
+CONTENT_SECURITY_POLICY = content_security_policy(
+    image_hosts=TASKRA_CSP_IMAGE_HOSTS, debug_toolbar=ENABLE_DEBUG_TOOLBAR
+)
 if ENABLE_DEBUG_TOOLBAR:
     INSTALLED_APPS.append("debug_toolbar")
     MIDDLEWARE.insert(0, "debug_toolbar.middleware.DebugToolbarMiddleware")
