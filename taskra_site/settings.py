@@ -177,8 +177,9 @@ LOGIN_URL = "login"
 # The per-request user lookup joins the profile (time zone, display name): one query instead of two.
 AUTHENTICATION_BACKENDS = ["accounts.backends.ProfileModelBackend"]
 # Sessions are read from the cache (Redis when configured) and written through to the database, so a
-# page-cache hit needs no session query and a cache flush or outage logs nobody out.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# page-cache hit needs no session query and a cache flush or outage logs nobody out. taskra_site.sessions is
+# Django's cached_db with its cache calls behind the shared cache's circuit breaker: an outage is quiet.
+SESSION_ENGINE = "taskra_site.sessions"
 LOGIN_REDIRECT_URL = "issues:navigator"
 # Login throttling (accounts/throttle.py): this many wrong passwords for one username from one address lock that
 # pair out for LOGIN_LOCKOUT_SECONDS (counted in the shared cache); a success resets the count.
