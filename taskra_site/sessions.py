@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends import cached_db
 
 from taskra_site import sharedcache
@@ -34,6 +35,16 @@ class BreakerCache:
 
     def __contains__(self, key: str) -> bool:
         return self.get(key) is not None
+
+    # The async session API (aload, asave, adelete) calls these.
+    async def aget(self, key: str, default: Any = None) -> Any:
+        return await sync_to_async(self.get)(key, default)
+
+    async def aset(self, key: str, value: Any, timeout: int | None = None) -> None:
+        await sync_to_async(self.set)(key, value, timeout)
+
+    async def adelete(self, key: str) -> None:
+        await sync_to_async(self.delete)(key)
 
 
 class SessionStore(cached_db.SessionStore):

@@ -96,3 +96,17 @@ def test_sessions_still_use_the_cache_when_it_answers(alice, project_a, settings
 
     assert isinstance(SessionStore(key), SessionBase)
     assert cache.get(SessionStore.cache_key_prefix + key) is not None
+
+
+def test_the_async_session_api_survives_the_outage_too(alice, project_a, outage, transactional_db):
+    from asgiref.sync import async_to_sync
+
+    from taskra_site.sessions import SessionStore
+
+    store = SessionStore()
+    store["x"] = 1
+    async_to_sync(store.asave)()
+    again = SessionStore(store.session_key)
+    assert async_to_sync(again.aload)() == {"x": 1}
+    async_to_sync(again.adelete)()
+    assert async_to_sync(SessionStore(store.session_key).aload)() == {}
