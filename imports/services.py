@@ -567,8 +567,12 @@ def running_jobs_lease_wait(*, now: dt.datetime | None = None) -> float | None:
 
 
 def size_text(size: int) -> str:
-    """Return a byte count as people read it: "950.0 kB", "12.5 MB"."""
-    return f"{size / 1000:.1f} kB" if size < 1_000_000 else f"{size / 1_000_000:.1f} MB"
+    """Return a byte count as people read it: "950.0 kB", "12.5 MB", "2.1 GB"."""
+    if size < 1_000_000:
+        return f"{size / 1000:.1f} kB"
+    if size < 1_000_000_000:
+        return f"{size / 1_000_000:.1f} MB"
+    return f"{size / 1_000_000_000:.1f} GB"
 
 
 def upload_quota_check(*, user: Any, sizes: Sequence[int]) -> None:
