@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # Where settings.py keeps the SQLite database, uploads and the file broker (TASKRA_VAR_DIR overrides it).
 DATA_DIR := $(or $(TASKRA_VAR_DIR),var)
 
-.PHONY: venv run worker test lint format bench-adapters bench-cache bench-import bench-navigator bench-worklogs clean clean-data
+.PHONY: venv run worker beat test lint format bench-adapters bench-cache bench-import bench-navigator bench-worklogs clean clean-data
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,19 +20,23 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
-# Web server and a Celery worker together on the embedded defaults; Ctrl-C stops both.
+# Web server and a Celery worker (with embedded beat for periodic tasks) on the embedded defaults. One Ctrl-C stops
+# both: taskra_site/supervise.py sends each a single SIGTERM and waits for them.
 run: export DEBUG ?= 1
 run: venv
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --if-empty --issues $(SEED_ISSUES) --base-url http://$(ADDR)/
-	@echo "Starting Taskra on http://$(ADDR)/ and a Celery worker (Ctrl-C stops both)"
-	@trap 'kill 0' INT TERM; \
-	$(BIN)/celery -A taskra_site worker --loglevel INFO --concurrency 1 & \
-	$(BIN)/python manage.py runserver $(ADDR) & \
-	wait
+	@echo "Starting Taskra on http://$(ADDR)/ and a Celery worker with beat (Ctrl-C stops both)"
+	@exec $(BIN)/python -m taskra_site.supervise \
+		-- $(BIN)/celery -A taskra_site worker -B --loglevel INFO --concurrency 1 \
+		-- $(BIN)/python manage.py runserver $(ADDR)
 
 worker: venv
 	$(BIN)/celery -A taskra_site worker --loglevel INFO
+
+# Celery beat alone: sends the periodic tasks (taskra_site/celery.py) when workers run elsewhere. Run one only.
+beat: venv
+	$(BIN)/celery -A taskra_site beat --loglevel INFO
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.http import HttpRequest
 
+from accounts.forms import AdminLoginForm
 from accounts.models import Profile, display_name
 from taskra_site.pagination import EstimatedCountPaginator
 
@@ -20,6 +21,9 @@ class ProfileInline(admin.StackedInline):
     can_delete = False
     fields = ("display_name", "time_zone", "account_id")
 
+
+# The admin's login says so when a username is locked out (accounts/throttle.py), like the login page.
+admin.site.login_form = AdminLoginForm
 
 if admin.site.is_registered(User):
     admin.site.unregister(User)

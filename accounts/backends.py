@@ -1,4 +1,4 @@
-"""Authentication backend that loads the user's profile with the user (one query per request, not two)."""
+"""Authentication backend: the profile loaded with the user (one query per request), and the login throttle."""
 
 from __future__ import annotations
 
@@ -6,10 +6,31 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+
+from accounts import throttle
 
 
 class ProfileModelBackend(ModelBackend):
-    """ModelBackend whose per-request user lookup joins the profile (display name, time zone)."""
+    """ModelBackend whose per-request user lookup joins the profile (display name, time zone).
+
+    Every password check (the login page, the admin's login, any authenticate() with a request) is refused while
+    the username is locked from the caller's address (accounts/throttle.py): the password is not even checked.
+    """
+
+    def authenticate(
+        self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
+    ) -> Any | None:
+        """Check the password unless this username is locked from this address (then stop every backend)."""
+        name = username if username is not None else kwargs.get(get_user_model().USERNAME_FIELD)
+        if (
+            request is not None
+            and name
+            and throttle.locked_for(username=str(name), address=throttle.client_address(request))
+        ):
+            raise PermissionDenied("locked")
+        return super().authenticate(request, username=username, password=password, **kwargs)
 
     def get_user(self, user_id: Any) -> Any | None:
         """Return the active user with this id, profile joined, or None."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 
 from imports.models import JobFormat
+from imports.services import upload_quota_check
 from issues.models import Priority, Status
 
 
@@ -42,14 +43,20 @@ class UploadForm(forms.Form):
     )
     timezone = forms.CharField(max_length=64, required=False, initial="UTC", help_text="Time zone of CSV dates.")
 
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
     def clean_files(self) -> list[UploadedFile]:
         files = self.cleaned_data["files"]
-        limit = settings.IMPORT_MAX_UPLOAD_BYTES
-        for f in files:
-            if f.size > limit:
-                raise forms.ValidationError(
-                    f"{f.name} is {f.size / 1048576:.1f} MB: the limit is {limit / 1048576:.0f} MB."
-                )
+        try:
+            # Who may upload at all, the size of one file and the person's quota of stored uploads.
+            upload_quota_check(user=self.user, sizes=[f.size or 0 for f in files])
+        except ValidationError as exc:
+            if exc.code == "no_project":
+                self.add_error(None, exc)
+                return files
+            raise
         return files
 
 

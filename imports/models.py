@@ -71,6 +71,8 @@ class Job(models.Model):
     file_path = models.CharField(max_length=500, blank=True, default="")
     file_name = models.CharField(max_length=255, blank=True, default="")
     file_size = models.PositiveBigIntegerField(default=0)
+    # Uploaded files are deleted IMPORT_RETENTION_DAYS after the upload (imports.tasks.expire_import_files).
+    files_expired = models.BooleanField(default=False)
     # Import: {"project": "KEY", "chunk_size": 1000}; bulk update: {"ids": [...]} or {"jql": "..."} plus "changes".
     options = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=24, choices=JobState.choices, default=JobState.QUEUED, db_index=True)

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Min, Q, QuerySet
+from django.db.models import Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from imports import parsers
@@ -41,6 +41,7 @@ from issues.permissions import (
     is_site_admin,
     may_import_into,
     may_manage_accounts,
+    may_upload_imports,
 )
 from taskra_site import sql
 from worklogs.models import Worklog
@@ -517,7 +518,7 @@ def bulk_update_job_create(
     bad JQL or changes before anything is queued. The selection is re-checked against the user's
     projects when the job runs.
     """
-    cleaned = bulk_changes_clean(changes)
+    cleaned = bulk_changes_clean(changes, user=user)
     opts: dict[str, Any] = {**(options or {}), "changes": cleaned}
     if jql is not None and jql.strip():
         opts["jql"] = bulk_jql_check(jql=jql, user=user)
@@ -616,3 +617,72 @@ def running_jobs_lease_wait(*, now: dt.datetime | None = None) -> float | None:
     if nearest is None:
         return None
     return max((nearest - (now or timezone.now())).total_seconds(), 0) + 1
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Upload quota and retention of stored uploads
+# ---------------------------------------------------------------------------------------------------------
+
+
+def size_text(size: int) -> str:
+    """Return a byte count as people read it: "950.0 kB", "12.5 MB", "2.1 GB"."""
+    if size < 1_000_000:
+        return f"{size / 1000:.1f} kB"
+    if size < 1_000_000_000:
+        return f"{size / 1_000_000:.1f} MB"
+    return f"{size / 1_000_000_000:.1f} GB"
+
+
+def upload_quota_check(*, user: Any, sizes: Sequence[int]) -> None:
+    """Raise ValidationError unless `user` may store uploads of these sizes.
+
+    Nobody outside every project uploads (a site admin may); one file stays under IMPORT_MAX_UPLOAD_BYTES; the
+    person's stored uploads (not yet deleted by the retention) plus these stay under IMPORT_USER_QUOTA_BYTES.
+    """
+    if not may_upload_imports(user):
+        raise ValidationError(
+            "Only a member of a project can import: ask a project admin to add you.", code="no_project"
+        )
+    limit = settings.IMPORT_MAX_UPLOAD_BYTES
+    for size in sizes:
+        if size > limit:
+            raise ValidationError(f"A file of {size_text(size)} is over the limit: the limit is {size_text(limit)}.")
+    quota = settings.IMPORT_USER_QUOTA_BYTES
+    used = stored_upload_bytes(user=user)
+    if used + sum(sizes) > quota:
+        raise ValidationError(
+            f"These files would bring your stored imports to {size_text(used + sum(sizes))}: your quota is "
+            f"{size_text(quota)}. Uploads are deleted {settings.IMPORT_RETENTION_DAYS} days after upload."
+        )
+
+
+def stored_upload_bytes(*, user: Any) -> int:
+    """Return the bytes of the user's uploaded import files still stored (not yet expired)."""
+    total = Job.objects.filter(user_id=user.pk, source="upload", files_expired=False).aggregate(total=Sum("file_size"))[
+        "total"
+    ]
+    return int(total or 0)
+
+
+def import_files_expire(*, now: dt.datetime) -> list[int]:
+    """Delete the stored uploads of finished jobs older than IMPORT_RETENTION_DAYS; mark each job; return their ids.
+
+    Only files under MEDIA_ROOT/imports/ are touched (a command's files belong to whoever ran it); a job still
+    queued or running keeps its files whatever their age.
+    """
+    cutoff = now - dt.timedelta(days=settings.IMPORT_RETENTION_DAYS)
+    root = (Path(settings.MEDIA_ROOT) / "imports").resolve()
+    expired: list[int] = []
+    due = Job.objects.filter(source="upload", files_expired=False, state__in=FINISHED_STATES, created__lt=cutoff)
+    for job in due.order_by("id").iterator():
+        for path in job_paths(job):
+            path = path.resolve()
+            if path.is_relative_to(root) and path != root:
+                path.unlink(missing_ok=True)
+                if path.parent != root:
+                    with contextlib.suppress(OSError):
+                        path.parent.rmdir()  # the job's own directory, once empty
+        job.files_expired = True
+        job.save(update_fields=["files_expired"])
+        expired.append(job.pk)
+    return expired

@@ -7,6 +7,7 @@ from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.utils import timezone
 
 from imports import services
 
@@ -51,3 +52,12 @@ def _recover_on_start(sender: Any = None, **kwargs: Any) -> None:
     except AttributeError:
         queues = []
     recover_jobs.apply_async(queue=queues[0] if queues else None)
+
+
+@shared_task(acks_late=True)
+def expire_import_files() -> list[int]:
+    """Delete stored uploads older than IMPORT_RETENTION_DAYS (run by Celery beat, taskra_site/celery.py)."""
+    expired = services.import_files_expire(now=timezone.now())
+    if expired:
+        logger.info("deleted the uploaded files of %d import job(s) past the retention", len(expired))
+    return expired

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -14,14 +15,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from imports import selectors, services
 from imports.forms import BulkChangeForm, UploadForm
 from imports.models import Job
-from issues.permissions import may_manage_accounts
+from issues.permissions import may_manage_accounts, may_upload_imports
 from taskra_site.validation import error_messages
 
 
 @require_http_methods(["GET", "POST"])
 def index(request: HttpRequest) -> HttpResponse:
     """List the user's jobs and take a new upload."""
-    form = UploadForm(request.POST or None, request.FILES or None)
+    form = UploadForm(request.POST or None, request.FILES or None, user=request.user)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -41,7 +42,14 @@ def index(request: HttpRequest) -> HttpResponse:
                 return redirect(job.get_absolute_url())
         status = 400
     jobs = selectors.jobs_visible_to(request.user)[:50]
-    return render(request, "imports/index.html", {"form": form, "jobs": jobs}, status=status)
+    context = {
+        "form": form,
+        "jobs": jobs,
+        "may_upload": may_upload_imports(request.user),
+        "retention_days": settings.IMPORT_RETENTION_DAYS,
+        "quota_text": services.size_text(settings.IMPORT_USER_QUOTA_BYTES),
+    }
+    return render(request, "imports/index.html", context, status=status)
 
 
 def _detail(request: HttpRequest, job: Job, *, status: int = 200, **extra: Any) -> HttpResponse:
@@ -57,6 +65,7 @@ def _detail(request: HttpRequest, job: Job, *, status: int = 200, **extra: Any) 
         if may_map and job.kind == "import"
         else [],
         "map_error": None,
+        "retention_days": settings.IMPORT_RETENTION_DAYS,
         **extra,
     }
     return render(request, "imports/detail.html", context, status=status)

@@ -24,7 +24,7 @@ from django.utils import timezone
 from issues import pagecache
 from issues.jql import JQLError, jql_queryset
 from issues.models import History, Issue, Label, Priority, Status, StatusCategory
-from issues.permissions import editable_project_ids
+from issues.permissions import editable_project_ids, known_users_q
 from issues.services import (
     HISTORY_RELATIONS,
     done_resolution_id,
@@ -44,8 +44,12 @@ BULK_FIELDS = ("status", "assignee", "priority", "add_labels", "remove_labels")
 UNASSIGNED = "__unassigned__"
 
 
-def bulk_changes_clean(changes: dict[str, Any]) -> dict[str, Any]:
-    """Return the changes with names resolved to ids; raise ValidationError with a message for bad ones."""
+def bulk_changes_clean(changes: dict[str, Any], *, user: Any | None = None) -> dict[str, Any]:
+    """Return the changes with names resolved to ids; raise ValidationError with a message for bad ones.
+
+    The assignee is looked up among the people `user` shares a project with (None: the system, everyone), so
+    an account elsewhere answers "Unknown user" exactly like a missing one.
+    """
     out: dict[str, Any] = {}
     if changes.get("status"):
         status = Status.objects.filter(name__iexact=str(changes["status"]).strip()).first() or (
@@ -66,12 +70,13 @@ def bulk_changes_clean(changes: dict[str, Any]) -> dict[str, Any]:
         if value in (UNASSIGNED, "-", "none", "unassigned"):
             out["assignee"] = None
         else:
-            user = User.objects.filter(username=value).first() or (
-                User.objects.filter(pk=value).first() if value.isdigit() else None
+            people = User.objects.filter(known_users_q(user))
+            assignee = people.filter(username=value).first() or (
+                people.filter(pk=value).first() if value.isdigit() else None
             )
-            if user is None:
+            if assignee is None:
                 raise ValidationError(f"Unknown user '{value}'.")
-            out["assignee"] = user.pk
+            out["assignee"] = assignee.pk
     for field in ("add_labels", "remove_labels"):
         names = changes.get(field) or []
         if isinstance(names, str):

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from issues.models import Membership, Role
 
@@ -34,6 +34,19 @@ def visible_project_ids(user: UserLike) -> QuerySet:
     if not user.is_authenticated:
         return Membership.objects.none().values("project_id")
     return Membership.objects.filter(user_id=user.pk).values("project_id")
+
+
+def known_users_q(user: Any) -> Q:
+    """Return a filter on users for the people `user` may look up by name: themselves and whoever shares a project.
+
+    JQL user values and bulk-change assignees resolve names through it, so nobody learns whether an account
+    exists outside their projects (the error is the same as for a typo). A site admin and the system (None) see all.
+    """
+    if user is None or is_site_admin(user):
+        return Q()
+    if not user.is_authenticated:
+        return Q(pk__in=[])
+    return Q(pk=user.pk) | Q(pk__in=users_sharing_a_project(user))
 
 
 def editable_project_ids(user: UserLike) -> QuerySet:
@@ -112,6 +125,15 @@ def users_sharing_a_project(user: UserLike) -> QuerySet:
 def may_edit(user: UserLike, project_id: int) -> bool:
     """Return whether the user may create and change issues in the project."""
     return can_edit_in(project_role(user, project_id))
+
+
+def may_upload_imports(user: Any) -> bool:
+    """Return whether the user may upload import files at all: a site admin, or a member/admin of some project."""
+    if is_site_admin(user):
+        return True
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return Membership.objects.filter(user_id=user.pk, role__in=EDIT_ROLES).exists()
 
 
 def may_import_into(user: UserLike | None, project_id: int) -> bool:

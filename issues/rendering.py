@@ -6,6 +6,8 @@ allow-list, so neither a ``<script>`` nor a ``javascript:`` link survives even i
 
 from __future__ import annotations
 
+import re
+
 import nh3
 from markdown_it import MarkdownIt
 
@@ -25,12 +27,15 @@ ALLOWED_ATTRIBUTES = {
 }
 
 
+_ALIGN_STYLE = re.compile(r'\s+style="(?:text-align:\s*(left|center|right);?\s*|[^"]*)"')
+
+
 def render_markdown(text: str) -> str:
     """Return sanitized HTML for Markdown text (safe to mark_safe)."""
     if not text:
         return ""
     html = _md.render(text)
-    return nh3.clean(
+    html = nh3.clean(
         html,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
@@ -38,3 +43,5 @@ def render_markdown(text: str) -> str:
         link_rel="noopener noreferrer nofollow",
         filter_style_properties={"text-align"},
     )
+    # The Content-Security-Policy blocks style attributes: a table column's alignment becomes a class.
+    return _ALIGN_STYLE.sub(lambda m: f' class="align-{m.group(1)}"' if m.group(1) else "", html)

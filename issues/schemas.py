@@ -22,10 +22,12 @@ from pydantic import (
     PlainSerializer,
     StringConstraints,
     WithJsonSchema,
+    field_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from issues.durations import MAX_DURATION_SECONDS, format_duration, parse_duration
+from taskra_site.textguard import find_unstorable_in, unstorable_message
 
 
 def _duration_input(allow_zero: bool):
@@ -270,6 +272,15 @@ class IssuePage(BaseModel):
 class _Input(BaseModel):
     # Unknown keys are mistakes in an API body or an import mapping: say so instead of dropping them.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        # NUL (PostgreSQL refuses it in text) in any string field: a 400 naming the field, not a 500 at the database.
+        what = find_unstorable_in(value)
+        if what:
+            raise PydanticCustomError("unstorable_character", unstorable_message("The value", what))
+        return value
 
 
 class IssueCreate(_Input):

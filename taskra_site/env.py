@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -83,6 +84,24 @@ def env_list(name: str, default: list[str], environ: Mapping[str, str] = os.envi
     items = [item.strip() for item in raw.split(",")]
     if any(not item for item in items):
         raise EnvError(f"{name}={raw!r} has an empty item: use a comma-separated list such as a.example,b.example")
+    return items
+
+
+_CSP_SOURCE = re.compile(r"^(?:https?://)?(?:\*\.)?[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/-]*)?$")
+
+
+def env_csp_sources(name: str, environ: Mapping[str, str] = os.environ) -> list[str]:
+    """Return a comma-separated list of CSP host sources (https://img.example.com, *.cdn.example), default none.
+
+    Keywords, wildcards alone, spaces and semicolons are refused: they would widen or rewrite the policy.
+    """
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return []
+    items = env_list(name, [], {name: raw})
+    for item in items:
+        if not _CSP_SOURCE.match(item):
+            raise EnvError(f"{name}={raw!r}: {item!r} is not a host source such as https://img.example.com")
     return items
 
 

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from taskra_site.env import env_bool, env_database, env_float, env_int, env_list, env_str, env_url
+from taskra_site.env import (
+    env_bool,
+    env_csp_sources,
+    env_database,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    env_url,
+)
+from taskra_site.security import content_security_policy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TASKRA_VAR_DIR", str(BASE_DIR / "var")))
@@ -28,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "csp",
     "accounts",
     "issues",
     "worklogs",
@@ -36,6 +47,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # NUL or an unpaired surrogate in the URL, a cookie or a form: a clear 400 before any session or database read.
+    "taskra_site.middleware.UnstorableInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -44,6 +57,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Content-Security-Policy on every response (taskra_site/security.py).
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "taskra_site.urls"
@@ -148,6 +163,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Celery beat (periodic tasks, taskra_site/celery.py) keeps its schedule state here, not in the working directory.
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -159,9 +176,14 @@ LOGIN_URL = "login"
 # The per-request user lookup joins the profile (time zone, display name): one query instead of two.
 AUTHENTICATION_BACKENDS = ["accounts.backends.ProfileModelBackend"]
 # Sessions are read from the cache (Redis when configured) and written through to the database, so a
-# page-cache hit needs no session query and a cache flush or outage logs nobody out.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# page-cache hit needs no session query and a cache flush or outage logs nobody out. taskra_site.sessions is
+# Django's cached_db with its cache calls behind the shared cache's circuit breaker: an outage is quiet.
+SESSION_ENGINE = "taskra_site.sessions"
 LOGIN_REDIRECT_URL = "issues:navigator"
+# Login throttling (accounts/throttle.py): this many wrong passwords for one username from one address lock that
+# pair out for LOGIN_LOCKOUT_SECONDS (counted in the shared cache); a success resets the count.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
@@ -176,6 +198,10 @@ MEDIA_ROOT = VAR_DIR / "media"
 
 # Upload limits for imports (bytes); Django's own memory limit stays small so big files go to disk.
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 500 * 1024 * 1024, minimum=1024)
+# Stored uploads one person may keep at once (bytes), and how long uploads are kept before a periodic task
+# (Celery beat, imports.tasks.expire_import_files) deletes them. Only project members (or superusers) upload.
+IMPORT_USER_QUOTA_BYTES = env_int("IMPORT_USER_QUOTA_BYTES", 2 * 1024 * 1024 * 1024, minimum=1024)
+IMPORT_RETENTION_DAYS = env_int("IMPORT_RETENTION_DAYS", 30, minimum=1)
 # A running import/bulk job is taken over by another worker when its worker commits nothing for this long.
 IMPORTS_LEASE_SECONDS = env_int("IMPORTS_LEASE_SECONDS", 120, minimum=5)
 # Imports read and validate the next chunk in a forked process while the worker writes (imports.parsers.ReaderProcess).
@@ -212,6 +238,13 @@ LOGGING = {
 
 # django-debug-toolbar: development only, and only when DEBUG is on.
 ENABLE_DEBUG_TOOLBAR = DEBUG and env_bool("DEBUG_TOOLBAR", True)
+
+# Content-Security-Policy (django-csp): everything from the site only; images also from these hosts
+# (comma-separated host sources, e.g. https://img.example.com). Markdown images from elsewhere do not load.
+TASKRA_CSP_IMAGE_HOSTS = env_csp_sources("TASKRA_CSP_IMAGE_HOSTS")
+CONTENT_SECURITY_POLICY = content_security_policy(
+    image_hosts=TASKRA_CSP_IMAGE_HOSTS, debug_toolbar=ENABLE_DEBUG_TOOLBAR
+)
 if ENABLE_DEBUG_TOOLBAR:
     INSTALLED_APPS.append("debug_toolbar")
     MIDDLEWARE.insert(0, "debug_toolbar.middleware.DebugToolbarMiddleware")

@@ -23,6 +23,7 @@ logger = logging.getLogger("taskra.cache")
 T = TypeVar("T")
 
 BREAKER_SECONDS = 2.0  # after a cache error, skip the cache this long (no timeout per request)
+WARN_EVERY_SECONDS = 60.0  # a long outage is one warning a minute, however often the breaker re-trips
 
 # Compare-and-delete: release a lock only if we still own it.
 _RELEASE_LUA = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
@@ -39,20 +40,24 @@ class Breaker:
 
     def __init__(self) -> None:
         self.open_until = 0.0
+        self.warned_at: float | None = None
 
     def allow(self) -> bool:
         """Return whether the cache may be tried now."""
         return time.monotonic() >= self.open_until
 
     def trip(self, exc: BaseException) -> None:
-        """Open the breaker for BREAKER_SECONDS (logged once per outage)."""
-        if self.allow():
+        """Open the breaker for BREAKER_SECONDS (logged at most once every WARN_EVERY_SECONDS, no traceback)."""
+        now = time.monotonic()
+        if self.warned_at is None or now - self.warned_at >= WARN_EVERY_SECONDS:
             logger.warning("shared cache unavailable, serving from the database: %s", exc)
-        self.open_until = time.monotonic() + BREAKER_SECONDS
+            self.warned_at = now
+        self.open_until = now + BREAKER_SECONDS
 
     def reset(self) -> None:
         """Close the breaker (tests, or a known recovery)."""
         self.open_until = 0.0
+        self.warned_at = None
 
 
 breaker = Breaker()
@@ -124,8 +129,18 @@ def set_value(key: str, value: Any, timeout: int | None) -> None:
 
 
 def delete_many(keys: Sequence[str]) -> None:
-    """Delete the keys."""
-    guard(lambda: backend().delete_many(list(keys)))
+    """Delete the keys (the raw client on Redis, so an error reaches the breaker instead of django-redis's log)."""
+    c = backend()
+    rc = _redis(c)
+
+    def run() -> None:
+        if rc is not None:
+            if keys:
+                rc.get_client(write=True).delete(*[rc.make_key(k) for k in keys])
+        else:
+            c.delete_many(list(keys))
+
+    guard(run)
 
 
 def add_lock(key: str, token: str, seconds: int) -> bool:
@@ -220,6 +235,24 @@ def add_to_counters(amounts: Mapping[str, int]) -> None:
                 c.incr(key, amount)
 
     guard(run)
+
+
+def count_in_window(key: str, seconds: int) -> int:
+    """Add one to a counter that lives `seconds` from its first count (later counts keep that expiry); return it."""
+    c = backend()
+    rc = _redis(c)
+
+    def run() -> int:
+        if rc is not None:
+            raw_key = rc.make_key(key)
+            pipe = rc.get_client(write=True).pipeline(transaction=False)
+            pipe.set(raw_key, 0, ex=seconds, nx=True)
+            pipe.incr(raw_key)
+            return int(pipe.execute()[1])
+        c.add(key, 0, seconds)
+        return int(c.incr(key))
+
+    return guard(run)
 
 
 def set_add(key: str, member: str) -> bool:

@@ -6,7 +6,6 @@ on PostgreSQL, chunked reads elsewhere), so memory stays flat for a year of work
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from collections.abc import Iterable, Iterator
@@ -20,19 +19,12 @@ from issues.adapters import iter_issue_row_dicts
 from issues.durations import format_duration
 from issues.models import Issue
 from taskra_site.adapters import dumps, encode_datetime
+from taskra_site.csvsafe import csv_writer
 from worklogs.adapters import iter_worklog_row_dicts, iter_worklog_rows_json, worklog_row_dicts
 from worklogs.models import Worklog
 from worklogs.reports import CrossProjectReport, Report
 
 CHUNK = 2000
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: Any) -> Any:
-    """Return a CSV-safe value: text that a spreadsheet would run as a formula gets a leading quote."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def _batched(iterable: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -42,15 +34,15 @@ def _batched(iterable: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def _csv_lines(header: list[str], rows: Iterable[list[Any]]) -> Iterator[str]:
-    """Yield CSV text, one piece per chunk of rows."""
+    """Yield CSV text, one piece per chunk of rows (every cell escaped by taskra_site.csvsafe)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv_writer(buffer)
     writer.writerow(header)
     yield buffer.getvalue()
     for batch in _batched(rows, 500):
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows([[_cell(v) for v in row] for row in batch])
+        writer.writerows(batch)
         yield buffer.getvalue()
 
 

@@ -32,6 +32,7 @@ from issues.jql.language import (
     _none_q,
 )
 from issues.models import Comment, Issue, Priority, Project, Status
+from issues.permissions import known_users_q
 
 
 def _worklogs() -> QuerySet:
@@ -393,7 +394,9 @@ class Compiler(DateFunctions):
             match = Q()
             for name in names:
                 match |= Q(username__iexact=name) | Q(email__iexact=name) | Q(profile__display_name__iexact=name)
-            parts.append(Q(**{f"{path}_id__in": User.objects.filter(match).values("pk")}))
+            # Only people who share a project with the caller: nobody else can be found by name or e-mail.
+            users = User.objects.filter(match, known_users_q(self.user))
+            parts.append(Q(**{f"{path}_id__in": users.values("pk")}))
         return _any_of(parts)
 
     @staticmethod

@@ -10,7 +10,7 @@ from django.db.models import Q
 from issues import models
 from issues.jql.grammar import CompiledJQL, JQLError
 from issues.jql.language import _did_you_mean
-from issues.permissions import visible_project_ids
+from issues.permissions import known_users_q, visible_project_ids
 
 
 def check_values(compiled: CompiledJQL, *, user: Any) -> None:
@@ -24,7 +24,7 @@ def check_values(compiled: CompiledJQL, *, user: Any) -> None:
     for ref in compiled.values:
         if ref.model not in known:
             if ref.model == "User":
-                known[ref.model] = _known_users([r.text for r in compiled.values if r.model == "User"])
+                known[ref.model] = _known_users([r.text for r in compiled.values if r.model == "User"], user=user)
             else:
                 qs = getattr(models, ref.model).objects.all()
                 columns = ["pk", "name"]
@@ -50,13 +50,18 @@ def check_values(compiled: CompiledJQL, *, user: Any) -> None:
         )
 
 
-def _known_users(names: list[str]) -> tuple[set[str], list[str]]:
-    """Return the lower-cased names (username, email, display name) among `names` that match a user."""
+def _known_users(names: list[str], *, user: Any) -> tuple[set[str], list[str]]:
+    """Return the lower-cased names (username, email, display name) among `names` that match a user.
+
+    Only people who share a project with `user` count (issues.permissions.known_users_q): anyone else does not
+    exist for them, in the same words as a typo.
+    """
     User = get_user_model()
     match = Q(pk__in=[])
     for name in names:
         match |= Q(username__iexact=name) | Q(email__iexact=name) | Q(profile__display_name__iexact=name)
     found: set[str] = set()
-    for row in User.objects.filter(match).values_list("username", "email", "profile__display_name"):
+    people = User.objects.filter(match, known_users_q(user))
+    for row in people.values_list("username", "email", "profile__display_name"):
         found |= {str(v).lower() for v in row if v}
     return found, []

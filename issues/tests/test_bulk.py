@@ -47,6 +47,29 @@ def test_bulk_changes_clean_names_to_ids_and_refuses_bad_ones(db, bob):
         bulk.bulk_changes_clean({"add_labels": ["x" * 101]})
 
 
+def test_bulk_assignee_reaches_only_people_who_share_a_project(project_a, project_b, alice, bob, carol):
+    # bob (OPS) shares no project with alice or carol: their usernames answer like a missing one.
+    for name in ("alice", str(alice.pk), "nobody"):
+        with pytest.raises(ValidationError) as exc:
+            bulk.bulk_changes_clean({"assignee": name}, user=bob)
+        assert exc.value.messages == [f"Unknown user '{name}'."]
+    # alice may assign carol (both in DEMO) and herself; a system change (no user) reaches everyone.
+    assert bulk.bulk_changes_clean({"assignee": "carol"}, user=alice) == {"assignee": carol.pk}
+    assert bulk.bulk_changes_clean({"assignee": "bob"}, user=bob) == {"assignee": bob.pk}
+    assert bulk.bulk_changes_clean({"assignee": "alice"}) == {"assignee": alice.pk}
+
+
+def test_bulk_job_errors_do_not_reveal_accounts(project_a, project_b, alice, bob):
+    from imports.services import bulk_update_job_create
+
+    messages = []
+    for name in ("alice", "nobody"):
+        with pytest.raises(ValidationError) as exc:
+            bulk_update_job_create(user=bob, changes={"assignee": name}, jql="project = OPS", enqueue=False)
+        messages.append(exc.value.messages[0].replace(name, "X"))
+    assert messages[0] == messages[1]
+
+
 def test_bulk_selection_keeps_to_projects_the_user_edits(project_a, project_b, alice, bob, carol, make_issue):
     # alice edits DEMO only; carol only views DEMO: nothing of hers to change; a system change (None) sees all.
     demo, ops = make_issue(project_a), make_issue(project_b, reporter=bob)

@@ -78,6 +78,8 @@ def test_browse_search_log_work_change_status_export(plain_http_server, browser,
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Anything the Content-Security-Policy blocks (an inline script or style, a foreign image) shows here.
+    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
 
     # Log in (wrong password first: an inline error, the username kept).
     page.goto(f"{base}/accounts/login/")
@@ -177,6 +179,8 @@ def test_browse_search_log_work_change_status_export(plain_http_server, browser,
     page.get_by_role("button", name="Create", exact=True).click()
     page.wait_for_url(f"{base}/browse/DEMO-5")
     assert page.locator('[data-time="original"]').inner_text() == "1d"
+    # The estimate bar's width comes from data-width through taskra.js (the policy blocks style attributes).
+    assert page.locator(".bar-fill.estimate").evaluate("e => e.style.width") == "100%"
 
     dark = browser.new_context(
         viewport={"width": 1280, "height": 900}, color_scheme="dark", storage_state=context.storage_state()

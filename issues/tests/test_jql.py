@@ -198,6 +198,30 @@ def test_assignee_reporter_users(demo, alice, carol):
     assert keyset("reporter in (currentUser())", alice) == {"DEMO-1", "DEMO-2", "DEMO-3", "DEMO-5"}
 
 
+def test_user_lookups_reach_only_people_who_share_a_project(demo, alice, bob, dave):
+    # bob (OPS only) shares no project with alice: her username, e-mail and name do not exist for him, in the
+    # same words as an address nobody has -- no way to learn who has an account.
+    for name in ("alice", "alice@example.com", "Alice Adams"):
+        with pytest.raises(JQLError) as hidden:
+            keyset(f'assignee = "{name}"', bob)
+        with pytest.raises(JQLError) as missing:
+            keyset('assignee = "nobody@example.com"', bob)
+        assert hidden.value.message.replace(name, "X") == missing.value.message.replace("nobody@example.com", "X")
+        assert hidden.value.hint == missing.value.hint
+    # Only the check keeps him out: the compiled query alone matches nothing of hers either.
+    assert not jql_queryset("", user=bob).filter(compile_jql("reporter = alice", user=bob).q).exists()
+    # He finds himself, and alice finds dave, a fellow DEMO member.
+    assert keyset("assignee = 'bob@example.com'", bob) == {"OPS-1"}
+    assert keyset("assignee = 'dave@example.com'", alice) == set()
+
+
+def test_a_user_in_no_project_finds_only_themselves(demo):
+    loner = get_user_model().objects.create_user("loner", "loner@example.com", "loner-pass-123")
+    assert keyset("assignee = loner", loner) == set()
+    with pytest.raises(JQLError):
+        keyset("assignee = alice", loner)
+
+
 def test_priority_equality_and_order(demo, alice):
     assert keyset("priority = High", alice) == {"DEMO-1"}
     assert keyset("priority in (high, low)", alice) == {"DEMO-1", "DEMO-3"}

@@ -368,6 +368,32 @@ def test_csv_export_neutralises_formulas(client, alice, project_a, make_issue):
     assert rows[1][1] == '\'=HYPERLINK("http://evil")'
 
 
+FORMULA = '=HYPERLINK("http://evil.example/","x")'
+
+
+def test_csv_export_escapes_every_text_column(client, alice, carol, project_a, make_issue):
+    # Names, labels and summaries come from people (profiles, imports): each text column is escaped.
+    alice.profile.display_name = FORMULA
+    alice.profile.save()
+    carol.profile.display_name = "@SUM(A1)"
+    carol.profile.save()
+    parent = make_issue(project_a, summary="+parent")
+    make_issue(
+        project_a, summary="-1+2", assignee=alice, reporter=carol, labels=[FORMULA.replace(" ", "")], parent=parent
+    )
+    client.force_login(alice)
+    response = client.get(reverse("issues:export"), {"format": "csv", "jql": "parent is not empty"})
+    rows = list(csv.DictReader(io.StringIO(_stream(response).decode())))
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["Assignee"] == "'" + FORMULA
+    assert row["Reporter"] == "'@SUM(A1)"
+    assert row["Labels"] == "'" + FORMULA.replace(" ", "")
+    assert row["Summary"] == "'-1+2"
+    formula_cells = [v for v in row.values() if v and v[0] in "=+-@\t\r"]
+    assert formula_cells == []
+
+
 def test_json_export_of_current_query(client, alice, demo):
     client.force_login(alice)
     response = client.get(reverse("issues:export"), {"format": "json", "jql": "assignee = currentUser() order by key"})

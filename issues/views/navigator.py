@@ -8,7 +8,6 @@ API); it is never a 500.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from collections.abc import Callable, Iterator, Sequence
@@ -47,6 +46,7 @@ from issues.selectors import (
 )
 from issues.services import saved_filter_create, saved_filter_delete, saved_filter_update
 from taskra_site.adapters import dumps, encode_datetime
+from taskra_site.csvsafe import csv_writer
 from taskra_site.validation import error_messages, json_error, message_errors
 
 BULK_URL_NAMES = ("imports:bulk", "imports:bulk_update", "imports:bulk-update")
@@ -219,6 +219,7 @@ def _jql_error(exc: JQLError) -> JsonResponse:
 
 
 def _csv_cell(value: Any) -> str:
+    """Return an export field as text; csv_writer() then escapes it against spreadsheet formulas."""
     if value is None:
         return ""
     if isinstance(value, dict):
@@ -227,16 +228,13 @@ def _csv_cell(value: Any) -> str:
         return " ".join(str(v) for v in value)
     if hasattr(value, "isoformat"):
         return encode_datetime(value)
-    text = str(value)
-    # Spreadsheet formula injection: a cell starting with = + - @ would run as a formula.
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        text = "'" + text
-    return text
+    return str(value)
 
 
 def _csv_stream(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    # Every cell, names and labels included, is escaped against spreadsheet formulas by the one writer.
+    writer = csv_writer(buffer)
     writer.writerow([label for _field, label in EXPORT_COLUMNS])
     for count, row in enumerate(rows, start=1):
         writer.writerow([_csv_cell(row.get(field)) for field, _label in EXPORT_COLUMNS])

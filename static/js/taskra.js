@@ -175,6 +175,15 @@
         input.value = input.dataset.defaultNow === "date" ? `${parts.year}-${parts.month}-${parts.day}` : `${parts.hour}:${parts.minute}`;
       } catch (e) { /* unknown zone: leave empty, the server reads empty as now */ }
     });
+    // Bar widths and priority colours arrive as data-* attributes: the Content-Security-Policy blocks style
+    // attributes, but not styles set from a script of the site.
+    document.querySelectorAll("[data-width]").forEach(function (el) {
+      const pct = parseFloat(el.dataset.width);
+      if (isFinite(pct)) el.style.width = Math.max(0, Math.min(100, pct)) + "%";
+    });
+    document.querySelectorAll("[data-color]").forEach(function (el) {
+      if (/^(#[0-9a-fA-F]{3,8}|[a-zA-Z]+)$/.test(el.dataset.color)) el.style.backgroundColor = el.dataset.color;
+    });
     // Time stamps: show the full date on hover as well.
     document.querySelectorAll("time[datetime]").forEach(function (t) {
       if (!t.title) t.title = new Date(t.getAttribute("datetime")).toLocaleString();

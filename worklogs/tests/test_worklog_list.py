@@ -266,3 +266,17 @@ def test_next_pointing_elsewhere_is_ignored(client, dave, week_logs):
     url = f"/browse/{own.issue.key}/worklogs/{own.pk}/delete"
     response = client.post(url, {"next": "https://evil.example/steal"})
     assert response["Location"] == f"/browse/{own.issue.key}#worklogs"
+
+
+def test_worklog_csv_escapes_author_summary_and_comment(client, alice, demo_issue, log_work):
+    # alice (admin of DEMO) exports her own worklog; her name, the summary and the comment are formulas.
+    alice.profile.display_name = '=HYPERLINK("http://evil.example/")'
+    alice.profile.save()
+    demo_issue.summary = "@SUM(A1)"
+    demo_issue.save(update_fields=["summary"])
+    log_work(demo_issue, alice, at(MON, 9), 3600, "+cmd")
+    client.force_login(alice)
+    rows = list(csv.DictReader(io.StringIO(body(client.get(f"/worklogs/?{RANGE}&format=csv")).decode())))
+    assert [(r["author"], r["issue_summary"], r["comment"]) for r in rows] == [
+        ('\'=HYPERLINK("http://evil.example/")', "'@SUM(A1)", "'+cmd")
+    ]
