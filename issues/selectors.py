@@ -104,17 +104,21 @@ def issue_page_data(*, issue: Issue) -> dict[str, Any]:
 def issue_edit_choices(*, project_id: int) -> dict[str, list[Any]]:
     """Return the options of the issue page's inline editors: statuses, priorities and the project's members."""
 
-    users = (
+    users = list(
         get_user_model()
-        .objects.filter(memberships__project_id=project_id, is_active=True)
+        .objects.filter(memberships__project_id=project_id)
         .select_related("profile")
-        .only("id", "username", "first_name", "last_name", "profile__display_name")
+        .only("id", "username", "first_name", "last_name", "is_active", "profile__display_name")
         .order_by("profile__display_name", "username")
     )
+    # The assignee editor offers active members; a current assignee who is not one stays offered, labelled
+    # (inactive) or (not a member), so that submitting the editor never unassigns silently.
     return {
         "statuses": list(Status.objects.only("id", "name", "category")),
         "priorities": list(Priority.objects.only("id", "name", "color")),
-        "members": list(users),
+        "members": [u for u in users if u.is_active],
+        "member_ids": {u.pk for u in users if u.is_active},
+        "inactive_member_ids": {u.pk for u in users if not u.is_active},
     }
 
 
@@ -417,10 +421,16 @@ def issue_delete_counts(*, issue: Issue) -> dict[str, int]:
 
 
 def issue_subtree_ids(*, issue: Issue) -> list[int]:
-    """Return the ids of the issue and of all its sub-tasks, at any depth."""
-    ids, frontier = [issue.pk], [issue.pk]
+    """Return the ids of the issue and of all issues below it, at any depth, each once.
+
+    Cycle-safe: an issue already seen is not walked again, so a parent loop written before the hierarchy
+    rules (or straight to the database) ends the walk. One query per level.
+    """
+    ids, seen, frontier = [issue.pk], {issue.pk}, [issue.pk]
     while frontier:
-        frontier = list(Issue.objects.filter(parent_id__in=frontier).values_list("pk", flat=True))
+        below = Issue.objects.filter(parent_id__in=frontier).values_list("pk", flat=True)
+        frontier = [pk for pk in below if pk not in seen]
+        seen.update(frontier)
         ids += frontier
     return ids
 

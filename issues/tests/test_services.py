@@ -128,6 +128,7 @@ def test_concurrent_creates_have_no_gaps_or_duplicates(alice, carol):
 
 
 def test_update_writes_one_history_row_per_changed_field(project_a, make_issue, alice, bob):
+    Membership.objects.create(project=project_a, user=bob, role=Role.MEMBER)  # a new assignee must be a member
     issue = make_issue(project_a, summary="Old", original_estimate=3600)
     high = Priority.objects.get(name="High")
 
@@ -291,7 +292,9 @@ def _via_api(client, alice, issue: Issue, parent: Issue | None, type: IssueType 
 
 
 def _via_admin(client, alice, issue: Issue, parent: Issue | None, type: IssueType | None = None) -> str:
-    admin = get_user_model().objects.get_or_create(username="root", defaults={"is_superuser": True, "is_staff": True})[0]
+    admin = get_user_model().objects.get_or_create(username="root", defaults={"is_superuser": True, "is_staff": True})[
+        0
+    ]
     client.force_login(admin)  # a superuser, a member of nothing
     data = {
         "summary": issue.summary, "description": "", "type": (type or issue.type).pk, "status": issue.status_id,
