@@ -6,6 +6,7 @@ lease, progress) are tested in imports/tests/test_services.py.
 
 from __future__ import annotations
 
+import re
 from unittest.mock import patch
 
 import pytest
@@ -175,8 +176,13 @@ def test_bulk_change_shows_a_preview_and_writes_nothing_until_confirmed(client, 
     assert "Done" in html and "bulked" in html and 'name="confirm" value="1"' in html
     assert not Job.objects.exists()
     assert not Issue.objects.filter(status__name="Done").exists() and not History.objects.exists()
-    # Confirming (the preview's form posts the same selection back) queues the job.
-    response = client.post("/imports/bulk/", {**chosen, "action": "run", "confirm": "1"})
+    # Confirming (the preview's form posts the same selection back, with confirm=1) queues the job.
+    confirm_form = html[html.index('id="bulk-confirm-form"') :]
+    posted: dict[str, list[str]] = {}
+    for name, value in re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', confirm_form):
+        posted.setdefault(name, []).append(value)
+    assert posted["confirm"] == ["1"] and posted["status"] == ["Done"] and posted["add_labels"] == ["bulked"]
+    response = client.post("/imports/bulk/", posted)
     assert response.status_code == 302, response.content.decode()[:2000]
     job = Job.objects.get(kind="bulk_update")
     assert job.options["ids"] == sorted(i.pk for i in issues[:2])

@@ -140,8 +140,14 @@ def test_issue_form_rejects_another_projects_project_and_parent(alice, project_a
 def test_issue_form_cleans_for_the_service(alice, project_a, make_issue):
     parent = make_issue(project_a)
     form = IssueForm(
-        _create_data(project_a, labels="a, b", parent="demo-1", original_estimate="1d 4h", due_date="2026-12-01",
-                     type=IssueType.objects.get(name="Sub-task").pk),
+        _create_data(
+            project_a,
+            labels="a, b",
+            parent="demo-1",
+            original_estimate="1d 4h",
+            due_date="2026-12-01",
+            type=IssueType.objects.get(name="Sub-task").pk,
+        ),
         user=alice,
     )
     assert form.is_valid(), form.errors
