@@ -387,6 +387,12 @@ def issue_update_rows(*, issue: Issue, changes: dict[str, Any]) -> dict[str, Any
             if value is None:
                 data[field] = None
                 continue
+            current = getattr(issue, field)
+            # The current value stays valid whoever it is (an imported user, someone who left): re-sending a
+            # fetched issue is no change. Anyone else must be an active member.
+            if current is not None and current.get_username() == value:
+                data[field] = current
+                continue
             found = members_of([issue.project_id]).filter(username=value).first()
             if found is None:
                 errors[field] = f"No member of {issue.project.key} has the username {value[:60]!r}."
@@ -395,6 +401,10 @@ def issue_update_rows(*, issue: Issue, changes: dict[str, Any]) -> dict[str, Any
         elif field == "parent":
             if value is None:
                 data[field] = None
+                continue
+            current_parent = issue.parent
+            if current_parent is not None and current_parent.key == value:
+                data[field] = current_parent  # kept as it is, wherever it is (rows older than the rules)
                 continue
             parent = Issue.objects.filter(key=value, project_id=issue.project_id).first()
             if parent is None:

@@ -775,3 +775,18 @@ def test_delete_page_of_an_issue_in_a_parent_cycle_renders(client, alice, issue,
         queries["n"] = 0
         assert client.post("/browse/DEMO-1/delete").status_code == 302
     assert not Issue.objects.filter(pk__in=[issue.pk, second.pk, third.pk]).exists()
+
+
+def test_api_keeps_a_non_member_assignee_and_reporter_sent_back_unchanged(client, alice, bob, issue):
+    # The JSON a client fetched, sent back with one change: bob (OPS only) stays assignee and reporter.
+    Issue.objects.filter(pk=issue.pk).update(assignee=bob, reporter=bob)
+    _client(client, alice)
+    body = json.dumps({"summary": "Via API", "assignee": "bob", "reporter": "bob"})
+    response = client.post("/api/issues/DEMO-1", body, content_type="application/json")
+    assert response.status_code == 200, response.content
+    stored = Issue.objects.get(pk=issue.pk)
+    assert (stored.summary, stored.assignee, stored.reporter) == ("Via API", bob, bob)
+    assert list(History.objects.filter(issue=issue).values_list("field", flat=True)) == ["summary"]
+    eve = get_user_model().objects.create_user("eve", "eve@example.com", "eve-pass-123")  # in no project
+    body = json.dumps({"assignee": eve.username})
+    assert client.post("/api/issues/DEMO-1", body, content_type="application/json").status_code == 400
