@@ -390,6 +390,10 @@ def issue_parent_check(
     """
     if issue_type is None and issue is not None:
         issue_type = issue.type
+    if issue is None and parent is None:
+        if issue_type is not None and issue_type.is_subtask:  # a new issue on its own: no query
+            raise ValidationError({"parent": "A sub-task needs a parent issue."})
+        return
     issue_id = issue.pk if issue is not None else None
     types = IssueType.objects.in_bulk()
     child_types = (
