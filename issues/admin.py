@@ -214,8 +214,8 @@ class IssueAdminForm(forms.ModelForm):
             return data
         # The form copied its values onto self.instance: compare with the stored row (no query for a new issue).
         stored = Issue.objects.filter(pk=self.instance.pk).values_list("parent_id", "type_id").first()
-        moved = stored is None or (parent.pk if parent is not None else None) != stored[0]
-        if moved or issue_type.pk != stored[1]:
+        parent_id = parent.pk if parent is not None else None
+        if stored is None or (parent_id, issue_type.pk) != stored:
             try:
                 issue_parent_check(
                     issue=Issue.objects.get(pk=self.instance.pk) if stored is not None else None,

@@ -108,7 +108,7 @@ class TextField(forms.CharField):
     so an untouched description compares equal and history records no phantom change.
     """
 
-    def to_python(self, value: Any) -> str:
+    def to_python(self, value: Any) -> str | None:
         text = super().to_python(value)
         return normalize_newlines(text) if isinstance(text, str) else text
 

@@ -117,8 +117,8 @@ def issue_edit_choices(*, project_id: int) -> dict[str, list[Any]]:
         "statuses": list(Status.objects.only("id", "name", "category")),
         "priorities": list(Priority.objects.only("id", "name", "color")),
         "members": [u for u in users if u.is_active],
-        "member_ids": {u.pk for u in users if u.is_active},
-        "inactive_member_ids": {u.pk for u in users if not u.is_active},
+        "member_ids": [u.pk for u in users if u.is_active],
+        "inactive_member_ids": [u.pk for u in users if not u.is_active],
     }
 
 
