@@ -249,3 +249,12 @@ def test_text_fields_store_lf_whatever_the_browser_posts(alice, project_a, make_
                            "started_date": "2026-11-02", "started_time": "09:00"}, tz=BERLIN)  # fmt: skip
     assert worklog.is_valid(), worklog.errors
     assert worklog.cleaned_data["comment"] == "one\ntwo\n\nthree"
+
+
+def test_create_form_refuses_a_sub_task_without_a_parent_and_a_bug_under_a_task(alice, project_a, make_issue):
+    task = make_issue(project_a, summary="A task")
+    form = IssueForm(_create_data(project_a, type=IssueType.objects.get(name="Sub-task").pk), user=alice)
+    assert not form.is_valid() and form.errors["parent"] == ["A sub-task needs a parent issue."]
+    form = IssueForm(_create_data(project_a, type=IssueType.objects.get(name="Bug").pk, parent=task.key), user=alice)
+    assert not form.is_valid()
+    assert form.errors["parent"] == [f"{task.key} is a Task: only an Epic can be the parent of a Bug."]
