@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from imports import selectors, services
 from imports.forms import BulkChangeForm, UploadForm
 from imports.models import Job
+from issues.bulk import bulk_preview
 from issues.permissions import may_manage_accounts, may_upload_imports
 from taskra_site.validation import error_messages
 
@@ -135,6 +136,14 @@ def bulk(request: HttpRequest) -> HttpResponse:
     if run:
         if form.is_valid():
             try:
+                if data.get("confirm") != "1":
+                    # Jira's bulk change: first the count, the first issues and the changes; nothing is written
+                    # until the preview's Confirm posts the same selection back with confirm=1.
+                    preview = bulk_preview(
+                        user=request.user, changes=form.changes(), issue_ids=ids or None, jql=None if ids else jql
+                    )
+                    context = {"form": form, "ids": ids, "jql": jql, "preview": preview}
+                    return render(request, "issues/bulk_preview.html", context)
                 job = services.bulk_update_job_create(
                     user=request.user,
                     changes=form.changes(),

@@ -208,12 +208,20 @@ class IssueAdminForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
-        parent = data.get("parent")
+        parent, issue_type = data.get("parent"), data.get("type")
         project = data.get("project") or (self.instance.project if self.instance.project_id else None)
-        if parent is not None and project is not None and parent.pk != self.instance.parent_id:
+        if project is None or issue_type is None:
+            return data
+        # The form copied its values onto self.instance: compare with the stored row (no query for a new issue).
+        stored = Issue.objects.filter(pk=self.instance.pk).values_list("parent_id", "type_id").first()
+        parent_id = parent.pk if parent is not None else None
+        if stored is None or (parent_id, issue_type.pk) != stored:
             try:
                 issue_parent_check(
-                    issue=self.instance if self.instance.pk else None, parent=parent, project_id=project.pk
+                    issue=Issue.objects.get(pk=self.instance.pk) if stored is not None else None,
+                    parent=parent,
+                    project_id=project.pk,
+                    issue_type=issue_type,
                 )
             except ValidationError as exc:
                 apply_validation_errors_to_form(self, exc)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -112,6 +113,76 @@ def bulk_selection(*, user: Any | None, jql: str | None) -> QuerySet:
     if user is not None:
         qs = qs.filter(project_id__in=editable_project_ids(user))
     return qs
+
+
+# How many of the affected issues the preview lists (Jira shows the first page of them).
+BULK_PREVIEW_SIZE = 50
+
+_CHANGE_LABELS = {
+    "status": "Status",
+    "priority": "Priority",
+    "assignee": "Assignee",
+    "add_labels": "Add labels",
+    "remove_labels": "Remove labels",
+}
+
+
+@dataclass(frozen=True)
+class BulkPreview:
+    """What a bulk change would do, shown before anything is written: how many issues, which, what changes."""
+
+    count: int
+    issues: list[dict[str, Any]]  # the first BULK_PREVIEW_SIZE: {"id", "key", "summary"}, in the job's order
+    changes: list[tuple[str, str]]  # (what, new value) in BULK_FIELDS order
+    skipped: int  # checked issues left out: gone, or in projects the user may not edit
+
+
+def bulk_changes_describe(cleaned: dict[str, Any]) -> list[tuple[str, str]]:
+    """Return cleaned changes (bulk_changes_clean) as (what, new value) lines, values as history shows them."""
+    lines: list[tuple[str, str]] = []
+    for field in BULK_FIELDS:
+        if field not in cleaned:
+            continue
+        value = cleaned[field]
+        if field in ("add_labels", "remove_labels"):
+            text = history_labels_text(value)
+        elif value is None:
+            text = "Unassigned"
+        else:
+            text = history_texts(field=f"{field}_id", ids=[value]).get(value, str(value))
+        lines.append((_CHANGE_LABELS[field], text))
+    return lines
+
+
+def bulk_preview(
+    *, user: Any, changes: dict[str, Any], issue_ids: Sequence[int | str] | None, jql: str | None
+) -> BulkPreview:
+    """Return the preview of a bulk change by `user`: the count, the first issues and the changes. Writes nothing.
+
+    The same checks and the same selection as the job (bulk_changes_clean, bulk_jql_check, bulk_selection):
+    only issues in projects the user may edit are counted and listed. Raise ValidationError with a message for
+    bad changes, bad JQL or no selection. Queries: the changes' names, the count and the first page.
+    """
+    cleaned = bulk_changes_clean(changes)
+    wanted: set[int] = set()
+    if issue_ids:
+        try:
+            wanted = {int(i) for i in issue_ids}
+        except (TypeError, ValueError) as exc:
+            raise ValidationError("Issue ids must be numbers.") from exc
+        selection = sql.where_in(bulk_selection(user=user, jql=None), "id", sorted(wanted))
+    elif jql and jql.strip():
+        selection = bulk_selection(user=user, jql=bulk_jql_check(jql=jql, user=user))
+    else:
+        raise ValidationError("Select some issues (check rows, or give a JQL query).")
+    count = selection.order_by().count()
+    first = list(selection.order_by("id").values("id", "key", "summary")[:BULK_PREVIEW_SIZE])
+    return BulkPreview(
+        count=count,
+        issues=first,
+        changes=bulk_changes_describe(cleaned),
+        skipped=len(wanted) - count if wanted else 0,
+    )
 
 
 def issue_bulk_change(*, issue_ids: list[int], changes: dict[str, Any], actor: Any | None) -> int:

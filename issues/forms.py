@@ -14,15 +14,16 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.models import display_name
 from issues.durations import MAX_DURATION_SECONDS, format_duration, parse_duration
 from issues.idempotency import new_token
 from issues.models import Issue, IssueType, Priority, Project, Resolution, Status
 from issues.permissions import editable_project_ids
+from issues.schemas import normalize_newlines
 from issues.selectors import members_of
-from issues.services import issue_parent_check
+from issues.services import issue_assignee_check, issue_parent_check
 from taskra_site.validation import apply_validation_errors_to_form
 from worklogs.services import MAX_WORKLOG_SECONDS, AdjustEstimate
 
@@ -100,8 +101,43 @@ class LabelsField(forms.Field):
         return list(dict.fromkeys(names))
 
 
+class TextField(forms.CharField):
+    """Free text (summary, description, comment, worklog comment) with LF line ends, whatever the browser posts.
+
+    Browsers post textarea line breaks as CRLF; stored text and API text use LF (schemas.normalize_newlines),
+    so an untouched description compares equal and history records no phantom change.
+    """
+
+    def to_python(self, value: Any) -> str | None:
+        text = super().to_python(value)
+        return normalize_newlines(text) if isinstance(text, str) else text
+
+
 class UserChoiceField(forms.ModelChoiceField):
+    """A user picked among the project's members, plus a current value that is not one (labelled as such)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.outsider_ids: set[int] = set()
+
+    def keep_current(self, *, members: QuerySet, current_id: int | None) -> None:
+        """Offer the project's `members`, and the current user `current_id` even when not an active member.
+
+        A form must not drop a value it cannot offer: an imported assignee, or one who left the project, is
+        shown as "Name (not a member)" and stays unless the user picks someone else.
+        """
+        if current_id is not None and not members.filter(pk=current_id).exists():
+            self.outsider_ids = {current_id}
+            members = (
+                User.objects.filter(Q(pk=current_id) | Q(pk__in=members.order_by().values("pk")))
+                .select_related("profile")
+                .order_by("profile__display_name", "username")
+            )
+        self.queryset = members
+
     def label_from_instance(self, obj: Any) -> str:
+        if obj.pk in self.outsider_ids:
+            return f"{display_name(obj)} ({'not a member' if obj.is_active else 'inactive'})"
         return display_name(obj)
 
 
@@ -132,8 +168,8 @@ class IssueForm(TokenMixin):
 
     project = forms.ModelChoiceField(queryset=Project.objects.none(), empty_label=None)
     type = forms.ModelChoiceField(queryset=IssueType.objects.all(), empty_label=None, label="Issue type")
-    summary = forms.CharField(max_length=255)
-    description = forms.CharField(
+    summary = TextField(max_length=255)
+    description = TextField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 8}),
         help_text="Markdown: **bold**, _italic_, lists, `code`.",
@@ -183,7 +219,9 @@ class IssueForm(TokenMixin):
         else:
             # Editing never creates a record, so it needs no one-time token.
             del self.fields["project"], self.fields["form_token"]
-            _choices_of(self, "assignee").queryset = members_of([issue.project_id])
+            assignee = self.fields["assignee"]
+            assert isinstance(assignee, UserChoiceField)
+            assignee.keep_current(members=members_of([issue.project_id]), current_id=issue.assignee_id)
 
     def project_obj(self) -> Project:
         return self.issue.project if self.issue is not None else self.cleaned_data["project"]
@@ -194,25 +232,38 @@ class IssueForm(TokenMixin):
         project = self.issue.project if self.issue is not None else data.get("project")
         if project is None:
             return data
-        assignee = data.get("assignee")
-        if assignee is not None and not assignee.memberships.filter(project_id=project.pk).exists():
-            self.add_error("assignee", f"{assignee} is not a member of {project.key}.")
+        try:
+            issue_assignee_check(
+                project_id=project.pk,
+                assignee=data.get("assignee"),
+                current_id=self.issue.assignee_id if self.issue is not None else None,
+            )
+        except ValidationError as exc:
+            apply_validation_errors_to_form(self, exc)
         key = (data.get("parent") or "").strip().upper()
         data["parent"] = None
-        if key:
+        current = self.issue.parent if self.issue is not None else None
+        if current is not None and key == current.key:
+            data["parent"] = current  # kept as it is, wherever it is (rows older than the rules)
+        elif key:
             candidates = Issue.objects.filter(key=key, project_id=project.pk)
             parent = candidates.only("id", "key", "project_id", "parent_id").first()
             if parent is None:
                 self.add_error("parent", f"No issue {key} in project {project.key}.")
-            elif self.issue is None or parent.pk != self.issue.parent_id:
-                try:
-                    issue_parent_check(issue=self.issue, parent=parent, project_id=project.pk)
-                except ValidationError as exc:
-                    apply_validation_errors_to_form(self, exc)
-                else:
-                    data["parent"] = parent
             else:
                 data["parent"] = parent
+        issue_type = data.get("type")
+        if issue_type is not None and "parent" not in self.errors:
+            moved = (data["parent"].pk if data["parent"] is not None else None) != (
+                self.issue.parent_id if self.issue is not None else None
+            )
+            if self.issue is None or moved or issue_type.pk != self.issue.type_id:
+                try:
+                    issue_parent_check(
+                        issue=self.issue, parent=data["parent"], project_id=project.pk, issue_type=issue_type
+                    )
+                except ValidationError as exc:
+                    apply_validation_errors_to_form(self, exc)
         return data
 
     def service_data(self) -> dict[str, Any]:
@@ -225,13 +276,13 @@ class IssueForm(TokenMixin):
 
 
 class CommentForm(TokenMixin):
-    body = forms.CharField(
+    body = TextField(
         label="Comment", max_length=65535, widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Add a comment…"})
     )
 
 
 class CommentEditForm(forms.Form):
-    body = forms.CharField(label="Comment", max_length=65535, widget=forms.Textarea(attrs={"rows": 6}))
+    body = TextField(label="Comment", max_length=65535, widget=forms.Textarea(attrs={"rows": 6}))
 
 
 class WorklogForm(TokenMixin):
@@ -250,7 +301,7 @@ class WorklogForm(TokenMixin):
     started_time = forms.TimeField(
         label="Time started", widget=forms.TimeInput(attrs={"type": "time", "data-default-now": "time"})
     )
-    comment = forms.CharField(required=False, max_length=10000, widget=forms.Textarea(attrs={"rows": 2}))
+    comment = TextField(required=False, max_length=10000, widget=forms.Textarea(attrs={"rows": 2}))
     adjust_estimate = forms.ChoiceField(
         label="Remaining estimate",
         choices=[
@@ -309,9 +360,12 @@ class PriorityForm(forms.Form):
 class AssigneeForm(forms.Form):
     assignee = UserChoiceField(queryset=User.objects.none(), required=False, empty_label="Unassigned")
 
-    def __init__(self, *args: Any, project_id: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, project_id: int, current_id: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _choices_of(self, "assignee").queryset = members_of([project_id])
+        assignee = self.fields["assignee"]
+        assert isinstance(assignee, UserChoiceField)
+        # The current assignee stays a valid choice (sending it back is no change), member or not.
+        assignee.keep_current(members=members_of([project_id]), current_id=current_id)
 
 
 class LabelsForm(forms.Form):

@@ -30,6 +30,25 @@ from issues.durations import MAX_DURATION_SECONDS, format_duration, parse_durati
 from taskra_site.textguard import find_unstorable_in, unstorable_message
 
 
+def normalize_newlines(text: str) -> str:
+    """Return the text with every line break as LF: browsers post textareas with CRLF, old Macs sent CR.
+
+    The one normalisation of free text at Taskra's edges (the `Text` type here, forms.TextField, the services),
+    so the same text always compares equal and history records no phantom change.
+    """
+    if "\r" not in text:
+        return text
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _text_input(value: Any) -> Any:
+    return normalize_newlines(value) if isinstance(value, str) else value
+
+
+# Free text with LF line ends (summaries, descriptions, comment bodies, worklog comments).
+Text = Annotated[str, BeforeValidator(_text_input)]
+
+
 def _duration_input(allow_zero: bool):
     def validate(value: Any) -> int:
         if isinstance(value, bool):
@@ -287,8 +306,8 @@ class IssueCreate(_Input):
     """A new issue; related objects are given by name (type, status, priority), username and issue key."""
 
     project: ProjectKey
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-    description: str = ""
+    summary: Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+    description: Text = ""
     type: NonBlank | None = None
     status: NonBlank | None = None
     priority: NonBlank | None = None
@@ -310,8 +329,8 @@ class IssueUpdate(_Input):
     """
 
     # None means "not sent" (pydantic never validates defaults), so the default need not fit the type.
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)] = None  # type: ignore[assignment]
-    description: str = None  # type: ignore[assignment]
+    summary: Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)] = None  # type: ignore[assignment]
+    description: Text = None  # type: ignore[assignment]
     type: NonBlank = None  # type: ignore[assignment]
     status: NonBlank = None  # type: ignore[assignment]
     priority: NonBlank = None  # type: ignore[assignment]
@@ -332,7 +351,7 @@ class IssueUpdate(_Input):
 
 
 class CommentCreate(_Input):
-    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=65535)]
+    body: Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=65535)]
 
 
 __all__ = [
@@ -354,5 +373,7 @@ __all__ = [
     "PageWorklog",
     "ProjectKey",
     "ProjectRef",
+    "Text",
     "UserRef",
+    "normalize_newlines",
 ]

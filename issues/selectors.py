@@ -104,17 +104,21 @@ def issue_page_data(*, issue: Issue) -> dict[str, Any]:
 def issue_edit_choices(*, project_id: int) -> dict[str, list[Any]]:
     """Return the options of the issue page's inline editors: statuses, priorities and the project's members."""
 
-    users = (
+    users = list(
         get_user_model()
-        .objects.filter(memberships__project_id=project_id, is_active=True)
+        .objects.filter(memberships__project_id=project_id)
         .select_related("profile")
-        .only("id", "username", "first_name", "last_name", "profile__display_name")
+        .only("id", "username", "first_name", "last_name", "is_active", "profile__display_name")
         .order_by("profile__display_name", "username")
     )
+    # The assignee editor offers active members; a current assignee who is not one stays offered, labelled
+    # (inactive) or (not a member), so that submitting the editor never unassigns silently.
     return {
         "statuses": list(Status.objects.only("id", "name", "category")),
         "priorities": list(Priority.objects.only("id", "name", "color")),
-        "members": list(users),
+        "members": [u for u in users if u.is_active],
+        "member_ids": [u.pk for u in users if u.is_active],
+        "inactive_member_ids": [u.pk for u in users if not u.is_active],
     }
 
 
@@ -383,6 +387,12 @@ def issue_update_rows(*, issue: Issue, changes: dict[str, Any]) -> dict[str, Any
             if value is None:
                 data[field] = None
                 continue
+            current = getattr(issue, field)
+            # The current value stays valid whoever it is (an imported user, someone who left): re-sending a
+            # fetched issue is no change. Anyone else must be an active member.
+            if current is not None and current.get_username() == value:
+                data[field] = current
+                continue
             found = members_of([issue.project_id]).filter(username=value).first()
             if found is None:
                 errors[field] = f"No member of {issue.project.key} has the username {value[:60]!r}."
@@ -391,6 +401,10 @@ def issue_update_rows(*, issue: Issue, changes: dict[str, Any]) -> dict[str, Any
         elif field == "parent":
             if value is None:
                 data[field] = None
+                continue
+            current_parent = issue.parent
+            if current_parent is not None and current_parent.key == value:
+                data[field] = current_parent  # kept as it is, wherever it is (rows older than the rules)
                 continue
             parent = Issue.objects.filter(key=value, project_id=issue.project_id).first()
             if parent is None:
@@ -417,10 +431,16 @@ def issue_delete_counts(*, issue: Issue) -> dict[str, int]:
 
 
 def issue_subtree_ids(*, issue: Issue) -> list[int]:
-    """Return the ids of the issue and of all its sub-tasks, at any depth."""
-    ids, frontier = [issue.pk], [issue.pk]
+    """Return the ids of the issue and of all issues below it, at any depth, each once.
+
+    Cycle-safe: an issue already seen is not walked again, so a parent loop written before the hierarchy
+    rules (or straight to the database) ends the walk. One query per level.
+    """
+    ids, seen, frontier = [issue.pk], {issue.pk}, [issue.pk]
     while frontier:
-        frontier = list(Issue.objects.filter(parent_id__in=frontier).values_list("pk", flat=True))
+        below = Issue.objects.filter(parent_id__in=frontier).values_list("pk", flat=True)
+        frontier = [pk for pk in below if pk not in seen]
+        seen.update(frontier)
         ids += frontier
     return ids
 

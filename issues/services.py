@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Protocol
 
 from django.contrib.auth import get_user_model
@@ -32,8 +32,12 @@ from issues.models import (
     StatusCategory,
 )
 from issues.permissions import can_see_in, project_role, require_admin, require_edit
+from issues.schemas import normalize_newlines
 
 User = get_user_model()
+
+# Free text fields: stored with LF line ends (schemas.normalize_newlines), whatever the browser posts.
+TEXT_FIELDS = frozenset({"summary", "description"})
 
 # Fields issue_update may change, with how each is shown in history.
 EDITABLE_FIELDS = (
@@ -272,20 +276,81 @@ class ParentLike(Protocol):
     def parent_id(self) -> int | None: ...
 
 
+class TypeLike(Protocol):
+    """What the hierarchy rule reads of an issue type (an IssueType)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def is_subtask(self) -> bool: ...
+
+
+# The type whose issues parent standard issues (Jira's Epic; issues.defaults seeds it). Types are matched by name:
+# IssueType has no hierarchy column, and the name is what Jira exports carry.
+EPIC_TYPE_NAME = "Epic"
+# How far up a parent chain the rule walks: far beyond any valid hierarchy (three levels), and a bound on bad data.
+HIERARCHY_WALK_LIMIT = 100
+
+
+def is_epic_type(issue_type: TypeLike) -> bool:
+    """Return whether issues of this type may parent standard issues (Story, Task, Bug)."""
+    return issue_type.name.casefold() == EPIC_TYPE_NAME.casefold()
+
+
 def issue_parent_error(
-    *, issue_id: int | None, issue_key: str, has_subtasks: bool, parent: ParentLike, project_id: int
+    *,
+    issue_id: int | None,
+    issue_key: str,
+    has_subtasks: bool,
+    parent: ParentLike | None,
+    project_id: int,
+    issue_type: TypeLike | None = None,
+    parent_type: TypeLike | None = None,
+    parent_ancestor_ids: Collection[int] = (),
+    child_types: Collection[TypeLike] = (),
 ) -> str | None:
     """Return why `parent` may not be the parent of the issue, or None when it may (no queries).
 
-    The hierarchy has two levels, as in Jira: a sub-task's parent is in the same project, is not a sub-task
-    itself, and is neither the issue nor one of its sub-tasks; an issue with sub-tasks cannot become one.
-    `issue_id` is None for an issue being created. Batch writers (imports) load `has_subtasks` for a whole
-    chunk in one query and call this per row; everyone else calls issue_parent_check.
+    The hierarchy is Jira's: an Epic has no parent; a standard issue (Story, Task, Bug) has none or an Epic;
+    a sub-task has a parent that is not a sub-task; parents are in the issue's project; no issue is its own
+    ancestor. `issue_id` is None for an issue being created.
+
+    The type rules apply when `issue_type` and `parent_type` are given (issue_parent_check loads them; the
+    checks of the issue's own sub-tasks read `child_types`). Without types (the import writer loads
+    `has_subtasks` and the parent rows for a whole chunk in one query each and calls this per row) the rule is
+    the structural one: a parent that has a parent is a sub-task, and an issue with sub-tasks is no sub-task.
+    `parent_ancestor_ids` (the parent's parent, its parent, ...) catches loops through rows written before the
+    rules; without it the parent's own parent is checked.
     """
+    typed = issue_type is not None
+    if typed and child_types:
+        assert issue_type is not None  # for mypy: typed
+        if issue_type.is_subtask:
+            return f"{issue_key} has sub-tasks: an issue with sub-tasks cannot be a sub-task."
+        standard = next((t for t in child_types if not t.is_subtask), None)
+        if standard is not None and not is_epic_type(issue_type):
+            return f"{issue_key} has a {standard.name} under it: only an Epic can be the parent of a {standard.name}."
+    if parent is None:
+        if typed and issue_type is not None and issue_type.is_subtask:
+            return "A sub-task needs a parent issue."
+        return None
     if parent.project_id != project_id:
         return "A sub-task must be in its parent's project."
     if issue_id is not None and (parent.pk == issue_id or parent.parent_id == issue_id):
         return "An issue cannot be its own parent or its sub-task's sub-task."
+    if issue_id is not None and issue_id in parent_ancestor_ids:
+        return f"{parent.key} is below {issue_key}: a parent link cannot make a loop."
+    if typed and parent_type is not None:
+        assert issue_type is not None  # for mypy: typed
+        if is_epic_type(issue_type):
+            return "An Epic cannot have a parent."
+        if parent_type.is_subtask:
+            return f"{parent.key} is a sub-task itself: sub-tasks cannot have sub-tasks."
+        if (has_subtasks or child_types) and not is_epic_type(parent_type):
+            return f"{issue_key} has sub-tasks: an issue with sub-tasks cannot be a sub-task."
+        if not issue_type.is_subtask and not is_epic_type(parent_type):
+            return f"{parent.key} is a {parent_type.name}: only an Epic can be the parent of a {issue_type.name}."
+        return None
     if parent.parent_id is not None:
         return f"{parent.key} is a sub-task itself: sub-tasks cannot have sub-tasks."
     if has_subtasks:
@@ -293,24 +358,85 @@ def issue_parent_error(
     return None
 
 
-def issue_parent_check(*, issue: Issue | None, parent: ParentLike | None, project_id: int) -> None:
-    """Raise ValidationError({"parent": ...}) unless `parent` may be the parent of `issue` in the project.
+def issue_ancestor_rows(*, issue_id: int) -> list[tuple[int, int | None, int]]:
+    """Return (id, parent id, type id) of the issue and of each issue above it, nearest first.
+
+    Stops at a row seen before, so a parent loop written before the rules (or straight to the database) ends
+    the walk instead of looping; and after HIERARCHY_WALK_LIMIT rows. One query per level (a valid hierarchy
+    has at most three).
+    """
+    rows: list[tuple[int, int | None, int]] = []
+    seen: set[int] = set()
+    current: int | None = issue_id
+    while current is not None and current not in seen and len(rows) < HIERARCHY_WALK_LIMIT:
+        seen.add(current)
+        row = Issue.objects.filter(pk=current).values_list("pk", "parent_id", "type_id").first()
+        if row is None:
+            break
+        rows.append(row)
+        current = row[1]
+    return rows
+
+
+def issue_parent_check(
+    *, issue: Issue | None, parent: ParentLike | None, project_id: int, issue_type: IssueType | None = None
+) -> None:
+    """Raise ValidationError({"parent": ...}) unless `parent` may be the parent of `issue` (of `issue_type`).
 
     The one home of the hierarchy rule (see issue_parent_error) for forms, the JSON API, the admin and the
-    services; `issue` is None for an issue being created. One query when the issue exists (its sub-tasks).
+    services; `issue` is None for an issue being created, `issue_type` is the type it will have (default: the
+    type it has). A parent of None checks that the issue may stand alone (a sub-task may not). Queries: the
+    types (one), the parent's chain (one per level) and, for an existing issue, its sub-tasks' types (one).
     """
-    if parent is None:
+    if issue_type is None and issue is not None:
+        issue_type = issue.type
+    if issue is None and parent is None:
+        if issue_type is not None and issue_type.is_subtask:  # a new issue on its own: no query
+            raise ValidationError({"parent": "A sub-task needs a parent issue."})
         return
     issue_id = issue.pk if issue is not None else None
+    types = IssueType.objects.in_bulk()
+    child_types = (
+        [types[t] for t in Issue.objects.filter(parent_id=issue_id).values_list("type_id", flat=True).distinct()]
+        if issue_id is not None
+        else []
+    )
+    chain = issue_ancestor_rows(issue_id=parent.pk) if parent is not None else []
     error = issue_parent_error(
         issue_id=issue_id,
         issue_key=issue.key if issue is not None else "",
-        has_subtasks=issue_id is not None and Issue.objects.filter(parent_id=issue_id).exists(),
+        has_subtasks=bool(child_types),
         parent=parent,
         project_id=project_id,
+        issue_type=issue_type,
+        parent_type=types.get(chain[0][2]) if chain else None,
+        parent_ancestor_ids=[pk for pk, _parent, _type in chain[1:]],
+        child_types=child_types,
     )
     if error is not None:
         raise ValidationError({"parent": error})
+
+
+def default_subtask_type() -> IssueType:
+    """Return the type a new child of an issue gets when none is given (the first sub-task type)."""
+    found = IssueType.objects.filter(is_subtask=True).first()
+    if found is None:
+        raise ImproperlyConfigured("No sub-task issue type: add one in the admin.")
+    return found
+
+
+def issue_assignee_check(*, project_id: int, assignee: Any | None, current_id: int | None) -> None:
+    """Raise ValidationError({"assignee": ...}) unless `assignee` may be given issues of the project.
+
+    An active member may; so may the issue's current assignee, whoever it is (an imported assignee, someone who
+    left the project): forms offer them as they are, and sending them back is no change. A new non-member is
+    refused. One query.
+    """
+    if assignee is None or assignee.pk == current_id:
+        return
+    if not Membership.objects.filter(project_id=project_id, user_id=assignee.pk, user__is_active=True).exists():
+        key = Project.objects.filter(pk=project_id).values_list("key", flat=True).first()
+        raise ValidationError({"assignee": f"{display_name(assignee)} is not a member of {key}."})
 
 
 @transaction.atomic
@@ -336,7 +462,9 @@ def issue_create(
         _check_can_edit(reporter, project.pk)
     if not summary or not summary.strip():
         raise ValidationError({"summary": "Summary is required."})
-    issue_parent_check(issue=None, parent=parent, project_id=project.pk)
+    # Without a type, a child of an issue is a sub-task (the "create sub-task" link proposes the same).
+    type = type or (default_subtask_type() if parent is not None else default_type())
+    issue_parent_check(issue=None, parent=parent, project_id=project.pk, issue_type=type)
     number = allocate_issue_numbers(project_id=project.pk)
     now = timezone.now()
     status = status or default_status()
@@ -344,9 +472,9 @@ def issue_create(
         project=project,
         number=number,
         key=f"{project.key}-{number}",
-        summary=summary.strip(),
-        description=description,
-        type=type or default_type(),
+        summary=normalize_newlines(summary).strip(),
+        description=normalize_newlines(description),
+        type=type,
         status=status,
         priority=priority or default_priority(),
         assignee=assignee,
@@ -373,7 +501,10 @@ def issue_create(
 def issue_update(*, issue: Issue, actor: Any | None, data: dict[str, Any], check_permission: bool = True) -> list[str]:
     """Apply the given field values, write history for what changed, and return the changed field names.
 
-    `data` holds only the fields to change (a partial update); `labels` is a list of names.
+    `data` holds only the fields to change (a partial update); `labels` is a list of names. A new parent or
+    type is checked against the hierarchy rule (issue_parent_check); text is stored with LF line ends. With
+    check_permission (every entry point but the Django admin, which staff permissions govern) a new assignee
+    must be a member of the project (issue_assignee_check).
     """
     if check_permission:
         _check_can_edit(actor, issue.project_id)
@@ -382,17 +513,33 @@ def issue_update(*, issue: Issue, actor: Any | None, data: dict[str, Any], check
         raise ValidationError(f"Unknown fields: {', '.join(sorted(unknown))}")
     if "summary" in data and not (data["summary"] or "").strip():
         raise ValidationError({"summary": "Summary is required."})
-    if "parent" in data and data["parent"] is not None and data["parent"].pk != issue.parent_id:
-        issue_parent_check(issue=issue, parent=data["parent"], project_id=issue.project_id)
+    parent_moves = "parent" in data and getattr(data["parent"], "pk", None) != issue.parent_id
+    type_changes = data.get("type") is not None and data["type"].pk != issue.type_id
+    if parent_moves or type_changes:
+        # A new parent or a new type: the hierarchy rule holds for the result (a sub-task turned into a Task
+        # keeps its parent only under an Epic). Rows left as they are keep what they have.
+        issue_parent_check(
+            issue=issue,
+            parent=data.get("parent", issue.parent),
+            project_id=issue.project_id,
+            issue_type=data.get("type") or issue.type,
+        )
+    if check_permission and "assignee" in data:
+        issue_assignee_check(project_id=issue.project_id, assignee=data["assignee"], current_id=issue.assignee_id)
     now = timezone.now()
     changes: dict[str, tuple[Any, Any]] = {}  # field -> (old, new), in EDITABLE_FIELDS order
     for field in EDITABLE_FIELDS:
         if field not in data:
             continue
         new = data[field]
-        if field == "summary":
-            new = new.strip()
         old = getattr(issue, field)
+        if field in TEXT_FIELDS:
+            # Text is stored with LF line ends; stored CRLF (older saves) is no reason to record a change.
+            new = normalize_newlines(new)
+            if field == "summary":
+                new = new.strip()
+            if normalize_newlines(old) == new:
+                continue
         if old == new:
             continue
         changes[field] = (old, new)
@@ -458,7 +605,8 @@ def comment_add(*, issue: Issue, author: Any, body: str, check_permission: bool 
     if not body or not body.strip():
         raise ValidationError({"body": "A comment cannot be empty."})
     now = timezone.now()
-    comment = Comment.objects.create(issue=issue, author=author, body=body.strip(), created=now, updated=now)
+    body = normalize_newlines(body).strip()
+    comment = Comment.objects.create(issue=issue, author=author, body=body, created=now, updated=now)
     Issue.objects.filter(pk=issue.pk).update(updated=now)
     return comment
 
@@ -470,7 +618,7 @@ def comment_update(*, comment: Comment, actor: Any, body: str) -> Comment:
         raise PermissionDenied("You can only edit your own comments.")
     if not body or not body.strip():
         raise ValidationError({"body": "A comment cannot be empty."})
-    comment.body = body.strip()
+    comment.body = normalize_newlines(body).strip()
     comment.updated = timezone.now()
     comment.save(update_fields=["body", "updated"])
     return comment

@@ -150,6 +150,7 @@ def test_bulk_update_by_jql_refreshes_cached_issue_pages(
             "priority": "Highest",
             "add_labels": "bulked",
             "action": "run",
+            "confirm": "1",  # as the preview page's Confirm posts it
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -168,7 +169,8 @@ def test_navigator_checkboxes_post_to_bulk(live_worker, project_a, alice, make_i
     form = alice_client.post("/imports/bulk/", {"issue": [issues[0].pk, issues[1].pk], "jql": "", "action": "edit"})
     assert form.status_code == 200 and b"2 checked issues" in form.content
     response = alice_client.post(
-        "/imports/bulk/", {"issue": [issues[0].pk, issues[1].pk], "assignee": "alice", "action": "run"}
+        "/imports/bulk/",
+        {"issue": [issues[0].pk, issues[1].pk], "assignee": "alice", "action": "run", "confirm": "1"},
     )
     job = wait_for_job(int(response["Location"].rstrip("/").rsplit("/", 1)[1]))
     assert job.updated_count == 2

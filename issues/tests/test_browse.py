@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -674,3 +675,118 @@ def test_bob_cannot_even_find_the_delete_page(client, bob, issue):
 def test_issue_delete_service_refuses_members(dave, issue):
     with pytest.raises(PermissionDenied):
         issue_delete(issue=issue, actor=dave)
+
+
+# --- no silent data change on edit ---------------------------------------------------------------------------
+
+
+def _rendered_edit_form(html: str) -> dict[str, str]:
+    """Return the edit form's fields as a browser would post them back untouched (inputs, selects, textareas)."""
+    form: dict[str, str] = {}
+    form_html = html[html.index('<form method="post" class="card form-grid"') :]
+    for name, value in re.findall(r'<input type="(?:text|date|hidden)" name="(\w+)"(?: value="([^"]*)")?', form_html):
+        form[name] = unescape(value)
+    for name, body in re.findall(r'<select name="(\w+)"[^>]*>(.*?)</select>', form_html, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected>', body)
+        form[name] = chosen.group(1) if chosen else ""
+    for name, body in re.findall(r'<textarea name="(\w+)"[^>]*>\n?(.*?)</textarea>', form_html, re.S):
+        # Browsers read the text with LF and post every line break as CRLF.
+        form[name] = unescape(body).replace("\r\n", "\n").replace("\n", "\r\n")
+    return form
+
+
+def test_editing_an_issue_assigned_to_a_non_member_keeps_the_assignee(client, alice, bob, issue):
+    # bob is in OPS only (an imported assignee, or someone who left DEMO): alice edits only the summary.
+    Issue.objects.filter(pk=issue.pk).update(assignee=bob)
+    _client(client, alice)
+    html = client.get("/browse/DEMO-1/edit").content.decode()
+    assert f'<option value="{bob.pk}" selected>Bob Brown (not a member)</option>' in html
+    form = _rendered_edit_form(html)
+    form["summary"] = "Renamed"
+    response = client.post("/browse/DEMO-1/edit", form)
+    assert response.status_code == 302, re.findall(r'class="errorlist[^>]*>.*?</ul>', response.content.decode())
+    assert Issue.objects.get(pk=issue.pk).assignee == bob
+    assert list(History.objects.filter(issue=issue).values_list("field", flat=True)) == ["summary"]
+
+
+def test_inline_assignee_editor_offers_the_current_non_member(client, alice, bob, issue):
+    Issue.objects.filter(pk=issue.pk).update(assignee=bob)
+    _client(client, alice)
+    html = client.get("/browse/DEMO-1").content.decode()
+    assert f'<option value="{bob.pk}" selected>Bob Brown (not a member)</option>' in html
+    # Sending it back unchanged is no change; a new non-member is still refused.
+    assert client.post("/browse/DEMO-1/set/assignee", {"assignee": bob.pk}).status_code == 302
+    assert Issue.objects.get(pk=issue.pk).assignee == bob and not History.objects.filter(issue=issue).exists()
+    other = get_user_model().objects.create_user("eve", "eve@example.com", "eve-pass-123")
+    assert client.post("/browse/DEMO-1/set/assignee", {"assignee": other.pk}).status_code == 400
+    assert Issue.objects.get(pk=issue.pk).assignee == bob
+
+
+@pytest.mark.parametrize("stored", ["line one\nline two\n\nend", "line one\r\nline two\r\n\r\nend"])
+def test_editing_only_the_summary_records_no_description_change(client, alice, issue, stored):
+    # Browsers post textarea text with CRLF; the stored text may have LF (API, import) or CRLF (older saves).
+    Issue.objects.filter(pk=issue.pk).update(description=stored)
+    _client(client, alice)
+    form = _rendered_edit_form(client.get("/browse/DEMO-1/edit").content.decode())
+    assert "\r\n" in form["description"]
+    form["summary"] = "Only the summary"
+    response = client.post("/browse/DEMO-1/edit", form)
+    assert response.status_code == 302, re.findall(r'class="errorlist[^>]*>.*?</ul>', response.content.decode())
+    assert list(History.objects.filter(issue=issue).values_list("field", flat=True)) == ["summary"]
+    assert Issue.objects.get(pk=issue.pk).description == stored  # untouched, not rewritten
+
+
+def test_text_is_stored_with_lf_from_forms_and_the_api(client, alice, issue):
+    _client(client, alice)
+    form = _rendered_edit_form(client.get("/browse/DEMO-1/edit").content.decode())
+    form["description"] = "a\r\nb\rc"
+    assert client.post("/browse/DEMO-1/edit", form).status_code == 302
+    assert Issue.objects.get(pk=issue.pk).description == "a\nb\nc"
+    body = json.dumps({"description": "x\r\ny", "summary": "s\r\n"})
+    assert client.post("/api/issues/DEMO-1", body, content_type="application/json").status_code == 200
+    assert Issue.objects.get(pk=issue.pk).description == "x\ny"
+    html = client.get("/browse/DEMO-1").content.decode()
+    client.post("/browse/DEMO-1/comments", {"form_token": _token(html), "body": "c1\r\nc2"})
+    assert Comment.objects.get(issue=issue).body == "c1\nc2"
+
+
+# --- the hierarchy is walked cycle-safely --------------------------------------------------------------------
+
+
+def test_delete_page_of_an_issue_in_a_parent_cycle_renders(client, alice, issue, make_issue, project_a):
+    # A cycle written straight to the database (what imports used to accept): DEMO-1 -> DEMO-2 -> DEMO-3 -> DEMO-1.
+    second, third = make_issue(project_a, summary="two"), make_issue(project_a, summary="three")
+    Issue.objects.filter(pk=second.pk).update(parent=issue)
+    Issue.objects.filter(pk=third.pk).update(parent=second)
+    Issue.objects.filter(pk=issue.pk).update(parent=third)
+    _client(client, alice)
+    queries = {"n": 0}
+
+    def bounded(execute, sql, params, many, context):
+        queries["n"] += 1
+        if queries["n"] > 200:  # the walk on main never ends: fail instead of hanging
+            raise RuntimeError("the delete page does not stop walking the hierarchy")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(bounded):
+        response = client.get("/browse/DEMO-1/delete")
+    assert response.status_code == 200 and "2 sub-tasks" in response.content.decode()
+    with connection.execute_wrapper(bounded):
+        queries["n"] = 0
+        assert client.post("/browse/DEMO-1/delete").status_code == 302
+    assert not Issue.objects.filter(pk__in=[issue.pk, second.pk, third.pk]).exists()
+
+
+def test_api_keeps_a_non_member_assignee_and_reporter_sent_back_unchanged(client, alice, bob, issue):
+    # The JSON a client fetched, sent back with one change: bob (OPS only) stays assignee and reporter.
+    Issue.objects.filter(pk=issue.pk).update(assignee=bob, reporter=bob)
+    _client(client, alice)
+    body = json.dumps({"summary": "Via API", "assignee": "bob", "reporter": "bob"})
+    response = client.post("/api/issues/DEMO-1", body, content_type="application/json")
+    assert response.status_code == 200, response.content
+    stored = Issue.objects.get(pk=issue.pk)
+    assert (stored.summary, stored.assignee, stored.reporter) == ("Via API", bob, bob)
+    assert list(History.objects.filter(issue=issue).values_list("field", flat=True)) == ["summary"]
+    eve = get_user_model().objects.create_user("eve", "eve@example.com", "eve-pass-123")  # in no project
+    body = json.dumps({"assignee": eve.username})
+    assert client.post("/api/issues/DEMO-1", body, content_type="application/json").status_code == 400

@@ -6,6 +6,7 @@ lease, progress) are tested in imports/tests/test_services.py.
 
 from __future__ import annotations
 
+import re
 from unittest.mock import patch
 
 import pytest
@@ -172,3 +173,55 @@ def test_bulk_change_sql_matches_rows(
     with_sql = apply(bulk._change_sql, second)
     assert with_rows[0] > 0 and with_rows[2]
     assert with_sql == with_rows
+
+
+# --- preview before anything is written (Jira: the affected issues are shown, then the user confirms) -----------
+# alice edits DEMO; OPS issues (bob's project) in her selection are left out and never listed.
+
+
+def test_bulk_preview_counts_and_lists_the_first_fifty_editable_issues(project_a, project_b, alice, bob, make_issue):
+    demo = [make_issue(project_a, summary=f"Demo {n}") for n in range(55)]
+    ops = make_issue(project_b, reporter=bob, summary="OPS secret")
+    preview = bulk.bulk_preview(
+        user=alice,
+        changes={"status": "Done", "assignee": "none", "add_labels": "b a"},
+        issue_ids=[str(i.pk) for i in [*demo, ops]],
+        jql=None,
+    )
+    assert preview.count == 55 and preview.skipped == 1
+    assert [row["key"] for row in preview.issues] == [i.key for i in demo[:50]]
+    assert preview.issues[0]["summary"] == "Demo 0"
+    assert preview.changes == [("Status", "Done"), ("Assignee", "Unassigned"), ("Add labels", "a b")]
+    by_jql = bulk.bulk_preview(user=alice, changes={"priority": "High"}, issue_ids=None, jql="summary ~ secret")
+    assert by_jql.count == 0 and by_jql.issues == []  # the OPS issue matches, but alice may not edit it
+    with pytest.raises(ValidationError, match="at least one change"):
+        bulk.bulk_preview(user=alice, changes={}, issue_ids=[demo[0].pk], jql=None)
+    with pytest.raises(ValidationError, match="Select some issues"):
+        bulk.bulk_preview(user=alice, changes={"status": "Done"}, issue_ids=None, jql=None)
+
+
+def test_bulk_change_shows_a_preview_and_writes_nothing_until_confirmed(client, project_a, alice, make_issue):
+    from imports.models import Job
+
+    issues = [make_issue(project_a, summary=f"Bulk {n}") for n in range(3)]
+    client.force_login(alice)
+    chosen = {"issue": [i.pk for i in issues[:2]], "status": "Done", "add_labels": "bulked"}
+    # The change form's button: a preview with the count, the issues and the changes; no job, no write.
+    response = client.post("/imports/bulk/", {**chosen, "action": "run"})
+    html = response.content.decode()
+    assert response.status_code == 200, html[:2000]
+    assert "2 issues will change" in html and "DEMO-1" in html and "Bulk 1" in html and "DEMO-3" not in html
+    assert "Done" in html and "bulked" in html and 'name="confirm" value="1"' in html
+    assert not Job.objects.exists()
+    assert not Issue.objects.filter(status__name="Done").exists() and not History.objects.exists()
+    # Confirming (the preview's form posts the same selection back, with confirm=1) queues the job.
+    confirm_form = html[html.index('id="bulk-confirm-form"') :]
+    posted: dict[str, list[str]] = {}
+    for name, value in re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', confirm_form):
+        posted.setdefault(name, []).append(value)
+    assert posted["confirm"] == ["1"] and posted["status"] == ["Done"] and posted["add_labels"] == ["bulked"]
+    response = client.post("/imports/bulk/", posted)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    job = Job.objects.get(kind="bulk_update")
+    assert job.options["ids"] == sorted(i.pk for i in issues[:2])
+    assert job.options["changes"]["status"] == Status.objects.get(name="Done").pk

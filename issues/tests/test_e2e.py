@@ -218,3 +218,41 @@ def test_viewer_sees_the_issue_read_only(plain_http_server, browser, demo):
     assert page.goto(f"{base}/browse/OPS-1").status == 404
     assert page.goto(f"{base}/browse/DEMO-404").status == 404
     context.close()
+
+
+def test_bulk_change_previews_then_runs_on_confirm(plain_http_server, browser, demo):
+    # alice checks two DEMO issues, picks a status, sees the preview (count, issues, change) and only then confirms.
+    from imports.models import Job
+    from issues.models import Issue
+
+    base = plain_http_server.url
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _login(page, base, "alice", "alice-pass-123")
+    page.goto(f"{base}/issues/?jql=project%20%3D%20DEMO%20ORDER%20BY%20key%20ASC")
+    page.get_by_label("Select DEMO-2").check()
+    page.get_by_label("Select DEMO-3").check()
+    page.get_by_role("button", name="Bulk change…").click()
+    page.wait_for_url(f"{base}/imports/bulk/")
+    page.get_by_label("Transition to").select_option(label="Done")
+    page.get_by_role("button", name="Preview changes").click()
+    page.wait_for_load_state()
+    assert page.locator("#bulk-preview-count").inner_text().startswith("2 issues will change")
+    issues = page.locator(".bulk-preview-issues")
+    assert issues.get_by_text("DEMO-2").is_visible() and issues.get_by_text("Write release notes").is_visible()
+    assert not issues.get_by_text("DEMO-1", exact=True).count()
+    assert page.locator(".bulk-preview-changes").get_by_text("Done").is_visible()
+    page.screenshot(path=str(SHOTS / "bulk-preview.png"), full_page=True)
+    assert _unlabelled(page) == []
+    assert not Job.objects.exists()  # nothing queued, nothing written before the confirmation
+    assert not Issue.objects.filter(status__name="Done").exists()
+    page.get_by_role("button", name="Confirm: change 2 issues").click()
+    page.wait_for_url(f"{base}/imports/*/")
+    job = Job.objects.get(kind="bulk_update")
+    assert sorted(job.options["ids"]) == sorted(
+        Issue.objects.filter(key__in=["DEMO-2", "DEMO-3"]).values_list("pk", flat=True)
+    )
+    assert not errors, errors
+    context.close()

@@ -140,7 +140,14 @@ def test_issue_form_rejects_another_projects_project_and_parent(alice, project_a
 def test_issue_form_cleans_for_the_service(alice, project_a, make_issue):
     parent = make_issue(project_a)
     form = IssueForm(
-        _create_data(project_a, labels="a, b", parent="demo-1", original_estimate="1d 4h", due_date="2026-12-01"),
+        _create_data(
+            project_a,
+            labels="a, b",
+            parent="demo-1",
+            original_estimate="1d 4h",
+            due_date="2026-12-01",
+            type=IssueType.objects.get(name="Sub-task").pk,
+        ),
         user=alice,
     )
     assert form.is_valid(), form.errors
@@ -169,3 +176,85 @@ def test_one_time_token_is_claimed_once_and_released_on_failure(alice):
     idempotency.claim(user_id=alice.pk, token=other)
     idempotency.release(user_id=alice.pk, token=other)
     assert idempotency.claim(user_id=alice.pk, token=other) == (True, None)
+
+
+# --- values the form cannot offer stay unless the user changes them --------------------------------------------
+# bob is in OPS only: an imported DEMO issue assigned to him (or one assigned before he left DEMO) keeps him.
+
+
+def _edit_data(issue, **kw):
+    """Return the edit form as the browser posts it back unchanged (every field as rendered)."""
+    form = IssueForm(user=None, issue=issue)
+    data = {}
+    for name, field in form.fields.items():
+        value = form[name].value()
+        data[name] = "" if value is None else field.prepare_value(value)
+    data.update(kw)
+    return {k: ("" if v is None else v) for k, v in data.items()}
+
+
+def _assigned_outside(issue, user):
+    # Written straight to the row: what imports and departures leave behind (the service refuses new non-members).
+    type(issue).objects.filter(pk=issue.pk).update(assignee=user)
+    issue.refresh_from_db()
+    return issue
+
+
+def test_edit_form_offers_the_current_non_member_assignee_labelled_as_such(alice, bob, project_a, make_issue):
+    issue = _assigned_outside(make_issue(project_a), bob)
+    form = IssueForm(user=alice, issue=issue)
+    html = str(form["assignee"])
+    assert f'<option value="{bob.pk}" selected>Bob Brown (not a member)</option>' in html
+    assert "Alice Adams</option>" in html  # the members are still offered
+
+
+def test_edit_form_keeps_a_non_member_assignee_unless_changed(alice, bob, project_a, make_issue):
+    issue = _assigned_outside(make_issue(project_a), bob)
+    form = IssueForm(_edit_data(issue, summary="Renamed"), user=alice, issue=issue)
+    assert form.is_valid(), form.errors
+    assert form.service_data()["assignee"] == bob
+
+
+def test_edit_form_still_refuses_a_new_non_member_assignee(alice, bob, project_a, project_b, make_issue):
+    issue = make_issue(project_a)
+    form = IssueForm(_edit_data(issue, assignee=bob.pk), user=alice, issue=issue)
+    assert not form.is_valid() and "assignee" in form.errors
+
+
+def test_edit_form_keeps_a_parent_it_could_no_longer_pick(alice, bob, project_a, project_b, make_issue):
+    # A parent in another project (left by an import before the rule) stays until the user changes it.
+    issue = make_issue(project_a)
+    ops = make_issue(project_b, reporter=bob)
+    type(issue).objects.filter(pk=issue.pk).update(parent=ops)
+    issue.refresh_from_db()
+    form = IssueForm(_edit_data(issue, summary="Renamed"), user=alice, issue=issue)
+    assert form.is_valid(), form.errors
+    assert form.service_data()["parent"] == ops
+
+
+# --- text is normalised to LF at the boundary ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("posted", ["one\r\ntwo\r\n\r\nthree", "one\rtwo\r\rthree", "one\ntwo\n\nthree"])
+def test_text_fields_store_lf_whatever_the_browser_posts(alice, project_a, make_issue, posted):
+    from issues.forms import CommentEditForm, CommentForm
+
+    issue = make_issue(project_a)
+    form = IssueForm(_edit_data(issue, description=posted), user=alice, issue=issue)
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["description"] == "one\ntwo\n\nthree"
+    for comment_form in (CommentForm({"form_token": "c" * 32, "body": posted}), CommentEditForm({"body": posted})):
+        assert comment_form.is_valid() and comment_form.cleaned_data["body"] == "one\ntwo\n\nthree"
+    worklog = WorklogForm({"form_token": "c" * 32, "time_spent": "1h", "comment": posted, "adjust_estimate": "auto",
+                           "started_date": "2026-11-02", "started_time": "09:00"}, tz=BERLIN)  # fmt: skip
+    assert worklog.is_valid(), worklog.errors
+    assert worklog.cleaned_data["comment"] == "one\ntwo\n\nthree"
+
+
+def test_create_form_refuses_a_sub_task_without_a_parent_and_a_bug_under_a_task(alice, project_a, make_issue):
+    task = make_issue(project_a, summary="A task")
+    form = IssueForm(_create_data(project_a, type=IssueType.objects.get(name="Sub-task").pk), user=alice)
+    assert not form.is_valid() and form.errors["parent"] == ["A sub-task needs a parent issue."]
+    form = IssueForm(_create_data(project_a, type=IssueType.objects.get(name="Bug").pk, parent=task.key), user=alice)
+    assert not form.is_valid()
+    assert form.errors["parent"] == [f"{task.key} is a Task: only an Epic can be the parent of a Bug."]

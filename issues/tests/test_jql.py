@@ -235,7 +235,8 @@ def test_priority_equality_and_order(demo, alice):
 def test_type_and_issuetype(demo, alice):
     assert keyset("type = Bug", alice) == {"DEMO-1"}
     assert keyset("issuetype in (Bug, Story)", alice) == {"DEMO-1", "DEMO-2"}
-    assert keyset("type != Task", alice) == {"DEMO-1", "DEMO-2"}
+    # DEMO-4 was created under DEMO-1 without a type: it is a Sub-task.
+    assert keyset("type != Task", alice) == {"DEMO-1", "DEMO-2", "DEMO-4"}
 
 
 def test_labels_exists_without_duplicates(demo, alice):

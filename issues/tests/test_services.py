@@ -6,6 +6,7 @@ Personas: alice is admin of DEMO (may edit), carol is a viewer in DEMO (may not)
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 
 import pytest
@@ -15,7 +16,7 @@ from django.db import connection, connections
 from django.urls import reverse
 from django.utils import timezone
 
-from issues.models import History, Issue, Membership, Priority, Project, Resolution, Role, Status
+from issues.models import History, Issue, IssueType, Membership, Priority, Project, Resolution, Role, Status
 from issues.services import (
     allocate_issue_numbers,
     comment_add,
@@ -127,6 +128,7 @@ def test_concurrent_creates_have_no_gaps_or_duplicates(alice, carol):
 
 
 def test_update_writes_one_history_row_per_changed_field(project_a, make_issue, alice, bob):
+    Membership.objects.create(project=project_a, user=bob, role=Role.MEMBER)  # a new assignee must be a member
     issue = make_issue(project_a, summary="Old", original_estimate=3600)
     high = Priority.objects.get(name="High")
 
@@ -259,39 +261,46 @@ def family(project_a, make_issue):
     return {"top": top, "child": child, "other": other}
 
 
-def _via_service(client, alice, issue: Issue, parent: Issue) -> str:
+def _via_service(client, alice, issue: Issue, parent: Issue | None, type: IssueType | None = None) -> str:
+    data: dict = {"parent": parent}
+    if type is not None:
+        data["type"] = type
     try:
-        issue_update(issue=issue, actor=alice, data={"parent": parent})
+        issue_update(issue=issue, actor=alice, data=data)
     except ValidationError as exc:
-        return " ".join(exc.message_dict["parent"])
+        return " ".join(m for ms in exc.message_dict.values() for m in ms)
     return ""
 
 
-def _via_form(client, alice, issue: Issue, parent: Issue) -> str:
+def _via_form(client, alice, issue: Issue, parent: Issue | None, type: IssueType | None = None) -> str:
     client.force_login(alice)
-    form = {"type": issue.type_id, "summary": issue.summary, "status": issue.status_id,
-            "priority": issue.priority_id, "parent": parent.key}  # fmt: skip
+    form = {"type": (type or issue.type).pk, "summary": issue.summary, "status": issue.status_id,
+            "priority": issue.priority_id, "parent": parent.key if parent else ""}  # fmt: skip
     response = client.post(f"/browse/{issue.key}/edit", form)
     return response.content.decode() if response.status_code == 200 else ""
 
 
-def _via_api(client, alice, issue: Issue, parent: Issue) -> str:
+def _via_api(client, alice, issue: Issue, parent: Issue | None, type: IssueType | None = None) -> str:
     client.force_login(alice)
-    body = f'{{"parent": "{parent.key}"}}'
-    response = client.post(f"/api/issues/{issue.key}", body, content_type="application/json")
+    body: dict = {"parent": parent.key if parent else None}
+    if type is not None:
+        body["type"] = type.name
+    response = client.post(f"/api/issues/{issue.key}", json.dumps(body), content_type="application/json")
     if response.status_code != 400:
         return ""
-    return " ".join(e["message"] for e in response.json()["errors"] if e["field"] == "parent")
+    return " ".join(e["message"] for e in response.json()["errors"])
 
 
-def _via_admin(client, alice, issue: Issue, parent: Issue) -> str:
-    admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw")  # a member of nothing
-    client.force_login(admin)
+def _via_admin(client, alice, issue: Issue, parent: Issue | None, type: IssueType | None = None) -> str:
+    admin = get_user_model().objects.get_or_create(username="root", defaults={"is_superuser": True, "is_staff": True})[
+        0
+    ]
+    client.force_login(admin)  # a superuser, a member of nothing
     data = {
-        "summary": issue.summary, "description": "", "type": issue.type_id, "status": issue.status_id,
-        "resolution": "", "priority": issue.priority_id, "labels": [], "parent": parent.pk, "assignee": "",
-        "reporter": issue.reporter_id or "", "due_date": "", "original_estimate": "", "remaining_estimate": "",
-        "_save": "Save",
+        "summary": issue.summary, "description": "", "type": (type or issue.type).pk, "status": issue.status_id,
+        "resolution": "", "priority": issue.priority_id, "labels": [], "parent": parent.pk if parent else "",
+        "assignee": "", "reporter": issue.reporter_id or "", "due_date": "", "original_estimate": "",
+        "remaining_estimate": "", "_save": "Save",
     }  # fmt: skip
     response = client.post(reverse("admin:issues_issue_change", args=[issue.pk]), data)
     return response.content.decode() if response.status_code == 200 else ""
@@ -316,8 +325,121 @@ def test_an_issue_with_sub_tasks_cannot_become_one(client, alice, family, write)
 
 @pytest.mark.parametrize("write", ENTRY_POINTS, ids=lambda f: f.__name__)
 def test_a_plain_issue_may_become_a_sub_task(client, alice, family, write):
-    assert write(client, alice, family["other"], family["top"]) == ""  # no error: saved
+    # Under a Task it must become a sub-task type too (only Epics parent standard issues).
+    assert write(client, alice, family["other"], family["top"], _type("Sub-task")) == ""  # no error: saved
     assert Issue.objects.get(pk=family["other"].pk).parent_id == family["top"].pk
+
+
+def _type(name: str) -> IssueType:
+    return IssueType.objects.get(name=name)
+
+
+# Jira's hierarchy: Epic > standard issues (Story, Task, Bug) > sub-tasks. "epic" is an Epic of DEMO, "story" a
+# Story under it, "sub" a Sub-task of story; "top"/"child"/"other" come from `family`.
+
+
+@pytest.fixture
+def levels(project_a, make_issue, family):
+    epic = make_issue(project_a, summary="Epic", type=_type("Epic"))
+    story = make_issue(project_a, summary="Story", type=_type("Story"), parent=epic)
+    sub = make_issue(project_a, summary="Sub", type=_type("Sub-task"), parent=story)
+    return {**family, "epic": epic, "story": story, "sub": sub}
+
+
+@pytest.mark.parametrize("write", ENTRY_POINTS, ids=lambda f: f.__name__)
+def test_an_issue_cannot_be_its_own_parent(client, alice, family, write):
+    refused = write(client, alice, family["other"], family["other"])
+    assert "cannot be its own parent" in refused
+    assert Issue.objects.get(pk=family["other"].pk).parent_id is None
+
+
+@pytest.mark.parametrize("write", ENTRY_POINTS, ids=lambda f: f.__name__)
+def test_a_parent_link_cannot_close_a_cycle(client, alice, levels, write):
+    # Legacy rows (written before the rules) chain story -> epic; giving the epic a parent below it is a loop.
+    epic, sub = levels["epic"], levels["sub"]
+    Issue.objects.filter(pk=sub.pk).update(type=_type("Task"))  # a Task below the story, as old data may be
+    refused = write(client, alice, epic, Issue.objects.get(pk=sub.pk))
+    assert "loop" in refused
+    assert Issue.objects.get(pk=epic.pk).parent_id is None
+
+
+@pytest.mark.parametrize("write", ENTRY_POINTS, ids=lambda f: f.__name__)
+def test_a_sub_task_needs_a_parent(client, alice, levels, write):
+    refused = write(client, alice, levels["sub"], None)
+    assert "A sub-task needs a parent" in refused
+    assert Issue.objects.get(pk=levels["sub"].pk).parent_id == levels["story"].pk
+
+
+@pytest.mark.parametrize("write", ENTRY_POINTS, ids=lambda f: f.__name__)
+def test_a_sub_task_cannot_be_under_a_sub_task(client, alice, levels, write):
+    refused = write(client, alice, levels["child"], levels["sub"])
+    assert "sub-tasks cannot have sub-tasks" in refused
+    assert Issue.objects.get(pk=levels["child"].pk).parent_id == levels["top"].pk
+
+
+@pytest.mark.parametrize("write", ENTRY_POINTS, ids=lambda f: f.__name__)
+def test_a_bug_under_a_parent_that_is_not_an_epic_is_refused(client, alice, levels, write):
+    refused = write(client, alice, levels["other"], levels["top"], _type("Bug"))
+    assert "only an Epic can be the parent of a Bug" in refused
+    other = Issue.objects.get(pk=levels["other"].pk)
+    assert other.parent_id is None and other.type.name == "Task"
+
+
+@pytest.mark.parametrize("write", ENTRY_POINTS, ids=lambda f: f.__name__)
+def test_a_bug_under_an_epic_is_accepted(client, alice, levels, write):
+    assert write(client, alice, levels["other"], levels["epic"], _type("Bug")) == ""
+    other = Issue.objects.get(pk=levels["other"].pk)
+    assert other.parent_id == levels["epic"].pk and other.type.name == "Bug"
+
+
+@pytest.mark.parametrize("write", ENTRY_POINTS, ids=lambda f: f.__name__)
+def test_changing_the_type_rechecks_the_parent(client, alice, levels, write):
+    # child is a Sub-task of a Task: as a Task it could not stay there (only Epics parent standard issues).
+    child = levels["child"]
+    refused = write(client, alice, child, child.parent, _type("Task"))
+    assert "only an Epic can be the parent of a Task" in refused
+    assert Issue.objects.get(pk=child.pk).type.name == "Sub-task"
+    # A sub-task of the epic may become a Story and stay under it.
+    under_epic = Issue.objects.create(
+        project=child.project, number=99, key="DEMO-99", summary="s", type=_type("Sub-task"), status=child.status,
+        priority=child.priority, parent=levels["epic"], created=child.created, updated=child.updated,
+    )  # fmt: skip
+    assert write(client, alice, under_epic, levels["epic"], _type("Story")) == ""
+    assert Issue.objects.get(pk=under_epic.pk).type.name == "Story"
+
+
+def test_an_epic_with_stories_cannot_become_a_task(alice, levels):
+    with pytest.raises(ValidationError, match="Story under it"):
+        issue_update(issue=levels["epic"], actor=alice, data={"type": _type("Task")})
+    with pytest.raises(ValidationError, match="cannot have a parent"):
+        issue_update(issue=levels["epic"], actor=alice, data={"parent": levels["top"]})
+
+
+def test_create_applies_the_type_rules(alice, levels, project_a):
+    with pytest.raises(ValidationError, match="A sub-task needs a parent"):
+        issue_create(project=project_a, reporter=alice, summary="Orphan", type=_type("Sub-task"))
+    with pytest.raises(ValidationError, match="only an Epic can be the parent of a Bug"):
+        issue_create(project=project_a, reporter=alice, summary="Bug", type=_type("Bug"), parent=levels["top"])
+    # Without a type, a child of an issue is a sub-task (as the "create sub-task" link proposes).
+    assert issue_create(project=project_a, reporter=alice, summary="Kid", parent=levels["top"]).type.is_subtask
+    assert not Issue.objects.filter(summary__in=["Orphan", "Bug"]).exists()
+
+
+def test_unrelated_edits_of_legacy_rows_are_not_blocked(alice, levels):
+    # A Bug under a Task, written before the rules: renaming it is no hierarchy change, so it saves.
+    other = levels["other"]
+    Issue.objects.filter(pk=other.pk).update(parent=levels["top"], type=_type("Bug"))
+    other = Issue.objects.get(pk=other.pk)
+    assert issue_update(issue=other, actor=alice, data={"summary": "Renamed", "parent": levels["top"]}) == ["summary"]
+
+
+def test_assigning_a_new_non_member_is_refused_by_the_service(alice, bob, levels):
+    other = levels["other"]
+    with pytest.raises(ValidationError, match="not a member"):
+        issue_update(issue=other, actor=alice, data={"assignee": bob})
+    Issue.objects.filter(pk=other.pk).update(assignee=bob)  # an imported assignee stays when re-sent
+    other = Issue.objects.get(pk=other.pk)
+    assert issue_update(issue=other, actor=alice, data={"assignee": bob, "summary": "x"}) == ["summary"]
 
 
 def test_create_refuses_a_sub_task_as_parent(alice, family, project_a):

@@ -125,8 +125,11 @@ class EntryPoints:
         _upload(self.client, str(self.tmp_path / f"{status.category}.csv"), content, self.capture)
 
     def bulk_change(self, issue: Issue, status: Status) -> None:
+        chosen = {"issue": [issue.pk], "status": status.name, "action": "run"}
+        preview = self.client.post("/imports/bulk/", chosen)  # first the preview: nothing written yet
+        assert preview.status_code == 200 and b"1 issue will change" in preview.content, preview.content[:1000]
         with self.capture(execute=True):
-            response = self.client.post("/imports/bulk/", {"issue": [issue.pk], "status": status.name, "action": "run"})
+            response = self.client.post("/imports/bulk/", {**chosen, "confirm": "1"})
         assert response.status_code == 302, response.content[:1000]
         job = self.client.get(response["Location"] + "progress.json").json()
         assert job["state"] == "succeeded" and job["updated"] == 1, job

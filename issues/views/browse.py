@@ -124,7 +124,7 @@ def inline_edit(request: HttpRequest, key: str, field: str) -> HttpResponse:
     _require_edit(request, issue)
     form: forms.Form
     if form_class is AssigneeForm:  # its choices are the project's members
-        form = AssigneeForm(request.POST, project_id=issue.project_id)
+        form = AssigneeForm(request.POST, project_id=issue.project_id, current_id=issue.assignee_id)
     else:
         form = form_class(request.POST)
     if form.is_valid():
