@@ -313,7 +313,7 @@ def csv_to_record(cells: dict[str, list[str]], tz: dt.tzinfo) -> dict[str, Any]:
         "project_name": _first(cells, "project name") or None,
         "summary": _first(cells, "summary"),
         "description": _first(cells, "description"),
-        "type": _first(cells, "issue type") or "Task",
+        "type": _first(cells, "issue type") or None,
         "status": _first(cells, "status") or None,
         "status_category": _first(cells, "status category") or None,
         "priority": _first(cells, "priority") or None,

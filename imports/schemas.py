@@ -209,7 +209,7 @@ class IssueRecord:
     external_id: ExternalId | None = None
     project_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
     description: RichText = ""
-    type: Name = "Task"
+    type: Name | None = None  # none: a Task, or a Sub-task when the record has a parent (the writer decides)
     status: Name | None = None
     status_category: Annotated[StatusCategoryIn | None, BeforeValidator(_category)] = None
     priority: Name | None = None
@@ -365,7 +365,7 @@ class JiraIssue(_Jira):
             project_name=f.project.name if f.project else None,
             summary=f.summary,
             description=f.description,
-            type=f.issuetype.name if f.issuetype else "Task",
+            type=f.issuetype.name if f.issuetype else None,
             status=f.status.name if f.status else None,
             status_category=category,
             priority=f.priority.name if f.priority else None,

@@ -39,6 +39,7 @@ from issues.permissions import editable_project_ids, may_create_projects
 from issues.services import (
     default_priority,
     default_status,
+    default_subtask_type,
     default_type,
     done_resolution_id,
     history_record_rows,
@@ -77,15 +78,24 @@ class ParentRow(NamedTuple):
     key: str
     project_id: int
     parent_id: int | None
+    type_id: int
 
 
 class ChildRow(NamedTuple):
-    """An issue about to get a parent, with whether it has sub-tasks (loaded per batch)."""
+    """An issue about to get a parent, with its type and whether it has sub-tasks (loaded per batch)."""
 
     pk: int
     key: str
     project_id: int
     has_subtasks: bool
+    type_id: int
+
+
+class TypeRow(NamedTuple):
+    """An issue type as the hierarchy rule reads it (issues.services.TypeLike)."""
+
+    name: str
+    is_subtask: bool
 
 
 class OldChild(NamedTuple):
@@ -154,12 +164,14 @@ class ImportWriter:
         self.labels: dict[str, int] = {}
         self.statuses = {name.lower(): pk for pk, name in Status.objects.values_list("pk", "name")}
         self.types = {name.lower(): pk for pk, name in IssueType.objects.values_list("pk", "name")}
+        self.type_rows: dict[int, TypeRow] = {}  # by id, for the hierarchy rule (loaded on first use)
         self.priorities = {name.lower(): pk for pk, name in Priority.objects.values_list("pk", "name")}
         self.resolutions = {name.lower(): pk for pk, name in Resolution.objects.values_list("pk", "name")}
         self.done_statuses = set(Status.objects.filter(category=StatusCategory.DONE).values_list("pk", flat=True))
         self.done_resolution = done_resolution_id()
         self.default_status = default_status().pk
         self.default_type = default_type().pk
+        self.default_subtask_type = default_subtask_type().pk  # a record with a parent and no type
         self.default_priority = default_priority().pk
         self.may_add_lookups = may_create_projects(self.actor)
 
@@ -329,7 +341,15 @@ class ImportWriter:
                 values = {
                     "summary": rec.summary,
                     "description": rec.description,
-                    "type_id": self._named(self.types, IssueType, rec.type, self.default_type, position=50),
+                    "type_id": (
+                        type_id := self._named(
+                            self.types,
+                            IssueType,
+                            rec.type,
+                            self.default_subtask_type if rec.parent else self.default_type,
+                            position=50,
+                        )
+                    ),
                     "status_id": status_id,
                     "priority_id": self._named(self.priorities, Priority, rec.priority, self.default_priority, rank=50),
                     "resolution_id": resolution_id,
@@ -344,6 +364,9 @@ class ImportWriter:
                     "source": self.source,
                     "external_id": rec.external_id,
                 }
+                if not rec.parent and type_id is not None and self._type(type_id).is_subtask:
+                    # The hierarchy rule of the issue services, before anything of the record is written.
+                    raise RecordError("parent", issue_parent_error(**self._typed(key, type_id)) or "")
             except RecordError as exc:
                 out.errors.append(parsers.RowError(raw.number, raw.line, key, exc.field, str(exc)))
                 continue
@@ -587,7 +610,30 @@ class ImportWriter:
             has_subtasks=child.has_subtasks,
             parent=parent,
             project_id=child.project_id,
+            issue_type=self._type(child.type_id),
+            parent_type=self._type(parent.type_id),
         )
+
+    def _type(self, type_id: int) -> TypeRow:
+        """Return the issue type with this id (all types in one query, again when the job added one)."""
+        if type_id not in self.type_rows:
+            self.type_rows = {
+                pk: TypeRow(name, is_subtask)
+                for pk, name, is_subtask in IssueType.objects.values_list("pk", "name", "is_subtask")
+            }
+        return self.type_rows[type_id]
+
+    def _typed(self, key: str, type_id: int) -> dict[str, Any]:
+        """Return issue_parent_error's arguments for a record of this type that names no parent."""
+        return {
+            "issue_id": None,
+            "issue_key": key,
+            "has_subtasks": False,
+            "parent": None,
+            "project_id": 0,
+            "issue_type": self._type(type_id),
+            "parent_type": None,
+        }
 
     def _parent_rows(self, keys: set[str]) -> dict[str, ParentRow]:
         """Return the issues with these keys as the hierarchy rule reads them, by key (one query).
@@ -598,7 +644,8 @@ class ImportWriter:
         qs = Issue.objects.filter(key__in=keys)
         if self.editable is not None:
             qs = qs.filter(project_id__in=self.editable)
-        return {row[1]: ParentRow(*row) for row in qs.values_list("pk", "key", "project_id", "parent_id")}
+        rows = qs.values_list("pk", "key", "project_id", "parent_id", "type_id")
+        return {row[1]: ParentRow(*row) for row in rows}
 
     @staticmethod
     def _with_subtasks(issue_ids: set[int]) -> set[int]:
@@ -619,6 +666,7 @@ class ImportWriter:
         found = self._parent_rows(parent_keys) if parent_keys else {}
         children = {key for key, (_, p, _) in wanted.items() if p}
         with_subtasks = self._with_subtasks({ids[k] for k in children})
+        child_types = dict(Issue.objects.filter(pk__in=[ids[k] for k in children]).values_list("pk", "type_id"))
         # Links are judged in file order, each against the database and the links accepted before it, as if
         # written one by one: of "B under A" then "C under B", the second is the sub-task of a sub-task.
         linked: dict[str, int] = {}  # child key -> parent id, for the links accepted so far
@@ -634,7 +682,7 @@ class ImportWriter:
                 parent = found[parent_key]
                 if parent.key in linked:  # given a parent earlier in this batch: a sub-task now
                     parent = parent._replace(parent_id=linked[parent.key])
-                child = ChildRow(ids[key], key, project_id, ids[key] in with_subtasks)
+                child = ChildRow(ids[key], key, project_id, ids[key] in with_subtasks, child_types[ids[key]])
                 error = self._parent_link_error(child=child, parent=parent)
                 if error:
                     out.errors.append(parsers.RowError(raw.number, raw.line, key, "parent", error))
@@ -668,7 +716,7 @@ class ImportWriter:
                     parent, row = rows[parent_key], rows[child_key]
                     if parent.key in linked:
                         parent = parent._replace(parent_id=linked[parent.key])
-                    child = ChildRow(row.pk, row.key, row.project_id, row.pk in with_subtasks)
+                    child = ChildRow(row.pk, row.key, row.project_id, row.pk in with_subtasks, row.type_id)
                     message = self._parent_link_error(child=child, parent=parent)
                 if message:
                     errors.append(parsers.RowError(None, None, child_key, "parent", message))

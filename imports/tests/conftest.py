@@ -37,7 +37,8 @@ def jira_issue(n: int, *, project: str = "DEMO", worklogs: int = 2, comments: in
     body: dict[str, Any] = {
         "summary": f"Imported issue {n}",
         "description": adf,
-        "issuetype": {"name": "Bug" if n % 2 else "Task"},
+        # A record with a parent is a sub-task, as Jira's hierarchy (issues.services) wants.
+        "issuetype": {"name": "Sub-task" if "parent" in fields else ("Bug" if n % 2 else "Task")},
         "status": {"name": "In Progress", "statusCategory": {"key": "indeterminate"}},
         "priority": {"name": "High"},
         "assignee": user,

@@ -299,3 +299,30 @@ def test_records_in_an_unknown_done_status_added_by_staff_resolve(tmp_path, proj
     run(services.import_job_create(user=admin_user, paths=[path], enqueue=False))
     issue = Issue.objects.get(key="DEMO-1")
     assert issue.status == Status.objects.get(name="Shipped") and issue.resolution.name == "Done"
+
+
+@pytest.mark.django_db
+def test_imports_obey_the_issue_type_hierarchy(tmp_path, project_a, alice):
+    # Jira's hierarchy (issues.services.issue_parent_error) with the types: Epic > Story/Task/Bug > Sub-task.
+    records = [
+        jira_issue(1, issuetype={"name": "Epic"}),
+        jira_issue(2, issuetype={"name": "Story"}, parent={"key": "DEMO-1"}),  # a story in an epic
+        jira_issue(3, issuetype={"name": "Sub-task"}, parent={"key": "DEMO-2"}),  # a sub-task of the story
+        jira_issue(4, issuetype={"name": "Task"}),
+        jira_issue(5, issuetype={"name": "Bug"}, parent={"key": "DEMO-4"}),  # a bug under a task: refused
+        jira_issue(6, issuetype={"name": "Sub-task"}),  # a sub-task without a parent: refused
+        jira_issue(7, issuetype={"name": "Sub-task"}, parent={"key": "DEMO-3"}),  # a sub-task's sub-task: refused
+        jira_issue(8, parent={"key": "DEMO-4"}),  # a parent and no type: a sub-task
+    ]
+    records[7]["fields"].pop("issuetype")
+    path = write_jira_json(tmp_path / "h.json", records)
+    job = run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    errors = {e.issue_key: e.message for e in job.errors.all()}
+    assert set(errors) == {"DEMO-5", "DEMO-6", "DEMO-7"}, errors
+    assert "only an Epic can be the parent of a Bug" in errors["DEMO-5"]
+    assert errors["DEMO-6"] == "A sub-task needs a parent issue."
+    assert "sub-tasks cannot have sub-tasks" in errors["DEMO-7"]
+    parents = dict(Issue.objects.values_list("key", "parent__key"))
+    assert parents["DEMO-2"] == "DEMO-1" and parents["DEMO-3"] == "DEMO-2" and parents["DEMO-8"] == "DEMO-4"
+    assert parents["DEMO-5"] is None and parents["DEMO-7"] is None and "DEMO-6" not in parents
+    assert Issue.objects.get(key="DEMO-8").type.is_subtask
