@@ -10,10 +10,11 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import IntegerField, OuterRef, Subquery, Sum, Value
+from django.db.models import IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from issues import pagecache
 from issues.durations import format_duration
 from issues.models import Issue
 from issues.permissions import may_edit, require_worklog_change
@@ -148,7 +149,11 @@ def worklog_add(
     before = locked.remaining_estimate
     _apply_to_issue(locked, delta=time_spent, remaining=remaining)
     _record_history(
-        locked, by=by or author, when=now, remaining_before=before, changes=[("worklog", "", _duration_text(time_spent))]
+        locked,
+        by=by or author,
+        when=now,
+        remaining_before=before,
+        changes=[("worklog", "", _duration_text(time_spent))],
     )
     issue.time_spent, issue.remaining_estimate = locked.time_spent, locked.remaining_estimate
     return worklog
@@ -398,6 +403,27 @@ def worklog_set_day_total(
                 worklog=log, actor=author, time_spent=step.after, adjust_estimate=shrink_mode, new_estimate=new_estimate
             )
     return delta
+
+
+@transaction.atomic
+def worklog_delete_many(*, queryset: QuerySet[Worklog], by: Any | None) -> list[int]:
+    """Delete many worklogs in one statement (the admin's bulk delete); return the affected issue ids.
+
+    Time spent is recomputed (issue_recalculate_time_spent); remaining estimates are left as they are:
+    a bulk clean-up is not "logging less work". Each deleted worklog gets its "deleted worklog of 1h"
+    history row, by `by`, in one batch; the issues' pages are invalidated on commit (no signals here).
+    """
+    gone = list(queryset.order_by().values_list("issue_id", "issue__project_id", "time_spent"))
+    queryset.delete()
+    issue_ids = sorted({issue_id for issue_id, _, _ in gone})
+    issue_recalculate_time_spent(issue_ids=issue_ids)
+    history_record_rows(
+        changes=[(issue_id, "worklog", _duration_text(spent), "") for issue_id, _, spent in gone],
+        author_id=getattr(by, "pk", None),
+        when=timezone.now(),
+    )
+    pagecache.invalidate_on_commit(issue_ids, {project_id for _, project_id, _ in gone})
+    return issue_ids
 
 
 def issue_recalculate_time_spent(*, issue_ids: Iterable[int]) -> int:

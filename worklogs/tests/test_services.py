@@ -21,6 +21,7 @@ from worklogs.services import (
     issue_recalculate_time_spent,
     worklog_add,
     worklog_delete,
+    worklog_delete_many,
     worklog_set_day_total,
     worklog_update,
 )
@@ -239,7 +240,9 @@ def test_removing_time_never_raises_remaining_above_original(issue, alice, start
 
 def test_removing_time_keeps_a_remaining_estimate_set_above_the_original(issue, alice, started):
     # alice re-estimated to 20h while logging: giving the 3h back must not push it to 23h.
-    log = worklog_add(issue=issue, author=alice, time_spent=3 * H, started=started, adjust_estimate="new", new_estimate=20 * H)
+    log = worklog_add(
+        issue=issue, author=alice, time_spent=3 * H, started=started, adjust_estimate="new", new_estimate=20 * H
+    )
     worklog_delete(worklog=log, actor=alice)
     assert totals(issue) == (0, 20 * H)
 
@@ -258,13 +261,18 @@ def test_removing_time_without_original_estimate_keeps_remaining(project_a, make
 
 def history(issue: Issue) -> list[tuple[str, str, str, int | None]]:
     return list(
-        History.objects.filter(issue_id=issue.pk).order_by("id").values_list("field", "from_value", "to_value", "author_id")
+        History.objects.filter(issue_id=issue.pk)
+        .order_by("id")
+        .values_list("field", "from_value", "to_value", "author_id")
     )
 
 
 def test_add_edit_delete_write_issue_history_with_the_author(issue, alice, started):
     log = worklog_add(issue=issue, author=alice, time_spent=2 * H, started=started, comment="draft")
-    assert history(issue) == [("worklog", "", "2h", alice.pk), ("remaining_estimate", str(10 * H), str(8 * H), alice.pk)]
+    assert history(issue) == [
+        ("worklog", "", "2h", alice.pk),
+        ("remaining_estimate", str(10 * H), str(8 * H), alice.pk),
+    ]
 
     History.objects.all().delete()
     later = started + dt.timedelta(hours=1)
@@ -301,7 +309,9 @@ def at9(hour: int = 9, minute: int = 0) -> dt.datetime:
 
 
 def day_logs(issue: Issue) -> list[tuple[str, int]]:
-    return list(Worklog.objects.filter(issue_id=issue.pk).order_by("started", "id").values_list("comment", "time_spent"))
+    return list(
+        Worklog.objects.filter(issue_id=issue.pk).order_by("started", "id").values_list("comment", "time_spent")
+    )
 
 
 def test_raising_a_cell_adds_one_worklog_for_the_difference(issue, alice):
@@ -366,3 +376,24 @@ def test_lowering_the_only_worklog_of_a_cell_edits_it_with_history(issue, alice)
     assert day_logs(issue) == [("keep me", H)]
     assert totals(issue) == (H, 9 * H)
     assert history(issue)[0] == ("worklog", "2h", "1h", alice.pk)
+
+
+def test_bulk_delete_writes_a_history_row_per_worklog(issue, alice, admin_user, started):
+    # The admin's bulk delete: one statement, totals recomputed, estimates left, each deletion in history.
+    for seconds in (H, 1800):
+        worklog_add(issue=issue, author=alice, time_spent=seconds, started=started, adjust_estimate="leave")
+    History.objects.all().delete()
+    assert worklog_delete_many(queryset=Worklog.objects.filter(issue_id=issue.pk), by=admin_user) == [issue.pk]
+    assert totals(issue) == (0, 10 * H)
+    assert sorted(history(issue)) == [("worklog", "1h", "", admin_user.pk), ("worklog", "30m", "", admin_user.pk)]
+
+
+def test_issue_page_reads_worklog_history_as_sentences(client, issue, alice, started):
+    log = worklog_add(issue=issue, author=alice, time_spent=2 * H, started=started)
+    worklog_update(worklog=log, actor=alice, time_spent=H + 1800)
+    worklog_delete(worklog=log, actor=alice)
+    client.force_login(alice)  # alice administers DEMO: she sees the issue page
+    html = " ".join(client.get(f"/browse/{issue.key}").content.decode().split())
+    assert 'logged <span class="value">2h</span>' in html
+    assert 'changed <em>worklog</em> from <span class="value">2h</span> to <span class="value">1h 30m</span>' in html
+    assert 'deleted <em>worklog</em> of <span class="value">1h 30m</span>' in html
