@@ -403,7 +403,7 @@ def _json_error_message(name: str, text: str, offset: int) -> str:
     if not first or "premature EOF" in first or "Incomplete JSON" in first:
         return (
             f"{name} is truncated: it ends in the middle of a record (the upload or export was cut off). "
-            "Records before the break were imported; export the file again for the rest."
+            "Whole chunks read before the break are imported; import the complete file again for the rest."
         )
     reason = first.removeprefix("parse error:").removeprefix("lexical error:").strip().rstrip(".")
     return f"{name} is not valid JSON in the part read up to byte {offset:,}: {reason or 'unexpected text'}."
