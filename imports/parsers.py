@@ -131,7 +131,8 @@ def detect_format(head: bytes, filename: str = "") -> str | None:
 # Bounds on what the JSON parser sees: nesting depth and integers (docs/imports.md, "Limits")
 # ---------------------------------------------------------------------------------------------------------
 
-# Integers of this many digits or more do not fit the parser's 64-bit integers (it would fail the whole file).
+# Integers of this many digits may not fit the parser's 64-bit integers (it would fail the whole file):
+# they are checked one by one; longer ones never fit.
 MAX_INTEGER_DIGITS = 19
 # What a cut-out value becomes: a JSON string no export holds, found again in the records (_flagged).
 TOO_DEEP = "\x00taskra:nested-too-deep"
@@ -250,7 +251,10 @@ class DepthGuard:
                 self.depth += 1
             elif c in b"]}":
                 self.depth -= 1
-            elif c != ord('"'):  # an integer too long for the parser
+            elif c != ord('"'):  # an integer of 19+ digits: the parser holds 64 bits
+                text = m.group()
+                if len(text.lstrip(b"-")) == MAX_INTEGER_DIGITS and -(2**63) <= int(text) < 2**63:
+                    continue
                 out += (part[start : m.start()], _TOO_LARGE_JSON)
                 start, self.replaced = m.end(), self.replaced + 1
         if not self.cut:
@@ -311,7 +315,7 @@ def _flagged(item: Any) -> tuple[Any, int]:
         messages.append(f"The record is nested deeper than {MAX_NESTING_DEPTH} levels; it was not imported.")
     if TOO_LARGE in markers:
         messages.append(
-            f"The record holds a number of {MAX_INTEGER_DIGITS} or more digits, too large for any field; "
+            "The record holds an integer beyond 64 bits (9,223,372,036,854,775,807), too large for any field; "
             "it was not imported."
         )
     return FlaggedRecord(_key_hint(item), messages), len(markers)
