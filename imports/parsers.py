@@ -151,6 +151,9 @@ _NUMBER_TAIL = re.compile(rb"[-+.\deE]+\Z")
 _NUMBER_HEAD = re.compile(rb"[-+.\deE]*")
 _MAX_HELD = 1024  # a number's bytes held back for the next read, at most
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_STRUCTURAL = bytes(b for b in range(256) if b not in b'"[]{}')
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGITS = b"0" * MAX_INTEGER_DIGITS
 _STEP = [0] * 256
 _STEP[ord("[")] = _STEP[ord("{")] = 1
 _STEP[ord("]")] = _STEP[ord("}")] = -1
@@ -179,6 +182,36 @@ class DepthGuard:
         """Return what to pass on of the next bytes (`final`: no more bytes follow)."""
         buf = self.carry + data if self.carry else data
         self.carry = b""
+        if not (self.cut or self.skip_number):
+            keep = len(buf)
+            if not final:  # a number or an escape may go on in the next bytes: judge it whole
+                keep = len(buf.rstrip(b"-+.0123456789eE\\"))
+            if len(buf) - keep <= _MAX_HELD and self._within_bounds(buf[:keep] if keep < len(buf) else buf):
+                self.carry = buf[keep:]
+                return buf[:keep] if keep < len(buf) else buf
+        return self._walk_feed(buf, final)
+
+    def _within_bounds(self, head: bytes) -> bool:
+        """The fast path: whether `head` stays within the bounds; if so, take its depth and string state."""
+        if _LONG_DIGITS in head.translate(_DIGITS_AS_ZERO):  # 19 digits in a row, in a string or not
+            return False
+        # Escaped backslashes, then escaped quotes, go first (JSON pairs backslashes from the left); of the
+        # rest only quotes and brackets matter. Dropping "" pairs keeps every bracket's quote parity (odd:
+        # inside a string); then the brackets between every other quote are the structure.
+        bare = head.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURAL)
+        if self.in_string:
+            bare = b'"' + bare
+        parts = bare.replace(b'""', b"").split(b'"')
+        brackets = b"".join(parts[0::2]) if len(parts) > 1 else parts[0]
+        if brackets:
+            if max(accumulate(map(_STEP.__getitem__, brackets), initial=self.depth)) > self.limit:
+                return False
+            self.depth += sum(map(_STEP.__getitem__, brackets))
+        self.in_string = len(parts) % 2 == 0
+        return True
+
+    def _walk_feed(self, buf: bytes, final: bool) -> bytes:
+        """The slow path for bytes that go too deep or hold a long integer: token by token where needed."""
         out: list[bytes] = []
         pos, n = 0, len(buf)
         if self.skip_number:  # the rest of a number already cut out
