@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -200,7 +201,7 @@ def timesheet_save(request: HttpRequest) -> HttpResponse:
                         cell_key=change.key,
                         message=str(exc),
                         tz=tz,
-                        links=lambda pk, key=issue.key: _worklog_links(key, pk, back),
+                        links=partial(_worklog_links, issue.key, back=back),
                     )
                 )
             except PermissionDenied as exc:
