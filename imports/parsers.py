@@ -19,6 +19,7 @@ import signal
 import zoneinfo
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -27,7 +28,7 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from imports.models import JobFormat
-from imports.schemas import RECORD, RECORDS, IssueRecord, JiraIssue, RecordInvalid
+from imports.schemas import MAX_NESTING_DEPTH, RECORD, RECORDS, IssueRecord, JiraIssue, RecordInvalid
 
 # Enough to hold a very large issue; a longer line is not a record but a broken file.
 MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -127,6 +128,233 @@ def detect_format(head: bytes, filename: str = "") -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Bounds on what the JSON parser sees: nesting depth and integers (docs/imports.md, "Limits")
+# ---------------------------------------------------------------------------------------------------------
+
+# Integers of this many digits may not fit the parser's 64-bit integers (it would fail the whole file):
+# they are checked one by one; longer ones never fit.
+MAX_INTEGER_DIGITS = 19
+# What a cut-out value becomes: a JSON string no export holds, found again in the records (_flagged).
+TOO_DEEP = "\x00taskra:nested-too-deep"
+TOO_LARGE = "\x00taskra:number-too-large"
+_TOO_DEEP_JSON = b'"\\u0000taskra:nested-too-deep"'
+_TOO_LARGE_JSON = b'"\\u0000taskra:number-too-large"'
+
+# Outside strings: runs of other bytes and whole strings, up to the first string the buffer ends inside.
+_STRUCTURE = re.compile(rb'(?:[^"]++|"(?:[^"\\]++|\\.)*+")*+', re.DOTALL)
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_STRING_REST = re.compile(rb'(?:[^"\\]++|\\.)*+"', re.DOTALL)  # the rest of a string, closing quote included
+_STRING_BODY = re.compile(rb'(?:[^"\\]++|\\.)*+', re.DOTALL)  # stops before a lone trailing backslash
+_TOKEN = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}]|(?<![\w.+-])-?\d{%d,}(?![\w.+-])' % MAX_INTEGER_DIGITS, re.DOTALL)
+_LONG_INTEGER = re.compile(rb"\d{%d}" % MAX_INTEGER_DIGITS)
+_NUMBER_TAIL = re.compile(rb"[-+.\deE]+\Z")
+_NUMBER_HEAD = re.compile(rb"[-+.\deE]*")
+_MAX_HELD = 1024  # a number's bytes held back for the next read, at most
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_STRUCTURAL = bytes(b for b in range(256) if b not in b'"[]{}')
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGITS = b"0" * MAX_INTEGER_DIGITS
+_STEP = [0] * 256
+_STEP[ord("[")] = _STEP[ord("{")] = 1
+_STEP[ord("]")] = _STEP[ord("}")] = -1
+
+
+class DepthGuard:
+    """Pass JSON bytes on unchanged, except values nested deeper than `limit` and integers of 19+ digits.
+
+    Such a value is replaced by a marker string (TOO_DEEP, TOO_LARGE), so the parser never holds more than
+    `limit` levels (ijson's work per level grows with the depth: 100,000 levels took minutes) nor fails the
+    whole file on one number; the record holding the marker becomes a row error (`flagged`). Most buffers
+    take the fast path, at C speed: strings stripped by regular expressions, the depth and digits measured
+    on what is left. Only a buffer that goes too deep, or holds a long integer, is walked token by token.
+    """
+
+    def __init__(self, limit: int = MAX_NESTING_DEPTH) -> None:
+        self.limit = limit
+        self.depth = 0  # levels open in what was passed on
+        self.cut = 0  # levels open inside the value being cut out (0: not cutting)
+        self.in_string = False
+        self.carry = b""  # held back: a trailing backslash inside a string, or a number that may go on
+        self.replaced = 0  # values replaced so far
+        self.skip_number = False  # dropping the rest of a number cut out in earlier bytes
+
+    def feed(self, data: bytes, *, final: bool = False) -> bytes:
+        """Return what to pass on of the next bytes (`final`: no more bytes follow)."""
+        buf = self.carry + data if self.carry else data
+        self.carry = b""
+        if not (self.cut or self.skip_number):
+            keep = len(buf)
+            if not final:  # a number or an escape may go on in the next bytes: judge it whole
+                keep = len(buf.rstrip(b"-+.0123456789eE\\"))
+            if len(buf) - keep <= _MAX_HELD and self._within_bounds(buf[:keep] if keep < len(buf) else buf):
+                self.carry = buf[keep:]
+                return buf[:keep] if keep < len(buf) else buf
+        return self._walk_feed(buf, final)
+
+    def _within_bounds(self, head: bytes) -> bool:
+        """The fast path: whether `head` stays within the bounds; if so, take its depth and string state."""
+        if _LONG_DIGITS in head.translate(_DIGITS_AS_ZERO):  # 19 digits in a row, in a string or not
+            return False
+        # Escaped backslashes, then escaped quotes, go first (JSON pairs backslashes from the left); of the
+        # rest only quotes and brackets matter. Dropping "" pairs keeps every bracket's quote parity (odd:
+        # inside a string); then the brackets between every other quote are the structure.
+        bare = head.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURAL)
+        if self.in_string:
+            bare = b'"' + bare
+        parts = bare.replace(b'""', b"").split(b'"')
+        brackets = b"".join(parts[0::2]) if len(parts) > 1 else parts[0]
+        if brackets:
+            if max(accumulate(map(_STEP.__getitem__, brackets), initial=self.depth)) > self.limit:
+                return False
+            self.depth += sum(map(_STEP.__getitem__, brackets))
+        self.in_string = len(parts) % 2 == 0
+        return True
+
+    def _walk_feed(self, buf: bytes, final: bool) -> bytes:
+        """The slow path for bytes that go too deep or hold a long integer: token by token where needed."""
+        out: list[bytes] = []
+        pos, n = 0, len(buf)
+        if self.skip_number:  # the rest of a number already cut out
+            pos = _NUMBER_HEAD.match(buf).end()  # type: ignore[union-attr]
+            self.skip_number = pos == n and not final
+        while pos < n:
+            if self.in_string:
+                m = _STRING_REST.match(buf, pos)
+                if m is None:  # the string goes on in the next bytes
+                    body = _STRING_BODY.match(buf, pos).end()  # type: ignore[union-attr]
+                    if not self.cut:
+                        out.append(buf[pos:body])
+                    self.carry = buf[body:]  # "" or a lone backslash
+                    break
+                if not self.cut:
+                    out.append(buf[pos : m.end()])
+                pos, self.in_string = m.end(), False
+                continue
+            end = _STRUCTURE.match(buf, pos).end()  # type: ignore[union-attr]
+            tail = _NUMBER_TAIL.search(buf, pos, end) if end == n and not final else None
+            if tail is not None:  # a number may go on in the next bytes: judge it whole
+                out.append(self._structure(buf[pos : tail.start()]))
+                if end - tail.start() <= _MAX_HELD:
+                    self.carry = buf[tail.start() : end]
+                else:  # longer than any number a field holds: cut out now, and its rest from the next bytes
+                    if not self.cut:
+                        out.append(_TOO_LARGE_JSON)
+                        self.replaced += 1
+                    self.skip_number = True
+                break
+            out.append(self._structure(buf[pos:end]))
+            pos = end
+            if pos < n:  # a string starts here and ends in later bytes
+                self.in_string = True
+                if not self.cut:
+                    out.append(b'"')
+                pos += 1
+        return b"".join(out)
+
+    def _structure(self, part: bytes) -> bytes:
+        if not part:
+            return part
+        if not self.cut:
+            bare = _STRING.sub(b"", part) if b'"' in part else part
+            brackets = bare.translate(None, _NOT_BRACKETS)
+            peak = max(accumulate(map(_STEP.__getitem__, brackets), initial=self.depth)) if brackets else self.depth
+            if peak <= self.limit and _LONG_INTEGER.search(bare) is None:
+                self.depth += sum(map(_STEP.__getitem__, brackets))
+                return part
+        return self._walk(part)
+
+    def _walk(self, part: bytes) -> bytes:
+        out: list[bytes] = []
+        start = 0  # first byte not yet passed on or dropped
+        for m in _TOKEN.finditer(part):
+            c = part[m.start()]
+            if self.cut:
+                if c in b"[{":
+                    self.cut += 1
+                elif c in b"]}":
+                    self.cut -= 1
+                    if not self.cut:
+                        start = m.end()
+                continue
+            if c in b"[{":
+                if self.depth >= self.limit:
+                    out += (part[start : m.start()], _TOO_DEEP_JSON)
+                    self.cut, self.replaced = 1, self.replaced + 1
+                    continue
+                self.depth += 1
+            elif c in b"]}":
+                self.depth -= 1
+            elif c != ord('"'):  # an integer of 19+ digits: the parser holds 64 bits
+                text = m.group()
+                if len(text.lstrip(b"-")) == MAX_INTEGER_DIGITS and -(2**63) <= int(text) < 2**63:
+                    continue
+                out += (part[start : m.start()], _TOO_LARGE_JSON)
+                start, self.replaced = m.end(), self.replaced + 1
+        if not self.cut:
+            out.append(part[start:])
+        return b"".join(out)
+
+
+class _GuardedReader:
+    """A file object for ijson: reads `raw` through a DepthGuard."""
+
+    def __init__(self, raw: BinaryIO, guard: DepthGuard) -> None:
+        self.raw = raw
+        self.guard = guard
+        self.done = False
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:  # ijson asks for nothing first, to learn whether the file gives bytes or text
+            return b""
+        while not self.done:
+            data = self.raw.read(size if size and size > 0 else 1 << 16)
+            self.done = not data
+            out = self.guard.feed(data, final=self.done)
+            if out:
+                return out
+        return b""
+
+
+def _markers_in(value: Any) -> list[str]:
+    """Return the markers (TOO_DEEP, TOO_LARGE) inside a parsed value; iterative, as the guard bounds its depth."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and item in (TOO_DEEP, TOO_LARGE):
+            found.append(item)
+    return found
+
+
+@dataclass(slots=True)
+class FlaggedRecord:
+    """A record the reader cut values out of (parsers.DepthGuard): a row error, never written."""
+
+    key: str
+    messages: list[str]
+
+
+def _flagged(item: Any) -> tuple[Any, int]:
+    """Return the item, or a FlaggedRecord when it holds markers; and how many markers it holds."""
+    markers = _markers_in(item)
+    if not markers:
+        return item, 0
+    messages = []
+    if TOO_DEEP in markers:
+        messages.append(f"The record is nested deeper than {MAX_NESTING_DEPTH} levels; it was not imported.")
+    if TOO_LARGE in markers:
+        messages.append(
+            "The record holds an integer beyond 64 bits (9,223,372,036,854,775,807), too large for any field; "
+            "it was not imported."
+        )
+    return FlaggedRecord(_key_hint(item), messages), len(markers)
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Readers
 # ---------------------------------------------------------------------------------------------------------
 
@@ -169,7 +397,10 @@ def _jsonl(raw: _CountingRaw, name: str) -> Iterator[tuple[int | None, Any]]:
             # The last line has no newline: fine if it is complete JSON, a truncated file otherwise.
             try:
                 orjson.loads(stripped)
-            except orjson.JSONDecodeError:
+            except orjson.JSONDecodeError as exc:
+                if "depth" in str(exc) or "recursion" in str(exc):
+                    yield line_no, stripped  # complete but too deep: a row error (validate_chunk)
+                    continue
                 raise SourceError(
                     f"{name} is truncated: line {line_no} ends in the middle of a record. Nothing from it was imported."
                 ) from None
@@ -189,16 +420,30 @@ def _jira_json(raw: _CountingRaw, name: str) -> Iterator[tuple[int | None, Any]]
         prefix = "issues.item"  # one page, or several pages one after the other
     else:
         raise SourceError(f'{name} is not JSON: it should start with {{"issues": [...]}} as Jira\'s search returns.')
+    guard = DepthGuard()
+    checked = 0  # values the guard replaced that were found in records already
     try:
-        for item in ijson.items(buffered, prefix, use_float=True, multiple_values=True):
+        for item in ijson.items(_GuardedReader(buffered, guard), prefix, use_float=True, multiple_values=True):
+            if guard.replaced > checked:  # only records read after a replacement are searched for markers
+                item, found = _flagged(item)
+                checked += found
             yield None, item
     except ijson.IncompleteJSONError as exc:
-        text = str(exc)
-        if "premature EOF" in text or "Incomplete" in text or "parse error" not in text:
-            raise SourceError(f"{name} is truncated or not valid JSON ({text.strip()}).") from None
-        raise SourceError(f"{name} is not valid JSON ({text.strip()}).") from None
+        raise SourceError(_json_error_message(name, str(exc), raw.count)) from None
     except ijson.JSONError as exc:
-        raise SourceError(f"{name} is not valid JSON ({str(exc).strip()}).") from None
+        raise SourceError(_json_error_message(name, str(exc), raw.count)) from None
+
+
+def _json_error_message(name: str, text: str, offset: int) -> str:
+    """Return a readable sentence for the parser's error (its own text shows bytes and a caret)."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    if not first or "premature EOF" in first or "Incomplete JSON" in first:
+        return (
+            f"{name} is truncated: it ends in the middle of a record (the upload or export was cut off). "
+            "Whole chunks read before the break are imported; import the complete file again for the rest."
+        )
+    reason = first.removeprefix("parse error:").removeprefix("lexical error:").strip().rstrip(".")
+    return f"{name} is not valid JSON in the part read up to byte {offset:,}: {reason or 'unexpected text'}."
 
 
 def _jira_csv(raw: _CountingRaw, name: str) -> Iterator[tuple[int | None, Any]]:
@@ -286,7 +531,11 @@ def _seconds_or_text(value: str) -> int | str | None:
     value = value.strip()
     if not value:
         return None
-    return int(value) if _DIGITS.match(value) else value
+    if _DIGITS.match(value):
+        # More digits than any field holds stay text: the duration check then reports them (and int()
+        # of thousands of digits would raise outside the per-row errors).
+        return int(value) if len(value) < MAX_INTEGER_DIGITS else value
+    return value
 
 
 def _csv_user(cells: dict[str, list[str]], role: str) -> dict[str, str] | None:
@@ -421,12 +670,21 @@ def validate_chunk(fmt: str, chunk: list[RawRecord], *, tz: dt.tzinfo | None = N
                 result.records.append((raw, RECORD.validate_json(raw.data)))
             except ValidationError as exc:
                 key = _key_hint(raw.data)
-                if exc.errors()[0]["type"] == "json_invalid":
+                first = exc.errors()[0]
+                if first["type"] == "json_invalid" and "recursion limit" in first["msg"]:
+                    message = f"Line is nested deeper than {MAX_NESTING_DEPTH} levels."
+                    result.errors.append(RowError(raw.number, raw.line, key, "", message))
+                elif first["type"] == "json_invalid":
                     result.errors.append(RowError(raw.number, raw.line, key, "", "Line is not valid JSON."))
                 else:
                     result.errors.extend(_errors_of(exc, raw, key))
         return result
     if fmt == JobFormat.JIRA_JSON:
+        flagged = [raw for raw in chunk if isinstance(raw.data, FlaggedRecord)]
+        for raw in flagged:
+            result.errors.extend(RowError(raw.number, raw.line, raw.data.key, "", m) for m in raw.data.messages)
+        if flagged:
+            chunk = [raw for raw in chunk if not isinstance(raw.data, FlaggedRecord)]
         try:
             issues = _JIRA_CHUNK.validate_python([r.data for r in chunk])
         except ValidationError:
@@ -439,6 +697,8 @@ def validate_chunk(fmt: str, chunk: list[RawRecord], *, tz: dt.tzinfo | None = N
                 result.errors.extend(_errors_of(exc, raw, _key_hint(raw.data)))
             except RecordInvalid as exc:
                 result.errors.append(RowError(raw.number, raw.line, _key_hint(raw.data), exc.field, str(exc)))
+        if flagged:
+            result.errors.sort(key=lambda e: e.number or 0)
         return result
     tz = tz or dt.UTC
     for raw in chunk:

@@ -58,14 +58,32 @@ JIRA_STATUS_CATEGORIES: dict[str, StatusCategoryIn] = {
 }
 
 
-def adf_to_text(node: Any) -> str:
-    """Return the plain text of an Atlassian Document Format node (paragraphs separated by blank lines)."""
+# Bounds checked before the database sees a record (docs/imports.md, "Limits").
+# Nesting: JSON levels (objects and arrays) counted from the top of a JSON Lines line or a Jira JSON file.
+# The JSON Lines parser refuses deeper lines itself; the Jira JSON reader cuts deeper values out
+# (parsers.DepthGuard); adf_to_text checks again, so no text conversion recurses without a bound.
+MAX_NESTING_DEPTH = 200
+# PostgreSQL integer (int4): issue numbers, estimates and worklog seconds are stored in such columns.
+MAX_INT4 = 2**31 - 1
+
+
+def _too_deep() -> PydanticCustomError:
+    return PydanticCustomError("too_deep", "Text is nested deeper than {limit} levels.", {"limit": MAX_NESTING_DEPTH})
+
+
+def adf_to_text(node: Any, depth: int = 0) -> str:
+    """Return the plain text of an Atlassian Document Format node (paragraphs separated by blank lines).
+
+    Each object or array is a level; deeper than MAX_NESTING_DEPTH is an error, never a RecursionError.
+    """
     if node is None:
         return ""
     if isinstance(node, str):
         return node
+    if depth >= MAX_NESTING_DEPTH:
+        raise _too_deep()
     if isinstance(node, list):
-        return "".join(adf_to_text(n) for n in node)
+        return "".join(adf_to_text(n, depth + 1) for n in node)
     if not isinstance(node, dict):
         raise PydanticCustomError("adf", "Text must be a string or an Atlassian Document Format object.")
     kind = node.get("type")
@@ -76,7 +94,7 @@ def adf_to_text(node: Any) -> str:
     if kind in ("mention", "emoji"):
         attrs = node.get("attrs") or {}
         return str(attrs.get("text") or attrs.get("shortName") or "")
-    inner = adf_to_text(node.get("content") or [])
+    inner = adf_to_text(node.get("content") or [], depth + 1)
     if kind == "doc":
         return inner.strip("\n")
     if kind in ("paragraph", "heading", "codeBlock", "blockquote", "rule", "panel"):
@@ -97,6 +115,20 @@ def _plain_or_adf(value: Any) -> Any:
 
 
 RichText = Annotated[str, BeforeValidator(_plain_or_adf)]
+
+
+def _number_fits(key: str) -> str:
+    if int(key.rsplit("-", 1)[1]) > MAX_INT4:
+        raise PydanticCustomError(
+            "key_number_too_large",
+            "The issue number of {key} is too large: at most {limit}.",
+            {"key": key, "limit": MAX_INT4},
+        )
+    return key
+
+
+# An issue key whose number fits the issue number column (IssueKey alone allows ten digits).
+ImportKey = Annotated[IssueKey, AfterValidator(_number_fits)]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -203,7 +235,7 @@ class CommentRecord:
 class IssueRecord:
     """One issue with its worklogs and comments: a line of Taskra JSON Lines, and what every format becomes."""
 
-    key: IssueKey
+    key: ImportKey
     summary: Summary
     created: AwareDatetime
     external_id: ExternalId | None = None
@@ -217,7 +249,7 @@ class IssueRecord:
     assignee: Person | None = None
     reporter: Person | None = None
     labels: list[LabelName] = field(default_factory=list)
-    parent: IssueKey | None = None
+    parent: ImportKey | None = None
     due_date: dt.date | None = None
     original_estimate: DurationOrZero | None = None
     remaining_estimate: DurationOrZero | None = None
@@ -297,7 +329,7 @@ class JiraProject(_Jira):
 
 
 class JiraKeyRef(_Jira):
-    key: IssueKey
+    key: ImportKey
 
 
 class JiraWorklog(_Jira):
@@ -350,7 +382,7 @@ class JiraFields(_Jira):
 
 class JiraIssue(_Jira):
     id: Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)] | None = None
-    key: IssueKey
+    key: ImportKey
     fields: JiraFields
 
     def to_record(self) -> IssueRecord:
@@ -406,6 +438,8 @@ class JiraIssue(_Jira):
 
 
 __all__ = [
+    "MAX_INT4",
+    "MAX_NESTING_DEPTH",
     "RECORD",
     "RECORDS",
     "CommentRecord",

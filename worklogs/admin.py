@@ -6,20 +6,18 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from issues import pagecache
 from issues.admin import BigTableAdmin
 from issues.durations import format_duration
 from worklogs.models import Worklog
 from worklogs.services import (
     MAX_WORKLOG_SECONDS,
     AdjustEstimate,
-    issue_recalculate_time_spent,
     worklog_add,
     worklog_delete,
+    worklog_delete_many,
     worklog_update,
 )
 
@@ -102,6 +100,7 @@ class WorklogAdmin(BigTableAdmin):
                 started=data["started"],
                 comment=data.get("comment", ""),
                 adjust_estimate=mode,
+                by=request.user,
             )
         else:
             saved = worklog_add(
@@ -112,23 +111,15 @@ class WorklogAdmin(BigTableAdmin):
                 comment=data.get("comment", ""),
                 adjust_estimate=mode,
                 check_permission=False,
+                by=request.user,
             )
         for field in Worklog._meta.concrete_fields:
             setattr(obj, field.attname, getattr(saved, field.attname))
         obj._state.adding = False
 
     def delete_model(self, request: HttpRequest, obj: Worklog) -> None:
-        worklog_delete(worklog=obj, actor=None, adjust_estimate=AdjustEstimate.AUTO)
+        worklog_delete(worklog=obj, actor=None, adjust_estimate=AdjustEstimate.AUTO, by=request.user)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        """Delete many worklogs in one statement, then recompute the affected issues' time spent.
-
-        Remaining estimates are left as they are: a bulk clean-up is not "logging less work".
-        """
-        with transaction.atomic():
-            rows = list(queryset.order_by().values_list("issue_id", "issue__project_id").distinct())
-            queryset.delete()
-            issue_ids = [issue_id for issue_id, _ in rows]
-            issue_recalculate_time_spent(issue_ids=issue_ids)
-            project_ids = {project_id for _, project_id in rows}
-            pagecache.invalidate_on_commit(issue_ids, project_ids)  # bulk delete and UPDATE: no signals
+        """Delete many worklogs at once (worklog_delete_many: totals recomputed, history written, pages invalidated)."""
+        worklog_delete_many(queryset=queryset, by=request.user)

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import IntegerField, OuterRef, Subquery, Sum, Value
+from django.db.models import IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from issues import pagecache
+from issues.durations import format_duration
 from issues.models import Issue
 from issues.permissions import may_edit, require_worklog_change
+from issues.services import history_record_rows
 from worklogs.models import Worklog
 
 MAX_WORKLOG_SECONDS = 7 * 24 * 3600  # one worklog never covers more than a week
@@ -44,13 +48,30 @@ def _check_started(started: dt.datetime) -> None:
 def _locked_issue(issue_id: int) -> Issue:
     # Row lock so concurrent worklogs on one issue serialise their estimate arithmetic.
     return (
-        Issue.objects.select_for_update().only("id", "project_id", "time_spent", "remaining_estimate").get(pk=issue_id)
+        Issue.objects.select_for_update()
+        .only("id", "project_id", "time_spent", "original_estimate", "remaining_estimate")
+        .get(pk=issue_id)
     )
 
 
-def _adjust_remaining(
-    remaining: int | None, *, delta: int, mode: AdjustEstimate, new_estimate: int | None, reduce_by: int | None
+def remaining_after(
+    issue: Issue,
+    *,
+    delta: int,
+    mode: AdjustEstimate,
+    new_estimate: int | None = None,
+    reduce_by: int | None = None,
 ) -> int | None:
+    """Return the issue's remaining estimate after its time spent changes by `delta` seconds.
+
+    The one estimate rule of every worklog write (add, edit, delete, timesheet cells). Logging time
+    ("auto") takes it off the remaining estimate, never below zero. Removing time gives it back, but
+    never above the larger of what the estimate is now and what the original estimate leaves after
+    the new time spent: time that was logged past zero (or under an estimate set by hand) did not
+    use the estimate up, so removing it does not grow it. Without an original estimate the remaining
+    estimate stays as it is when time is removed. An unestimated issue stays unestimated.
+    """
+    remaining = issue.remaining_estimate
     if mode == AdjustEstimate.LEAVE:
         return remaining
     if mode == AdjustEstimate.NEW:
@@ -61,8 +82,15 @@ def _adjust_remaining(
         if reduce_by is None or reduce_by < 0:
             raise ValidationError({"reduce_by": "Give the amount to reduce the estimate by."})
         return None if remaining is None else max(remaining - reduce_by, 0)
-    # auto: Jira leaves an unestimated issue unestimated
-    return None if remaining is None else max(remaining - delta, 0)
+    if remaining is None:
+        return None
+    if delta >= 0:
+        return max(remaining - delta, 0)
+    original = issue.original_estimate
+    if original is None:
+        return remaining
+    spent_after = max(issue.time_spent + delta, 0)
+    return min(remaining - delta, max(remaining, original - spent_after))
 
 
 def _apply_to_issue(issue: Issue, *, delta: int, remaining: int | None) -> None:
@@ -70,6 +98,23 @@ def _apply_to_issue(issue: Issue, *, delta: int, remaining: int | None) -> None:
     issue.remaining_estimate = remaining
     issue.updated = timezone.now()
     issue.save(update_fields=["time_spent", "remaining_estimate", "updated"])  # the page cache: issues.signals
+
+
+def _duration_text(seconds: int) -> str:
+    return format_duration(seconds) if seconds else ""
+
+
+def _record_history(
+    issue: Issue, *, by: Any, when: dt.datetime, remaining_before: int | None, changes: list[tuple[str, Any, Any]]
+) -> None:
+    """Write the issue history of one worklog change: (field, old, new) rows, then the remaining estimate.
+
+    "worklog" rows hold durations ("" before an add, "" after a delete): the issue page reads them as
+    "logged 2h", "changed worklog from 2h to 1h 30m", "deleted worklog of 1h".
+    """
+    rows = [(issue.pk, field, old, new) for field, old, new in changes]
+    rows.append((issue.pk, "remaining_estimate", remaining_before, issue.remaining_estimate))
+    history_record_rows(changes=rows, author_id=getattr(by, "pk", None), when=when)
 
 
 @transaction.atomic
@@ -84,22 +129,32 @@ def worklog_add(
     new_estimate: int | None = None,
     reduce_by: int | None = None,
     check_permission: bool = True,
+    by: Any | None = None,
 ) -> Worklog:
-    """Log work on an issue and update its time spent and remaining estimate."""
+    """Log work on an issue, update its time spent and remaining estimate, and write history.
+
+    `by` is who is recorded in history when it is not the author (the Django admin logging for someone).
+    """
     if check_permission and not may_edit(author, issue.project_id):
         raise PermissionDenied("You may not log work in this project.")
     _check_time(time_spent)
     _check_started(started)
     mode = AdjustEstimate(adjust_estimate)
     locked = _locked_issue(issue.pk)
-    remaining = _adjust_remaining(
-        locked.remaining_estimate, delta=time_spent, mode=mode, new_estimate=new_estimate, reduce_by=reduce_by
-    )
+    remaining = remaining_after(locked, delta=time_spent, mode=mode, new_estimate=new_estimate, reduce_by=reduce_by)
     now = timezone.now()
     worklog = Worklog.objects.create(
         issue=locked, author=author, started=started, time_spent=time_spent, comment=comment, created=now, updated=now
     )
+    before = locked.remaining_estimate
     _apply_to_issue(locked, delta=time_spent, remaining=remaining)
+    _record_history(
+        locked,
+        by=by or author,
+        when=now,
+        remaining_before=before,
+        changes=[("worklog", "", _duration_text(time_spent))],
+    )
     issue.time_spent, issue.remaining_estimate = locked.time_spent, locked.remaining_estimate
     return worklog
 
@@ -128,36 +183,42 @@ def worklog_update(
     comment: str | None = None,
     adjust_estimate: AdjustEstimate | str = AdjustEstimate.AUTO,
     new_estimate: int | None = None,
+    by: Any | None = None,
 ) -> Worklog:
-    """Edit a worklog (own, or any as project admin); the issue's totals follow."""
+    """Edit a worklog (own, or any as project admin); the issue's totals follow and history records it.
+
+    `by` is who is recorded in history when `actor` is None (the Django admin, which checks model permissions).
+    """
     locked = _locked_issue(worklog.issue_id)
     _refresh_stored(worklog)
     _check_owner(worklog, actor, locked.project_id)
     fields: list[str] = []
+    changes: list[tuple[str, Any, Any]] = []
     delta = 0
     if time_spent is not None and time_spent != worklog.time_spent:
         _check_time(time_spent)
         delta = time_spent - worklog.time_spent
+        changes.append(("worklog", _duration_text(worklog.time_spent), _duration_text(time_spent)))
         worklog.time_spent = time_spent
         fields.append("time_spent")
     if started is not None and started != worklog.started:
         _check_started(started)
+        changes.append(("worklog started", worklog.started, started))
         worklog.started = started
         fields.append("started")
     if comment is not None and comment != worklog.comment:
+        changes.append(("worklog comment", worklog.comment, comment))
         worklog.comment = comment
         fields.append("comment")
     if not fields:
         return worklog
+    mode = AdjustEstimate(adjust_estimate)
+    remaining = remaining_after(locked, delta=delta, mode=mode, new_estimate=new_estimate)
     worklog.updated = timezone.now()
     worklog.save(update_fields=[*fields, "updated"])
-    mode = AdjustEstimate(adjust_estimate)
-    remaining = _adjust_remaining(
-        locked.remaining_estimate, delta=delta, mode=mode, new_estimate=new_estimate, reduce_by=None
-    )
-    if mode == AdjustEstimate.AUTO and locked.remaining_estimate is not None and delta < 0:
-        remaining = locked.remaining_estimate - delta  # logging less gives the time back
+    before = locked.remaining_estimate
     _apply_to_issue(locked, delta=delta, remaining=remaining)
+    _record_history(locked, by=by or actor, when=worklog.updated, remaining_before=before, changes=changes)
     return worklog
 
 
@@ -168,20 +229,89 @@ def worklog_delete(
     actor: Any,
     adjust_estimate: AdjustEstimate | str = AdjustEstimate.AUTO,
     new_estimate: int | None = None,
+    by: Any | None = None,
 ) -> None:
-    """Delete a worklog (own, or any as project admin); auto gives its time back to the estimate."""
+    """Delete a worklog (own, or any as project admin); auto gives its time back (remaining_after), history records it.
+
+    `by` is who is recorded in history when `actor` is None (the Django admin).
+    """
     locked = _locked_issue(worklog.issue_id)
     _refresh_stored(worklog)
     _check_owner(worklog, actor, locked.project_id)
     mode = AdjustEstimate(adjust_estimate)
-    remaining = locked.remaining_estimate
-    if mode == AdjustEstimate.AUTO and remaining is not None:
-        remaining = remaining + worklog.time_spent
-    elif mode == AdjustEstimate.NEW:
-        remaining = _adjust_remaining(remaining, delta=0, mode=mode, new_estimate=new_estimate, reduce_by=None)
+    if mode == AdjustEstimate.MANUAL:
+        mode = AdjustEstimate.LEAVE  # "reduce by" is about logging more; removing time leaves the estimate
     spent = worklog.time_spent
+    remaining = remaining_after(locked, delta=-spent, mode=mode, new_estimate=new_estimate)
     worklog.delete()
+    before = locked.remaining_estimate
     _apply_to_issue(locked, delta=-spent, remaining=remaining)
+    _record_history(
+        locked,
+        by=by or actor,
+        when=locked.updated,
+        remaining_before=before,
+        changes=[("worklog", _duration_text(spent), "")],
+    )
+
+
+@dataclass(frozen=True)
+class DayStep:
+    """One worklog a lowered timesheet cell would change: `after` 0 means it would be deleted."""
+
+    worklog_id: int
+    started: dt.datetime
+    comment: str
+    before: int
+    after: int
+
+    def describe(self, tz: dt.tzinfo) -> str:
+        """Return e.g. "worklog of 1h started 2026-03-02 09:00 (review) would become 45m", in `tz`."""
+        what = f"worklog of {format_duration(self.before)} started {self.started.astimezone(tz):%Y-%m-%d %H:%M}"
+        if self.comment:
+            what += f" ({self.comment[:60]})"
+        if self.after == 0:
+            return f"{what} would be deleted"
+        return f"{what} would become {format_duration(self.after)}"
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    """What lowering one cell (issue, author, local day) to `total` would do, latest worklog first.
+
+    `token` names the day's worklogs as they were planned on: a confirmation only applies to that state.
+    """
+
+    issue_key: str
+    day: dt.date
+    current: int
+    total: int
+    steps: tuple[DayStep, ...]
+    token: str
+
+
+class WorklogConfirmationRequired(Exception):
+    """Lowering a timesheet cell would delete worklogs or shrink one of several: confirm `plan.token` first."""
+
+    def __init__(self, plan: DayPlan) -> None:
+        super().__init__(
+            f"Lowering {plan.issue_key} on {plan.day:%a %d %b} from {format_duration(plan.current)} to "
+            f"{format_duration(plan.total)} changes {len(plan.steps)} worklog(s): confirm, or edit them one by one."
+        )
+        self.plan = plan
+
+
+def _day_plan(issue: Issue, logs: list[Worklog], *, day: dt.date, current: int, total: int) -> DayPlan:
+    steps: list[DayStep] = []
+    to_remove = current - total
+    for log in reversed(logs):  # latest first
+        if to_remove <= 0:
+            break
+        after = max(log.time_spent - to_remove, 0)
+        to_remove -= log.time_spent - after
+        steps.append(DayStep(log.pk, log.started, log.comment, log.time_spent, after))
+    state = ",".join(f"{w.pk}:{w.time_spent}" for w in logs)
+    return DayPlan(issue.key, day, current, total, tuple(steps), f"{day.isoformat()}/{total}/{state}")
 
 
 @transaction.atomic
@@ -197,12 +327,20 @@ def worklog_set_day_total(
     adjust_estimate: AdjustEstimate | str = AdjustEstimate.AUTO,
     new_estimate: int | None = None,
     reduce_by: int | None = None,
+    confirm: str = "",
 ) -> int:
     """Make the author's time on the issue for one local day add up to `total` seconds; return the change.
 
-    A timesheet cell edit: more time is added to the day's only worklog or as a new worklog after the
-    last one (09:00 local when the day is empty); less time shrinks and then deletes the latest worklogs.
-    Estimates follow adjust_estimate; "manual" (reduce by) applies to added time only, as in Jira.
+    A timesheet cell edit, as in Jira's timesheets:
+    - more time is one new worklog for the difference, after the day's last worklog (09:00 local when the
+      day is empty); the worklogs already there stay as they are;
+    - less time, when the day holds exactly one worklog and the new total is above zero, edits that worklog
+      (the same as editing it on the issue page);
+    - any other lowering (it would delete a worklog, or pick which of several worklogs to shrink) changes
+      nothing and raises WorklogConfirmationRequired with the plan (latest worklogs shrink or go first);
+      called again with `confirm=plan.token` for the same worklogs, it applies that plan.
+    Every worklog change writes issue history. Estimates follow adjust_estimate (remaining_after);
+    "manual" (reduce by) applies to added time only, as in Jira.
     Give `add` instead of `total` to add that much to whatever the day already holds.
     """
     if not may_edit(author, issue.project_id):
@@ -232,55 +370,68 @@ def worklog_set_day_total(
     if delta == 0:
         return 0
     if delta > 0:
-        if len(logs) == 1 and mode != AdjustEstimate.MANUAL and add is None:
-            worklog_update(
-                worklog=logs[0], actor=author, time_spent=total, adjust_estimate=mode, new_estimate=new_estimate
-            )
+        if logs:
+            last = logs[-1]
+            started = min(last.started + dt.timedelta(seconds=last.time_spent), hi - dt.timedelta(seconds=delta))
+            started = max(started, lo)
         else:
-            if logs:
-                last = logs[-1]
-                started = min(last.started + dt.timedelta(seconds=last.time_spent), hi - dt.timedelta(seconds=delta))
-                started = max(started, lo)
-            else:
-                started = dt.datetime.combine(day, dt.time(9, 0), tzinfo=tz)
-            worklog_add(
-                issue=issue,
-                author=author,
-                time_spent=delta,
-                started=started,
-                comment=comment,
-                adjust_estimate=mode,
-                new_estimate=new_estimate,
-                reduce_by=reduce_by,
-                check_permission=False,
-            )
+            started = dt.datetime.combine(day, dt.time(9, 0), tzinfo=tz)
+        worklog_add(
+            issue=issue,
+            author=author,
+            time_spent=delta,
+            started=started,
+            comment=comment,
+            adjust_estimate=mode,
+            new_estimate=new_estimate,
+            reduce_by=reduce_by,
+            check_permission=False,
+        )
         return delta
-    # Less time: shrink from the latest worklog backwards.
+    plan = _day_plan(issue, logs, day=day, current=current, total=total)
+    unambiguous = len(logs) == 1 and total > 0
+    if not unambiguous and confirm != plan.token:
+        raise WorklogConfirmationRequired(plan)
     shrink_mode = AdjustEstimate.LEAVE if mode == AdjustEstimate.MANUAL else mode
-    to_remove = -delta
-    for log in reversed(logs):
-        if to_remove <= 0:
-            break
-        if log.time_spent <= to_remove:
-            to_remove -= log.time_spent
+    by_id = {w.pk: w for w in logs}
+    for step in plan.steps:
+        log = by_id[step.worklog_id]
+        if step.after == 0:
             worklog_delete(worklog=log, actor=author, adjust_estimate=shrink_mode, new_estimate=new_estimate)
         else:
             worklog_update(
-                worklog=log,
-                actor=author,
-                time_spent=log.time_spent - to_remove,
-                adjust_estimate=shrink_mode,
-                new_estimate=new_estimate,
+                worklog=log, actor=author, time_spent=step.after, adjust_estimate=shrink_mode, new_estimate=new_estimate
             )
-            to_remove = 0
     return delta
+
+
+@transaction.atomic
+def worklog_delete_many(*, queryset: QuerySet[Worklog], by: Any | None) -> list[int]:
+    """Delete many worklogs in one statement (the admin's bulk delete); return the affected issue ids.
+
+    Time spent is recomputed (issue_recalculate_time_spent); remaining estimates are left as they are:
+    a bulk clean-up is not "logging less work". Each deleted worklog gets its "deleted worklog of 1h"
+    history row, by `by`, in one batch; the issues' pages are invalidated on commit (no signals here).
+    """
+    gone = list(queryset.order_by().values_list("issue_id", "issue__project_id", "time_spent"))
+    queryset.delete()
+    issue_ids = sorted({issue_id for issue_id, _, _ in gone})
+    issue_recalculate_time_spent(issue_ids=issue_ids)
+    history_record_rows(
+        changes=[(issue_id, "worklog", _duration_text(spent), "") for issue_id, _, spent in gone],
+        author_id=getattr(by, "pk", None),
+        when=timezone.now(),
+    )
+    pagecache.invalidate_on_commit(issue_ids, {project_id for _, project_id, _ in gone})
+    return issue_ids
 
 
 def issue_recalculate_time_spent(*, issue_ids: Iterable[int]) -> int:
     """Set time_spent of the issues to the sum of their worklogs in one UPDATE; return rows updated.
 
     Bulk paths (imports, seed, admin bulk deletes) call this instead of maintaining
-    running totals row by row.
+    running totals row by row. It never touches remaining estimates: a bulk path is not "logging
+    less work", so no estimate grows here (the estimate rule of single writes is remaining_after).
     """
     ids = list(issue_ids)
     if not ids:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from issues.durations import format_duration
 from worklogs.forms import parse_cell
 from worklogs.reports import issue_key_order
+from worklogs.services import DayPlan
 
 # Gaps shorter than this are rounding between back-to-back worklogs, not unlogged time.
 MIN_GAP_SECONDS = 60
@@ -87,6 +88,40 @@ def grid_json(grid: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def confirmation_json(
+    plan: DayPlan, *, cell_key: str, message: str, tz: dt.tzinfo, links: Callable[[int], dict[str, str]]
+) -> dict[str, Any]:
+    """Return what the timesheet shows of a lowering that needs confirmation: the worklogs it would change.
+
+    `cell_key` is the key as the page posted it (the cell's field names); `links(worklog_id)` gives the
+    worklog's edit and delete URLs, for a user who rather edits them one by one.
+    """
+    name = f"{cell_key}_{plan.day.isoformat()}"
+    return {
+        "cell": f"t_{name}",
+        "confirm_field": f"c_{name}",
+        "original_field": f"o_{name}",
+        "token": plan.token,
+        "issue": plan.issue_key,
+        "day": plan.day.isoformat(),
+        "current": format_duration(plan.current),
+        "total": format_duration(plan.total) if plan.total else "",
+        "message": message,
+        "worklogs": [
+            {
+                "id": step.worklog_id,
+                "started": step.started.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                "comment": step.comment,
+                "time_spent": format_duration(step.before),
+                "after": format_duration(step.after) if step.after else "",
+                "text": step.describe(tz),
+                **links(step.worklog_id),
+            }
+            for step in plan.steps
+        ],
+    }
+
+
 @dataclass(frozen=True)
 class CellChange:
     """One change asked of the timesheet: a cell's new day total, or time to add from the log-work form."""
@@ -96,13 +131,15 @@ class CellChange:
     total: int | None = None
     add: int | None = None
     comment: str = ""
+    confirm: str = ""  # the token of a lowering the user confirmed (c_<KEY>_<YYYY-MM-DD>)
 
 
 def changed_cells(data: Mapping[str, str]) -> tuple[list[CellChange], list[str]]:
     """Return the edited grid cells of a timesheet POST and the messages for those that do not parse.
 
     A cell arrives as t_<KEY>_<YYYY-MM-DD> next to o_<KEY>_<YYYY-MM-DD>, the value the page showed: only
-    cells whose value differs from what was shown count as changed.
+    cells whose value differs from what was shown count as changed. c_<KEY>_<YYYY-MM-DD> carries the
+    token of a confirmed lowering (worklogs.services.worklog_set_day_total).
     """
     changes: list[CellChange] = []
     errors: list[str] = []
@@ -120,7 +157,8 @@ def changed_cells(data: Mapping[str, str]) -> tuple[list[CellChange], list[str]]
             errors.append(f"{key}: '{day_text}' is not a day of a timesheet week.")
             continue
         try:
-            changes.append(CellChange(key=key, day=day, total=parse_cell(value)))
+            confirm = data.get(f"c_{name[2:]}", "")[:4000]
+            changes.append(CellChange(key=key, day=day, total=parse_cell(value), confirm=confirm))
         except ValueError as exc:
             errors.append(f"{key} on {day:%a %d %b}: {exc}")
     return changes, errors

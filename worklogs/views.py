@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -50,8 +51,16 @@ from worklogs.selectors import (
     worklog_list,
     worklog_total,
 )
-from worklogs.services import worklog_set_day_total
-from worklogs.timesheet import CellChange, changed_cells, grid_json, timesheet_grid, week_days, workday_gaps
+from worklogs.services import WorklogConfirmationRequired, worklog_set_day_total
+from worklogs.timesheet import (
+    CellChange,
+    changed_cells,
+    confirmation_json,
+    grid_json,
+    timesheet_grid,
+    week_days,
+    workday_gaps,
+)
 
 LIST_LIMIT = 2000  # rows shown on the worklog list page; exports stream everything
 TICKETS_LIMIT = 1000
@@ -126,9 +135,22 @@ def timesheet(request: HttpRequest) -> HttpResponse:
     return render(request, "worklogs/timesheet.html", context)
 
 
+def _week_query(monday: dt.date, target: str) -> str:
+    iso = monday.isocalendar()
+    query = {"week": f"{iso.year}-W{iso.week:02d}"}
+    if target:
+        query["target"] = target
+    return urlencode(query)
+
+
 @require_POST
 def timesheet_save(request: HttpRequest) -> HttpResponse:
-    """Apply changed timesheet cells (t_<KEY>_<YYYY-MM-DD>) and the log-work form; JSON for scripts."""
+    """Apply changed timesheet cells (t_<KEY>_<YYYY-MM-DD>) and the log-work form; JSON for scripts.
+
+    A lowered cell that would delete worklogs (or shrink one of several) is not applied: the reply lists
+    the worklogs it would change and asks for confirmation (409 in JSON, a confirmation page otherwise);
+    the confirmed post carries c_<KEY>_<YYYY-MM-DD>, the plan's token.
+    """
     wants_json = "application/json" in request.headers.get("Accept", "")
     tz = user_zone(request.user)
     estimate = EstimateFields(request.POST)
@@ -144,7 +166,11 @@ def timesheet_save(request: HttpRequest) -> HttpResponse:
             errors.extend(_form_errors(log))
     if not changes and not errors:
         errors.append("Nothing to save: no cell was changed.")
+    first_day = changes[0].day if changes else _today(tz)
+    monday = week_start(first_day)
+    back = reverse("worklogs:timesheet") + "?" + _week_query(monday, request.POST.get("target", ""))
     applied: list[tuple[str, dt.date]] = []
+    pending: list[dict[str, Any]] = []
     if not errors:
         opts = estimate.cleaned_data
         for change in changes:
@@ -165,29 +191,45 @@ def timesheet_save(request: HttpRequest) -> HttpResponse:
                     adjust_estimate=opts["adjust_estimate"],
                     new_estimate=opts.get("new_estimate"),
                     reduce_by=opts.get("reduce_by"),
+                    confirm=change.confirm,
                 )
                 applied.append((issue.key, day))
+            except WorklogConfirmationRequired as exc:
+                pending.append(
+                    confirmation_json(
+                        exc.plan,
+                        cell_key=change.key,
+                        message=str(exc),
+                        tz=tz,
+                        links=partial(_worklog_links, issue.key, back=back),
+                    )
+                )
             except PermissionDenied as exc:
                 errors.append(f"{issue.key}: {exc or 'You may not log work in this project.'}")
             except ValidationError as exc:
                 errors.extend(f"{issue.key} on {day:%a %d %b}: {m}" for m in error_messages(exc))
-    first_day = changes[0].day if changes else _today(tz)
-    monday = week_start(first_day)
     target_form = TimesheetForm({"target": request.POST.get("target", "")})
     target = target_form.cleaned_data["target"] if target_form.is_valid() else settings.TASKRA_HOURS_PER_DAY * 3600
     if wants_json:
-        if errors:
-            return json_error(" ".join(errors), errors=message_errors(errors), ok=False)
+        if errors or pending:
+            lines = errors + [p["message"] for p in pending]
+            return json_error(
+                " ".join(lines), status=400 if errors else 409, errors=message_errors(lines), ok=False, confirm=pending
+            )
         return JsonResponse(grid_json(_timesheet_data(user=request.user, monday=monday, tz=tz, target=target)))
     for e in errors:
         messages.error(request, e)
     if applied:
         messages.success(request, "Saved: " + ", ".join(f"{k} {d:%a %d %b}" for k, d in applied) + ".")
-    iso = monday.isocalendar()
-    query = {"week": f"{iso.year}-W{iso.week:02d}"}
-    if request.POST.get("target"):
-        query["target"] = request.POST["target"]
-    return redirect(reverse("worklogs:timesheet") + "?" + urlencode(query))
+    if pending:
+        context = {
+            "pending": pending,
+            "back": back,
+            "estimate": {name: request.POST.get(name, "") for name in ("adjust_estimate", "new_estimate", "reduce_by")},
+            "target": request.POST.get("target", ""),
+        }
+        return render(request, "worklogs/timesheet_confirm.html", context)
+    return redirect(back)
 
 
 # --------------------------------------------------------------------------------------- shared filter logic

@@ -416,3 +416,37 @@ def test_mapping_a_placeholder_reassigns_only_rows_the_mapper_may_edit(
     assert Issue.objects.get(key="OPS-1").reporter == placeholder
     with pytest.raises(PermissionDenied):
         services.placeholder_map(job=job, placeholder_id=placeholder.pk, account="bob", actor=bob)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("reader_process", [True, False])
+def test_overflowing_key_deep_description_and_deep_array_fail_only_their_records(
+    tmp_path, project_a, alice, reader_process
+):
+    # alice (admin of DEMO) imports five records; three are bad in ways that once stopped the whole job:
+    # a key number past int4, an ADF description 5,000 nodes deep, an array 100,000 levels deep.
+    depth = 100_000
+    texts = [
+        json.dumps(jira_issue(1)),
+        json.dumps(jira_issue(2**31)),
+        json.dumps(jira_issue(3, description="ADF")).replace(
+            '"description": "ADF"',
+            '"description": '
+            + "".join(['{"type": "paragraph", "content": ['] * 5000)
+            + '{"type": "text", "text": "x"}'
+            + "]}" * 5000,
+        ),
+        json.dumps(jira_issue(4, customfield_1="DEEP")).replace('"DEEP"', "[" * depth + "]" * depth),
+        json.dumps(jira_issue(5)),
+    ]
+    path = tmp_path / "bad.json"
+    path.write_text('{"issues": [' + ", ".join(texts) + "]}")
+    options = {"reader_process": reader_process, "chunk_size": 2}
+    job = run(services.import_job_create(user=alice, paths=[path], enqueue=False, options=options))
+    assert job.state == JobState.SUCCEEDED_WITH_ERRORS, job.message
+    assert (job.processed, job.created_count, job.failed_count) == (5, 2, 3)
+    assert sorted(Issue.objects.values_list("key", flat=True)) == ["DEMO-1", "DEMO-5"]
+    errors = {e.record: e for e in job.errors.all()}
+    assert errors[2].field == "key" and "2147483647" in errors[2].message
+    assert "nested deeper than 200 levels" in errors[3].message and errors[3].issue_key == "DEMO-3"
+    assert "nested deeper than 200 levels" in errors[4].message and errors[4].issue_key == "DEMO-4"

@@ -36,13 +36,28 @@
     setText(document.getElementById("week-total"), result.week_total);
   }
 
-  function save(input) {
+  // A lowered cell that would delete worklogs (or shrink one of several) is not saved: the server answers
+  // 409 with the worklogs it would change. Ask, then post again with the plan's token, or put the cell back.
+  function confirmLowering(input, original, pending) {
+    var lines = [pending.message, ""];
+    pending.worklogs.forEach(function (w) { lines.push("- " + w.text); });
+    lines.push("", "OK changes them; Cancel keeps the worklogs (edit them one by one from the worklog list).");
+    if (window.confirm(lines.join("\n"))) {
+      save(input, pending.token);
+    } else {
+      input.value = original ? original.value : "";
+      setText(status, "Not changed: " + pending.issue + " " + pending.day + " keeps " + pending.current + ".");
+    }
+  }
+
+  function save(input, token) {
     var original = form.elements.namedItem("o_" + input.name.slice(2));
     if (original && original.value.trim() === input.value.trim()) return;
     var data = new FormData();
     estimateFields(data);
     data.append(input.name, input.value);
     data.append("o_" + input.name.slice(2), original ? original.value : "");
+    if (token) data.append("c_" + input.name.slice(2), token);
     input.classList.add("saving");
     input.classList.remove("bad");
     input.removeAttribute("aria-invalid");
@@ -51,6 +66,11 @@
       .then(function (resp) { return resp.json().then(function (body) { return { ok: resp.ok, body: body }; }); })
       .then(function (r) {
         input.classList.remove("saving");
+        var pending = (r.body.confirm || []).filter(function (p) { return p.cell === input.name; })[0];
+        if (!r.ok && pending && (r.body.errors || []).length === r.body.confirm.length) {
+          confirmLowering(input, original, pending);
+          return;
+        }
         if (!r.ok || !r.body.ok) {
           input.classList.add("bad");
           input.setAttribute("aria-invalid", "true");

@@ -137,3 +137,29 @@ def test_log_time_from_grid_updates_week_total(browser_page, live_server, alice,
 
     page.goto(f"{live_server.url}/reports/tickets/?project=DEMO&group=status&sort=priority&dir=asc")
     page.locator("main").screenshot(path=str(SHOTS / "report-tickets.png"))
+
+
+def test_clearing_a_cell_asks_before_deleting_its_worklog(browser_page, live_server, alice, week_of_work):
+    # alice clears Monday's 30m on "Code review and planning": the browser asks; Cancel keeps the worklog.
+    page = browser_page
+    issue = week_of_work[3]
+    login(page, live_server.url, "alice", "alice-pass-123")
+    page.goto(f"{live_server.url}/timesheet/?week={WEEK}")
+    cell = page.locator(f'input[name="t_{issue.key}_{MON.isoformat()}"]')
+    asked: list[str] = []
+    before = Worklog.objects.filter(issue=issue, author=alice).count()
+
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    cell.fill("")
+    cell.press("Enter")
+    page.wait_for_function("document.getElementById('save-status').textContent.startsWith('Not changed')")
+    assert "would be deleted" in asked[0] and "worklog of 30m" in asked[0]
+    assert cell.input_value() == "30m"
+    assert Worklog.objects.filter(issue=issue, author=alice).count() == before
+
+    page.once("dialog", lambda d: (asked.append(d.message), d.accept()))
+    cell.fill("")
+    cell.press("Enter")
+    page.wait_for_function("document.getElementById('week-total').textContent.trim() === '3d 7h'")
+    assert Worklog.objects.filter(issue=issue, author=alice).count() == before - 1
+    assert cell.input_value() == ""

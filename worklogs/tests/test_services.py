@@ -6,19 +6,23 @@ Personas: alice is admin of DEMO, carol a viewer in DEMO (may not log work), bob
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Sum
 
-from issues.models import Issue, Membership, Role
+from issues.models import History, Issue, Membership, Role
 from worklogs.models import Worklog
 from worklogs.services import (
     AdjustEstimate,
+    WorklogConfirmationRequired,
     issue_recalculate_time_spent,
     worklog_add,
     worklog_delete,
+    worklog_delete_many,
+    worklog_set_day_total,
     worklog_update,
 )
 
@@ -215,3 +219,181 @@ def test_recalculate_time_spent_sums_worklogs(project_a, make_issue, alice, star
 
     assert issue_recalculate_time_spent(issue_ids=[issue.pk, empty.pk]) == 2
     assert dict(Issue.objects.values_list("pk", "time_spent")) == {issue.pk: 1800, empty.pk: 0}
+
+
+# --- estimates when time is removed (issue #12) --------------------------------------------------------------
+
+
+def test_removing_time_never_raises_remaining_above_original(issue, alice, started):
+    # Logged 12h on a 10h estimate: remaining stopped at 0. Deleting 2h leaves 10h spent: still 0 left,
+    # not the 2h that the clamped log never took from the estimate.
+    big = worklog_add(issue=issue, author=alice, time_spent=8 * H, started=started)
+    small = worklog_add(issue=issue, author=alice, time_spent=4 * H, started=started)
+    assert totals(issue) == (12 * H, 0)
+    worklog_delete(worklog=small, actor=alice)
+    assert totals(issue) == (8 * H, 2 * H)
+    worklog_update(worklog=big, actor=alice, time_spent=H)
+    assert totals(issue) == (H, 9 * H)
+    worklog_delete(worklog=big, actor=alice)
+    assert totals(issue) == (0, 10 * H)  # back to the original estimate, never above it
+
+
+def test_removing_time_keeps_a_remaining_estimate_set_above_the_original(issue, alice, started):
+    # alice re-estimated to 20h while logging: giving the 3h back must not push it to 23h.
+    log = worklog_add(
+        issue=issue, author=alice, time_spent=3 * H, started=started, adjust_estimate="new", new_estimate=20 * H
+    )
+    worklog_delete(worklog=log, actor=alice)
+    assert totals(issue) == (0, 20 * H)
+
+
+def test_removing_time_without_original_estimate_keeps_remaining(project_a, make_issue, alice, started):
+    # No original estimate to return to: the remaining estimate stays what it was.
+    issue = make_issue(project_a, remaining_estimate=5 * H)
+    log = worklog_add(issue=issue, author=alice, time_spent=2 * H, started=started)
+    assert totals(issue) == (2 * H, 3 * H)
+    worklog_delete(worklog=log, actor=alice)
+    assert totals(issue) == (0, 3 * H)
+
+
+# --- history of worklog changes (issue #12) -----------------------------------------------------------------
+
+
+def history(issue: Issue) -> list[tuple[str, str, str, int | None]]:
+    return list(
+        History.objects.filter(issue_id=issue.pk)
+        .order_by("id")
+        .values_list("field", "from_value", "to_value", "author_id")
+    )
+
+
+def test_add_edit_delete_write_issue_history_with_the_author(issue, alice, started):
+    log = worklog_add(issue=issue, author=alice, time_spent=2 * H, started=started, comment="draft")
+    assert history(issue) == [
+        ("worklog", "", "2h", alice.pk),
+        ("remaining_estimate", str(10 * H), str(8 * H), alice.pk),
+    ]
+
+    History.objects.all().delete()
+    later = started + dt.timedelta(hours=1)
+    worklog_update(worklog=log, actor=alice, time_spent=H + 1800, comment="final", started=later)
+    assert history(issue) == [
+        ("worklog", "2h", "1h 30m", alice.pk),
+        ("worklog started", started.isoformat(), later.isoformat(), alice.pk),
+        ("worklog comment", "draft", "final", alice.pk),
+        ("remaining_estimate", str(8 * H), str(8 * H + 1800), alice.pk),
+    ]
+
+    History.objects.all().delete()
+    worklog_delete(worklog=log, actor=alice, adjust_estimate="leave")
+    assert history(issue) == [("worklog", "1h 30m", "", alice.pk)]
+
+
+def test_admin_changes_record_the_admin_as_author(issue, alice, admin_user, started):
+    # The Django admin passes actor=None (model permissions, not project roles) and names itself for history.
+    log = worklog_add(issue=issue, author=alice, time_spent=H, started=started, adjust_estimate="leave")
+    History.objects.all().delete()
+    worklog_update(worklog=log, actor=None, by=admin_user, time_spent=2 * H, adjust_estimate="leave")
+    worklog_delete(worklog=log, actor=None, by=admin_user, adjust_estimate="leave")
+    assert history(issue) == [("worklog", "1h", "2h", admin_user.pk), ("worklog", "2h", "", admin_user.pk)]
+
+
+# --- timesheet cells: worklog_set_day_total (issue #12) -----------------------------------------------------
+
+BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
+DAY = dt.date(2026, 3, 2)
+
+
+def at9(hour: int = 9, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(DAY, dt.time(hour, minute), tzinfo=BERLIN)
+
+
+def day_logs(issue: Issue) -> list[tuple[str, int]]:
+    return list(
+        Worklog.objects.filter(issue_id=issue.pk).order_by("started", "id").values_list("comment", "time_spent")
+    )
+
+
+def test_raising_a_cell_adds_one_worklog_for_the_difference(issue, alice):
+    worklog_add(issue=issue, author=alice, time_spent=H, started=at9(), comment="morning")
+    History.objects.all().delete()
+
+    assert worklog_set_day_total(issue=issue, author=alice, day=DAY, tz=BERLIN, total=2 * H + 1800) == H + 1800
+
+    # The existing worklog (its comment, its time) is untouched; the difference is a worklog of its own.
+    assert day_logs(issue) == [("morning", H), ("", H + 1800)]
+    assert totals(issue) == (2 * H + 1800, 10 * H - 2 * H - 1800)
+    assert history(issue)[0] == ("worklog", "", "1h 30m", alice.pk)
+
+
+def test_lowering_a_cell_that_would_delete_asks_first_and_changes_nothing(issue, alice):
+    first = worklog_add(issue=issue, author=alice, time_spent=H, started=at9(), comment="morning")
+    second = worklog_add(issue=issue, author=alice, time_spent=1800, started=at9(13), comment="afternoon")
+    before = totals(issue)
+    History.objects.all().delete()
+
+    with pytest.raises(WorklogConfirmationRequired) as asked:
+        worklog_set_day_total(issue=issue, author=alice, day=DAY, tz=BERLIN, total=2700)
+
+    plan = asked.value.plan
+    # Latest first: the afternoon worklog would go, the morning one would shrink to 45m.
+    assert [(s.worklog_id, s.before, s.after) for s in plan.steps] == [(second.pk, 1800, 0), (first.pk, H, 2700)]
+    assert plan.steps[0].describe(BERLIN) == "worklog of 30m started 2026-03-02 13:00 (afternoon) would be deleted"
+    assert plan.steps[1].describe(BERLIN) == "worklog of 1h started 2026-03-02 09:00 (morning) would become 45m"
+    assert day_logs(issue) == [("morning", H), ("afternoon", 1800)]
+    assert totals(issue) == before
+    assert history(issue) == []
+
+    # Confirmed with the plan's token: applied, with history for each worklog.
+    assert worklog_set_day_total(issue=issue, author=alice, day=DAY, tz=BERLIN, total=2700, confirm=plan.token) == -2700
+    assert day_logs(issue) == [("morning", 2700)]
+    assert [h[:3] for h in history(issue) if h[0] == "worklog"] == [("worklog", "30m", ""), ("worklog", "1h", "45m")]
+
+
+def test_a_confirmation_of_another_state_is_asked_again(issue, alice):
+    worklog_add(issue=issue, author=alice, time_spent=H, started=at9())
+    with pytest.raises(WorklogConfirmationRequired) as asked:
+        worklog_set_day_total(issue=issue, author=alice, day=DAY, tz=BERLIN, total=0)
+    # Meanwhile another worklog lands on the day (another tab): the old confirmation does not cover it.
+    worklog_add(issue=issue, author=alice, time_spent=1800, started=at9(14))
+    with pytest.raises(WorklogConfirmationRequired):
+        worklog_set_day_total(issue=issue, author=alice, day=DAY, tz=BERLIN, total=0, confirm=asked.value.plan.token)
+    assert len(day_logs(issue)) == 2
+
+
+def test_clearing_the_only_worklog_of_a_cell_asks_first(issue, alice):
+    worklog_add(issue=issue, author=alice, time_spent=H, started=at9())
+    with pytest.raises(WorklogConfirmationRequired):
+        worklog_set_day_total(issue=issue, author=alice, day=DAY, tz=BERLIN, total=0)
+    assert day_logs(issue) == [("", H)]
+
+
+def test_lowering_the_only_worklog_of_a_cell_edits_it_with_history(issue, alice):
+    # One worklog and a new total above zero: unambiguous, as editing that worklog on the issue page.
+    worklog_add(issue=issue, author=alice, time_spent=2 * H, started=at9(), comment="keep me")
+    History.objects.all().delete()
+    assert worklog_set_day_total(issue=issue, author=alice, day=DAY, tz=BERLIN, total=H) == -H
+    assert day_logs(issue) == [("keep me", H)]
+    assert totals(issue) == (H, 9 * H)
+    assert history(issue)[0] == ("worklog", "2h", "1h", alice.pk)
+
+
+def test_bulk_delete_writes_a_history_row_per_worklog(issue, alice, admin_user, started):
+    # The admin's bulk delete: one statement, totals recomputed, estimates left, each deletion in history.
+    for seconds in (H, 1800):
+        worklog_add(issue=issue, author=alice, time_spent=seconds, started=started, adjust_estimate="leave")
+    History.objects.all().delete()
+    assert worklog_delete_many(queryset=Worklog.objects.filter(issue_id=issue.pk), by=admin_user) == [issue.pk]
+    assert totals(issue) == (0, 10 * H)
+    assert sorted(history(issue)) == [("worklog", "1h", "", admin_user.pk), ("worklog", "30m", "", admin_user.pk)]
+
+
+def test_issue_page_reads_worklog_history_as_sentences(client, issue, alice, started):
+    log = worklog_add(issue=issue, author=alice, time_spent=2 * H, started=started)
+    worklog_update(worklog=log, actor=alice, time_spent=H + 1800)
+    worklog_delete(worklog=log, actor=alice)
+    client.force_login(alice)  # alice administers DEMO: she sees the issue page
+    html = " ".join(client.get(f"/browse/{issue.key}").content.decode().split())
+    assert 'logged <span class="value">2h</span>' in html
+    assert 'changed <em>worklog</em> from <span class="value">2h</span> to <span class="value">1h 30m</span>' in html
+    assert 'deleted <em>worklog</em> of <span class="value">1h 30m</span>' in html

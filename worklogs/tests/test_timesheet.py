@@ -145,13 +145,18 @@ def test_cell_save_sets_total_and_reduces_estimate_automatically(alice_client, a
     demo_issue.refresh_from_db()
     assert (demo_issue.time_spent, demo_issue.remaining_estimate) == (2700, 10 * 3600 - 2700)
 
-    save(alice_client, {name: "", f"o_{name[2:]}": "45m", "adjust_estimate": "auto"})
+    # Clearing the cell would delete the worklog: asked first, nothing changes until confirmed.
+    asked = save(alice_client, {name: "", f"o_{name[2:]}": "45m", "adjust_estimate": "auto"})
+    assert asked.status_code == 409
+    assert Worklog.objects.filter(issue=demo_issue).exists()
+    token = asked.json()["confirm"][0]["token"]
+    save(alice_client, {name: "", f"o_{name[2:]}": "45m", f"c_{name[2:]}": token, "adjust_estimate": "auto"})
     demo_issue.refresh_from_db()
     assert (demo_issue.time_spent, demo_issue.remaining_estimate) == (0, 10 * 3600)
     assert not Worklog.objects.filter(issue=demo_issue).exists()
 
 
-def test_cell_save_with_several_worklogs_adds_and_shrinks_the_latest(alice_client, alice, demo_issue, log_work):
+def test_raising_a_cell_adds_a_worklog_and_lowering_asks_before_deleting(alice_client, alice, demo_issue, log_work):
     log_work(demo_issue, alice, at(MON, 9), 3600, comment="morning")
     log_work(demo_issue, alice, at(MON, 13), 1800, comment="afternoon")
     name = f"{demo_issue.key}_{MON.isoformat()}"
@@ -161,13 +166,41 @@ def test_cell_save_with_several_worklogs_adds_and_shrinks_the_latest(alice_clien
     assert [w.time_spent for w in logs] == [3600, 1800, 1800]
     assert logs[2].started.astimezone(BERLIN) == at(MON, 13, 30)  # right after the last one
 
-    save(alice_client, {f"t_{name}": "45m", f"o_{name}": "2h", "adjust_estimate": "leave"})
+    # Lowering to 45m would delete two worklogs and shrink one: a 409 lists them and nothing changes.
+    asked = save(alice_client, {f"t_{name}": "45m", f"o_{name}": "2h", "adjust_estimate": "leave"})
+    assert asked.status_code == 409
+    reply = asked.json()
+    assert reply["ok"] is False and "confirm" in reply["message"].lower()
+    (pending,) = reply["confirm"]
+    assert pending["cell"] == f"t_{name}" and pending["total"] == "45m"
+    assert [(w["time_spent"], w["after"]) for w in pending["worklogs"]] == [("30m", ""), ("30m", ""), ("1h", "45m")]
+    assert all(w["edit"].startswith(f"/browse/{demo_issue.key}/worklogs/") for w in pending["worklogs"])
+    assert Worklog.objects.filter(issue=demo_issue).count() == 3
+
+    confirmed = save(
+        alice_client, {f"t_{name}": "45m", f"o_{name}": "2h", f"c_{name}": pending["token"], "adjust_estimate": "leave"}
+    )
+    assert confirmed.status_code == 200
     assert list(Worklog.objects.filter(issue=demo_issue).order_by("started").values_list("comment", "time_spent")) == [
         ("morning", 2700)
     ]
     demo_issue.refresh_from_db()
     assert demo_issue.time_spent == 2700
     assert demo_issue.remaining_estimate == 10 * 3600  # leave: untouched
+
+
+def test_lowering_without_javascript_shows_a_confirmation_page(alice_client, alice, demo_issue, log_work):
+    log_work(demo_issue, alice, at(MON, 9), 3600, comment="morning")
+    log_work(demo_issue, alice, at(MON, 13), 1800, comment="afternoon")
+    name = f"{demo_issue.key}_{MON.isoformat()}"
+
+    page = save(alice_client, {f"t_{name}": "", f"o_{name}": "1h 30m"}, json_reply=False)
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "would delete" in html and "afternoon" in html and "morning" in html
+    assert f'name="c_{name}"' in html  # the confirm button re-posts the cell with the plan's token
+    assert Worklog.objects.filter(issue=demo_issue).count() == 2
 
 
 @pytest.mark.parametrize(
