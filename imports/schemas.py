@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from issues.schemas import Duration, DurationOrZero, IssueKey
+from issues.schemas import MAX_ISSUE_NUMBER, Duration, DurationOrZero, IssueKey
 
 
 def _clean_text(value: Any) -> Any:
@@ -64,7 +64,7 @@ JIRA_STATUS_CATEGORIES: dict[str, StatusCategoryIn] = {
 # (parsers.DepthGuard); adf_to_text checks again, so no text conversion recurses without a bound.
 MAX_NESTING_DEPTH = 200
 # PostgreSQL integer (int4): issue numbers, estimates and worklog seconds are stored in such columns.
-MAX_INT4 = 2**31 - 1
+MAX_INT4 = MAX_ISSUE_NUMBER
 
 
 def _too_deep() -> PydanticCustomError:
@@ -116,19 +116,8 @@ def _plain_or_adf(value: Any) -> Any:
 
 RichText = Annotated[str, BeforeValidator(_plain_or_adf)]
 
-
-def _number_fits(key: str) -> str:
-    if int(key.rsplit("-", 1)[1]) > MAX_INT4:
-        raise PydanticCustomError(
-            "key_number_too_large",
-            "The issue number of {key} is too large: at most {limit}.",
-            {"key": key, "limit": MAX_INT4},
-        )
-    return key
-
-
-# An issue key whose number fits the issue number column (IssueKey alone allows ten digits).
-ImportKey = Annotated[IssueKey, AfterValidator(_number_fits)]
+# An issue key whose number fits the issue number column (issues.schemas.IssueKey checks it).
+ImportKey = IssueKey
 
 
 # ---------------------------------------------------------------------------------------------------------

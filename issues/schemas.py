@@ -14,6 +14,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -95,7 +96,23 @@ DurationText = Annotated[int, PlainSerializer(lambda s: format_duration(s), retu
 
 ISSUE_KEY_RE = r"(?i)^[A-Z][A-Z0-9_]{1,9}-[1-9][0-9]{0,9}$"
 # "DEMO-123"; lower case input is accepted and upper-cased.
-IssueKey = Annotated[str, StringConstraints(strip_whitespace=True, pattern=ISSUE_KEY_RE, to_upper=True)]
+# Issue numbers live in an int4 column: a larger one is a clear error here, never an overflow in the database.
+MAX_ISSUE_NUMBER = 2**31 - 1
+
+
+def _number_fits(key: str) -> str:
+    if int(key.rsplit("-", 1)[1]) > MAX_ISSUE_NUMBER:
+        raise PydanticCustomError(
+            "key_number_too_large",
+            "The issue number of {key} is too large: at most {limit}.",
+            {"key": key, "limit": MAX_ISSUE_NUMBER},
+        )
+    return key
+
+
+IssueKey = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=ISSUE_KEY_RE, to_upper=True), AfterValidator(_number_fits)
+]
 ProjectKey = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"(?i)^[A-Z][A-Z0-9_]{1,9}$", to_upper=True)
 ]
@@ -362,6 +379,7 @@ __all__ = [
     "DurationText",
     "IssueCreate",
     "IssueKey",
+    "MAX_ISSUE_NUMBER",
     "IssueOut",
     "IssuePage",
     "IssuePageIssue",

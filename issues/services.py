@@ -32,7 +32,7 @@ from issues.models import (
     StatusCategory,
 )
 from issues.permissions import can_see_in, project_role, require_admin, require_edit
-from issues.schemas import normalize_newlines
+from issues.schemas import MAX_ISSUE_NUMBER, normalize_newlines
 
 User = get_user_model()
 
@@ -65,9 +65,15 @@ def allocate_issue_numbers(*, project_id: int, count: int = 1) -> int:
     """
     if count < 1:
         raise ValueError("count must be positive")
-    updated = Project.objects.filter(pk=project_id).update(issue_counter=F("issue_counter") + count)
+    # Numbers are int4 in the database: a full counter is a clear error, not an overflow (imports keep Jira's keys).
+    updated = Project.objects.filter(pk=project_id, issue_counter__lte=MAX_ISSUE_NUMBER - count).update(
+        issue_counter=F("issue_counter") + count
+    )
     if not updated:
-        raise Project.DoesNotExist(f"project {project_id} does not exist")
+        key = Project.objects.filter(pk=project_id).values_list("key", flat=True).first()
+        if key is None:
+            raise Project.DoesNotExist(f"project {project_id} does not exist")
+        raise ValidationError(f"Project {key} has used every issue number up to {MAX_ISSUE_NUMBER}.")
     last = Project.objects.filter(pk=project_id).values_list("issue_counter", flat=True).get()
     return last - count + 1
 

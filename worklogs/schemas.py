@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, model_validator
 
-from issues.schemas import Duration, DurationOrZero, IssueKey, UserRef
+from issues.schemas import Duration, DurationOrZero, IssueKey, Text, UserRef
 
 AdjustEstimateName = Literal["auto", "leave", "new", "manual"]
 
@@ -50,7 +50,7 @@ class WorklogCreate(_EstimateRules):
     issue: IssueKey | None = None  # usually comes from the URL; required in bulk imports
     started: AwareDatetime
     time_spent: Duration
-    comment: Annotated[str, StringConstraints(max_length=65535)] = ""
+    comment: Annotated[Text, StringConstraints(max_length=65535)] = ""
 
 
 class WorklogUpdate(_EstimateRules):
@@ -59,7 +59,7 @@ class WorklogUpdate(_EstimateRules):
     # None means "not sent" (pydantic never validates defaults), so the default need not fit the type.
     started: AwareDatetime = None  # type: ignore[assignment]
     time_spent: Duration = None  # type: ignore[assignment]
-    comment: Annotated[str, StringConstraints(max_length=65535)] = None  # type: ignore[assignment]
+    comment: Annotated[Text, StringConstraints(max_length=65535)] = None  # type: ignore[assignment]
 
     def changes(self) -> dict[str, object]:
         """Return only started/time_spent/comment as sent (estimate options excluded)."""

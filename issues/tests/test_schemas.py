@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from pydantic import BaseModel, ValidationError
 
 from issues.schemas import (
+    MAX_ISSUE_NUMBER,
     CommentCreate,
     Duration,
     IssueCreate,
@@ -136,3 +137,19 @@ def test_form_errors_land_on_their_fields():
     assert form.errors["summary"]
     assert form.errors["labels"][0].startswith("labels.0: ")
     assert form.non_field_errors()[0].startswith("colour: ")
+
+
+def test_issue_keys_whose_number_overflows_the_column_are_refused():
+    # Issue numbers are int4: the largest fits, the next is a clear error before any database sees it.
+    class Ref(BaseModel):
+        key: IssueKey
+
+    assert Ref(key=f"demo-{MAX_ISSUE_NUMBER}").key == f"DEMO-{MAX_ISSUE_NUMBER}"
+    with pytest.raises(ValidationError, match=f"too large: at most {MAX_ISSUE_NUMBER}"):
+        Ref(key=f"DEMO-{MAX_ISSUE_NUMBER + 1}")
+
+
+def test_worklog_comments_are_stored_with_lf():
+    started = "2026-11-20T10:00:00+03:00"
+    assert WorklogCreate(started=started, time_spent="1h", comment="a\r\nb\rc").comment == "a\nb\nc"
+    assert WorklogUpdate(comment="x\r\ny").comment == "x\ny"

@@ -12,11 +12,12 @@ import threading
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from issues.models import History, Issue, IssueType, Membership, Priority, Project, Resolution, Role, Status
+from issues.schemas import MAX_ISSUE_NUMBER
 from issues.services import (
     allocate_issue_numbers,
     comment_add,
@@ -51,6 +52,15 @@ def test_allocate_issue_numbers_reserves_a_block(project_a, make_issue):
         first = allocate_issue_numbers(project_id=project_a.pk, count=10)
     assert first == 2
     assert make_issue(project_a).key == "DEMO-12"
+
+
+def test_allocate_issue_numbers_refuses_to_overflow_the_column(project_a):
+    # An import kept Jira's key DEMO-2147483646: one number is left, then the project is full (no 500).
+    Project.objects.filter(pk=project_a.pk).update(issue_counter=MAX_ISSUE_NUMBER - 1)
+    with transaction.atomic():
+        assert allocate_issue_numbers(project_id=project_a.pk) == MAX_ISSUE_NUMBER
+    with pytest.raises(ValidationError, match="DEMO has used every issue number"), transaction.atomic():
+        allocate_issue_numbers(project_id=project_a.pk)
 
 
 def test_allocate_issue_numbers_rejects_bad_input(project_a):
