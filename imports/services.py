@@ -34,7 +34,7 @@ from imports.models import FINISHED_STATES, Job, JobError, JobFormat, JobKind, J
 from imports.selectors import mapping_candidates
 from imports.writer import ImportWriter
 from issues import pagecache
-from issues.bulk import bulk_changes_clean, bulk_jql_check, bulk_selection, issue_bulk_change
+from issues.bulk import bulk_changes_clean, bulk_jql_check, bulk_selection, bulk_unassignable, issue_bulk_change
 from issues.models import Comment, Issue, Project
 from issues.permissions import (
     editable_project_ids,
@@ -576,6 +576,11 @@ def _bulk_update_run(job: Job, owner: str, on_chunk: Callable[[Job], None] | Non
             break
         with transaction.atomic():
             sql.relax_commit()
+            refused = bulk_unassignable(issue_ids=ids, changes=changes)
+            if refused:
+                skipped = {pk for pk, _, _ in refused}
+                _save_errors(job, [parsers.RowError(None, None, key, "assignee", msg) for _, key, msg in refused])
+                ids = [pk for pk in ids if pk not in skipped]
             changed = issue_bulk_change(issue_ids=ids, changes=changes, actor=job.user)
             locked = _lock_owned(job, owner)
             _save_progress(
@@ -584,9 +589,10 @@ def _bulk_update_run(job: Job, owner: str, on_chunk: Callable[[Job], None] | Non
                 owner,
                 {
                     "position": last_seen,
-                    "processed": locked.processed + len(ids),
+                    "processed": locked.processed + len(ids) + len(refused),
                     "updated_count": locked.updated_count + changed,
                     "unchanged_count": locked.unchanged_count + len(ids) - changed,
+                    "failed_count": locked.failed_count + len(refused),
                 },
                 started_at,
                 base_seconds,
@@ -597,7 +603,7 @@ def _bulk_update_run(job: Job, owner: str, on_chunk: Callable[[Job], None] | Non
     with transaction.atomic():
         locked = _lock_owned(job, owner)
         _save_progress(job, locked, owner, {"total": locked.processed}, started_at, base_seconds)
-        _finish(locked, JobState.SUCCEEDED)
+        _finish(locked, JobState.SUCCEEDED_WITH_ERRORS if locked.failed_count else JobState.SUCCEEDED)
     job.refresh_from_db()
 
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from issues import pagecache
 from issues.jql import JQLError, jql_queryset
-from issues.models import History, Issue, Label, Priority, Status, StatusCategory
+from issues.models import History, Issue, Label, Membership, Priority, Status, StatusCategory
 from issues.permissions import editable_project_ids, known_users_q
 from issues.services import (
     HISTORY_RELATIONS,
@@ -183,6 +183,27 @@ def bulk_preview(
         changes=bulk_changes_describe(cleaned),
         skipped=len(wanted) - count if wanted else 0,
     )
+
+
+def bulk_unassignable(*, issue_ids: list[int], changes: dict[str, Any]) -> list[tuple[int, str, str]]:
+    """Return (id, key, message) of the issues the change's new assignee may not be given (one query).
+
+    The assignee rule of issues.services.issue_assignee_check, for a chunk: an active member of the issue's
+    project may be assigned; the issue's current assignee stays assignable. The job skips these issues and
+    reports each, so nobody is silently assigned issues of a project they are not in.
+    """
+    assignee_id = changes.get("assignee")
+    if assignee_id is None:
+        return []
+    member_of = Membership.objects.filter(user_id=assignee_id, user__is_active=True).values("project_id")
+    refused = (
+        sql.where_in(Issue.objects.all(), "id", issue_ids)
+        .exclude(project_id__in=member_of)
+        .exclude(assignee_id=assignee_id)
+        .values_list("pk", "key", "project__key")
+    )
+    name = history_texts(field="assignee_id", ids=[assignee_id]).get(assignee_id, "The assignee")
+    return [(pk, key, f"{name} is not a member of {project}: not changed.") for pk, key, project in refused]
 
 
 def issue_bulk_change(*, issue_ids: list[int], changes: dict[str, Any], actor: Any | None) -> int:

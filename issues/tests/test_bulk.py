@@ -16,7 +16,7 @@ from django.db import connection, transaction
 
 from imports import services as jobs
 from issues import bulk
-from issues.models import History, Issue, Priority, Project, Resolution, Status
+from issues.models import History, Issue, Membership, Priority, Project, Resolution, Role, Status
 
 pytestmark = pytest.mark.django_db
 
@@ -225,3 +225,24 @@ def test_bulk_change_shows_a_preview_and_writes_nothing_until_confirmed(client, 
     job = Job.objects.get(kind="bulk_update")
     assert job.options["ids"] == sorted(i.pk for i in issues[:2])
     assert job.options["changes"]["status"] == Status.objects.get(name="Done").pk
+
+
+def test_bulk_assignment_skips_and_reports_issues_of_projects_the_assignee_is_not_in(
+    project_a, project_b, alice, bob, carol, make_issue
+):
+    # alice edits DEMO and OPS; carol is in DEMO only. Assigning carol everywhere changes the DEMO issue and
+    # reports the OPS one (no silent assignment to an outsider); an OPS issue already carol's counts as no change.
+    Membership.objects.create(project=project_b, user=alice, role=Role.MEMBER)
+    demo, ops = make_issue(project_a), make_issue(project_b, reporter=bob)
+    ops_already = make_issue(project_b, reporter=bob)
+    Issue.objects.filter(pk=ops_already.pk).update(assignee=carol)  # an imported assignee, say
+    job = jobs.bulk_update_job_create(
+        user=alice, changes={"assignee": "carol"}, issue_ids=[demo.pk, ops.pk, ops_already.pk], enqueue=False
+    )
+    jobs.job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.state == "succeeded_with_errors"
+    assert (job.processed, job.updated_count, job.failed_count) == (3, 1, 1)
+    assert Issue.objects.get(pk=demo.pk).assignee == carol and Issue.objects.get(pk=ops.pk).assignee is None
+    [error] = job.errors.all()
+    assert error.issue_key == ops.key and error.message == "Carol Clark is not a member of OPS: not changed."
