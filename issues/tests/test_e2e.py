@@ -140,7 +140,7 @@ def test_browse_search_log_work_change_status_export(plain_http_server, browser,
     # Change the status inline: the select submits itself.
     page.get_by_label("Status", exact=True).select_option(label="In Progress")
     page.wait_for_load_state()
-    page.wait_for_function("document.querySelector('.messages') !== null")
+    page.wait_for_selector(".messages")  # not wait_for_function: the CSP forbids its eval()
     assert page.locator("#history").get_by_text("In Progress").first.is_visible()
     page.screenshot(path=str(SHOTS / "issue.png"), full_page=True)
     assert _unlabelled(page) == []

@@ -6,9 +6,12 @@ timesheet and of a time report to docs/screenshots/ for the docs.
 
 from __future__ import annotations
 
+# Waits use Playwright's expect(), not wait_for_function: the Content-Security-Policy forbids the eval() it needs.
 import datetime as dt
+import re
 
 import pytest
+from playwright.sync_api import expect
 
 from conftest import SCREENSHOTS
 from issues.durations import format_duration
@@ -98,7 +101,7 @@ def test_log_time_from_grid_updates_week_total(browser_page, live_server, alice,
     cell.press("Enter")
 
     try:
-        page.wait_for_function("document.getElementById('week-total').textContent.trim() === '4d 1h'")
+        expect(page.locator("#week-total")).to_have_text("4d 1h")
     except Exception:
         print("STATUS", page.inner_text("#save-status"), "TOTAL", total.inner_text(), "CONSOLE", CONSOLE)
         raise
@@ -152,7 +155,7 @@ def test_clearing_a_cell_asks_before_deleting_its_worklog(browser_page, live_ser
     page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
     cell.fill("")
     cell.press("Enter")
-    page.wait_for_function("document.getElementById('save-status').textContent.startsWith('Not changed')")
+    expect(page.locator("#save-status")).to_have_text(re.compile(r"^Not changed"))
     assert "would be deleted" in asked[0] and "worklog of 30m" in asked[0]
     assert cell.input_value() == "30m"
     assert Worklog.objects.filter(issue=issue, author=alice).count() == before
@@ -160,6 +163,6 @@ def test_clearing_a_cell_asks_before_deleting_its_worklog(browser_page, live_ser
     page.once("dialog", lambda d: (asked.append(d.message), d.accept()))
     cell.fill("")
     cell.press("Enter")
-    page.wait_for_function("document.getElementById('week-total').textContent.trim() === '3d 7h'")
+    expect(page.locator("#week-total")).to_have_text("3d 7h")
     assert Worklog.objects.filter(issue=issue, author=alice).count() == before - 1
     assert cell.input_value() == ""
