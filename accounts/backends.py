@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+
+# Values other apps read in the same round trip as the per-request user: attribute name -> a function
+# returning the query expression (e.g. issues' page-cache outbox probe). Registered from AppConfig.ready().
+user_load_annotations: dict[str, Callable[[], Any]] = {}
 
 
 class ProfileModelBackend(ModelBackend):
     """ModelBackend whose per-request user lookup joins the profile (display name, time zone)."""
 
     def get_user(self, user_id: Any) -> Any | None:
-        """Return the active user with this id, profile joined, or None."""
+        """Return the active user with this id, profile joined (and user_load_annotations set), or None."""
         user_model = get_user_model()
+        users = user_model._default_manager.select_related("profile")
+        if user_load_annotations:
+            users = users.annotate(**{name: make() for name, make in user_load_annotations.items()})
         try:
-            user = user_model._default_manager.select_related("profile").get(pk=user_id)
+            user = users.get(pk=user_id)
         except user_model.DoesNotExist:
             return None
         return user if self.user_can_authenticate(user) else None

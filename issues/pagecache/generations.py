@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Exists
 from django.dispatch import Signal
 
 from issues.models import CacheBump
@@ -51,6 +52,24 @@ _pending_lock = threading.Lock()
 _pending: set[str] = set()
 
 OUTBOX_REPLAY_BATCH = 500  # outbox rows replayed per round trip
+
+# The attribute the per-request user carries (accounts.backends.user_load_annotations): whether any bump
+# waited in the outbox when the request loaded its user, read in the same query.
+OUTBOX_PROBE = "taskra_outbox_pending"
+
+
+def outbox_probe() -> Exists:
+    """Return the query expression telling whether any bump waits in the outbox (EXISTS on its primary key)."""
+    return Exists(CacheBump.objects.order_by())
+
+
+def outbox_seen_empty(user: object) -> bool:
+    """Return whether this request's user was loaded with the outbox empty (then no separate check is needed).
+
+    Any write that committed before the user was loaded is then applied to the cache; one committing later
+    overlaps this request, which may answer from before it (as if it had read a moment earlier).
+    """
+    return getattr(user, OUTBOX_PROBE, None) is False
 
 
 def page_cache_enabled() -> bool:
@@ -124,7 +143,7 @@ def _record(keys: Sequence[str], using: str | None, exc: BaseException) -> None:
     logger.error("cache generation bump failed, will replay before the next cache read: %s", exc)
 
 
-def _replay_pending() -> None:
+def _replay_pending(outbox_checked: bool) -> None:
     """Replay failed bumps; raise CacheDown while they cannot be applied (reads must not trust the cache)."""
     if _pending:
         with _pending_lock:
@@ -132,7 +151,7 @@ def _replay_pending() -> None:
         sharedcache.bump_counters(keys, _now_us())
         with _pending_lock:
             _pending.difference_update(keys)
-    if page_cache_enabled():
+    if not outbox_checked and page_cache_enabled():
         replay_outbox(strict=True)
 
 
@@ -202,9 +221,13 @@ def forget_pending() -> None:
         _pending.clear()
 
 
-def read_generations(keys: Sequence[str]) -> tuple[int, ...]:
-    """Return the current generation of each key, creating missing ones; raise CacheDown when unavailable."""
-    _replay_pending()
+def read_generations(keys: Sequence[str], *, outbox_checked: bool = False) -> tuple[int, ...]:
+    """Return the current generation of each key, creating missing ones; raise CacheDown when unavailable.
+
+    Pending bumps are replayed first (one indexed query when there are none), unless the caller knows the
+    outbox was empty when its request started (outbox_checked: see outbox_seen_empty).
+    """
+    _replay_pending(outbox_checked)
     got = sharedcache.get_many(keys)
     missing = [k for k in keys if k not in got]
     if missing:
@@ -217,10 +240,12 @@ def read_generations(keys: Sequence[str]) -> tuple[int, ...]:
     return tuple(int(got[k]) for k in keys)
 
 
-def current_generations(issue_ids: Iterable[int | None], project_ids: Iterable[int | None]) -> dict[str, int]:
+def current_generations(
+    issue_ids: Iterable[int | None], project_ids: Iterable[int | None], *, outbox_checked: bool = False
+) -> dict[str, int]:
     """Return the current counters of these issues and projects, and the global one, by key (one MGET)."""
     names = gen_keys(issue_ids, project_ids)
-    return dict(zip(names, read_generations(names), strict=True))
+    return dict(zip(names, read_generations(names, outbox_checked=outbox_checked), strict=True))
 
 
 def invalidate_issues(issue_ids: Iterable[int | None], project_ids: Iterable[int | None]) -> None:

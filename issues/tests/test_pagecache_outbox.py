@@ -191,6 +191,22 @@ def test_hot_issue_row_is_not_served_when_generations_cannot_be_read(flaky, proj
     assert issuepage.issue_lru.peek(issue.key) is None
 
 
+def test_fast_path_hit_checks_the_outbox_in_the_user_query(
+    flaky, lookups, client, project_a, make_issue, django_assert_num_queries, alice
+):
+    # alice (admin of DEMO) reads a hot page: the check for pending bumps costs no query of its own, it is a
+    # column of the per-request user query (accounts.backends.user_load_annotations).
+    issue = make_issue(project_a, summary="Hot page")
+    client.force_login(alice)
+    for _ in range(2):
+        client.get(f"/browse/{issue.key}")
+    with django_assert_num_queries(1) as queries:
+        assert b"Hot page" in client.get(f"/browse/{issue.key}").content
+    assert (
+        "issues_cachebump" in queries.captured_queries[0]["sql"] and "auth_user" in queries.captured_queries[0]["sql"]
+    )
+
+
 def test_revoked_viewer_is_not_served_from_the_memoised_role(flaky, lookups, client, project_a, make_issue, carol):
     # carol (viewer in DEMO) read the page twice: the row is hot and her role memoised at the current global
     # generation. Her membership is deleted by a writer whose bump fails and who then exits (only the
