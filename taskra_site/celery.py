@@ -1,4 +1,4 @@
-"""Celery application: settings come from Django's CELERY_* settings."""
+"""Celery application: settings come from Django's CELERY_* settings; periodic tasks are run by `celery beat`."""
 
 import os
 
@@ -9,3 +9,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskra_site.settings")
 app = Celery("taskra")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Periodic tasks, by task name (this module imports no app). One `celery -A taskra_site beat` process per
+# installation sends them (README, "Celery beat"); any worker runs them.
+app.conf.beat_schedule = {
+    # Backstop of the page cache's outbox: bumps that did not reach Redis are replayed by the next reader of
+    # the cache anyway; this keeps the outbox empty when nobody reads (docs/cache.md, "Bumps cannot be lost").
+    "replay-cache-bumps": {"task": "issues.tasks.replay_cache_bumps", "schedule": 30.0},
+}

@@ -385,3 +385,11 @@ def test_viewer_revoked_by_an_exiting_process_with_redis_unreachable_gets_404(
         page = web_b.get(issue.key, "carol")
         assert page["status"] == 404
         assert "Viewer page" not in page["body"]
+
+
+def test_beat_schedule_replays_the_outbox_every_30_seconds():
+    from taskra_site.celery import app
+
+    entry = app.conf.beat_schedule["replay-cache-bumps"]
+    assert entry["task"] == replay_cache_bumps.name == "issues.tasks.replay_cache_bumps"
+    assert entry["schedule"] == 30.0
