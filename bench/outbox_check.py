@@ -3,7 +3,8 @@
 Measured in one process, interleaved, on the configured database (DATABASE_URL; its name is replaced by --db,
 dropped and re-created on PostgreSQL): the per-request user query without and with the outbox probe column
 (the fast path's check), and the check as a query of its own (pagecache.replay_outbox on an empty outbox: the
-other cache reads). Prints median and 10th-percentile microseconds and, last, one JSON object.
+other cache reads), and what a write transaction pays (its row inserted, deleted after the bump). Prints
+median and 10th-percentile microseconds and, last, one JSON object.
 """
 
 from __future__ import annotations
@@ -68,6 +69,22 @@ def main() -> None:
     def own_query() -> None:
         pagecache.replay_outbox()
 
+    from django.db import transaction
+
+    from issues.models import CacheBump
+
+    write_times: dict[str, list[float]] = {"outbox_insert_in_transaction": [], "outbox_delete_after_commit": []}
+
+    def write_overhead() -> None:
+        # What a write transaction pays: its row inserted inside it (sharing its commit), deleted after the bump.
+        with transaction.atomic():
+            t = time.perf_counter()
+            row = CacheBump.objects.create(keys="gen:issue:1 gen:project:1")
+            write_times["outbox_insert_in_transaction"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        CacheBump.objects.filter(id__in=[row.pk]).delete()
+        write_times["outbox_delete_after_commit"].append(time.perf_counter() - t)
+
     cases = {"user_query": user_plain, "user_query_with_probe": user_with_probe, "outbox_query": own_query}
     times: dict[str, list[float]] = {name: [] for name in cases}
     rng = random.Random(5)
@@ -81,6 +98,10 @@ def main() -> None:
             t = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t)
+    write_times = {name: [] for name in write_times}  # drop the warm-up
+    for _ in range(min(args.rounds, 2000)):
+        write_overhead()
+    times.update(write_times)
     # On a shared, loaded machine the median moves with other processes; the 10th percentile is the steadier figure.
     figures: dict[str, float] = {}
     for name, values in times.items():

@@ -24,6 +24,7 @@ does the bump wait in this process's memory (`_pending`). See docs/cache.md.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -35,6 +36,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 from django.dispatch import Signal
+from django.utils import timezone
 
 from issues.models import CacheBump
 from taskra_site import sharedcache
@@ -53,6 +55,7 @@ _pending_lock = threading.Lock()
 _pending: set[str] = set()
 
 OUTBOX_REPLAY_BATCH = 500  # outbox rows replayed per round trip
+STALE_ROW_AGE = dt.timedelta(seconds=5)  # a replayed row older than this was a lost bump: logged as a warning
 
 # The attribute the per-request user carries (accounts.backends.user_load_annotations): whether any bump
 # waited in the outbox when the request loaded its user, read in the same query.
@@ -203,18 +206,23 @@ def replay_outbox(*, strict: bool = False, using: str | None = None) -> int:
                     CacheBump.objects.using(alias)
                     .select_for_update(skip_locked=True)
                     .filter(id__in=ids)
-                    .values_list("id", "keys")
+                    .values_list("id", "keys", "created")
                 )
                 if claimed:
-                    sharedcache.bump_counters(sorted({k for _pk, keys in claimed for k in keys.split()}), _now_us())
-                    CacheBump.objects.using(alias).filter(id__in=[pk for pk, _keys in claimed]).delete()
+                    sharedcache.bump_counters(
+                        sorted({k for _pk, keys, _at in claimed for k in keys.split()}), _now_us()
+                    )
+                    CacheBump.objects.using(alias).filter(id__in=[pk for pk, _keys, _at in claimed]).delete()
         except CacheDown:
             if strict:
                 raise
             return applied
         applied += len(claimed)
         if claimed:
-            logger.info("replayed %d pending cache generation bumps", len(claimed))
+            # A young row is usually a write whose own bump is a moment away (a harmless second bump): not news.
+            oldest = min(at for _pk, _keys, at in claimed)
+            level = logging.WARNING if timezone.now() - oldest > STALE_ROW_AGE else logging.DEBUG
+            logger.log(level, "replayed %d pending cache generation bumps (oldest from %s)", len(claimed), oldest)
         if len(claimed) < len(ids):
             # Another process holds the rest and is bumping them now: not applied yet.
             if strict:
