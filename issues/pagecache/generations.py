@@ -15,8 +15,9 @@ outermost atomic block (and so the service call) returns.
 A bump cannot be lost: the counters a transaction bumps are written to an outbox table
 (issues.models.CacheBump) in that transaction, and the row is deleted once the bump reached the cache.
 A row left behind (the cache did not answer, the process died between commit and bump) is replayed by
-any process before it trusts a generation (read_generations: one indexed query, usually finding
-nothing) and by the periodic task issues.tasks.replay_cache_bumps; while it cannot be replayed, readers
+any process before it trusts a generation (read_generations: one EXISTS query, usually finding
+nothing, or none on the issue page's fast path where the check rode on the request's user query) and
+by the periodic task issues.tasks.replay_cache_bumps; while it cannot be replayed, readers
 build from the database. A bump outside a transaction (autocommit, invalidate_issues/invalidate_all
 after a commit) writes its row only when it fails. Only when the database cannot take that row either
 does the bump wait in this process's memory (`_pending`). See docs/cache.md.
@@ -176,6 +177,8 @@ def _record(keys: Sequence[str], using: str | None, exc: BaseException) -> None:
 
 def _replay_pending(outbox_checked: bool) -> None:
     """Replay failed bumps; raise CacheDown while they cannot be applied (reads must not trust the cache)."""
+    if not sharedcache.breaker.allow():
+        raise CacheDown("breaker open")  # the read would fail anyway: no outbox queries during an outage
     if _pending:
         with _pending_lock:
             keys = sorted(_pending)
