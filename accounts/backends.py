@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts import throttle
+
+# Values other apps read in the same round trip as the per-request user: attribute name -> a function
+# returning the query expression (e.g. issues' page-cache outbox probe). Registered from AppConfig.ready().
+user_load_annotations: dict[str, Callable[[], Any]] = {}
+
+# The per-request user query, built once per set of annotations: building and annotating it per request
+# cost more than the extra column (docs/benchmarks/2026-12-01-outbox.md). Evaluating clones it.
+_users_query: dict[tuple[Any, ...], QuerySet[Any]] = {}
+
+
+def _users() -> QuerySet[Any]:
+    user_model = get_user_model()
+    key = (user_model, *user_load_annotations.items())
+    users = _users_query.get(key)
+    if users is None:
+        users = user_model._default_manager.select_related("profile")
+        if user_load_annotations:
+            users = users.annotate(**{name: make() for name, make in user_load_annotations.items()})
+        _users_query[key] = users
+    return users
 
 
 class ProfileModelBackend(ModelBackend):
@@ -33,10 +55,10 @@ class ProfileModelBackend(ModelBackend):
         return super().authenticate(request, username=username, password=password, **kwargs)
 
     def get_user(self, user_id: Any) -> Any | None:
-        """Return the active user with this id, profile joined, or None."""
+        """Return the active user with this id, profile joined (and user_load_annotations set), or None."""
         user_model = get_user_model()
         try:
-            user = user_model._default_manager.select_related("profile").get(pk=user_id)
+            user = _users().get(pk=user_id)
         except user_model.DoesNotExist:
             return None
         return user if self.user_can_authenticate(user) else None

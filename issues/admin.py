@@ -23,6 +23,7 @@ from accounts.models import display_name
 from issues import pagecache
 from issues.durations import format_duration
 from issues.models import (
+    CacheBump,
     Comment,
     History,
     Issue,
@@ -432,3 +433,23 @@ class SavedFilterAdmin(admin.ModelAdmin):
     search_fields = ("name", "jql", "owner__username")
     autocomplete_fields = ("owner", "shared_with")
     readonly_fields = ("created",)
+
+
+@admin.register(CacheBump)
+class CacheBumpAdmin(admin.ModelAdmin):
+    """Page-cache bumps waiting to reach Redis (docs/cache.md, the outbox): visible to operators, never edited.
+
+    Rows normally live for a moment; old ones mean Redis is not answering. Deleting one would lose its bump.
+    """
+
+    list_display = ("id", "created", "keys")
+    ordering = ("id",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: CacheBump | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: CacheBump | None = None) -> bool:
+        return False

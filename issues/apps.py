@@ -8,9 +8,13 @@ class IssuesConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here, not at the top: receivers import models and tasks, which need the app registry ready.
+        from accounts.backends import user_load_annotations
         from issues.defaults import ensure_jira_defaults
+        from issues.pagecache.generations import OUTBOX_PROBE, outbox_probe
         from issues.signals import connect_signals
 
         connect_signals()
+        # The page cache's outbox check rides on the per-request user query (no round trip of its own).
+        user_load_annotations[OUTBOX_PROBE] = outbox_probe
         # Lookups must exist for issue_create's defaults even after a flush (transactional tests do one).
         post_migrate.connect(ensure_jira_defaults, sender=self, dispatch_uid="taskra_jira_defaults")

@@ -241,3 +241,18 @@ class SavedFilter(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CacheBump(models.Model):
+    """A page-cache generation bump not yet applied to the shared cache: the outbox (docs/cache.md).
+
+    Written in the transaction of the write that invalidated pages, deleted once the bump reached the
+    cache; a row left behind (the cache did not answer, the process died) is replayed by whichever
+    process reads the cache next, and by the periodic task issues.tasks.replay_cache_bumps.
+    """
+
+    keys = models.TextField()  # generation counter names, space-separated (issues.pagecache.generations)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.created:%Y-%m-%d %H:%M:%S}: {self.keys[:80]}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from issues import pagecache
 from issues.issuepage.refresh import issue_pages_refresh
 
 
@@ -11,3 +12,9 @@ from issues.issuepage.refresh import issue_pages_refresh
 def refresh_issue_pages(issue_ids: list[int]) -> int:
     """Rebuild the cached pages of these issues after a write (see issues.issuepage.refresh.issue_pages_refresh)."""
     return issue_pages_refresh(issue_ids=issue_ids)
+
+
+@shared_task(ignore_result=True)
+def replay_cache_bumps() -> int:
+    """Apply page-cache bumps left in the outbox (Celery beat, every 30 s): a backstop, readers replay them first."""
+    return pagecache.replay_outbox()

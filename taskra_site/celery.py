@@ -1,4 +1,4 @@
-"""Celery application: settings come from Django's CELERY_* settings."""
+"""Celery application: settings come from Django's CELERY_* settings; periodic tasks are run by `celery beat`."""
 
 import os
 
@@ -11,9 +11,13 @@ app = Celery("taskra")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# Periodic tasks, sent by Celery beat: `celery -A taskra_site beat` beside the workers, or a worker with -B
-# (`make run` does that). Tasks are named, not imported: this module imports no app.
+# Periodic tasks, by task name (this module imports no app). One `celery -A taskra_site beat` process per
+# installation sends them (README, "Celery beat"), or a worker started with -B (`make run` does that); any worker
+# runs them.
 app.conf.beat_schedule = {
     # Uploaded import files past IMPORT_RETENTION_DAYS are deleted (imports/tasks.py), hourly.
     "expire-import-files": {"task": "imports.tasks.expire_import_files", "schedule": crontab(minute=17)},
+    # Backstop of the page cache's outbox: bumps that did not reach Redis are replayed by the next reader of
+    # the cache anyway; this keeps the outbox empty when nobody reads (docs/cache.md, "Bumps cannot be lost").
+    "replay-cache-bumps": {"task": "issues.tasks.replay_cache_bumps", "schedule": 30.0},
 }

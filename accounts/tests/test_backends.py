@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.db.models import Value
 from django.urls import reverse
 
+from accounts import backends
 from accounts.backends import ProfileModelBackend
 
 
@@ -34,3 +36,12 @@ def test_request_user_comes_with_its_profile(client, alice, django_assert_num_qu
     user = response.wsgi_request.user
     with django_assert_num_queries(0):
         assert user.profile.display_name == "Alice Adams"
+
+
+@pytest.mark.django_db
+def test_registered_values_come_in_the_same_query(alice, monkeypatch, django_assert_num_queries):
+    # Another app (issues: the page-cache outbox probe) reads its per-request value with the user.
+    monkeypatch.setitem(backends.user_load_annotations, "probe_value", lambda: Value(42))
+    with django_assert_num_queries(1):
+        user = ProfileModelBackend().get_user(alice.pk)
+        assert user.probe_value == 42 and user.profile.display_name == "Alice Adams"

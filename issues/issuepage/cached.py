@@ -28,6 +28,7 @@ from issues.forms import CommentForm, WorklogForm
 from issues.issuepage.html import NotShareable, personalize_html, render_block, shareable_html
 from issues.lru import BoundedLRU, IssueLRU
 from issues.models import Issue
+from issues.pagecache.generations import outbox_seen_empty
 from issues.pagecache.metrics import count
 from issues.permissions import UserLike, can_admin_in, can_edit_in, project_role
 from issues.selectors import issue_edit_choices, issue_ids_by_key, issue_page_data, issue_with_joins
@@ -149,7 +150,10 @@ def get_cached_issue_page(*, key: str, user: UserLike, time_zone: str) -> IssueP
         return None
     issue_id, project_id, cached_gens, issue = entry
     try:
-        current = pagecache.current_generations([issue_id, issue.parent_id], [project_id])
+        # The outbox check rode on this request's user query (accounts.backends): no query of its own here.
+        current = pagecache.current_generations(
+            [issue_id, issue.parent_id], [project_id], outbox_checked=outbox_seen_empty(user)
+        )
         if tuple(current[k] for k in pagecache.gen_keys([issue_id], [project_id])) != cached_gens:
             return None
         issue_lru.touch(key.upper())

@@ -12,7 +12,6 @@ from issues.pagecache.entries import (
     get_or_build_entry,
     get_or_build_results,
     lookup,
-    page_cache_enabled,
 )
 from issues.pagecache.generations import (
     GLOBAL_GEN_KEY,
@@ -22,8 +21,10 @@ from issues.pagecache.generations import (
     invalidate_all,
     invalidate_issues,
     invalidate_on_commit,
+    page_cache_enabled,
     pages_invalidated,
     read_generations,
+    replay_outbox,
 )
 from issues.pagecache.metrics import (
     PAGE_TYPES,
@@ -55,12 +56,16 @@ __all__ = [
     "quiet_metrics",
     "read_generations",
     "reset_metrics",
+    "replay_outbox",
     "reset_state",
 ]
 
 
 def reset_state() -> None:
-    """Forget this process's cache state: breaker, bumps waiting for replay, unflushed metrics (tests)."""
+    """Forget this process's cache state: breaker, bumps waiting in memory, unflushed metrics (tests).
+
+    The outbox is in the database: a fresh process sees it too.
+    """
     sharedcache.breaker.reset()
     forget_pending()
     forget_unflushed()

@@ -14,9 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.conf import settings
-
-from issues.pagecache.generations import current_generations, gen_keys
+from issues.pagecache.generations import current_generations, gen_keys, page_cache_enabled
 from issues.pagecache.metrics import PAGE_TYPES, count
 from taskra_site import sharedcache
 from taskra_site.sharedcache import CacheDown
@@ -28,13 +26,6 @@ STAMPEDE_WAIT_SECONDS = 3.0  # waiters give up on the rebuilder after this and b
 STAMPEDE_POLL_SECONDS = 0.005
 
 MISSING: Any = object()
-
-
-def page_cache_enabled() -> bool:
-    """Return whether shared page entries are used (on by default only on a shared cache)."""
-    if settings.TASKRA_PAGE_CACHE is not None:
-        return bool(settings.TASKRA_PAGE_CACHE)
-    return not sharedcache.is_process_local()
 
 
 @dataclass(frozen=True)

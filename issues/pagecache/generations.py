@@ -12,20 +12,34 @@ which is what they would read from the database anyway; a reader that built from
 the write was in flight stored them under the old counters, which the commit bump retires before the
 outermost atomic block (and so the service call) returns.
 
-A process whose bump failed keeps it in `_pending` and replays it before it reads the cache again;
-until then it builds from the database.
+A bump cannot be lost: the counters a transaction bumps are written to an outbox table
+(issues.models.CacheBump) in that transaction, and the row is deleted once the bump reached the cache.
+A row left behind (the cache did not answer, the process died between commit and bump) is replayed by
+any process before it trusts a generation (read_generations: one EXISTS query, usually finding
+nothing, or none on the issue page's fast path where the check rode on the request's user query) and
+by the periodic task issues.tasks.replay_cache_bumps; while it cannot be replayed, readers
+build from the database. A bump outside a transaction (autocommit, invalidate_issues/invalidate_all
+after a commit) writes its row only when it fails. Only when the database cannot take that row either
+does the bump wait in this process's memory (`_pending`). See docs/cache.md.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
 
-from django.db import transaction
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 from django.dispatch import Signal
+from django.utils import timezone
 
+from issues.models import CacheBump
 from taskra_site import sharedcache
 from taskra_site.sharedcache import CacheDown
 
@@ -38,7 +52,51 @@ GLOBAL_GEN_KEY = "gen:global"
 pages_invalidated = Signal()
 
 _pending_lock = threading.Lock()
-_pending: set[str] = set()  # generation keys whose bump failed; replayed before the next read
+# Generation keys whose bump failed and that the database could not record either; replayed before the next read.
+_pending: set[str] = set()
+
+OUTBOX_REPLAY_BATCH = 500  # outbox rows replayed per round trip
+STALE_ROW_AGE = dt.timedelta(seconds=5)  # a replayed row older than this was a lost bump: logged as a warning
+
+# The attribute the per-request user carries (accounts.backends.user_load_annotations): whether any bump
+# waited in the outbox when the request loaded its user, read in the same query.
+OUTBOX_PROBE = "taskra_outbox_pending"
+
+
+def _outbox_exists_sql() -> str:
+    return f'EXISTS (SELECT 1 FROM "{CacheBump._meta.db_table}")'  # a constant: the model's table
+
+
+def outbox_probe() -> RawSQL:
+    """Return the expression telling whether any bump waits in the outbox (a constant EXISTS: cheap to compile)."""
+    return RawSQL(_outbox_exists_sql(), (), output_field=BooleanField())
+
+
+def _outbox_empty(alias: str) -> bool:
+    """Return whether no bump waits in the outbox (one round trip, no ORM compilation)."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute(f"SELECT {_outbox_exists_sql()}")
+        row = cursor.fetchone()
+    return not (row and row[0])
+
+
+def outbox_seen_empty(user: object) -> bool:
+    """Return whether this request's user was loaded with the outbox empty (then no separate check is needed).
+
+    Any write that committed before the user was loaded is then applied to the cache; one committing later
+    overlaps this request, which may answer from before it (as if it had read a moment earlier).
+    """
+    return getattr(user, OUTBOX_PROBE, None) is False
+
+
+def page_cache_enabled() -> bool:
+    """Return whether shared page entries are used (on by default only on a shared cache).
+
+    The outbox follows it: a process-local cache has nothing another process could read stale.
+    """
+    if settings.TASKRA_PAGE_CACHE is not None:
+        return bool(settings.TASKRA_PAGE_CACHE)
+    return not sharedcache.is_process_local()
 
 
 def issue_gen_key(issue_id: int) -> str:
@@ -64,27 +122,132 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
-def bump(keys: Sequence[str]) -> None:
-    """Bump generation counters in one round trip; remember them for replay when the cache is down."""
+def bump(keys: Sequence[str], *, recorded: Sequence[int] = (), using: str | None = None) -> None:
+    """Bump generation counters in one round trip; make sure a failed bump is replayed.
+
+    recorded: the outbox rows that already hold these keys (written in the write's transaction): deleted
+    after the bump, left for replay when it fails. Without them a failed bump writes its own row.
+    """
     if not keys:
         return
     try:
         sharedcache.bump_counters(keys, _now_us())
     except CacheDown as exc:
-        with _pending_lock:
-            _pending.update(keys)
-        logger.error("cache generation bump failed, will replay before the next cache read: %s", exc)
-
-
-def _replay_pending() -> None:
-    """Replay failed bumps; raise CacheDown while they cannot be applied (reads must not trust the cache)."""
-    if not _pending:
+        if recorded:
+            logger.error("cache generation bump failed; recorded in the outbox, any process replays it: %s", exc)
+        else:
+            _record(keys, using, exc)
         return
+    if recorded:
+        try:
+            delete_applied(recorded, using=using)
+        except DatabaseError as exc:  # the rows stay and are replayed once more: one bump too many, never one too few
+            logger.warning("could not delete applied outbox rows %s: %s", list(recorded), exc)
+
+
+def delete_applied(ids: Sequence[int], *, using: str | None = None) -> None:
+    """Delete outbox rows whose bump reached the cache.
+
+    On PostgreSQL without waiting for the WAL flush (synchronous_commit off for this transaction): a delete
+    lost in a database crash only brings the row back, and it is replayed once more (a harmless second bump).
+    """
+    alias = using or DEFAULT_DB_ALIAS
+    conn = connections[alias]
+    with transaction.atomic(using=alias):
+        if conn.vendor == "postgresql":
+            with conn.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        CacheBump.objects.using(alias).filter(id__in=ids).delete()
+
+
+def _record(keys: Sequence[str], using: str | None, exc: BaseException) -> None:
+    """Write a failed bump to the outbox; keep it in this process's memory if the database cannot take it."""
+    if page_cache_enabled():
+        try:
+            CacheBump.objects.using(using or DEFAULT_DB_ALIAS).create(keys=" ".join(sorted(set(keys))))
+        except DatabaseError as db_exc:
+            logger.error("could not record a failed cache bump in the outbox: %s", db_exc)
+        else:
+            logger.error("cache generation bump failed; recorded in the outbox, any process replays it: %s", exc)
+            return
     with _pending_lock:
-        keys = sorted(_pending)
-    sharedcache.bump_counters(keys, _now_us())
-    with _pending_lock:
-        _pending.difference_update(keys)
+        _pending.update(keys)
+    logger.error("cache generation bump failed, will replay before the next cache read: %s", exc)
+
+
+def _replay_pending(outbox_checked: bool) -> None:
+    """Replay failed bumps; raise CacheDown while they cannot be applied (reads must not trust the cache)."""
+    if not sharedcache.breaker.allow():
+        raise CacheDown("breaker open")  # the read would fail anyway: no outbox queries during an outage
+    if _pending:
+        with _pending_lock:
+            keys = sorted(_pending)
+        sharedcache.bump_counters(keys, _now_us())
+        with _pending_lock:
+            _pending.difference_update(keys)
+    if not outbox_checked and page_cache_enabled():
+        replay_outbox(strict=True)
+
+
+def _own_outbox_ids(conn: BaseDatabaseWrapper) -> list[int]:
+    """Return the outbox rows of this connection's open transaction: bumped when it commits, not pending yet."""
+    if not conn.in_atomic_block:
+        return []
+    batches: dict[frozenset[str], CommitBatch] = conn.__dict__.get("_taskra_commit_batches", {})
+    waiting = {id(entry[1]) for entry in conn.run_on_commit}  # a batch of a rolled back block is not there
+    return [pk for batch in batches.values() if id(batch) in waiting for pk in batch.outbox_ids]
+
+
+def replay_outbox(*, strict: bool = False, using: str | None = None) -> int:
+    """Apply the bumps waiting in the outbox (bump, then delete their rows); return how many rows were applied.
+
+    Rows are claimed with SELECT ... FOR UPDATE SKIP LOCKED (PostgreSQL), so two processes never replay the
+    same row. With strict (a reader about to trust a generation) raise CacheDown when a bump cannot be
+    applied or another process is still applying one; without it (the periodic task) leave them for later.
+    The check when nothing waits is one query (a constant EXISTS, not compiled by the ORM).
+    """
+    alias = using or DEFAULT_DB_ALIAS
+    own = _own_outbox_ids(connections[alias])
+    if not own and _outbox_empty(alias):
+        return 0
+    applied = 0
+    while True:
+        pending = CacheBump.objects.using(alias).order_by("id")
+        if own:
+            pending = pending.exclude(id__in=own)
+        ids = list(pending.values_list("id", flat=True)[:OUTBOX_REPLAY_BATCH])
+        if not ids:
+            return applied
+        try:
+            with transaction.atomic(using=alias):
+                claimed = list(
+                    CacheBump.objects.using(alias)
+                    .select_for_update(skip_locked=True)
+                    .filter(id__in=ids)
+                    .values_list("id", "keys", "created")
+                )
+                if claimed:
+                    sharedcache.bump_counters(
+                        sorted({k for _pk, keys, _at in claimed for k in keys.split()}), _now_us()
+                    )
+                    CacheBump.objects.using(alias).filter(id__in=[pk for pk, _keys, _at in claimed]).delete()
+        except CacheDown:
+            if strict:
+                raise
+            return applied
+        applied += len(claimed)
+        if claimed:
+            # A young row is usually a write whose own bump is a moment away (a harmless second bump): not news.
+            oldest = min(at for _pk, _keys, at in claimed)
+            level = logging.WARNING if timezone.now() - oldest > STALE_ROW_AGE else logging.DEBUG
+            logger.log(level, "replayed %d pending cache generation bumps (oldest from %s)", len(claimed), oldest)
+        if len(claimed) < len(ids):
+            # Another process holds the rest and is bumping them now: not applied yet.
+            if strict:
+                raise CacheDown("generation bumps being replayed by another process")
+            return applied
+        if len(ids) < OUTBOX_REPLAY_BATCH:
+            return applied
 
 
 def pending_bumps() -> set[str]:
@@ -99,9 +262,13 @@ def forget_pending() -> None:
         _pending.clear()
 
 
-def read_generations(keys: Sequence[str]) -> tuple[int, ...]:
-    """Return the current generation of each key, creating missing ones; raise CacheDown when unavailable."""
-    _replay_pending()
+def read_generations(keys: Sequence[str], *, outbox_checked: bool = False) -> tuple[int, ...]:
+    """Return the current generation of each key, creating missing ones; raise CacheDown when unavailable.
+
+    Pending bumps are replayed first (one indexed query when there are none), unless the caller knows the
+    outbox was empty when its request started (outbox_checked: see outbox_seen_empty).
+    """
+    _replay_pending(outbox_checked)
     got = sharedcache.get_many(keys)
     missing = [k for k in keys if k not in got]
     if missing:
@@ -114,10 +281,12 @@ def read_generations(keys: Sequence[str]) -> tuple[int, ...]:
     return tuple(int(got[k]) for k in keys)
 
 
-def current_generations(issue_ids: Iterable[int | None], project_ids: Iterable[int | None]) -> dict[str, int]:
+def current_generations(
+    issue_ids: Iterable[int | None], project_ids: Iterable[int | None], *, outbox_checked: bool = False
+) -> dict[str, int]:
     """Return the current counters of these issues and projects, and the global one, by key (one MGET)."""
     names = gen_keys(issue_ids, project_ids)
-    return dict(zip(names, read_generations(names), strict=True))
+    return dict(zip(names, read_generations(names, outbox_checked=outbox_checked), strict=True))
 
 
 def invalidate_issues(issue_ids: Iterable[int | None], project_ids: Iterable[int | None]) -> None:
@@ -155,31 +324,46 @@ def invalidate_on_commit(
     if batch is None or batch.done or id(batch) not in pending:
         for key in [k for k, b in batches.items() if b.done or id(b) not in pending]:
             del batches[key]  # ran or rolled back: forget it (long-lived connections)
-        batch = batches[level] = CommitBatch()
-        batch.add(issue_ids, project_ids, everything)
+        batch = batches[level] = CommitBatch(using=conn.alias)
+        new_keys = batch.add(issue_ids, project_ids, everything)
+        if conn.in_atomic_block:
+            batch.record(new_keys)
         transaction.on_commit(batch, using=using, robust=True)  # runs at once in autocommit
     else:
-        batch.add(issue_ids, project_ids, everything)
+        batch.record(batch.add(issue_ids, project_ids, everything))
 
 
 class CommitBatch:
-    """What one transaction invalidated: bumped once, in one round trip, when it commits."""
+    """What one transaction invalidated: recorded in the outbox with the write, bumped once when it commits."""
 
-    def __init__(self) -> None:
+    def __init__(self, using: str = DEFAULT_DB_ALIAS) -> None:
+        self.using = using
         self.issue_ids: set[int] = set()
         self.project_ids: set[int] = set()
         self.everything = False
         self.done = False
+        self.outbox_ids: list[int] = []  # this transaction's outbox rows (issues.models.CacheBump)
 
-    def add(self, issue_ids: Iterable[int | None], project_ids: Iterable[int | None], everything: bool) -> None:
-        """Add what one more write in the transaction touched."""
-        self.issue_ids.update(int(i) for i in issue_ids if i is not None)
-        self.project_ids.update(int(p) for p in project_ids if p is not None)
-        self.everything = self.everything or everything
+    def add(self, issue_ids: Iterable[int | None], project_ids: Iterable[int | None], everything: bool) -> list[str]:
+        """Add what one more write in the transaction touched; return the counters it adds to the batch."""
+        new_issues = {int(i) for i in issue_ids if i is not None} - self.issue_ids
+        new_projects = {int(p) for p in project_ids if p is not None} - self.project_ids
+        self.issue_ids |= new_issues
+        self.project_ids |= new_projects
+        new_keys = gen_keys(new_issues, new_projects)[1:]
+        if everything and not self.everything:
+            self.everything = True
+            new_keys.append(GLOBAL_GEN_KEY)
+        return new_keys
+
+    def record(self, keys: Sequence[str]) -> None:
+        """Write these counters to the outbox in the current transaction (nothing when the page cache is off)."""
+        if keys and page_cache_enabled():
+            self.outbox_ids.append(CacheBump.objects.using(self.using).create(keys=" ".join(keys)).pk)
 
     def __call__(self) -> None:
         self.done = True
         keys = gen_keys(self.issue_ids, self.project_ids)
-        bump(keys if self.everything else keys[1:])
+        bump(keys if self.everything else keys[1:], recorded=self.outbox_ids, using=self.using)
         if self.issue_ids:
             pages_invalidated.send(sender=CommitBatch, issue_ids=sorted(self.issue_ids))

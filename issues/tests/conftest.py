@@ -102,9 +102,9 @@ def bumps(monkeypatch: pytest.MonkeyPatch) -> Bumps:
     seen = Bumps()
     real = generations.bump
 
-    def counting(keys: Sequence[str]) -> None:
+    def counting(keys: Sequence[str], **kwargs: Any) -> None:
         seen.calls.append(list(keys))
-        real(keys)
+        real(keys, **kwargs)
 
     monkeypatch.setattr(generations, "bump", counting)
     return seen

@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from issues.models import Comment, History, Issue, Label, Membership, Priority, Project, SavedFilter, Status
+from issues.models import CacheBump, Comment, History, Issue, Label, Membership, Priority, Project, SavedFilter, Status
 from issues.services import comment_add, issue_update
 from taskra_site.pagination import EstimatedCountPaginator
 from worklogs.models import Worklog
@@ -48,6 +48,7 @@ def filled(project_a, project_b, make_issue, alice, bob):
     comment_add(issue=parent, author=alice, body="First!")
     Group.objects.create(name="Support")
     SavedFilter.objects.create(owner=alice, name="Mine", jql="assignee = currentUser()", shared_with=project_a)
+    CacheBump.objects.create(keys=f"gen:issue:{parent.pk}")  # a page-cache bump waiting for Redis
     return {"parent": parent, "child": child, "ops": ops}
 
 
@@ -87,7 +88,7 @@ def test_change_and_add_pages_load(admin_client, filled, django_assert_max_num_q
     with django_assert_max_num_queries(25):
         response = admin_client.get(reverse(f"{prefix}_change", args=[obj.pk]))
     assert response.status_code == 200, label
-    if label != "issues.History":  # the changelog cannot be added to by hand
+    if label not in {"issues.History", "issues.CacheBump"}:  # the changelog and the cache outbox: not by hand
         assert admin_client.get(reverse(f"{prefix}_add")).status_code == 200, label
 
 

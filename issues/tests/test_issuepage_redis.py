@@ -141,16 +141,20 @@ def test_cached_hit_is_served_by_the_fast_path(redis_prefix, client, project_a, 
     assert b"Fast path" in page and b'id="add-comment"' in page and b"__TASKRA_" not in page
 
 
-def test_cached_hit_costs_one_query(redis_prefix, client, project_a, make_issue, alice, django_assert_num_queries):
-    # A warm hit reads the session from the cache and the role from the memo: only the user (profile joined)
-    # comes from the database.
+def test_cached_hit_costs_one_query(
+    redis_prefix, lookups, client, project_a, make_issue, alice, django_assert_num_queries
+):
+    # A warm hit reads the session from the cache and the role from the memo: only the user (profile joined, and
+    # whether a failed bump waits in the outbox) comes from the database. lookups: the writes commit, so their
+    # outbox rows are deleted after their bumps, as in production.
     issue = make_issue(project_a, summary="One query")
     client.force_login(alice)
     client.get(f"/browse/{issue.key}")
     client.get(f"/browse/{issue.key}")
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(1) as queries:
         page = client.get(f"/browse/{issue.key}").content
     assert b"One query" in page
+    assert "issues_cachebump" in queries.captured_queries[0]["sql"]  # the outbox check rode on the user query
 
 
 def test_membership_removed_by_another_process_ends_cached_access(

@@ -16,7 +16,8 @@ from issues import pagecache
 from issues.tests.conftest import Builder
 from taskra_site.adapters import shadow_validation_counts
 
-pytestmark = pytest.mark.usefixtures("locmem_page_cache")
+# db: every read checks the outbox of failed bumps (issues.models.CacheBump) before trusting a generation.
+pytestmark = pytest.mark.usefixtures("locmem_page_cache", "db")
 
 
 def test_second_read_is_a_hit():

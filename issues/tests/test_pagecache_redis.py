@@ -98,7 +98,7 @@ def test_browse_page_cached_entry_never_reaches_bob(redis_prefix, client, projec
     assert b"DEMO secret summary" not in response.content
 
 
-def test_twenty_concurrent_misses_on_redis_rebuild_once(redis_prefix):
+def test_twenty_concurrent_misses_on_redis_rebuild_once(redis_prefix, db):
     calls = 0
     lock = threading.Lock()
     barrier = threading.Barrier(20)
@@ -124,7 +124,7 @@ def test_twenty_concurrent_misses_on_redis_rebuild_once(redis_prefix):
     assert results == [{"summary": "hot"}] * 20
 
 
-def test_metrics_are_redis_counters(redis_prefix):
+def test_metrics_are_redis_counters(redis_prefix, db):
     from django_redis import get_redis_connection
 
     pagecache.reset_metrics()
@@ -245,8 +245,11 @@ def test_redis_outage_serves_pages_from_database_and_caching_resumes(
 
 
 def test_dead_redis_never_fails_get_or_build(throwaway_redis, db):
+    from issues.models import CacheBump
+
     throwaway_redis.stop()
     assert pagecache.get_or_build("navigator", ["x"], lambda: ["built from db"], project_ids=[1]) == ["built from db"]
-    pagecache.invalidate_issues([1], [1])  # queued, not raised
-    assert generations.pending_bumps()
+    pagecache.invalidate_issues([1], [1])  # recorded in the outbox, not raised
+    assert CacheBump.objects.filter(keys="gen:issue:1 gen:project:1").exists()
+    assert not generations.pending_bumps()  # the database holds it, not this process's memory
     assert issuepage.get_cached_issue("NOPE-1") is None
