@@ -257,7 +257,9 @@ def create_issue(f: Fuzzer, data: st.DataObject) -> None:
 
 def timesheet(f: Fuzzer, data: st.DataObject) -> None:
     if data.draw(st.booleans()):
-        f.get("/timesheet/", [("week", data.draw(DATEISH)), ("date", data.draw(DATEISH)), ("target", data.draw(DURATION))])
+        f.get(
+            "/timesheet/", [("week", data.draw(DATEISH)), ("date", data.draw(DATEISH)), ("target", data.draw(DURATION))]
+        )
         return
     key = key_of(data, f)
     day = data.draw(st.sampled_from(["2026-03-02", "2026-03-04"]) | DATEISH)
@@ -415,4 +417,3 @@ def test_admin_search_and_filters_answer_no_500(admin_user, project_a, make_issu
     fuzz.get("/admin/issues/issue/", [("status__id__exact", "\x00")])
     if fuzz.holes:
         pytest.xfail("known holes of issue #12 seen: " + "; ".join(f"{k}: {v}" for k, v in fuzz.holes.items()))
-

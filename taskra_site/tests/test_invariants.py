@@ -305,16 +305,20 @@ def build_machine(capture: Callable[..., Any], clock: Clock) -> type[RuleBasedSt
             Membership.objects.create(project=self.ops, user=carol, role=Role.MEMBER)
             self.subtask_type = IssueType.objects.filter(is_subtask=True).first()
             parent = issue_create(project=self.demo, reporter=alice, summary=self.summary(), original_estimate=36000)
-            issue_create(
-                project=self.demo, reporter=bob, summary=self.summary(), parent=parent, type=self.subtask_type
-            )
+            issue_create(project=self.demo, reporter=bob, summary=self.summary(), parent=parent, type=self.subtask_type)
             ops = issue_create(project=self.ops, reporter=carol, summary=self.summary(), description="line\nbreak")
             worklog_add(issue=parent, author=alice, time_spent=3600, started=START, check_permission=False)
             ops_log = worklog_add(issue=ops, author=carol, time_spent=1800, started=START, check_permission=False)
             # OPS already holds rows imported from Jira: an import naming their ids again must not take them over.
             Worklog.objects.filter(pk=ops_log.pk).update(source="jira", external_id="901")
             Comment.objects.create(
-                issue=ops, author=carol, body="from Jira", created=START, updated=START, source="jira", external_id="801"
+                issue=ops,
+                author=carol,
+                body="from Jira",
+                created=START,
+                updated=START,
+                source="jira",
+                external_id="801",
             )
             self.clients = {}
             for name, user in self.users.items():
@@ -586,8 +590,8 @@ def build_machine(capture: Callable[..., Any], clock: Clock) -> type[RuleBasedSt
 
         @rule(actor=st.sampled_from(["alice", "bob", "carol"]), pick=st.integers(0, 50),
               summary=st.booleans(), status=st.sampled_from(["", "To Do", "In Progress", "Done"]),
-              parent=st.integers(0, 50) | st.none() | st.just(-1), kind=st.sampled_from(["", "Task", "Bug", "Sub-task"]),
-              description=TEXTS | st.none())  # fmt: skip
+              parent=st.integers(0, 50) | st.none() | st.just(-1),
+              kind=st.sampled_from(["", "Task", "Bug", "Sub-task"]), description=TEXTS | st.none())  # fmt: skip
         def form_edit(self, actor, pick, summary, status, parent, kind, description) -> None:
             issue = self.issue(pick)
             parent_issue = self.issue(parent) if parent is not None and parent >= 0 else None
@@ -631,11 +635,13 @@ def build_machine(capture: Callable[..., Any], clock: Clock) -> type[RuleBasedSt
                                   f"{after[field]!r} though the user left it alone")  # fmt: skip
                 return [page, response]
 
-            self.step("form_edit", actor, f"edit {issue.key} s={summary} st={status!r} t={kind!r} "
-                      f"parent={parent_issue and parent_issue.key if parent != -1 else ''} d={description!r}", write)  # fmt: skip
+            new_parent = "-" if parent is None else (parent_issue.key if parent_issue else "none")
+            describe = f"edit {issue.key} s={summary} st={status!r} t={kind!r} parent={new_parent} d={description!r}"
+            self.step("form_edit", actor, describe, write)
 
         @rule(actor=st.sampled_from(["alice", "bob", "carol"]), pick=st.integers(0, 50),
-              field=st.sampled_from(["status", "priority", "labels", "assignee"]), value=st.integers(0, 10))  # fmt: skip
+              field=st.sampled_from(["status", "priority", "labels", "assignee"]),
+              value=st.integers(0, 10))  # fmt: skip
         def inline_edit(self, actor, pick, field, value) -> None:
             issue = self.issue(pick)
             if field == "status":
@@ -664,7 +670,8 @@ def build_machine(capture: Callable[..., Any], clock: Clock) -> type[RuleBasedSt
             self.step("comment", actor, f"comment on {issue.key}: {body!r}", write)
 
         @rule(actor=st.sampled_from(["alice", "bob", "carol"]), pick=st.integers(0, 50), spent=DURATIONS,
-              day=st.sampled_from(WEEK_DAYS), adjust=st.sampled_from(["auto", "leave", "new"]), comment=TEXTS)  # fmt: skip
+              day=st.sampled_from(WEEK_DAYS), adjust=st.sampled_from(["auto", "leave", "new"]),
+              comment=TEXTS)  # fmt: skip
         def worklog_add(self, actor, pick, spent, day, adjust, comment) -> None:
             issue = self.issue(pick)
 
@@ -822,6 +829,10 @@ def build_machine(capture: Callable[..., Any], clock: Clock) -> type[RuleBasedSt
                         "assignee": assignee, "action": "run"}  # fmt: skip
                 response = client.post("/imports/bulk/", data)
                 out = [response]
+                if response.status_code == 200 and b'name="confirm"' in response.content:
+                    # A preview first (the count and the first issues), as Jira asks: the browser then confirms.
+                    response = client.post("/imports/bulk/", {**data, "confirm": "1"})
+                    out.append(response)
                 if response.status_code == 302:
                     out += [client.get(response["Location"]), client.get(response["Location"] + "progress.json")]
                 return out
