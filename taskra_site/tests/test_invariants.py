@@ -109,7 +109,7 @@ DURATIONS = st.sampled_from(["15m", "30m", "1h", "1h 30m", "2h", "4h", "1d"])
 
 
 class FormFields(HTMLParser):
-    """The fields of the first POST form of a page, as a browser would submit them."""
+    """The fields of the page's first POST form (the top bar's log-out form aside), as a browser submits them."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -123,8 +123,8 @@ class FormFields(HTMLParser):
         a = {k: v or "" for k, v in attrs}
         if self._done:
             return
-        if tag == "form" and a.get("method", "").lower() == "post":
-            self._in_form = True
+        if tag == "form" and a.get("method", "").lower() == "post" and a.get("action") != "/accounts/logout/":
+            self._in_form = True  # the page's own form, not the top bar's log-out button
         if not self._in_form:
             return
         if tag == "input" and a.get("name") and a.get("type") not in ("submit", "checkbox", "radio", "file"):
@@ -308,6 +308,8 @@ def build_machine(capture: Callable[..., Any], clock: Clock) -> type[RuleBasedSt
             issue_create(project=self.demo, reporter=bob, summary=self.summary(), parent=parent, type=self.subtask_type)
             ops = issue_create(project=self.ops, reporter=carol, summary=self.summary(), description="line\nbreak")
             worklog_add(issue=parent, author=alice, time_spent=3600, started=START, check_permission=False)
+            # DEMO-1 is assigned to carol, who has left DEMO since: editing it must keep her (no silent unassign).
+            Issue.objects.filter(pk=parent.pk).update(assignee=carol)
             ops_log = worklog_add(issue=ops, author=carol, time_spent=1800, started=START, check_permission=False)
             # OPS already holds rows imported from Jira: an import naming their ids again must not take them over.
             Worklog.objects.filter(pk=ops_log.pk).update(source="jira", external_id="901")
