@@ -77,6 +77,10 @@ KNOWN_HOLES: dict[str, str] = {
     "unassign_on_edit": "#12 editing an issue whose assignee is not a member silently unassigns it: h-integrity",
     "crlf_text": "#12 text from the browser stored with CRLF (phantom 'changed description'): h-integrity",
     "worklog_history": "#12 worklog adds/edits/deletes and timesheet edits write no history: h-worklogs",
+    # NOT named in #12, found by this test: an import that links or unlinks a sub-task's parent (re-importing
+    # DEMO-7 without its parent field clears the link) writes no 'parent' history row (imports/writer.py
+    # _write_parents and resolve_pending_parents bulk_update parent_id beside the history list).
+    "import_parent_history": "NOT in #12: import parent link changes write no history: unassigned (see report)",
 }
 
 # A pinned clock: every step happens one minute after the previous one (no wall clock anywhere).
@@ -411,8 +415,9 @@ def build_machine(capture: Callable[..., Any], clock: Clock) -> type[RuleBasedSt
                     else:
                         ok = (pk, name) in fields_logged
                     by_worklog = kind in WORKLOG_STEPS or (kind == "import" and field in ("time_spent",))
+                    by_import_parent = kind == "import" and field == "parent_id"
                     self.hole(
-                        "worklog_history" if by_worklog else "history",
+                        "worklog_history" if by_worklog else "import_parent_history" if by_import_parent else "history",
                         ok,
                         f"{old['key']}: {name} changed {old[field]!r} -> {new[field]!r} with no history row",
                     )
@@ -516,7 +521,7 @@ def build_machine(capture: Callable[..., Any], clock: Clock) -> type[RuleBasedSt
             for pk, (key, project_id, stored) in db_facts().items():
                 if self.pages_seen.get(pk) == (key, stored) and pk not in moved_from:
                     continue
-                reader = "alice" if project_id == self.demo.pk else ("bob" if pk % 2 else "carol")
+                reader = "alice" if project_id == self.demo.pk else "carol"
                 response = self.clients[reader].get(f"/browse/{key}")
                 assert response.status_code == 200, f"{reader} GET /browse/{key}: {response.status_code}"
                 shown = page_facts(response.content.decode())
@@ -851,6 +856,34 @@ def build_machine(capture: Callable[..., Any], clock: Clock) -> type[RuleBasedSt
                 return [client.post(f"/browse/{issue.key}/delete")]
 
             self.step("delete", actor, f"delete {issue.key}", write)
+
+        @rule(grant=st.booleans())
+        def membership_change(self, grant) -> None:
+            # root revokes or restores bob's viewer membership of OPS in the Django admin; bob's OPS pages were
+            # read (and cached) before: afterwards he sees them exactly while he is a member, never a stale 200.
+            bob = self.users["bob"]
+            member = Membership.objects.filter(user=bob, project=self.ops).first()
+            for issue in Issue.objects.filter(project=self.ops):
+                self.clients["bob"].get(f"/browse/{issue.key}")
+
+            def write(client: Client) -> list[Any]:
+                if member is not None and not grant:
+                    url = reverse("admin:issues_membership_delete", args=[member.pk])
+                    return [client.get(url), client.post(url, {"post": "yes"})]
+                if member is None and grant:
+                    url = reverse("admin:issues_membership_add")
+                    return [client.post(url, {"project": self.ops.pk, "user": bob.pk, "role": Role.VIEWER})]
+                return []
+
+            self.step("membership", "root", f"{'grant' if grant else 'revoke'} bob's OPS membership", write)
+            is_member = Membership.objects.filter(user=bob, project=self.ops).exists()
+            for issue in Issue.objects.filter(project=self.ops).order_by("pk"):
+                for url in (f"/browse/{issue.key}", f"/api/issues/{issue.key}"):
+                    status = self.clients["bob"].get(url).status_code
+                    self.hole(
+                        "revoked_member", status == (200 if is_member else 404),
+                        f"bob (OPS member: {is_member}) GET {url} answered {status}",
+                    )  # fmt: skip
 
         @rule(actor=st.sampled_from(["bob", "carol"]), pick=st.integers(0, 50))
         def reads(self, actor, pick) -> None:
