@@ -3,7 +3,7 @@
 A hypothesis state machine drives the site the way its users do: the browser forms (create and edit an issue,
 inline edits, comments, worklog add/edit/delete), the timesheet, the JSON API, the Django admin's change form,
 an upload of a small Jira JSON export (the job runs eagerly when the page's transaction commits), a bulk
-change and an issue delete. After every step it checks, against the database:
+change, an issue delete and membership changes in the admin. After every step it checks, against the database:
 
 - no 500 anywhere;
 - hierarchy: no parent cycle or self-parent, a parent is in its sub-task's project and is not a sub-task itself,
@@ -12,7 +12,8 @@ change and an issue delete. After every step it checks, against the database:
 - every change has history: a History row per changed field, and one for every worklog change;
 - nothing changes silently: an edit form saved with only some fields changed changes only those (text
   normalised to LF: no CR is ever stored);
-- no page served stale: the issue page (page cache on, local memory) shows what the database holds;
+- no page served stale: the issue page (page cache on, local memory) shows what the database holds, and a
+  membership revoked or restored in the admin takes effect on the next request (404 / 200, never a stale page);
 - a user never changes (nor sees the summaries of) a project they are not a member of; a non-staff import
   never attributes rows to another existing account, rewrites a profile's account id or creates active accounts.
 
