@@ -411,8 +411,10 @@ def build_machine(capture: Callable[..., Any], clock: Clock) -> type[RuleBasedSt
                         continue
                     touched_projects |= {old["project_id"], new["project_id"]}
                     name = field.removesuffix("_id")
-                    if field == "time_spent":
+                    if field == "time_spent":  # any worklog row ("worklog", "timespent", ...) of this issue
                         ok = any(f not in FIELDS and f != "labels" for i, f in fields_logged if i == pk)
+                    elif field == "remaining_estimate":  # Jira calls it "timeestimate"
+                        ok = any("estimate" in f for i, f in fields_logged if i == pk)
                     else:
                         ok = (pk, name) in fields_logged
                     by_worklog = kind in WORKLOG_STEPS or (kind == "import" and field in ("time_spent",))
