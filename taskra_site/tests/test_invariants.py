@@ -128,7 +128,8 @@ class FormFields(HTMLParser):
         a = {k: v or "" for k, v in attrs}
         if self._done:
             return
-        if tag == "form" and a.get("method", "").lower() == "post" and a.get("action") != "/accounts/logout/":
+        logout = a.get("action") == "/accounts/logout/" or "logout" in a.get("class", "")
+        if tag == "form" and a.get("method", "").lower() == "post" and not logout:
             self._in_form = True  # the page's own form, not the top bar's log-out button
         if not self._in_form:
             return
