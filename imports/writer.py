@@ -422,12 +422,15 @@ class ImportWriter:
             accepted, ids, Comment, COMMENT_FIELDS, "comments", self._comment_values, old_children["comments"], left
         )
         touched |= wl_touched | cm_touched
-        touched |= self._write_parents(accepted, ids, existing, out, left)
+        parent_history: list[tuple[int, str, Any, Any]] = []
+        touched |= self._write_parents(accepted, ids, existing, out, left, parent_history)
         recalc -= {ids[key] for key in created_keys}
         if recalc:
             issue_recalculate_time_spent(issue_ids=recalc)
         history_record_rows(
-            changes=[(ids[key], name, old, new) for key, name, old, new in history], author_id=None, when=now
+            changes=[(ids[key], name, old, new) for key, name, old, new in history] + parent_history,
+            author_id=None,
+            when=now,
         )
         # Keys keep their numbers: the counter goes past the highest imported number, never back.
         highest: dict[int, int] = {}
@@ -614,6 +617,21 @@ class ImportWriter:
             parent_type=self._type(parent.type_id),
         )
 
+    def _demote_orphan(
+        self, issue_id: int, type_id: int, parent_id: int | None, history: list[tuple[int, str, Any, Any]]
+    ) -> str:
+        """Make a sub-task whose parent link was refused, and that has no parent, a standard issue; say so.
+
+        The hierarchy rule (issues.services) wants every sub-task under a parent. The record is written by the
+        time its link is judged (the parent may come later in the file), so rather than lose it or keep a sub-task
+        without a parent, it becomes the default type, and the row error tells the user (one query).
+        """
+        if parent_id is not None or not self._type(type_id).is_subtask:
+            return ""
+        Issue.objects.filter(pk=issue_id).update(type_id=self.default_type)
+        history.append((issue_id, "type_id", type_id, self.default_type))
+        return f" Imported as a {self._type(self.default_type).name} without a parent."
+
     def _type(self, type_id: int) -> TypeRow:
         """Return the issue type with this id (all types in one query, again when the job added one)."""
         if type_id not in self.type_rows:
@@ -653,9 +671,19 @@ class ImportWriter:
         return set(Issue.objects.filter(parent_id__in=issue_ids).values_list("parent_id", flat=True).distinct())
 
     def _write_parents(
-        self, accepted: list, ids: dict[str, int], existing: dict, out: ChunkOutcome, left: dict[int, int]
+        self,
+        accepted: list,
+        ids: dict[str, int],
+        existing: dict,
+        out: ChunkOutcome,
+        left: dict[int, int],
+        history: list[tuple[int, str, Any, Any]],
     ) -> set[str]:
-        """Link (or unlink) the records' parents; return the touched keys, add the parents they leave to `left`."""
+        """Link (or unlink) the records' parents; return the touched keys.
+
+        Adds the parents they leave to `left`, and a history change (issue id, "parent_id", old, new) per link
+        changed on an existing issue to `history`.
+        """
         wanted = {key: (raw, rec.parent, project_id) for raw, rec, key, (project_id, _), _ in accepted}
         if self.target_project:
             wanted = {
@@ -685,6 +713,7 @@ class ImportWriter:
                 child = ChildRow(ids[key], key, project_id, ids[key] in with_subtasks, child_types[ids[key]])
                 error = self._parent_link_error(child=child, parent=parent)
                 if error:
+                    error += self._demote_orphan(child.pk, child.type_id, old_parent, history)
                     out.errors.append(parsers.RowError(raw.number, raw.line, key, "parent", error))
                     continue
                 parent_id = parent.pk
@@ -693,6 +722,8 @@ class ImportWriter:
             if parent_id != old_parent:
                 changes.append(Issue(pk=ids[key], parent_id=parent_id))
                 touched.add(key)
+                if key in existing:  # a new issue's history starts with its creation
+                    history.append((ids[key], "parent_id", old_parent, parent_id))
                 if old_parent is not None:
                     left[old_parent] = project_id  # its page lists its sub-tasks
         if changes:
@@ -709,6 +740,7 @@ class ImportWriter:
             with_subtasks = self._with_subtasks({rows[c].pk for c, _ in part if c in rows})
             linked: dict[str, int] = {}  # judged in file order, as in _write_parents
             changes = []
+            history: list[tuple[int, str, Any, Any]] = []
             for child_key, parent_key in part:
                 if parent_key not in rows or child_key not in rows:
                     message: str | None = PARENT_NOT_FOUND.format(key=parent_key)
@@ -719,13 +751,20 @@ class ImportWriter:
                     child = ChildRow(row.pk, row.key, row.project_id, row.pk in with_subtasks, row.type_id)
                     message = self._parent_link_error(child=child, parent=parent)
                 if message:
+                    if child_key in rows:
+                        row = rows[child_key]
+                        message += self._demote_orphan(row.pk, row.type_id, row.parent_id, history)
                     errors.append(parsers.RowError(None, None, child_key, "parent", message))
                 else:
                     if rows[child_key].parent_id != rows[parent_key].pk:  # a second run of the file: no write
                         changes.append(Issue(pk=rows[child_key].pk, parent_id=rows[parent_key].pk))
+                        history.append(
+                            (rows[child_key].pk, "parent_id", rows[child_key].parent_id, rows[parent_key].pk)
+                        )
                     linked[child_key] = rows[parent_key].pk
                     with_subtasks.add(rows[parent_key].pk)
             Issue.objects.bulk_update(changes, ["parent"], batch_size=1000)
+            history_record_rows(changes=history, author_id=None, when=timezone.now())
             if changes:
                 # The sub-tasks, their new parents and the parents they leave: every page listing the link.
                 by_pk = {row.pk: row for row in rows.values()}

@@ -173,11 +173,14 @@ def test_a_parent_the_importer_cannot_change_is_not_found(tmp_path, project_a, p
     path = write_jira_json(tmp_path / "ops.json", records)
     job = run(services.import_job_create(user=bob, paths=[path], enqueue=False, options={"chunk_size": chunk_size}))
     messages = {e.issue_key: e.message for e in job.errors.all()}
+    # Sub-tasks whose parent is refused are kept, as Tasks (a sub-task needs a parent), and the message says so.
+    orphan = " Imported as a Task without a parent."
     assert messages == {
-        "OPS-7": "Parent DEMO-1 not found: it is neither in the file nor in a project you may change.",
-        "OPS-8": "Parent DEMO-99 not found: it is neither in the file nor in a project you may change.",
+        "OPS-7": "Parent DEMO-1 not found: it is neither in the file nor in a project you may change." + orphan,
+        "OPS-8": "Parent DEMO-99 not found: it is neither in the file nor in a project you may change." + orphan,
     }
     assert Issue.objects.get(key="OPS-7").parent_id is None
+    assert Issue.objects.get(key="OPS-7").type.name == "Task"
     assert not Issue.objects.filter(parent__key="DEMO-1").exists()
 
 
@@ -326,3 +329,20 @@ def test_imports_obey_the_issue_type_hierarchy(tmp_path, project_a, alice):
     assert parents["DEMO-2"] == "DEMO-1" and parents["DEMO-3"] == "DEMO-2" and parents["DEMO-8"] == "DEMO-4"
     assert parents["DEMO-5"] is None and parents["DEMO-7"] is None and "DEMO-6" not in parents
     assert Issue.objects.get(key="DEMO-8").type.is_subtask
+
+
+@pytest.mark.django_db
+def test_parent_links_changed_by_an_import_write_history(tmp_path, project_a, alice):
+    # Found by the invariants test: a re-import that unlinks or relinks a sub-task changed `parent` silently.
+    first = [jira_issue(1), jira_issue(2), jira_issue(3, parent={"key": "DEMO-1"})]
+    run(services.import_job_create(user=alice, paths=[write_jira_json(tmp_path / "a.json", first)], enqueue=False))
+    assert not History.objects.filter(field="parent").exists()  # created with its parent: no change to record
+    moved = [jira_issue(1), jira_issue(2), jira_issue(3, parent={"key": "DEMO-2"})]
+    run(services.import_job_create(user=alice, paths=[write_jira_json(tmp_path / "b.json", moved)], enqueue=False))
+    unlinked = [jira_issue(3, issuetype={"name": "Task"})]
+    run(services.import_job_create(user=alice, paths=[write_jira_json(tmp_path / "c.json", unlinked)], enqueue=False))
+    rows = list(
+        History.objects.filter(issue__key="DEMO-3", field="parent").order_by("pk").values_list("from_value", "to_value")
+    )
+    assert [(a.split(" ")[0], b.split(" ")[0]) for a, b in rows] == [("DEMO-1", "DEMO-2"), ("DEMO-2", "")]
+    assert Issue.objects.get(key="DEMO-3").parent is None

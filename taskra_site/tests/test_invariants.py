@@ -67,22 +67,7 @@ pytestmark = pytest.mark.django_db
 
 # Checks that fail on main because of a hole named in issue #12 (`issues show 12`), by the branch fixing it.
 # The merger removes an entry when its fix lands; the check then fails the test again if the hole comes back.
-KNOWN_HOLES: dict[str, str] = {
-    "import_permissions": "#12 imports bypass the permission model (rows of other projects moved/changed): h-imports",
-    "import_impersonation": "#12 imports match users by e-mail/username, rewrite account_id, create active users: "
-    "h-imports",
-    "import_move_stale": "#12 moving a worklog/comment/sub-task to another issue by import leaves the old page "
-    "stale: h-outbox",
-    "hierarchy_types": "#12 the UI allows a Sub-task without a parent and a Bug under a parent: h-integrity",
-    "hierarchy_cycles": "#12 imports accept parent cycles, self-parents and sub-task chains: h-integrity",
-    "unassign_on_edit": "#12 editing an issue whose assignee is not a member silently unassigns it: h-integrity",
-    "crlf_text": "#12 text from the browser stored with CRLF (phantom 'changed description'): h-integrity",
-    "worklog_history": "#12 worklog adds/edits/deletes and timesheet edits write no history: h-worklogs",
-    # NOT named in #12, found by this test: an import that links or unlinks a sub-task's parent (re-importing
-    # DEMO-7 without its parent field clears the link) writes no 'parent' history row (imports/writer.py
-    # _write_parents and resolve_pending_parents bulk_update parent_id beside the history list).
-    "import_parent_history": "NOT in #12: import parent link changes write no history: unassigned (see report)",
-}
+KNOWN_HOLES: dict[str, str] = {}
 
 # A pinned clock: every step happens one minute after the previous one (no wall clock anywhere).
 START = dt.datetime(2026, 3, 4, 9, 0, tzinfo=dt.UTC)  # a Wednesday
