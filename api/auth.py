@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import hashlib
 import threading
@@ -69,10 +70,9 @@ def reset_state() -> None:
 
 
 def _bump_generation() -> None:
-    try:
+    # On a cache outage entries live at most TASKRA_API_TOKEN_CACHE_SECONDS (and _check_generation trusts none).
+    with contextlib.suppress(sharedcache.CacheDown):
         sharedcache.bump_counters([GENERATION_KEY], int(time.time()))
-    except sharedcache.CacheDown:
-        pass  # entries then live at most TASKRA_API_TOKEN_CACHE_SECONDS; the database still says revoked
     reset_state()
 
 

@@ -21,20 +21,19 @@ class ApiContext:
         return f"{self.origin}/rest/api/{self.version}"
 
 
-_current: contextvars.ContextVar[ApiContext] = contextvars.ContextVar(
-    "api_context", default=ApiContext("http://localhost", 2)
-)
+_DEFAULT = ApiContext("http://localhost", 2)
+_current: contextvars.ContextVar[ApiContext | None] = contextvars.ContextVar("api_context", default=None)
 
 
 def current() -> ApiContext:
     """Return the context of the request being answered (a localhost v2 default outside requests)."""
-    return _current.get()
+    return _current.get() or _DEFAULT
 
 
-def activate(context: ApiContext) -> contextvars.Token[ApiContext]:
+def activate(context: ApiContext) -> contextvars.Token[ApiContext | None]:
     """Make `context` current; pass the returned token to deactivate()."""
     return _current.set(context)
 
 
-def deactivate(token: contextvars.Token[ApiContext]) -> None:
+def deactivate(token: contextvars.Token[ApiContext | None]) -> None:
     _current.reset(token)

@@ -62,8 +62,9 @@ def changelog(ids: list[int]) -> dict[int, dict[str, Any]]:
             histories.append({"id": str(pk), "author": user_json(author_id, *user), "created": stamp, "items": [],
                               "_author": author_id})  # fmt: skip
         name = "issuetype" if field == "type" else field
-        histories[-1]["items"].append({"field": name, "fieldtype": "jira", "fieldId": name, "from": None,
-                                       "fromString": before or None, "to": None, "toString": after or None})  # fmt: skip
+        item = {"field": name, "fieldtype": "jira", "fieldId": name, "from": None, "fromString": before or None,
+                "to": None, "toString": after or None}  # fmt: skip
+        histories[-1]["items"].append(item)
     out = {}
     for issue_id, histories in found.items():
         for history in histories:
