@@ -122,7 +122,7 @@ def _field_values(fields: IssueFieldsIn, *, project_id: int, problems: Problems)
     data: dict[str, Any] = {}
     for name in fields.model_extra or {}:
         problems.add(name, cannot_set(name))
-    sent = fields.model_fields_set
+    sent = fields.model_fields_set & set(IssueFieldsIn.model_fields)  # extras were reported above
     for name in sent & NOT_SETTABLE:
         problems.add(name, cannot_set(name))
     for name in sent:
