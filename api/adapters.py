@@ -58,7 +58,8 @@ def body_out(text: str | None) -> str | dict[str, Any] | None:
 
 
 def status_category_json(category: str) -> dict[str, Any]:
-    cid, key, color, name = STATUS_CATEGORIES.get(category, STATUS_CATEGORIES[StatusCategory.TODO])
+    known = category if category in STATUS_CATEGORIES else StatusCategory.TODO
+    cid, key, color, name = STATUS_CATEGORIES[StatusCategory(known)]
     return {"self": f"{context.current().base}/statuscategory/{cid}", "id": cid, "key": key, "colorName": color,
             "name": name}  # fmt: skip
 
@@ -142,7 +143,7 @@ def user_json(
 
 def users_json(queryset: QuerySet) -> list[dict[str, Any]]:
     """Return Jira user objects of a user queryset (one query)."""
-    return [user_json(*row) for row in queryset.values_list(*USER_COLUMNS)]  # type: ignore[misc]
+    return [user_json(*row) or {} for row in queryset.values_list(*USER_COLUMNS)]
 
 
 def load_users(ids: list[Any]) -> dict[Any, tuple[Any, ...]]:

@@ -97,7 +97,7 @@ def _inline_text(nodes: list[Any]) -> str:
         if not isinstance(node, dict):
             continue
         kind = node.get("type")
-        attrs = node.get("attrs") if isinstance(node.get("attrs"), dict) else {}
+        attrs = _dict(node.get("attrs"))
         if kind == "text":
             parts.append(str(node.get("text", "")))
         elif kind == "hardBreak":
@@ -118,34 +118,46 @@ def _inline_text(nodes: list[Any]) -> str:
     return "".join(parts)
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
 def _block_text(node: dict[str, Any]) -> str:
     kind = node.get("type")
-    content = node.get("content") if isinstance(node.get("content"), list) else []
-    attrs = node.get("attrs") if isinstance(node.get("attrs"), dict) else {}
+    content = _list(node.get("content"))
+    blocks = [b for b in content if isinstance(b, dict)]
+    attrs = _dict(node.get("attrs"))
     if kind == "paragraph":
         return _inline_text(content)
     if kind == "heading":
-        level = attrs.get("level") if isinstance(attrs.get("level"), int) else 1
-        return "#" * max(1, min(level, 6)) + " " + _inline_text(content)
+        return "#" * max(1, min(_int(attrs.get("level"), 1), 6)) + " " + _inline_text(content)
     if kind == "codeBlock":
         return f"```{attrs.get('language') or ''}\n{_inline_text(content)}\n```"
     if kind in ("bulletList", "orderedList"):
-        start = attrs.get("order") if isinstance(attrs.get("order"), int) else 1
+        start = _int(attrs.get("order"), 1)
         lines = []
-        for n, item in enumerate(c for c in content if isinstance(c, dict)):
+        for n, item in enumerate(blocks):
             mark = "-" if kind == "bulletList" else f"{start + n}."
-            text = "\n".join(_block_text(b) for b in item.get("content") or [] if isinstance(b, dict))
+            text = "\n".join(_block_text(b) for b in _list(item.get("content")) if isinstance(b, dict))
             lines.append(f"{mark} {text}")
         return "\n".join(lines)
     if kind == "blockquote":
-        inner = "\n\n".join(_block_text(b) for b in content if isinstance(b, dict))
+        inner = "\n\n".join(_block_text(b) for b in blocks)
         return "\n".join(f"> {line}" for line in inner.split("\n"))
     if kind == "rule":
         return "---"
     if kind in ("panel", "expand", "nestedExpand", "layoutSection", "layoutColumn", "table", "tableRow"):
-        return "\n\n".join(_block_text(b) for b in content if isinstance(b, dict))
+        return "\n\n".join(_block_text(b) for b in blocks)
     if kind in ("tableCell", "tableHeader", "listItem"):
-        return " ".join(_block_text(b) for b in content if isinstance(b, dict))
+        return " ".join(_block_text(b) for b in blocks)
     return _inline_text([node])
 
 

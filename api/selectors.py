@@ -67,13 +67,10 @@ def issue_for_user(*, user: Any, ref: str) -> Issue:
 def project_by_id_or_key(*, user: Any, ref: str) -> dict[str, Any]:
     """Return the project's columns by id or key if the user is a member; else Jira's 404."""
     lookup = _lookup(ref)
-    row = None
+    row: dict[str, Any] | None = None
     if lookup is not None:
-        row = (
-            Project.objects.filter(pk__in=visible_project_ids(user), **lookup)
-            .values("id", "key", "name", "description", "lead_id")
-            .first()
-        )
+        queryset = Project.objects.filter(pk__in=visible_project_ids(user), **lookup)
+        row = dict(queryset.values("id", "key", "name", "description", "lead_id").first() or {}) or None
     if row is None:
         raise ApiError(404, [f"No project could be found with key '{(ref or '')[:40]}'."])
     return row

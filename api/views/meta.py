@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
@@ -47,8 +48,7 @@ def server_info(request: HttpRequest) -> dict[str, Any]:
 
 
 def _me(request: HttpRequest) -> dict[str, Any]:
-    found = users_json(type(request.user)._default_manager.filter(pk=request.user.pk))
-    return found[0]
+    return users_json(get_user_model().objects.filter(pk=int(request.user.pk or 0)))[0]
 
 
 @api_view("GET")
@@ -166,7 +166,7 @@ def project_detail(request: HttpRequest, id_or_key: str) -> dict[str, Any]:
     out = _project_json(row)
     lead = None
     if row["lead_id"] is not None:
-        found = users_json(type(request.user)._default_manager.filter(pk=row["lead_id"]))
+        found = users_json(get_user_model().objects.filter(pk=row["lead_id"]))
         lead = found[0] if found else None
     out.update(
         {
@@ -202,7 +202,7 @@ def priorities(request: HttpRequest) -> list[dict[str, Any]]:
 
 @api_view("GET")
 def resolutions(request: HttpRequest) -> list[dict[str, Any]]:
-    return [resolution_json(*row) for row in Resolution.objects.values_list("id", "name", "description")]
+    return [resolution_json(*row) or {} for row in Resolution.objects.values_list("id", "name", "description")]
 
 
 # --------------------------------------------------------------------------- users
