@@ -68,3 +68,9 @@ def test_create_api_token_command_prints_the_token_alone_on_its_last_line(client
 def test_create_api_token_command_rejects_unknown_users(db):
     with pytest.raises(CommandError):
         call_command("create_api_token", "nobody", "--label", "ci", stdout=io.StringIO())
+
+
+def test_every_page_links_to_the_tokens_page(client, alice):
+    client.force_login(alice)
+    html = client.get("/accounts/tokens/").content.decode()
+    assert 'href="/accounts/tokens/" class="link" id="api-tokens-link"' in html
