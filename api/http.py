@@ -7,7 +7,8 @@ For each request the decorator
    such as serverInfo, also serve anonymous callers); a token is counted against its rate limit (429);
 3. sets the api.context (base URL, version 2 or 3) for the row builders;
 4. turns errors into Jira's shape: ApiError, Http404 (404), PermissionDenied (403), a pydantic or Django
-   ValidationError (400, by field), JQLError (400) and a bad cursor (400).
+   ValidationError (400, by field), a body over Django's upload limit (413). Bad JQL and bad page tokens
+   become ApiError(400) in api.selectors, where the query text is known (the message names its position).
 
 A view receives the request (request.user set) and its URL arguments, and returns a response or a
 JSON-ready value (written with orjson; `ok(status=201)`, `no_content()` for 204).

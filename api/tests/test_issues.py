@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from issues.models import Comment, Issue, IssueType
+from issues.models import Comment, Issue, IssueType, Priority
 from issues.services import comment_add, issue_update
 from worklogs.services import worklog_add
 
@@ -28,6 +28,11 @@ def put(client, url, body, headers):
 
 def post(client, url, body, headers):
     return client.post(url, json.dumps(body), content_type="application/json", **headers)
+
+
+def _task_id() -> int:
+    # Ids of the seeded lookups differ between databases (transactional tests re-seed them): look them up.
+    return IssueType.objects.get(name="Task").pk
 
 
 @pytest.fixture
@@ -213,7 +218,7 @@ def test_create_issue_answers_201_with_id_key_self(client, project_a, alice, car
             "summary": "From a script",
             "issuetype": {"name": "Bug"},
             "description": "Plain text",
-            "priority": {"id": "2"},
+            "priority": {"id": str(Priority.objects.get(name="High").pk)},
             "assignee": {"name": "carol"},
             "labels": ["api"],
             "duedate": "2026-12-31",
@@ -226,6 +231,7 @@ def test_create_issue_answers_201_with_id_key_self(client, project_a, alice, car
     issue = Issue.objects.get(key=created["key"])
     assert created == {"id": str(issue.pk), "key": "DEMO-1", "self": f"http://testserver/rest/api/2/issue/{issue.pk}"}
     assert issue.type.name == "Bug" and issue.assignee == carol and issue.reporter == alice
+    assert issue.priority.name == "High"
     assert issue.original_estimate == 8 * 3600 and list(issue.labels.values_list("name", flat=True)) == ["api"]
 
 
@@ -248,3 +254,47 @@ def test_bulk_create_reports_failures_by_position(client, project_a, as_alice):
     assert [i["key"] for i in body["issues"]] == ["DEMO-1", "DEMO-2"]
     assert body["errors"][0]["failedElementNumber"] == 1
     assert body["errors"][0]["status"] == 400 and "summary" in body["errors"][0]["elementErrors"]["errors"]
+
+
+def test_v3_embeds_comment_bodies_as_adf(client, issue, alice, as_alice):
+    comment_add(issue=issue, author=alice, body="Looks good\n\n- ship it")
+    comments = client.get(f"/rest/api/3/issue/{issue.key}?fields=comment", **as_alice).json()["fields"]["comment"]
+    body = comments["comments"][0]["body"]
+    assert body["type"] == "doc" and [n["type"] for n in body["content"]] == ["paragraph", "bulletList"]
+    plain = client.get(f"/rest/api/2/issue/{issue.key}?fields=comment", **as_alice).json()["fields"]["comment"]
+    assert plain["comments"][0]["body"] == "Looks good\n\n- ship it"
+
+
+def test_create_with_update_operations_and_a_v3_description(client, project_a, as_alice):
+    doc = {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "codeBlock", "content": [{"type": "text", "text": "x=1"}]}],
+    }
+    body = {
+        "fields": {
+            "project": {"id": str(project_a.pk)},
+            "summary": "ADF",
+            "issuetype": {"id": _task_id()},
+            "description": doc,
+        },
+        "update": {"labels": [{"add": "from-update"}]},
+    }
+    response = post(client, "/rest/api/3/issue", body, as_alice)
+    assert response.status_code == 201, response.content
+    issue = Issue.objects.get(key=response.json()["key"])
+    assert issue.description == "```\nx=1\n```"
+    assert list(issue.labels.values_list("name", flat=True)) == ["from-update"]
+    assert response.json()["self"].startswith("http://testserver/rest/api/3/issue/")
+
+
+def test_hierarchy_rule_of_the_services_holds(client, issue, project_a, make_issue, as_alice):
+    sub = make_issue(project_a, summary="Sub", parent=issue, type=IssueType.objects.get(name="Sub-task"))
+    cycle = put(client, f"/rest/api/2/issue/{issue.key}", {"fields": {"parent": {"key": sub.key}}}, as_alice)
+    assert cycle.status_code == 400 and "parent" in cycle.json()["errors"]
+
+
+def test_mypermissions_for_an_issue_the_caller_cannot_see_is_404(client, issue, project_b, as_bob, as_carol):
+    assert client.get(f"/rest/api/2/mypermissions?issueKey={issue.key}", **as_bob).status_code == 404
+    seen = client.get(f"/rest/api/2/mypermissions?issueKey={issue.key}", **as_carol).json()["permissions"]
+    assert seen["BROWSE_PROJECTS"]["havePermission"] and not seen["EDIT_ISSUES"]["havePermission"]
