@@ -7,6 +7,7 @@ worklogs and transitions here, and the atlassian-python-api and taskra CLI tests
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from api.services import api_token_create, api_token_revoke
 
@@ -16,19 +17,37 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def server(plain_http_server, project_a, project_b, make_issue):
+def server(plain_http_server, project_a, project_b, make_issue, monkeypatch):
+    # The live server's request threads close their database connection after each request (PostgreSQL keeps
+    # connections 60 s otherwise, and an open one keeps the test database from being dropped at the end).
+    # The settings dict is shared by every thread's connection.
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
     for n in range(1, 8):
         make_issue(project_a, summary=f"Seeded {n}", labels=["seed"])
     return plain_http_server.url
 
 
-def client_for(url: str, user, identity: str | None = None):
-    text = api_token_create(user=user, label="jira library")[1]
-    # max_retries=0: an error is the answer under test, not something to retry.
-    return jira.JIRA(server=url, basic_auth=(identity or user.username, text), max_retries=0), text
+@pytest.fixture
+def client_for():
+    """Return a factory of jira.JIRA clients with a new token; each is closed at the end of the test.
+
+    Closing ends the keep-alive connections, so the live server's request threads can end.
+    """
+    made = []
+
+    def make(url: str, user, identity: str | None = None):
+        text = api_token_create(user=user, label="jira library")[1]
+        # max_retries=0: an error is the answer under test, not something to retry.
+        api = jira.JIRA(server=url, basic_auth=(identity or user.username, text), max_retries=0)
+        made.append(api)
+        return api, text
+
+    yield make
+    for api in made:
+        api.close()
 
 
-def test_jira_library_reads_creates_updates_and_searches(server, alice):
+def test_jira_library_reads_creates_updates_and_searches(server, alice, client_for):
     api, _token = client_for(server, alice, identity="alice@example.com")
     assert [p.key for p in api.projects()] == ["DEMO"]
     created = api.create_issue(project="DEMO", summary="From the jira library", issuetype={"name": "Bug"},
@@ -50,7 +69,7 @@ def test_jira_library_reads_creates_updates_and_searches(server, alice):
     assert len(api.search_issues("project = DEMO", maxResults=False)) == 7
 
 
-def test_jira_library_gets_jiras_errors(server, alice, bob, carol):
+def test_jira_library_gets_jiras_errors(server, alice, bob, carol, client_for):
     api, token = client_for(server, alice)
     with pytest.raises(jira.JIRAError) as bad_jql:
         api.search_issues("project = DEMO AND nosuchfield = 1")
