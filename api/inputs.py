@@ -7,6 +7,7 @@ The services (issues.services.issue_create / issue_update / comment_add) then ap
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Model, Q
@@ -181,27 +182,37 @@ def create_args(*, user: Any, fields: IssueFieldsIn) -> dict[str, Any]:
     if "reporter" in data and data["reporter"] is None:
         data.pop("reporter")
     problems.raise_any()
+    if "resolution" in fields.model_fields_set:
+        # A new issue's resolution follows its status (the services' resolution rule), as Jira's create screen.
+        problems.add("resolution", cannot_set("resolution"))
+    problems.raise_any()
     args: dict[str, Any] = {"project": project, "reporter": data.pop("reporter", user)}
     args.update(data)
-    if "resolution" in args:
-        args.pop("resolution")  # set by the resolution rule from the status
     return args
 
 
-def update_ops(update: dict[str, list[dict[str, Any]]], problems: Problems) -> tuple[dict[str, Any], list[Any]]:
-    """Return (fields to set as IssueFieldsIn input, label operations, comments to add) of an `update` object.
+@dataclass
+class Operations:
+    """A body's `fields` with the `set` operations of `update` merged in, its label and comment operations."""
 
-    Jira's verbs: `set` for any field, `add`/`remove` for labels, `add` for comment ({"body": ...}).
+    fields: IssueFieldsIn
+    labels: list[tuple[str, str]] = field(default_factory=list)  # ("add" | "remove", name), in order
+    comments: list[str] = field(default_factory=list)  # bodies of comments to add, as plain text
+
+
+def read_operations(
+    *, fields: IssueFieldsIn, update: dict[str, list[dict[str, Any]]], problems: Problems
+) -> Operations:
+    """Return the operations of a create or edit body, as Jira reads `fields` and `update`.
+
+    Jira's verbs: `set` for any field (a field may not be in both `fields` and `update`), `add`/`remove`
+    for labels, `add` for comment ({"body": text or ADF}).
     """
     sets: dict[str, Any] = {}
-    label_ops: list[tuple[str, Any]] = []
-    comments: list[Any] = []
+    ops = Operations(fields=fields)
     for name, operations in update.items():
-        if not isinstance(operations, list):
-            problems.add(name, "Operations must be a list.")
-            continue
         for operation in operations:
-            if not isinstance(operation, dict) or len(operation) != 1:
+            if len(operation) != 1:
                 problems.add(name, "Each operation must be one of set, add or remove.")
                 continue
             ((verb, value),) = operation.items()
@@ -211,12 +222,22 @@ def update_ops(update: dict[str, list[dict[str, Any]]], problems: Problems) -> t
                 if not isinstance(value, str) or not value.strip() or len(value) > 100 or " " in value.strip():
                     problems.add(name, "A label is one word of at most 100 characters.")
                 else:
-                    label_ops.append((verb, value.strip()))
+                    ops.labels.append((verb, value.strip()))
             elif name == "comment" and verb == "add" and isinstance(value, dict):
-                comments.append(value.get("body"))
+                text = text_body(value.get("body"), name, problems)
+                if not (text or "").strip():
+                    problems.add(name, "Comment body can not be empty!")
+                else:
+                    ops.comments.append(text or "")
             else:
                 problems.add(name, f"Operation '{verb}' is not supported for field '{name}'.")
-    return sets, [label_ops, comments]
+    if sets:
+        sent = {**fields.model_dump(exclude_unset=True), **(fields.model_extra or {})}
+        for name in set(sets) & set(sent):
+            problems.add(name, f"Field '{name}' cannot appear in both 'fields' and 'update'.")
+        # The `set` values join the fields and are validated with them (errors reported by field).
+        ops.fields = IssueFieldsIn.model_validate({**sent, **sets})
+    return ops
 
 
 def apply_label_ops(current: list[str], ops: list[tuple[str, str]]) -> list[str]:

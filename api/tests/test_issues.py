@@ -298,3 +298,17 @@ def test_mypermissions_for_an_issue_the_caller_cannot_see_is_404(client, issue, 
     assert client.get(f"/rest/api/2/mypermissions?issueKey={issue.key}", **as_bob).status_code == 404
     seen = client.get(f"/rest/api/2/mypermissions?issueKey={issue.key}", **as_carol).json()["permissions"]
     assert seen["BROWSE_PROJECTS"]["havePermission"] and not seen["EDIT_ISSUES"]["havePermission"]
+
+
+def test_update_operations_that_jira_refuses(client, issue, project_a, as_alice):
+    url = f"/rest/api/2/issue/{issue.key}"
+    both = put(client, url, {"fields": {"summary": "a"}, "update": {"summary": [{"set": "b"}]}}, as_alice)
+    assert "summary" in both.json()["errors"]
+    empty = put(client, url, {"update": {"comment": [{"add": {"body": "  "}}]}}, as_alice)
+    assert empty.json()["errors"] == {"comment": "Comment body can not be empty!"}
+    verb = put(client, url, {"update": {"summary": [{"add": "x"}]}}, as_alice)
+    assert verb.json()["errors"] == {"summary": "Operation 'add' is not supported for field 'summary'."}
+    resolved = post(client, "/rest/api/2/issue", {"fields": {"project": {"key": "DEMO"}, "summary": "x",
+                    "issuetype": {"name": "Task"}, "resolution": {"name": "Done"}}}, as_alice)  # fmt: skip
+    assert resolved.status_code == 400 and "resolution" in resolved.json()["errors"]
+    assert Issue.objects.get(pk=issue.pk).summary == "Fix the login" and not issue.comments.exists()

@@ -18,8 +18,8 @@ from api.adapters import issue_self, issues_json_by_ids
 from api.errors import ApiError, validation_errors
 from api.fields import field_names_param, select_fields
 from api.http import api_view, no_content, ok, parse
-from api.inputs import Problems, apply_label_ops, create_args, edit_data, text_body, update_ops
-from api.schemas import BulkCreateIn, IssueCreateIn, IssueEditIn, IssueFieldsIn
+from api.inputs import Problems, apply_label_ops, create_args, edit_data, read_operations
+from api.schemas import BulkCreateIn, IssueCreateIn, IssueEditIn
 from api.selectors import issue_for_user, issue_ids_for_user
 from issues.models import Issue
 from issues.permissions import require_edit
@@ -43,35 +43,22 @@ def issue(request: HttpRequest, id_or_key: str) -> Any:
     return body
 
 
-def _merged_fields(body: IssueEditIn | IssueCreateIn, problems: Problems) -> tuple[IssueFieldsIn, list[Any], list[Any]]:
-    """Return the body's `fields` with the `set` operations of `update` merged in, label ops and comments."""
-    sets, (label_ops, comments) = update_ops(body.update, problems)
-    sent = body.fields.model_dump(exclude_unset=True, by_alias=True)
-    sent.update(body.fields.model_extra or {})
-    for name in set(sets) & set(sent):
-        problems.add(name, f"Field '{name}' cannot appear in both 'fields' and 'update'.")
-    # The `set` values join the fields and are validated with them (errors reported by field).
-    fields = IssueFieldsIn.model_validate({**sent, **sets}) if sets else body.fields
-    return fields, label_ops, comments
-
-
 def _edit(request: HttpRequest, id_or_key: str) -> HttpResponse:
     issue = issue_for_user(user=request.user, ref=id_or_key)
     require_edit(request.user, issue.project_id, "You do not have permission to edit issues in this project.")
     body = parse(IssueEditIn, request)
     problems = Problems()
-    fields, label_ops, comments = _merged_fields(body, problems)
-    data = edit_data(issue=issue, fields=fields, problems=problems)
-    bodies = [text_body(c, "comment", problems) for c in comments]
+    ops = read_operations(fields=body.fields, update=body.update, problems=problems)
+    data = edit_data(issue=issue, fields=ops.fields, problems=problems)
     problems.raise_any()
-    if label_ops:
+    if ops.labels:
         current = data.get("labels", list(issue.labels.values_list("name", flat=True)))
-        data["labels"] = apply_label_ops(current, label_ops)
+        data["labels"] = apply_label_ops(current, ops.labels)
     with transaction.atomic():
         if data:
             issue_update(issue=issue, actor=request.user, data=data)
-        for text in bodies:
-            comment_add(issue=issue, author=request.user, body=text or "")
+        for text in ops.comments:
+            comment_add(issue=issue, author=request.user, body=text)
     return no_content()
 
 
@@ -91,18 +78,16 @@ def _delete(request: HttpRequest, id_or_key: str) -> HttpResponse:
 
 def _create_one(request: HttpRequest, body: IssueCreateIn) -> Issue:
     problems = Problems()
-    fields, label_ops, comments = _merged_fields(body, problems)
+    ops = read_operations(fields=body.fields, update=body.update, problems=problems)
     problems.raise_any()
-    args = create_args(user=request.user, fields=fields)
+    args = create_args(user=request.user, fields=ops.fields)
     require_edit(request.user, args["project"].pk, "You do not have permission to create issues in this project.")
-    if label_ops:
-        args["labels"] = apply_label_ops(list(args.get("labels") or []), label_ops)
-    bodies = [text_body(c, "comment", problems) for c in comments]
-    problems.raise_any()
+    if ops.labels:
+        args["labels"] = apply_label_ops(list(args.get("labels") or []), ops.labels)
     with transaction.atomic():
         created = issue_create(**args)
-        for text in bodies:
-            comment_add(issue=created, author=request.user, body=text or "")
+        for text in ops.comments:
+            comment_add(issue=created, author=request.user, body=text)
     return created
 
 
