@@ -55,6 +55,9 @@ class TokenEntry:
     expires: dt.datetime | None
     last_used: dt.datetime | None
     loaded: float  # time.monotonic() of the lookup
+    # The shared generation read before the lookup: an entry is used only while the generation is still this
+    # one, so a lookup that raced a revocation (read before, stored after the bump) is never served.
+    generation: Any = None
 
 
 _lock = threading.Lock()
@@ -87,16 +90,17 @@ def _cache_seconds() -> int:
     return settings.TASKRA_API_TOKEN_CACHE_SECONDS
 
 
-def _check_generation() -> None:
-    """Drop this process's entries when another process revoked a token since they were loaded."""
+def _check_generation() -> Any:
+    """Return the shared generation, dropping this process's entries when a revocation moved it."""
     try:
         current = sharedcache.get_many([GENERATION_KEY]).get(GENERATION_KEY)
     except sharedcache.CacheDown:
-        current = object()  # unknown: trust nothing cached
+        current = object()  # unknown: trust nothing cached, cache nothing usable
     with _lock:
         if current != _generation[0]:
             _entries.clear()
             _generation[0] = current
+    return current
 
 
 def _lookup(digest: str) -> TokenEntry | None:
@@ -127,17 +131,19 @@ def token_user(token: str, *, identity: str | None = None, now: dt.datetime | No
     digest = token_hash(token)
     seconds = _cache_seconds()
     entry = None
+    generation = None
     if seconds:
-        _check_generation()
+        generation = _check_generation()
         with _lock:
             entry = _entries.get(digest)
-        if entry is not None and time.monotonic() - entry.loaded > seconds:
+        if entry is not None and (time.monotonic() - entry.loaded > seconds or entry.generation != generation):
             entry = None
     if entry is None:
         entry = _lookup(digest)
         if entry is None:
             raise unauthorized()
         if seconds:
+            entry.generation = generation
             with _lock:
                 _entries[digest] = entry
     now = now or timezone.now()

@@ -168,3 +168,24 @@ def test_a_revocation_in_another_process_reaches_this_one_through_the_shared_gen
     sharedcache.bump_counters([auth.GENERATION_KEY], 1)
     with pytest.raises(auth.ApiError):
         auth.token_user(alice_token, now=now)
+
+
+def test_a_lookup_that_raced_a_revocation_is_not_reused(alice, alice_token, monkeypatch):
+    # A request read the generation and looked the token up; then a revocation bumped the generation and another
+    # thread's request saw the bump (clearing the entries) before this request stored its now stale lookup.
+    monkeypatch.setattr(auth, "_cache_seconds", lambda: 30)
+    now = timezone.now()
+    real_lookup = auth._lookup
+
+    def lookup_then_revoke(digest):
+        entry = real_lookup(digest)
+        ApiToken.objects.filter(user=alice).update(revoked_at=now)
+        sharedcache.bump_counters([auth.GENERATION_KEY], 1)
+        auth._check_generation()  # the other thread
+        return entry
+
+    monkeypatch.setattr(auth, "_lookup", lookup_then_revoke)
+    auth.token_user(alice_token, now=now)  # answered as before the revocation
+    monkeypatch.setattr(auth, "_lookup", real_lookup)
+    with pytest.raises(auth.ApiError):
+        auth.token_user(alice_token, now=now)
