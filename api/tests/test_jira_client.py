@@ -1,0 +1,90 @@
+"""The unmodified `jira` library (pycontribs) against a live Taskra server: only the base URL and a token change.
+
+Personas: alice admin of DEMO, carol viewer of DEMO, bob member of OPS only. The later helper adds comments,
+worklogs and transitions here, and the atlassian-python-api and taskra CLI tests next to this one.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from api.services import api_token_create, api_token_revoke
+
+jira = pytest.importorskip("jira")
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def server(plain_http_server, project_a, project_b, make_issue, monkeypatch):
+    # The live server's request threads close their database connection after each request (PostgreSQL keeps
+    # connections 60 s otherwise, and an open one keeps the test database from being dropped at the end).
+    # The settings dict is shared by every thread's connection.
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    for n in range(1, 8):
+        make_issue(project_a, summary=f"Seeded {n}", labels=["seed"])
+    return plain_http_server.url
+
+
+@pytest.fixture
+def client_for():
+    """Return a factory of jira.JIRA clients with a new token; each is closed at the end of the test.
+
+    Closing ends the keep-alive connections, so the live server's request threads can end.
+    """
+    made = []
+
+    def make(url: str, user, identity: str | None = None):
+        text = api_token_create(user=user, label="jira library")[1]
+        # max_retries=0: an error is the answer under test, not something to retry.
+        api = jira.JIRA(server=url, basic_auth=(identity or user.username, text), max_retries=0)
+        made.append(api)
+        return api, text
+
+    yield make
+    for api in made:
+        api.close()
+
+
+def test_jira_library_reads_creates_updates_and_searches(server, alice, client_for):
+    api, _token = client_for(server, alice, identity="alice@example.com")
+    assert [p.key for p in api.projects()] == ["DEMO"]
+    created = api.create_issue(project="DEMO", summary="From the jira library", issuetype={"name": "Bug"},
+                               description="Line one\nline two", labels=["api"])  # fmt: skip
+    assert created.key == "DEMO-8"
+    issue = api.issue(created.key)
+    assert issue.fields.summary == "From the jira library"
+    assert issue.fields.issuetype.name == "Bug" and issue.fields.status.statusCategory.key == "new"
+    assert issue.fields.reporter.displayName == "Alice Adams"
+    issue.update(summary="Renamed by the library", fields={"labels": ["api", "lib"]})
+    issue.update(update={"labels": [{"remove": "api"}]})
+    again = api.issue(created.key)
+    assert again.fields.summary == "Renamed by the library" and again.fields.labels == ["lib"]
+    page = api.search_issues("project = DEMO ORDER BY key ASC", maxResults=3)
+    assert [i.key for i in page] == ["DEMO-1", "DEMO-2", "DEMO-3"] and page.total == 8
+    everything = api.search_issues("project = DEMO", maxResults=False)  # pages through all results
+    assert len(everything) == 8
+    created.delete()
+    assert len(api.search_issues("project = DEMO", maxResults=False)) == 7
+
+
+def test_jira_library_gets_jiras_errors(server, alice, bob, carol, client_for):
+    api, token = client_for(server, alice)
+    with pytest.raises(jira.JIRAError) as bad_jql:
+        api.search_issues("project = DEMO AND nosuchfield = 1")
+    assert bad_jql.value.status_code == 400 and "character" in bad_jql.value.text
+    viewer, _ = client_for(server, carol)
+    issue = viewer.issue("DEMO-1")
+    with pytest.raises(jira.JIRAError) as refused:
+        issue.update(summary="A viewer's edit")
+    assert refused.value.status_code == 403
+    outsider, _ = client_for(server, bob)
+    with pytest.raises(jira.JIRAError) as hidden:
+        outsider.issue("DEMO-1")
+    assert hidden.value.status_code == 404
+    api_token_revoke(token=alice.api_tokens.get(), actor=alice)
+    with pytest.raises(jira.JIRAError) as revoked:
+        api.issue("DEMO-1")
+    assert revoked.value.status_code == 401
+    assert token
