@@ -14,6 +14,7 @@ from django.db.models import Model, Q
 
 from api.adf import adf_to_text, is_adf
 from api.errors import ApiError
+from api.fields import parse_int
 from api.schemas import IssueFieldsIn, Ref, UserIn
 from issues.models import Issue, IssueType, Priority, Project, Resolution, Status
 from issues.permissions import visible_project_ids
@@ -255,3 +256,10 @@ def edit_data(*, issue: Issue, fields: IssueFieldsIn, problems: Problems) -> dic
     if "project" in fields.model_fields_set:
         problems.add("project", cannot_set("project"))
     return _field_values(fields, project_id=issue.project_id, problems=problems)
+
+
+def page_params(request: Any, *, default: int, limit: int) -> tuple[int, int]:
+    """Return (startAt, maxResults) of a paged list's query string; maxResults is capped at `limit`."""
+    start = parse_int(request.GET.get("startAt"), "startAt", default=0)
+    size = min(parse_int(request.GET.get("maxResults"), "maxResults", default=default), limit)
+    return start, size

@@ -168,3 +168,49 @@ class SearchJqlIn(BaseModel):
     maxResults: int | None = Field(default=None, ge=0)  # noqa: N815
     fields: StrList = Field(default_factory=list)
     expand: StrList = Field(default_factory=list)
+
+
+class CommentIn(BaseModel):
+    """POST / PUT issue/{idOrKey}/comment: {"body": text (v2) or an Atlassian Document (v3)}."""
+
+    model_config = ConfigDict(extra="ignore")  # visibility, properties: not supported, ignored as Jira Server does
+
+    body: str | Json | None = None
+
+
+class WorklogIn(BaseModel):
+    """POST / PUT issue/{idOrKey}/worklog: Jira's worklog body (timeSpent "1h 30m" or timeSpentSeconds).
+
+    Checked again by worklogs.schemas.WorklogCreate / WorklogUpdate (one set of worklog rules).
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    comment: str | Json | None = None
+    started: str | None = None
+    timeSpent: str | None = None  # noqa: N815
+    timeSpentSeconds: int | None = None  # noqa: N815
+
+
+class WorklogIdsIn(BaseModel):
+    """POST worklog/list: {"ids": [1, 2]} (at most 1000, as Jira)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    ids: list[Annotated[int, Field(ge=0, lt=2**63)]] = Field(max_length=1000)
+
+
+class TransitionRef(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: Ident
+
+
+class TransitionIn(BaseModel):
+    """POST issue/{idOrKey}/transitions: {"transition": {"id": "31"}, "fields": {...}, "update": {...}}."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    transition: TransitionRef
+    fields: IssueFieldsIn = Field(default_factory=IssueFieldsIn)
+    update: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)

@@ -3,19 +3,22 @@ may show to a caller, and searches (offset pages for `search`, keyset pages for 
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
+from api.adapters import COMMENT_COLUMNS, WORKLOG_COLUMNS
 from api.errors import ISSUE_NOT_FOUND, ApiError, jql_error
 from api.models import ApiToken
 from issues.jql import JQLError, check_values, compile_jql, order_expressions
 from issues.keyset import CursorError, keyset_page
-from issues.models import Issue, Project
+from issues.models import Comment, Issue, Project
 from issues.permissions import visible_project_ids
 from issues.selectors import issue_with_joins, issues_visible_to
+from worklogs.models import Worklog
 
 MAX_ID = 2**63
 
@@ -117,3 +120,41 @@ def search_keyset(*, user: Any, jql: str, token: str | None, size: int) -> Searc
     except CursorError as exc:
         raise ApiError(400, [f"Invalid nextPageToken: {exc}"]) from None
     return SearchPage(ids=[row.pk for row in page.rows], total=None, next_token=page.next_cursor)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Comments and worklogs of an issue the caller may see (the views check the issue first): rows of
+# ("author_id", *COMMENT_COLUMNS) / ("author_id", *WORKLOG_COLUMNS) for api.adapters.comment_json / worklog_json.
+# ---------------------------------------------------------------------------------------------------------
+
+
+def comment_page(*, issue_id: int, order: tuple[str, ...], start: int, size: int) -> tuple[list[tuple], int]:
+    """Return one page of an issue's comment rows and the total (two queries)."""
+    queryset = Comment.objects.filter(issue_id=issue_id)
+    rows = list(queryset.order_by(*order).values_list("author_id", *COMMENT_COLUMNS)[start : start + size])
+    return rows, queryset.count()
+
+
+def comment_row(*, comment_id: int) -> tuple | None:
+    return Comment.objects.filter(pk=comment_id).values_list("author_id", *COMMENT_COLUMNS).first()
+
+
+def worklog_page(*, issue_id: int, start: int, size: int, started_after: dt.datetime | None) -> tuple[list[tuple], int]:
+    """Return one page of an issue's worklog rows (by start time) and the total (two queries)."""
+    queryset = Worklog.objects.filter(issue_id=issue_id)
+    if started_after is not None:
+        queryset = queryset.filter(started__gt=started_after)
+    rows = list(queryset.order_by("started", "id").values_list("author_id", *WORKLOG_COLUMNS)[start : start + size])
+    return rows, queryset.count()
+
+
+def worklog_rows(*, ids: list[int], user: Any) -> list[tuple]:
+    """Return the worklog rows of these ids on issues the user may see (others are left out, as Jira does)."""
+    queryset = Worklog.objects.filter(pk__in=ids, issue__project_id__in=visible_project_ids(user))
+    return list(queryset.order_by("id").values_list("author_id", *WORKLOG_COLUMNS))
+
+
+def worklogs_updated(*, user: Any, since: dt.datetime, size: int) -> list[tuple[int, dt.datetime]]:
+    """Return (id, updated) of worklogs updated at or after `since` on issues the user may see, oldest first."""
+    queryset = Worklog.objects.filter(updated__gte=since, issue__project_id__in=visible_project_ids(user))
+    return list(queryset.order_by("updated", "id").values_list("id", "updated")[:size])

@@ -7,7 +7,7 @@ docs/api.md, "Adding an endpoint".
 
 from django.urls import path, re_path
 
-from api.views import issues, meta, search
+from api.views import comments, issues, meta, search, transitions, worklogs
 from api.views.fallback import unsupported
 
 app_name = "api"
@@ -30,6 +30,13 @@ urlpatterns = [
     path("issue", issues.issue_create_view, name="issue_create"),
     path("issue/bulk", issues.issue_bulk, name="issue_bulk"),
     path("issue/<str:id_or_key>", issues.issue, name="issue"),
+    path("issue/<str:id_or_key>/comment", comments.comments, name="comments"),
+    path("issue/<str:id_or_key>/comment/<str:comment_id>", comments.comment, name="comment"),
+    path("issue/<str:id_or_key>/worklog", worklogs.worklogs, name="worklogs"),
+    path("issue/<str:id_or_key>/worklog/<str:worklog_id>", worklogs.worklog, name="worklog"),
+    path("issue/<str:id_or_key>/transitions", transitions.transitions, name="transitions"),
+    path("worklog/updated", worklogs.updated, name="worklogs_updated"),
+    path("worklog/list", worklogs.worklog_list, name="worklog_list"),
     # Anything else under the API root: Jira's 404 in Jira's shape (docs/api.md lists what is not supported).
     re_path(r"^.*$", unsupported, name="unsupported"),
 ]

@@ -158,6 +158,20 @@ def require_admin(user: UserLike, project_id: int, message: str = "Only project 
         raise PermissionDenied(message)
 
 
+def can_change_comment(role: str | None, *, author_id: int | None, user_id: int | None) -> bool:
+    """Return whether a user with this role may edit or delete a comment: their own as a member, any as an admin."""
+    return can_change_worklog(role, author_id=author_id, user_id=user_id)
+
+
+def require_comment_change(user: UserLike, *, author_id: int | None, project_id: int) -> None:
+    """Raise PermissionDenied unless the user may edit or delete a comment of author_id in the project."""
+    role = project_role(user, project_id)
+    if not can_edit_in(role):
+        raise PermissionDenied("Viewers cannot change comments.")
+    if not can_change_comment(role, author_id=author_id, user_id=user.pk):
+        raise PermissionDenied("You can only change your own comments.")
+
+
 def require_worklog_change(user: UserLike, *, author_id: int | None, project_id: int) -> None:
     """Raise PermissionDenied unless the user may change a worklog of author_id in the project."""
     role = project_role(user, project_id)

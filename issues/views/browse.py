@@ -37,7 +37,15 @@ from issues.forms import (
 )
 from issues.issuepage import cached as issuepage
 from issues.models import Comment, Issue, IssueType
-from issues.permissions import can_see_in, may_edit, project_role, require_admin, require_edit, require_worklog_change
+from issues.permissions import (
+    can_see_in,
+    may_edit,
+    project_role,
+    require_admin,
+    require_comment_change,
+    require_edit,
+    require_worklog_change,
+)
 from issues.schemas import IssueUpdate
 from issues.selectors import issue_delete_counts, issue_for_user, issue_update_rows
 from issues.services import comment_add, comment_update, issue_create, issue_delete, issue_update
@@ -242,8 +250,7 @@ def comment_edit(request: HttpRequest, key: str, comment_id: int) -> HttpRespons
     issue = _issue_or_404(request, key)
     comment = get_object_or_404(Comment.objects.select_related("author"), pk=comment_id, issue_id=issue.pk)
     _require_edit(request, issue)
-    if comment.author_id != request.user.pk:
-        raise PermissionDenied("You can only edit your own comments.")
+    require_comment_change(request.user, author_id=comment.author_id, project_id=issue.project_id)
     if request.method == "POST":
         form = CommentEditForm(request.POST)
         if form.is_valid():
