@@ -42,7 +42,7 @@ from issues.permissions import (
     may_edit,
     project_role,
     require_admin,
-    require_comment_change,
+    require_comment_edit,
     require_edit,
     require_worklog_change,
 )
@@ -250,7 +250,7 @@ def comment_edit(request: HttpRequest, key: str, comment_id: int) -> HttpRespons
     issue = _issue_or_404(request, key)
     comment = get_object_or_404(Comment.objects.select_related("author"), pk=comment_id, issue_id=issue.pk)
     _require_edit(request, issue)
-    require_comment_change(request.user, author_id=comment.author_id, project_id=issue.project_id)
+    require_comment_edit(request.user, author_id=comment.author_id, project_id=issue.project_id)
     if request.method == "POST":
         form = CommentEditForm(request.POST)
         if form.is_valid():
