@@ -100,7 +100,7 @@ def select_fields(requested: list[str], *, default: str) -> tuple[str, ...]:
     return tuple(f for f in ALL_FIELDS if f in chosen and f not in removed)
 
 
-def parse_int(value: Any, name: str, *, default: int, minimum: int = 0) -> int:
+def parse_int(value: Any, name: str, *, default: int, minimum: int = 0, maximum: int = 2**31) -> int:
     """Return a non-negative integer query parameter, or raise Jira's 400 naming it."""
     if value in (None, ""):
         return default
@@ -110,6 +110,6 @@ def parse_int(value: Any, name: str, *, default: int, minimum: int = 0) -> int:
         number = int(value)
     except (TypeError, ValueError):
         raise ApiError(400, [f"The '{name}' parameter must be a number."]) from None
-    if number < minimum or number > 2**31:
-        raise ApiError(400, [f"The '{name}' parameter must be a number from {minimum} to {2**31}."])
+    if number < minimum or number > maximum:
+        raise ApiError(400, [f"The '{name}' parameter must be a number from {minimum} to {maximum}."])
     return number

@@ -35,6 +35,7 @@ from worklogs.services import worklog_add, worklog_delete, worklog_update
 JIRA_NAMES = {"time_spent": "timeSpent", "started": "started", "comment": "comment", "new_estimate": "newEstimate",
               "reduce_by": "reduceBy", "adjust_estimate": "adjustEstimate", "increase_by": "increaseBy"}  # fmt: skip
 UPDATED_PAGE = 1000
+MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z in epoch milliseconds
 
 
 def _jira_error(exc: PydanticValidationError) -> ApiError:
@@ -81,7 +82,7 @@ def _started_after(request: HttpRequest) -> dt.datetime | None:
     raw = request.GET.get("startedAfter")
     if raw in (None, ""):
         return None
-    ms = parse_int(raw, "startedAfter", default=0)
+    ms = parse_int(raw, "startedAfter", default=0, maximum=MAX_MS)
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
 
 
@@ -179,7 +180,7 @@ def _ms(value: dt.datetime) -> int:
 @api_view("GET")
 def updated(request: HttpRequest) -> dict[str, Any]:
     """worklog/updated?since=MS: ids and update times of visible worklogs updated since then, 1000 a page."""
-    since = parse_int(request.GET.get("since"), "since", default=0)
+    since = parse_int(request.GET.get("since"), "since", default=0, maximum=MAX_MS)
     rows = worklogs_updated(user=request.user, since=dt.datetime.fromtimestamp(since / 1000, tz=dt.UTC),
                             size=UPDATED_PAGE)  # fmt: skip
     values = [{"worklogId": pk, "updatedTime": _ms(stamp), "properties": []} for pk, stamp in rows]
