@@ -31,8 +31,9 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from api import auth, context
-from api.errors import ApiError, error_response, validation_errors
+from api.errors import ApiError, error_response, field_name, validation_errors
 from taskra_site.adapters import dumps
+from taskra_site.textguard import find_unstorable, unstorable_message
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -125,6 +126,36 @@ def api_view(*methods: str, anonymous: bool = False) -> Callable[[Callable[..., 
 
 
 def parse(model: type[BaseModel], request: HttpRequest) -> Any:
-    """Validate the raw JSON body straight from bytes (the Pydantic adapter layer's validated path)."""
+    """Validate the raw JSON body straight from bytes (the Pydantic adapter layer's validated path).
+
+    Text no database can store (NUL, an unpaired surrogate) is Jira's 400 naming the field, never a 500.
+    """
     body = request.body or b"{}"
-    return model.model_validate_json(body)
+    parsed = model.model_validate_json(body)
+    found = _unstorable(parsed.model_dump(exclude_unset=True), ())
+    if found is not None:
+        path, what = found
+        name = field_name(list(path))
+        message = unstorable_message(f"'{name}'" if name else "The body", what)
+        raise ApiError(400, [] if name else [message], {name: message} if name else {})
+    return parsed
+
+
+def _unstorable(value: Any, path: tuple[Any, ...]) -> tuple[tuple[Any, ...], str] | None:
+    """Return (path, what) of the first unstorable text in a parsed body (keys and values), else None."""
+    if isinstance(value, str):
+        what = find_unstorable(value)
+        return (path, what) if what else None
+    items: list[tuple[Any, Any]] = []
+    if isinstance(value, dict):
+        items = [(k, v) for k, v in value.items()]
+        for key in value:
+            if isinstance(key, str) and find_unstorable(key):
+                return path, find_unstorable(key) or ""
+    elif isinstance(value, list | tuple):
+        items = list(enumerate(value))
+    for key, item in items:
+        found = _unstorable(item, (*path, key))
+        if found is not None:
+            return found
+    return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Model, Q
 
 from api.adf import adf_to_text, is_adf
@@ -73,7 +74,7 @@ def _lookup(field: str, ref: Ref | None, problems: Problems) -> Model | None:
     return found
 
 
-def _user(field: str, ref: UserIn | None, project_id: int, problems: Problems) -> Any:
+def _user(field: str, ref: UserIn | None, project_id: int, problems: Problems, current: int | None = None) -> Any:
     if ref is None:
         return None
     q = Q()
@@ -88,6 +89,10 @@ def _user(field: str, ref: UserIn | None, project_id: int, problems: Problems) -
     else:
         return None  # {"accountId": null} / {} clears the field, as in Jira
     found = members_of([project_id]).filter(q).first()
+    if found is None and current is not None:
+        # The issue's own assignee or reporter sent back unchanged (a client's read-modify-write) stays,
+        # member or not, as the browser's edit keeps it; issue_update then sees no change.
+        found = get_user_model().objects.filter(q, pk=current).first()
     if found is None:
         shown = ref.accountId or ref.name or ref.key or ref.id
         problems.add(field, f"User '{shown}' cannot be assigned issues." if field == "assignee" else
@@ -119,7 +124,9 @@ def text_body(value: Any, field: str, problems: Problems) -> str | None:
     return None
 
 
-def _field_values(fields: IssueFieldsIn, *, project_id: int, problems: Problems) -> dict[str, Any]:
+def _field_values(
+    fields: IssueFieldsIn, *, project_id: int, problems: Problems, current: dict[str, int | None] | None = None
+) -> dict[str, Any]:
     """Return the sent fields as issue_update's data ({internal name: row or value})."""
     data: dict[str, Any] = {}
     for name in fields.model_extra or {}:
@@ -136,7 +143,7 @@ def _field_values(fields: IssueFieldsIn, *, project_id: int, problems: Problems)
             if value is None and name != "resolution":
                 problems.add(name, f"Specify a valid '{name}' id or name.")
         elif name in ("assignee", "reporter"):
-            data[name] = _user(name, value, project_id, problems)
+            data[name] = _user(name, value, project_id, problems, (current or {}).get(name))
         elif name == "parent":
             data["parent"] = _parent(value, project_id, problems)
         elif name == "description":
@@ -255,7 +262,8 @@ def edit_data(*, issue: Issue, fields: IssueFieldsIn, problems: Problems) -> dic
     """Return issue_update's data for the sent `fields` of an edit body."""
     if "project" in fields.model_fields_set:
         problems.add("project", cannot_set("project"))
-    return _field_values(fields, project_id=issue.project_id, problems=problems)
+    current = {"assignee": issue.assignee_id, "reporter": issue.reporter_id}
+    return _field_values(fields, project_id=issue.project_id, problems=problems, current=current)
 
 
 def page_params(request: Any, *, default: int, limit: int) -> tuple[int, int]:
