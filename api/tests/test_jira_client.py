@@ -88,3 +88,53 @@ def test_jira_library_gets_jiras_errors(server, alice, bob, carol, client_for):
         api.issue("DEMO-1")
     assert revoked.value.status_code == 401
     assert token
+
+
+def test_jira_library_comments_worklogs_and_transitions(server, alice, carol, client_for):
+    import datetime as dt
+
+    from issues.models import Issue
+
+    api, _token = client_for(server, alice)
+    # Comments: add, list, edit, delete.
+    comment = api.add_comment("DEMO-1", "First from the library")
+    assert comment.body == "First from the library" and comment.author.name == "alice"
+    comment.update(body="Edited by the library")
+    assert [c.body for c in api.comments("DEMO-1")] == ["Edited by the library"]
+    comment.delete()
+    assert api.comments("DEMO-1") == []
+    # Worklogs with Jira's estimate options.
+    Issue.objects.filter(key="DEMO-1").update(original_estimate=36000, remaining_estimate=36000)
+    started = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))
+    log = api.add_worklog("DEMO-1", timeSpent="1h 30m", started=started, comment="Pairing")
+    assert log.timeSpentSeconds == 5400 and log.started == "2026-11-20T07:00:00.000+0000"
+    assert api.issue("DEMO-1").fields.timetracking.remainingEstimateSeconds == 36000 - 5400
+    api.add_worklog("DEMO-1", timeSpentSeconds=3600, adjustEstimate="new", newEstimate="2h", started=started)
+    assert api.issue("DEMO-1").fields.timeestimate == 7200
+    api.add_worklog("DEMO-1", timeSpent="30m", adjustEstimate="manual", reduceBy="1h", started=started)
+    assert api.issue("DEMO-1").fields.timeestimate == 3600
+    logs = api.worklogs("DEMO-1")
+    assert [w.timeSpentSeconds for w in logs] == [5400, 3600, 1800]
+    logs[0].delete(adjustEstimate="manual", increaseBy="1h")
+    assert api.issue("DEMO-1").fields.timeestimate == 7200
+    assert api.issue("DEMO-1").fields.timespent == 5400
+    # Transitions: listed by name, moved by name (the library looks the id up) or id, with a resolution.
+    names = [t["name"] for t in api.transitions("DEMO-2")]
+    assert names == ["In Progress", "In Review", "Done"]
+    api.transition_issue("DEMO-2", "In Progress")
+    assert api.issue("DEMO-2").fields.status.name == "In Progress"
+    done = next(t["id"] for t in api.transitions("DEMO-2") if t["name"] == "Done")
+    api.transition_issue("DEMO-2", int(done), fields={"resolution": {"name": "Won't Do"}}, comment="Dropped")
+    moved = api.issue("DEMO-2")
+    assert moved.fields.status.name == "Done" and moved.fields.resolution.name == "Won't Do"
+    assert [c.body for c in api.comments("DEMO-2")] == ["Dropped"]
+    # A viewer's comment, worklog and transition are refused with 403.
+    viewer, _ = client_for(server, carol)
+    for attempt in (
+        lambda: viewer.add_comment("DEMO-1", "no"),
+        lambda: viewer.add_worklog("DEMO-1", timeSpent="1h", started=started),
+        lambda: viewer.transition_issue("DEMO-3", "Done"),
+    ):
+        with pytest.raises(jira.JIRAError) as refused:
+            attempt()
+        assert refused.value.status_code == 403
