@@ -6,7 +6,6 @@ from Jira's errorMessages/errors). Personas: alice admin of DEMO, carol viewer o
 
 from __future__ import annotations
 
-
 import pytest
 from django.db import connection
 
