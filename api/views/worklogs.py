@@ -140,8 +140,17 @@ def worklog(request: HttpRequest, id_or_key: str, worklog_id: str) -> Any:
         payload = WorklogUpdate.model_validate(data)
     except PydanticValidationError as exc:
         raise _jira_error(exc) from None
-    worklog_update(worklog=found, actor=request.user, **payload.changes(), adjust_estimate=payload.adjust_estimate,
-                   new_estimate=payload.new_estimate, by=request.user)  # fmt: skip
+    sent = payload.changes()  # only what the body carried: None leaves a field as it is
+    worklog_update(
+        worklog=found,
+        actor=request.user,
+        time_spent=sent.get("time_spent"),  # type: ignore[arg-type]
+        started=sent.get("started"),  # type: ignore[arg-type]
+        comment=sent.get("comment"),  # type: ignore[arg-type]
+        adjust_estimate=payload.adjust_estimate,
+        new_estimate=payload.new_estimate,
+        by=request.user,
+    )
     return _one(found.pk)
 
 
