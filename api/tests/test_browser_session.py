@@ -189,3 +189,29 @@ def test_session_search_pages_by_token_and_refuses_bad_input(client, alice, proj
     bad = client.get(url, {"jql": "status = "})
     assert bad.status_code == 400 and "character 10" in bad.json()["errorMessages"][0]
     assert client.get(url, {"nextPageToken": "%%%"}).status_code == 400
+
+
+def test_api_comment_worklog_and_transition_writes_retire_the_cached_issue_page(
+    client, alice, issue, as_alice, django_capture_on_commit_callbacks, settings
+):
+    # alice reads DEMO-1's page (cached), then writes through the REST API: the page shows each write.
+    settings.TASKRA_PAGE_CACHE = True  # on in tests too (by default only on a shared cache)
+    client.force_login(alice)
+    assert "Via the API" not in client.get("/browse/DEMO-1").content.decode()
+    base = "/rest/api/2/issue/DEMO-1"
+    with django_capture_on_commit_callbacks(execute=True):
+        created = client.post(f"{base}/comment", json.dumps({"body": "Via the API"}),
+                              content_type="application/json", **as_alice).json()  # fmt: skip
+    assert "Via the API" in client.get("/browse/DEMO-1").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.delete(f"{base}/comment/{created['id']}", **as_alice).status_code == 204
+    assert "Via the API" not in client.get("/browse/DEMO-1").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        body = json.dumps({"timeSpent": "2h 30m", "started": "2026-11-20T10:00:00.000+0300"})
+        assert client.post(f"{base}/worklog", body, content_type="application/json", **as_alice).status_code == 201
+    assert '<span data-time="spent">2h 30m</span>' in client.get("/browse/DEMO-1").content.decode()
+    done = next(t for t in client.get(f"{base}/transitions", **as_alice).json()["transitions"] if t["name"] == "Done")
+    with django_capture_on_commit_callbacks(execute=True):
+        body = json.dumps({"transition": {"id": done["id"]}})
+        assert client.post(f"{base}/transitions", body, content_type="application/json", **as_alice).status_code == 204
+    assert "Unresolved" not in client.get("/browse/DEMO-1").content.decode()

@@ -142,3 +142,17 @@ def test_worklog_updated_and_list_show_only_visible_worklogs(
     listed = send(client, "post", "/rest/api/2/worklog/list", {"ids": [mine.pk, hidden.pk, 999999]}, as_alice)
     assert [w["id"] for w in listed.json()] == [str(mine.pk)]
     assert client.get("/rest/api/2/worklog/updated?since=soon", **as_alice).status_code == 400
+
+
+def test_worklog_updated_pages_with_next_page(client, issue, alice, as_alice, monkeypatch):
+    from api.views import worklogs as views
+
+    monkeypatch.setattr(views, "UPDATED_PAGE", 2)
+    logs = [worklog_add(issue=issue, author=alice, time_spent=600, started=WHEN) for _ in range(3)]
+    first = client.get("/rest/api/2/worklog/updated?since=0", **as_alice).json()
+    assert [v["worklogId"] for v in first["values"]] == [logs[0].pk, logs[1].pk]
+    assert first["lastPage"] is False and first["nextPage"].endswith(f"since={first['until']}")
+    seen = {v["worklogId"] for v in first["values"]}
+    second = client.get(first["nextPage"].replace("http://testserver", ""), **as_alice).json()
+    seen |= {v["worklogId"] for v in second["values"]}
+    assert logs[2].pk in seen
