@@ -89,6 +89,8 @@ def test_taskra_cli_refusals(taskra, alice, carol):
     refused = taskra(carol, "worklogs", "add", "DEMO-1", "1h", "-j")  # carol is a viewer of DEMO
     assert not Worklog.objects.exists()
     assert "403" in refused.stdout + refused.stderr
+    bad = taskra(alice, "tickets", "DEMO", "--status", "Nowhere")  # JQL naming a status that does not exist
+    assert bad.returncode != 0 and "requests.exceptions.HTTPError: 400 Client Error" in bad.stdout + bad.stderr
     token = api_token_create(user=alice, label="revoked")[1]
     api_token_revoke(token=alice.api_tokens.get(label="revoked"), actor=alice)
     revoked = taskra(alice, "projects", "-j", token=token)
