@@ -1,15 +1,18 @@
 """The unmodified `jira` library (pycontribs) against a live Taskra server: only the base URL and a token change.
 
-Personas: alice admin of DEMO, carol viewer of DEMO, bob member of OPS only. The later helper adds comments,
-worklogs and transitions here, and the atlassian-python-api and taskra CLI tests next to this one.
+Personas: alice admin of DEMO, carol viewer of DEMO, bob member of OPS only. atlassian-python-api and the taskra
+CLI are tested the same way next to this file (test_atlassian_client.py, test_taskra_cli.py).
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import pytest
 from django.db import connection
 
 from api.services import api_token_create, api_token_revoke
+from issues.models import Issue
 
 jira = pytest.importorskip("jira")
 
@@ -91,10 +94,6 @@ def test_jira_library_gets_jiras_errors(server, alice, bob, carol, client_for):
 
 
 def test_jira_library_comments_worklogs_and_transitions(server, alice, carol, client_for):
-    import datetime as dt
-
-    from issues.models import Issue
-
     api, _token = client_for(server, alice)
     # Comments: add, list, edit, delete.
     comment = api.add_comment("DEMO-1", "First from the library")

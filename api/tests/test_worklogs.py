@@ -11,10 +11,14 @@ import datetime as dt
 import json
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from issues.models import Issue
+from api.services import api_token_create
+from api.tests.conftest import basic
+from api.views import worklogs as views
+from issues.models import Issue, Membership, Role
 from worklogs.models import Worklog
 from worklogs.services import worklog_add
 
@@ -145,8 +149,6 @@ def test_worklog_updated_and_list_show_only_visible_worklogs(
 
 
 def test_worklog_updated_pages_with_next_page(client, issue, alice, as_alice, monkeypatch):
-    from api.views import worklogs as views
-
     monkeypatch.setattr(views, "UPDATED_PAGE", 2)
     logs = [worklog_add(issue=issue, author=alice, time_spent=600, started=WHEN) for _ in range(3)]
     first = client.get("/rest/api/2/worklog/updated?since=0", **as_alice).json()
@@ -156,3 +158,28 @@ def test_worklog_updated_pages_with_next_page(client, issue, alice, as_alice, mo
     second = client.get(first["nextPage"].replace("http://testserver", ""), **as_alice).json()
     seen |= {v["worklogId"] for v in second["values"]}
     assert logs[2].pk in seen
+
+
+def test_member_changes_own_worklogs_admin_any(client, issue, alice, as_alice):
+    # dave, a member of DEMO, edits and deletes his own worklogs only; alice (admin) deletes his.
+    dave = get_user_model().objects.create_user("dave", "dave@example.com", "dave-pass-123")
+    Membership.objects.create(project=issue.project, user=dave, role=Role.MEMBER)
+    as_dave = basic("dave", api_token_create(user=dave, label="dave")[1])
+    base = f"/rest/api/2/issue/{issue.key}/worklog"
+    hers = worklog_add(issue=issue, author=alice, time_spent=600, started=WHEN)
+    assert send(client, "put", f"{base}/{hers.pk}", {"timeSpent": "1h"}, as_dave).status_code == 403
+    assert client.delete(f"{base}/{hers.pk}", **as_dave).status_code == 403
+    his = send(client, "post", base, {"timeSpent": "20m", "started": STARTED}, as_dave).json()
+    assert send(client, "put", f"{base}/{his['id']}", {"timeSpent": "30m"}, as_dave).json()["timeSpent"] == "30m"
+    assert client.delete(f"{base}/{his['id']}", **as_alice).status_code == 204
+    assert list(Worklog.objects.values_list("pk", flat=True)) == [hers.pk]
+
+
+def test_v3_worklog_comments_are_atlassian_documents(client, issue, as_alice):
+    doc = {"type": "doc", "version": 1,
+           "content": [{"type": "paragraph", "content": [{"type": "text", "text": "In ADF"}]}]}  # fmt: skip
+    body = {"timeSpent": "1h", "started": STARTED, "comment": doc}
+    created = send(client, "post", f"/rest/api/3/issue/{issue.key}/worklog", body, as_alice).json()
+    assert created["comment"]["type"] == "doc" and Worklog.objects.get().comment == "In ADF"
+    v2 = client.get(f"/rest/api/2/issue/{issue.key}/worklog/{created['id']}", **as_alice).json()
+    assert v2["comment"] == "In ADF"
