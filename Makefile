@@ -9,12 +9,13 @@ PYTEST_ARGS ?=
 # Where settings.py keeps the SQLite database, uploads and the file broker (TASKRA_VAR_DIR overrides it).
 DATA_DIR := $(or $(TASKRA_VAR_DIR),var)
 
-.PHONY: venv run worker beat test lint format bench-adapters bench-cache bench-import bench-navigator bench-worklogs clean clean-data
+.PHONY: venv run worker beat test lint format bench-adapters bench-api bench-cache bench-import bench-navigator bench-worklogs clean clean-data
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --ignore-requires-python --no-deps taskra==0.1.9  # see requirements-dev.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
@@ -53,6 +54,9 @@ format: venv
 
 bench-adapters: venv
 	$(BIN)/python bench/adapters.py
+
+bench-api: venv
+	$(BIN)/python bench/api.py
 
 bench-cache: venv
 	$(BIN)/python bench/cache.py

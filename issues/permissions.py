@@ -158,6 +158,23 @@ def require_admin(user: UserLike, project_id: int, message: str = "Only project 
         raise PermissionDenied(message)
 
 
+def require_comment_edit(user: UserLike, *, author_id: int | None, project_id: int) -> None:
+    """Raise PermissionDenied unless the user may edit a comment: their own words only (admins too), members up."""
+    if not can_edit_in(project_role(user, project_id)):
+        raise PermissionDenied("Viewers cannot change comments.")
+    if author_id != user.pk:
+        raise PermissionDenied("You can only edit your own comments.")
+
+
+def require_comment_delete(user: UserLike, *, author_id: int | None, project_id: int) -> None:
+    """Raise PermissionDenied unless the user may delete a comment: their own as a member, any as a project admin."""
+    role = project_role(user, project_id)
+    if not can_edit_in(role):
+        raise PermissionDenied("Viewers cannot delete comments.")
+    if not can_change_worklog(role, author_id=author_id, user_id=user.pk):
+        raise PermissionDenied("You can only delete your own comments.")
+
+
 def require_worklog_change(user: UserLike, *, author_id: int | None, project_id: int) -> None:
     """Raise PermissionDenied unless the user may change a worklog of author_id in the project."""
     role = project_role(user, project_id)

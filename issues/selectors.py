@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet, Value
 
 from accounts.models import display_name_of
@@ -27,7 +26,7 @@ from issues.fields import (
 )
 from issues.jql import ALIASES, check_values, compile_jql, order_expressions, project_scope
 from issues.keyset import CursorError, keyset_page
-from issues.models import Comment, Issue, IssueType, Priority, Project, Resolution, SavedFilter, Status
+from issues.models import Comment, Issue, Priority, Project, SavedFilter, Status
 from issues.permissions import visible_project_ids
 
 
@@ -358,64 +357,6 @@ def members_of(project_ids: Any) -> QuerySet:
         .distinct()
         .order_by("profile__display_name", "username")
     )
-
-
-def issue_update_rows(*, issue: Issue, changes: dict[str, Any]) -> dict[str, Any]:
-    """Return an IssueUpdate's changes with names, usernames and keys as rows; raise ValidationError by field."""
-
-    lookups = {"type": IssueType, "status": Status, "priority": Priority, "resolution": Resolution}
-    data: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    for field, value in changes.items():
-        texts = value if isinstance(value, list) else [value]
-        if any(isinstance(t, str) and "\x00" in t for t in texts):
-            # PostgreSQL cannot store NUL in text: refuse it here rather than fail in the database.
-            errors[field] = "Text cannot contain null characters (\\u0000)."
-            continue
-        if field in lookups:
-            if value is None:
-                data[field] = None
-                continue
-            # Names are at most 60 characters; longer text cannot match (and SQLite rejects huge LIKE patterns).
-            row = lookups[field]._default_manager.filter(name__iexact=value).first() if len(value) <= 255 else None
-            if row is None:
-                names = ", ".join(lookups[field]._default_manager.values_list("name", flat=True))
-                errors[field] = f"Unknown {field} {value[:60]!r}; one of: {names}."
-            else:
-                data[field] = row
-        elif field in ("assignee", "reporter"):
-            if value is None:
-                data[field] = None
-                continue
-            current = getattr(issue, field)
-            # The current value stays valid whoever it is (an imported user, someone who left): re-sending a
-            # fetched issue is no change. Anyone else must be an active member.
-            if current is not None and current.get_username() == value:
-                data[field] = current
-                continue
-            found = members_of([issue.project_id]).filter(username=value).first()
-            if found is None:
-                errors[field] = f"No member of {issue.project.key} has the username {value[:60]!r}."
-            else:
-                data[field] = found
-        elif field == "parent":
-            if value is None:
-                data[field] = None
-                continue
-            current_parent = issue.parent
-            if current_parent is not None and current_parent.key == value:
-                data[field] = current_parent  # kept as it is, wherever it is (rows older than the rules)
-                continue
-            parent = Issue.objects.filter(key=value, project_id=issue.project_id).first()
-            if parent is None:
-                errors[field] = f"No issue {value} in project {issue.project.key}."
-            else:
-                data[field] = parent
-        else:
-            data[field] = value
-    if errors:
-        raise ValidationError(errors)
-    return data
 
 
 def issue_delete_counts(*, issue: Issue) -> dict[str, int]:

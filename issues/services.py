@@ -31,7 +31,14 @@ from issues.models import (
     Status,
     StatusCategory,
 )
-from issues.permissions import can_see_in, project_role, require_admin, require_edit
+from issues.permissions import (
+    can_see_in,
+    project_role,
+    require_admin,
+    require_comment_delete,
+    require_comment_edit,
+    require_edit,
+)
 from issues.schemas import MAX_ISSUE_NUMBER, normalize_newlines
 
 User = get_user_model()
@@ -619,15 +626,28 @@ def comment_add(*, issue: Issue, author: Any, body: str, check_permission: bool 
 
 @transaction.atomic
 def comment_update(*, comment: Comment, actor: Any, body: str) -> Comment:
-    """Change the body of one's own comment."""
-    if actor is not None and comment.author_id != actor.pk:
-        raise PermissionDenied("You can only edit your own comments.")
+    """Change the body of one's own comment (actor None: the Django admin)."""
+    if actor is not None:
+        project_id = Issue.objects.filter(pk=comment.issue_id).values_list("project_id", flat=True).get()
+        require_comment_edit(actor, author_id=comment.author_id, project_id=project_id)
     if not body or not body.strip():
         raise ValidationError({"body": "A comment cannot be empty."})
     comment.body = normalize_newlines(body).strip()
     comment.updated = timezone.now()
     comment.save(update_fields=["body", "updated"])
     return comment
+
+
+@transaction.atomic
+def comment_delete(*, comment: Comment, actor: Any) -> None:
+    """Delete a comment: one's own, or any as a project admin; the issue's pages are retired at commit."""
+    project_id = Issue.objects.filter(pk=comment.issue_id).values_list("project_id", flat=True).get()
+    if actor is not None:
+        require_comment_delete(actor, author_id=comment.author_id, project_id=project_id)
+    issue_id = comment.issue_id
+    comment.delete()
+    # Deletes send no page-cache signals (issues.signals): the one invalidation of this write, at commit.
+    pagecache.invalidate_on_commit([issue_id], [project_id])
 
 
 # ---------------------------------------------------------------------------------------------------------

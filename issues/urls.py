@@ -1,4 +1,4 @@
-"""URL routes of the issues app: issue pages and their JSON API, the navigator and saved filters."""
+"""URL routes of the issues app: issue pages, the navigator and saved filters."""
 
 from django.urls import path
 
@@ -6,7 +6,7 @@ from issues.views import browse, navigator
 
 app_name = "issues"
 urlpatterns = [
-    # Issue pages (issues/views/browse.py): view, inline edit, create/edit, comments, worklogs, JSON API.
+    # Issue pages (issues/views/browse.py): view, inline edit, create/edit, comments, worklogs.
     path("issues/new", browse.create, name="create"),
     path("browse/<str:key>", browse.browse, name="browse"),
     path("browse/<str:key>/edit", browse.edit, name="edit"),
@@ -17,11 +17,9 @@ urlpatterns = [
     path("browse/<str:key>/worklogs", browse.worklog_create, name="worklog_add"),
     path("browse/<str:key>/worklogs/<int:worklog_id>/edit", browse.worklog_edit, name="worklog_edit"),
     path("browse/<str:key>/worklogs/<int:worklog_id>/delete", browse.worklog_remove, name="worklog_delete"),
-    path("api/issues/<str:key>", browse.api_issue, name="api_issue"),
-    # Issue navigator (issues/views/navigator.py): search, exports, JSON search API, saved filters.
+    # Issue navigator (issues/views/navigator.py): search, exports, saved filters.
     path("issues/", navigator.navigator, name="navigator"),
     path("issues/export", navigator.export, name="export"),
-    path("api/search", navigator.search_api, name="search_api"),
     path("issues/filters", navigator.saved_filter_save, name="saved_filter_create"),
     path("issues/filters/<int:pk>", navigator.saved_filter_update_view, name="saved_filter_update"),
     path("issues/filters/<int:pk>/delete", navigator.saved_filter_delete_view, name="saved_filter_delete"),

@@ -46,6 +46,7 @@ NAV_URL_NAMES = {
     "imports": "imports:index",
     "admin": "admin:index",
     "logout": "logout",
+    "tokens": "tokens:list",
 }
 
 

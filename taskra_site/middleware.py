@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.utils.html import escape
 
+from taskra_site.adapters import dumps
 from taskra_site.textguard import find_unstorable, unstorable_message
 from taskra_site.validation import json_error, message_errors
 
@@ -17,8 +18,8 @@ class UnstorableInputMiddleware:
     """Answer 400 for NUL or an unpaired surrogate in the path, the query, a cookie or a form body (file names too).
 
     Without it such a value reaches PostgreSQL ("cannot contain NUL") and answers 500. /api/ paths get the JSON
-    error shape of taskra_site.validation; pages a short HTML message. JSON bodies are checked field by field by
-    the input schemas (issues.schemas), which name the field.
+    error shape of taskra_site.validation, /rest/api/ paths Jira's; pages a short HTML message. JSON bodies are
+    checked field by field by the input schemas (issues.schemas) and api.http.parse, which name the field.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -60,6 +61,10 @@ class UnstorableInputMiddleware:
     def refuse(request: HttpRequest, field: str, what: str) -> HttpResponse:
         where = "The URL" if field == "path" else f"'{field}'"
         message = unstorable_message(where, what)
+        if request.path_info.startswith("/rest/api/"):
+            # The REST API's clients read Jira's error shape (api.errors; infrastructure imports no app).
+            body = {"errorMessages": [message], "errors": {} if field == "path" else {field: message}}
+            return HttpResponse(dumps(body), status=400, content_type="application/json")
         if request.path_info.startswith("/api/"):
             return json_error(
                 message,

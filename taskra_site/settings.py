@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "issues",
     "worklogs",
     "imports",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -267,3 +268,12 @@ TASKRA_PAGE_REFRESH = env_bool("TASKRA_PAGE_REFRESH", True)
 # TASKRA_ADAPTER_SHADOW_RATE (0..1) is the fraction of reads checked anyway, failures logged and counted.
 TASKRA_ADAPTER_VALIDATE = env_bool("TASKRA_ADAPTER_VALIDATE", False)
 TASKRA_ADAPTER_SHADOW_RATE = env_float("TASKRA_ADAPTER_SHADOW_RATE", 0.01, minimum=0.0, maximum=1.0)
+
+# Jira-compatible REST API (api/, docs/api.md): requests per token per window (in the shared cache, so the
+# limit holds across processes with Redis), the largest body accepted, the page size cap of searches, and how
+# long a process may reuse a token lookup (0: never; revocation still takes effect at once, see api/auth.py).
+TASKRA_API_RATE_LIMIT = env_int("TASKRA_API_RATE_LIMIT", 600, minimum=1)
+TASKRA_API_RATE_WINDOW = env_int("TASKRA_API_RATE_WINDOW", 60, minimum=1)
+TASKRA_API_MAX_BODY_BYTES = env_int("TASKRA_API_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+TASKRA_API_MAX_RESULTS = env_int("TASKRA_API_MAX_RESULTS", 100, minimum=1)
+TASKRA_API_TOKEN_CACHE_SECONDS = env_int("TASKRA_API_TOKEN_CACHE_SECONDS", 30, minimum=0)

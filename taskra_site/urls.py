@@ -2,13 +2,16 @@
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="issues:navigator", permanent=False)),
     path("admin/", admin.site.urls),
+    path("accounts/tokens/", include("api.token_urls")),
     path("accounts/", include("accounts.urls")),
+    # The Jira-compatible REST API (api/, docs/api.md): one set of views for v2, v3 and "latest" (= v2).
+    re_path(r"^rest/api/(?P<version>2|3|latest)/", include("api.urls")),
     path("", include("issues.urls")),
     path("", include("worklogs.urls")),
     path("", include("imports.urls")),

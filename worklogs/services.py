@@ -61,6 +61,7 @@ def remaining_after(
     mode: AdjustEstimate,
     new_estimate: int | None = None,
     reduce_by: int | None = None,
+    increase_by: int | None = None,
 ) -> int | None:
     """Return the issue's remaining estimate after its time spent changes by `delta` seconds.
 
@@ -78,6 +79,11 @@ def remaining_after(
         if new_estimate is None or new_estimate < 0:
             raise ValidationError({"new_estimate": "Give the new remaining estimate."})
         return new_estimate
+    if mode == AdjustEstimate.MANUAL and increase_by is not None:
+        # Removing time with Jira's "manual": the estimate grows by the amount given (from zero if unset).
+        if increase_by < 0:
+            raise ValidationError({"increase_by": "Give the amount to increase the estimate by."})
+        return (remaining or 0) + increase_by
     if mode == AdjustEstimate.MANUAL:
         if reduce_by is None or reduce_by < 0:
             raise ValidationError({"reduce_by": "Give the amount to reduce the estimate by."})
@@ -229,9 +235,13 @@ def worklog_delete(
     actor: Any,
     adjust_estimate: AdjustEstimate | str = AdjustEstimate.AUTO,
     new_estimate: int | None = None,
+    increase_by: int | None = None,
     by: Any | None = None,
 ) -> None:
     """Delete a worklog (own, or any as project admin); auto gives its time back (remaining_after), history records it.
+
+    "manual" with `increase_by` grows the remaining estimate by that amount (Jira's DELETE worklog); without
+    it "manual" leaves the estimate as it is.
 
     `by` is who is recorded in history when `actor` is None (the Django admin).
     """
@@ -239,10 +249,10 @@ def worklog_delete(
     _refresh_stored(worklog)
     _check_owner(worklog, actor, locked.project_id)
     mode = AdjustEstimate(adjust_estimate)
-    if mode == AdjustEstimate.MANUAL:
+    if mode == AdjustEstimate.MANUAL and increase_by is None:
         mode = AdjustEstimate.LEAVE  # "reduce by" is about logging more; removing time leaves the estimate
     spent = worklog.time_spent
-    remaining = remaining_after(locked, delta=-spent, mode=mode, new_estimate=new_estimate)
+    remaining = remaining_after(locked, delta=-spent, mode=mode, new_estimate=new_estimate, increase_by=increase_by)
     worklog.delete()
     before = locked.remaining_estimate
     _apply_to_issue(locked, delta=-spent, remaining=remaining)

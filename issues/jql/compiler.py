@@ -243,7 +243,13 @@ class Compiler(DateFunctions):
         if spec.kind in ("date", "datetime"):
             return self.date_range(spec, lookup, value)
         if spec.kind == "wl_date":
-            inner = self.date_range(FieldSpec("worklogDate", "datetime", EQ_OPS, "started"), lookup, value)
+            # worklogDate is a day field in Jira: "<= 2026-12-01" takes in that whole day, "> 2026-12-01" starts
+            # after it (a day in the user's time zone); with a time, the instant itself.
+            dv = self.date_value(value)
+            if dv.day_end is not None and lookup in ("lte", "gt"):
+                inner = Q(**{"started__lt" if lookup == "lte" else "started__gte": dv.day_end})
+            else:
+                inner = self.date_range(FieldSpec("worklogDate", "datetime", EQ_OPS, "started"), lookup, value)
             return Q(Exists(_worklogs().filter(inner, issue_id=OuterRef("pk"))))
         if spec.kind == "priority" or spec.path == "priority":
             text = self.plain(value, spec)

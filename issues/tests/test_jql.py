@@ -321,6 +321,11 @@ def test_worklog_author_and_date(demo, alice, dave):
     assert q("worklogDate = '2026-11-26'") == {"DEMO-3"}
     assert q("worklogDate >= -2d") == {"DEMO-3"}
     assert q("worklogDate < -2d") == set()
+    # A day field, as in Jira: "<= that day" takes in the whole day, "> that day" starts the day after
+    # (what the taskra CLI's `worklogs list` asks: worklogDate >= 'yesterday' AND worklogDate <= 'today').
+    assert q("worklogDate >= '2026-11-25' AND worklogDate <= '2026-11-26'") == {"DEMO-3"}
+    assert q("worklogDate > '2026-11-26'") == set()
+    assert q("worklogDate > '2026-11-25'") == {"DEMO-3"}
 
 
 # --------------------------------------------------------------------------- operators and logic

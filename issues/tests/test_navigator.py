@@ -59,10 +59,11 @@ def get(client, **params):
 
 
 def test_anonymous_is_redirected_to_login(client, demo):
-    for url in (NAV, reverse("issues:export") + "?format=csv", reverse("issues:search_api")):
+    for url in (NAV, reverse("issues:export") + "?format=csv"):
         response = client.get(url)
         assert response.status_code == 302
         assert "/accounts/login/" in response["Location"]
+    assert client.get("/rest/api/2/search").status_code == 401  # the REST API answers clients, not login pages
 
 
 def test_alice_sees_demo_only(client, alice, demo):
@@ -85,7 +86,9 @@ def test_bob_gets_nothing_of_demo(client, bob, demo):
     assert "DEMO-" not in b"".join(response.streaming_content).decode()
     response = client.get(reverse("issues:export"), {"format": "json"})
     assert [r["key"] for r in json.loads(b"".join(response.streaming_content))] == ["OPS-2", "OPS-1"]
-    response = client.get(reverse("issues:search_api"), {"jql": "project = OPS or key in (DEMO-1, DEMO-2)"})
+    response = client.get(
+        "/rest/api/2/search", {"jql": "project = OPS or key in (DEMO-1, DEMO-2) order by created desc"}
+    )
     assert [r["key"] for r in response.json()["issues"]] == ["OPS-2", "OPS-1"]
     response = client.get(reverse("issues:export"), {"format": "csv", "jql": "project = DEMO"})
     assert response.status_code == 400 and "does not exist" in response.json()["message"]
@@ -435,23 +438,6 @@ def test_export_links_carry_the_query(client, alice, demo):
     assert [r["Key"] for r in rows] == ["DEMO-5", "DEMO-1"]
 
 
-# --------------------------------------------------------------------------- search API
-
-
-def test_search_api_pages_and_errors(client, alice, demo):
-    client.force_login(alice)
-    url = reverse("issues:search_api")
-    first = client.get(url, {"jql": "project = DEMO order by key", "size": "4"}).json()
-    assert [r["key"] for r in first["issues"]] == ["DEMO-1", "DEMO-2", "DEMO-3", "DEMO-4"]
-    assert first["count"] == 6
-    second = client.get(url, {"jql": "project = DEMO order by key", "size": "4", "cursor": first["next_cursor"]})
-    assert [r["key"] for r in second.json()["issues"]] == ["DEMO-5", "DEMO-6"]
-    bad = client.get(url, {"jql": "status = "})
-    assert bad.status_code == 400
-    assert bad.json()["position"] == 10
-    assert client.get(url, {"cursor": "%%%"}).status_code == 400
-
-
 # --------------------------------------------------------------------------- saved filters
 
 
@@ -539,7 +525,6 @@ def test_saved_filter_get_is_not_allowed(client, alice, demo):
 def test_url_names():
     assert reverse("issues:navigator") == NAV
     assert reverse("issues:export") == "/issues/export"
-    assert reverse("issues:search_api") == "/api/search"
     assert urlencode({"a": 1})
 
 

@@ -112,8 +112,8 @@ def _edit_via_form(client, user, issue) -> bool:
 
 def _edit_via_api(client, user, issue) -> bool:
     client.force_login(user)
-    body = '{"summary": "Changed"}'
-    return client.post(f"/api/issues/{issue.key}", body, content_type="application/json").status_code == 200
+    body = '{"fields": {"summary": "Changed"}}'
+    return client.put(f"/rest/api/2/issue/{issue.key}", body, content_type="application/json").status_code == 204
 
 
 def _edit_via_bulk_change(client, user, issue) -> bool:

@@ -292,13 +292,15 @@ def _via_form(client, alice, issue: Issue, parent: Issue | None, type: IssueType
 
 def _via_api(client, alice, issue: Issue, parent: Issue | None, type: IssueType | None = None) -> str:
     client.force_login(alice)
-    body: dict = {"parent": parent.key if parent else None}
+    fields: dict = {"parent": {"key": parent.key} if parent else None}
     if type is not None:
-        body["type"] = type.name
-    response = client.post(f"/api/issues/{issue.key}", json.dumps(body), content_type="application/json")
+        fields["issuetype"] = {"name": type.name}
+    body = json.dumps({"fields": fields})
+    response = client.put(f"/rest/api/2/issue/{issue.key}", body, content_type="application/json")
     if response.status_code != 400:
         return ""
-    return " ".join(e["message"] for e in response.json()["errors"])
+    error = response.json()
+    return " ".join([*error["errorMessages"], *error["errors"].values()])
 
 
 def _via_admin(client, alice, issue: Issue, parent: Issue | None, type: IssueType | None = None) -> str:

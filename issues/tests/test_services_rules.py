@@ -107,9 +107,9 @@ class EntryPoints:
         assert response.status_code == 302, response.content[:2000]
 
     def api(self, issue: Issue, status: Status) -> None:
-        body = json.dumps({"status": status.name})
-        response = self.client.post(f"/api/issues/{issue.key}", body, content_type="application/json")
-        assert response.status_code == 200, response.content
+        body = json.dumps({"transition": {"id": str(status.pk)}})  # the REST API moves issues by transition
+        response = self.client.post(f"/rest/api/2/issue/{issue.key}/transitions", body, content_type="application/json")
+        assert response.status_code == 204, response.content
 
     def admin(self, issue: Issue, status: Status) -> None:
         url = reverse("admin:issues_issue_change", args=[issue.pk])

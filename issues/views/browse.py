@@ -20,12 +20,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
-from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import user_zone
 from issues import idempotency
-from issues.adapters import issue_detail_json
 from issues.forms import (
     INLINE_FORMS,
     AssigneeForm,
@@ -37,16 +35,18 @@ from issues.forms import (
 )
 from issues.issuepage import cached as issuepage
 from issues.models import Comment, Issue, IssueType
-from issues.permissions import can_see_in, may_edit, project_role, require_admin, require_edit, require_worklog_change
-from issues.schemas import IssueUpdate
-from issues.selectors import issue_delete_counts, issue_for_user, issue_update_rows
+from issues.permissions import (
+    can_see_in,
+    project_role,
+    require_admin,
+    require_comment_edit,
+    require_edit,
+    require_worklog_change,
+)
+from issues.selectors import issue_delete_counts, issue_for_user
 from issues.services import comment_add, comment_update, issue_create, issue_delete, issue_update
 from taskra_site.validation import (
-    BodyError,
     apply_validation_errors_to_form,
-    json_error,
-    parse_request,
-    validation_error_response,
 )
 from worklogs.models import Worklog
 from worklogs.services import worklog_add, worklog_delete, worklog_update
@@ -242,8 +242,7 @@ def comment_edit(request: HttpRequest, key: str, comment_id: int) -> HttpRespons
     issue = _issue_or_404(request, key)
     comment = get_object_or_404(Comment.objects.select_related("author"), pk=comment_id, issue_id=issue.pk)
     _require_edit(request, issue)
-    if comment.author_id != request.user.pk:
-        raise PermissionDenied("You can only edit your own comments.")
+    require_comment_edit(request.user, author_id=comment.author_id, project_id=issue.project_id)
     if request.method == "POST":
         form = CommentEditForm(request.POST)
         if form.is_valid():
@@ -361,36 +360,3 @@ def remove(request: HttpRequest, key: str) -> HttpResponse:
     counts = issue_delete_counts(issue=issue)
     taken = [f"{n} {what}{pluralize(n)}" for what, n in counts.items() if n]
     return render(request, "issues/browse_delete.html", {"issue": issue, "taken": taken})
-
-
-# ---------------------------------------------------------------------------------------------------------
-# JSON API: GET /api/issues/KEY (the adapter's IssueOut), POST /api/issues/KEY (a partial IssueUpdate body).
-# ---------------------------------------------------------------------------------------------------------
-
-
-@csrf_protect
-@require_http_methods(["GET", "HEAD", "POST"])
-def api_issue(request: HttpRequest, key: str) -> HttpResponse:
-    """Return one issue as JSON, or apply a partial update from a JSON body (same shape as IssueUpdate)."""
-    issue = issue_for_user(key=key, user=request.user)
-    if issue is None:
-        return json_error("Issue not found.", status=404)
-    if request.method == "POST":
-        if not may_edit(request.user, issue.project_id):
-            return json_error("Viewers cannot change issues.", status=403)
-        try:
-            payload = parse_request(IssueUpdate, request)
-            issue_update(
-                issue=issue, actor=request.user, data=issue_update_rows(issue=issue, changes=payload.changes())
-            )
-        except BodyError as exc:
-            return exc.response
-        except ValidationError as exc:
-            return validation_error_response(exc)
-        # Deleted (or the user's membership revoked) by another request since the update: gone, as a GET would say.
-        reread = issue_for_user(key=key, user=request.user)
-        if reread is None:
-            return json_error("Issue not found.", status=404)
-        issue = reread
-    body = issue_detail_json(issue, extras=("description_html", "subtask_count", "worklog_count"))
-    return HttpResponse(body, content_type="application/json")

@@ -45,7 +45,7 @@ from issues.selectors import (
     saved_filters_for,
 )
 from issues.services import saved_filter_create, saved_filter_delete, saved_filter_update
-from taskra_site.adapters import dumps, encode_datetime
+from taskra_site.adapters import encode_datetime
 from taskra_site.csvsafe import csv_writer
 from taskra_site.validation import error_messages, json_error, message_errors
 
@@ -274,34 +274,6 @@ def export(request: HttpRequest) -> HttpResponseBase:
     response["Content-Disposition"] = f'attachment; filename="issues-{stamp}.{fmt}"'
     response["Cache-Control"] = "private, no-store"
     return response
-
-
-@require_GET
-def search_api(request: HttpRequest) -> HttpResponse:
-    """Return one page of issues matching ?jql= as JSON: {issues, count, count_capped, next_cursor, prev_cursor}."""
-    params = request.GET
-    try:
-        result = navigator_page(
-            user=request.user,
-            jql=params.get("jql", ""),
-            sort=params.get("sort") or None,
-            direction=params.get("dir") or None,
-            cursor=params.get("cursor") or None,
-            columns=["labels"],
-            size=page_size(params.get("size")),
-        )
-    except JQLError as exc:
-        return _jql_error(exc)
-    except NavigatorError as exc:
-        return json_error(str(exc))
-    body = {
-        "issues": result.rows,
-        "count": result.count,
-        "count_capped": result.count_capped,
-        "next_cursor": result.next_cursor,
-        "prev_cursor": result.prev_cursor,
-    }
-    return HttpResponse(dumps(body), content_type="application/json")
 
 
 # --------------------------------------------------------------------------- saved filters

@@ -38,7 +38,7 @@ def test_every_page_sends_a_strict_policy(alice, admin_user, issue):
     client = Client()
     assert directives(client.get("/accounts/login/"))["default-src"] == ["'self'"]
     client.force_login(alice)
-    for url in ("/issues/", "/browse/DEMO-1", "/timesheet/", "/imports/", "/api/search"):
+    for url in ("/issues/", "/browse/DEMO-1", "/timesheet/", "/imports/", "/rest/api/2/search"):
         policy = directives(client.get(url))
         assert policy["default-src"] == ["'self'"], url
         assert policy["script-src"] == ["'self'"], url

@@ -21,24 +21,8 @@ from taskra_site.validation import apply_validation_errors_to_form, error_messag
 MON = dt.date(2026, 3, 2)
 
 
-def _api_missing_issue(client, users, issue):
-    client.force_login(users["bob"])  # DEMO is not bob's: 404 like a missing issue
-    return client.get(f"/api/issues/{issue.key}"), 404
-
-
-def _api_viewer_write(client, users, issue):
-    client.force_login(users["carol"])
-    return client.post(f"/api/issues/{issue.key}", '{"summary": "x"}', content_type="application/json"), 403
-
-
-def _api_bad_body(client, users, issue):
-    client.force_login(users["alice"])
-    return client.post(f"/api/issues/{issue.key}", '{"summary": ""}', content_type="application/json"), 400
-
-
-def _search_bad_jql(client, users, issue):
-    client.force_login(users["alice"])
-    return client.get("/api/search", {"jql": "project = = DEMO"}), 400
+# The REST API (/rest/api/2/...) answers in Jira's error shape instead: api/tests (test_browser_session.py,
+# test_auth.py) check its 404, 403, 400 and bad-JQL answers.
 
 
 def _export_bad_format(client, users, issue):
@@ -58,10 +42,6 @@ def _worklog_export_bad_range(client, users, issue):
 
 
 ENTRY_POINTS: list[Callable] = [
-    _api_missing_issue,
-    _api_viewer_write,
-    _api_bad_body,
-    _search_bad_jql,
     _export_bad_format,
     _timesheet_refused,
     _worklog_export_bad_range,

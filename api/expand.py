@@ -1,0 +1,121 @@
+"""The `expand` parts of issue responses: names, renderedFields, changelog, transitions.
+
+Each takes the page's issue ids and answers for all of them in one query (search pages expand too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from api.adapters import USER_COLUMNS, jira_datetime, status_json, user_json
+from api.fields import FIELDS_BY_ID
+from issues.models import History, Issue, Status
+from issues.rendering import render_markdown
+
+SUPPORTED = ("renderedFields", "names", "changelog", "transitions", "schema")
+
+
+def names(fields: Iterable[str]) -> dict[str, str]:
+    return {f: FIELDS_BY_ID[f].name for f in fields}
+
+
+def schema(fields: Iterable[str]) -> dict[str, Any]:
+    return {f: FIELDS_BY_ID[f].as_json()["schema"] for f in fields}
+
+
+def rendered_fields(ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Return per issue id Jira's renderedFields: the description as sanitised HTML, dates as text."""
+    rows = Issue.objects.filter(pk__in=ids).values_list("id", "description", "created", "updated", "resolved")
+    return {
+        pk: {
+            "description": render_markdown(description) or None,
+            "created": jira_datetime(created),
+            "updated": jira_datetime(updated),
+            "resolutiondate": jira_datetime(resolved),
+        }
+        for pk, description, created, updated, resolved in rows
+    }
+
+
+def changelog(ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Return per issue id Jira's changelog: one history per (time, author), its items the fields changed."""
+    rows = (
+        History.objects.filter(issue_id__in=ids)
+        .order_by("issue_id", "created", "id")
+        .values_list(
+            "issue_id",
+            "id",
+            "created",
+            "field",
+            "from_value",
+            "to_value",
+            "author_id",
+            *(f"author__{c}" for c in USER_COLUMNS[1:]),
+        )  # fmt: skip
+    )
+    found: dict[int, list[dict[str, Any]]] = {pk: [] for pk in ids}
+    for issue_id, pk, created, field, before, after, author_id, *user in rows:
+        histories = found[issue_id]
+        stamp = jira_datetime(created)
+        if not histories or histories[-1]["created"] != stamp or histories[-1]["_author"] != author_id:
+            histories.append({"id": str(pk), "author": user_json(author_id, *user), "created": stamp, "items": [],
+                              "_author": author_id})  # fmt: skip
+        name = "issuetype" if field == "type" else field
+        item = {"field": name, "fieldtype": "jira", "fieldId": name, "from": None, "fromString": before or None,
+                "to": None, "toString": after or None}  # fmt: skip
+        histories[-1]["items"].append(item)
+    out = {}
+    for issue_id, histories in found.items():
+        for history in histories:
+            history.pop("_author")
+        out[issue_id] = {"startAt": 0, "maxResults": len(histories), "total": len(histories), "histories": histories}
+    return out
+
+
+def transitions_for(status_id: int | None, statuses: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
+    """Return Jira's transitions of an issue: every status other than the current one (ids as strings)."""
+    return [
+        {
+            "id": str(pk),
+            "name": name,
+            "to": status_json(pk, name, category),
+            "hasScreen": False,
+            "isGlobal": True,
+            "isInitial": False,
+            "isAvailable": True,
+            "isConditional": False,
+            "isLooped": False,
+        }  # fmt: skip
+        for pk, name, category in statuses
+        if pk != status_id
+    ]
+
+
+def transitions(ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    statuses = list(Status.objects.values_list("id", "name", "category"))
+    current = dict(Issue.objects.filter(pk__in=ids).values_list("id", "status_id"))
+    return {pk: transitions_for(current.get(pk), statuses) for pk in ids}
+
+
+def apply(issues: list[dict[str, Any]], wanted: Iterable[str], fields: Iterable[str]) -> dict[str, Any]:
+    """Add the per-issue expansions to the issue objects; return the response-level ones (names, schema)."""
+    wanted = set(wanted)
+    ids = [int(i["id"]) for i in issues]
+    per_issue = {
+        "renderedFields": rendered_fields if "renderedFields" in wanted else None,
+        "changelog": changelog if "changelog" in wanted else None,
+        "transitions": transitions if "transitions" in wanted else None,
+    }
+    for key, load in per_issue.items():
+        if load is None:
+            continue
+        found = load(ids) if ids else {}
+        for issue in issues:
+            issue[key] = found.get(int(issue["id"]))
+    top: dict[str, Any] = {}
+    if "names" in wanted:
+        top["names"] = names(fields)
+    if "schema" in wanted:
+        top["schema"] = schema(fields)
+    return top

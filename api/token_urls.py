@@ -1,0 +1,11 @@
+"""The API tokens page under the user's profile: /accounts/tokens/ (list, create), /accounts/tokens/ID/revoke."""
+
+from django.urls import path
+
+from api.views import tokens
+
+app_name = "tokens"
+urlpatterns = [
+    path("", tokens.token_list, name="list"),
+    path("<int:pk>/revoke", tokens.token_revoke, name="revoke"),
+]
