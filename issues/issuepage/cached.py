@@ -104,12 +104,14 @@ def get_cached_issue(key: str) -> Issue | None:
                 issue_lru.touch(key)
                 issue_lru.hits += 1
                 return copy.copy(issue)
-        else:
-            ids = issue_ids_by_key(key=key)
-            if ids is None:
-                return None
-            issue_id, project_id = ids
-            gens = tuple(pagecache.current_generations([issue_id], [project_id]).values())
+        # Not kept, or stale: the key is looked up again, since a stale entry may name a deleted issue whose key
+        # a new one took (an import re-creating it).
+        ids = issue_ids_by_key(key=key)
+        if ids is None:
+            issue_lru.discard(key)
+            return None
+        issue_id, project_id = ids
+        gens = tuple(pagecache.current_generations([issue_id], [project_id]).values())
     except CacheDown:
         issue_lru.discard(key)
         return issue_with_joins(key=key)

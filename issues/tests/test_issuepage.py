@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from issues import pagecache
 from issues.issuepage import cached as issuepage
 from issues.lru import IssueLRU
 from issues.models import Issue
@@ -51,6 +52,28 @@ def test_get_cached_issue_forgets_deleted_issue(project_a, make_issue, alice, dj
         issue_delete(issue=issue, actor=alice)
     assert issuepage.get_cached_issue(issue.key) is None
     assert issuepage.get_cached_issue("NOPE-1") is None
+
+
+def test_get_cached_issue_finds_a_new_issue_that_took_a_deleted_issues_key(
+    project_a, make_issue, alice, django_capture_on_commit_callbacks
+):
+    # Found by the invariants test: DEMO-1 was read (kept in the LRU), deleted, and imported again under the same
+    # key; the stale entry named the old id, so the page answered 404 for the new issue.
+    from issues.services import issue_delete
+
+    issue = make_issue(project_a, summary="old")
+    issuepage.get_cached_issue(issue.key)
+    with django_capture_on_commit_callbacks(execute=True):
+        issue_delete(issue=issue, actor=alice)
+    with django_capture_on_commit_callbacks(execute=True):  # as the import writer does: the kept key, a new row
+        again = Issue.objects.create(
+            project=project_a, number=issue.number, key=issue.key, summary="new", reporter=alice, created=issue.created,
+            updated=issue.updated,
+            type_id=issue.type_id, status_id=issue.status_id, priority_id=issue.priority_id,
+        )  # fmt: skip
+        pagecache.invalidate_on_commit([again.pk], {project_a.pk})
+    found = issuepage.get_cached_issue(issue.key)
+    assert found is not None and (found.pk, found.summary) == (again.pk, "new")
 
 
 def test_get_cached_issue_lru_stays_within_bound(project_a, make_issue, monkeypatch):

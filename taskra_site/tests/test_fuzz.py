@@ -52,6 +52,11 @@ TEXT = st.one_of(
 # Valid JQL around random values reaches the database; token soup and any text exercise the parser's errors.
 JQL_TEMPLATES = ["summary ~ {}", "text ~ {}", "project = DEMO AND labels = {}", "assignee = {}", "key = {}",
                  "status in ({}, Done) order by key", "created > {}", "worklogDate >= {}", "parent = {}"]  # fmt: skip
+# The same fields by their Jira REST API names (PUT /rest/api/2/issue/KEY {"fields": {...}}).
+JIRA_FIELDS = [
+    "summary", "description", "issuetype", "status", "priority", "resolution", "assignee", "reporter", "labels",
+    "parent", "duedate", "timetracking", "timeoriginalestimate", "timeestimate",
+]  # fmt: skip
 JQL = st.one_of(
     TEXT,
     st.lists(st.one_of(st.sampled_from(JQL_TOKENS), NASTY), max_size=12).map(" ".join),
@@ -119,7 +124,7 @@ class Fuzzer:
 
     def check(self, response: Any, describe: str, raw: str) -> None:
         self.sent += 1
-        route = re.sub(r"(/browse/|/api/issues/)[^/ ?]*", r"\1KEY", describe.split("?")[0].split(" {")[0])
+        route = re.sub(r"(/browse/|/rest/api/2/issue/)[^/ ?]*", r"\1KEY", describe.split("?")[0].split(" {")[0])
         self.statuses[(" ".join(route.split()[:2]), response.status_code)] += 1
         if response.status_code < 500:
             return
@@ -143,9 +148,9 @@ class Fuzzer:
         self.check(response, f"POST {path} {body}", path + "".join(k + v for k, v in params))
         return response
 
-    def post_json(self, path: str, body: bytes, raw: str) -> Any:
-        response = self.client.post(path, body, content_type="application/json")
-        self.check(response, f"POST {path} {body[:300]!r}", raw)
+    def put_json(self, path: str, body: bytes, raw: str) -> Any:
+        response = self.client.put(path, body, content_type="application/json")
+        self.check(response, f"PUT {path} {body[:300]!r}", raw)
         return response
 
 
@@ -203,7 +208,7 @@ def navigator(f: Fuzzer, data: st.DataObject) -> None:
                         ("filter", NUMBERISH), ("text", TEXT), ("status", TEXT), ("assignee", TEXT)):  # fmt: skip
         if data.draw(st.booleans()):
             params.append((name, data.draw(strat)))
-    path = data.draw(st.sampled_from(["/issues/", "/api/search", "/issues/export"]))
+    path = data.draw(st.sampled_from(["/issues/", "/rest/api/2/search", "/issues/export"]))
     if path == "/issues/export":
         params.append(("format", data.draw(st.sampled_from(["csv", "json", "xml"]))))
     f.get(path, params)
@@ -216,14 +221,14 @@ def issue_pages(f: Fuzzer, data: st.DataObject) -> None:
     if what == "view":
         f.get(base, [])
     elif what == "api":
-        body: Any = {name: data.draw(JSON_VALUE) for name in data.draw(st.lists(st.sampled_from(ISSUE_FIELDS)))}
+        body: Any = {name: data.draw(JSON_VALUE) for name in data.draw(st.lists(st.sampled_from(JIRA_FIELDS)))}
         if data.draw(st.booleans()):
-            raw = json.dumps(body, ensure_ascii=True).encode()
+            raw = json.dumps({"fields": body}, ensure_ascii=True).encode()
             if data.draw(st.booleans()):
                 raw = raw[: data.draw(st.integers(0, len(raw)))]  # truncated JSON
         else:
             raw = data.draw(st.binary(max_size=60))
-        f.post_json(base.replace("/browse/", "/api/issues/"), raw, key + raw.decode("latin-1"))
+        f.put_json(base.replace("/browse/", "/rest/api/2/issue/"), raw, key + raw.decode("latin-1"))
     elif what == "edit":
         valid = {k: v for k, v in f.valid.items() if k != "project"}
         f.post(base + "/edit", mutated(data, valid, ISSUE_FIELDS))

@@ -722,27 +722,30 @@ def build_machine(capture: Callable[..., Any], clock: Clock) -> type[RuleBasedSt
         def api_update(self, actor, pick, change, value) -> None:
             issue = self.issue(pick)
             body: dict[str, Any]
+            # The Jira REST API's edit (PUT issue/KEY with Jira's `fields`), as a browser session sends it.
             if change == "summary":
                 body = {"summary": self.summary()}
             elif change == "status":
-                body = {"status": ["To Do", "In Progress", "Done"][value % 3]}
+                body = {"status": {"name": ["To Do", "In Progress", "Done"][value % 3]}}
             elif change == "priority":
-                body = {"priority": ["High", "Low", "Medium"][value % 3]}
+                body = {"priority": {"name": ["High", "Low", "Medium"][value % 3]}}
             elif change == "labels":
                 body = {"labels": [["api"], [], ["api", "backend"]][value % 3]}
             elif change == "parent":
                 other = self.issue(value)
-                body = {"parent": other.key if other and value % 4 else None}
+                body = {"parent": {"key": other.key} if other and value % 4 else None}
             elif change == "assignee":
-                body = {"assignee": [None, "alice", "bob", "carol"][value % 4]}
+                name = [None, "alice", "bob", "carol"][value % 4]
+                body = {"assignee": {"name": name} if name else None}
             elif change == "remaining_estimate":
-                body = {"remaining_estimate": ["1h", "0", None][value % 3]}
+                body = {"timetracking": {"remainingEstimate": ["1h", "0", "2h"][value % 3]}}
             else:
                 body = {"description": ["api\nline", "", "plain"][value % 3]}
 
             def write(client: Client) -> list[Any]:
-                url = f"/api/issues/{issue.key}"
-                return [client.post(url, json.dumps(body), content_type="application/json"), client.get(url)]
+                url = f"/rest/api/2/issue/{issue.key}"
+                body_json = json.dumps({"fields": body})
+                return [client.put(url, body_json, content_type="application/json"), client.get(url)]
 
             self.step("api", actor, f"API {issue.key} {body}", write)
 
@@ -867,7 +870,7 @@ def build_machine(capture: Callable[..., Any], clock: Clock) -> type[RuleBasedSt
             self.step("membership", "root", f"{'grant' if grant else 'revoke'} bob's OPS membership", write)
             is_member = Membership.objects.filter(user=bob, project=self.ops).exists()
             for issue in Issue.objects.filter(project=self.ops).order_by("pk"):
-                for url in (f"/browse/{issue.key}", f"/api/issues/{issue.key}"):
+                for url in (f"/browse/{issue.key}", f"/rest/api/2/issue/{issue.key}"):
                     status = self.clients["bob"].get(url).status_code
                     self.hole(
                         "revoked_member", status == (200 if is_member else 404),
@@ -882,9 +885,9 @@ def build_machine(capture: Callable[..., Any], clock: Clock) -> type[RuleBasedSt
             def write(client: Client) -> list[Any]:
                 return [
                     client.get(f"/browse/{issue.key}"),
-                    client.get(f"/api/issues/{issue.key}"),
+                    client.get(f"/rest/api/2/issue/{issue.key}"),
                     client.get("/issues/", {"jql": f"key = {issue.key} OR project = DEMO"}),
-                    client.get("/api/search", {"jql": "project in (DEMO, OPS) order by key"}),
+                    client.get("/rest/api/2/search", {"jql": "project in (DEMO, OPS) order by key"}),
                     client.get("/worklogs/", {"start": "2026-03-02", "end": "2026-03-08"}),
                     client.get("/timesheet/", {"week": "2026-W10"}),
                     client.get("/reports/", {"start": "2026-03-02", "end": "2026-03-08", "group": "issue"}),
