@@ -25,6 +25,7 @@ from imports.models import Job, JobFormat
 from imports.schemas import IssueRecord, UserRef
 from imports.users import UserMatcher
 from issues import pagecache
+from issues.durations import format_duration
 from issues.models import (
     Comment,
     Issue,
@@ -418,11 +419,13 @@ class ImportWriter:
         wl_touched, out.worklogs, recalc = self._write_children(
             accepted, ids, Worklog, WORKLOG_FIELDS, "worklogs", self._worklog_values, old_children["worklogs"], left
         )
+        parent_history: list[tuple[int, str, Any, Any]] = []
+        if out.worklogs:
+            parent_history += self._worklog_history(accepted, ids, old_children["worklogs"])
         cm_touched, out.comments, _ = self._write_children(
             accepted, ids, Comment, COMMENT_FIELDS, "comments", self._comment_values, old_children["comments"], left
         )
         touched |= wl_touched | cm_touched
-        parent_history: list[tuple[int, str, Any, Any]] = []
         touched |= self._write_parents(accepted, ids, existing, out, left, parent_history)
         recalc -= {ids[key] for key in created_keys}
         if recalc:
@@ -547,6 +550,33 @@ class ImportWriter:
                 old = existing.get(ext)
                 if old is not None and old.project_id not in self.editable:
                     raise RecordError(attr, f"{attr[:-1]} {ext} already exists in a project you cannot change")
+
+    def _worklog_history(
+        self, accepted: list, ids: dict[str, int], existing: dict[str, OldChild]
+    ) -> list[tuple[int, str, Any, Any]]:
+        """Return the history changes of the chunk's worklogs, as worklogs.services writes them ("worklog" rows).
+
+        Time logged on an issue that existed before the chunk, a changed duration, and a worklog that moves
+        between issues (gone from one, added to the other). A new issue's own worklogs are part of its creation.
+        """
+        changes: list[tuple[int, str, Any, Any]] = []
+        created = {key for _, _, key, _, state in accepted if state == "created"}
+        spent = WORKLOG_FIELDS.index("time_spent")
+        for _, rec, key, _, _ in accepted:
+            issue_id = ids[key]
+            for ext, worklog in zip(child_external_ids(key, rec, "worklogs"), rec.worklogs, strict=True):
+                new = format_duration(self._worklog_values(worklog, issue_id)[spent])
+                old = existing.get(ext)
+                if old is None:
+                    if key not in created:
+                        changes.append((issue_id, "worklog", "", new))
+                    continue
+                before = format_duration(old.values[spent])
+                if old.values[0] != issue_id:
+                    changes += [(old.values[0], "worklog", before, ""), (issue_id, "worklog", "", new)]
+                elif before != new:
+                    changes.append((issue_id, "worklog", before, new))
+        return changes
 
     def _write_children(
         self,

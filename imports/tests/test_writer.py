@@ -346,3 +346,18 @@ def test_parent_links_changed_by_an_import_write_history(tmp_path, project_a, al
     )
     assert [(a.split(" ")[0], b.split(" ")[0]) for a, b in rows] == [("DEMO-1", "DEMO-2"), ("DEMO-2", "")]
     assert Issue.objects.get(key="DEMO-3").parent is None
+
+
+@pytest.mark.django_db
+def test_worklog_changes_by_an_import_write_history_on_existing_issues(tmp_path, project_a, alice):
+    # Found by the invariants test: a worklog moved by an import changed both issues' time with no history.
+    first = [jira_issue(1, worklogs=1), jira_issue(2, worklogs=0)]
+    run(services.import_job_create(user=alice, paths=[write_jira_json(tmp_path / "a.json", first)], enqueue=False))
+    assert not History.objects.filter(field="worklog").exists()  # created with the issue: part of its creation
+    moved = jira_issue(2, worklogs=0)
+    moved["fields"]["worklog"]["worklogs"] = jira_issue(1, worklogs=1)["fields"]["worklog"]["worklogs"]
+    moved["fields"]["worklog"]["worklogs"][0]["timeSpentSeconds"] = 3600
+    run(services.import_job_create(user=alice, paths=[write_jira_json(tmp_path / "b.json", [moved])], enqueue=False))
+    rows = set(History.objects.filter(field="worklog").values_list("issue__key", "from_value", "to_value"))
+    assert rows == {("DEMO-1", "30m", ""), ("DEMO-2", "", "1h")}
+    assert Issue.objects.get(key="DEMO-1").time_spent == 0 and Issue.objects.get(key="DEMO-2").time_spent == 3600
