@@ -51,10 +51,11 @@ def test_server_info_answers_anonymous_callers_but_not_bad_tokens(client, alice)
     _assert_401(client.get("/rest/api/2/serverInfo", **bearer("tkr_nope")))
 
 
-def test_revoked_token_is_refused_at_once(client, alice, alice_token):
+def test_revoked_token_is_refused_at_once(client, alice, alice_token, django_capture_on_commit_callbacks):
     assert client.get("/rest/api/2/myself", **bearer(alice_token)).status_code == 200
     token = ApiToken.objects.get(user=alice)
-    api_token_revoke(token=token, actor=alice)
+    with django_capture_on_commit_callbacks(execute=True):  # the revocation commits (the test runs in a transaction)
+        api_token_revoke(token=token, actor=alice)
     _assert_401(client.get("/rest/api/2/myself", **bearer(alice_token)))
 
 
@@ -79,7 +80,8 @@ def test_token_lookup_is_one_query_and_last_used_is_written_at_most_once_a_minut
     assert len(first) == 2 and "UPDATE" in first[1]["sql"]
     with CaptureQueriesContext(connection) as again:
         auth.token_user(alice_token, now=now + dt.timedelta(seconds=59))
-    assert len(again) == 1
+    # Again the one lookup; with a shared cache (Redis) the process reuses it under the current generation: none.
+    assert len(again) == (1 if sharedcache.is_process_local() else 0)
     assert ApiToken.objects.get(user=alice).last_used == now
 
 
