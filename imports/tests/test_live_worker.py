@@ -123,14 +123,17 @@ def test_worker_killed_mid_import_resumes_with_exact_counts(live_worker, tmp_pat
 def test_cancel_stops_after_the_current_chunk(live_worker, tmp_path, project_a, alice, alice_client):
     from imports import services
 
-    path = write_jira_json(tmp_path / "big.json", [jira_issue(i) for i in range(1, 1501)])
-    job = services.import_job_create(user=alice, paths=[path], options={"chunk_size": 20})
+    # 600 chunks of 10: the cancel is posted within a poll (0.1 s) of the first commit, hundreds of chunks before
+    # the end (1,500 issues in chunks of 20 once finished first on a fast, idle machine).
+    total = 6000
+    path = write_jira_json(tmp_path / "big.json", [jira_issue(i, worklogs=1, comments=0) for i in range(1, total + 1)])
+    job = services.import_job_create(user=alice, paths=[path], options={"chunk_size": 10})
     wait_for_job(job.pk, until=lambda j: j.processed > 0 or j.is_finished)
     response = alice_client.post(f"/imports/{job.pk}/cancel")
     assert response.status_code == 302
     job = wait_for_job(job.pk)
     assert job.state == JobState.CANCELLED
-    assert 0 < job.processed < 1500
+    assert 0 < job.processed < total
     assert Issue.objects.count() == job.created_count == job.processed
 
 
