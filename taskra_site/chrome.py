@@ -1,10 +1,10 @@
 """The page header on every page, rendered once per user name and menu variant rather than once per request.
 
 base.html's {% topbar %} is the header: the brand, the main menu, quick search, the user's name and the logout
-form. Rendering those twenty-odd template nodes costs more than the rest of a cached issue page around its body
-(figures: docs/benchmarks/2026-12-01-topbar.md), yet they only change with the user's name, staff flag and the
-script prefix. The tag keeps the rendered header per such key and puts in the request's CSRF token, the one part
-that is per request.
+form. Rendered node by node it cost a cached issue page about 500 of its 5,600 Python calls per hit
+(docs/benchmarks/2026-12-01-topbar.md), yet it only changes with the user's name, staff flag and the script
+prefix. The tag keeps the rendered header per such key and puts in the request's CSRF token, the one part that is
+per request.
 """
 
 from __future__ import annotations
