@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from imports import services
 from imports.models import Job, JobError, JobState, Placeholder
 from issues.admin import IssueAdmin
+from issues.bulk import bulk_preview
 from issues.models import Issue, Priority, Status
 
 
@@ -124,26 +125,29 @@ def bulk_change_issues(modeladmin: Any, request: HttpRequest, queryset: QuerySet
         modeladmin.message_user(request, "Bulk change applies to issues only.", messages.ERROR)
         return None
     form = AdminBulkChangeForm(request.POST if "apply" in request.POST else None)
+    preview = None
     if "apply" in request.POST and form.is_valid():
         data = form.cleaned_data
+        changes = {
+            "status": data["status"].name if data["status"] else None,
+            "priority": data["priority"].name if data["priority"] else None,
+            "assignee": data["assignee"] or None,
+            "add_labels": data["add_labels"].split(),
+            "remove_labels": data["remove_labels"].split(),
+        }
+        issue_ids = list(queryset.values_list("pk", flat=True))
         try:
-            job = services.bulk_update_job_create(
-                user=request.user,
-                issue_ids=list(queryset.values_list("pk", flat=True)),
-                changes={
-                    "status": data["status"].name if data["status"] else None,
-                    "priority": data["priority"].name if data["priority"] else None,
-                    "assignee": data["assignee"] or None,
-                    "add_labels": data["add_labels"].split(),
-                    "remove_labels": data["remove_labels"].split(),
-                },
-                source="admin",
-            )
+            if "confirm" not in request.POST:
+                # As the navigator's bulk change: the count, the first issues and the changes, then Confirm.
+                preview = bulk_preview(user=request.user, changes=changes, issue_ids=issue_ids, jql=None)
+            else:
+                job = services.bulk_update_job_create(
+                    user=request.user, issue_ids=issue_ids, changes=changes, source="admin"
+                )
+                modeladmin.message_user(request, f"Bulk change #{job.pk} queued.")
+                return HttpResponseRedirect(job.get_absolute_url())
         except ValidationError as exc:
             form.add_error(None, exc)
-        else:
-            modeladmin.message_user(request, f"Bulk change #{job.pk} queued.")
-            return HttpResponseRedirect(job.get_absolute_url())
     return TemplateResponse(
         request,
         "imports/admin_bulk_change.html",
@@ -153,6 +157,7 @@ def bulk_change_issues(modeladmin: Any, request: HttpRequest, queryset: QuerySet
             "form": form,
             "queryset": queryset,
             "count": queryset.count(),
+            "preview": preview,
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
             "opts": modeladmin.model._meta,
         },

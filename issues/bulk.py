@@ -163,7 +163,7 @@ def bulk_preview(
     only issues in projects the user may edit are counted and listed. Raise ValidationError with a message for
     bad changes, bad JQL or no selection. Queries: the changes' names, the count and the first page.
     """
-    cleaned = bulk_changes_clean(changes)
+    cleaned = bulk_changes_clean(changes, user=user)  # names only people who share a project with `user`
     wanted: set[int] = set()
     if issue_ids:
         try:

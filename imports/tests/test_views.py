@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 from imports import services
 from imports.models import Job, JobState
 from imports.tests.conftest import jira_issue, write_jira_json
-from issues.models import Comment, Issue
+from issues.models import Comment, Issue, Membership, Role
 from worklogs.models import Worklog
 
 
@@ -74,25 +74,33 @@ def test_viewer_bulk_change_changes_nothing(client, carol, project_a, make_issue
 
 
 @pytest.mark.django_db
-def test_admin_bulk_change_action_queues_a_job(
-    client, admin_user, project_a, make_issue, django_capture_on_commit_callbacks
+def test_admin_bulk_change_action_previews_then_queues_a_job(
+    client, admin_user, project_a, project_b, make_issue, bob, django_capture_on_commit_callbacks
 ):
-    issues = [make_issue(project_a) for _ in range(2)]
+    # The admin (a DEMO member: the membership rule holds for superusers too) selects two DEMO issues and one OPS
+    # issue. The action asks for the changes, shows what will change (2 issues; OPS left out), and queues the job
+    # only on Confirm, as the navigator's bulk change does.
+    Membership.objects.create(project=project_a, user=admin_user, role=Role.MEMBER)
+    issues = [make_issue(project_a) for _ in range(2)] + [make_issue(project_b, reporter=bob)]
     client.force_login(admin_user)
     ids = [str(i.pk) for i in issues]
     form = client.post("/admin/issues/issue/", {"action": "bulk_change_issues", "_selected_action": ids})
-    assert form.status_code == 200 and b"Start bulk change" in form.content
-    response = client.post(
-        "/admin/issues/issue/",
-        {
-            "action": "bulk_change_issues",
-            "_selected_action": ids,
-            "apply": "1",
-            "priority": "",
-            "assignee": "none",
-            "add_labels": "triaged",
-        },
-    )
+    assert form.status_code == 200 and b"Preview changes" in form.content
+    data = {
+        "action": "bulk_change_issues",
+        "_selected_action": ids,
+        "apply": "1",
+        "priority": "",
+        "assignee": "none",
+        "add_labels": "triaged",
+    }
+    preview = client.post("/admin/issues/issue/", data)
+    html = preview.content.decode()
+    assert preview.status_code == 200 and not Job.objects.exists()
+    assert "2 issues will change." in html and "1 selected issue in projects you may not edit is left out." in html
+    assert issues[0].key in html and issues[2].key not in html and "triaged" in html
+    assert 'name="confirm"' in html and "Confirm: change 2 issues" in html
+    response = client.post("/admin/issues/issue/", {**data, "confirm": "1"})
     assert response.status_code == 302, response.content[:500]
     job = Job.objects.get(kind="bulk_update")
     assert job.source == "admin" and job.options["ids"] == sorted(int(i) for i in ids)

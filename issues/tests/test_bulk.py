@@ -246,3 +246,12 @@ def test_bulk_assignment_skips_and_reports_issues_of_projects_the_assignee_is_no
     assert Issue.objects.get(pk=demo.pk).assignee == carol and Issue.objects.get(pk=ops.pk).assignee is None
     [error] = job.errors.all()
     assert error.issue_key == ops.key and error.message == "Carol Clark is not a member of OPS: not changed."
+
+
+def test_bulk_preview_reaches_only_people_who_share_a_project(project_a, project_b, alice, bob, make_issue):
+    # bob (OPS only) previews assigning his issue to alice (DEMO only): the same answer as for a name nobody has.
+    ops = make_issue(project_b, reporter=bob)
+    for name in ("alice", "nobody"):
+        with pytest.raises(ValidationError) as exc:
+            bulk.bulk_preview(user=bob, changes={"assignee": name}, issue_ids=[ops.pk], jql=None)
+        assert exc.value.messages == [f"Unknown user '{name}'."]
