@@ -367,7 +367,15 @@ class ImportWriter:
                 }
                 if not rec.parent and type_id is not None and self._type(type_id).is_subtask:
                     # The hierarchy rule of the issue services, before anything of the record is written.
-                    raise RecordError("parent", issue_parent_error(**self._typed(key, type_id)) or "")
+                    rule = issue_parent_error(
+                        issue_id=None,
+                        issue_key=key,
+                        has_subtasks=False,
+                        parent=None,
+                        project_id=project_id,
+                        issue_type=self._type(type_id),
+                    )
+                    raise RecordError("parent", rule or "")
             except RecordError as exc:
                 out.errors.append(parsers.RowError(raw.number, raw.line, key, exc.field, str(exc)))
                 continue
@@ -416,12 +424,18 @@ class ImportWriter:
         touched |= self._write_labels(accepted, ids, created_keys)
         # Issues that lose a worklog, a comment or a sub-task: their pages go stale too (old issue id -> project id).
         left: dict[int, int] = {}
+        parent_history: list[tuple[int, str, Any, Any]] = []  # worklog and parent-link changes, by issue id
         wl_touched, out.worklogs, recalc = self._write_children(
-            accepted, ids, Worklog, WORKLOG_FIELDS, "worklogs", self._worklog_values, old_children["worklogs"], left
+            accepted,
+            ids,
+            Worklog,
+            WORKLOG_FIELDS,
+            "worklogs",
+            self._worklog_values,
+            old_children["worklogs"],
+            left,
+            history=parent_history,
         )
-        parent_history: list[tuple[int, str, Any, Any]] = []
-        if out.worklogs:
-            parent_history += self._worklog_history(accepted, ids, old_children["worklogs"])
         cm_touched, out.comments, _ = self._write_children(
             accepted, ids, Comment, COMMENT_FIELDS, "comments", self._comment_values, old_children["comments"], left
         )
@@ -551,33 +565,6 @@ class ImportWriter:
                 if old is not None and old.project_id not in self.editable:
                     raise RecordError(attr, f"{attr[:-1]} {ext} already exists in a project you cannot change")
 
-    def _worklog_history(
-        self, accepted: list, ids: dict[str, int], existing: dict[str, OldChild]
-    ) -> list[tuple[int, str, Any, Any]]:
-        """Return the history changes of the chunk's worklogs, as worklogs.services writes them ("worklog" rows).
-
-        Time logged on an issue that existed before the chunk, a changed duration, and a worklog that moves
-        between issues (gone from one, added to the other). A new issue's own worklogs are part of its creation.
-        """
-        changes: list[tuple[int, str, Any, Any]] = []
-        created = {key for _, _, key, _, state in accepted if state == "created"}
-        spent = WORKLOG_FIELDS.index("time_spent")
-        for _, rec, key, _, _ in accepted:
-            issue_id = ids[key]
-            for ext, worklog in zip(child_external_ids(key, rec, "worklogs"), rec.worklogs, strict=True):
-                new = format_duration(self._worklog_values(worklog, issue_id)[spent])
-                old = existing.get(ext)
-                if old is None:
-                    if key not in created:
-                        changes.append((issue_id, "worklog", "", new))
-                    continue
-                before = format_duration(old.values[spent])
-                if old.values[0] != issue_id:
-                    changes += [(old.values[0], "worklog", before, ""), (issue_id, "worklog", "", new)]
-                elif before != new:
-                    changes.append((issue_id, "worklog", before, new))
-        return changes
-
     def _write_children(
         self,
         accepted: list,
@@ -588,11 +575,15 @@ class ImportWriter:
         to_values: Callable[[Any, int], tuple],
         existing: dict[str, OldChild],
         left: dict[int, int],
+        history: list[tuple[int, str, Any, Any]] | None = None,
     ) -> tuple[set[str], int, set[int]]:
         """Upsert worklogs or comments by (source, external_id); return touched issue keys, rows written, issue ids.
 
         `existing` are the rows loaded (and checked) before the issues were written; the issues a row moves away
-        from are added to `left` (issue id -> project id) for the invalidation.
+        from are added to `left` (issue id -> project id) for the invalidation. With `history` (worklogs), the
+        "worklog" history changes worklogs.services writes are added to it for issues that existed before the
+        chunk: time logged on them, a changed duration, a worklog moved between issues (gone from one, added to
+        the other). A new issue's own worklogs are part of its creation.
         """
         wanted: dict[str, tuple[str, tuple]] = {}
         for _, rec, key, _, _ in accepted:
@@ -605,8 +596,20 @@ class ImportWriter:
         updates: list[Any] = []
         touched: set[str] = set()
         issue_ids: set[int] = set()
+        created = {key for _, _, key, _, state in accepted if state == "created"}
+        spent = fields.index("time_spent") if history is not None else 0
         for ext, (key, values) in wanted.items():
             old = existing.get(ext)
+            if history is not None and (old is None or old.values != values):
+                new = format_duration(values[spent])
+                if old is None:
+                    if key not in created:
+                        history.append((values[0], "worklog", "", new))
+                elif old.values[0] != values[0]:
+                    history += [(old.values[0], "worklog", format_duration(old.values[spent]), ""),
+                                (values[0], "worklog", "", new)]  # fmt: skip
+                elif old.values[spent] != values[spent]:
+                    history.append((values[0], "worklog", format_duration(old.values[spent]), new))
             if old is None:
                 new_rows.append((*values, self.source, ext))
             elif old.values != values:
@@ -670,18 +673,6 @@ class ImportWriter:
                 for pk, name, is_subtask in IssueType.objects.values_list("pk", "name", "is_subtask")
             }
         return self.type_rows[type_id]
-
-    def _typed(self, key: str, type_id: int) -> dict[str, Any]:
-        """Return issue_parent_error's arguments for a record of this type that names no parent."""
-        return {
-            "issue_id": None,
-            "issue_key": key,
-            "has_subtasks": False,
-            "parent": None,
-            "project_id": 0,
-            "issue_type": self._type(type_id),
-            "parent_type": None,
-        }
 
     def _parent_rows(self, keys: set[str]) -> dict[str, ParentRow]:
         """Return the issues with these keys as the hierarchy rule reads them, by key (one query).
