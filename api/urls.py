@@ -7,7 +7,7 @@ docs/api.md, "Adding an endpoint".
 
 from django.urls import path, re_path
 
-from api.views import comments, issues, meta, search, transitions, worklogs
+from api.views import comments, issues, jql, meta, search, transitions, worklogs
 from api.views.fallback import unsupported
 
 app_name = "api"
@@ -27,6 +27,8 @@ urlpatterns = [
     path("user", meta.user, name="user"),
     path("search", search.search, name="search"),
     path("search/jql", search.search_jql, name="search_jql"),
+    path("jql/autocompletedata", jql.autocomplete, name="jql_autocomplete"),
+    path("jql/autocompletedata/suggestions", jql.suggestions, name="jql_suggestions"),
     path("issue", issues.issue_create_view, name="issue_create"),
     path("issue/bulk", issues.issue_bulk, name="issue_bulk"),
     path("issue/<str:id_or_key>", issues.issue, name="issue"),

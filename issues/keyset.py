@@ -140,17 +140,26 @@ def _decode_value(path: str, raw: Any) -> Any:
     return value
 
 
-def encode_cursor(keys: list[SortKey], values: list[Any], *, backward: bool = False) -> str:
-    """Return an opaque cursor for the position `values` (the sort values of a row)."""
+def encode_cursor(keys: list[SortKey], values: list[Any], *, backward: bool = False, start: int | None = None) -> str:
+    """Return an opaque cursor for the position `values` (the sort values of a row).
+
+    start is the 0-based rank of the first row of the page the cursor leads to, when known; it only labels
+    the page ("51-100 of 5,000"), never selects rows, so a tampered value can mislabel but not leak.
+    """
     payload: dict[str, Any] = {"o": signature(keys), "v": [_encode_value(v) for v in values]}
     if backward:
         payload["b"] = 1
+    if start is not None:
+        payload["p"] = start
     raw = json.dumps(payload, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(keys: list[SortKey], cursor: str) -> tuple[list[Any], bool]:
-    """Return (values, backward) of a cursor made by encode_cursor for the same ordering; raise CursorError."""
+def decode_cursor(keys: list[SortKey], cursor: str) -> tuple[list[Any], bool, int | None]:
+    """Return (values, backward, start) of a cursor made by encode_cursor for the same ordering.
+
+    Raise CursorError for a cursor that is damaged or belongs to another ordering.
+    """
     damaged = "The page link is damaged; start again from the first page."
     if not cursor or len(cursor) > MAX_CURSOR_LENGTH:
         raise CursorError(damaged)
@@ -166,7 +175,14 @@ def decode_cursor(keys: list[SortKey], cursor: str) -> tuple[list[Any], bool]:
     values = [_decode_value(key.path, raw_value) for key, raw_value in zip(keys, payload["v"], strict=True)]
     if values[-1] is None:
         raise CursorError(damaged)
-    return values, bool(payload.get("b"))
+    start = payload.get("p")
+    if start is not None and (isinstance(start, bool) or not isinstance(start, int) or not 0 <= start < 2**31):
+        raise CursorError(damaged)
+    return values, bool(payload.get("b")), start
+
+
+# The cursor of the last page: the rows are read from the end of the ordering, no seek needed.
+LAST_PAGE = "last"
 
 
 @dataclass
@@ -174,26 +190,42 @@ class KeysetPage:
     rows: list[Any]
     next_cursor: str | None
     prev_cursor: str | None
+    # 0-based rank of the page's first row among all matches; None when unknown (an old cursor, or the last
+    # page of a result too large to count).
+    start: int | None = 0
 
 
-def keyset_page(queryset: QuerySet, order_by: list[str], *, cursor: str | None, size: int) -> KeysetPage:
+def keyset_page(
+    queryset: QuerySet, order_by: list[str], *, cursor: str | None, size: int, total: int | None = None
+) -> KeysetPage:
     """Return one page of `queryset` in the given order, after (or, for a backward cursor, before) `cursor`.
 
-    One query: the page plus one extra row that tells whether another page exists.
+    cursor LAST_PAGE reads the last page from the end; with `total` (the exact number of matches) it holds
+    the rows after the last full page, so page numbers line up with those counted from the start. One query:
+    the page plus one extra row that tells whether another page exists.
     """
     keys = parse_order(order_by)
     values: list[Any] | None = None
     backward = False
-    if cursor:
-        values, backward = decode_cursor(keys, cursor)
+    start: int | None = 0
+    take = size
+    if cursor == LAST_PAGE:
+        backward = True
+        if total is not None:
+            take = total % size or size
+            start = max(total - take, 0)
+        else:
+            start = None
+    elif cursor:
+        values, backward, start = decode_cursor(keys, cursor)
     annotations = {annotation_name(i): F(k.path) for i, k in enumerate(keys) if k.path != "id"}
     qs = queryset.annotate(**annotations) if annotations else queryset
     if values is not None:
         qs = qs.filter(seek_condition(keys, values, reverse=backward))
     qs = qs.order_by(*order_expressions(keys, reverse=backward))
-    rows = list(qs[: size + 1])
-    more = len(rows) > size
-    rows = rows[:size]
+    rows = list(qs[: take + 1])
+    more = len(rows) > take
+    rows = rows[:take]
     if backward:
         rows.reverse()
 
@@ -202,10 +234,12 @@ def keyset_page(queryset: QuerySet, order_by: list[str], *, cursor: str | None, 
 
     next_cursor = prev_cursor = None
     if rows:
-        has_next = backward or more
+        has_next = (backward and cursor != LAST_PAGE) or (more and not backward)
         has_prev = more if backward else values is not None
         if has_next:
-            next_cursor = encode_cursor(keys, position(rows[-1]))
+            next_start = start + len(rows) if start is not None else None
+            next_cursor = encode_cursor(keys, position(rows[-1]), start=next_start)
         if has_prev:
-            prev_cursor = encode_cursor(keys, position(rows[0]), backward=True)
-    return KeysetPage(rows=rows, next_cursor=next_cursor, prev_cursor=prev_cursor)
+            prev_start = max(start - size, 0) if start is not None else None
+            prev_cursor = encode_cursor(keys, position(rows[0]), backward=True, start=prev_start)
+    return KeysetPage(rows=rows, next_cursor=next_cursor, prev_cursor=prev_cursor, start=start)

@@ -243,6 +243,20 @@ class SavedFilter(models.Model):
         return self.name
 
 
+class NavigatorPreference(models.Model):
+    """The navigator columns and column sort a user chose last, used when a search names none of its own."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="navigator_preference", primary_key=True
+    )
+    columns = models.CharField(max_length=255, blank=True, default="")
+    sort = models.CharField(max_length=40, blank=True, default="")
+    direction = models.CharField(max_length=4, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.columns} / {self.sort} {self.direction}"
+
+
 class CacheBump(models.Model):
     """A page-cache generation bump not yet applied to the shared cache: the outbox (docs/cache.md).
 

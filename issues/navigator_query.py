@@ -31,6 +31,9 @@ ISSUE_KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{1,9}-[1-9][0-9]{0,9}$")
 # Text without any of these characters may be plain words rather than JQL.
 _JQL_SYNTAX_RE = re.compile(r"[=!<>~()\"',]")
 MAX_PAGE_SIZE_DIGITS = 4
+# JQL string literals, removed before looking for ORDER BY so that text ~ "order by" does not count.
+_JQL_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+_ORDER_BY_RE = re.compile(r"\border\s+by\b", re.IGNORECASE)
 
 
 def quote_jql(value: str) -> str:
@@ -79,6 +82,11 @@ def filter_state(params: Any) -> dict[str, Any]:
     return state
 
 
+def has_order_by(jql: str) -> bool:
+    """Return whether the JQL text has its own ORDER BY clause (a remembered column sort must not replace it)."""
+    return bool(_ORDER_BY_RE.search(_JQL_STRING_RE.sub("", jql)))
+
+
 def page_size(raw: str | None) -> int:
     """Return the page size asked for (the default when absent); the selector caps it."""
     if not raw:
@@ -114,6 +122,21 @@ class NavigatorQuery:
     issue_key: str | None = None
     # Set when plain words were searched as text instead of failing as JQL.
     notice: str | None = None
+    # "columns" from the Columns form, "sort" from a column header: that choice is remembered for the user.
+    remember: str = ""
+
+
+def apply_preference(query: NavigatorQuery, *, columns: str, sort: str, direction: str) -> None:
+    """Fill in the user's remembered columns and column sort where the request (or its saved filter) has none.
+
+    The remembered sort applies only when the JQL has no ORDER BY of its own.
+    """
+    if query.remember:
+        return
+    if query.columns is None and columns:
+        query.columns = columns
+    if not query.sort and sort and not has_order_by(query.jql):
+        query.sort, query.direction = sort, direction or None
 
 
 def parse_navigator_query(params: Any, *, user: Any, saved: SavedFilter | None) -> NavigatorQuery:
@@ -143,6 +166,7 @@ def parse_navigator_query(params: Any, *, user: Any, saved: SavedFilter | None) 
         cursor=params.get("cursor") or None,
         size=params.get("size", ""),
         error=error,
+        remember=params.get("remember") if params.get("remember") in ("columns", "sort") else "",
     )
     typed = jql.strip()
     if ISSUE_KEY_RE.match(typed) and not query.cursor:

@@ -26,7 +26,7 @@ from issues.fields import (
 )
 from issues.jql import ALIASES, check_values, compile_jql, order_expressions, project_scope
 from issues.keyset import CursorError, keyset_page
-from issues.models import Comment, Issue, Priority, Project, SavedFilter, Status
+from issues.models import Comment, Issue, NavigatorPreference, Priority, Project, SavedFilter, Status
 from issues.permissions import visible_project_ids
 
 
@@ -149,6 +149,31 @@ class NavigatorResult:
     order_by: list[str]
     sort: str | None
     direction: str
+    # 0-based rank of the first row (None when unknown: the last page of an uncounted result) and the page
+    # size, for "51-100 of 5,000". Defaults keep entries cached before these fields readable.
+    start: int | None = 0
+    size: int = NAVIGATOR_PAGE_SIZE
+
+    @property
+    def range_text(self) -> str:
+        """Return "51-100 of 5,000" (or "of more than 10,000", or "Last 50 of more than 10,000")."""
+        total = f"more than {self.count:,}" if self.count_capped else f"{self.count:,}"
+        if not self.rows:
+            return ""
+        if self.start is None:
+            return f"Last {len(self.rows):,} of {total}"
+        return f"{self.start + 1:,}\u2013{self.start + len(self.rows):,} of {total}"
+
+    @property
+    def page_text(self) -> str:
+        """Return "Page 2 of 100" (without the page count when the count is capped)."""
+        if self.start is None or not self.rows:
+            return ""
+        number = self.start // max(self.size, 1) + 1
+        if self.count_capped:
+            return f"Page {number:,}"
+        pages = max((self.count + self.size - 1) // max(self.size, 1), 1)
+        return f"Page {number:,} of {pages:,}"
 
 
 def navigator_columns(raw: str | list[str] | None) -> list[str]:
@@ -268,12 +293,14 @@ def navigator_page(
     columns = columns or list(NAVIGATOR_DEFAULT_COLUMNS)
     size = max(1, min(int(size), NAVIGATOR_MAX_PAGE_SIZE))
     queryset, order = navigator_search(user=user, jql=jql, sort=sort, direction=direction, group_by=group_by)
+    count = queryset.order_by()[: NAVIGATOR_COUNT_CAP + 1].count()
     try:
-        page = keyset_page(queryset.only("id"), order, cursor=cursor, size=size)
+        # The last page lines up with pages counted from the start only when the count is exact.
+        total = count if count <= NAVIGATOR_COUNT_CAP else None
+        page = keyset_page(queryset.only("id"), order, cursor=cursor, size=size, total=total)
     except CursorError as exc:
         raise NavigatorError(str(exc)) from None
     rows = navigator_rows([row.pk for row in page.rows], columns=columns)
-    count = queryset.order_by()[: NAVIGATOR_COUNT_CAP + 1].count()
     groups = navigator_group_counts(queryset, group_by) if group_by else []
     if group_by:
         _mark_group_starts(rows, group_by)
@@ -284,6 +311,8 @@ def navigator_page(
         prev_cursor=page.prev_cursor,
         count=min(count, NAVIGATOR_COUNT_CAP),
         count_capped=count > NAVIGATOR_COUNT_CAP,
+        start=page.start,
+        size=size,
         groups=groups,
         order_by=order,
         sort=_sort_name(sort),
@@ -318,6 +347,14 @@ def navigator_export_queryset(
 
     queryset, order = navigator_search(user=user, jql=jql, sort=sort, direction=direction)
     return queryset.order_by(*order_expressions(order))
+
+
+def navigator_preference_for(user: Any) -> NavigatorPreference | None:
+    """Return the user's remembered navigator columns and sort (None for anonymous users or none saved)."""
+
+    if not user.is_authenticated:
+        return None
+    return NavigatorPreference.objects.filter(user_id=user.pk).first()
 
 
 def saved_filters_for(user: Any) -> QuerySet:

@@ -23,6 +23,7 @@ from issues.models import (
     IssueType,
     Label,
     Membership,
+    NavigatorPreference,
     Priority,
     Project,
     Resolution,
@@ -668,6 +669,30 @@ def _saved_filter_clean(*, owner: Any, name: str, jql: str, shared_with: Project
     if shared_with is not None and not can_see_in(project_role(owner, shared_with.pk)):
         raise ValidationError({"shared_with": "You can only share a filter with a project you are a member of."})
     return name, (jql or "").strip()
+
+
+@transaction.atomic
+def navigator_preference_save(
+    *, user: Any, columns: Sequence[str] | None = None, sort: str | None = None, direction: str | None = None
+) -> NavigatorPreference:
+    """Remember the navigator columns and/or column sort the user chose (None leaves a part as it was).
+
+    Callers pass values the navigator already validated (navigator_columns, navigator_order); a sort of ""
+    forgets the sort. Writes only what changed.
+    """
+    preference, _created = NavigatorPreference.objects.get_or_create(user_id=user.pk)
+    changed: list[str] = []
+    if columns is not None and ",".join(columns)[:255] != preference.columns:
+        preference.columns = ",".join(columns)[:255]
+        changed.append("columns")
+    if sort is not None:
+        direction = (direction or "asc") if sort else ""
+        if (sort, direction) != (preference.sort, preference.direction):
+            preference.sort, preference.direction = sort[:40], direction
+            changed += ["sort", "direction"]
+    if changed:
+        preference.save(update_fields=changed)
+    return preference
 
 
 @transaction.atomic

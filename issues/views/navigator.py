@@ -31,20 +31,23 @@ from issues.adapters import ISSUE_DETAIL
 from issues.durations import format_duration
 from issues.fields import EXPORT_COLUMNS, EXPORT_FIELDS, NAVIGATOR_COLUMNS
 from issues.jql import JQLError, is_time_relative, is_user_relative
+from issues.jql.suggest import autocomplete_data
+from issues.keyset import LAST_PAGE
 from issues.models import IssueType, Priority, Project, Status, StatusCategory
-from issues.navigator_query import filter_state, page_size, parse_navigator_query
+from issues.navigator_query import apply_preference, filter_state, page_size, parse_navigator_query
 from issues.selectors import (
     NAVIGATOR_GROUPS,
     NavigatorError,
     navigator_columns,
     navigator_export_queryset,
     navigator_page,
+    navigator_preference_for,
     navigator_project_ids,
     projects_visible_to,
     saved_filter_for_user,
     saved_filters_for,
 )
-from issues.services import saved_filter_create, saved_filter_delete, saved_filter_update
+from issues.services import navigator_preference_save, saved_filter_create, saved_filter_delete, saved_filter_update
 from taskra_site.adapters import encode_datetime
 from taskra_site.csvsafe import csv_writer
 from taskra_site.validation import error_messages, json_error, message_errors
@@ -72,6 +75,9 @@ def navigator(request: HttpRequest) -> HttpResponse:
     params = request.GET
     saved = saved_filter_for_user(user=request.user, pk=params["filter"]) if params.get("filter") else None
     parsed = parse_navigator_query(params, user=request.user, saved=saved)
+    preference = navigator_preference_for(request.user)
+    if preference is not None:
+        apply_preference(parsed, columns=preference.columns, sort=preference.sort, direction=preference.direction)
     if parsed.issue_key:
         # Quick search with an issue key goes straight to the issue, as in Jira (404 there if not visible).
         return HttpResponseRedirect(reverse("issues:browse", args=[parsed.issue_key]))
@@ -114,6 +120,15 @@ def navigator(request: HttpRequest) -> HttpResponse:
         except (JQLError, NavigatorError) as exc:
             error = exc
     result = context["result"]
+    if parsed.remember and error is None:
+        # The Columns form says remember=columns, a column header remember=sort: the next search without
+        # its own columns or ORDER BY looks the same. Only a choice that worked is remembered.
+        navigator_preference_save(
+            user=request.user,
+            columns=columns if parsed.remember == "columns" else None,
+            sort=(parsed.sort or "") if parsed.remember == "sort" else None,
+            direction=parsed.direction,
+        )
     context.update(
         error=error,
         error_is_jql=isinstance(error, JQLError),
@@ -135,6 +150,9 @@ def navigator(request: HttpRequest) -> HttpResponse:
         priorities=Priority.objects.only("id", "name"),
         saved_filters=list(saved_filters_for(request.user)),
         bulk_url=_bulk_url(),
+        # The JQL box's autocomplete (navigator.js): names from the language table, values from the REST API.
+        jql_autocomplete=autocomplete_data(),
+        jql_suggest_url=reverse("api:jql_suggestions", kwargs={"version": "2"}),
     )
     # Dates on the page read in the user's own time zone, the one JQL's date functions use.
     with timezone.override(tz):
@@ -186,7 +204,8 @@ def _column_headers(state: dict[str, str], columns: list[str], result: Any) -> l
             if current == field:
                 header["mark"] = "▲" if result.direction == "asc" else "▼"
                 direction = "desc" if result.direction == "asc" else "asc"
-            header["sort_url"] = "?" + _query_string({**state, "sort": field, "dir": direction})
+            # A column sort chosen here is the user's sort from now on (apply_preference).
+            header["sort_url"] = "?" + _query_string({**state, "sort": field, "dir": direction, "remember": "sort"})
         headers.append(header)
     return headers
 
@@ -200,12 +219,14 @@ def _caret_pad(jql: str, error: Any) -> str | None:
 
 
 def _page_links(state: dict[str, str], result: Any) -> dict[str, str | None]:
+    """Return the First / Previous / Next / Last links of a keyset page (None where there is no such page)."""
     if result is None:
-        return {"next": None, "prev": None, "first": None}
+        return {"next": None, "prev": None, "first": None, "last": None}
     return {
         "next": "?" + _query_string({**state, "cursor": result.next_cursor}) if result.next_cursor else None,
         "prev": "?" + _query_string({**state, "cursor": result.prev_cursor}) if result.prev_cursor else None,
         "first": "?" + _query_string(state),
+        "last": "?" + _query_string({**state, "cursor": LAST_PAGE}) if result.next_cursor else None,
     }
 
 
