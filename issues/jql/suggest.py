@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Model, OuterRef, Q
 
 from issues.fields import SORT_FIELDS
 from issues.jql.language import ALIASES, CATEGORY_WORDS, FIELDS, FUNCTION_NAMES, FieldSpec
@@ -32,6 +32,9 @@ _KIND_TYPES = {
     "wl_date": "java.util.Date",
 }
 _USER_FUNCTIONS = {"currentUser"}
+_CHOICE_MODELS: dict[str, type[Model]] = {
+    "Status": Status, "IssueType": IssueType, "Priority": Priority, "Resolution": Resolution
+}  # fmt: skip
 _CATEGORY_LABELS = {"todo": "To Do", "in_progress": "In Progress", "done": "Done"}
 
 
@@ -90,8 +93,7 @@ def value_suggestions(*, user: Any, field_name: str, prefix: str) -> list[dict[s
         rows = projects.order_by("key").values_list("key", "name")[:SUGGESTION_LIMIT]
         return [_result(key, f"{key} - {name}") for key, name in rows]
     if spec.kind == "choice":
-        model = {"Status": Status, "IssueType": IssueType, "Priority": Priority, "Resolution": Resolution}[spec.model]
-        names = model.objects.all()
+        names = _CHOICE_MODELS[spec.model]._default_manager.all()
         if prefix:
             names = names.filter(name__istartswith=prefix)
         values = [_result(name) for name in names.order_by("name").values_list("name", flat=True)[:SUGGESTION_LIMIT]]
@@ -100,20 +102,21 @@ def value_suggestions(*, user: Any, field_name: str, prefix: str) -> list[dict[s
         return values[:SUGGESTION_LIMIT]
     if spec.kind == "category":
         lowered = prefix.lower()
-        labels = [
+        categories = [
             label
             for value, label in _CATEGORY_LABELS.items()
             if any(word.startswith(lowered) for word, category in CATEGORY_WORDS.items() if category == value)
         ]
-        return [_result(f'"{label}"' if " " in label else label, label) for label in labels]
+        return [_result(f'"{label}"' if " " in label else label, label) for label in categories]
     if spec.kind in ("user", "wl_author"):
         return _user_suggestions(user=user, prefix=prefix)
     if spec.kind == "labels":
         used = Issue.objects.filter(labels=OuterRef("pk"), project_id__in=visible_project_ids(user))
-        labels = Label.objects.filter(Exists(used))
+        used_labels = Label.objects.filter(Exists(used))
         if prefix:
-            labels = labels.filter(name__istartswith=prefix)
-        return [_result(name) for name in labels.order_by("name").values_list("name", flat=True)[:SUGGESTION_LIMIT]]
+            used_labels = used_labels.filter(name__istartswith=prefix)
+        label_names = used_labels.order_by("name").values_list("name", flat=True)[:SUGGESTION_LIMIT]
+        return [_result(name) for name in label_names]
     return []
 
 

@@ -12,6 +12,7 @@ import importlib
 import io
 
 import pytest
+from playwright.sync_api import expect
 
 from conftest import SCREENSHOTS as SHOTS
 
@@ -255,4 +256,40 @@ def test_bulk_change_previews_then_runs_on_confirm(plain_http_server, browser, d
         Issue.objects.filter(key__in=["DEMO-2", "DEMO-3"]).values_list("pk", flat=True)
     )
     assert not errors, errors
+    context.close()
+
+
+def test_navigator_fits_a_phone_and_autocompletes_jql(plain_http_server, browser, demo):
+    # alice (DEMO admin) on a 390 px wide phone: the navigator has no sideways scroll (the table scrolls in
+    # its own box), and the JQL box suggests fields, then values she may see, picked with the keyboard.
+    base = plain_http_server.url
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _login(page, base, "alice", "alice-pass-123")
+    page.goto(f"{base}/issues/?jql=")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+    page.screenshot(path=str(SHOTS / "navigator-phone.png"), full_page=True)
+
+    box = page.locator("#jql-input")
+    box.click()
+    box.type("proj", delay=10)
+    suggestions = page.locator("#jql-suggest li")
+    expect(suggestions.first).to_have_text("projectfield")
+    box.press("Enter")  # takes the suggestion instead of searching
+    expect(box).to_have_value("project ")
+    box.type("= D", delay=10)
+    expect(suggestions.first).to_contain_text("DEMO - Demo project")
+    box.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "navigator-jql-autocomplete.png"), full_page=True)
+    box.press("Tab")
+    expect(box).to_have_value("project = DEMO ")
+    expect(page.locator("#jql-suggest")).to_be_visible()  # AND / OR / ORDER BY come next
+    box.press("Escape")
+    expect(page.locator("#jql-suggest")).to_be_hidden()
+    box.press("Enter")
+    page.wait_for_url("**/issues/?*jql=project*")
+    expect(page.locator("#page-range")).to_have_text("1\u20134 of 4")
+    assert errors == []
     context.close()
