@@ -30,6 +30,7 @@ from issues.models import (
     IssueType,
     Label,
     Membership,
+    NavigatorPreference,
     Priority,
     Project,
     Resolution,
@@ -433,6 +434,16 @@ class SavedFilterAdmin(admin.ModelAdmin):
     search_fields = ("name", "jql", "owner__username")
     autocomplete_fields = ("owner", "shared_with")
     readonly_fields = ("created",)
+
+
+@admin.register(NavigatorPreference)
+class NavigatorPreferenceAdmin(admin.ModelAdmin):
+    """The navigator columns and sort each user chose last; deleting one resets that user to the defaults."""
+
+    list_display = ("user", "columns", "sort", "direction")
+    list_select_related = ("user",)
+    search_fields = ("user__username",)
+    autocomplete_fields = ("user",)
 
 
 @admin.register(CacheBump)
