@@ -19,7 +19,19 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from issues.models import CacheBump, Comment, History, Issue, Label, Membership, Priority, Project, SavedFilter, Status
+from issues.models import (
+    CacheBump,
+    Comment,
+    History,
+    Issue,
+    Label,
+    Membership,
+    NavigatorPreference,
+    Priority,
+    Project,
+    SavedFilter,
+    Status,
+)
 from issues.services import comment_add, issue_update
 from taskra_site.pagination import EstimatedCountPaginator
 from worklogs.models import Worklog
@@ -48,6 +60,7 @@ def filled(project_a, project_b, make_issue, alice, bob):
     comment_add(issue=parent, author=alice, body="First!")
     Group.objects.create(name="Support")
     SavedFilter.objects.create(owner=alice, name="Mine", jql="assignee = currentUser()", shared_with=project_a)
+    NavigatorPreference.objects.create(user=alice, columns="key,summary", sort="priority", direction="desc")
     CacheBump.objects.create(keys=f"gen:issue:{parent.pk}")  # a page-cache bump waiting for Redis
     return {"parent": parent, "child": child, "ops": ops}
 
