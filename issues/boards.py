@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Case, Count, F, Q, QuerySet, Value, When, Window
+from django.db.models import BigIntegerField, Case, Count, F, Q, QuerySet, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.http import QueryDict
 
@@ -126,8 +126,21 @@ def lane_expression(lanes: str) -> Any:
     if lanes == "assignee":
         return F("assignee_id")
     if lanes == "epic":
-        return Case(When(parent__type__name=EPIC_TYPE_NAME, then=F("parent_id")), default=Value(None))
-    return Value(None)
+        return Case(
+            When(parent__type__name=EPIC_TYPE_NAME, then=F("parent_id")),
+            default=Value(None),
+            output_field=BigIntegerField(),
+        )
+    return Value(None, output_field=BigIntegerField())
+
+
+def lane_of(row: dict[str, Any], lanes: str) -> int | None:
+    """Return a card's swimlane value from its values() row, as lane_expression computes it in SQL."""
+    if lanes == "assignee":
+        return row["assignee_id"]
+    if lanes == "epic" and (row["parent__type__name"] or "").casefold() == EPIC_TYPE_NAME.casefold():
+        return row["parent_id"]
+    return None
 
 
 def filtered(issues: QuerySet, quick: QuickFilters, *, user: Any, now: dt.datetime) -> QuerySet:
@@ -243,16 +256,13 @@ def board_view(*, source: BoardSource, quick: QuickFilters, user: Any, now: dt.d
     if counts:
         first = (
             issues.filter(status_id__in=status_ids)
-            .annotate(
-                lane=lane,
-                row=Window(RowNumber(), partition_by=[F("status_id"), lane], order_by=list(BOARD_ORDER)),
-            )
+            .annotate(row=Window(RowNumber(), partition_by=[F("status_id"), lane], order_by=list(BOARD_ORDER)))
             .filter(row__lte=BOARD_PAGE)
             .order_by("status_id", *BOARD_ORDER)
-            .values(*CARD_FIELDS, "lane")
+            .values(*CARD_FIELDS, "parent_id", "parent__type__name")
         )
         for row in first:
-            cards.setdefault((row["status_id"], row["lane"]), []).append(card_dict(row))
+            cards.setdefault((row["status_id"], lane_of(row, quick.lanes)), []).append(card_dict(row))
     lane_values = sorted({value for _status, value in counts}, key=lambda v: (v is None, v or 0))
     names = _lane_names(quick.lanes, [v for v in lane_values if v is not None])
     if not quick.lanes:
