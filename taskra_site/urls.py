@@ -3,10 +3,8 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.generic import RedirectView
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="issues:navigator", permanent=False)),
     path("admin/", admin.site.urls),
     path("accounts/tokens/", include("api.token_urls")),
     path("accounts/", include("accounts.urls")),
