@@ -30,7 +30,7 @@
     if (!h) return;
     var count = parseInt(h.dataset.count || "0", 10) + delta;
     h.dataset.count = String(count);
-    h.querySelector(".count").textContent = String(count);
+    h.querySelector(".column-n").textContent = String(count);
     paintWip(statusId);
   }
 
