@@ -103,6 +103,7 @@ def main() -> None:
     todo, progress = workflow_for(project).status_ids[:2]
     cards = Issue.objects.filter(project=project)
     # Fixed anchors at the top of two columns: a card moved "before" one of them is always a valid (fresh) drop.
+    cards.update(rank=None)  # as seeded: a re-run starts from the same board
     anchors = {}
     for status in (todo, progress):
         anchor = cards.filter(status_id=status).order_by("id").first()
