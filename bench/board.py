@@ -106,11 +106,11 @@ def main() -> None:
     cards.update(rank=None)  # as seeded: a re-run starts from the same board
     anchors = {}
     for status in (todo, progress):
-        anchor = cards.filter(status_id=status).order_by("id").first()
+        anchor = cards.filter(status_id=status).order_by("id")[0]
         Issue.objects.filter(pk=anchor.pk).update(rank=-(10**15))
         anchors[status] = anchor.key
-    mover = cards.filter(status_id=todo).exclude(key=anchors[todo]).order_by("-id").first()
-    inline = cards.filter(status_id=todo).exclude(key__in=[anchors[todo], mover.key]).order_by("-id").first()
+    mover = cards.filter(status_id=todo).exclude(key=anchors[todo]).order_by("-id")[0]
+    inline = cards.filter(status_id=todo).exclude(key__in=[anchors[todo], mover.key]).order_by("-id")[0]
     where = {"move": todo, "inline": todo}
 
     def board() -> None:
@@ -136,7 +136,7 @@ def main() -> None:
     cursor = f"n{deep.pk}"
 
     def cards_page() -> None:
-        response = client.get(f"/projects/{KEY}/board/cards", {"status": todo, "cursor": cursor}, secure=True)
+        response = client.get(f"/projects/{KEY}/board/cards", {"status": str(todo), "cursor": cursor}, secure=True)
         assert response.status_code == 200 and response.json()["html"]
 
     print(f"# bench/board.py: {cards.count()} cards in {KEY}, {connection.vendor}, page cache off")

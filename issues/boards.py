@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import BigIntegerField, Case, Count, F, Q, QuerySet, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.http import QueryDict
@@ -290,8 +291,10 @@ def _lane_names(lanes: str, values: list[int]) -> dict[int, str]:
     if not values:
         return {}
     if lanes == "assignee":
-        rows = Issue.assignee.field.related_model.objects.filter(pk__in=values).values_list(
-            "pk", "username", "first_name", "last_name", "profile__display_name"
+        rows = (
+            get_user_model()
+            .objects.filter(pk__in=values)
+            .values_list("pk", "username", "first_name", "last_name", "profile__display_name")
         )
         return {pk: display_name_of(username=u, first_name=f, last_name=ln, profile_name=p) for pk, u, f, ln, p in rows}
     return {pk: f"{key} {summary}" for pk, key, summary in Issue.objects.filter(pk__in=values).values_list(

@@ -103,18 +103,19 @@ def _new_rank(column: QuerySet, after: Issue | None, before: Issue | None) -> in
     if after is not None and after.rank is None:
         _rank_unranked_through(column, after)
         return (after.rank or 0) + RANK_GAP  # `before` is unranked (or none): after every ranked card
-    if after is None:
-        if before is None or before.rank is None:
-            return 0  # no ranked card in the column: any rank sorts first
-        return before.rank - RANK_GAP
-    if before is None or before.rank is None:
-        return after.rank + RANK_GAP
-    if before.rank - after.rank < 2:
+    lo = after.rank if after is not None else None
+    hi = before.rank if before is not None else None
+    if lo is None:
+        return 0 if hi is None else hi - RANK_GAP  # the top (an unranked or no card below: any rank sorts first)
+    if hi is None:
+        return lo + RANK_GAP
+    if hi - lo < 2:
+        assert after is not None and before is not None  # both ranked, so both given
         _rebalance(column)
         after.refresh_from_db(fields=["rank"])
         before.refresh_from_db(fields=["rank"])
-        assert after.rank is not None and before.rank is not None  # ranked by the rebalance
-    return (after.rank + before.rank) // 2
+        lo, hi = after.rank or 0, before.rank or 0  # ranked by the rebalance
+    return (lo + hi) // 2
 
 
 @transaction.atomic

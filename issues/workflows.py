@@ -66,7 +66,7 @@ class Workflow:
         """Return the step of a status, or None when the workflow does not use it."""
         return next((s for s in self.steps if s.status_id == status_id), None)
 
-    def name_of(self, status_id: int | None) -> str:
+    def name_of(self, status_id: int) -> str:
         """Return a status's name for messages (its id when the workflow does not know it)."""
         step = self.step(status_id)
         if step is not None:
@@ -108,23 +108,23 @@ class Workflow:
 
 def workflows_for(projects: Iterable[Project]) -> dict[int, Workflow]:
     """Return the workflow of each project, by project id (two queries, three when one has no rows)."""
-    projects = {p.pk: p for p in projects}
-    if not projects:
+    by_id: dict[int, Project] = {p.pk: p for p in projects}
+    if not by_id:
         return {}
-    steps: dict[int, list[Step]] = {pk: [] for pk in projects}
+    steps: dict[int, list[Step]] = {pk: [] for pk in by_id}
     rows = (
-        WorkflowStatus.objects.filter(project_id__in=list(projects))
+        WorkflowStatus.objects.filter(project_id__in=list(by_id))
         .order_by("project_id", "position", "id")
         .values_list("project_id", "status_id", "status__name", "status__category", "wip_limit")
     )
     for project_id, status_id, name, category, wip in rows:
         steps[project_id].append(Step(status_id, name, category, wip))
-    any_to: dict[int, set[int]] = {pk: set() for pk in projects}
-    any_names: dict[int, dict[int, str]] = {pk: {} for pk in projects}
-    edges: dict[int, dict[tuple[int, int], str]] = {pk: {} for pk in projects}
-    for project_id, from_id, to_id, name in WorkflowTransition.objects.filter(
-        project_id__in=list(projects)
-    ).values_list("project_id", "from_status_id", "to_status_id", "name"):
+    any_to: dict[int, set[int]] = {pk: set() for pk in by_id}
+    any_names: dict[int, dict[int, str]] = {pk: {} for pk in by_id}
+    edges: dict[int, dict[tuple[int, int], str]] = {pk: {} for pk in by_id}
+    for project_id, from_id, to_id, name in WorkflowTransition.objects.filter(project_id__in=list(by_id)).values_list(
+        "project_id", "from_status_id", "to_status_id", "name"
+    ):
         if from_id is None:
             any_to[project_id].add(to_id)
             any_names[project_id][to_id] = name
@@ -132,7 +132,7 @@ def workflows_for(projects: Iterable[Project]) -> dict[int, Workflow]:
             edges[project_id][(from_id, to_id)] = name
     implicit: tuple[Step, ...] | None = None
     out = {}
-    for pk, project in projects.items():
+    for pk, project in by_id.items():
         defined = bool(steps[pk])
         if not defined and implicit is None:
             implicit = tuple(Step(s.pk, s.name, s.category) for s in Status.objects.order_by("position", "name"))
@@ -255,9 +255,9 @@ def workflow_update(
         )
     seen: set[tuple[int | None, int]] = set()
     for t in transitions:
-        for status in (t.from_status, t.to_status):
-            if status is not None and status.pk not in ids:
-                raise ValidationError(f"Transition to or from {status.name}: not a status of this workflow.")
+        for end in (t.from_status, t.to_status):
+            if end is not None and end.pk not in ids:
+                raise ValidationError(f"Transition to or from {end.name}: not a status of this workflow.")
         key = (t.from_status.pk if t.from_status else None, t.to_status.pk)
         if key in seen:
             raise ValidationError(f"The transition to {t.to_status.name} is listed twice.")

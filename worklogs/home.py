@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import F, OuterRef, QuerySet, Subquery
 
 from issues.models import Issue, Project, SavedFilter, StatusCategory
 from issues.permissions import visible_project_ids
@@ -74,10 +74,10 @@ def my_projects(*, user: Any) -> list[dict[str, Any]]:
     rows = (
         Project.objects.filter(pk__in=visible_project_ids(user))
         .annotate(latest=Subquery(latest))
-        .order_by("-latest", "key")
+        .order_by(F("latest").desc(nulls_last=True), "key")
         .values("id", "key", "name", "latest")
     )
-    return list(rows)
+    return [dict(row) for row in rows]
 
 
 def my_filter_boards(*, user: Any) -> list[SavedFilter]:

@@ -36,7 +36,7 @@ def _grid(workflow: Workflow) -> list[dict[str, Any]]:
     """Return the rows of the transitions grid: from "any" and from each status, a cell per target status."""
     rows = []
     for from_id, label in [(None, "Any status"), *((s.status_id, s.name) for s in workflow.steps)]:
-        cells = []
+        cells: list[dict[str, Any] | None] = []
         for step in workflow.steps:
             if from_id == step.status_id:
                 cells.append(None)
