@@ -36,7 +36,7 @@ from issues.models import (
     Status,
     StatusCategory,
 )
-from issues.permissions import editable_project_ids, may_create_projects
+from issues.permissions import can_admin_in, editable_project_ids, may_create_projects, role_of
 from issues.services import (
     default_priority,
     default_status,
@@ -50,6 +50,7 @@ from issues.services import (
     project_get_or_create,
     resolution_for_status,
 )
+from issues.workflows import Workflow, workflow_add_statuses, workflow_for
 from taskra_site import sql
 from worklogs.models import Worklog
 from worklogs.services import issue_recalculate_time_spent
@@ -175,6 +176,8 @@ class ImportWriter:
         self.default_subtask_type = default_subtask_type().pk  # a record with a parent and no type
         self.default_priority = default_priority().pk
         self.may_add_lookups = may_create_projects(self.actor)
+        # Per-project workflows (issues.workflows), loaded on first use in each chunk.
+        self.workflows: dict[int, Workflow] = {}
 
     # -- permissions -----------------------------------------------------------------------------------
 
@@ -238,6 +241,37 @@ class ImportWriter:
             self.done_statuses.add(status.pk)
         return status.pk
 
+    def _workflow(self, project_id: int) -> Workflow:
+        found = self.workflows.get(project_id)
+        if found is None:
+            project = Project.objects.only("id", "key").get(pk=project_id)
+            found = self.workflows[project_id] = workflow_for(project)
+        return found
+
+    def _may_extend_workflow(self, project_id: int) -> bool:
+        """Return whether this import may add statuses to the project's workflow: staff, the command, its admins."""
+        if self.may_add_lookups or project_id in self.created_projects:
+            return True
+        return self.actor is not None and can_admin_in(role_of(user_id=self.actor.pk, project_id=project_id))
+
+    def _check_workflow(self, project_id: int, from_status: int | None, to_status: int) -> None:
+        """Raise RecordError unless the project's workflow takes the record's status (issues.workflows' rule).
+
+        A status the workflow lacks is added to this project's workflow (reachable from any status) when the
+        importer may extend it; other projects' status lists are left alone.
+        """
+        workflow = self._workflow(project_id)
+        error = workflow.error(from_status, to_status)
+        if error is not None and workflow.step(to_status) is None and self._may_extend_workflow(project_id):
+            project = Project.objects.only("id", "key").get(pk=project_id)
+            workflow_add_statuses(project=project, statuses=[Status.objects.get(pk=to_status)])
+            workflow = self.workflows[project_id] = workflow_for(project)
+            error = workflow.error(from_status, to_status)
+        if error is not None:
+            if workflow.step(to_status) is None:
+                error += " A project admin must add it to the workflow first."
+            raise RecordError("status", error)
+
     def _named(
         self, cache: dict[str, int], model: type[Model], name: str | None, default: int | None, **defaults: Any
     ) -> int | None:
@@ -273,6 +307,7 @@ class ImportWriter:
             return out
         now = timezone.now()
         self.editable = self._editable_projects()
+        self.workflows = {}  # a retried chunk re-reads them: its workflow additions rolled back with it
         # Keys first: a key twice in one chunk is an error for the later record (the earlier one is written).
         refs: list[UserRef] = []
         rows: list[tuple[parsers.RawRecord, IssueRecord, str, int]] = []
@@ -332,6 +367,7 @@ class ImportWriter:
                     raise RecordError("external_id", f"Issue id {rec.external_id} was imported before {where}.")
                 self._check_children(key, rec, old_children)
                 status_id = self._status_id(rec)
+                self._check_workflow(project_id, old["status_id"] if old is not None else None, status_id)
                 resolution_id, resolved = resolution_for_status(
                     done=status_id in self.done_statuses,
                     resolution_id=self._named(self.resolutions, Resolution, rec.resolution, None, position=50),

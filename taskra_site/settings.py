@@ -180,7 +180,7 @@ AUTHENTICATION_BACKENDS = ["accounts.backends.ProfileModelBackend"]
 # page-cache hit needs no session query and a cache flush or outage logs nobody out. taskra_site.sessions is
 # Django's cached_db with its cache calls behind the shared cache's circuit breaker: an outage is quiet.
 SESSION_ENGINE = "taskra_site.sessions"
-LOGIN_REDIRECT_URL = "issues:navigator"
+LOGIN_REDIRECT_URL = "worklogs:home"
 # Login throttling (accounts/throttle.py): this many wrong passwords for one username from one address lock that
 # pair out for LOGIN_LOCKOUT_SECONDS (counted in the shared cache); a success resets the count.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)

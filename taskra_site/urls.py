@@ -2,11 +2,9 @@
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path, re_path
-from django.views.generic import RedirectView
+from django.urls import URLPattern, URLResolver, include, path, re_path
 
-urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="issues:navigator", permanent=False)),
+urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("accounts/tokens/", include("api.token_urls")),
     path("accounts/", include("accounts.urls")),

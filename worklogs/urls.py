@@ -6,6 +6,8 @@ from worklogs import views
 
 app_name = "worklogs"
 urlpatterns = [
+    # The home page (/): my work at a glance (worklogs/home.py).
+    path("", views.home, name="home"),
     path("timesheet/", views.timesheet, name="timesheet"),
     path("timesheet/save/", views.timesheet_save, name="timesheet-save"),
     path("worklogs/", views.worklog_list_view, name="list"),

@@ -32,6 +32,7 @@ from worklogs.forms import (
     TimesheetForm,
     WorklogFilterForm,
 )
+from worklogs.home import home_data
 from worklogs.reports import (
     cross_project_report,
     tickets_attach_issues,
@@ -531,3 +532,13 @@ def tickets_view(request: HttpRequest) -> HttpResponseBase:
         }
     )
     return render(request, "worklogs/report_tickets.html", context)
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """Show the home page: my open issues, my reported issues that changed, my time this week, my projects/boards."""
+    tz = user_zone(request.user)
+    context = home_data(user=request.user, now=timezone.now(), tz=tz)
+    context["week_spent"] = format_duration(context["week"].seconds)
+    context["week_target"] = format_duration(context["week"].target)
+    return render(request, "worklogs/home.html", context)
