@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -303,11 +303,16 @@ def issue_page_payload(
     comments: tuple[list[dict[str, Any]], int],
     worklogs: tuple[list[dict[str, Any]], int],
     history: tuple[list[dict[str, Any]], int],
+    links: Sequence[dict[str, Any]] = (),
+    link_types: Sequence[dict[str, Any]] = (),
+    progress: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return the issue page's payload (schema IssuePage) as JSON-exact data: the JSON the API would write.
 
     `issue` is an instance with its related rows joined (read without a query; its labels cost one);
-    `subtasks` a queryset, the lists come from latest_rows(). The payload is checked against IssuePage
+    `subtasks` a queryset, the lists come from latest_rows(); `links` (every link, both directions),
+    `link_types` (the add-link form's options) and `progress` (of the children) from issues.selectors.
+    The payload is checked against IssuePage
     as the validation switch says, then encoded once with dumps(): datetimes become the same text as in
     the API, and the page cache stores it as JSON.
     """
@@ -324,6 +329,9 @@ def issue_page_payload(
         "worklogs_total": worklogs[1],
         "history": history[0],
         "history_total": history[1],
+        "links": list(links),
+        "link_types": list(link_types),
+        "progress": progress,
     }
     check_rows(_PAGE_VALIDATOR, payload, name=f"issue_page {issue.key}", validate=None)
     return orjson.loads(dumps(payload))

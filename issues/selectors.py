@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet, Value
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet, Sum, Value
 
 from accounts.models import display_name_of
 from issues.adapters import (
@@ -17,6 +17,7 @@ from issues.adapters import (
     issue_page_payload,
     latest_rows,
 )
+from issues.durations import format_duration
 from issues.fields import (
     FIELDS_BY_NAME,
     NAVIGATOR_COLUMNS,
@@ -26,7 +27,17 @@ from issues.fields import (
 )
 from issues.jql import ALIASES, check_values, compile_jql, order_expressions, project_scope
 from issues.keyset import CursorError, keyset_page
-from issues.models import Comment, Issue, Priority, Project, SavedFilter, Status
+from issues.models import (
+    Comment,
+    Issue,
+    IssueLink,
+    IssueLinkType,
+    Priority,
+    Project,
+    SavedFilter,
+    Status,
+    StatusCategory,
+)
 from issues.permissions import visible_project_ids
 
 
@@ -91,13 +102,85 @@ def issue_page_data(*, issue: Issue) -> dict[str, Any]:
     ISO text and Markdown is rendered and sanitised here, so a cached payload renders without touching
     the database. Queries: labels, sub-tasks, comments, worklogs, history (5, plus a count per capped list).
     """
+    subtasks = issue.subtasks.order_by("number")[:PAGE_MAX_SUBTASKS]
     return issue_page_payload(
         issue=issue,
-        subtasks=issue.subtasks.order_by("number")[:PAGE_MAX_SUBTASKS],
+        subtasks=subtasks,
         comments=latest_rows(PAGE_COMMENTS, issue.comments.order_by("-created", "-id"), PAGE_MAX_COMMENTS),
         worklogs=latest_rows(PAGE_WORKLOGS, issue.worklogs.order_by("-started", "-id"), PAGE_MAX_WORKLOGS),
         history=latest_rows(PAGE_HISTORY, issue.history.order_by("-created", "-id"), PAGE_MAX_HISTORY),
+        links=issue_link_rows(issue_id=issue.pk),
+        link_types=link_type_options(),
+        progress=children_progress(issue_id=issue.pk),
     )
+
+
+def issue_link_rows(*, issue_id: int) -> list[dict[str, Any]]:
+    """Return every link of the issue as read from it (schema PageLink), grouped by phrase then key: one query.
+
+    No permission filter: the page filters per viewer (issuepage.links), the API per caller.
+    """
+    links = (
+        IssueLink.objects.filter(Q(outward_issue_id=issue_id) | Q(inward_issue_id=issue_id))
+        .select_related("type", "outward_issue__status", "inward_issue__status")
+        .order_by("type__name", "id")
+    )
+    rows = []
+    for link in links:
+        outward = link.outward_issue_id == issue_id
+        other = link.inward_issue if outward else link.outward_issue
+        rows.append(
+            {
+                "id": link.pk,
+                "type": link.type.name,
+                "direction": "outward" if outward else "inward",
+                "phrase": link.type.outward if outward else link.type.inward,
+                "issue": {
+                    "id": other.pk,
+                    "key": other.key,
+                    "summary": other.summary,
+                    "status": other.status.name,
+                    "status_category": other.status.category,
+                    "project_id": other.project_id,
+                },
+            }
+        )
+    rows.sort(key=lambda r: (r["phrase"], r["issue"]["project_id"], r["issue"]["id"]))
+    return rows
+
+
+def link_type_options() -> list[dict[str, str]]:
+    """Return the add-link form's choices: each type once per direction ("blocks", "is blocked by"), one query."""
+    options = []
+    for link_type in IssueLinkType.objects.only("id", "outward", "inward"):
+        options.append({"value": f"{link_type.pk}:outward", "label": link_type.outward})
+        if link_type.inward != link_type.outward:  # "relates to" reads the same both ways
+            options.append({"value": f"{link_type.pk}:inward", "label": link_type.inward})
+    return options
+
+
+def children_progress(*, issue_id: int) -> dict[str, Any] | None:
+    """Return the progress of the issue's children (an Epic's issues, sub-tasks), or None without any: one query.
+
+    Done and in progress count children by the status category; time spent is the children's own.
+    """
+    found = Issue.objects.filter(parent_id=issue_id).aggregate(
+        total=Count("id"),
+        done=Count("id", filter=Q(status__category=StatusCategory.DONE)),
+        in_progress=Count("id", filter=Q(status__category=StatusCategory.IN_PROGRESS)),
+        time_spent=Sum("time_spent"),
+    )
+    if not found["total"]:
+        return None
+    spent = found["time_spent"] or 0
+    return {
+        "total": found["total"],
+        "done": found["done"],
+        "in_progress": found["in_progress"],
+        "done_pct": round(100 * found["done"] / found["total"], 1),
+        "time_spent": spent,
+        "time_spent_text": format_duration(spent) if spent else "None",
+    }
 
 
 def issue_edit_choices(*, project_id: int) -> dict[str, list[Any]]:

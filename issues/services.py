@@ -684,11 +684,18 @@ def _link_check(*, actor: Any, issues: Sequence[Issue], source: Issue, field: st
 
 
 def _link_history(*, link: IssueLink, actor: Any | None, removed: bool, when: dt.datetime) -> None:
-    """Record the link on both issues, as Jira's changelog does ("Link": "This issue blocks DEMO-2")."""
+    """Record the link on both issues, as Jira's changelog does ("Link": "This issue blocks DEMO-2").
+
+    History is shown to everyone who sees the issue, so across projects the other key is left out: the viewers
+    of one project need not see the other (the links section shows it to those who may).
+    """
     link_type = link.type
+    same = link.outward_issue.project_id == link.inward_issue.project_id
+    outward_other = link.inward_issue.key if same else "an issue of another project"
+    inward_other = link.outward_issue.key if same else "an issue of another project"
     sides = [
-        (link.outward_issue_id, f"This issue {link_type.outward} {link.inward_issue.key}"),
-        (link.inward_issue_id, f"This issue {link_type.inward} {link.outward_issue.key}"),
+        (link.outward_issue_id, f"This issue {link_type.outward} {outward_other}"),
+        (link.inward_issue_id, f"This issue {link_type.inward} {inward_other}"),
     ]
     history_record_rows(
         changes=[(issue_id, "link", text if removed else "", "" if removed else text) for issue_id, text in sides],

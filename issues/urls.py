@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from issues.views import browse, navigator
+from issues.views import browse, links, navigator
 
 app_name = "issues"
 urlpatterns = [
@@ -17,6 +17,8 @@ urlpatterns = [
     path("browse/<str:key>/worklogs", browse.worklog_create, name="worklog_add"),
     path("browse/<str:key>/worklogs/<int:worklog_id>/edit", browse.worklog_edit, name="worklog_edit"),
     path("browse/<str:key>/worklogs/<int:worklog_id>/delete", browse.worklog_remove, name="worklog_delete"),
+    path("browse/<str:key>/links", links.link_add, name="link_add"),
+    path("browse/<str:key>/links/<int:link_id>/delete", links.link_delete, name="link_delete"),
     # Issue navigator (issues/views/navigator.py): search, exports, saved filters.
     path("issues/", navigator.navigator, name="navigator"),
     path("issues/export", navigator.export, name="export"),

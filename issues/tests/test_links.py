@@ -91,3 +91,62 @@ def test_link_writes_retire_both_issues_pages_once(
     issue_delete(issue=ops, actor=None)  # the DEMO issue's page listed the deleted one
     assert bumps.issues()[demo.pk] == 1
     assert not IssueLink.objects.exists()
+
+
+def test_page_shows_links_on_both_issues_and_hides_issues_the_viewer_cannot_see(
+    client, project_a, project_b, make_issue, alice, bob
+):
+    # alice (DEMO admin, also in OPS here) links DEMO-1 to DEMO-2 and to an OPS issue; carol-like viewers of DEMO
+    # who are not in OPS must not learn the OPS issue exists. bob joins DEMO as a viewer to read the page.
+    Membership.objects.create(project=project_b, user=alice, role=Role.MEMBER)
+    one, two = make_issue(project_a, summary="First"), make_issue(project_a, summary="Second")
+    ops = make_issue(project_b, summary="Secret ops work")
+    issue_link_create(actor=alice, link_type=link_type("Blocks"), outward_issue=one, inward_issue=two)
+    issue_link_create(actor=alice, link_type=link_type("Relates"), outward_issue=one, inward_issue=ops)
+    client.force_login(alice)
+    page = client.get(f"/browse/{one.key}").content.decode()
+    assert "blocks" in page and two.key in page and ops.key in page
+    back = client.get(f"/browse/{two.key}").content.decode()
+    assert "is blocked by" in back and one.key in back
+    client.force_login(project_a.memberships.get(role=Role.VIEWER).user)  # carol: DEMO viewer, not in OPS
+    page = client.get(f"/browse/{one.key}").content.decode()
+    assert two.key in page
+    assert ops.key not in page and "Secret ops work" not in page
+
+
+def test_link_form_adds_a_link_and_refuses_a_key_the_user_cannot_see(client, project_a, project_b, make_issue, alice):
+    one, two = make_issue(project_a), make_issue(project_a)
+    hidden = make_issue(project_b)  # alice is not in OPS
+    client.force_login(alice)
+    blocks = link_type("Blocks")
+    response = client.post(f"/browse/{one.key}/links", {"link_type": f"{blocks.pk}:inward", "issue": two.key.lower()})
+    assert response.status_code == 302
+    link = IssueLink.objects.get()
+    assert (link.outward_issue_id, link.inward_issue_id) == (two.pk, one.pk)  # "one is blocked by two"
+    response = client.post(f"/browse/{one.key}/links", {"link_type": f"{blocks.pk}:outward", "issue": hidden.key})
+    assert response.status_code == 400
+    assert f"Issue {hidden.key} does not exist or you do not have permission to see it." in response.content.decode()
+    response = client.post(f"/browse/{one.key}/links/{link.pk}/delete")
+    assert response.status_code == 302 and not IssueLink.objects.exists()
+
+
+def test_viewer_cannot_link_from_the_page(client, project_a, make_issue, carol):
+    one, two = make_issue(project_a), make_issue(project_a)
+    client.force_login(carol)  # viewer in DEMO
+    response = client.post(
+        f"/browse/{one.key}/links", {"link_type": f"{link_type('Blocks').pk}:outward", "issue": two.key}
+    )
+    assert response.status_code == 403
+    assert not IssueLink.objects.exists()
+
+
+def test_epic_page_lists_its_issues_with_progress(client, project_a, make_issue, alice):
+    from issues.models import IssueType, Status
+
+    epic = make_issue(project_a, summary="Big thing", type=IssueType.objects.get(name="Epic"))
+    make_issue(project_a, parent=epic, type=IssueType.objects.get(name="Story"), status=Status.objects.get(name="Done"))
+    make_issue(project_a, parent=epic, type=IssueType.objects.get(name="Task"))
+    client.force_login(alice)
+    page = client.get(f"/browse/{epic.key}").content.decode()
+    assert "Issues in this epic" in page
+    assert "1 of 2 done" in page

@@ -34,6 +34,7 @@ from issues.forms import (
     editable_projects,
 )
 from issues.issuepage import cached as issuepage
+from issues.issuepage.links import links_html
 from issues.models import Comment, Issue, IssueType
 from issues.permissions import (
     can_see_in,
@@ -78,6 +79,7 @@ def _render_page(
     comment_form: CommentForm | None = None,
     worklog_form: WorklogForm | None = None,
     inline_errors: dict[str, Any] | None = None,
+    link_error: str = "",
     status: int = 200,
 ) -> HttpResponse:
     tz = user_zone(request.user)
@@ -96,6 +98,7 @@ def _render_page(
         worklog_form=worklog_form,
         inline_errors=inline_errors,
     )
+    context["links_html"] = links_html(data=data, role=role, request=request, error=link_error)
     with timezone.override(tz):
         return render(request, "issues/browse.html", context, status=status)
 
