@@ -16,6 +16,7 @@ JSON-ready value (written with orjson; `ok(status=201)`, `no_content()` for 204)
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -104,6 +105,8 @@ def api_view(*methods: str, anonymous: bool = False) -> Callable[[Callable[..., 
                 refused = _authenticate(request, anonymous=anonymous)
                 if refused is not None:
                     return refused
+                # The caller, for row builders that show related issues (issue links); reset with the outer token.
+                context.activate(dataclasses.replace(context.current(), user_id=request.user.pk))
                 result = view(request, *args, **kwargs)
             except ApiError as exc:
                 return error_response(exc.status, exc.messages, exc.errors, exc.headers)
