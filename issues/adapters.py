@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from django.db.models import Count, QuerySet
+from django.template.defaultfilters import filesizeformat
 from pydantic import TypeAdapter
 
 from accounts.adapters import user_ref
@@ -24,6 +25,7 @@ from issues.schemas import (
     IssuePage,
     IssuePageIssue,
     IssueRow,
+    PageAttachment,
     PageComment,
     PageHistory,
     PageSubtask,
@@ -260,6 +262,21 @@ PAGE_HISTORY = RowAdapter(
     ],
     joins=True,
 )
+PAGE_ATTACHMENTS = RowAdapter(
+    "issue_page.attachments",
+    PageAttachment,
+    [
+        col("id"),
+        col("filename"),
+        col("size"),
+        col("size_text", "size", filesizeformat),
+        col("content_type"),
+        col("has_thumbnail", "thumbnail", bool),
+        user_ref("author"),
+        col("created"),
+    ],
+    joins=True,
+)
 _PAGE_TYPE: Any = typed_dict(IssuePage)
 _PAGE_VALIDATOR: TypeAdapter[Any] = TypeAdapter(_PAGE_TYPE)
 
@@ -303,6 +320,7 @@ def issue_page_payload(
     comments: tuple[list[dict[str, Any]], int],
     worklogs: tuple[list[dict[str, Any]], int],
     history: tuple[list[dict[str, Any]], int],
+    attachments: Sequence[dict[str, Any]] = (),
     links: Sequence[dict[str, Any]] = (),
     link_types: Sequence[dict[str, Any]] = (),
     progress: dict[str, Any] | None = None,
@@ -329,6 +347,7 @@ def issue_page_payload(
         "worklogs_total": worklogs[1],
         "history": history[0],
         "history_total": history[1],
+        "attachments": list(attachments),
         "links": list(links),
         "link_types": list(link_types),
         "progress": progress,
@@ -340,6 +359,7 @@ def issue_page_payload(
 __all__ = [
     "ISSUE_DETAIL",
     "ISSUE_ROWS",
+    "PAGE_ATTACHMENTS",
     "PAGE_COMMENTS",
     "PAGE_HISTORY",
     "PAGE_ISSUE",

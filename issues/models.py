@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
+from django.core.files.storage import Storage, storages
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -257,6 +260,44 @@ class IssueLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outward_issue_id} {self.type_id} {self.inward_issue_id}"
+
+
+def attachment_storage() -> Storage:
+    """Return the storage of attachment files (settings.STORAGES["attachments"]: file system or S3)."""
+    return storages["attachments"]
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    """Return where an attachment's file is stored: by issue id and a random name, never the uploaded name."""
+    return f"{instance.issue_id}/{uuid.uuid4().hex}"
+
+
+class Attachment(models.Model):
+    """A file attached to an issue. Its content type was sniffed from the bytes, never taken from the client.
+
+    Files live in the attachments storage; they are deleted when the attachment or its issue is deleted,
+    after the deleting transaction commits (issues.services).
+    """
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="attachments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="issue_attachments"
+    )
+    file = models.FileField(storage=attachment_storage, upload_to=attachment_path, max_length=255)
+    thumbnail = models.FileField(storage=attachment_storage, upload_to=attachment_path, max_length=255, blank=True)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    created = models.DateTimeField()
+
+    class Meta:
+        # The author foreign key's own index serves the per-user quota's sum.
+        indexes = [models.Index(fields=["issue", "created"], name="attachment_issue_created")]
+
+    def __str__(self) -> str:
+        return f"{self.filename} on {self.issue_id}"
 
 
 class SavedFilter(models.Model):

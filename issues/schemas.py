@@ -310,6 +310,17 @@ class PageLinkOption(BaseModel):
     label: str
 
 
+class PageAttachment(BaseModel):
+    id: int
+    filename: str
+    size: int
+    size_text: str
+    content_type: str
+    has_thumbnail: bool
+    author: UserRef | None
+    created: dt.datetime
+
+
 class ChildProgress(BaseModel):
     """Done / total children (an Epic's issues, an issue's sub-tasks) by status category, and their time spent."""
 
@@ -338,6 +349,7 @@ class IssuePage(BaseModel):
     history_total: int
     links: list[PageLink]
     link_types: list[PageLinkOption]
+    attachments: list[PageAttachment]
     progress: ChildProgress | None
 
 

@@ -7,10 +7,12 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet, Sum, Value
+from django.http import Http404
 
 from accounts.models import display_name_of
 from issues.adapters import (
     ISSUE_DETAIL,
+    PAGE_ATTACHMENTS,
     PAGE_COMMENTS,
     PAGE_HISTORY,
     PAGE_WORKLOGS,
@@ -28,6 +30,7 @@ from issues.fields import (
 from issues.jql import ALIASES, check_values, compile_jql, order_expressions, project_scope
 from issues.keyset import CursorError, keyset_page
 from issues.models import (
+    Attachment,
     Comment,
     Issue,
     IssueLink,
@@ -93,6 +96,7 @@ PAGE_MAX_SUBTASKS = 500
 PAGE_MAX_COMMENTS = 200
 PAGE_MAX_WORKLOGS = 200
 PAGE_MAX_HISTORY = 200
+PAGE_MAX_ATTACHMENTS = 500
 
 
 def issue_page_data(*, issue: Issue) -> dict[str, Any]:
@@ -109,6 +113,9 @@ def issue_page_data(*, issue: Issue) -> dict[str, Any]:
         comments=latest_rows(PAGE_COMMENTS, issue.comments.order_by("-created", "-id"), PAGE_MAX_COMMENTS),
         worklogs=latest_rows(PAGE_WORKLOGS, issue.worklogs.order_by("-started", "-id"), PAGE_MAX_WORKLOGS),
         history=latest_rows(PAGE_HISTORY, issue.history.order_by("-created", "-id"), PAGE_MAX_HISTORY),
+        attachments=PAGE_ATTACHMENTS.dicts(
+            issue.attachments.order_by("created", "id")[:PAGE_MAX_ATTACHMENTS], validate=False
+        ),
         links=issue_link_rows(issue_id=issue.pk),
         link_types=link_type_options(),
         progress=children_progress(issue_id=issue.pk),
@@ -181,6 +188,18 @@ def children_progress(*, issue_id: int) -> dict[str, Any] | None:
         "time_spent": spent,
         "time_spent_text": format_duration(spent) if spent else "None",
     }
+
+
+def attachment_for_user(*, pk: int, user: Any) -> Attachment:
+    """Return the attachment (with its issue) if the user may see its issue; else Http404, as for a missing one."""
+    found = (
+        Attachment.objects.select_related("issue")
+        .filter(pk=pk, issue__project_id__in=visible_project_ids(user))
+        .first()
+    )
+    if found is None:
+        raise Http404("No such attachment.")
+    return found
 
 
 def issue_edit_choices(*, project_id: int) -> dict[str, list[Any]]:

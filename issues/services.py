@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Protocol
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import F, Model
+from django.db.models import F, Model, Sum
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from accounts.models import display_name
-from issues import pagecache
+from issues import files, pagecache
 from issues.jql import JQLError, check_values, compile_jql
 from issues.models import (
+    Attachment,
     Comment,
     History,
     Issue,
@@ -34,6 +41,7 @@ from issues.models import (
     StatusCategory,
 )
 from issues.permissions import (
+    can_change_worklog,
     can_edit_in,
     can_see_in,
     project_role,
@@ -46,6 +54,7 @@ from issues.schemas import MAX_ISSUE_NUMBER, normalize_newlines
 from issues.selectors import issue_subtree_ids
 
 User = get_user_model()
+logger = logging.getLogger("taskra.attachments")
 
 # Free text fields: stored with LF line ends (schemas.normalize_newlines), whatever the browser posts.
 TEXT_FIELDS = frozenset({"summary", "description"})
@@ -615,6 +624,7 @@ def issue_delete(*, issue: Issue, actor: Any | None) -> int:
     ]
     if linked:
         pagecache.invalidate_on_commit([r[0] for r in linked], [r[1] for r in linked])
+    attachment_files_delete_on_commit(Attachment.objects.filter(issue_id__in=subtree))
     _total, per_model = Issue.objects.filter(pk=issue.pk).delete()  # cascades to sub-tasks, comments, worklogs
     # The parent's page lists its sub-tasks; the project bump retires the sub-tasks' own pages (their rows
     # are read at the project's generation) and the result pages.
@@ -763,6 +773,128 @@ def issue_link_delete(*, link: IssueLink, actor: Any | None, source: Issue | Non
     pagecache.invalidate_on_commit(
         [link.outward_issue_id, link.inward_issue_id], [link.outward_issue.project_id, link.inward_issue.project_id]
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Attachments: files on an issue, typed by their bytes, within a size limit and a per-person quota.
+# ---------------------------------------------------------------------------------------------------------
+
+
+def attachment_files_storage() -> Storage:
+    """Return the storage attachment files are in: the model field's (settings.STORAGES["attachments"])."""
+    return Attachment._meta.get_field("file").storage  # type: ignore[union-attr]
+
+
+def attachment_files_delete_on_commit(attachments: Any) -> None:
+    """Delete the stored files (and thumbnails) of these attachments once the deleting transaction commits.
+
+    Read before the rows go; a rollback keeps the files. A file that cannot be deleted is logged, never an error:
+    the rows are gone already.
+    """
+    names = [name for pair in attachments.values_list("file", "thumbnail") for name in pair if name]
+    if not names:
+        return
+
+    def delete_files() -> None:
+        storage = attachment_files_storage()
+        for name in names:
+            try:
+                storage.delete(name)
+            except OSError as exc:
+                logger.warning("could not delete attachment file %s: %s", name, exc)
+
+    transaction.on_commit(delete_files, robust=True)
+
+
+def attachment_quota_check(*, user: Any, sizes: Sequence[int]) -> None:
+    """Raise ValidationError unless each file is within the size limit and the person's total within the quota."""
+    limit = settings.TASKRA_ATTACHMENT_MAX_BYTES
+    if any(size > limit for size in sizes):
+        raise ValidationError(f"A file may be at most {filesizeformat(limit)}.", code="too_big")
+    quota = settings.TASKRA_ATTACHMENT_USER_QUOTA_BYTES
+    used = Attachment.objects.filter(author_id=user.pk).aggregate(total=Sum("size"))["total"] or 0
+    if used + sum(sizes) > quota:
+        raise ValidationError(
+            f"These files would bring your attachments to {filesizeformat(used + sum(sizes))}: "
+            f"your quota is {filesizeformat(quota)}. Delete some attachments first.",
+            code="quota",
+        )
+
+
+@transaction.atomic
+def attachment_add(*, issue: Issue, author: Any, uploads: Sequence[UploadedFile]) -> list[Attachment]:
+    """Attach files to an issue (members and admins); all or none.
+
+    Each file's type is sniffed from its bytes (issues.files.sniff): one named or declared as an image that is
+    not one is refused, as is an image over TASKRA_ATTACHMENT_MAX_PIXELS; images get a thumbnail. Sizes are
+    checked against TASKRA_ATTACHMENT_MAX_BYTES and the author's quota (TASKRA_ATTACHMENT_USER_QUOTA_BYTES),
+    under a lock on the author's row so two uploads cannot both pass the quota. Files written before an error
+    are deleted again.
+    """
+    _check_can_edit(author, issue.project_id)
+    if not uploads:
+        raise ValidationError({"files": "Choose at least one file."})
+    User.objects.select_for_update().filter(pk=author.pk).first()  # the quota: one upload of a person at a time
+    sizes = [upload.size or 0 for upload in uploads]
+    try:
+        attachment_quota_check(user=author, sizes=sizes)
+    except ValidationError as exc:
+        raise ValidationError({"files": exc.message}) from None
+    max_pixels = settings.TASKRA_ATTACHMENT_MAX_PIXELS
+    now = timezone.now()
+    created: list[Attachment] = []
+    stored: list[str] = []
+    try:
+        for upload, size in zip(uploads, sizes, strict=True):
+            name = (upload.name or "file").replace("\\", "/").rsplit("/", 1)[-1][:255] or "file"
+            try:
+                found = files.sniff(upload, filename=name, claimed=upload.content_type or "", max_pixels=max_pixels)
+                thumb = files.thumbnail(upload, max_pixels=max_pixels) if found.width else None
+            except ValidationError as exc:
+                raise ValidationError({"files": f"{name}: {exc.message}"}) from None
+            upload.seek(0)
+            attachment = Attachment(
+                issue=issue, author=author, filename=name, content_type=found.content_type, size=size,
+                width=found.width, height=found.height, created=now,
+            )  # fmt: skip
+            attachment.file.save(name, upload, save=False)
+            stored.append(attachment.file.name)
+            if thumb is not None:
+                attachment.thumbnail.save(f"{name}.png", ContentFile(thumb), save=False)
+                stored.append(attachment.thumbnail.name)
+            attachment.save(force_insert=True)
+            created.append(attachment)
+    except BaseException:
+        storage = attachment_files_storage()
+        for stored_name in stored:
+            storage.delete(stored_name)
+        raise
+    Issue.objects.filter(pk=issue.pk).update(updated=now)
+    history_record_rows(
+        changes=[(issue.pk, "attachment", "", a.filename) for a in created], author_id=author.pk, when=now
+    )
+    return created
+
+
+@transaction.atomic
+def attachment_delete(*, attachment: Attachment, actor: Any | None) -> None:
+    """Delete an attachment: one's own as a member, any as a project admin; the file goes after the commit."""
+    project_id = Issue.objects.filter(pk=attachment.issue_id).values_list("project_id", flat=True).get()
+    if actor is not None:
+        role = project_role(actor, project_id)
+        if not can_edit_in(role):
+            raise PermissionDenied("Viewers cannot delete attachments.")
+        if not can_change_worklog(role, author_id=attachment.author_id, user_id=actor.pk):
+            raise PermissionDenied("You can only delete your own attachments.")
+    attachment_files_delete_on_commit(Attachment.objects.filter(pk=attachment.pk))
+    Attachment.objects.filter(pk=attachment.pk).delete()
+    history_record_rows(
+        changes=[(attachment.issue_id, "attachment", attachment.filename, "")],
+        author_id=actor.pk if actor is not None else None,
+        when=timezone.now(),
+    )
+    # Deletes send no page-cache signals (issues.signals): the one invalidation of this write, at commit.
+    pagecache.invalidate_on_commit([attachment.issue_id], [project_id])
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_sa
 from accounts.models import Profile
 from issues import pagecache
 from issues.models import (
+    Attachment,
     Comment,
     History,
     Issue,
@@ -137,7 +138,7 @@ def connect_signals() -> None:
     """Connect the page-cache receivers (called from IssuesConfig.ready)."""
     pre_save.connect(_on_issue_pre_save, sender=Issue, dispatch_uid="taskra_cache_issue_pre")
     post_save.connect(_on_issue_saved, sender=Issue, dispatch_uid="taskra_cache_issue_save")
-    for child in (Comment, History):
+    for child in (Comment, History, Attachment):
         post_save.connect(on_issue_child_saved, sender=child, dispatch_uid=f"taskra_cache_{child.__name__}_save")
     post_save.connect(_on_link_saved, sender=IssueLink, dispatch_uid="taskra_cache_issuelink_save")
     m2m_changed.connect(_on_labels_changed, sender=Issue.labels.through, dispatch_uid="taskra_cache_labels")

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from issues.views import browse, links, navigator
+from issues.views import attachments, browse, links, navigator
 
 app_name = "issues"
 urlpatterns = [
@@ -19,6 +19,10 @@ urlpatterns = [
     path("browse/<str:key>/worklogs/<int:worklog_id>/delete", browse.worklog_remove, name="worklog_delete"),
     path("browse/<str:key>/links", links.link_add, name="link_add"),
     path("browse/<str:key>/links/<int:link_id>/delete", links.link_delete, name="link_delete"),
+    path("browse/<str:key>/attachments", attachments.attachment_upload, name="attachment_add"),
+    path("attachments/<int:attachment_id>/thumbnail", attachments.attachment_thumbnail, name="attachment_thumbnail"),
+    path("attachments/<int:attachment_id>/delete", attachments.attachment_remove, name="attachment_delete"),
+    path("attachments/<int:attachment_id>/<str:filename>", attachments.attachment_file, name="attachment"),
     # Issue navigator (issues/views/navigator.py): search, exports, saved filters.
     path("issues/", navigator.navigator, name="navigator"),
     path("issues/export", navigator.export, name="export"),

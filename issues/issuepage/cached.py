@@ -293,7 +293,7 @@ def _shared_body(
 def _viewer_wrote_on(data: dict[str, Any], viewer: int | None) -> bool:
     # viewer None (an anonymous render) matches rows whose author was deleted, on purpose: the template's
     # `c.author.id == user.pk` is then true for them too, so that body must stay out of the shared entry.
-    rows = [*data.get("comments", ()), *data.get("worklogs", ())]
+    rows = [*data.get("comments", ()), *data.get("worklogs", ()), *data.get("attachments", ())]
     return any((row.get("author") or {}).get("id") == viewer for row in rows)
 
 

@@ -80,6 +80,7 @@ def _render_page(
     worklog_form: WorklogForm | None = None,
     inline_errors: dict[str, Any] | None = None,
     link_error: str = "",
+    attachment_error: str = "",
     status: int = 200,
 ) -> HttpResponse:
     tz = user_zone(request.user)
@@ -98,6 +99,7 @@ def _render_page(
         worklog_form=worklog_form,
         inline_errors=inline_errors,
     )
+    context["attachment_error"] = attachment_error
     context["links_html"] = links_html(data=data, role=role, request=request, error=link_error)
     with timezone.override(tz):
         return render(request, "issues/browse.html", context, status=status)
