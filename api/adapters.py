@@ -23,7 +23,7 @@ from api.fields import ALL_FIELDS
 from api.schemas import JiraIssueFields
 from issues.adapters import _labels, _load_labels
 from issues.durations import format_duration
-from issues.models import Comment, Issue, IssueLink, IssueLinkType, Membership, StatusCategory
+from issues.models import Attachment, Comment, Issue, IssueLink, IssueLinkType, Membership, StatusCategory
 from taskra_site.adapters import OutField, RowAdapter, col
 from worklogs.models import Worklog
 
@@ -303,6 +303,40 @@ def issue_link_json(link_id: int) -> dict[str, Any] | None:
     }
 
 
+ATTACHMENT_COLUMNS = ("id", "filename", "size", "content_type", "created", "thumbnail",
+                      *(f"author__{c}" for c in USER_COLUMNS[1:]))  # fmt: skip
+
+
+def attachment_json(row: tuple[Any, ...], author_id: int | None) -> dict[str, Any]:
+    """Return Jira's attachment object from a row of ATTACHMENT_COLUMNS (and the author's id).
+
+    `content` and `thumbnail` are API URLs (token or session auth, the issue's visibility rule).
+    """
+    pk, filename, size, content_type, created, thumbnail, *user = row
+    base = context.current().base
+    out = {
+        "self": f"{base}/attachment/{pk}",
+        "id": str(pk),
+        "filename": filename,
+        "author": user_json(author_id, *user),
+        "created": jira_datetime(created),
+        "size": size,
+        "mimeType": content_type,
+        "content": f"{base}/attachment/content/{pk}",
+    }
+    if thumbnail:
+        out["thumbnail"] = f"{base}/attachment/thumbnail/{pk}"
+    return out
+
+
+def _load_attachments(ids: list[Any]) -> dict[Any, list[dict[str, Any]]]:
+    found: dict[Any, list[dict[str, Any]]] = {}
+    rows = Attachment.objects.filter(issue_id__in=ids).order_by("created", "id")
+    for issue_id, author_id, *row in rows.values_list("issue_id", "author_id", *ATTACHMENT_COLUMNS):
+        found.setdefault(issue_id, []).append(attachment_json(tuple(row), author_id))
+    return found
+
+
 COMMENT_COLUMNS = ("id", "issue_id", "body", "created", "updated", *(f"author__{c}" for c in USER_COLUMNS[1:]))
 
 
@@ -397,6 +431,7 @@ JIRA_ISSUE = RowAdapter(
         OutField("parent", loader=_load_parents, loader_key="parent_id"),
         OutField("subtasks", make=_subtasks, loader=_load_subtasks),
         OutField("issuelinks", make=_subtasks, loader=_load_issuelinks),
+        OutField("attachment", make=_subtasks, loader=_load_attachments),
         col("timeoriginalestimate", "original_estimate"),
         col("timeestimate", "remaining_estimate"),
         col("timespent", "time_spent", lambda s: s or None),

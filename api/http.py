@@ -26,6 +26,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import BaseModel
@@ -121,7 +122,7 @@ def api_view(*methods: str, anonymous: bool = False) -> Callable[[Callable[..., 
                 return error_response(413, ["The request body is too large."])
             finally:
                 context.deactivate(token)
-            return result if isinstance(result, HttpResponse) else ok(result)
+            return result if isinstance(result, HttpResponseBase) else ok(result)
 
         return login_not_required(csrf_exempt(wrapper))
 

@@ -44,6 +44,7 @@ class JiraIssueFields(BaseModel):
     parent: Json | None
     subtasks: list[Json]
     issuelinks: list[Json]
+    attachment: list[Json]
     timeoriginalestimate: int | None
     timeestimate: int | None
     timespent: int | None

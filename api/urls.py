@@ -7,7 +7,7 @@ docs/api.md, "Adding an endpoint".
 
 from django.urls import path, re_path
 
-from api.views import comments, issues, links, meta, search, transitions, worklogs
+from api.views import attachments, comments, issues, links, meta, search, transitions, worklogs
 from api.views.fallback import unsupported
 
 app_name = "api"
@@ -35,6 +35,9 @@ urlpatterns = [
     path("issue/<str:id_or_key>/worklog", worklogs.worklogs, name="worklogs"),
     path("issue/<str:id_or_key>/worklog/<str:worklog_id>", worklogs.worklog, name="worklog"),
     path("issue/<str:id_or_key>/transitions", transitions.transitions, name="transitions"),
+    path("attachment/content/<str:attachment_id>", attachments.attachment_content, name="attachment_content"),
+    path("attachment/thumbnail/<str:attachment_id>", attachments.attachment_thumbnail, name="attachment_thumbnail"),
+    path("attachment/<str:attachment_id>", attachments.attachment, name="attachment"),
     path("issueLink", links.issue_link_create_view, name="issue_link_create"),
     path("issueLink/<str:link_id>", links.issue_link, name="issue_link"),
     path("issueLinkType", links.issue_link_types, name="issue_link_types"),

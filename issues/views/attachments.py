@@ -42,7 +42,8 @@ def attachment_upload(request: HttpRequest, key: str) -> HttpResponse:
     return HttpResponseRedirect(f"{issue.get_absolute_url()}#attachments")
 
 
-def _file_response(request: HttpRequest, attachment: Attachment, *, thumbnail: bool) -> FileResponse:
+def file_response(attachment: Attachment, *, thumbnail: bool) -> FileResponse:
+    """Return the attachment's file (or thumbnail) with the safe headers; the caller checked visibility."""
     field = attachment.thumbnail if thumbnail else attachment.file
     if not field:
         raise Http404("No such file.")
@@ -62,13 +63,13 @@ def _file_response(request: HttpRequest, attachment: Attachment, *, thumbnail: b
 @require_http_methods(["GET", "HEAD"])
 def attachment_file(request: HttpRequest, attachment_id: int, filename: str = "") -> FileResponse:
     """Send an attachment's file to someone who may see its issue (404 for anyone else)."""
-    return _file_response(request, attachment_for_user(pk=attachment_id, user=request.user), thumbnail=False)
+    return file_response(attachment_for_user(pk=attachment_id, user=request.user), thumbnail=False)
 
 
 @require_http_methods(["GET", "HEAD"])
 def attachment_thumbnail(request: HttpRequest, attachment_id: int) -> FileResponse:
     """Send an image attachment's thumbnail to someone who may see its issue (404 for anyone else)."""
-    return _file_response(request, attachment_for_user(pk=attachment_id, user=request.user), thumbnail=True)
+    return file_response(attachment_for_user(pk=attachment_id, user=request.user), thumbnail=True)
 
 
 @require_POST
