@@ -372,7 +372,17 @@ class LabelsForm(forms.Form):
     labels = LabelsField(required=False)
 
 
+class SummaryForm(forms.Form):
+    summary = TextField(max_length=255)
+
+
+class DescriptionForm(forms.Form):
+    description = TextField(required=False, max_length=65535)
+
+
 INLINE_FORMS: dict[str, type[forms.Form]] = {
+    "summary": SummaryForm,
+    "description": DescriptionForm,
     "status": StatusForm,
     "priority": PriorityForm,
     "assignee": AssigneeForm,

@@ -45,9 +45,10 @@ from issues.permissions import (
     require_worklog_change,
 )
 from issues.selectors import issue_delete_counts, issue_for_user
-from issues.services import comment_add, comment_update, issue_create, issue_delete, issue_update
+from issues.services import comment_add, comment_delete, comment_update, issue_create, issue_delete, issue_update
 from taskra_site.validation import (
     apply_validation_errors_to_form,
+    error_list,
 )
 from worklogs.models import Worklog
 from worklogs.services import worklog_add, worklog_delete, worklog_update
@@ -121,7 +122,7 @@ def browse(request: HttpRequest, key: str) -> HttpResponse:
 
 @require_POST
 def inline_edit(request: HttpRequest, key: str, field: str) -> HttpResponse:
-    """Change one of status, assignee, priority or labels from the issue page."""
+    """Change one field from the issue page: summary, description, status, assignee, priority, labels."""
     issue = _issue_or_404(request, key)
     form_class = INLINE_FORMS.get(field)
     if form_class is None:
@@ -143,6 +144,31 @@ def inline_edit(request: HttpRequest, key: str, field: str) -> HttpResponse:
             return HttpResponseRedirect(issue.get_absolute_url())
     errors = [str(e) for errs in form.errors.values() for e in errs]
     return _render_page(request, issue, inline_errors={field: errors}, status=400)
+
+
+@require_POST
+def assign_to_me(request: HttpRequest, key: str) -> HttpResponse:
+    """Make the signed-in member the issue's assignee (the "Assign to me" button)."""
+    issue = _issue_or_404(request, key)
+    _require_edit(request, issue)
+    try:
+        changed = issue_update(issue=issue, actor=request.user, data={"assignee": request.user})
+    except ValidationError as exc:
+        errors = [e["message"] for e in error_list(exc)]
+        return _render_page(request, issue, inline_errors={"assignee": errors}, status=400)
+    if changed:
+        messages.success(request, f"{issue.key} is assigned to you.")
+    return HttpResponseRedirect(issue.get_absolute_url())
+
+
+@require_POST
+def comment_remove(request: HttpRequest, key: str, comment_id: int) -> HttpResponse:
+    """Delete a comment: one's own as a member, any as a project admin (recorded in the history)."""
+    issue = _issue_or_404(request, key)
+    comment = get_object_or_404(Comment, pk=comment_id, issue_id=issue.pk)
+    comment_delete(comment=comment, actor=request.user)
+    messages.success(request, "Comment deleted.")
+    return HttpResponseRedirect(f"{issue.get_absolute_url()}#comments")
 
 
 @require_http_methods(["GET", "POST"])
