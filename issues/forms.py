@@ -409,3 +409,13 @@ class IssueLinkForm(forms.Form):
 
     def clean_issue(self) -> str:
         return self.cleaned_data["issue"].strip().upper()
+
+
+class MoveForm(forms.Form):
+    """Move an issue to another project where the user may create issues."""
+
+    project = forms.ModelChoiceField(queryset=Project.objects.none(), empty_label=None, label="Move to project")
+
+    def __init__(self, *args: Any, user: Any, issue: Issue, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _choices_of(self, "project").queryset = editable_projects(user).exclude(pk=issue.project_id)

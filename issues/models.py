@@ -262,6 +262,17 @@ class IssueLink(models.Model):
         return f"{self.outward_issue_id} {self.type_id} {self.inward_issue_id}"
 
 
+class IssueKeyAlias(models.Model):
+    """A key an issue had before it moved to another project: /browse/OLD-1 and the API still find it."""
+
+    key = models.CharField(max_length=32, unique=True)
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="key_aliases")
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.key} -> {self.issue_id}"
+
+
 def attachment_storage() -> Storage:
     """Return the storage of attachment files (settings.STORAGES["attachments"]: file system or S3)."""
     return storages["attachments"]

@@ -82,6 +82,13 @@ def issue_ids_by_key(*, key: str) -> tuple[int, int] | None:
     return Issue.objects.filter(key=key.upper()).values_list("id", "project_id").first()
 
 
+def issue_key_alias_for_user(*, key: str, user: Any) -> str | None:
+    """Return the current key of the issue that had this key before a move, if the user may see it; else None."""
+    return (
+        issues_visible_to(user).filter(key_aliases__key=(key or "").upper()[:32]).values_list("key", flat=True).first()
+    )
+
+
 def issue_for_user(*, key: str, user: Any) -> Issue | None:
     """Return the issue with this key if the user may see it, else None (callers answer 404 either way)."""
     return issue_with_joins(key=key, user=user)

@@ -27,6 +27,7 @@ from issues.models import (
     Comment,
     History,
     Issue,
+    IssueKeyAlias,
     IssueLink,
     IssueLinkType,
     IssueType,
@@ -780,6 +781,108 @@ def issue_link_delete(*, link: IssueLink, actor: Any | None, source: Issue | Non
     pagecache.invalidate_on_commit(
         [link.outward_issue_id, link.inward_issue_id], [link.outward_issue.project_id, link.inward_issue.project_id]
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Clone and move
+# ---------------------------------------------------------------------------------------------------------
+
+CLONE_PREFIX = "CLONE - "
+
+
+@transaction.atomic
+def issue_clone(*, issue: Issue, actor: Any) -> Issue:
+    """Create a copy of the issue in its project (new key) linked to it: "NEW clones OLD", as Jira's Clone.
+
+    Copies summary (prefixed "CLONE - "), description, type, priority, labels, parent, due date and estimate;
+    the assignee when still an active member. Comments, worklogs, attachments and sub-tasks stay with the original.
+    """
+    _check_can_edit(actor, issue.project_id)
+    assignee = issue.assignee
+    if (
+        assignee is not None
+        and not Membership.objects.filter(
+            project_id=issue.project_id, user_id=assignee.pk, user__is_active=True
+        ).exists()
+    ):
+        assignee = None
+    clone = issue_create(
+        project=issue.project,
+        reporter=actor,
+        summary=f"{CLONE_PREFIX}{issue.summary}"[:255],
+        description=issue.description,
+        type=issue.type,
+        priority=issue.priority,
+        assignee=assignee,
+        labels=list(issue.labels.values_list("name", flat=True)),
+        parent=issue.parent,
+        due_date=issue.due_date,
+        original_estimate=issue.original_estimate,
+        check_permission=False,  # checked above
+    )
+    cloners = IssueLinkType.objects.filter(name="Cloners").first()
+    if cloners is not None:  # the admin may have removed the type: the copy is still made
+        issue_link_create(actor=None, link_type=cloners, outward_issue=clone, inward_issue=issue)
+    return clone
+
+
+@transaction.atomic
+def issue_move(*, issue: Issue, actor: Any | None, project: Project) -> Issue:
+    """Move an issue (with its sub-tasks) to another project: new keys; the old keys keep resolving (IssueKeyAlias).
+
+    The actor must be able to edit issues in both projects. A sub-task moves with its parent only, and an Epic
+    whose issues are in its project must lose them first (parents are in their issue's project). The issue
+    leaves its own parent (which stays behind); an assignee who is not a member of the new project is removed.
+    Each moved issue records "project" and "key" in its history.
+    """
+    if actor is not None:
+        require_edit(actor, issue.project_id)
+        require_edit(actor, project.pk, f"You may not create issues in {project.key}.")
+    if project.pk == issue.project_id:
+        raise ValidationError({"project": f"{issue.key} is already in {project.key}."})
+    if issue.type.is_subtask:
+        raise ValidationError({"project": "A sub-task moves with its parent: move the parent instead."})
+    subtasks = list(issue.subtasks.select_related("type").order_by("number"))
+    if any(not sub.type.is_subtask for sub in subtasks):
+        raise ValidationError(
+            {"project": f"Remove the issues of {issue.key} from it first: they stay in their project."}
+        )
+    if Issue.objects.filter(parent__parent=issue).exists():
+        raise ValidationError(
+            {"project": f"Remove the issues of {issue.key} from it first: they stay in their project."}
+        )
+    first = allocate_issue_numbers(project_id=project.pk, count=1 + len(subtasks))
+    now = timezone.now()
+    member_ids = set(Membership.objects.filter(project=project, user__is_active=True).values_list("user_id", flat=True))
+    old_project = issue.project
+    changes: list[tuple[int, str, Any, Any]] = []
+    aliases = []
+    for offset, moved in enumerate([issue, *subtasks]):
+        old_key = moved.key
+        moved.project = project
+        moved.number = first + offset
+        moved.key = f"{project.key}-{moved.number}"
+        moved.updated = now
+        fields = ["project", "number", "key", "updated"]
+        if moved.assignee_id is not None and moved.assignee_id not in member_ids:
+            changes.append((moved.pk, "assignee_id", moved.assignee_id, None))
+            moved.assignee = None
+            fields.append("assignee")
+        if moved is issue and moved.parent_id is not None:
+            changes.append((moved.pk, "parent_id", moved.parent_id, None))
+            moved.parent = None
+            fields.append("parent")
+        changes += [(moved.pk, "project", old_project.key, project.key), (moved.pk, "key", old_key, moved.key)]
+        aliases.append(IssueKeyAlias(key=old_key, issue=moved))
+        # Saved one by one: the receivers retire the old and new projects' pages, and the old parent's.
+        moved.save(update_fields=fields)
+    # An alias may already name a key involved (an issue moved back and forth): the newest move wins, and a
+    # key that is an issue's own again needs no alias.
+    new_keys = [moved.key for moved in [issue, *subtasks]]
+    IssueKeyAlias.objects.filter(key__in=[a.key for a in aliases] + new_keys).delete()
+    IssueKeyAlias.objects.bulk_create(aliases)
+    history_record_rows(changes=changes, author_id=actor.pk if actor is not None else None, when=now)
+    return issue
 
 
 # ---------------------------------------------------------------------------------------------------------
