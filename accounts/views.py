@@ -14,7 +14,6 @@ from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_http_methods
 
 from accounts.forms import LoginForm, ProfileForm, is_locked_out
-from accounts.models import Profile
 from accounts.services import profile_update
 from taskra_site.validation import apply_validation_errors_to_form
 
@@ -33,7 +32,7 @@ class LoginView(auth_views.LoginView):
 @require_http_methods(["GET", "POST"])
 def profile(request: HttpRequest) -> HttpResponse:
     """Show and change one's own display name and time zone; links to password change and API tokens."""
-    current = Profile.objects.filter(user_id=request.user.pk).first()
+    current = getattr(request.user, "profile", None)  # a user without a profile gets one on save
     initial = {"display_name": getattr(current, "display_name", ""), "time_zone": getattr(current, "time_zone", "UTC")}
     form = ProfileForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():

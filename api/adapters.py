@@ -241,7 +241,10 @@ _LINK_TYPE_COLUMNS = ("type_id", "type__name", "type__inward", "type__outward")
 
 def _caller_projects() -> Any:
     """Return a subquery of the projects the API caller may see (none outside an authenticated request)."""
-    return Membership.objects.filter(user_id=context.current().user_id).values("project_id")
+    user_id = context.current().user_id
+    if user_id is None:
+        return Membership.objects.none().values("project_id")
+    return Membership.objects.filter(user_id=user_id).values("project_id")
 
 
 def _load_issuelinks(ids: list[Any]) -> dict[Any, list[dict[str, Any]]]:

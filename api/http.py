@@ -87,13 +87,13 @@ def _body_too_big(request: HttpRequest) -> bool:
     return length > settings.TASKRA_API_MAX_BODY_BYTES
 
 
-def api_view(*methods: str, anonymous: bool = False) -> Callable[[Callable[..., Any]], Callable[..., HttpResponse]]:
+def api_view(*methods: str, anonymous: bool = False) -> Callable[[Callable[..., Any]], Callable[..., HttpResponseBase]]:
     """Make a function a REST API endpoint for the given methods (HEAD comes with GET)."""
     allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
 
-    def decorate(view: Callable[..., Any]) -> Callable[..., HttpResponse]:
+    def decorate(view: Callable[..., Any]) -> Callable[..., HttpResponseBase]:
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, version: str = "2", **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, version: str = "2", **kwargs: Any) -> HttpResponseBase:
             if request.method not in allowed:
                 response = error_response(405, [f"Method {request.method} is not allowed here."])
                 response["Allow"] = ", ".join(sorted(allowed))

@@ -139,7 +139,7 @@ def issue_link_rows(*, issue_id: int) -> list[dict[str, Any]]:
         .select_related("type", "outward_issue__status", "inward_issue__status")
         .order_by("type__name", "id")
     )
-    rows = []
+    rows: list[dict[str, Any]] = []
     for link in links:
         outward = link.outward_issue_id == issue_id
         other = link.inward_issue if outward else link.outward_issue

@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured, PermissionDenied, Valid
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import F, Model, Sum
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
@@ -892,7 +892,9 @@ def issue_move(*, issue: Issue, actor: Any | None, project: Project) -> Issue:
 
 def attachment_files_storage() -> Storage:
     """Return the storage attachment files are in: the model field's (settings.STORAGES["attachments"])."""
-    return Attachment._meta.get_field("file").storage  # type: ignore[union-attr]
+    field = Attachment._meta.get_field("file")
+    assert isinstance(field, models.FileField)
+    return field.storage
 
 
 def attachment_files_delete_on_commit(attachments: Any) -> None:
@@ -968,15 +970,15 @@ def attachment_add(*, issue: Issue, author: Any, uploads: Sequence[UploadedFile]
                 width=found.width, height=found.height, created=now,
             )  # fmt: skip
             attachment.file.save(name, upload, save=False)
-            stored.append(attachment.file.name)
+            stored.append(attachment.file.name or "")
             if thumb is not None:
                 attachment.thumbnail.save(f"{name}.png", ContentFile(thumb), save=False)
-                stored.append(attachment.thumbnail.name)
+                stored.append(attachment.thumbnail.name or "")
             attachment.save(force_insert=True)
             created.append(attachment)
     except BaseException:
         storage = attachment_files_storage()
-        for stored_name in stored:
+        for stored_name in filter(None, stored):
             storage.delete(stored_name)
         raise
     Issue.objects.filter(pk=issue.pk).update(updated=now)

@@ -45,7 +45,7 @@ def attachment_upload(request: HttpRequest, key: str) -> HttpResponse:
 def file_response(attachment: Attachment, *, thumbnail: bool) -> FileResponse:
     """Return the attachment's file (or thumbnail) with the safe headers; the caller checked visibility."""
     field = attachment.thumbnail if thumbnail else attachment.file
-    if not field:
+    if not field or not field.name:
         raise Http404("No such file.")
     try:
         handle = field.storage.open(field.name, "rb")
