@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 from django import forms
@@ -37,3 +38,16 @@ class AdminLoginForm(ThrottleMixin, AdminAuthenticationForm):
 def is_locked_out(form: forms.Form) -> bool:
     """Return whether a bound login form was refused because of the lock."""
     return any(error.code == "locked" for error in form.errors.as_data().get("__all__", []))
+
+
+class ProfileForm(forms.Form):
+    """One's own display name and time zone (the profile page)."""
+
+    display_name = forms.CharField(max_length=150, required=False, help_text="Shown instead of your username.")
+    time_zone = forms.ChoiceField(help_text="Times on every page and in reports are shown in it.")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["time_zone"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(name, name) for name in sorted(zoneinfo.available_timezones())]

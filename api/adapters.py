@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.models import display_name_of
 from api import context
@@ -23,7 +23,7 @@ from api.fields import ALL_FIELDS
 from api.schemas import JiraIssueFields
 from issues.adapters import _labels, _load_labels
 from issues.durations import format_duration
-from issues.models import Comment, Issue, StatusCategory
+from issues.models import Attachment, Comment, Issue, IssueLink, IssueLinkType, Membership, StatusCategory
 from taskra_site.adapters import OutField, RowAdapter, col
 from worklogs.models import Worklog
 
@@ -225,6 +225,121 @@ def _subtasks(found: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     return found or []
 
 
+def link_type_json(pk: int, name: str, inward: str, outward: str) -> dict[str, Any]:
+    """Return Jira's issueLinkType object."""
+    return {"id": str(pk), "name": name, "inward": inward, "outward": outward,
+            "self": f"{context.current().base}/issueLinkType/{pk}"}  # fmt: skip
+
+
+def link_types_json() -> list[dict[str, Any]]:
+    """Return every issue link type as Jira's objects (one query)."""
+    return [link_type_json(*row) for row in IssueLinkType.objects.values_list("id", "name", "inward", "outward")]
+
+
+_LINK_TYPE_COLUMNS = ("type_id", "type__name", "type__inward", "type__outward")
+
+
+def _caller_projects() -> Any:
+    """Return a subquery of the projects the API caller may see (none outside an authenticated request)."""
+    user_id = context.current().user_id
+    if user_id is None:
+        return Membership.objects.none().values("project_id")
+    return Membership.objects.filter(user_id=user_id).values("project_id")
+
+
+def _load_issuelinks(ids: list[Any]) -> dict[Any, list[dict[str, Any]]]:
+    """Return each issue's links as Jira writes them in fields.issuelinks, only to issues the caller may see.
+
+    On "A blocks B", A's entry names B as "outwardIssue" and B's names A as "inwardIssue". One query.
+    """
+    found: dict[Any, list[dict[str, Any]]] = {}
+    visible = _caller_projects()
+    width = len(_LINKED_COLUMNS)
+    wanted = set(ids)
+    rows = (
+        IssueLink.objects.filter(
+            Q(outward_issue_id__in=ids, inward_issue__project_id__in=visible)
+            | Q(inward_issue_id__in=ids, outward_issue__project_id__in=visible)
+        )
+        .order_by("type__name", "id")
+        .values_list(
+            "id",
+            *_LINK_TYPE_COLUMNS,
+            *(f"outward_issue__{c}" for c in _LINKED_COLUMNS),
+            *(f"inward_issue__{c}" for c in _LINKED_COLUMNS),
+        )  # fmt: skip
+    )
+    for pk, *row in rows:
+        kind, outward, inward = row[:4], tuple(row[4 : 4 + width]), tuple(row[4 + width :])
+        # Two issues of the same page linked to each other: the link shows on both (asked-for issues are visible).
+        for issue, other, side in ((outward, inward, "outwardIssue"), (inward, outward, "inwardIssue")):
+            if issue[0] in wanted:
+                entry = {"id": str(pk), "self": f"{context.current().base}/issueLink/{pk}",
+                         "type": link_type_json(*kind), side: _linked(other)}  # fmt: skip
+                found.setdefault(issue[0], []).append(entry)
+    return found
+
+
+def issue_link_json(link_id: int) -> dict[str, Any] | None:
+    """Return GET issueLink/{id}: the type, "inwardIssue" (the source: A in "A blocks B") and "outwardIssue".
+
+    The same reading as the POST body, so what GET returns can be posted again. None when missing.
+    """
+    row = (
+        IssueLink.objects.filter(pk=link_id)
+        .values_list(
+            *_LINK_TYPE_COLUMNS,
+            *(f"outward_issue__{c}" for c in _LINKED_COLUMNS),
+            *(f"inward_issue__{c}" for c in _LINKED_COLUMNS),
+        )  # fmt: skip
+        .first()
+    )
+    if row is None:
+        return None
+    width = len(_LINKED_COLUMNS)
+    return {
+        "id": str(link_id),
+        "self": f"{context.current().base}/issueLink/{link_id}",
+        "type": link_type_json(*row[:4]),
+        "inwardIssue": _linked(tuple(row[4 : 4 + width])),
+        "outwardIssue": _linked(tuple(row[4 + width :])),
+    }
+
+
+ATTACHMENT_COLUMNS = ("id", "filename", "size", "content_type", "created", "thumbnail",
+                      *(f"author__{c}" for c in USER_COLUMNS[1:]))  # fmt: skip
+
+
+def attachment_json(row: tuple[Any, ...], author_id: int | None) -> dict[str, Any]:
+    """Return Jira's attachment object from a row of ATTACHMENT_COLUMNS (and the author's id).
+
+    `content` and `thumbnail` are API URLs (token or session auth, the issue's visibility rule).
+    """
+    pk, filename, size, content_type, created, thumbnail, *user = row
+    base = context.current().base
+    out = {
+        "self": f"{base}/attachment/{pk}",
+        "id": str(pk),
+        "filename": filename,
+        "author": user_json(author_id, *user),
+        "created": jira_datetime(created),
+        "size": size,
+        "mimeType": content_type,
+        "content": f"{base}/attachment/content/{pk}",
+    }
+    if thumbnail:
+        out["thumbnail"] = f"{base}/attachment/thumbnail/{pk}"
+    return out
+
+
+def _load_attachments(ids: list[Any]) -> dict[Any, list[dict[str, Any]]]:
+    found: dict[Any, list[dict[str, Any]]] = {}
+    rows = Attachment.objects.filter(issue_id__in=ids).order_by("created", "id")
+    for issue_id, author_id, *row in rows.values_list("issue_id", "author_id", *ATTACHMENT_COLUMNS):
+        found.setdefault(issue_id, []).append(attachment_json(tuple(row), author_id))
+    return found
+
+
 COMMENT_COLUMNS = ("id", "issue_id", "body", "created", "updated", *(f"author__{c}" for c in USER_COLUMNS[1:]))
 
 
@@ -318,6 +433,8 @@ JIRA_ISSUE = RowAdapter(
         OutField("timetracking", ("original_estimate", "remaining_estimate", "time_spent"), _timetracking),
         OutField("parent", loader=_load_parents, loader_key="parent_id"),
         OutField("subtasks", make=_subtasks, loader=_load_subtasks),
+        OutField("issuelinks", make=_subtasks, loader=_load_issuelinks),
+        OutField("attachment", make=_subtasks, loader=_load_attachments),
         col("timeoriginalestimate", "original_estimate"),
         col("timeestimate", "remaining_estimate"),
         col("timespent", "time_spent", lambda s: s or None),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 class ApiContext:
     origin: str  # "https://taskra.example.com"
     version: int  # 2 or 3
+    user_id: int | None = None  # the authenticated caller: linked issues are shown only when they may see them
 
     @property
     def base(self) -> str:

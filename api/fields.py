@@ -60,6 +60,10 @@ API_FIELDS: tuple[ApiField, ...] = (
     ApiField("timetracking", "Time tracking", "timetracking", orderable=False, searchable=False),
     ApiField("parent", "Parent", "issuelink", orderable=False),
     ApiField("subtasks", "Sub-Tasks", "array", items="issuelinks", orderable=False, searchable=False),
+    ApiField("attachment", "Attachment", "array", items="attachment", orderable=False, searchable=False),
+    ApiField(
+        "issuelinks", "Linked Issues", "array", items="issuelinks", orderable=False, clause_names=("issueLinkType",)
+    ),
     ApiField("timeoriginalestimate", "Original Estimate", "number", searchable=False),
     ApiField("timeestimate", "Remaining Estimate", "number", searchable=False),
     ApiField("timespent", "Time Spent", "number", searchable=False),

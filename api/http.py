@@ -16,6 +16,7 @@ JSON-ready value (written with orjson; `ok(status=201)`, `no_content()` for 204)
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import BaseModel
@@ -85,13 +87,13 @@ def _body_too_big(request: HttpRequest) -> bool:
     return length > settings.TASKRA_API_MAX_BODY_BYTES
 
 
-def api_view(*methods: str, anonymous: bool = False) -> Callable[[Callable[..., Any]], Callable[..., HttpResponse]]:
+def api_view(*methods: str, anonymous: bool = False) -> Callable[[Callable[..., Any]], Callable[..., HttpResponseBase]]:
     """Make a function a REST API endpoint for the given methods (HEAD comes with GET)."""
     allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
 
-    def decorate(view: Callable[..., Any]) -> Callable[..., HttpResponse]:
+    def decorate(view: Callable[..., Any]) -> Callable[..., HttpResponseBase]:
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, version: str = "2", **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, version: str = "2", **kwargs: Any) -> HttpResponseBase:
             if request.method not in allowed:
                 response = error_response(405, [f"Method {request.method} is not allowed here."])
                 response["Allow"] = ", ".join(sorted(allowed))
@@ -104,6 +106,8 @@ def api_view(*methods: str, anonymous: bool = False) -> Callable[[Callable[..., 
                 refused = _authenticate(request, anonymous=anonymous)
                 if refused is not None:
                     return refused
+                # The caller, for row builders that show related issues (issue links); reset with the outer token.
+                context.activate(dataclasses.replace(context.current(), user_id=request.user.pk))
                 result = view(request, *args, **kwargs)
             except ApiError as exc:
                 return error_response(exc.status, exc.messages, exc.errors, exc.headers)
@@ -118,7 +122,7 @@ def api_view(*methods: str, anonymous: bool = False) -> Callable[[Callable[..., 
                 return error_response(413, ["The request body is too large."])
             finally:
                 context.deactivate(token)
-            return result if isinstance(result, HttpResponse) else ok(result)
+            return result if isinstance(result, HttpResponseBase) else ok(result)
 
         return login_not_required(csrf_exempt(wrapper))
 

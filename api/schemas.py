@@ -43,6 +43,8 @@ class JiraIssueFields(BaseModel):
     timetracking: Json
     parent: Json | None
     subtasks: list[Json]
+    issuelinks: list[Json]
+    attachment: list[Json]
     timeoriginalestimate: int | None
     timeestimate: int | None
     timespent: int | None
@@ -176,6 +178,21 @@ class CommentIn(BaseModel):
     model_config = ConfigDict(extra="ignore")  # visibility, properties: not supported, ignored as Jira Server does
 
     body: str | Json | None = None
+
+
+class IssueLinkIn(BaseModel):
+    """POST issueLink: {"type": {"name"|"id"}, "inwardIssue": {"key"|"id"}, "outwardIssue": {...}, "comment": {...}}.
+
+    As in Jira, the inwardIssue takes the type's outward phrase: Blocks with inwardIssue A and outwardIssue B
+    makes "A blocks B" (A is the source: the caller must be able to edit it).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Ref
+    inwardIssue: Ref  # noqa: N815 - Jira's name
+    outwardIssue: Ref  # noqa: N815 - Jira's name
+    comment: CommentIn | None = None
 
 
 class WorklogIn(BaseModel):

@@ -17,7 +17,7 @@ from issues.jql import JQLError, check_values, compile_jql, order_expressions
 from issues.keyset import CursorError, keyset_page
 from issues.models import Comment, Issue, Project
 from issues.permissions import visible_project_ids
-from issues.selectors import issue_with_joins, issues_visible_to
+from issues.selectors import issue_key_alias_for_user, issue_with_joins, issues_visible_to
 from worklogs.models import Worklog
 
 MAX_ID = 2**63
@@ -51,6 +51,8 @@ def issue_ids_for_user(*, user: Any, ref: str) -> tuple[int, int]:
     """Return (id, project id) of the issue with this key or numeric id if the user may see it; else a 404."""
     lookup = _lookup(ref)
     found = issues_visible_to(user).filter(**lookup).values_list("id", "project_id").first() if lookup else None
+    if found is None and lookup and "key" in lookup:  # a key the issue had before a move answers for it
+        found = issues_visible_to(user).filter(key_aliases__key=lookup["key"]).values_list("id", "project_id").first()
     if found is None:
         raise ApiError(404, [ISSUE_NOT_FOUND])
     return found
@@ -62,6 +64,9 @@ def issue_for_user(*, user: Any, ref: str) -> Issue:
     issue = None
     if lookup is not None:
         issue = issue_with_joins(user=user, **({"pk": lookup["pk"]} if "pk" in lookup else {"key": lookup["key"]}))
+    if issue is None and lookup is not None and "key" in lookup:  # a key the issue had before a move
+        moved = issue_key_alias_for_user(key=lookup["key"], user=user)
+        issue = issue_with_joins(user=user, key=moved) if moved else None
     if issue is None:
         raise ApiError(404, [ISSUE_NOT_FOUND])
     return issue

@@ -7,7 +7,7 @@ docs/api.md, "Adding an endpoint".
 
 from django.urls import path, re_path
 
-from api.views import comments, issues, jql, meta, search, transitions, worklogs
+from api.views import attachments, comments, issues, jql, links, meta, search, transitions, worklogs
 from api.views.fallback import unsupported
 
 app_name = "api"
@@ -37,6 +37,13 @@ urlpatterns = [
     path("issue/<str:id_or_key>/worklog", worklogs.worklogs, name="worklogs"),
     path("issue/<str:id_or_key>/worklog/<str:worklog_id>", worklogs.worklog, name="worklog"),
     path("issue/<str:id_or_key>/transitions", transitions.transitions, name="transitions"),
+    path("attachment/content/<str:attachment_id>", attachments.attachment_content, name="attachment_content"),
+    path("attachment/thumbnail/<str:attachment_id>", attachments.attachment_thumbnail, name="attachment_thumbnail"),
+    path("attachment/<str:attachment_id>", attachments.attachment, name="attachment"),
+    path("issueLink", links.issue_link_create_view, name="issue_link_create"),
+    path("issueLink/<str:link_id>", links.issue_link, name="issue_link"),
+    path("issueLinkType", links.issue_link_types, name="issue_link_types"),
+    path("issueLinkType/<str:type_id>", links.issue_link_type, name="issue_link_type"),
     path("worklog/updated", worklogs.updated, name="worklogs_updated"),
     path("worklog/list", worklogs.worklog_list, name="worklog_list"),
     # Anything else under the API root: Jira's 404 in Jira's shape (docs/api.md lists what is not supported).

@@ -8,11 +8,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
 from django.db.models import Count, QuerySet
+from django.template.defaultfilters import filesizeformat
 from pydantic import TypeAdapter
 
 from accounts.adapters import user_ref
@@ -24,6 +25,7 @@ from issues.schemas import (
     IssuePage,
     IssuePageIssue,
     IssueRow,
+    PageAttachment,
     PageComment,
     PageHistory,
     PageSubtask,
@@ -260,6 +262,21 @@ PAGE_HISTORY = RowAdapter(
     ],
     joins=True,
 )
+PAGE_ATTACHMENTS = RowAdapter(
+    "issue_page.attachments",
+    PageAttachment,
+    [
+        col("id"),
+        col("filename"),
+        col("size"),
+        col("size_text", "size", filesizeformat),
+        col("content_type"),
+        col("has_thumbnail", "thumbnail", bool),
+        user_ref("author"),
+        col("created"),
+    ],
+    joins=True,
+)
 _PAGE_TYPE: Any = typed_dict(IssuePage)
 _PAGE_VALIDATOR: TypeAdapter[Any] = TypeAdapter(_PAGE_TYPE)
 
@@ -303,11 +320,17 @@ def issue_page_payload(
     comments: tuple[list[dict[str, Any]], int],
     worklogs: tuple[list[dict[str, Any]], int],
     history: tuple[list[dict[str, Any]], int],
+    attachments: Sequence[dict[str, Any]] = (),
+    links: Sequence[dict[str, Any]] = (),
+    link_types: Sequence[dict[str, Any]] = (),
+    progress: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return the issue page's payload (schema IssuePage) as JSON-exact data: the JSON the API would write.
 
     `issue` is an instance with its related rows joined (read without a query; its labels cost one);
-    `subtasks` a queryset, the lists come from latest_rows(). The payload is checked against IssuePage
+    `subtasks` a queryset, the lists come from latest_rows(); `links` (every link, both directions),
+    `link_types` (the add-link form's options) and `progress` (of the children) from issues.selectors.
+    The payload is checked against IssuePage
     as the validation switch says, then encoded once with dumps(): datetimes become the same text as in
     the API, and the page cache stores it as JSON.
     """
@@ -324,6 +347,10 @@ def issue_page_payload(
         "worklogs_total": worklogs[1],
         "history": history[0],
         "history_total": history[1],
+        "attachments": list(attachments),
+        "links": list(links),
+        "link_types": list(link_types),
+        "progress": progress,
     }
     check_rows(_PAGE_VALIDATOR, payload, name=f"issue_page {issue.key}", validate=None)
     return orjson.loads(dumps(payload))
@@ -332,6 +359,7 @@ def issue_page_payload(
 __all__ = [
     "ISSUE_DETAIL",
     "ISSUE_ROWS",
+    "PAGE_ATTACHMENTS",
     "PAGE_COMMENTS",
     "PAGE_HISTORY",
     "PAGE_ISSUE",

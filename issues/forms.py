@@ -19,7 +19,7 @@ from django.db.models import Q, QuerySet
 from accounts.models import display_name
 from issues.durations import MAX_DURATION_SECONDS, format_duration, parse_duration
 from issues.idempotency import new_token
-from issues.models import Issue, IssueType, Priority, Project, Resolution, Status
+from issues.models import Issue, IssueLinkType, IssueType, Priority, Project, Resolution, Status
 from issues.permissions import editable_project_ids
 from issues.schemas import normalize_newlines
 from issues.selectors import members_of
@@ -376,9 +376,50 @@ class LabelsForm(forms.Form):
     labels = LabelsField(required=False)
 
 
+class SummaryForm(forms.Form):
+    summary = TextField(max_length=255)
+
+
+class DescriptionForm(forms.Form):
+    description = TextField(required=False, max_length=65535)
+
+
 INLINE_FORMS: dict[str, type[forms.Form]] = {
+    "summary": SummaryForm,
+    "description": DescriptionForm,
     "status": StatusForm,
     "priority": PriorityForm,
     "assignee": AssigneeForm,
     "labels": LabelsForm,
 }
+
+
+LINK_DIRECTIONS = ("outward", "inward")
+
+
+class IssueLinkForm(forms.Form):
+    """Link this issue to another: a type and direction ("<type id>:outward" reads "this issue blocks KEY"), a key."""
+
+    link_type = forms.CharField(max_length=40)
+    issue = forms.CharField(max_length=32)
+
+    def clean_link_type(self) -> tuple[IssueLinkType, str]:
+        raw = self.cleaned_data["link_type"]
+        pk, _sep, direction = raw.partition(":")
+        found = IssueLinkType.objects.filter(pk=int(pk)).first() if pk.isdigit() and len(pk) < 19 else None
+        if found is None or direction not in LINK_DIRECTIONS:
+            raise ValidationError("Choose a kind of link.")
+        return found, direction
+
+    def clean_issue(self) -> str:
+        return self.cleaned_data["issue"].strip().upper()
+
+
+class MoveForm(forms.Form):
+    """Move an issue to another project where the user may create issues."""
+
+    project = forms.ModelChoiceField(queryset=Project.objects.none(), empty_label=None, label="Move to project")
+
+    def __init__(self, *args: Any, user: Any, issue: Issue, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _choices_of(self, "project").queryset = editable_projects(user).exclude(pk=issue.project_id)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
+from django.core.files.storage import Storage, storages
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -226,6 +229,91 @@ class History(models.Model):
 
     def __str__(self) -> str:
         return f"{self.field}: {self.from_value!r} -> {self.to_value!r}"
+
+
+class IssueLinkType(models.Model):
+    """A kind of link between two issues, read one way from each side: "blocks" / "is blocked by"."""
+
+    name = models.CharField(max_length=60, unique=True)
+    outward = models.CharField(max_length=60, help_text="read from the outward issue: A blocks B")
+    inward = models.CharField(max_length=60, help_text="read from the inward issue: B is blocked by A")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IssueLink(models.Model):
+    """A directed link: `outward_issue` <type.outward> `inward_issue` ("DEMO-1 blocks DEMO-2").
+
+    `inward_issue` reads it the other way: "DEMO-2 is blocked by DEMO-1". Deleting either issue deletes
+    the link (cascade, no receivers: issues.signals says why).
+    """
+
+    type = models.ForeignKey(IssueLinkType, on_delete=models.PROTECT, related_name="links")
+    outward_issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="outward_links")
+    inward_issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="inward_links")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["type", "outward_issue", "inward_issue"], name="issuelink_unique"),
+            models.CheckConstraint(condition=~Q(outward_issue=models.F("inward_issue")), name="issuelink_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.outward_issue_id} {self.type_id} {self.inward_issue_id}"
+
+
+class IssueKeyAlias(models.Model):
+    """A key an issue had before it moved to another project: /browse/OLD-1 and the API still find it."""
+
+    key = models.CharField(max_length=32, unique=True)
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="key_aliases")
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.key} -> {self.issue_id}"
+
+
+def attachment_storage() -> Storage:
+    """Return the storage of attachment files (settings.STORAGES["attachments"]: file system or S3)."""
+    return storages["attachments"]
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    """Return where an attachment's file is stored: by issue id and a random name, never the uploaded name."""
+    return f"{instance.issue_id}/{uuid.uuid4().hex}"
+
+
+class Attachment(models.Model):
+    """A file attached to an issue. Its content type was sniffed from the bytes, never taken from the client.
+
+    Files live in the attachments storage; they are deleted when the attachment or its issue is deleted,
+    after the deleting transaction commits (issues.services).
+    """
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="attachments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="issue_attachments"
+    )
+    file = models.FileField(storage=attachment_storage, upload_to=attachment_path, max_length=255)
+    thumbnail = models.FileField(storage=attachment_storage, upload_to=attachment_path, max_length=255, blank=True)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    created = models.DateTimeField()
+
+    class Meta:
+        # The author foreign key's own index serves the per-user quota's sum.
+        indexes = [models.Index(fields=["issue", "created"], name="attachment_issue_created")]
+
+    def __str__(self) -> str:
+        return f"{self.filename} on {self.issue_id}"
 
 
 class SavedFilter(models.Model):

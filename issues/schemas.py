@@ -286,8 +286,57 @@ class PageHistory(BaseModel):
     to: str
 
 
+class PageLinkedIssue(BaseModel):
+    id: int
+    key: str
+    summary: str
+    status: str
+    status_category: str
+    project_id: int  # the page shows a linked issue only to viewers who may see its project
+
+
+class PageLink(BaseModel):
+    """One link as read from this issue: "blocks DEMO-2" (outward) or "is blocked by DEMO-1" (inward)."""
+
+    id: int
+    type: str
+    direction: str  # "outward" or "inward"
+    phrase: str
+    issue: PageLinkedIssue
+
+
+class PageLinkOption(BaseModel):
+    value: str  # "<type id>:outward" or "<type id>:inward"
+    label: str
+
+
+class PageAttachment(BaseModel):
+    id: int
+    filename: str
+    size: int
+    size_text: str
+    content_type: str
+    has_thumbnail: bool
+    author: UserRef | None
+    created: dt.datetime
+
+
+class ChildProgress(BaseModel):
+    """Done / total children (an Epic's issues, an issue's sub-tasks) by status category, and their time spent."""
+
+    total: int
+    done: int
+    in_progress: int
+    done_pct: float
+    time_spent: int
+    time_spent_text: str
+
+
 class IssuePage(BaseModel):
-    """Everything /browse/KEY shows about one issue, the same for every viewer (lists are the latest rows)."""
+    """Everything /browse/KEY shows about one issue, the same for every viewer (lists are the latest rows).
+
+    `links` name every linked issue; the page shows each only to viewers who may see it (issuepage.links).
+    """
 
     issue: IssuePageIssue
     time: TimeTracking
@@ -298,6 +347,10 @@ class IssuePage(BaseModel):
     worklogs_total: int
     history: list[PageHistory]
     history_total: int
+    links: list[PageLink]
+    link_types: list[PageLinkOption]
+    attachments: list[PageAttachment]
+    progress: ChildProgress | None
 
 
 # ---------------------------------------------------------------------------------------------------------

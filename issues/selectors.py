@@ -6,17 +6,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet, Value
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet, Sum, Value
+from django.http import Http404
 
 from accounts.models import display_name_of
 from issues.adapters import (
     ISSUE_DETAIL,
+    PAGE_ATTACHMENTS,
     PAGE_COMMENTS,
     PAGE_HISTORY,
     PAGE_WORKLOGS,
     issue_page_payload,
     latest_rows,
 )
+from issues.durations import format_duration
 from issues.fields import (
     FIELDS_BY_NAME,
     NAVIGATOR_COLUMNS,
@@ -26,7 +29,19 @@ from issues.fields import (
 )
 from issues.jql import ALIASES, check_values, compile_jql, order_expressions, project_scope
 from issues.keyset import CursorError, keyset_page
-from issues.models import Comment, Issue, NavigatorPreference, Priority, Project, SavedFilter, Status
+from issues.models import (
+    Attachment,
+    Comment,
+    Issue,
+    IssueLink,
+    IssueLinkType,
+    NavigatorPreference,
+    Priority,
+    Project,
+    SavedFilter,
+    Status,
+    StatusCategory,
+)
 from issues.permissions import visible_project_ids
 from issues.workflows import workflow_for
 
@@ -69,6 +84,13 @@ def issue_ids_by_key(*, key: str) -> tuple[int, int] | None:
     return Issue.objects.filter(key=key.upper()).values_list("id", "project_id").first()
 
 
+def issue_key_alias_for_user(*, key: str, user: Any) -> str | None:
+    """Return the current key of the issue that had this key before a move, if the user may see it; else None."""
+    return (
+        issues_visible_to(user).filter(key_aliases__key=(key or "").upper()[:32]).values_list("key", flat=True).first()
+    )
+
+
 def issue_for_user(*, key: str, user: Any) -> Issue | None:
     """Return the issue with this key if the user may see it, else None (callers answer 404 either way)."""
     return issue_with_joins(key=key, user=user)
@@ -83,6 +105,7 @@ PAGE_MAX_SUBTASKS = 500
 PAGE_MAX_COMMENTS = 200
 PAGE_MAX_WORKLOGS = 200
 PAGE_MAX_HISTORY = 200
+PAGE_MAX_ATTACHMENTS = 500
 
 
 def issue_page_data(*, issue: Issue) -> dict[str, Any]:
@@ -92,13 +115,100 @@ def issue_page_data(*, issue: Issue) -> dict[str, Any]:
     ISO text and Markdown is rendered and sanitised here, so a cached payload renders without touching
     the database. Queries: labels, sub-tasks, comments, worklogs, history (5, plus a count per capped list).
     """
+    subtasks = issue.subtasks.order_by("number")[:PAGE_MAX_SUBTASKS]
     return issue_page_payload(
         issue=issue,
-        subtasks=issue.subtasks.order_by("number")[:PAGE_MAX_SUBTASKS],
+        subtasks=subtasks,
         comments=latest_rows(PAGE_COMMENTS, issue.comments.order_by("-created", "-id"), PAGE_MAX_COMMENTS),
         worklogs=latest_rows(PAGE_WORKLOGS, issue.worklogs.order_by("-started", "-id"), PAGE_MAX_WORKLOGS),
         history=latest_rows(PAGE_HISTORY, issue.history.order_by("-created", "-id"), PAGE_MAX_HISTORY),
+        attachments=PAGE_ATTACHMENTS.dicts(
+            issue.attachments.order_by("created", "id")[:PAGE_MAX_ATTACHMENTS], validate=False
+        ),
+        links=issue_link_rows(issue_id=issue.pk),
+        link_types=link_type_options(),
+        progress=children_progress(issue_id=issue.pk),
     )
+
+
+def issue_link_rows(*, issue_id: int) -> list[dict[str, Any]]:
+    """Return every link of the issue as read from it (schema PageLink), grouped by phrase then key: one query.
+
+    No permission filter: the page filters per viewer (issuepage.links), the API per caller.
+    """
+    links = (
+        IssueLink.objects.filter(Q(outward_issue_id=issue_id) | Q(inward_issue_id=issue_id))
+        .select_related("type", "outward_issue__status", "inward_issue__status")
+        .order_by("type__name", "id")
+    )
+    rows: list[dict[str, Any]] = []
+    for link in links:
+        outward = link.outward_issue_id == issue_id
+        other = link.inward_issue if outward else link.outward_issue
+        rows.append(
+            {
+                "id": link.pk,
+                "type": link.type.name,
+                "direction": "outward" if outward else "inward",
+                "phrase": link.type.outward if outward else link.type.inward,
+                "issue": {
+                    "id": other.pk,
+                    "key": other.key,
+                    "summary": other.summary,
+                    "status": other.status.name,
+                    "status_category": other.status.category,
+                    "project_id": other.project_id,
+                },
+            }
+        )
+    rows.sort(key=lambda r: (r["phrase"], r["issue"]["project_id"], r["issue"]["id"]))
+    return rows
+
+
+def link_type_options() -> list[dict[str, str]]:
+    """Return the add-link form's choices: each type once per direction ("blocks", "is blocked by"), one query."""
+    options = []
+    for link_type in IssueLinkType.objects.only("id", "outward", "inward"):
+        options.append({"value": f"{link_type.pk}:outward", "label": link_type.outward})
+        if link_type.inward != link_type.outward:  # "relates to" reads the same both ways
+            options.append({"value": f"{link_type.pk}:inward", "label": link_type.inward})
+    return options
+
+
+def children_progress(*, issue_id: int) -> dict[str, Any] | None:
+    """Return the progress of the issue's children (an Epic's issues, sub-tasks), or None without any: one query.
+
+    Done and in progress count children by the status category; time spent is the children's own.
+    """
+    found = Issue.objects.filter(parent_id=issue_id).aggregate(
+        total=Count("id"),
+        done=Count("id", filter=Q(status__category=StatusCategory.DONE)),
+        in_progress=Count("id", filter=Q(status__category=StatusCategory.IN_PROGRESS)),
+        time_spent=Sum("time_spent"),
+    )
+    if not found["total"]:
+        return None
+    spent = found["time_spent"] or 0
+    return {
+        "total": found["total"],
+        "done": found["done"],
+        "in_progress": found["in_progress"],
+        "done_pct": round(100 * found["done"] / found["total"], 1),
+        "time_spent": spent,
+        "time_spent_text": format_duration(spent) if spent else "None",
+    }
+
+
+def attachment_for_user(*, pk: int, user: Any) -> Attachment:
+    """Return the attachment (with its issue) if the user may see its issue; else Http404, as for a missing one."""
+    found = (
+        Attachment.objects.select_related("issue")
+        .filter(pk=pk, issue__project_id__in=visible_project_ids(user))
+        .first()
+    )
+    if found is None:
+        raise Http404("No such attachment.")
+    return found
 
 
 def issue_edit_choices(*, project: Project, status_id: int) -> dict[str, list[Any]]:

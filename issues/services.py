@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Protocol
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
-from django.db import transaction
-from django.db.models import F, Model
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, models, transaction
+from django.db.models import F, Model, Sum
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from accounts.models import display_name
-from issues import pagecache
+from issues import files, pagecache
 from issues.jql import JQLError, check_values, compile_jql
 from issues.models import (
+    Attachment,
     Comment,
     History,
     Issue,
+    IssueKeyAlias,
+    IssueLink,
+    IssueLinkType,
     IssueType,
     Label,
     Membership,
@@ -33,6 +43,8 @@ from issues.models import (
     StatusCategory,
 )
 from issues.permissions import (
+    can_change_worklog,
+    can_edit_in,
     can_see_in,
     project_role,
     require_admin,
@@ -41,9 +53,11 @@ from issues.permissions import (
     require_edit,
 )
 from issues.schemas import MAX_ISSUE_NUMBER, normalize_newlines
+from issues.selectors import issue_subtree_ids
 from issues.workflows import Workflow, workflow_for
 
 User = get_user_model()
+logger = logging.getLogger("taskra.attachments")
 
 # Free text fields: stored with LF line ends (schemas.normalize_newlines), whatever the browser posts.
 TEXT_FIELDS = frozenset({"summary", "description"})
@@ -628,6 +642,16 @@ def issue_delete(*, issue: Issue, actor: Any | None) -> int:
     """
     if actor is not None:
         require_admin(actor, issue.project_id)
+    # Issues linked to the deleted ones (it and its sub-tasks) list them: their pages go too.
+    subtree = issue_subtree_ids(issue=issue)
+    links = IssueLink.objects.values_list
+    linked = [
+        *links("inward_issue_id", "inward_issue__project_id").filter(outward_issue_id__in=subtree),
+        *links("outward_issue_id", "outward_issue__project_id").filter(inward_issue_id__in=subtree),
+    ]
+    if linked:
+        pagecache.invalidate_on_commit([r[0] for r in linked], [r[1] for r in linked])
+    attachment_files_delete_on_commit(Attachment.objects.filter(issue_id__in=subtree))
     _total, per_model = Issue.objects.filter(pk=issue.pk).delete()  # cascades to sub-tasks, comments, worklogs
     # The parent's page lists its sub-tasks; the project bump retires the sub-tasks' own pages (their rows
     # are read at the project's generation) and the result pages.
@@ -672,8 +696,343 @@ def comment_delete(*, comment: Comment, actor: Any) -> None:
         require_comment_delete(actor, author_id=comment.author_id, project_id=project_id)
     issue_id = comment.issue_id
     comment.delete()
+    # Jira keeps no trace of a deleted comment; a team wants to know who removed what: one history row.
+    history_record_rows(
+        changes=[(issue_id, "comment", f"{display_name(comment.author) if comment.author else 'Deleted user'}: "
+                  f"{comment.body[:200]}", "")],
+        author_id=actor.pk if actor is not None else None,
+        when=timezone.now(),
+    )  # fmt: skip
     # Deletes send no page-cache signals (issues.signals): the one invalidation of this write, at commit.
     pagecache.invalidate_on_commit([issue_id], [project_id])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Issue links: "DEMO-1 blocks DEMO-2" is IssueLink(type=Blocks, outward_issue=DEMO-1, inward_issue=DEMO-2).
+# ---------------------------------------------------------------------------------------------------------
+
+
+def issue_not_found_message(key: str) -> str:
+    """Return the error for an issue that is missing or that the actor may not see (never told apart)."""
+    return f"Issue {key} does not exist or you do not have permission to see it."
+
+
+def _link_check(*, actor: Any, issues: Sequence[Issue], source: Issue, field: str) -> None:
+    """Raise unless the actor sees every issue (else "not found", as for a missing key) and may edit `source`."""
+    roles = {issue.project_id: project_role(actor, issue.project_id) for issue in issues}
+    for issue in issues:
+        if not can_see_in(roles[issue.project_id]):
+            raise ValidationError({field: issue_not_found_message(issue.key)})
+    if not can_edit_in(roles[source.project_id]):
+        raise PermissionDenied(f"You may not link issues of {source.key}.")
+
+
+def _link_history(*, link: IssueLink, actor: Any | None, removed: bool, when: dt.datetime) -> None:
+    """Record the link on both issues, as Jira's changelog does ("Link": "This issue blocks DEMO-2").
+
+    History is shown to everyone who sees the issue, so across projects the other key is left out: the viewers
+    of one project need not see the other (the links section shows it to those who may).
+    """
+    link_type = link.type
+    same = link.outward_issue.project_id == link.inward_issue.project_id
+    outward_other = link.inward_issue.key if same else "an issue of another project"
+    inward_other = link.outward_issue.key if same else "an issue of another project"
+    sides = [
+        (link.outward_issue_id, f"This issue {link_type.outward} {outward_other}"),
+        (link.inward_issue_id, f"This issue {link_type.inward} {inward_other}"),
+    ]
+    history_record_rows(
+        changes=[(issue_id, "link", text if removed else "", "" if removed else text) for issue_id, text in sides],
+        author_id=actor.pk if actor is not None else None,
+        when=when,
+    )
+
+
+@transaction.atomic
+def issue_link_create(
+    *,
+    actor: Any | None,
+    link_type: IssueLinkType,
+    outward_issue: Issue,
+    inward_issue: Issue,
+    source: Issue | None = None,
+) -> IssueLink:
+    """Link two issues so that `outward_issue` <link_type.outward> `inward_issue` ("DEMO-1 blocks DEMO-2").
+
+    The actor must see both issues (one they may not see is "not found", exactly like a missing key) and
+    may edit `source`, the issue the link is made from (default: outward_issue). actor None: a system
+    write (imports), unchecked. A link that exists already (for a symmetric type such as "relates to",
+    either way round) and a link of an issue to itself are errors. Both issues record it in history;
+    both pages are retired at commit (the IssueLink receiver in issues.signals).
+    """
+    source = source or outward_issue
+    if source.pk not in (outward_issue.pk, inward_issue.pk):
+        raise ValueError("source must be one of the linked issues")
+    if actor is not None:
+        _link_check(actor=actor, issues=[outward_issue, inward_issue], source=source, field="issue")
+    if outward_issue.pk == inward_issue.pk:
+        raise ValidationError({"issue": "An issue cannot be linked to itself."})
+    taken = ValidationError({"issue": f"{outward_issue.key} already {link_type.outward} {inward_issue.key}."})
+    pairs = [(outward_issue.pk, inward_issue.pk)]
+    if link_type.outward == link_type.inward:  # symmetric: "A relates to B" is "B relates to A"
+        pairs.append((inward_issue.pk, outward_issue.pk))
+    existing = IssueLink.objects.filter(type=link_type, outward_issue_id=pairs[0][0], inward_issue_id=pairs[0][1])
+    for out_id, in_id in pairs[1:]:
+        existing = existing | IssueLink.objects.filter(type=link_type, outward_issue_id=out_id, inward_issue_id=in_id)
+    if existing.exists():
+        raise taken
+    try:
+        with transaction.atomic():  # a concurrent identical link: the unique constraint, as a clear error
+            link = IssueLink.objects.create(type=link_type, outward_issue=outward_issue, inward_issue=inward_issue)
+    except IntegrityError:
+        raise taken from None
+    _link_history(link=link, actor=actor, removed=False, when=link.created)
+    return link
+
+
+@transaction.atomic
+def issue_link_delete(*, link: IssueLink, actor: Any | None, source: Issue | None = None) -> None:
+    """Remove a link: the actor must see both issues and may edit `source` (default: the outward issue).
+
+    Deletes send no page-cache signals (issues.signals): both issues' pages are retired here, at commit.
+    """
+    link = IssueLink.objects.select_related("type", "outward_issue", "inward_issue").get(pk=link.pk)
+    source = source or link.outward_issue
+    if source.pk not in (link.outward_issue_id, link.inward_issue_id):
+        raise ValueError("source must be one of the linked issues")
+    if actor is not None:
+        _link_check(actor=actor, issues=[link.outward_issue, link.inward_issue], source=source, field="link")
+    link.delete()
+    _link_history(link=link, actor=actor, removed=True, when=timezone.now())
+    pagecache.invalidate_on_commit(
+        [link.outward_issue_id, link.inward_issue_id], [link.outward_issue.project_id, link.inward_issue.project_id]
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Clone and move
+# ---------------------------------------------------------------------------------------------------------
+
+CLONE_PREFIX = "CLONE - "
+
+
+@transaction.atomic
+def issue_clone(*, issue: Issue, actor: Any) -> Issue:
+    """Create a copy of the issue in its project (new key) linked to it: "NEW clones OLD", as Jira's Clone.
+
+    Copies summary (prefixed "CLONE - "), description, type, priority, labels, parent, due date and estimate;
+    the assignee when still an active member. Comments, worklogs, attachments and sub-tasks stay with the original.
+    """
+    _check_can_edit(actor, issue.project_id)
+    assignee = issue.assignee
+    if (
+        assignee is not None
+        and not Membership.objects.filter(
+            project_id=issue.project_id, user_id=assignee.pk, user__is_active=True
+        ).exists()
+    ):
+        assignee = None
+    clone = issue_create(
+        project=issue.project,
+        reporter=actor,
+        summary=f"{CLONE_PREFIX}{issue.summary}"[:255],
+        description=issue.description,
+        type=issue.type,
+        priority=issue.priority,
+        assignee=assignee,
+        labels=list(issue.labels.values_list("name", flat=True)),
+        parent=issue.parent,
+        due_date=issue.due_date,
+        original_estimate=issue.original_estimate,
+        check_permission=False,  # checked above
+    )
+    cloners = IssueLinkType.objects.filter(name="Cloners").first()
+    if cloners is not None:  # the admin may have removed the type: the copy is still made
+        issue_link_create(actor=None, link_type=cloners, outward_issue=clone, inward_issue=issue)
+    return clone
+
+
+@transaction.atomic
+def issue_move(*, issue: Issue, actor: Any | None, project: Project) -> Issue:
+    """Move an issue (with its sub-tasks) to another project: new keys; the old keys keep resolving (IssueKeyAlias).
+
+    The actor must be able to edit issues in both projects. A sub-task moves with its parent only, and an Epic
+    whose issues are in its project must lose them first (parents are in their issue's project). The issue
+    leaves its own parent (which stays behind); an assignee who is not a member of the new project is removed.
+    Each moved issue records "project" and "key" in its history.
+    """
+    if actor is not None:
+        require_edit(actor, issue.project_id)
+        require_edit(actor, project.pk, f"You may not create issues in {project.key}.")
+    if project.pk == issue.project_id:
+        raise ValidationError({"project": f"{issue.key} is already in {project.key}."})
+    if issue.type.is_subtask:
+        raise ValidationError({"project": "A sub-task moves with its parent: move the parent instead."})
+    subtasks = list(issue.subtasks.select_related("type").order_by("number"))
+    if any(not sub.type.is_subtask for sub in subtasks):
+        raise ValidationError(
+            {"project": f"Remove the issues of {issue.key} from it first: they stay in their project."}
+        )
+    if Issue.objects.filter(parent__parent=issue).exists():
+        raise ValidationError(
+            {"project": f"Remove the issues of {issue.key} from it first: they stay in their project."}
+        )
+    first = allocate_issue_numbers(project_id=project.pk, count=1 + len(subtasks))
+    now = timezone.now()
+    member_ids = set(Membership.objects.filter(project=project, user__is_active=True).values_list("user_id", flat=True))
+    old_project = issue.project
+    changes: list[tuple[int, str, Any, Any]] = []
+    aliases = []
+    for offset, moved in enumerate([issue, *subtasks]):
+        old_key = moved.key
+        moved.project = project
+        moved.number = first + offset
+        moved.key = f"{project.key}-{moved.number}"
+        moved.updated = now
+        fields = ["project", "number", "key", "updated"]
+        if moved.assignee_id is not None and moved.assignee_id not in member_ids:
+            changes.append((moved.pk, "assignee_id", moved.assignee_id, None))
+            moved.assignee = None
+            fields.append("assignee")
+        if moved is issue and moved.parent_id is not None:
+            changes.append((moved.pk, "parent_id", moved.parent_id, None))
+            moved.parent = None
+            fields.append("parent")
+        changes += [(moved.pk, "project", old_project.key, project.key), (moved.pk, "key", old_key, moved.key)]
+        aliases.append(IssueKeyAlias(key=old_key, issue=moved))
+        # Saved one by one: the receivers retire the old and new projects' pages, and the old parent's.
+        moved.save(update_fields=fields)
+    # An alias may already name a key involved (an issue moved back and forth): the newest move wins, and a
+    # key that is an issue's own again needs no alias.
+    new_keys = [moved.key for moved in [issue, *subtasks]]
+    IssueKeyAlias.objects.filter(key__in=[a.key for a in aliases] + new_keys).delete()
+    IssueKeyAlias.objects.bulk_create(aliases)
+    history_record_rows(changes=changes, author_id=actor.pk if actor is not None else None, when=now)
+    return issue
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Attachments: files on an issue, typed by their bytes, within a size limit and a per-person quota.
+# ---------------------------------------------------------------------------------------------------------
+
+
+def attachment_files_storage() -> Storage:
+    """Return the storage attachment files are in: the model field's (settings.STORAGES["attachments"])."""
+    field = Attachment._meta.get_field("file")
+    assert isinstance(field, models.FileField)
+    return field.storage
+
+
+def attachment_files_delete_on_commit(attachments: Any) -> None:
+    """Delete the stored files (and thumbnails) of these attachments once the deleting transaction commits.
+
+    Read before the rows go; a rollback keeps the files. A file that cannot be deleted is logged, never an error:
+    the rows are gone already.
+    """
+    names = [name for pair in attachments.values_list("file", "thumbnail") for name in pair if name]
+    if not names:
+        return
+
+    def delete_files() -> None:
+        storage = attachment_files_storage()
+        for name in names:
+            try:
+                storage.delete(name)
+            except OSError as exc:
+                logger.warning("could not delete attachment file %s: %s", name, exc)
+
+    transaction.on_commit(delete_files, robust=True)
+
+
+def attachment_quota_check(*, user: Any, sizes: Sequence[int]) -> None:
+    """Raise ValidationError unless each file is within the size limit and the person's total within the quota."""
+    limit = settings.TASKRA_ATTACHMENT_MAX_BYTES
+    if any(size > limit for size in sizes):
+        raise ValidationError(f"A file may be at most {filesizeformat(limit)}.", code="too_big")
+    quota = settings.TASKRA_ATTACHMENT_USER_QUOTA_BYTES
+    used = Attachment.objects.filter(author_id=user.pk).aggregate(total=Sum("size"))["total"] or 0
+    if used + sum(sizes) > quota:
+        raise ValidationError(
+            f"These files would bring your attachments to {filesizeformat(used + sum(sizes))}: "
+            f"your quota is {filesizeformat(quota)}. Delete some attachments first.",
+            code="quota",
+        )
+
+
+@transaction.atomic
+def attachment_add(*, issue: Issue, author: Any, uploads: Sequence[UploadedFile]) -> list[Attachment]:
+    """Attach files to an issue (members and admins); all or none.
+
+    Each file's type is sniffed from its bytes (issues.files.sniff): one named or declared as an image that is
+    not one is refused, as is an image over TASKRA_ATTACHMENT_MAX_PIXELS; images get a thumbnail. Sizes are
+    checked against TASKRA_ATTACHMENT_MAX_BYTES and the author's quota (TASKRA_ATTACHMENT_USER_QUOTA_BYTES),
+    under a lock on the author's row so two uploads cannot both pass the quota. Files written before an error
+    are deleted again.
+    """
+    _check_can_edit(author, issue.project_id)
+    if not uploads:
+        raise ValidationError({"files": "Choose at least one file."})
+    User.objects.select_for_update().filter(pk=author.pk).first()  # the quota: one upload of a person at a time
+    sizes = [upload.size or 0 for upload in uploads]
+    try:
+        attachment_quota_check(user=author, sizes=sizes)
+    except ValidationError as exc:
+        raise ValidationError({"files": exc.message}) from None
+    max_pixels = settings.TASKRA_ATTACHMENT_MAX_PIXELS
+    now = timezone.now()
+    created: list[Attachment] = []
+    stored: list[str] = []
+    try:
+        for upload, size in zip(uploads, sizes, strict=True):
+            name = (upload.name or "file").replace("\\", "/").rsplit("/", 1)[-1][:255] or "file"
+            try:
+                found = files.sniff(upload, filename=name, claimed=upload.content_type or "", max_pixels=max_pixels)
+                thumb = files.thumbnail(upload, max_pixels=max_pixels) if found.width else None
+            except ValidationError as exc:
+                raise ValidationError({"files": f"{name}: {exc.message}"}) from None
+            upload.seek(0)
+            attachment = Attachment(
+                issue=issue, author=author, filename=name, content_type=found.content_type, size=size,
+                width=found.width, height=found.height, created=now,
+            )  # fmt: skip
+            attachment.file.save(name, upload, save=False)
+            stored.append(attachment.file.name or "")
+            if thumb is not None:
+                attachment.thumbnail.save(f"{name}.png", ContentFile(thumb), save=False)
+                stored.append(attachment.thumbnail.name or "")
+            attachment.save(force_insert=True)
+            created.append(attachment)
+    except BaseException:
+        storage = attachment_files_storage()
+        for stored_name in filter(None, stored):
+            storage.delete(stored_name)
+        raise
+    Issue.objects.filter(pk=issue.pk).update(updated=now)
+    history_record_rows(
+        changes=[(issue.pk, "attachment", "", a.filename) for a in created], author_id=author.pk, when=now
+    )
+    return created
+
+
+@transaction.atomic
+def attachment_delete(*, attachment: Attachment, actor: Any | None) -> None:
+    """Delete an attachment: one's own as a member, any as a project admin; the file goes after the commit."""
+    project_id = Issue.objects.filter(pk=attachment.issue_id).values_list("project_id", flat=True).get()
+    if actor is not None:
+        role = project_role(actor, project_id)
+        if not can_edit_in(role):
+            raise PermissionDenied("Viewers cannot delete attachments.")
+        if not can_change_worklog(role, author_id=attachment.author_id, user_id=actor.pk):
+            raise PermissionDenied("You can only delete your own attachments.")
+    attachment_files_delete_on_commit(Attachment.objects.filter(pk=attachment.pk))
+    Attachment.objects.filter(pk=attachment.pk).delete()
+    history_record_rows(
+        changes=[(attachment.issue_id, "attachment", attachment.filename, "")],
+        author_id=actor.pk if actor is not None else None,
+        when=timezone.now(),
+    )
+    # Deletes send no page-cache signals (issues.signals): the one invalidation of this write, at commit.
+    pagecache.invalidate_on_commit([attachment.issue_id], [project_id])
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from issues.views import boards, browse, navigator, workflow
+from issues.views import attachments, boards, browse, links, navigator, workflow
 
 app_name = "issues"
 urlpatterns = [
@@ -14,9 +14,19 @@ urlpatterns = [
     path("browse/<str:key>/set/<str:field>", browse.inline_edit, name="inline"),
     path("browse/<str:key>/comments", browse.comment_create, name="comment_add"),
     path("browse/<str:key>/comments/<int:comment_id>/edit", browse.comment_edit, name="comment_edit"),
+    path("browse/<str:key>/comments/<int:comment_id>/delete", browse.comment_remove, name="comment_delete"),
+    path("browse/<str:key>/assign-to-me", browse.assign_to_me, name="assign_to_me"),
+    path("browse/<str:key>/clone", browse.clone, name="clone"),
+    path("browse/<str:key>/move", browse.move, name="move"),
     path("browse/<str:key>/worklogs", browse.worklog_create, name="worklog_add"),
     path("browse/<str:key>/worklogs/<int:worklog_id>/edit", browse.worklog_edit, name="worklog_edit"),
     path("browse/<str:key>/worklogs/<int:worklog_id>/delete", browse.worklog_remove, name="worklog_delete"),
+    path("browse/<str:key>/links", links.link_add, name="link_add"),
+    path("browse/<str:key>/links/<int:link_id>/delete", links.link_delete, name="link_delete"),
+    path("browse/<str:key>/attachments", attachments.attachment_upload, name="attachment_add"),
+    path("attachments/<int:attachment_id>/thumbnail", attachments.attachment_thumbnail, name="attachment_thumbnail"),
+    path("attachments/<int:attachment_id>/delete", attachments.attachment_remove, name="attachment_delete"),
+    path("attachments/<int:attachment_id>/<str:filename>", attachments.attachment_file, name="attachment"),
     # Issue navigator (issues/views/navigator.py): search, exports, saved filters.
     path("issues/", navigator.navigator, name="navigator"),
     path("issues/export", navigator.export, name="export"),

@@ -7,6 +7,9 @@ server; DATABASE_URL, REDIS_URL and CELERY_BROKER_URL switch to real services.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
 
 from taskra_site.env import (
     env_bool,
@@ -210,6 +213,39 @@ IMPORTS_LEASE_SECONDS = env_int("IMPORTS_LEASE_SECONDS", 120, minimum=5)
 IMPORTS_READER_PROCESS = env_bool("IMPORTS_READER_PROCESS", not CELERY_TASK_ALWAYS_EAGER)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# Issue attachments (docs/collaboration.md): the largest file, what one person may keep attached in total,
+# and the most pixels an image may have (a guard against decompression bombs; larger images are refused).
+TASKRA_ATTACHMENT_MAX_BYTES = env_int("TASKRA_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+TASKRA_ATTACHMENT_USER_QUOTA_BYTES = env_int("TASKRA_ATTACHMENT_USER_QUOTA_BYTES", 1024 * 1024 * 1024, minimum=1024)
+TASKRA_ATTACHMENT_MAX_PIXELS = env_int("TASKRA_ATTACHMENT_MAX_PIXELS", 40_000_000, minimum=10_000)
+# Where attachment files live, through Django's storage API: "filesystem" (MEDIA_ROOT/attachments) or "s3", any
+# S3-compatible service through django-storages (not installed by default: pip install "django-storages[s3]";
+# bucket, endpoint and keys from the AWS_* variables that library reads). Files are never served by the storage:
+# every download goes through the permission check (issues.views.attachments).
+TASKRA_ATTACHMENT_STORAGE = env_str("TASKRA_ATTACHMENT_STORAGE", "filesystem")
+_ATTACHMENT_STORAGES: dict[str, dict[str, Any]] = {
+    "filesystem": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT / "attachments"), "base_url": None},
+    },
+    "s3": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("TASKRA_ATTACHMENT_BUCKET", "taskra-attachments"),
+            "location": "attachments",
+            "default_acl": "private",
+            "file_overwrite": False,
+        },
+    },
+}
+if TASKRA_ATTACHMENT_STORAGE not in _ATTACHMENT_STORAGES:
+    raise ImproperlyConfigured("TASKRA_ATTACHMENT_STORAGE must be 'filesystem' or 's3'.")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "attachments": _ATTACHMENT_STORAGES[TASKRA_ATTACHMENT_STORAGE],
+}
 
 # Work-time conventions, Jira's defaults: 1d = 8h, 1w = 5d.
 TASKRA_HOURS_PER_DAY = env_int("TASKRA_HOURS_PER_DAY", 8, minimum=1)

@@ -108,10 +108,11 @@ def test_issue_read_is_a_fixed_number_of_queries(client, issue, as_alice, alice)
     client.get(url, **as_alice)  # warm: last_used written
     with CaptureQueriesContext(connection) as queries:
         assert client.get(url, **as_alice).status_code == 200
-    # token lookup (user + profile), visible id, the row, labels, comments, worklogs, sub-tasks; no parent to load;
+    # token lookup (user + profile), visible id, the row, labels, comments, worklogs, sub-tasks, issue links (one
+    # query for both directions), attachments; no parent to load;
     # users are joined into the row and list queries (SQLite) or one batched query more (PostgreSQL). With a shared
     # cache (Redis) the process reuses the token lookup: one query less.
-    expected = (7 if connection.vendor == "sqlite" else 8) - (0 if sharedcache.is_process_local() else 1)
+    expected = (9 if connection.vendor == "sqlite" else 10) - (0 if sharedcache.is_process_local() else 1)
     assert len(queries) == expected, [q["sql"][:80] for q in queries]
 
 
@@ -314,3 +315,17 @@ def test_update_operations_that_jira_refuses(client, issue, project_a, as_alice)
                     "issuetype": {"name": "Task"}, "resolution": {"name": "Done"}}}, as_alice)  # fmt: skip
     assert resolved.status_code == 400 and "resolution" in resolved.json()["errors"]
     assert Issue.objects.get(pk=issue.pk).summary == "Fix the login" and not issue.comments.exists()
+
+
+def test_moved_issue_answers_its_old_key(client, project_a, project_b, make_issue, alice, as_alice, as_bob):
+    # alice (DEMO admin, OPS member here) moves DEMO-1 to OPS; the old key keeps answering with the new one.
+    from issues.models import Membership, Role
+    from issues.services import issue_move
+
+    Membership.objects.create(project=project_b, user=alice, role=Role.MEMBER)
+    issue = make_issue(project_a)
+    old_key = issue.key
+    issue_move(issue=issue, actor=alice, project=project_b)
+    assert client.get(f"/rest/api/2/issue/{old_key}", **as_alice).json()["key"] == issue.key
+    assert client.get(f"/rest/api/2/issue/{old_key}/comment", **as_alice).status_code == 200
+    assert client.get(f"/rest/api/2/issue/{old_key}", **as_bob).json()["key"] == issue.key  # bob is in OPS

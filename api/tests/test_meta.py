@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 JIRA_FIELD_IDS = {
     "summary", "status", "assignee", "reporter", "priority", "issuetype", "project", "labels", "created", "updated",
     "resolution", "resolutiondate", "duedate", "description", "comment", "worklog", "timetracking", "parent",
-    "subtasks", "timeoriginalestimate", "timeestimate", "timespent",
+    "subtasks", "issuelinks", "attachment", "timeoriginalestimate", "timeestimate", "timespent",
 }  # fmt: skip
 
 

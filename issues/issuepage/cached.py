@@ -21,11 +21,13 @@ from typing import Any
 from django.conf import settings
 from django.http import Http404, HttpRequest
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from accounts.models import user_zone
 from issues import pagecache
 from issues.forms import CommentForm, WorklogForm
 from issues.issuepage.html import NotShareable, personalize_html, render_block, shareable_html
+from issues.issuepage.links import LINKS_PLACEHOLDER, fill_links
 from issues.lru import BoundedLRU, IssueLRU
 from issues.models import Issue
 from issues.pagecache.generations import outbox_seen_empty
@@ -194,7 +196,8 @@ def rendered_issue_page(*, request: HttpRequest, key: str) -> tuple[dict[str, An
         if hit.role is None:
             raise Http404("No such issue.")
         if hit.body is not None:
-            return hit.data, personalize_html(hit.body, request)
+            body = personalize_html(hit.body, request)
+            return hit.data, fill_links(body, data=hit.data, role=hit.role, request=request)
         issue, role = hit.issue, hit.role
     else:
         found = get_cached_issue(key)
@@ -203,7 +206,8 @@ def rendered_issue_page(*, request: HttpRequest, key: str) -> tuple[dict[str, An
             raise Http404("No such issue.")
         issue, role = found, found_role
     data = issue_payload(issue=issue)
-    return data, issue_body(request=request, issue=issue, data=data, role=role, tz=tz)
+    body = issue_body(request=request, issue=issue, data=data, role=role, tz=tz)
+    return data, fill_links(body, data=data, role=role, request=request)
 
 
 def issue_payload(*, issue: Issue) -> dict[str, Any]:
@@ -239,6 +243,8 @@ def page_context(
         "is_admin": can_admin_in(role),
         "user_tz": str(tz),
         "inline_errors": inline_errors or {},
+        # Filled per request (issuepage.links): a linked issue of another project is not every viewer's to see.
+        "links_html": mark_safe(LINKS_PLACEHOLDER),
     }
     if can_edit:
         context |= issue_edit_choices(project=issue.project, status_id=issue.status_id)
@@ -287,7 +293,7 @@ def _shared_body(
 def _viewer_wrote_on(data: dict[str, Any], viewer: int | None) -> bool:
     # viewer None (an anonymous render) matches rows whose author was deleted, on purpose: the template's
     # `c.author.id == user.pk` is then true for them too, so that body must stay out of the shared entry.
-    rows = [*data.get("comments", ()), *data.get("worklogs", ())]
+    rows = [*data.get("comments", ()), *data.get("worklogs", ()), *data.get("attachments", ())]
     return any((row.get("author") or {}).get("id") == viewer for row in rows)
 
 

@@ -23,6 +23,7 @@ from issues.jql.language import (
     EVERYTHING,
     FIELD_NAMES,
     FIELDS,
+    ISSUE_FUNCTIONS,
     RANGE_OPS,
     USER_FUNCTIONS,
     FieldSpec,
@@ -31,8 +32,8 @@ from issues.jql.language import (
     _id_or_none,
     _none_q,
 )
-from issues.models import Comment, Issue, Priority, Project, Status
-from issues.permissions import known_users_q
+from issues.models import Comment, Issue, IssueLink, IssueLinkType, Priority, Project, Status
+from issues.permissions import known_users_q, visible_project_ids
 
 
 def _worklogs() -> QuerySet:
@@ -52,6 +53,7 @@ class Compiler(DateFunctions):
         self.now = now
         self.tz = user_zone(user)
         self.refs: list[ValueRef] = []
+        self._link_type_rows: list[tuple[int, str, str, str]] | None = None
 
     # ----- tree walking
 
@@ -91,6 +93,10 @@ class Compiler(DateFunctions):
             if len(vals) > MAX_LIST_ITEMS:
                 raise JQLError(f"An IN list may hold at most {MAX_LIST_ITEMS} values.", _pos(in_token))
             return self.clause(fname, "not in" if not_token else "in", vals, _pos(not_token or in_token))
+        if data == "in_func":  # issue in linkedIssues(DEMO-1): a function standing for a list of values
+            fname, not_token, in_token, name_tok, *args = node.children
+            call = Val("func", str(name_tok), _pos(name_tok) or 0, tuple(self.value(a) for a in args if a is not None))
+            return self.clause(fname, "not in" if not_token else "in", [call], _pos(not_token or in_token))
         raise JQLError("Could not understand the query.", _pos(node))  # pragma: no cover - grammar is closed
 
     def value(self, node: Tree) -> Val:
@@ -194,6 +200,10 @@ class Compiler(DateFunctions):
             return ~Q(Exists(Comment.objects.filter(issue_id=OuterRef("pk"))))
         if kind in ("wl_author", "wl_date"):
             return ~Q(Exists(_worklogs().filter(issue_id=OuterRef("pk"))))
+        if kind == "linktype":
+            return ~Q(Exists(IssueLink.objects.filter(outward_issue_id=OuterRef("pk")))) & ~Q(
+                Exists(IssueLink.objects.filter(inward_issue_id=OuterRef("pk")))
+            )
         # Required fields (project, key, status, created, ...) are never empty.
         return _none_q()
 
@@ -212,8 +222,10 @@ class Compiler(DateFunctions):
         if kind == "user":
             return self.user_q(spec.path, values)
         if kind == "key":
-            keys, ids = self.keys_and_ids(values)
+            linked = [self.linked_issues_q(v) for v in values if v.kind == "func"]
+            keys, ids = self.keys_and_ids([v for v in values if v.kind != "func"])
             parts = [Q(key__in=keys)] if keys else []
+            parts += linked
             if ids:
                 parts.append(Q(pk__in=ids))
             return _any_of(parts)
@@ -228,6 +240,8 @@ class Compiler(DateFunctions):
             return Q(Exists(Issue.labels.through.objects.filter(label_q, issue_id=OuterRef("pk"))))
         if kind in ("date", "datetime"):
             return _any_of([self.date_eq(spec, v) for v in values])
+        if kind == "linktype":
+            return _any_of([self.link_type_q(v, spec) for v in values])
         if kind == "wl_author":
             users = self.user_q("author", values)
             return Q(Exists(_worklogs().filter(users, issue_id=OuterRef("pk"))))
@@ -314,6 +328,77 @@ class Compiler(DateFunctions):
                 'Write a word to look for, e.g. ~ "login".',
             )
         return words
+
+    # ----- issue links
+
+    def _link_types(self) -> list[tuple[int, str, str, str]]:
+        if self._link_type_rows is None:  # one query per compile, only for queries about links
+            self._link_type_rows = list(IssueLinkType.objects.values_list("pk", "name", "outward", "inward"))
+        return self._link_type_rows
+
+    def link_directions(self, text: str, pos: int) -> tuple[list[int], list[int]]:
+        """Return the ids of link types read outward and read inward by a phrase ("blocks", "is blocked by").
+
+        A phrase wins over a type's name ("blocks" is the outward phrase of Blocks, not both ways).
+        """
+        wanted = text.strip().lower()
+        outward = [pk for pk, _name, out, _in in self._link_types() if wanted == out.lower()]
+        inward = [pk for pk, _name, _out, in_ in self._link_types() if wanted == in_.lower()]
+        if not outward and not inward:  # not a phrase: a type's name ("Duplicate") stands for both ways
+            outward = inward = [pk for pk, name, _out, _in in self._link_types() if wanted == name.lower()]
+        if not outward and not inward:
+            phrases = sorted({p for _pk, _name, out, in_ in self._link_types() for p in (out, in_)})
+            hint = _did_you_mean(text, phrases) or f"Link types: {', '.join(phrases)}."
+            raise JQLError(f"Unknown issue link type '{text}' at column {pos}.", pos, hint)
+        return outward, inward
+
+    def link_type_q(self, value: Val, spec: FieldSpec) -> Q:
+        """issueLinkType = "blocks": issues with a link that reads so from them (a type's name: either way)."""
+        outward, inward = self.link_directions(self.plain(value, spec), value.pos)
+        parts = []
+        if outward:
+            parts.append(Q(Exists(IssueLink.objects.filter(type_id__in=outward, outward_issue_id=OuterRef("pk")))))
+        if inward:
+            parts.append(Q(Exists(IssueLink.objects.filter(type_id__in=inward, inward_issue_id=OuterRef("pk")))))
+        return _any_of(parts)
+
+    def linked_issues_q(self, value: Val) -> Q:
+        """issue in linkedIssues(KEY[, "blocks"]): the issues linked to KEY, optionally by a phrase read from KEY.
+
+        KEY must be an issue the caller may see: any other is "does not exist", as a missing one (nothing leaks
+        about links of issues they cannot see).
+        """
+        if value.text.lower() not in ISSUE_FUNCTIONS:
+            raise self._unknown_function(value, 'linkedIssues(KEY) or linkedIssues(KEY, "blocks")')
+        if not 1 <= len(value.args) <= 2 or any(a.kind != "str" for a in value.args):
+            raise JQLError(
+                f"linkedIssues() at column {value.pos} takes an issue key and optionally a link type.",
+                value.pos,
+                'Write e.g. issue in linkedIssues(DEMO-1) or linkedIssues(DEMO-1, "blocks").',
+            )
+        key_arg = value.args[0]
+        issues = Issue.objects.filter(key=key_arg.text.strip().upper())
+        if self.user is not None:
+            issues = issues.filter(project_id__in=visible_project_ids(self.user))
+        issue_id = issues.values_list("pk", flat=True).first()
+        if issue_id is None:
+            raise JQLError(
+                f"The issue '{key_arg.text}' at column {key_arg.pos} does not exist.",
+                key_arg.pos,
+                "Write a key like DEMO-42.",
+            )
+        links = IssueLink.objects.all()
+        if len(value.args) == 2:
+            outward, inward = self.link_directions(value.args[1].text, value.args[1].pos)
+        else:
+            outward = inward = [pk for pk, *_rest in self._link_types()]
+        # Read from KEY: "KEY blocks X" is a link with KEY outward; "KEY is blocked by X" one with KEY inward.
+        targets = (
+            links.filter(outward_issue_id=issue_id, type_id__in=outward)
+            .values("inward_issue_id")
+            .union(links.filter(inward_issue_id=issue_id, type_id__in=inward).values("outward_issue_id"), all=True)
+        )
+        return Q(pk__in=targets)
 
     # ----- value helpers
 

@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from django.db.models import Q
 
 from issues.jql.grammar import JQLError, Val
-from issues.jql.language import DATE_FUNCTIONS, FUNCTION_NAMES, USER_FUNCTIONS, FieldSpec, _did_you_mean
+from issues.jql.language import (
+    DATE_FUNCTIONS,
+    FUNCTION_NAMES,
+    ISSUE_FUNCTIONS,
+    USER_FUNCTIONS,
+    FieldSpec,
+    _did_you_mean,
+)
 
 _DATE_RE = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:[ T](\d{1,2}):(\d{2}))?$")
 _REL_RE = re.compile(r"^([+-]?)\s*((?:\d{1,6}\s*[yMwdhm]\s*)+)$")
@@ -57,7 +64,7 @@ class DateFunctions:
     now: dt.datetime
 
     def _unknown_function(self, value: Val, expected: str) -> JQLError:
-        known = value.text.lower() in DATE_FUNCTIONS | USER_FUNCTIONS
+        known = value.text.lower() in DATE_FUNCTIONS | USER_FUNCTIONS | ISSUE_FUNCTIONS
         hint = "" if known else _did_you_mean(value.text, FUNCTION_NAMES)
         message = (
             f"The function {value.text}() at column {value.pos} cannot be used here."

@@ -60,6 +60,7 @@ start: [expr] [order_by]
 clause: fieldname OP value                 -> cmp
       | fieldname IS [NOT] empty           -> is_empty
       | fieldname [NOT] IN "(" [value ("," value)*] ")" -> in_list
+      | fieldname [NOT] IN WORD "(" [arg ("," arg)*] ")" -> in_func
 
 fieldname: NAME | STRING
 

@@ -39,7 +39,8 @@ def _any_of(parts: list[Any]) -> Any:
 @dataclass
 class FieldSpec:
     name: str
-    kind: str  # text | choice | user | date | datetime | key | parent | labels | category | wl_author | wl_date
+    # text | choice | user | date | datetime | key | parent | labels | category | wl_author | wl_date | linktype
+    kind: str
     ops: frozenset[str]
     path: str = ""  # model attribute, e.g. "status" or "due_date"
     model: str = ""  # related model for choice fields
@@ -72,6 +73,7 @@ FIELDS: dict[str, FieldSpec] = {
     "resolution": FieldSpec("resolution", "choice", EQ_OPS, "resolution", "Resolution", nullable=True),
     "worklogauthor": FieldSpec("worklogAuthor", "wl_author", EQ_OPS),
     "worklogdate": FieldSpec("worklogDate", "wl_date", EQ_OPS | RANGE_OPS),
+    "issuelinktype": FieldSpec("issueLinkType", "linktype", EQ_OPS),
 }
 ALIASES = {
     "issue": "key",
@@ -112,8 +114,10 @@ DATE_FUNCTIONS = {
     "endofyear",
 }
 USER_FUNCTIONS = {"currentuser"}
+ISSUE_FUNCTIONS = {"linkedissues"}  # values of the key field: issue in linkedIssues(DEMO-1, "blocks")
 FUNCTION_NAMES = [
     "currentUser",
+    "linkedIssues",
     "now",
     "startOfDay",
     "startOfWeek",

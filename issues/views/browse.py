@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -30,10 +30,12 @@ from issues.forms import (
     CommentEditForm,
     CommentForm,
     IssueForm,
+    MoveForm,
     WorklogForm,
     editable_projects,
 )
 from issues.issuepage import cached as issuepage
+from issues.issuepage.links import links_html
 from issues.models import Comment, Issue, IssueType
 from issues.permissions import (
     can_see_in,
@@ -43,10 +45,21 @@ from issues.permissions import (
     require_edit,
     require_worklog_change,
 )
-from issues.selectors import issue_delete_counts, issue_for_user
-from issues.services import comment_add, comment_update, issue_create, issue_delete, issue_update
+from issues.selectors import issue_delete_counts, issue_for_user, issue_key_alias_for_user
+from issues.services import (
+    comment_add,
+    comment_delete,
+    comment_update,
+    issue_clone,
+    issue_create,
+    issue_delete,
+    issue_move,
+    issue_update,
+)
+from taskra_site.links import issue_url
 from taskra_site.validation import (
     apply_validation_errors_to_form,
+    error_list,
 )
 from worklogs.models import Worklog
 from worklogs.services import worklog_add, worklog_delete, worklog_update
@@ -78,6 +91,8 @@ def _render_page(
     comment_form: CommentForm | None = None,
     worklog_form: WorklogForm | None = None,
     inline_errors: dict[str, Any] | None = None,
+    link_error: str = "",
+    attachment_error: str = "",
     status: int = 200,
 ) -> HttpResponse:
     tz = user_zone(request.user)
@@ -96,6 +111,8 @@ def _render_page(
         worklog_form=worklog_form,
         inline_errors=inline_errors,
     )
+    context["attachment_error"] = attachment_error
+    context["links_html"] = links_html(data=data, role=role, request=request, error=link_error)
     with timezone.override(tz):
         return render(request, "issues/browse.html", context, status=status)
 
@@ -106,17 +123,23 @@ def _cached_response(request: HttpRequest, data: dict[str, Any], body: str) -> H
 
 @require_http_methods(["GET", "HEAD"])
 def browse(request: HttpRequest, key: str) -> HttpResponse:
-    """Show one issue with its comments, worklogs, time tracking and history."""
+    """Show one issue with its comments, worklogs, time tracking and history; an old key redirects to the new one."""
     # The body ({% block content %}) comes from the page cache, shared by viewers with the same role and time zone
     # (CSRF and form tokens filled in per request); only the page around it (header, messages) is rendered here.
     # A hot issue costs two cache round trips; another project's issue is a 404 like a missing one.
-    data, body = issuepage.rendered_issue_page(request=request, key=key)
+    try:
+        data, body = issuepage.rendered_issue_page(request=request, key=key)
+    except Http404:
+        moved = issue_key_alias_for_user(key=key, user=request.user)  # a key the issue had before a move
+        if moved is None:
+            raise
+        return HttpResponsePermanentRedirect(issue_url(moved))
     return _cached_response(request, data, body)
 
 
 @require_POST
 def inline_edit(request: HttpRequest, key: str, field: str) -> HttpResponse:
-    """Change one of status, assignee, priority or labels from the issue page."""
+    """Change one field from the issue page: summary, description, status, assignee, priority, labels."""
     issue = _issue_or_404(request, key)
     form_class = INLINE_FORMS.get(field)
     if form_class is None:
@@ -138,6 +161,60 @@ def inline_edit(request: HttpRequest, key: str, field: str) -> HttpResponse:
             return HttpResponseRedirect(issue.get_absolute_url())
     errors = [str(e) for errs in form.errors.values() for e in errs]
     return _render_page(request, issue, inline_errors={field: errors}, status=400)
+
+
+@require_POST
+def assign_to_me(request: HttpRequest, key: str) -> HttpResponse:
+    """Make the signed-in member the issue's assignee (the "Assign to me" button)."""
+    issue = _issue_or_404(request, key)
+    _require_edit(request, issue)
+    try:
+        changed = issue_update(issue=issue, actor=request.user, data={"assignee": request.user})
+    except ValidationError as exc:
+        errors = [e["message"] for e in error_list(exc)]
+        return _render_page(request, issue, inline_errors={"assignee": errors}, status=400)
+    if changed:
+        messages.success(request, f"{issue.key} is assigned to you.")
+    return HttpResponseRedirect(issue.get_absolute_url())
+
+
+@require_POST
+def clone(request: HttpRequest, key: str) -> HttpResponse:
+    """Copy the issue (new key, "clones" link to the original) and open the copy."""
+    issue = _issue_or_404(request, key)
+    _require_edit(request, issue)
+    copy = issue_clone(issue=issue, actor=request.user)
+    messages.success(request, f"Created {copy.key}, a clone of {issue.key}.")
+    return HttpResponseRedirect(copy.get_absolute_url())
+
+
+@require_http_methods(["GET", "POST"])
+def move(request: HttpRequest, key: str) -> HttpResponse:
+    """Move the issue (with its sub-tasks) to another project; the old key keeps working."""
+    issue = _issue_or_404(request, key)
+    _require_edit(request, issue)
+    form = MoveForm(request.POST or None, user=request.user, issue=issue)
+    if request.method == "POST" and form.is_valid():
+        old_key = issue.key
+        try:
+            issue_move(issue=issue, actor=request.user, project=form.cleaned_data["project"])
+        except ValidationError as exc:
+            apply_validation_errors_to_form(form, exc)
+        else:
+            messages.success(request, f"Moved {old_key} to {issue.key}.")
+            return HttpResponseRedirect(issue.get_absolute_url())
+    status = 400 if form.is_bound else 200
+    return render(request, "issues/browse_move.html", {"form": form, "issue": issue}, status=status)
+
+
+@require_POST
+def comment_remove(request: HttpRequest, key: str, comment_id: int) -> HttpResponse:
+    """Delete a comment: one's own as a member, any as a project admin (recorded in the history)."""
+    issue = _issue_or_404(request, key)
+    comment = get_object_or_404(Comment, pk=comment_id, issue_id=issue.pk)
+    comment_delete(comment=comment, actor=request.user)
+    messages.success(request, "Comment deleted.")
+    return HttpResponseRedirect(f"{issue.get_absolute_url()}#comments")
 
 
 @require_http_methods(["GET", "POST"])
