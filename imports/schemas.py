@@ -246,6 +246,9 @@ class IssueRecord:
     resolved: AwareDatetime | None = None
     worklogs: list[WorklogRecord] = field(default_factory=list)
     comments: list[CommentRecord] = field(default_factory=list)
+    # The parent by its id in the source (Jira CSV's `Parent` column) when the file does not hold it: the
+    # writer looks it up among the issues imported before from the same source.
+    parent_external_id: ExternalId | None = None
 
     __pydantic_config__ = _RECORD_CONFIG
 

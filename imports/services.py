@@ -51,7 +51,11 @@ logger = logging.getLogger("taskra.imports")
 CHUNK_SIZE = 1000
 BULK_CHUNK_SIZE = 5000
 MAX_ATTEMPTS = 10
-UPLOAD_EXTENSIONS = (".json", ".jsonl", ".ndjson", ".csv")
+UPLOAD_EXTENSIONS = (".json", ".jsonl", ".ndjson", ".csv", ".xml", ".zip")
+FORMATS_TEXT = (
+    "a Jira JSON export (one issue or search result pages), a Jira CSV export, Jira's XML export, "
+    "a Jira site backup (zip with entities.xml) or Taskra JSON Lines"
+)
 SNIFF_BYTES = 64 * 1024
 
 
@@ -97,7 +101,8 @@ def check_upload(*, name: str, size: int, head: bytes, fmt: str | None = None) -
         raise ValidationError(f"{name} is empty.")
     if not name.lower().endswith(UPLOAD_EXTENSIONS):
         raise ValidationError(
-            f"{name}: only Jira JSON (.json), Jira CSV (.csv) and Taskra JSON Lines (.jsonl) files can be imported."
+            f"{name}: only Jira JSON (.json), Jira CSV (.csv), Jira XML (.xml), Jira site backups (.zip) and "
+            "Taskra JSON Lines (.jsonl) files can be imported."
         )
     detected = parsers.detect_format(head, name)
     if fmt:
@@ -105,7 +110,7 @@ def check_upload(*, name: str, size: int, head: bytes, fmt: str | None = None) -
             raise ValidationError(f"Unknown format {fmt!r}.")
         return fmt
     if detected is None:
-        raise ValidationError(f"{name} is not a Jira JSON export, a Jira CSV export or Taskra JSON Lines.")
+        raise ValidationError(f"{name} is not {FORMATS_TEXT}.")
     return detected
 
 
@@ -179,7 +184,7 @@ def import_job_create(
                 raise ValidationError(f"{path.name} is empty.")
             detected = fmt or parsers.detect_format(head, path.name)
             if detected is None:
-                raise ValidationError(f"{path.name} is not a Jira JSON export, a Jira CSV export or Taskra JSON Lines.")
+                raise ValidationError(f"{path.name} is not {FORMATS_TEXT}.")
             formats.add(detected)
             total_size += size
             stored.append(str(path))
@@ -423,6 +428,40 @@ def _fewer_gc_passes() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
+def summary_merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Return the job summary with a chunk's added: counts of what was not kept add up, other facts replace."""
+    merged = dict(old)
+    for name, value in new.items():
+        if name == "not_kept":
+            counts = dict(merged.get(name) or {})
+            for kind, count in value.items():
+                counts[kind] = counts.get(kind, 0) + count
+            merged[name] = counts
+        else:
+            merged[name] = value
+    return merged
+
+
+def _record_key(job: Job, rec: Any) -> str:
+    """Return the key a record is written under (the job's target project keeps the number)."""
+    target = job.options.get("project")
+    return f"{target}-{rec.key.rsplit('-', 1)[1]}" if target else rec.key
+
+
+def _write_nothing(job: Job, records: list, seen: set[str]) -> Any:
+    """Run the writer on a dry run's chunk in a savepoint that rolls back: its counts and errors, no rows.
+
+    A fresh writer per chunk: look-ups cached by a writer (statuses, projects, people it created) would name rows
+    the rollback removed. Cache retirements registered in the savepoint go with it (issues.pagecache).
+    """
+    with transaction.atomic():
+        outcome = ImportWriter(job).write(records)
+        transaction.set_rollback(True)
+    failed = {e.number for e in outcome.errors}
+    seen.update(_record_key(job, rec) for raw, rec in records if raw.number not in failed)
+    return outcome
+
+
 def _import_run(job: Job, owner: str, on_chunk: Callable[[Job], None] | None = None) -> None:
     with _fewer_gc_passes():
         _import_chunks(job, owner, on_chunk)
@@ -434,6 +473,8 @@ def _import_chunks(job: Job, owner: str, on_chunk: Callable[[Job], None] | None 
     chunk_size = max(1, int(job.options.get("chunk_size") or CHUNK_SIZE))
     tz = parsers.zone(job.options.get("timezone"))
     writer = ImportWriter(job)
+    dry_run = bool(job.options.get("dry_run"))
+    seen: set[str] = set()  # a dry run: keys it would have written, so later sub-tasks find their parents
     read = parsers.ReaderProcess if _reader_process(job) else parsers.validated_chunks
     chunks = read(job.format, job_paths(job), skip=job.position, size=chunk_size, tz=tz)
 
@@ -444,16 +485,18 @@ def _import_chunks(job: Job, owner: str, on_chunk: Callable[[Job], None] | None 
         validated = chunk.result
         with transaction.atomic():
             sql.relax_commit()
-            outcome = writer.write(validated.records)
+            outcome = _write_nothing(job, validated.records, seen) if dry_run else writer.write(validated.records)
             errors = validated.errors + outcome.errors
             _save_errors(job, errors)
             locked = _lock_owned(job, owner)
             failed_records = len({e.number for e in errors if e.number is not None})
+            summary = {"summary": summary_merged(locked.summary, chunk.summary)} if chunk.summary else {}
             _save_progress(
                 job,
                 locked,
                 owner,
                 {
+                    **summary,
                     "position": chunk.last,
                     "processed": locked.processed + chunk.count,
                     "bytes_done": chunk.bytes_done,
@@ -480,7 +523,13 @@ def _import_chunks(job: Job, owner: str, on_chunk: Callable[[Job], None] | None 
     finally:
         iterator.close()  # stops the reader process when the job stops early (cancel, lost lease, error)
     with transaction.atomic():
-        parent_errors = writer.resolve_pending_parents(job.pending_parents)
+        if dry_run:
+            with transaction.atomic():
+                pending = [pair for pair in job.pending_parents if pair[1] not in seen]
+                parent_errors = ImportWriter(job).resolve_pending_parents(pending)
+                transaction.set_rollback(True)
+        else:
+            parent_errors = writer.resolve_pending_parents(job.pending_parents)
         _save_errors(job, parent_errors)
         locked = _lock_owned(job, owner)
         _save_progress(
@@ -492,7 +541,8 @@ def _import_chunks(job: Job, owner: str, on_chunk: Callable[[Job], None] | None 
             base_seconds,
         )
         has_errors = locked.failed_count or parent_errors or JobError.objects.filter(job_id=job.pk).exists()
-        _finish(locked, JobState.SUCCEEDED_WITH_ERRORS if has_errors else JobState.SUCCEEDED)
+        message = "Dry run: nothing was written; the counts say what an import would do." if dry_run else ""
+        _finish(locked, JobState.SUCCEEDED_WITH_ERRORS if has_errors else JobState.SUCCEEDED, message)
     job.refresh_from_db()
 
 

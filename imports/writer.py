@@ -58,6 +58,8 @@ SOURCE_BY_FORMAT: dict[str, str] = {
     JobFormat.JIRA_JSON: "jira",
     JobFormat.JIRA_CSV: "jira",
     JobFormat.TASKRA_JSONL: "taskra",
+    JobFormat.JIRA_XML: "jira",
+    JobFormat.JIRA_BACKUP: "jira",
 }
 
 
@@ -221,14 +223,16 @@ class ImportWriter:
         found = self.statuses.get(record.status.lower())
         if found:
             return found
-        known = ", ".join(sorted(Status.objects.values_list("name", flat=True)))
+        known = ", ".join(Status.objects.order_by("position", "name").values_list("name", flat=True))
         if not record.status_category:
             raise RecordError(
-                "status", f"Unknown status '{record.status}' (known: {known}); give status_category to create it."
+                "status",
+                f"status '{record.status}' is not one of: {known}. Give its category (Jira's statusCategory, the "
+                "CSV column Status Category, status_category) to create it.",
             )
         if not self.may_add_lookups:
             raise RecordError(
-                "status", f"Unknown status '{record.status}' (known: {known}): an administrator must add it first."
+                "status", f"status '{record.status}' is not one of: {known}. An administrator must add it first."
             )
         status, _ = Status.objects.get_or_create(
             name=record.status, defaults={"category": record.status_category, "position": 100}
@@ -251,8 +255,10 @@ class ImportWriter:
             if not self.may_add_lookups:
                 # Statuses, types, priorities and resolutions are global: only staff (or the command) add them.
                 label = str(model._meta.verbose_name)
+                known = ", ".join(sorted(model._default_manager.values_list("name", flat=True)))
                 raise RecordError(
-                    label.replace(" ", "_"), f"Unknown {label} '{name}': an administrator must add it first."
+                    label.replace(" ", "_"),
+                    f"{label} '{name}' is not one of: {known}. An administrator must add it first.",
                 )
             obj = model._default_manager.create(name=name, **defaults)
         cache[name.lower()] = obj.pk
@@ -297,6 +303,7 @@ class ImportWriter:
                     refs.append(user)
         self.users.resolve(refs)
         self._label_ids(name for _, rec, _, _ in rows for name in rec.labels)
+        self._parents_by_external_id(rows, out)
 
         # An external id already imported under another key would violate (source, external_id).
         ext_ids = [rec.external_id for _, rec, _, _ in rows if rec.external_id]
@@ -630,6 +637,32 @@ class ImportWriter:
                 updates, [f.removesuffix("_id") if f.endswith("_id") else f for f in fields], batch_size=500
             )
         return touched, len(new_rows) + len(updates), issue_ids
+
+    def _parents_by_external_id(self, rows: list[tuple[parsers.RawRecord, IssueRecord, str, int]], out: ChunkOutcome) -> None:
+        """Give records whose parent is named by its source id (Jira CSV's `Parent` column) the parent's key.
+
+        The reader resolved ids the file itself holds; the rest are looked up among the issues imported before
+        from the same source, in projects the importer may edit. One found nowhere is left to the end of the
+        job, which reports it "not found" in the usual words (and makes a parentless sub-task a standard issue).
+        """
+        wanted = [rec.parent_external_id for _, rec, _, _ in rows if rec.parent is None and rec.parent_external_id]
+        if not wanted:
+            return
+        found = {
+            ext: (key, project_id)
+            for ext, key, project_id in sql.rows_by_external_id(
+                Issue, self.source, wanted, ("external_id", "key", "project_id")
+            )
+        }
+        for _, rec, key, _ in rows:
+            ext = rec.parent_external_id
+            if rec.parent is not None or not ext:
+                continue
+            hit = found.get(ext)
+            if hit is not None and self._may_write(hit[1]):
+                rec.parent = hit[0]
+            else:
+                out.pending_parents.append([key, f"id {ext}"])
 
     def _parent_link_error(self, *, child: ChildRow, parent: ParentRow) -> str | None:
         """Return why a sub-task may not have this parent, or None: where every parent link is validated.
