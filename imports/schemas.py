@@ -221,6 +221,22 @@ class CommentRecord:
 
 
 @dataclass(slots=True)
+class HistoryRecord:
+    """One changed field of the source's change history (a Jira backup's ChangeItem with its ChangeGroup)."""
+
+    created: AwareDatetime
+    field: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    from_value: Text = ""
+    to_value: Text = ""
+    author: Person | None = None
+
+    __pydantic_config__ = _RECORD_CONFIG
+
+    def __reduce__(self) -> tuple[Any, tuple]:
+        return (HistoryRecord, (self.created, self.field, self.from_value, self.to_value, self.author))
+
+
+@dataclass(slots=True)
 class IssueRecord:
     """One issue with its worklogs and comments: a line of Taskra JSON Lines, and what every format becomes."""
 
@@ -249,6 +265,8 @@ class IssueRecord:
     # The parent by its id in the source (Jira CSV's `Parent` column) when the file does not hold it: the
     # writer looks it up among the issues imported before from the same source.
     parent_external_id: ExternalId | None = None
+    # The issue's change history in the source: written once, with the issue's creation (imports.writer).
+    history: list[HistoryRecord] = field(default_factory=list)
 
     __pydantic_config__ = _RECORD_CONFIG
 
@@ -435,6 +453,7 @@ __all__ = [
     "RECORD",
     "RECORDS",
     "CommentRecord",
+    "HistoryRecord",
     "IssueRecord",
     "JiraIssue",
     "UserRef",

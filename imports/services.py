@@ -203,6 +203,8 @@ def import_job_create(
         file_name=", ".join(names)[:255],
         file_size=total_size,
         options=opts,
+        # On the job row itself (the options stay unread by the pages): the job page's dry-run banner.
+        summary={"dry_run": True} if opts.get("dry_run") else {},
     )
     if enqueue:
         _enqueue(job)

@@ -28,6 +28,7 @@ from issues import pagecache
 from issues.durations import format_duration
 from issues.models import (
     Comment,
+    History,
     Issue,
     IssueType,
     Priority,
@@ -298,12 +299,13 @@ class ImportWriter:
                 rec.reporter,
                 *(w.author for w in rec.worklogs),
                 *(c.author for c in rec.comments),
+                *(h.author for h in rec.history),
             ):
                 if user is not None:
                     refs.append(user)
         self.users.resolve(refs)
         self._label_ids(name for _, rec, _, _ in rows for name in rec.labels)
-        self._parents_by_external_id(rows, out)
+        unresolved = self._parents_by_external_id(rows)
 
         # An external id already imported under another key would violate (source, external_id).
         ext_ids = [rec.external_id for _, rec, _, _ in rows if rec.external_id]
@@ -372,7 +374,7 @@ class ImportWriter:
                     "source": self.source,
                     "external_id": rec.external_id,
                 }
-                if not rec.parent and type_id is not None and self._type(type_id).is_subtask:
+                if not (rec.parent or rec.parent_external_id) and type_id is not None and self._type(type_id).is_subtask:
                     # The hierarchy rule of the issue services, before anything of the record is written.
                     rule = issue_parent_error(
                         issue_id=None,
@@ -427,6 +429,7 @@ class ImportWriter:
         if need:
             ids.update(sql.where_in(Issue.objects.all(), "key", need).values_list("key", "pk"))
 
+        self._write_source_history(accepted, ids)
         touched: set[str] = {key for _, _, key, _, state in accepted if state != "unchanged"}
         touched |= self._write_labels(accepted, ids, created_keys)
         # Issues that lose a worklog, a comment or a sub-task: their pages go stale too (old issue id -> project id).
@@ -448,6 +451,7 @@ class ImportWriter:
         )
         touched |= wl_touched | cm_touched
         touched |= self._write_parents(accepted, ids, existing, out, left, parent_history)
+        out.pending_parents += [[key, f"id {unresolved[key]}"] for _, _, key, _, _ in accepted if key in unresolved]
         recalc -= {ids[key] for key in created_keys}
         if recalc:
             issue_recalculate_time_spent(issue_ids=recalc)
@@ -474,6 +478,28 @@ class ImportWriter:
         self._invalidate_on_commit(changed_ids + sorted(set(left) - set(changed_ids)), project_ids | set(left.values()))
         self._record_people()
         return out
+
+    def _write_source_history(self, accepted: list, ids: dict[str, int]) -> None:
+        """Write the change history the source gives (a Jira backup's) for the issues this chunk created.
+
+        Only with the creation: the rows carry no id of their own, so writing them for an issue that exists
+        would repeat them on every run of the file; a second run finds the issue and writes none.
+        """
+        rows = [
+            History(
+                issue_id=ids[key],
+                author_id=self.users.user_id(change.author),
+                created=change.created,
+                field=change.field,
+                from_value=change.from_value,
+                to_value=change.to_value,
+            )
+            for _, rec, key, _, state in accepted
+            if state == "created"
+            for change in rec.history
+        ]
+        if rows:
+            History.objects.bulk_create(rows, batch_size=1000)
 
     def _record_people(self) -> None:
         """Link the placeholders this job's rows name to the job (its mapping screen), once each."""
@@ -638,16 +664,18 @@ class ImportWriter:
             )
         return touched, len(new_rows) + len(updates), issue_ids
 
-    def _parents_by_external_id(self, rows: list[tuple[parsers.RawRecord, IssueRecord, str, int]], out: ChunkOutcome) -> None:
+    def _parents_by_external_id(self, rows: list[tuple[parsers.RawRecord, IssueRecord, str, int]]) -> dict[str, str]:
         """Give records whose parent is named by its source id (Jira CSV's `Parent` column) the parent's key.
 
         The reader resolved ids the file itself holds; the rest are looked up among the issues imported before
         from the same source, in projects the importer may edit. One found nowhere is left to the end of the
-        job, which reports it "not found" in the usual words (and makes a parentless sub-task a standard issue).
+        job, which reports it "not found" in the usual words (and makes a parentless sub-task a standard issue):
+        return those, key -> parent id.
         """
         wanted = [rec.parent_external_id for _, rec, _, _ in rows if rec.parent is None and rec.parent_external_id]
+        unresolved: dict[str, str] = {}
         if not wanted:
-            return
+            return unresolved
         found = {
             ext: (key, project_id)
             for ext, key, project_id in sql.rows_by_external_id(
@@ -662,7 +690,8 @@ class ImportWriter:
             if hit is not None and self._may_write(hit[1]):
                 rec.parent = hit[0]
             else:
-                out.pending_parents.append([key, f"id {ext}"])
+                unresolved[key] = ext
+        return unresolved
 
     def _parent_link_error(self, *, child: ChildRow, parent: ParentRow) -> str | None:
         """Return why a sub-task may not have this parent, or None: where every parent link is validated.

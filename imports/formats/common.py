@@ -36,7 +36,11 @@ def xml_error_message(name: str, exc: Any, *, record: int, offset: int, what: st
 
 
 _DATE_FIELDS = ("created", "updated", "resolved")
-_CHILD_DATES = {"worklogs": ("started", "created", "updated"), "comments": ("created", "updated")}
+_CHILD_DATES = {
+    "worklogs": ("started", "created", "updated"),
+    "comments": ("created", "updated"),
+    "history": ("created",),
+}
 
 
 def _aware(value: Any, tz: dt.tzinfo) -> Any:

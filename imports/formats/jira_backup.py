@@ -49,8 +49,6 @@ USED = {
 }
 # What a person calls the entities the summary counts (the rest keep Jira's entity name).
 KIND_NAMES = {
-    "ChangeGroup": "change history (change groups)",
-    "ChangeItem": "change history (changed fields)",
     "FileAttachment": "attachments (metadata)",
     "JiraWorkflows": "workflows",
     "WorkflowScheme": "workflow schemes",
@@ -96,6 +94,8 @@ class _Spill:
             CREATE TABLE issue (id TEXT PRIMARY KEY, data TEXT);
             CREATE TABLE child (issue TEXT, kind TEXT, data TEXT);
             CREATE TABLE link (linktype TEXT, source TEXT, destination TEXT);
+            CREATE TABLE changegroup (id TEXT, issue TEXT, author TEXT, created TEXT);
+            CREATE TABLE changeitem (grp TEXT, field TEXT, old TEXT, new TEXT);
             """
         )
 
@@ -185,6 +185,11 @@ def _read_entities(stream: Any, raw: Any, name: str, spill: _Spill, summary: dic
                     not_kept["custom field values"] += 1
                 else:
                     spill.add("child", data.get("issue", ""), "label", data.get("label", ""))
+            elif tag == "ChangeGroup":
+                spill.add("changegroup", data.get("id", ""), data.get("issue", ""), data.get("author", ""), data.get("created", ""))
+            elif tag == "ChangeItem":
+                old, new = data.get("oldstring") or data.get("oldvalue") or "", data.get("newstring") or data.get("newvalue") or ""
+                spill.add("changeitem", data.get("group", ""), data.get("field", ""), old, new)
             elif tag == "IssueLink":
                 spill.add("link", data.get("linktype", ""), data.get("source", ""), data.get("destination", ""))
             else:
@@ -222,13 +227,22 @@ def _records(spill: _Spill, lookups: dict[str, Any], summary: dict[str, Any]) ->
     db = spill.db
     db.execute("CREATE INDEX child_issue ON child (issue)")
     db.execute("CREATE INDEX link_destination ON link (destination)")
+    db.execute("CREATE INDEX changegroup_issue ON changegroup (issue)")
+    db.execute("CREATE INDEX changeitem_group ON changeitem (grp)")
+    history_sql = (
+        "SELECT g.author, g.created, i.field, i.old, i.new FROM changegroup g JOIN changeitem i ON i.grp = g.id "
+        "WHERE g.issue = ? ORDER BY g.created, i.rowid"
+    )
     marks = ",".join("?" * len(subtask_types))
     other_links = db.execute(f"SELECT count(*) FROM link WHERE linktype NOT IN ({marks})", subtask_types).fetchone()[0]  # noqa: S608
     if other_links:
         not_kept["issue links (other than sub-task links)"] += other_links
     orphans = db.execute("SELECT count(*) FROM child WHERE issue NOT IN (SELECT id FROM issue)").fetchone()[0]
+    orphans += db.execute(
+        "SELECT count(*) FROM changeitem WHERE grp NOT IN (SELECT id FROM changegroup WHERE issue IN (SELECT id FROM issue))"
+    ).fetchone()[0]
     if orphans:
-        not_kept["comments, worklogs and labels of issues not in the backup"] += orphans
+        not_kept["comments, worklogs, labels and history of issues not in the backup"] += orphans
     workflows: dict[str, set[str]] = {}
     parent_sql = f"SELECT source FROM link WHERE destination = ? AND linktype IN ({marks}) LIMIT 1"  # noqa: S608
     issue_keys: dict[str, str] = {}
@@ -305,6 +319,10 @@ def _records(spill: _Spill, lookups: dict[str, Any], summary: dict[str, Any]) ->
                         "updated": child.get("updated") or None,
                     }
                 )
+        record["history"] = [
+            {"author": _user(author, lookups), "created": created or None, "field": field, "from_value": old, "to_value": new}
+            for author, created, field, old, new in db.execute(history_sql, (issue_id,))
+        ]
         if len(issue_keys) < 100_000:  # parents usually come just before their sub-tasks
             issue_keys[issue_id] = key
         yield None, record
