@@ -24,6 +24,7 @@ from issues.permissions import editable_project_ids
 from issues.schemas import normalize_newlines
 from issues.selectors import members_of
 from issues.services import issue_assignee_check, issue_parent_check
+from issues.workflows import workflow_for
 from taskra_site.validation import apply_validation_errors_to_form
 from worklogs.services import MAX_WORKLOG_SECONDS, AdjustEstimate
 
@@ -219,6 +220,9 @@ class IssueForm(TokenMixin):
         else:
             # Editing never creates a record, so it needs no one-time token.
             del self.fields["project"], self.fields["form_token"]
+            # The project's workflow statuses (moves it refuses are form errors from issue_update).
+            status_ids = [issue.status_id, *workflow_for(issue.project).status_ids]
+            _choices_of(self, "status").queryset = Status.objects.filter(pk__in=status_ids)
             assignee = self.fields["assignee"]
             assert isinstance(assignee, UserChoiceField)
             assignee.keep_current(members=members_of([issue.project_id]), current_id=issue.assignee_id)

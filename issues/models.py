@@ -152,6 +152,9 @@ class Issue(models.Model):
     resolved = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=32, blank=True, default="")
     external_id = models.CharField(max_length=128, null=True, blank=True)
+    # Board order (issues.ranking): gap integers, lower first; None (never moved on a board) sorts after ranked
+    # issues, by id. Existing rows keep None: no backfill.
+    rank = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -169,6 +172,8 @@ class Issue(models.Model):
             models.Index(fields=["project", "status"], name="issue_project_status"),
             models.Index(fields=["assignee", "status"], name="issue_assignee_status"),
             models.Index(fields=["-created", "-id"], name="issue_created_id"),
+            # Board columns: a project's issues in one status by rank, keyset-paged on (rank, id).
+            models.Index(fields=["project", "status", "rank", "id"], name="issue_board_rank"),
         ]
 
     def __str__(self) -> str:
@@ -256,3 +261,53 @@ class CacheBump(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created:%Y-%m-%d %H:%M:%S}: {self.keys[:80]}"
+
+
+class WorkflowStatus(models.Model):
+    """A status a project uses, in board/column order: the project's workflow steps (docs/workflows.md).
+
+    Statuses stay global rows (a name is shared by every project that uses it); what a project uses, in which
+    order, and its board column's WIP limit live here.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="workflow_statuses")
+    status = models.ForeignKey(Status, on_delete=models.PROTECT, related_name="workflow_steps")
+    position = models.PositiveSmallIntegerField(default=0)
+    # The board column's work-in-progress limit: more cards than this shows the column red. None: no limit.
+    wip_limit = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["project", "position", "id"]
+        constraints = [models.UniqueConstraint(fields=["project", "status"], name="workflowstatus_unique")]
+        verbose_name = "workflow status"
+        verbose_name_plural = "workflow statuses"
+
+    def __str__(self) -> str:
+        return f"{self.project_id}: {self.status_id} at {self.position}"
+
+
+class WorkflowTransition(models.Model):
+    """An allowed move of a project's issues from one status (None: any status, Jira's global transition) to another."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="workflow_transitions")
+    from_status = models.ForeignKey(Status, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    to_status = models.ForeignKey(Status, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=60, blank=True, default="")
+
+    class Meta:
+        ordering = ["project", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "from_status", "to_status"],
+                condition=Q(from_status__isnull=False),
+                name="workflowtransition_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["project", "to_status"],
+                condition=Q(from_status__isnull=True),
+                name="workflowtransition_unique_any",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.from_status_id or 'any'} -> {self.to_status_id}"

@@ -28,6 +28,7 @@ from issues.jql import ALIASES, check_values, compile_jql, order_expressions, pr
 from issues.keyset import CursorError, keyset_page
 from issues.models import Comment, Issue, Priority, Project, SavedFilter, Status
 from issues.permissions import visible_project_ids
+from issues.workflows import workflow_for
 
 
 def projects_visible_to(user: Any) -> QuerySet[Project]:
@@ -100,8 +101,15 @@ def issue_page_data(*, issue: Issue) -> dict[str, Any]:
     )
 
 
-def issue_edit_choices(*, project_id: int) -> dict[str, list[Any]]:
-    """Return the options of the issue page's inline editors: statuses, priorities and the project's members."""
+def issue_edit_choices(*, project: Project, status_id: int) -> dict[str, list[Any]]:
+    """Return the options of the issue page's inline editors: statuses, priorities and the project's members.
+
+    The statuses are the current one and those the project's workflow allows moving to, in workflow order.
+    """
+    project_id = project.pk
+    workflow = workflow_for(project)
+    allowed = [status_id, *(step.status_id for step, _name in workflow.transitions_from(status_id))]
+    order = {pk: i for i, pk in enumerate(workflow.status_ids)}
 
     users = list(
         get_user_model()
@@ -113,7 +121,9 @@ def issue_edit_choices(*, project_id: int) -> dict[str, list[Any]]:
     # The assignee editor offers active members; a current assignee who is not one stays offered, labelled
     # (inactive) or (not a member), so that submitting the editor never unassigns silently.
     return {
-        "statuses": list(Status.objects.only("id", "name", "category")),
+        "statuses": sorted(
+            Status.objects.filter(pk__in=allowed).only("id", "name", "category"), key=lambda s: order.get(s.pk, -1)
+        ),
         "priorities": list(Priority.objects.only("id", "name", "color")),
         "members": [u for u in users if u.is_active],
         "member_ids": [u.pk for u in users if u.is_active],

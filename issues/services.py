@@ -40,6 +40,7 @@ from issues.permissions import (
     require_edit,
 )
 from issues.schemas import MAX_ISSUE_NUMBER, normalize_newlines
+from issues.workflows import Workflow, workflow_for
 
 User = get_user_model()
 
@@ -235,6 +236,23 @@ def default_status() -> Status:
         # Migration 0002 seeds the Jira statuses; an empty table means someone deleted them all.
         raise ImproperlyConfigured("No status to give a new issue: add one in the admin.")
     return found
+
+
+def workflow_first_status(workflow: Workflow) -> Status:
+    """Return where a new issue of the workflow's project starts: its first 'to do' status, else its first."""
+    first = next((s for s in workflow.steps if s.category == StatusCategory.TODO), None) or next(
+        iter(workflow.steps), None
+    )
+    if first is None:
+        return default_status()
+    return Status.objects.get(pk=first.status_id)
+
+
+def issue_status_check(*, workflow: Workflow, from_status: Status | int | None, to_status: Status | int) -> None:
+    """Raise ValidationError({"status": ...}) when the project's workflow refuses the move (issues.workflows)."""
+    error = workflow.error(from_status, to_status)
+    if error is not None:
+        raise ValidationError({"status": error})
 
 
 def default_priority() -> Priority:
@@ -478,9 +496,13 @@ def issue_create(
     # Without a type, a child of an issue is a sub-task (the "create sub-task" link proposes the same).
     type = type or (default_subtask_type() if parent is not None else default_type())
     issue_parent_check(issue=None, parent=parent, project_id=project.pk, issue_type=type)
+    workflow = workflow_for(project)
+    if status is None:
+        status = workflow_first_status(workflow)
+    else:
+        issue_status_check(workflow=workflow, from_status=None, to_status=status)
     number = allocate_issue_numbers(project_id=project.pk)
     now = timezone.now()
-    status = status or default_status()
     issue = Issue(
         project=project,
         number=number,
@@ -539,6 +561,9 @@ def issue_update(*, issue: Issue, actor: Any | None, data: dict[str, Any], check
         )
     if check_permission and "assignee" in data:
         issue_assignee_check(project_id=issue.project_id, assignee=data["assignee"], current_id=issue.assignee_id)
+    if data.get("status") is not None and data["status"].pk != issue.status_id:
+        # Every entry point, the Django admin included: the workflow is the project's rule, not a permission.
+        issue_status_check(workflow=workflow_for(issue.project), from_status=issue.status_id, to_status=data["status"])
     now = timezone.now()
     changes: dict[str, tuple[Any, Any]] = {}  # field -> (old, new), in EDITABLE_FIELDS order
     for field in EDITABLE_FIELDS:

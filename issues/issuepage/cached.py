@@ -241,7 +241,7 @@ def page_context(
         "inline_errors": inline_errors or {},
     }
     if can_edit:
-        context |= issue_edit_choices(project_id=issue.project_id)
+        context |= issue_edit_choices(project=issue.project, status_id=issue.status_id)
         context["comment_form"] = comment_form or CommentForm()
         context["worklog_form"] = worklog_form or WorklogForm(tz=tz)
     return context

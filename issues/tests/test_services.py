@@ -28,6 +28,7 @@ from issues.services import (
     project_get_or_create,
 )
 from issues.tests.conftest import postgres_only
+from issues.workflows import workflow_add_statuses
 
 
 def history_of(issue: Issue) -> list[tuple[str, str, str]]:
@@ -246,6 +247,7 @@ def test_moving_between_done_statuses_keeps_the_resolved_date(project_a, make_is
     from issues.models import StatusCategory
 
     closed = Status.objects.create(name="Closed", category=StatusCategory.DONE, position=9)
+    workflow_add_statuses(project=project_a, statuses=[closed])  # a status of project_a's workflow
     issue = make_issue(project_a)
     issue_update(issue=issue, actor=alice, data={"status": Status.objects.get(name="Done")})
     Issue.objects.filter(pk=issue.pk).update(resolved=timezone.now() - dt.timedelta(days=3))

@@ -26,6 +26,7 @@ from issues.services import (
     resolution_for_status_sql,
 )
 from issues.tests.test_admin import issue_form
+from issues.workflows import workflow_add_statuses
 from taskra_site.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db
@@ -169,6 +170,7 @@ def test_entering_done_resolves_and_leaving_done_clears_the_resolution(entry, ho
 @pytest.mark.parametrize("how", ["form", "api", "admin", "bulk_change"])
 def test_moving_between_done_statuses_keeps_the_resolution_and_its_date(entry, how, project_a, make_issue):
     closed = Status.objects.create(name="Closed", category="done", position=9)
+    workflow_add_statuses(project=project_a, statuses=[closed])  # a status of project_a's workflow
     wont_fix = Resolution.objects.get(name="Won't Fix")
     issue = make_issue(project_a, status=Status.objects.get(name="Done"))
     resolved = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
