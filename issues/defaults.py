@@ -29,13 +29,20 @@ PRIORITIES = [
     ("Low", 4, "#707070"),
     ("Lowest", 5, "#999999"),
 ]
+# Jira's default issue link types: (name, outward description, inward description).
+LINK_TYPES = [
+    ("Blocks", "blocks", "is blocked by"),
+    ("Cloners", "clones", "is cloned by"),
+    ("Duplicate", "duplicates", "is duplicated by"),
+    ("Relates", "relates to", "relates to"),
+]
 RESOLUTIONS = ["Done", "Fixed", "Won't Do", "Won't Fix", "Duplicate", "Cannot Reproduce", "Incomplete"]
 
 
 def ensure_jira_defaults(using: str = "default", **kwargs: Any) -> None:
     """Create whichever default lookup rows are missing (only when a table is empty)."""
     # Imported here: migration 0002 imports this module's lists, and a migration must not load current models.
-    from issues.models import IssueType, Priority, Resolution, Status
+    from issues.models import IssueLinkType, IssueType, Priority, Resolution, Status
 
     if not Status.objects.using(using).exists():
         Status.objects.using(using).bulk_create(
@@ -53,4 +60,8 @@ def ensure_jira_defaults(using: str = "default", **kwargs: Any) -> None:
     if not Resolution.objects.using(using).exists():
         Resolution.objects.using(using).bulk_create(
             [Resolution(name=n, position=p) for p, n in enumerate(RESOLUTIONS, start=1)], ignore_conflicts=True
+        )
+    if not IssueLinkType.objects.using(using).exists():
+        IssueLinkType.objects.using(using).bulk_create(
+            [IssueLinkType(name=n, outward=o, inward=i) for n, o, i in LINK_TYPES], ignore_conflicts=True
         )

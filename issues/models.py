@@ -228,6 +228,42 @@ class History(models.Model):
         return f"{self.field}: {self.from_value!r} -> {self.to_value!r}"
 
 
+class IssueLinkType(models.Model):
+    """A kind of link between two issues, read one way from each side: "blocks" / "is blocked by"."""
+
+    name = models.CharField(max_length=60, unique=True)
+    outward = models.CharField(max_length=60, help_text="read from the outward issue: A blocks B")
+    inward = models.CharField(max_length=60, help_text="read from the inward issue: B is blocked by A")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IssueLink(models.Model):
+    """A directed link: `outward_issue` <type.outward> `inward_issue` ("DEMO-1 blocks DEMO-2").
+
+    `inward_issue` reads it the other way: "DEMO-2 is blocked by DEMO-1". Deleting either issue deletes
+    the link (cascade, no receivers: issues.signals says why).
+    """
+
+    type = models.ForeignKey(IssueLinkType, on_delete=models.PROTECT, related_name="links")
+    outward_issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="outward_links")
+    inward_issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="inward_links")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["type", "outward_issue", "inward_issue"], name="issuelink_unique"),
+            models.CheckConstraint(condition=~Q(outward_issue=models.F("inward_issue")), name="issuelink_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.outward_issue_id} {self.type_id} {self.inward_issue_id}"
+
+
 class SavedFilter(models.Model):
     """A named JQL query, private to its owner or shared with a project's members."""
 

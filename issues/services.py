@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Model
 from django.utils import timezone
 
@@ -20,6 +20,8 @@ from issues.models import (
     Comment,
     History,
     Issue,
+    IssueLink,
+    IssueLinkType,
     IssueType,
     Label,
     Membership,
@@ -32,6 +34,7 @@ from issues.models import (
     StatusCategory,
 )
 from issues.permissions import (
+    can_edit_in,
     can_see_in,
     project_role,
     require_admin,
@@ -40,6 +43,7 @@ from issues.permissions import (
     require_edit,
 )
 from issues.schemas import MAX_ISSUE_NUMBER, normalize_newlines
+from issues.selectors import issue_subtree_ids
 from issues.workflows import Workflow, workflow_for
 
 User = get_user_model()
@@ -627,6 +631,15 @@ def issue_delete(*, issue: Issue, actor: Any | None) -> int:
     """
     if actor is not None:
         require_admin(actor, issue.project_id)
+    # Issues linked to the deleted ones (it and its sub-tasks) list them: their pages go too.
+    subtree = issue_subtree_ids(issue=issue)
+    links = IssueLink.objects.values_list
+    linked = [
+        *links("inward_issue_id", "inward_issue__project_id").filter(outward_issue_id__in=subtree),
+        *links("outward_issue_id", "outward_issue__project_id").filter(inward_issue_id__in=subtree),
+    ]
+    if linked:
+        pagecache.invalidate_on_commit([r[0] for r in linked], [r[1] for r in linked])
     _total, per_model = Issue.objects.filter(pk=issue.pk).delete()  # cascades to sub-tasks, comments, worklogs
     # The parent's page lists its sub-tasks; the project bump retires the sub-tasks' own pages (their rows
     # are read at the project's generation) and the result pages.
@@ -673,6 +686,101 @@ def comment_delete(*, comment: Comment, actor: Any) -> None:
     comment.delete()
     # Deletes send no page-cache signals (issues.signals): the one invalidation of this write, at commit.
     pagecache.invalidate_on_commit([issue_id], [project_id])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Issue links: "DEMO-1 blocks DEMO-2" is IssueLink(type=Blocks, outward_issue=DEMO-1, inward_issue=DEMO-2).
+# ---------------------------------------------------------------------------------------------------------
+
+
+def issue_not_found_message(key: str) -> str:
+    """Return the error for an issue that is missing or that the actor may not see (never told apart)."""
+    return f"Issue {key} does not exist or you do not have permission to see it."
+
+
+def _link_check(*, actor: Any, issues: Sequence[Issue], source: Issue, field: str) -> None:
+    """Raise unless the actor sees every issue (else "not found", as for a missing key) and may edit `source`."""
+    roles = {issue.project_id: project_role(actor, issue.project_id) for issue in issues}
+    for issue in issues:
+        if not can_see_in(roles[issue.project_id]):
+            raise ValidationError({field: issue_not_found_message(issue.key)})
+    if not can_edit_in(roles[source.project_id]):
+        raise PermissionDenied(f"You may not link issues of {source.key}.")
+
+
+def _link_history(*, link: IssueLink, actor: Any | None, removed: bool, when: dt.datetime) -> None:
+    """Record the link on both issues, as Jira's changelog does ("Link": "This issue blocks DEMO-2")."""
+    link_type = link.type
+    sides = [
+        (link.outward_issue_id, f"This issue {link_type.outward} {link.inward_issue.key}"),
+        (link.inward_issue_id, f"This issue {link_type.inward} {link.outward_issue.key}"),
+    ]
+    history_record_rows(
+        changes=[(issue_id, "link", text if removed else "", "" if removed else text) for issue_id, text in sides],
+        author_id=actor.pk if actor is not None else None,
+        when=when,
+    )
+
+
+@transaction.atomic
+def issue_link_create(
+    *,
+    actor: Any | None,
+    link_type: IssueLinkType,
+    outward_issue: Issue,
+    inward_issue: Issue,
+    source: Issue | None = None,
+) -> IssueLink:
+    """Link two issues so that `outward_issue` <link_type.outward> `inward_issue` ("DEMO-1 blocks DEMO-2").
+
+    The actor must see both issues (one they may not see is "not found", exactly like a missing key) and
+    may edit `source`, the issue the link is made from (default: outward_issue). actor None: a system
+    write (imports), unchecked. A link that exists already (for a symmetric type such as "relates to",
+    either way round) and a link of an issue to itself are errors. Both issues record it in history;
+    both pages are retired at commit (the IssueLink receiver in issues.signals).
+    """
+    source = source or outward_issue
+    if source.pk not in (outward_issue.pk, inward_issue.pk):
+        raise ValueError("source must be one of the linked issues")
+    if actor is not None:
+        _link_check(actor=actor, issues=[outward_issue, inward_issue], source=source, field="issue")
+    if outward_issue.pk == inward_issue.pk:
+        raise ValidationError({"issue": "An issue cannot be linked to itself."})
+    taken = ValidationError({"issue": f"{outward_issue.key} already {link_type.outward} {inward_issue.key}."})
+    pairs = [(outward_issue.pk, inward_issue.pk)]
+    if link_type.outward == link_type.inward:  # symmetric: "A relates to B" is "B relates to A"
+        pairs.append((inward_issue.pk, outward_issue.pk))
+    existing = IssueLink.objects.filter(type=link_type, outward_issue_id=pairs[0][0], inward_issue_id=pairs[0][1])
+    for out_id, in_id in pairs[1:]:
+        existing = existing | IssueLink.objects.filter(type=link_type, outward_issue_id=out_id, inward_issue_id=in_id)
+    if existing.exists():
+        raise taken
+    try:
+        with transaction.atomic():  # a concurrent identical link: the unique constraint, as a clear error
+            link = IssueLink.objects.create(type=link_type, outward_issue=outward_issue, inward_issue=inward_issue)
+    except IntegrityError:
+        raise taken from None
+    _link_history(link=link, actor=actor, removed=False, when=link.created)
+    return link
+
+
+@transaction.atomic
+def issue_link_delete(*, link: IssueLink, actor: Any | None, source: Issue | None = None) -> None:
+    """Remove a link: the actor must see both issues and may edit `source` (default: the outward issue).
+
+    Deletes send no page-cache signals (issues.signals): both issues' pages are retired here, at commit.
+    """
+    link = IssueLink.objects.select_related("type", "outward_issue", "inward_issue").get(pk=link.pk)
+    source = source or link.outward_issue
+    if source.pk not in (link.outward_issue_id, link.inward_issue_id):
+        raise ValueError("source must be one of the linked issues")
+    if actor is not None:
+        _link_check(actor=actor, issues=[link.outward_issue, link.inward_issue], source=source, field="link")
+    link.delete()
+    _link_history(link=link, actor=actor, removed=True, when=timezone.now())
+    pagecache.invalidate_on_commit(
+        [link.outward_issue_id, link.inward_issue_id], [link.outward_issue.project_id, link.inward_issue.project_id]
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------

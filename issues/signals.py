@@ -27,6 +27,8 @@ from issues.models import (
     Comment,
     History,
     Issue,
+    IssueLink,
+    IssueLinkType,
     IssueType,
     Label,
     Membership,
@@ -74,6 +76,13 @@ def on_issue_child_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
     else:
         project_id = Issue.objects.filter(pk=instance.issue_id).values_list("project_id", flat=True).first()
     pagecache.invalidate_on_commit([instance.issue_id], [project_id], using=kwargs.get("using"))
+
+
+def _on_link_saved(sender: Any, instance: IssueLink, **kwargs: Any) -> None:
+    # Both issues' pages list the link; JQL linkedIssues() results in both projects change.
+    ids = [instance.outward_issue_id, instance.inward_issue_id]
+    rows = list(Issue.objects.filter(pk__in=ids).values_list("id", "project_id"))
+    pagecache.invalidate_on_commit([r[0] for r in rows], [r[1] for r in rows], using=kwargs.get("using"))
 
 
 def _on_labels_changed(sender: Any, instance: Any, action: str, reverse: bool, pk_set: Any, **kwargs: Any) -> None:
@@ -130,9 +139,10 @@ def connect_signals() -> None:
     post_save.connect(_on_issue_saved, sender=Issue, dispatch_uid="taskra_cache_issue_save")
     for child in (Comment, History):
         post_save.connect(on_issue_child_saved, sender=child, dispatch_uid=f"taskra_cache_{child.__name__}_save")
+    post_save.connect(_on_link_saved, sender=IssueLink, dispatch_uid="taskra_cache_issuelink_save")
     m2m_changed.connect(_on_labels_changed, sender=Issue.labels.through, dispatch_uid="taskra_cache_labels")
     post_save.connect(_on_user_saved, sender=get_user_model(), dispatch_uid="taskra_cache_user_save")
-    for lookup in (IssueType, Status, Priority, Resolution, Label, Project, Profile, Membership):
+    for lookup in (IssueLinkType, IssueType, Status, Priority, Resolution, Label, Project, Profile, Membership):
         uid = f"taskra_cache_{lookup.__name__}"
         post_save.connect(_on_lookup_changed, sender=lookup, dispatch_uid=f"{uid}_save")
         post_delete.connect(_on_lookup_changed, sender=lookup, dispatch_uid=f"{uid}_delete")
