@@ -237,6 +237,26 @@ class HistoryRecord:
 
 
 @dataclass(slots=True)
+class LinkRecord:
+    """A link between this issue and another ("DEMO-1 blocks DEMO-2"), as one of its two ends sees it.
+
+    `outward` true: this issue is the link's outward end (DEMO-1 in the example). Both ends' records carry the
+    link: the writer creates it when it writes the second of the two, so neither order needs a pending list.
+    """
+
+    type: Name
+    other: ImportKey
+    outward: bool
+    outward_text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=60)] = ""
+    inward_text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=60)] = ""
+
+    __pydantic_config__ = _RECORD_CONFIG
+
+    def __reduce__(self) -> tuple[Any, tuple]:
+        return (LinkRecord, (self.type, self.other, self.outward, self.outward_text, self.inward_text))
+
+
+@dataclass(slots=True)
 class IssueRecord:
     """One issue with its worklogs and comments: a line of Taskra JSON Lines, and what every format becomes."""
 
@@ -267,6 +287,7 @@ class IssueRecord:
     parent_external_id: ExternalId | None = None
     # The issue's change history in the source: written once, with the issue's creation (imports.writer).
     history: list[HistoryRecord] = field(default_factory=list)
+    links: list[LinkRecord] = field(default_factory=list)
 
     __pydantic_config__ = _RECORD_CONFIG
 
@@ -454,6 +475,7 @@ __all__ = [
     "RECORDS",
     "CommentRecord",
     "HistoryRecord",
+    "LinkRecord",
     "IssueRecord",
     "JiraIssue",
     "UserRef",

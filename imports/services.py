@@ -35,7 +35,7 @@ from imports.selectors import mapping_candidates
 from imports.writer import ImportWriter
 from issues import pagecache
 from issues.bulk import bulk_changes_clean, bulk_jql_check, bulk_selection, bulk_unassignable, issue_bulk_change
-from issues.models import Comment, Issue, Project
+from issues.models import Comment, Issue, Project, Status
 from issues.permissions import (
     editable_project_ids,
     is_site_admin,
@@ -43,6 +43,7 @@ from issues.permissions import (
     may_manage_accounts,
     may_upload_imports,
 )
+from issues.workflows import TransitionSpec, workflow_update
 from taskra_site import sql
 from worklogs.models import Worklog
 
@@ -464,6 +465,72 @@ def _write_nothing(job: Job, records: list, seen: set[str]) -> Any:
     return outcome
 
 
+def _workflow_result(
+    job: Job, writer: ImportWriter, project_key: str, definition: dict[str, Any], *, dry_run: bool
+) -> str:
+    """Give one project the workflow a backup defines for it (issues.workflows.workflow_update); say what happened.
+
+    The project's issues keep their statuses: a status they are in that the backup's workflow lacks is appended
+    (the workflow may not strand them). Statuses the site lacks are added by staff and the command only.
+    """
+    if job.options.get("project"):
+        return f"not applied: the import went into project {job.options['project']}"
+    project = Project.objects.filter(key=project_key).first()
+    if project is None or not writer.may_write(project.pk):
+        return "not applied: the project was not imported"
+    statuses: list[Status] = []
+    for name, category in definition["steps"]:
+        status = Status.objects.filter(name__iexact=name).first()
+        if status is None:
+            if not writer.may_add_lookups:
+                return f"not applied: status '{name}' does not exist here (an administrator adds it)"
+            status = Status(name=name, category=category, position=100) if dry_run else None
+            if status is None:
+                status, _ = Status.objects.get_or_create(name=name, defaults={"category": category, "position": 100})
+        statuses.append(status)
+    names = {s.name.lower() for s in statuses}
+    statuses += [
+        s
+        for s in Status.objects.filter(pk__in=project.issues.values("status_id")).order_by("position", "name")
+        if s.name.lower() not in names
+    ]
+    if dry_run:
+        return f"would be applied: {len(statuses)} statuses, {len(definition['transitions'])} transitions"
+    by_name = {s.name.lower(): s for s in statuses}
+    transitions = {
+        (None if a is None else by_name[a.lower()].pk, by_name[b.lower()].pk): TransitionSpec(
+            None if a is None else by_name[a.lower()], by_name[b.lower()], label
+        )
+        for a, b, label in definition["transitions"]
+        if (a is None or a.lower() in by_name) and b.lower() in by_name
+    }
+    try:
+        with transaction.atomic():
+            workflow_update(
+                project=project,
+                actor=job.user,
+                steps=[(s, None) for s in statuses],
+                transitions=list(transitions.values()),
+            )
+    except PermissionDenied:
+        return "not applied: only project admins may change the workflow"
+    except ValidationError as exc:
+        return "not applied: " + " ".join(exc.messages)
+    return f"applied: {len(statuses)} statuses, {len(transitions)} transitions"
+
+
+def _workflows_apply(job: Job, writer: ImportWriter, summary: dict[str, Any], *, dry_run: bool) -> dict[str, Any]:
+    """Return the job summary once the backup's per-project workflows are applied (each project's result in it)."""
+    definitions = summary.get("workflow_definitions") or {}
+    workflows = {key: dict(value) for key, value in (summary.get("workflows") or {}).items()}
+    for key, definition in sorted(definitions.items()):
+        entry = workflows.setdefault(key, {"statuses": []})
+        entry["workflow"] = definition["name"]
+        entry["result"] = _workflow_result(job, writer, key, definition, dry_run=dry_run)
+    rest = {name: value for name, value in summary.items() if name != "workflow_definitions"}
+    return {**rest, "workflows": workflows}
+
+
 def _import_run(job: Job, owner: str, on_chunk: Callable[[Job], None] | None = None) -> None:
     with _fewer_gc_passes():
         _import_chunks(job, owner, on_chunk)
@@ -492,7 +559,11 @@ def _import_chunks(job: Job, owner: str, on_chunk: Callable[[Job], None] | None 
             _save_errors(job, errors)
             locked = _lock_owned(job, owner)
             failed_records = len({e.number for e in errors if e.number is not None})
-            summary = {"summary": summary_merged(locked.summary, chunk.summary)} if chunk.summary else {}
+            found = {**chunk.summary, "not_kept": {**chunk.summary.get("not_kept", {})}}
+            for kind, count in outcome.not_kept.items():
+                found["not_kept"][kind] = found["not_kept"].get(kind, 0) + count
+            found = {name: value for name, value in found.items() if value}
+            summary = {"summary": summary_merged(locked.summary, found)} if found else {}
             _save_progress(
                 job,
                 locked,
@@ -534,6 +605,9 @@ def _import_chunks(job: Job, owner: str, on_chunk: Callable[[Job], None] | None 
             parent_errors = writer.resolve_pending_parents(job.pending_parents)
         _save_errors(job, parent_errors)
         locked = _lock_owned(job, owner)
+        if locked.summary.get("workflow_definitions"):
+            locked.summary = _workflows_apply(job, writer, locked.summary, dry_run=dry_run)
+            locked.save(update_fields=["summary"])
         _save_progress(
             job,
             locked,

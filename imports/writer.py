@@ -13,6 +13,7 @@ nothing the importer cannot see, and nothing of that record is written; a parent
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -22,7 +23,7 @@ from django.utils import timezone
 
 from imports import parsers
 from imports.models import Job, JobFormat
-from imports.schemas import IssueRecord, UserRef
+from imports.schemas import IssueRecord, LinkRecord, UserRef
 from imports.users import UserMatcher
 from issues import pagecache
 from issues.durations import format_duration
@@ -30,12 +31,15 @@ from issues.models import (
     Comment,
     History,
     Issue,
+    IssueLink,
+    IssueLinkType,
     IssueType,
     Priority,
     Project,
     Resolution,
     Status,
     StatusCategory,
+    WorkflowStatus,
 )
 from issues.permissions import editable_project_ids, may_create_projects
 from issues.services import (
@@ -51,6 +55,7 @@ from issues.services import (
     project_get_or_create,
     resolution_for_status,
 )
+from issues.workflows import workflow_add_statuses
 from taskra_site import sql
 from worklogs.models import Worklog
 from worklogs.services import issue_recalculate_time_spent
@@ -73,6 +78,7 @@ class ChunkOutcome:
     comments: int = 0
     errors: list[parsers.RowError] = field(default_factory=list)
     pending_parents: list[list[str]] = field(default_factory=list)
+    not_kept: Counter[str] = field(default_factory=Counter)  # for the job summary (services.summary_merged)
 
 
 class ParentRow(NamedTuple):
@@ -166,6 +172,8 @@ class ImportWriter:
         self.users = UserMatcher(job.user)
         self.people_recorded: set[int] = set()  # placeholders already linked to the job
         self.labels: dict[str, int] = {}
+        self.link_types: dict[str, int | None] = {}  # lower-case name -> id (None: missing, may not be added)
+        self.in_workflow: set[tuple[int, int]] = set()  # (project id, status id) known to be in the workflow
         self.statuses = {name.lower(): pk for pk, name in Status.objects.values_list("pk", "name")}
         self.types = {name.lower(): pk for pk, name in IssueType.objects.values_list("pk", "name")}
         self.type_rows: dict[int, TypeRow] = {}  # by id, for the hierarchy rule (loaded on first use)
@@ -187,7 +195,7 @@ class ImportWriter:
             return None
         return set(editable_project_ids(self.actor).values_list("project_id", flat=True)) | self.created_projects
 
-    def _may_write(self, project_id: int) -> bool:
+    def may_write(self, project_id: int) -> bool:  # noqa: D401 - also read by imports.services
         """Return whether this import may touch, find or link rows of the project (issues.permissions.may_edit)."""
         return self.editable is None or project_id in self.editable
 
@@ -213,7 +221,7 @@ class ImportWriter:
                 if self.editable is not None:
                     self.editable.add(project.pk)
             known = self.projects[key] = project.pk
-        if not self._may_write(known):
+        if not self.may_write(known):
             # Same words as a missing project (and re-checked every chunk: a revoked membership stops the job's writes).
             raise RecordError("key", PROJECT_REFUSED.format(key=key))
         return known
@@ -328,16 +336,17 @@ class ImportWriter:
             tuple[parsers.RawRecord, IssueRecord, str, tuple[int, int], str]
         ] = []  # state: created/updated/unchanged
         history: list[tuple[str, str, Any, Any]] = []
+        used_statuses: set[tuple[int, int]] = set()  # (project id, status id) of the accepted records
         old_children = {attr: self._old_children(rows, attr, model) for attr, model in CHILDREN.items()}
         for raw, rec, key, number in rows:
             try:
                 project_id = self._project_id(key.rsplit("-", 1)[0], rec.project_name)
                 old = existing.get(key)
-                if old is not None and not self._may_write(old["project_id"]):
+                if old is not None and not self.may_write(old["project_id"]):
                     raise RecordError("key", PROJECT_REFUSED.format(key=key.rsplit("-", 1)[0]))
                 taken_key, taken_project = ext_taken.get(rec.external_id or "", (key, project_id))
                 if taken_key != key:
-                    where = f"as {taken_key}" if self._may_write(taken_project) else "into a project you cannot change"
+                    where = f"as {taken_key}" if self.may_write(taken_project) else "into a project you cannot change"
                     raise RecordError("external_id", f"Issue id {rec.external_id} was imported before {where}.")
                 self._check_children(key, rec, old_children)
                 status_id = self._status_id(rec)
@@ -374,7 +383,11 @@ class ImportWriter:
                     "source": self.source,
                     "external_id": rec.external_id,
                 }
-                if not (rec.parent or rec.parent_external_id) and type_id is not None and self._type(type_id).is_subtask:
+                if (
+                    not (rec.parent or rec.parent_external_id)
+                    and type_id is not None
+                    and self._type(type_id).is_subtask
+                ):
                     # The hierarchy rule of the issue services, before anything of the record is written.
                     rule = issue_parent_error(
                         issue_id=None,
@@ -411,6 +424,7 @@ class ImportWriter:
             elif state == "updated":
                 issues.append(Issue(project_id=project_id, number=number, key=key, **values))
             accepted.append((raw, rec, key, (project_id, number), state))
+            used_statuses.add((project_id, values["status_id"]))
         created_keys = {key for _, _, key, _, state in accepted if state == "created"}
         if new_rows:
             # New keys: COPY (a concurrent import of the same keys makes this chunk fail and retry cleanly).
@@ -430,6 +444,7 @@ class ImportWriter:
             ids.update(sql.where_in(Issue.objects.all(), "key", need).values_list("key", "pk"))
 
         self._write_source_history(accepted, ids)
+        self._statuses_into_workflows(used_statuses)
         touched: set[str] = {key for _, _, key, _, state in accepted if state != "unchanged"}
         touched |= self._write_labels(accepted, ids, created_keys)
         # Issues that lose a worklog, a comment or a sub-task: their pages go stale too (old issue id -> project id).
@@ -452,6 +467,7 @@ class ImportWriter:
         touched |= wl_touched | cm_touched
         touched |= self._write_parents(accepted, ids, existing, out, left, parent_history)
         out.pending_parents += [[key, f"id {unresolved[key]}"] for _, _, key, _, _ in accepted if key in unresolved]
+        self._write_links(accepted, ids, out, left)
         recalc -= {ids[key] for key in created_keys}
         if recalc:
             issue_recalculate_time_spent(issue_ids=recalc)
@@ -478,6 +494,71 @@ class ImportWriter:
         self._invalidate_on_commit(changed_ids + sorted(set(left) - set(changed_ids)), project_ids | set(left.values()))
         self._record_people()
         return out
+
+    def _link_type_id(self, link: LinkRecord, out: ChunkOutcome) -> int | None:
+        """Return the id of the link's type (matched by name, created by staff and the command), or None."""
+        name = link.type.lower()
+        if name not in self.link_types:
+            found = IssueLinkType.objects.filter(name__iexact=link.type).values_list("pk", flat=True).first()
+            if found is None and self.may_add_lookups:
+                found = IssueLinkType.objects.create(
+                    name=link.type, outward=link.outward_text or link.type, inward=link.inward_text or link.type
+                ).pk
+            self.link_types[name] = found
+        if self.link_types[name] is None:
+            out.not_kept[f"issue links of type '{link.type}' (no such link type here: an administrator adds it)"] += 1
+        return self.link_types[name]
+
+    def _write_links(self, accepted: list, ids: dict[str, int], out: ChunkOutcome, left: dict[int, int]) -> None:
+        """Create the records' links whose other issue exists now (in projects the importer may edit).
+
+        Both ends' records carry a link (schemas.LinkRecord), so the second one written creates it, whatever the
+        order; an existing link is left as it is (unique per type and ends). Both issues' pages go stale (`left`).
+        """
+        wanted = [(key, project_id, link) for _, rec, key, (project_id, _), _ in accepted for link in rec.links]
+        if not wanted:
+            return
+        found = self._parent_rows({self._target_key(link.other) for _, _, link in wanted})
+        rows: dict[tuple[int, int, int], IssueLink] = {}
+        for key, project_id, link in wanted:
+            other = found.get(self._target_key(link.other))
+            if other is None or other.pk == ids[key]:
+                continue  # the other end's record creates it, or it is not imported: parsers count those
+            type_id = self._link_type_id(link, out)
+            if type_id is None:
+                continue
+            ends = (ids[key], other.pk) if link.outward else (other.pk, ids[key])
+            rows[(type_id, *ends)] = IssueLink(type_id=type_id, outward_issue_id=ends[0], inward_issue_id=ends[1])
+            left[other.pk] = other.project_id
+            left[ids[key]] = project_id
+        IssueLink.objects.bulk_create(list(rows.values()), ignore_conflicts=True, batch_size=1000)
+
+    def _target_key(self, key: str) -> str:
+        """Return the key an issue of the file has here (the job's target project keeps the number)."""
+        return f"{self.target_project}-{key.rsplit('-', 1)[1]}" if self.target_project else key
+
+    def _statuses_into_workflows(self, used: set[tuple[int, int]]) -> None:
+        """Append the statuses imported issues are in to their projects' workflows where missing (issues.workflows).
+
+        A project's workflow grows by the statuses its issues bring, each reachable from any status; a project
+        without workflow rows (every status allowed) keeps none. Each pair is looked at once per job.
+        """
+        new = used - self.in_workflow
+        if not new:
+            return
+        self.in_workflow |= new
+        project_ids = {p for p, _ in new}
+        have = set(WorkflowStatus.objects.filter(project_id__in=project_ids).values_list("project_id", "status_id"))
+        with_rows = {p for p, _ in have}
+        missing = sorted(pair for pair in new if pair not in have and pair[0] in with_rows)
+        if not missing:
+            return
+        projects = Project.objects.in_bulk({p for p, _ in missing})
+        statuses = Status.objects.in_bulk({s for _, s in missing})
+        for project_id in sorted({p for p, _ in missing}):
+            workflow_add_statuses(
+                project=projects[project_id], statuses=[statuses[s] for p, s in missing if p == project_id]
+            )
 
     def _write_source_history(self, accepted: list, ids: dict[str, int]) -> None:
         """Write the change history the source gives (a Jira backup's) for the issues this chunk created.
@@ -687,7 +768,7 @@ class ImportWriter:
             if rec.parent is not None or not ext:
                 continue
             hit = found.get(ext)
-            if hit is not None and self._may_write(hit[1]):
+            if hit is not None and self.may_write(hit[1]):
                 rec.parent = hit[0]
             else:
                 unresolved[key] = ext

@@ -17,17 +17,43 @@ def shorten(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-# lxml's words for a document that stops before its end (the rest are syntax errors in the middle).
-_TRUNCATED = ("premature end", "not found", "couldn't find end", "extra content", "unclosed", "expected '>'")
+class TailReader:
+    """A file object for the XML parser that counts the bytes it gave and keeps the last of them.
+
+    A syntax error once the whole file was read, in a file that does not end with its root's closing tag, is a
+    file cut off (whatever the parser calls it: in an attribute, a tag, text); any other is a broken file.
+    """
+
+    def __init__(self, stream: Any, closing: bytes) -> None:
+        self.stream = stream
+        self.closing = closing
+        self.count = 0
+        self.tail = b""
+        self.eof = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.count += len(data)
+        self.eof = not data
+        if data:
+            self.tail = (self.tail + data)[-256:]
+        return data
+
+    def truncated(self) -> bool:
+        """Return whether the file ended without its root's closing tag (call after a parser error)."""
+        while not self.eof:  # the parser stops at the error: read on to learn where the file ends
+            if len(self.read(1 << 20)) == 0:
+                break
+        return not self.tail.rstrip().endswith(self.closing)
 
 
-def xml_error_message(name: str, exc: Any, *, record: int, offset: int, what: str = "record") -> str:
+def xml_error_message(name: str, exc: Any, *, record: int, offset: int, truncated: bool, what: str = "record") -> str:
     """Return a readable sentence for an XML parser error: where the file broke, not the parser's dump."""
     text = str(getattr(exc, "msg", "") or exc)
     reason = text.split(",", 1)[0].split("(", 1)[0].strip().rstrip(".") or "unexpected text"
     line = getattr(exc, "lineno", None)
     where = f"{what} {record:,}" + (f", line {line:,}" if line else "")
-    if any(word in text.lower() for word in _TRUNCATED):
+    if truncated:
         return (
             f"{name} is truncated: it ends at byte {offset:,}, in the middle of {where} (the upload or export was "
             "cut off). The records before it are imported; import the complete file again for the rest."

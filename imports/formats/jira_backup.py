@@ -21,6 +21,7 @@ import json
 import sqlite3
 import tempfile
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any, BinaryIO
 
 from lxml import etree
 
-from imports.formats.common import SourceError, xml_error_message
+from imports.formats.common import SourceError, TailReader, xml_error_message
 
 # Jira's status category ids (table statuscategory): 1 "No category", 2 "To Do", 3 "Done", 4 "In Progress".
 STATUS_CATEGORIES = {"1": "todo", "2": "todo", "3": "done", "4": "in_progress"}
@@ -50,15 +51,15 @@ USED = {
 # What a person calls the entities the summary counts (the rest keep Jira's entity name).
 KIND_NAMES = {
     "FileAttachment": "attachments (metadata)",
-    "JiraWorkflows": "workflows",
     "WorkflowScheme": "workflow schemes",
-    "WorkflowSchemeEntity": "workflow scheme entries",
     "CustomFieldValue": "custom field values",
     "CustomField": "custom fields",
     "Component": "components",
     "Version": "versions",
     "NodeAssociation": "component and version links",
 }
+# Jira's link between a project and its workflow scheme (table nodeassociation).
+PROJECT_SCHEME = ("Project", "WorkflowScheme", "ProjectScheme")
 
 
 def kind_name(entity: str) -> str:
@@ -142,18 +143,29 @@ def _read_entities(stream: Any, raw: Any, name: str, spill: _Spill, summary: dic
         "Resolution": {},
         "IssueType": {},
         "IssueLinkType": {},
+        "JiraWorkflows": {},
+        "WorkflowSchemeEntity": {},
+        "ProjectWorkflowScheme": {},
     }
     depth = 0
     rows = 0
+    reader = TailReader(stream, b"</entity-engine-xml>")
     try:
         events = etree.iterparse(
-            stream, events=("start", "end"), resolve_entities=False, no_network=True, huge_tree=True, remove_comments=True
+            reader,
+            events=("start", "end"),
+            resolve_entities=False,
+            no_network=True,
+            huge_tree=True,
+            remove_comments=True,
         )
         for event, element in events:
             if event == "start":
                 depth += 1
                 if depth == 1 and element.tag != "entity-engine-xml":
-                    raise SourceError(f"{name} is not a Jira backup: its root is <{element.tag}>, not <entity-engine-xml>.")
+                    raise SourceError(
+                        f"{name} is not a Jira backup: its root is <{element.tag}>, not <entity-engine-xml>."
+                    )
                 continue
             depth -= 1
             if depth != 1:
@@ -168,7 +180,19 @@ def _read_entities(stream: Any, raw: Any, name: str, spill: _Spill, summary: dic
                 del parent[0]
             if hasattr(raw, "f"):
                 raw.count = raw.f.tell()  # progress: bytes of the upload (compressed) read so far
-            if tag in lookups:
+            if tag == "JiraWorkflows":
+                lookups[tag][data.get("workflowname", "")] = data.get("descriptor", "")
+            elif (
+                tag == "NodeAssociation"
+                and (
+                    data.get("sourceNodeEntity"),
+                    data.get("sinkNodeEntity"),
+                    data.get("associationType"),
+                )
+                == PROJECT_SCHEME
+            ):
+                lookups["ProjectWorkflowScheme"][data.get("sourceNodeId", "")] = data.get("sinkNodeId", "")
+            elif tag in lookups:
                 lookups[tag][data.get("id", "")] = data
                 if tag == "ApplicationUser":
                     lookups[tag][data.get("userKey", "")] = data
@@ -186,16 +210,33 @@ def _read_entities(stream: Any, raw: Any, name: str, spill: _Spill, summary: dic
                 else:
                     spill.add("child", data.get("issue", ""), "label", data.get("label", ""))
             elif tag == "ChangeGroup":
-                spill.add("changegroup", data.get("id", ""), data.get("issue", ""), data.get("author", ""), data.get("created", ""))
+                spill.add(
+                    "changegroup",
+                    data.get("id", ""),
+                    data.get("issue", ""),
+                    data.get("author", ""),
+                    data.get("created", ""),
+                )
             elif tag == "ChangeItem":
-                old, new = data.get("oldstring") or data.get("oldvalue") or "", data.get("newstring") or data.get("newvalue") or ""
+                old, new = (
+                    data.get("oldstring") or data.get("oldvalue") or "",
+                    data.get("newstring") or data.get("newvalue") or "",
+                )
                 spill.add("changeitem", data.get("group", ""), data.get("field", ""), old, new)
             elif tag == "IssueLink":
                 spill.add("link", data.get("linktype", ""), data.get("source", ""), data.get("destination", ""))
             else:
                 not_kept[kind_name(tag)] += 1
     except etree.XMLSyntaxError as exc:
-        raise SourceError(xml_error_message(name, exc, record=rows + 1, offset=raw.count, what="row")) from None
+        # The byte of entities.xml (inside a zip: of the unpacked file) where it ends or breaks.
+        end = reader.count
+        message = xml_error_message(name, exc, record=rows + 1, offset=end, truncated=reader.truncated(), what="row")
+        raise SourceError(message) from None
+    except (EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise SourceError(
+            f"{name} is damaged or truncated: its entities.xml cannot be unpacked after row {rows:,} "
+            f"(byte {reader.count:,} of entities.xml; {exc}). Upload the complete backup again."
+        ) from None
     if rows == 0:
         raise SourceError(f"{name} holds no rows: it is not a Jira site backup's entities.xml.")
     return lookups
@@ -227,6 +268,7 @@ def _records(spill: _Spill, lookups: dict[str, Any], summary: dict[str, Any]) ->
     db = spill.db
     db.execute("CREATE INDEX child_issue ON child (issue)")
     db.execute("CREATE INDEX link_destination ON link (destination)")
+    db.execute("CREATE INDEX link_source ON link (source)")
     db.execute("CREATE INDEX changegroup_issue ON changegroup (issue)")
     db.execute("CREATE INDEX changeitem_group ON changeitem (grp)")
     history_sql = (
@@ -234,12 +276,23 @@ def _records(spill: _Spill, lookups: dict[str, Any], summary: dict[str, Any]) ->
         "WHERE g.issue = ? ORDER BY g.created, i.rowid"
     )
     marks = ",".join("?" * len(subtask_types))
-    other_links = db.execute(f"SELECT count(*) FROM link WHERE linktype NOT IN ({marks})", subtask_types).fetchone()[0]  # noqa: S608
-    if other_links:
-        not_kept["issue links (other than sub-task links)"] += other_links
+    outside = db.execute(
+        f"SELECT count(*) FROM link WHERE linktype NOT IN ({marks}) AND (source NOT IN (SELECT id FROM issue) "  # noqa: S608
+        "OR destination NOT IN (SELECT id FROM issue))",
+        subtask_types,
+    ).fetchone()[0]
+    if outside:
+        not_kept["issue links to issues not in the backup"] += outside
+    links_sql = (
+        "SELECT l.linktype, 1, o.data FROM link l JOIN issue o ON o.id = l.destination "  # noqa: S608
+        f"WHERE l.source = ? AND l.linktype NOT IN ({marks}) "
+        "UNION ALL SELECT l.linktype, 0, o.data FROM link l JOIN issue o ON o.id = l.source "
+        f"WHERE l.destination = ? AND l.linktype NOT IN ({marks})"
+    )
     orphans = db.execute("SELECT count(*) FROM child WHERE issue NOT IN (SELECT id FROM issue)").fetchone()[0]
     orphans += db.execute(
-        "SELECT count(*) FROM changeitem WHERE grp NOT IN (SELECT id FROM changegroup WHERE issue IN (SELECT id FROM issue))"
+        "SELECT count(*) FROM changeitem WHERE grp NOT IN "
+        "(SELECT id FROM changegroup WHERE issue IN (SELECT id FROM issue))"
     ).fetchone()[0]
     if orphans:
         not_kept["comments, worklogs, labels and history of issues not in the backup"] += orphans
@@ -320,10 +373,132 @@ def _records(spill: _Spill, lookups: dict[str, Any], summary: dict[str, Any]) ->
                     }
                 )
         record["history"] = [
-            {"author": _user(author, lookups), "created": created or None, "field": field, "from_value": old, "to_value": new}
+            {
+                "author": _user(author, lookups),
+                "created": created or None,
+                "field": field,
+                "from_value": old,
+                "to_value": new,
+            }
             for author, created, field, old, new in db.execute(history_sql, (issue_id,))
         ]
+        for type_id, outward, other in db.execute(links_sql, [issue_id, *subtask_types, issue_id, *subtask_types]):
+            link_type = lookups["IssueLinkType"].get(type_id) or {}
+            record.setdefault("links", []).append(
+                {
+                    "type": link_type.get("linkname") or f"Link type {type_id}",
+                    "other": key_of(json.loads(other)),
+                    "outward": bool(outward),
+                    "outward_text": link_type.get("outward", ""),
+                    "inward_text": link_type.get("inward", ""),
+                }
+            )
         if len(issue_keys) < 100_000:  # parents usually come just before their sub-tasks
             issue_keys[issue_id] = key
         yield None, record
-    summary["workflows"] = {project: sorted(names) for project, names in sorted(workflows.items())}
+    definitions = workflow_definitions(lookups, not_kept)
+    summary["workflows"] = {
+        project: {
+            "statuses": sorted(names),
+            **({"workflow": definitions[project]["name"]} if project in definitions else {}),
+        }
+        for project, names in sorted(workflows.items())
+    }
+    summary["workflow_definitions"] = definitions
+
+
+def _descriptor(text: str) -> Any:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        return etree.fromstring(text.encode(), parser)
+    except etree.XMLSyntaxError:
+        return None
+
+
+def _workflow(name: str, text: str, lookups: dict[str, Any]) -> dict[str, Any] | None:
+    """Return a Jira workflow descriptor's statuses (name, category) in step order and its transitions."""
+    root = _descriptor(text)
+    if root is None:
+        return None
+    step_status: dict[str, str] = {}
+    steps: list[list[str]] = []
+    for step in root.iterfind("steps/step"):
+        status_id = step.findtext("meta[@name='jira.status.id']") or ""
+        status = lookups["Status"].get(status_id.strip()) or {}
+        if status.get("name"):
+            step_status[step.get("id", "")] = status["name"]
+            steps.append([status["name"], STATUS_CATEGORIES.get(status.get("statuscategory") or "", "todo")])
+    common = {a.get("id", ""): a for a in root.iterfind("common-actions/action")}
+
+    def targets(action: Any) -> list[str]:
+        return [
+            step_status[r.get("step", "")]
+            for r in action.iterfind("results/unconditional-result")
+            if r.get("step", "") in step_status
+        ]
+
+    transitions: dict[tuple[str | None, str], str] = {}
+    for step in root.iterfind("steps/step"):
+        source = step_status.get(step.get("id", ""))
+        if source is None:
+            continue
+        actions = list(step.iterfind("actions/action"))
+        actions += [common[c.get("id", "")] for c in step.iterfind("actions/common-action") if c.get("id") in common]
+        for action in actions:
+            for target in targets(action):
+                if target != source:
+                    transitions.setdefault((source, target), action.get("name", ""))
+    for action in root.iterfind("global-actions/action"):
+        for target in targets(action):
+            transitions.setdefault((None, target), action.get("name", ""))
+    if not steps:
+        return None
+    return {
+        "name": name,
+        "steps": list({s[0]: s for s in steps}.values()),
+        "transitions": [[a, b, label] for (a, b), label in transitions.items()],
+    }
+
+
+def workflow_definitions(lookups: dict[str, Any], not_kept: Counter[str]) -> dict[str, dict[str, Any]]:
+    """Return each project's workflow from the backup (project key -> name, steps, transitions).
+
+    Jira picks a workflow per project and issue type (project -> workflow scheme -> workflow per type); Taskra
+    has one per project: the scheme's default workflow (issue type 0), else its first, gets the union of the
+    steps of the scheme's other workflows appended. A project on Jira's built-in scheme gets none (Taskra's
+    default workflow stays).
+    """
+    by_scheme: dict[str, list[tuple[str, str]]] = {}
+    for entry in lookups["WorkflowSchemeEntity"].values():
+        by_scheme.setdefault(entry.get("scheme", ""), []).append(
+            (entry.get("issuetype", ""), entry.get("workflow", ""))
+        )
+    parsed: dict[str, dict[str, Any] | None] = {}
+    used: set[str] = set()
+    out: dict[str, dict[str, Any]] = {}
+    for project_id, scheme in lookups["ProjectWorkflowScheme"].items():
+        project = lookups["Project"].get(project_id)
+        entries = sorted(by_scheme.get(scheme, []), key=lambda e: e[0] != "0")  # the default (type 0) first
+        if project is None or not entries:
+            continue
+        merged: dict[str, Any] | None = None
+        for _type, name in entries:
+            if name not in parsed:
+                parsed[name] = _workflow(name, lookups["JiraWorkflows"].get(name, ""), lookups)
+            flow = parsed[name]
+            if flow is None:
+                continue
+            used.add(name)
+            if merged is None:
+                merged = {"name": flow["name"], "steps": list(flow["steps"]), "transitions": list(flow["transitions"])}
+            else:
+                have = {s[0] for s in merged["steps"]}
+                merged["steps"] += [s for s in flow["steps"] if s[0] not in have]
+                seen = {(t[0], t[1]) for t in merged["transitions"]}
+                merged["transitions"] += [t for t in flow["transitions"] if (t[0], t[1]) not in seen]
+        if merged is not None:
+            out[project.get("key", "")] = merged
+    unused = len(set(lookups["JiraWorkflows"]) - used)
+    if unused:
+        not_kept["workflows no project of the backup uses"] += unused
+    return out

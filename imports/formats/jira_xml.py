@@ -16,7 +16,7 @@ from typing import Any
 
 from lxml import etree
 
-from imports.formats.common import SourceError, xml_error_message
+from imports.formats.common import SourceError, TailReader, xml_error_message
 
 # Item elements read into the record, or only describing it (links to Jira, totals derived from worklogs).
 _READ = {
@@ -174,8 +174,11 @@ def read(raw: Any, name: str, summary: dict[str, Any]) -> Iterator[tuple[int | N
     not_kept: Counter[str] = summary.setdefault("not_kept", Counter())
     count = 0
     seen_root = False
+    reader = TailReader(raw, b"</rss>")
     try:
-        events = etree.iterparse(raw, events=("start", "end"), resolve_entities=False, no_network=True, huge_tree=True)
+        events = etree.iterparse(
+            reader, events=("start", "end"), resolve_entities=False, no_network=True, huge_tree=True
+        )
         for event, element in events:
             if event == "start":
                 if not seen_root:
@@ -193,4 +196,6 @@ def read(raw: Any, name: str, summary: dict[str, Any]) -> Iterator[tuple[int | N
                 del parent[0]
             yield None, record
     except etree.XMLSyntaxError as exc:
-        raise SourceError(xml_error_message(name, exc, record=count + 1, offset=raw.count)) from None
+        end = reader.count
+        message = xml_error_message(name, exc, record=count + 1, offset=end, truncated=reader.truncated())
+        raise SourceError(message) from None

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import zipfile
+from xml.sax.saxutils import escape
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,27 @@ def rss_xml(path: Path, items: list[dict[str, Any]]) -> Path:
     return path
 
 
+# A Jira workflow descriptor (OSWorkflow XML, as Jira stores it): Open -> In Review -> Closed, and back to Open.
+REVIEW_WORKFLOW = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE workflow PUBLIC "-//OpenSymphony Group//DTD OSWorkflow 2.8//EN" "http://www.opensymphony.com/osworkflow/workflow_2_8.dtd">
+<workflow>
+  <initial-actions><action id="1" name="Create"><results><unconditional-result step="1" status="open"/></results></action>
+  </initial-actions>
+  <common-actions><action id="3" name="Reopen"><results><unconditional-result step="1" status="open"/></results></action>
+  </common-actions>
+  <steps>
+    <step id="1" name="Open"><meta name="jira.status.id">1</meta>
+      <actions><action id="4" name="Ask for review"><results><unconditional-result step="2"/></results></action></actions>
+    </step>
+    <step id="2" name="In Review"><meta name="jira.status.id">10100</meta>
+      <actions><action id="5" name="Approve"><results><unconditional-result step="3"/></results></action>
+        <common-action id="3"/></actions>
+    </step>
+    <step id="3" name="Closed"><meta name="jira.status.id">6</meta><actions><common-action id="3"/></actions></step>
+  </steps>
+</workflow>"""
+
+
 def entities_xml(*, projects: tuple[str, ...] = ("DEMO", "OPS")) -> bytes:
     """Return an entities.xml of a Jira Server site: 2 projects, 2 issues each (one a sub-task), history, links.
 
@@ -106,9 +128,15 @@ def entities_xml(*, projects: tuple[str, ...] = ("DEMO", "OPS")) -> bytes:
         '<Resolution id="1" name="Fixed"/>',
         '<IssueType id="1" name="Bug"/>',
         '<IssueType id="5" name="Sub-task" style="jira_subtask"/>',
-        '<JiraWorkflows id="10000" workflowname="Review workflow"><descriptor>&lt;workflow/&gt;</descriptor>'
+        f'<JiraWorkflows id="10000" workflowname="Review workflow"><descriptor>{escape(REVIEW_WORKFLOW)}</descriptor>'
+        "</JiraWorkflows>",
+        '<JiraWorkflows id="10001" workflowname="Unused workflow"><descriptor>&lt;workflow/&gt;</descriptor>'
         "</JiraWorkflows>",
         '<WorkflowScheme id="10000" name="Review scheme"/>',
+        '<WorkflowSchemeEntity id="10000" scheme="10000" workflow="Review workflow" issuetype="0"/>',
+        # DEMO (project 100) uses the review scheme; OPS is on Jira's built-in scheme.
+        '<NodeAssociation sourceNodeId="100" sourceNodeEntity="Project" sinkNodeId="10000" '
+        'sinkNodeEntity="WorkflowScheme" associationType="ProjectScheme"/>',
     ]
     issue_id = 20001
     for p, key in enumerate(projects):

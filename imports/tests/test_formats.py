@@ -19,7 +19,8 @@ from imports import parsers, services
 from imports.models import Job, JobError, JobState
 from imports.tests import jira_files
 from imports.tests.conftest import jira_issue
-from issues.models import Comment, History, Issue, Label, Project, Resolution, Status
+from issues.models import Comment, History, Issue, IssueLink, Label, Project, Resolution, Status
+from issues.workflows import workflow_for
 from worklogs.models import Worklog
 
 
@@ -102,7 +103,9 @@ def test_cloud_csv_keeps_parent_links_by_issue_id(tmp_path, project_a, alice):
 
 @pytest.mark.django_db
 def test_csv_parent_id_found_nowhere_is_reported(tmp_path, project_a, alice):
-    path = jira_files.cloud_csv(tmp_path / "c.csv", [{"key": "DEMO-5", "id": "105", "parent": "999", "type": "Sub-task"}])
+    path = jira_files.cloud_csv(
+        tmp_path / "c.csv", [{"key": "DEMO-5", "id": "105", "parent": "999", "type": "Sub-task"}]
+    )
     job = import_file(path, alice)
     assert job.state == JobState.SUCCEEDED_WITH_ERRORS
     error = job.errors.get()
@@ -158,10 +161,21 @@ def test_site_backup_imports_both_projects_with_their_rows(tmp_path):
     assert Issue.objects.get(key="DEMO-1").time_spent == 1800
     # Change history is imported with the issues it belongs to; the rest is counted, not dropped.
     assert History.objects.filter(issue__key="DEMO-1", field="status").count() == 1
-    assert job.summary["workflows"] == {"DEMO": ["Closed", "In Review"], "OPS": ["Closed", "In Review"]}
+    # DEMO gets the backup's workflow (its statuses in step order, its transitions); OPS keeps Taskra's default,
+    # which grows by the statuses its issues are in.
+    assert [s.name for s in workflow_for(Project.objects.get(key="DEMO")).steps] == ["Open", "In Review", "Closed"]
+    demo = workflow_for(Project.objects.get(key="DEMO"))
+    assert demo.error(Status.objects.get(name="Open"), Status.objects.get(name="In Review")) is None
+    assert demo.error(Status.objects.get(name="Open"), Status.objects.get(name="Closed")) is not None
+    ops = [s.name for s in workflow_for(Project.objects.get(key="OPS")).steps]
+    assert {"In Review", "Closed"} <= set(ops)
+    assert job.summary["workflows"]["DEMO"]["result"].startswith("applied: 3 statuses, 4 transitions")
+    assert job.summary["workflows"]["OPS"] == {"statuses": ["Closed", "In Review"]}
+    # The Blocks link (DEMO-1 blocks OPS-1) is kept; the sub-task links became parents.
+    link = IssueLink.objects.select_related("type", "outward_issue", "inward_issue").get()
+    assert (link.type.name, link.outward_issue.key, link.inward_issue.key) == ("Blocks", "DEMO-1", "OPS-1")
     not_kept = job.summary["not_kept"]
-    assert not_kept["attachments (metadata)"] == 4 and not_kept["workflows"] == 1
-    assert not_kept["issue links (other than sub-task links)"] == 1
+    assert not_kept["attachments (metadata)"] == 4 and not_kept["workflows no project of the backup uses"] == 1
     # A second run changes nothing.
     again = import_file(path)
     assert (again.created_count, again.updated_count, again.unchanged_count) == (0, 0, 4)
@@ -197,7 +211,9 @@ def _truncated(tmp_path: Path, fmt: str) -> Path:
         data = data.read_bytes()
         path = tmp_path / "t.csv"
     elif fmt == "jira_xml":
-        data = jira_files.rss_xml(tmp_path / "full.xml", [{"key": "DEMO-1", "id": "1", "summary": "A"}] * 2).read_bytes()
+        data = jira_files.rss_xml(
+            tmp_path / "full.xml", [{"key": "DEMO-1", "id": "1", "summary": "A"}] * 2
+        ).read_bytes()
         path = tmp_path / "t.xml"
     else:
         data = jira_files.entities_xml()
