@@ -10,9 +10,9 @@ import csv
 import io
 import json
 import zipfile
-from xml.sax.saxutils import escape
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 from imports.tests.conftest import jira_issue
 
@@ -86,15 +86,20 @@ def rss_xml(path: Path, items: list[dict[str, Any]]) -> Path:
 
 # A Jira workflow descriptor (OSWorkflow XML, as Jira stores it): Open -> In Review -> Closed, and back to Open.
 REVIEW_WORKFLOW = """<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE workflow PUBLIC "-//OpenSymphony Group//DTD OSWorkflow 2.8//EN" "http://www.opensymphony.com/osworkflow/workflow_2_8.dtd">
+<!DOCTYPE workflow PUBLIC "-//OpenSymphony Group//DTD OSWorkflow 2.8//EN"
+  "http://www.opensymphony.com/osworkflow/workflow_2_8.dtd">
 <workflow>
-  <initial-actions><action id="1" name="Create"><results><unconditional-result step="1" status="open"/></results></action>
+  <initial-actions>
+    <action id="1" name="Create"><results><unconditional-result step="1" status="open"/></results></action>
   </initial-actions>
-  <common-actions><action id="3" name="Reopen"><results><unconditional-result step="1" status="open"/></results></action>
+  <common-actions>
+    <action id="3" name="Reopen"><results><unconditional-result step="1" status="open"/></results></action>
   </common-actions>
   <steps>
     <step id="1" name="Open"><meta name="jira.status.id">1</meta>
-      <actions><action id="4" name="Ask for review"><results><unconditional-result step="2"/></results></action></actions>
+      <actions>
+        <action id="4" name="Ask for review"><results><unconditional-result step="2"/></results></action>
+      </actions>
     </step>
     <step id="2" name="In Review"><meta name="jira.status.id">10100</meta>
       <actions><action id="5" name="Approve"><results><unconditional-result step="3"/></results></action>
