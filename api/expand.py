@@ -10,8 +10,9 @@ from typing import Any
 
 from api.adapters import USER_COLUMNS, jira_datetime, status_json, user_json
 from api.fields import FIELDS_BY_ID
-from issues.models import History, Issue, Status
+from issues.models import History, Issue, Project
 from issues.rendering import render_markdown
+from issues.workflows import Workflow, workflows_for
 
 SUPPORTED = ("renderedFields", "names", "changelog", "transitions", "schema")
 
@@ -73,29 +74,32 @@ def changelog(ids: list[int]) -> dict[int, dict[str, Any]]:
     return out
 
 
-def transitions_for(status_id: int | None, statuses: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
-    """Return Jira's transitions of an issue: every status other than the current one (ids as strings)."""
+def transitions_for(status_id: int | None, workflow: Workflow) -> list[dict[str, Any]]:
+    """Return Jira's transitions of an issue: the moves its project's workflow allows from its status.
+
+    A transition's id is its target status's id (as strings), so that clients may post either.
+    """
     return [
         {
-            "id": str(pk),
+            "id": str(step.status_id),
             "name": name,
-            "to": status_json(pk, name, category),
+            "to": status_json(step.status_id, step.name, step.category),
             "hasScreen": False,
-            "isGlobal": True,
+            "isGlobal": step.status_id in workflow.any_to or not workflow.defined,
             "isInitial": False,
             "isAvailable": True,
             "isConditional": False,
             "isLooped": False,
         }  # fmt: skip
-        for pk, name, category in statuses
-        if pk != status_id
+        for step, name in workflow.transitions_from(status_id)
     ]
 
 
 def transitions(ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    statuses = list(Status.objects.values_list("id", "name", "category"))
-    current = dict(Issue.objects.filter(pk__in=ids).values_list("id", "status_id"))
-    return {pk: transitions_for(current.get(pk), statuses) for pk in ids}
+    current = {pk: (status_id, project_id) for pk, status_id, project_id in
+               Issue.objects.filter(pk__in=ids).values_list("id", "status_id", "project_id")}  # fmt: skip
+    workflows = workflows_for(Project.objects.filter(pk__in={p for _s, p in current.values()}).only("id", "key"))
+    return {pk: transitions_for(current[pk][0], workflows[current[pk][1]]) if pk in current else [] for pk in ids}
 
 
 def apply(issues: list[dict[str, Any]], wanted: Iterable[str], fields: Iterable[str]) -> dict[str, Any]:

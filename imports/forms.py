@@ -11,6 +11,8 @@ from django.core.files.uploadedfile import UploadedFile
 from imports.models import JobFormat
 from imports.services import upload_quota_check
 from issues.models import Priority, Status
+from issues.permissions import editable_project_ids
+from issues.workflows import statuses_of_projects
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -78,6 +80,14 @@ class BulkChangeForm(forms.Form):
     assignee = forms.CharField(required=False, help_text="Username, or 'none' to unassign.")
     add_labels = forms.CharField(required=False, help_text="Space-separated labels to add.")
     remove_labels = forms.CharField(required=False, help_text="Space-separated labels to remove.")
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The statuses of the projects the user may change issues in (their workflows); an issue whose own
+        # project's workflow refuses the move is skipped and reported by the job (issues.bulk).
+        status = self.fields["status"]
+        assert isinstance(status, forms.ModelChoiceField)
+        status.queryset = statuses_of_projects(editable_project_ids(user))
 
     def changes(self) -> dict[str, object]:
         data = self.cleaned_data

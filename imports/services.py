@@ -34,7 +34,14 @@ from imports.models import FINISHED_STATES, Job, JobError, JobFormat, JobKind, J
 from imports.selectors import mapping_candidates
 from imports.writer import ImportWriter
 from issues import pagecache
-from issues.bulk import bulk_changes_clean, bulk_jql_check, bulk_selection, bulk_unassignable, issue_bulk_change
+from issues.bulk import (
+    bulk_changes_clean,
+    bulk_jql_check,
+    bulk_selection,
+    bulk_unassignable,
+    bulk_untransitionable,
+    issue_bulk_change,
+)
 from issues.models import Comment, Issue, Project, Status
 from issues.permissions import (
     editable_project_ids,
@@ -702,11 +709,20 @@ def _bulk_update_run(job: Job, owner: str, on_chunk: Callable[[Job], None] | Non
             break
         with transaction.atomic():
             sql.relax_commit()
-            refused = bulk_unassignable(issue_ids=ids, changes=changes)
+            # Issues the new status or assignee may not be given are skipped and reported, one error per issue.
+            refused_by: dict[int, tuple[str, str, str]] = {}
+            for field, found in (
+                ("status", bulk_untransitionable(issue_ids=ids, changes=changes)),
+                ("assignee", bulk_unassignable(issue_ids=ids, changes=changes)),
+            ):
+                for pk, key, msg in found:
+                    refused_by.setdefault(pk, (key, field, msg))
+            refused = list(refused_by)
             if refused:
-                skipped = {pk for pk, _, _ in refused}
-                _save_errors(job, [parsers.RowError(None, None, key, "assignee", msg) for _, key, msg in refused])
-                ids = [pk for pk in ids if pk not in skipped]
+                _save_errors(
+                    job, [parsers.RowError(None, None, key, field, msg) for key, field, msg in refused_by.values()]
+                )
+                ids = [pk for pk in ids if pk not in refused_by]
             changed = issue_bulk_change(issue_ids=ids, changes=changes, actor=job.user)
             locked = _lock_owned(job, owner)
             _save_progress(

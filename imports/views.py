@@ -139,7 +139,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
     ids = [v for v in data.getlist("issue") if v.strip()]
     jql = (data.get("jql") or "").strip()
     run = data.get("action") == "run" and request.method == "POST"
-    form = BulkChangeForm(data if run else None)
+    form = BulkChangeForm(data if run else None, user=request.user)
     status = 200
     if run:
         if form.is_valid():

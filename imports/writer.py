@@ -39,9 +39,8 @@ from issues.models import (
     Resolution,
     Status,
     StatusCategory,
-    WorkflowStatus,
 )
-from issues.permissions import editable_project_ids, may_create_projects
+from issues.permissions import can_admin_in, editable_project_ids, may_create_projects, role_of
 from issues.services import (
     default_priority,
     default_status,
@@ -55,7 +54,7 @@ from issues.services import (
     project_get_or_create,
     resolution_for_status,
 )
-from issues.workflows import workflow_add_statuses
+from issues.workflows import Workflow, workflow_add_statuses, workflow_for
 from taskra_site import sql
 from worklogs.models import Worklog
 from worklogs.services import issue_recalculate_time_spent
@@ -173,7 +172,6 @@ class ImportWriter:
         self.people_recorded: set[int] = set()  # placeholders already linked to the job
         self.labels: dict[str, int] = {}
         self.link_types: dict[str, int | None] = {}  # lower-case name -> id (None: missing, may not be added)
-        self.in_workflow: set[tuple[int, int]] = set()  # (project id, status id) known to be in the workflow
         self.statuses = {name.lower(): pk for pk, name in Status.objects.values_list("pk", "name")}
         self.types = {name.lower(): pk for pk, name in IssueType.objects.values_list("pk", "name")}
         self.type_rows: dict[int, TypeRow] = {}  # by id, for the hierarchy rule (loaded on first use)
@@ -186,6 +184,8 @@ class ImportWriter:
         self.default_subtask_type = default_subtask_type().pk  # a record with a parent and no type
         self.default_priority = default_priority().pk
         self.may_add_lookups = may_create_projects(self.actor)
+        # Per-project workflows (issues.workflows), loaded on first use in each chunk.
+        self.workflows: dict[int, Workflow] = {}
 
     # -- permissions -----------------------------------------------------------------------------------
 
@@ -251,6 +251,37 @@ class ImportWriter:
             self.done_statuses.add(status.pk)
         return status.pk
 
+    def _workflow(self, project_id: int) -> Workflow:
+        found = self.workflows.get(project_id)
+        if found is None:
+            project = Project.objects.only("id", "key").get(pk=project_id)
+            found = self.workflows[project_id] = workflow_for(project)
+        return found
+
+    def _may_extend_workflow(self, project_id: int) -> bool:
+        """Return whether this import may add statuses to the project's workflow: staff, the command, its admins."""
+        if self.may_add_lookups or project_id in self.created_projects:
+            return True
+        return self.actor is not None and can_admin_in(role_of(user_id=self.actor.pk, project_id=project_id))
+
+    def _check_workflow(self, project_id: int, from_status: int | None, to_status: int) -> None:
+        """Raise RecordError unless the project's workflow takes the record's status (issues.workflows' rule).
+
+        A status the workflow lacks is added to this project's workflow (reachable from any status) when the
+        importer may extend it; other projects' status lists are left alone.
+        """
+        workflow = self._workflow(project_id)
+        error = workflow.error(from_status, to_status)
+        if error is not None and workflow.step(to_status) is None and self._may_extend_workflow(project_id):
+            project = Project.objects.only("id", "key").get(pk=project_id)
+            workflow_add_statuses(project=project, statuses=[Status.objects.get(pk=to_status)])
+            workflow = self.workflows[project_id] = workflow_for(project)
+            error = workflow.error(from_status, to_status)
+        if error is not None:
+            if workflow.step(to_status) is None:
+                error += " A project admin must add it to the workflow first."
+            raise RecordError("status", error)
+
     def _named(
         self, cache: dict[str, int], model: type[Model], name: str | None, default: int | None, **defaults: Any
     ) -> int | None:
@@ -288,6 +319,7 @@ class ImportWriter:
             return out
         now = timezone.now()
         self.editable = self._editable_projects()
+        self.workflows = {}  # a retried chunk re-reads them: its workflow additions rolled back with it
         # Keys first: a key twice in one chunk is an error for the later record (the earlier one is written).
         refs: list[UserRef] = []
         rows: list[tuple[parsers.RawRecord, IssueRecord, str, int]] = []
@@ -336,7 +368,6 @@ class ImportWriter:
             tuple[parsers.RawRecord, IssueRecord, str, tuple[int, int], str]
         ] = []  # state: created/updated/unchanged
         history: list[tuple[str, str, Any, Any]] = []
-        used_statuses: set[tuple[int, int]] = set()  # (project id, status id) of the accepted records
         old_children = {attr: self._old_children(rows, attr, model) for attr, model in CHILDREN.items()}
         for raw, rec, key, number in rows:
             try:
@@ -350,6 +381,7 @@ class ImportWriter:
                     raise RecordError("external_id", f"Issue id {rec.external_id} was imported before {where}.")
                 self._check_children(key, rec, old_children)
                 status_id = self._status_id(rec)
+                self._check_workflow(project_id, old["status_id"] if old is not None else None, status_id)
                 resolution_id, resolved = resolution_for_status(
                     done=status_id in self.done_statuses,
                     resolution_id=self._named(self.resolutions, Resolution, rec.resolution, None, position=50),
@@ -424,7 +456,6 @@ class ImportWriter:
             elif state == "updated":
                 issues.append(Issue(project_id=project_id, number=number, key=key, **values))
             accepted.append((raw, rec, key, (project_id, number), state))
-            used_statuses.add((project_id, values["status_id"]))
         created_keys = {key for _, _, key, _, state in accepted if state == "created"}
         if new_rows:
             # New keys: COPY (a concurrent import of the same keys makes this chunk fail and retry cleanly).
@@ -444,7 +475,6 @@ class ImportWriter:
             ids.update(sql.where_in(Issue.objects.all(), "key", need).values_list("key", "pk"))
 
         self._write_source_history(accepted, ids)
-        self._statuses_into_workflows(used_statuses)
         touched: set[str] = {key for _, _, key, _, state in accepted if state != "unchanged"}
         touched |= self._write_labels(accepted, ids, created_keys)
         # Issues that lose a worklog, a comment or a sub-task: their pages go stale too (old issue id -> project id).
@@ -536,29 +566,6 @@ class ImportWriter:
     def _target_key(self, key: str) -> str:
         """Return the key an issue of the file has here (the job's target project keeps the number)."""
         return f"{self.target_project}-{key.rsplit('-', 1)[1]}" if self.target_project else key
-
-    def _statuses_into_workflows(self, used: set[tuple[int, int]]) -> None:
-        """Append the statuses imported issues are in to their projects' workflows where missing (issues.workflows).
-
-        A project's workflow grows by the statuses its issues bring, each reachable from any status; a project
-        without workflow rows (every status allowed) keeps none. Each pair is looked at once per job.
-        """
-        new = used - self.in_workflow
-        if not new:
-            return
-        self.in_workflow |= new
-        project_ids = {p for p, _ in new}
-        have = set(WorkflowStatus.objects.filter(project_id__in=project_ids).values_list("project_id", "status_id"))
-        with_rows = {p for p, _ in have}
-        missing = sorted(pair for pair in new if pair not in have and pair[0] in with_rows)
-        if not missing:
-            return
-        projects = Project.objects.in_bulk({p for p, _ in missing})
-        statuses = Status.objects.in_bulk({s for _, s in missing})
-        for project_id in sorted({p for p, _ in missing}):
-            workflow_add_statuses(
-                project=projects[project_id], statuses=[statuses[s] for p, s in missing if p == project_id]
-            )
 
     def _write_source_history(self, accepted: list, ids: dict[str, int]) -> None:
         """Write the change history the source gives (a Jira backup's) for the issues this chunk created.

@@ -35,6 +35,8 @@ from issues.models import (
     Resolution,
     SavedFilter,
     Status,
+    WorkflowStatus,
+    WorkflowTransition,
 )
 from issues.services import (
     EDITABLE_FIELDS,
@@ -155,6 +157,49 @@ class NewMembershipInline(admin.TabularInline):
         return super().get_queryset(request).none()
 
 
+class WorkflowStatusFormSet(forms.BaseInlineFormSet):
+    """The workflow's statuses: one that issues of the project are in cannot be removed (they would be stranded)."""
+
+    def clean(self) -> None:
+        super().clean()
+        if self.instance.pk is None:
+            return
+        kept = {
+            form.cleaned_data["status"].pk
+            for form in self.forms
+            if form.cleaned_data.get("status") and not form.cleaned_data.get("DELETE")
+        }
+        if not kept:
+            raise ValidationError("A workflow needs at least one status.")
+        stranded = sorted(
+            Status.objects.filter(
+                pk__in=self.instance.issues.exclude(status_id__in=kept).values("status_id")
+            ).values_list("name", flat=True)
+        )
+        if stranded:
+            raise ValidationError(f"Issues of this project are in {', '.join(stranded)}: move them first.")
+
+
+class WorkflowStatusInline(admin.TabularInline):
+    """The project's workflow: its statuses in board order, each with its board column's WIP limit."""
+
+    model = WorkflowStatus
+    formset = WorkflowStatusFormSet
+    extra = 0
+    fields = ("status", "position", "wip_limit")
+    ordering = ("position", "id")
+    verbose_name_plural = "workflow: statuses (board columns, in order)"
+
+
+class WorkflowTransitionInline(admin.TabularInline):
+    """The moves the project's workflow allows; an empty "from" is Jira's global transition (from any status)."""
+
+    model = WorkflowTransition
+    extra = 0
+    fields = ("from_status", "to_status", "name")
+    verbose_name_plural = "workflow: transitions (empty from = from any status)"
+
+
 @admin.register(Project)
 class ProjectAdmin(DeletesHistoryMixin, admin.ModelAdmin):
     list_display = ("key", "name", "lead", "issue_counter", "created")
@@ -162,7 +207,7 @@ class ProjectAdmin(DeletesHistoryMixin, admin.ModelAdmin):
     search_fields = ("key", "name")
     autocomplete_fields = ("lead",)
     readonly_fields = ("issue_counter", "created")
-    inlines = (MembershipInline, NewMembershipInline)
+    inlines = (MembershipInline, NewMembershipInline, WorkflowStatusInline, WorkflowTransitionInline)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Project | None = None) -> tuple[str, ...]:
         # Issue keys embed the project key: renaming it would orphan every existing key.

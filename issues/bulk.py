@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from issues import pagecache
 from issues.jql import JQLError, jql_queryset
-from issues.models import History, Issue, Label, Membership, Priority, Status, StatusCategory
+from issues.models import History, Issue, Label, Membership, Priority, Project, Status, StatusCategory
 from issues.permissions import editable_project_ids, known_users_q
 from issues.services import (
     HISTORY_RELATIONS,
@@ -37,6 +37,7 @@ from issues.services import (
     resolution_for_status,
     resolution_for_status_sql,
 )
+from issues.workflows import workflows_for
 from taskra_site import sql
 
 User = get_user_model()
@@ -204,6 +205,31 @@ def bulk_unassignable(*, issue_ids: list[int], changes: dict[str, Any]) -> list[
     )
     name = history_texts(field="assignee_id", ids=[assignee_id]).get(assignee_id, "The assignee")
     return [(pk, key, f"{name} is not a member of {project}: not changed.") for pk, key, project in refused]
+
+
+def bulk_untransitionable(*, issue_ids: list[int], changes: dict[str, Any]) -> list[tuple[int, str, str]]:
+    """Return (id, key, message) of the issues whose project's workflow refuses the change's new status.
+
+    The workflow rule of issues.workflows (Workflow.error), for a chunk: the chunk's projects' workflows are
+    loaded once (two queries) and each issue's move is asked of its own project's. The job skips these
+    issues and reports each, as it does for bulk_unassignable.
+    """
+    new_status = changes.get("status")
+    if new_status is None:
+        return []
+    rows = list(
+        sql.where_in(Issue.objects.all(), "id", issue_ids)
+        .exclude(status_id=new_status)
+        .values_list("pk", "key", "project_id", "status_id")
+    )
+    projects = Project.objects.filter(pk__in={row[2] for row in rows}).only("id", "key")
+    workflows = workflows_for(projects)
+    refused = []
+    for pk, key, project_id, status_id in rows:
+        error = workflows[project_id].error(status_id, new_status)
+        if error is not None:
+            refused.append((pk, key, f"{error} Not changed."))
+    return refused
 
 
 def issue_bulk_change(*, issue_ids: list[int], changes: dict[str, Any], actor: Any | None) -> int:

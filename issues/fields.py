@@ -77,6 +77,8 @@ ISSUE_FIELDS: tuple[IssueField, ...] = (
                export="updated", export_label="Updated"),
     IssueField("resolved", "Resolved", (("resolved", "datetime", False),), nullable=True, row=("resolved",),
                export="resolved", export_label="Resolved"),
+    # Board order (issues.ranking): ORDER BY rank lists issues as boards show them, never-moved ones last.
+    IssueField("rank", "Rank", (("rank", "int", False),), nullable=True, column=False),
 )  # fmt: skip
 
 FIELDS_BY_NAME: dict[str, IssueField] = {f.name: f for f in ISSUE_FIELDS}

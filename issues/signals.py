@@ -36,6 +36,8 @@ from issues.models import (
     Project,
     Resolution,
     Status,
+    WorkflowStatus,
+    WorkflowTransition,
 )
 from issues.tasks import refresh_issue_pages
 
@@ -105,6 +107,11 @@ def _on_lookup_changed(sender: Any, instance: Any = None, **kwargs: Any) -> None
     pagecache.invalidate_on_commit(everything=True, using=kwargs.get("using"))
 
 
+def _on_workflow_changed(sender: Any, instance: Any = None, **kwargs: Any) -> None:
+    # A project's workflow shows on its board, issue pages (status menus) and result pages; the admin edits it.
+    pagecache.invalidate_on_commit([], [instance.project_id], using=kwargs.get("using"))
+
+
 def _on_user_saved(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
     # Names and active flags show on pages (assignees, member lists); logins only touch last_login.
     if update_fields is not None and set(update_fields) <= {"last_login"}:
@@ -146,4 +153,8 @@ def connect_signals() -> None:
         uid = f"taskra_cache_{lookup.__name__}"
         post_save.connect(_on_lookup_changed, sender=lookup, dispatch_uid=f"{uid}_save")
         post_delete.connect(_on_lookup_changed, sender=lookup, dispatch_uid=f"{uid}_delete")
+    for step in (WorkflowStatus, WorkflowTransition):
+        uid = f"taskra_cache_{step.__name__}"
+        post_save.connect(_on_workflow_changed, sender=step, dispatch_uid=f"{uid}_save")
+        post_delete.connect(_on_workflow_changed, sender=step, dispatch_uid=f"{uid}_delete")
     pagecache.pages_invalidated.connect(_on_pages_invalidated, dispatch_uid="taskra_cache_refresh")

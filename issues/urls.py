@@ -1,8 +1,8 @@
-"""URL routes of the issues app: issue pages, the navigator and saved filters."""
+"""URL routes of the issues app: issue pages, the navigator, saved filters, boards and workflow settings."""
 
 from django.urls import path
 
-from issues.views import browse, navigator
+from issues.views import boards, browse, navigator, workflow
 
 app_name = "issues"
 urlpatterns = [
@@ -23,4 +23,13 @@ urlpatterns = [
     path("issues/filters", navigator.saved_filter_save, name="saved_filter_create"),
     path("issues/filters/<int:pk>", navigator.saved_filter_update_view, name="saved_filter_update"),
     path("issues/filters/<int:pk>/delete", navigator.saved_filter_delete_view, name="saved_filter_delete"),
+    # Boards (issues/views/boards.py): a project's, or a saved filter's; card pages on scroll; card moves.
+    path("projects/<str:key>/board/", boards.board, name="board"),
+    path("projects/<str:key>/board/cards", boards.board_cards, name="board_cards"),
+    path("projects/<str:key>/board/move", boards.board_move, name="board_move"),
+    path("filters/<int:filter_id>/board/", boards.board, name="filter_board"),
+    path("filters/<int:filter_id>/board/cards", boards.board_cards, name="filter_board_cards"),
+    path("filters/<int:filter_id>/board/move", boards.board_move, name="filter_board_move"),
+    # A project's workflow, for its admins (issues/views/workflow.py).
+    path("projects/<str:key>/settings/workflow", workflow.workflow_settings, name="workflow_settings"),
 ]

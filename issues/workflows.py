@@ -21,7 +21,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max, QuerySet
+from django.db.models import Exists, Max, Q, QuerySet
 
 from issues import pagecache
 from issues.defaults import STATUSES
@@ -166,15 +166,14 @@ def workflow_statuses(project: Project) -> list[Status]:
 
 
 def statuses_of_projects(project_ids: QuerySet | Iterable[int]) -> QuerySet:
-    """Return the statuses used by any of these projects (navigator filters, JQL values, bulk change).
+    """Return the statuses used by any of these projects (navigator filters, JQL hints, bulk change): one query.
 
     Projects without workflow rows contribute every status (their implicit workflow).
     """
     ids = project_ids if isinstance(project_ids, QuerySet) else list(project_ids)
-    undefined = Project.objects.filter(pk__in=ids).exclude(workflow_statuses__isnull=False)
-    if undefined.exists():
-        return Status.objects.all()
-    return Status.objects.filter(workflow_steps__project_id__in=ids).distinct().order_by("position", "name")
+    used = WorkflowStatus.objects.filter(project_id__in=ids).values("status_id")
+    undefined = Project.objects.filter(pk__in=ids, workflow_statuses__isnull=True)
+    return Status.objects.filter(Q(pk__in=used) | Q(Exists(undefined))).order_by("position", "name")
 
 
 def default_workflow_statuses() -> list[Status]:

@@ -11,6 +11,7 @@ from issues import models
 from issues.jql.grammar import CompiledJQL, JQLError
 from issues.jql.language import _did_you_mean
 from issues.permissions import known_users_q, visible_project_ids
+from issues.workflows import statuses_of_projects
 
 
 def check_values(compiled: CompiledJQL, *, user: Any) -> None:
@@ -33,7 +34,14 @@ def check_values(compiled: CompiledJQL, *, user: Any) -> None:
                     columns.append("key")
                 rows = list(qs.values_list(*columns))
                 names = [str(n) for row in rows for n in row[1:]]
-                known[ref.model] = ({n.lower() for n in names} | {str(row[0]) for row in rows}, names)
+                if ref.model == "Status" and user is not None:
+                    # Any status name is a value (statuses are global); the hints name the user's projects' ones.
+                    used = statuses_of_projects(visible_project_ids(user)).values_list("name", flat=True)
+                    names = list(used) or names
+                known[ref.model] = (
+                    {str(n).lower() for row in rows for n in row[1:]} | {str(row[0]) for row in rows},
+                    names,
+                )
         accepted, suggestions = known[ref.model]
         if ref.text.lower() in accepted:
             continue

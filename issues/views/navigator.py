@@ -31,8 +31,9 @@ from issues.adapters import ISSUE_DETAIL
 from issues.durations import format_duration
 from issues.fields import EXPORT_COLUMNS, EXPORT_FIELDS, NAVIGATOR_COLUMNS
 from issues.jql import JQLError, is_time_relative, is_user_relative
-from issues.models import IssueType, Priority, Project, Status, StatusCategory
+from issues.models import IssueType, Priority, Project, StatusCategory
 from issues.navigator_query import filter_state, page_size, parse_navigator_query
+from issues.permissions import visible_project_ids
 from issues.selectors import (
     NAVIGATOR_GROUPS,
     NavigatorError,
@@ -45,6 +46,7 @@ from issues.selectors import (
     saved_filters_for,
 )
 from issues.services import saved_filter_create, saved_filter_delete, saved_filter_update
+from issues.workflows import statuses_of_projects
 from taskra_site.adapters import encode_datetime
 from taskra_site.csvsafe import csv_writer
 from taskra_site.validation import error_messages, json_error, message_errors
@@ -129,7 +131,7 @@ def navigator(request: HttpRequest) -> HttpResponse:
         export_json=reverse("issues:export") + "?" + _query_string({**state, "format": "json"}),
         filter_state=filter_state(params),
         projects=projects_visible_to(request.user),
-        statuses=Status.objects.only("id", "name"),
+        statuses=statuses_of_projects(visible_project_ids(request.user)).only("id", "name"),
         categories=StatusCategory.choices,
         types=IssueType.objects.only("id", "name"),
         priorities=Priority.objects.only("id", "name"),
