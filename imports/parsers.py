@@ -408,7 +408,7 @@ def read_records(fmt: str, paths: list[Path], progress: Progress | None = None) 
             f.close()
 
 
-_EMPTY_HINTS = {
+_EMPTY_HINTS: dict[str, str] = {
     JobFormat.JIRA_JSON: 'expected one issue ({"key": ..., "fields": {...}}), a search result page ({"issues": [...]}) '
     "or a list of them.",
     JobFormat.JIRA_CSV: "the CSV export has a header but no rows.",

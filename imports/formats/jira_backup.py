@@ -67,7 +67,7 @@ def kind_name(entity: str) -> str:
     return KIND_NAMES.get(entity, f"backup entity '{entity}'")
 
 
-def _entities_stream(raw: BinaryIO, name: str) -> tuple[BinaryIO, Any]:
+def _entities_stream(raw: BinaryIO, name: str) -> tuple[Any, Any]:
     """Return the stream of entities.xml (inside the zip, or the file itself) and the zip to close, if any."""
     head = raw.read(4)
     raw.seek(0)
