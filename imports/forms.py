@@ -34,7 +34,8 @@ class UploadForm(forms.Form):
     # "files" stays the POST field name the upload page and API clients send.
     files = MultipleFileField(  # type: ignore[assignment]  # see above
         label="File(s)",
-        help_text="Jira JSON (one or several search result pages), Jira CSV export, or Taskra JSON Lines.",
+        help_text="Jira JSON (one issue or search result pages), Jira CSV export, Jira XML export, "
+        "Jira site backup (.zip with entities.xml), or Taskra JSON Lines.",
     )
     format = forms.ChoiceField(
         choices=[("", "Detect automatically"), *[(v, label) for v, label in JobFormat.choices if v]],
@@ -43,7 +44,14 @@ class UploadForm(forms.Form):
     project = forms.CharField(
         max_length=10, required=False, help_text="Import every issue into this project (keys keep their numbers)."
     )
-    timezone = forms.CharField(max_length=64, required=False, initial="UTC", help_text="Time zone of CSV dates.")
+    timezone = forms.CharField(
+        max_length=64, required=False, initial="UTC", help_text="Time zone of CSV dates and of a site backup's dates."
+    )
+    dry_run = forms.BooleanField(
+        required=False,
+        label="Dry run",
+        help_text="Only check the file: show what would be created, updated and rejected, and write nothing.",
+    )
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -16,6 +16,8 @@ class JobFormat(models.TextChoices):
     JIRA_JSON = "jira_json", "Jira JSON (REST search results)"
     JIRA_CSV = "jira_csv", "Jira CSV export"
     TASKRA_JSONL = "taskra_jsonl", "Taskra JSON Lines"
+    JIRA_XML = "jira_xml", "Jira XML (search results export)"
+    JIRA_BACKUP = "jira_backup", "Jira site backup (zip with entities.xml)"
     NONE = "", "-"
 
 
@@ -91,6 +93,9 @@ class Job(models.Model):
     position = models.PositiveBigIntegerField(default=0)
     # Bytes of the source read so far: the progress bar of an import (its record count is unknown up front).
     bytes_done = models.PositiveBigIntegerField(default=0)
+    # What the source carries that Taskra keeps nowhere, counted by kind ({"not_kept": {"CSV column 'Sprint'": 12}}),
+    # and other facts of the file for the job page ({"workflows": {"ABC": ["To Do", "Done"]}}).
+    summary = models.JSONField(default=dict, blank=True)
     # Sub-tasks whose parent had not been imported yet: [[child_key, parent_key], ...], resolved at the end.
     pending_parents = models.JSONField(default=list, blank=True)
 

@@ -27,16 +27,14 @@ import ijson
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
+from imports.formats import jira_backup, jira_csv, jira_xml
+from imports.formats.common import SourceError, localize, shorten
 from imports.models import JobFormat
 from imports.schemas import MAX_NESTING_DEPTH, RECORD, RECORDS, IssueRecord, JiraIssue, RecordInvalid
 
 # Enough to hold a very large issue; a longer line is not a record but a broken file.
 MAX_LINE_BYTES = 64 * 1024 * 1024
 csv.field_size_limit(MAX_LINE_BYTES)
-
-
-class SourceError(Exception):
-    """The file as a whole cannot be read: the job fails with this message."""
 
 
 @dataclass(slots=True)
@@ -65,6 +63,16 @@ class Progress:
     bytes_done: int = 0
     files_done_bytes: int = 0
     current: Any = None
+    # What the readers found that Taskra keeps nowhere ({"not_kept": Counter}), and facts for the job summary.
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def take_summary(self) -> dict[str, Any]:
+        """Return the summary gathered since the last call (plain dicts), and start a new one."""
+        # Emptied in place: the readers hold the counters they add to.
+        taken = {k: dict(v) for k, v in self.summary.items() if v}
+        for value in self.summary.values():
+            value.clear()
+        return taken
 
     @property
     def value(self) -> int:
@@ -96,13 +104,21 @@ class _CountingRaw(io.RawIOBase):
 # Format detection
 # ---------------------------------------------------------------------------------------------------------
 
-_CSV_HEADERS = {"summary", "issue key", "issue id", "issue type", "status"}
+_CSV_HEADERS = jira_csv.HEADERS
 
 
 def detect_format(head: bytes, filename: str = "") -> str | None:
     """Return the JobFormat of a file from its first bytes (and name), or None when unsupported."""
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
     name = filename.lower()
+    if head.startswith(b"PK\x03\x04"):
+        return JobFormat.JIRA_BACKUP if name.endswith(".zip") or b"entities.xml" in head else None
+    if text.startswith(b"<"):
+        if b"<entity-engine-xml" in text:
+            return JobFormat.JIRA_BACKUP
+        if b"<rss" in text:
+            return JobFormat.JIRA_XML
+        return None
     if text.startswith(b"{"):
         first_line = text.split(b"\n", 1)[0]
         # One issue per line with a top-level "key": JSON Lines; {"issues": [...]} / {"expand":..}: Jira search.
@@ -363,10 +379,12 @@ def read_records(fmt: str, paths: list[Path], progress: Progress | None = None) 
     """Yield the raw records of the files in order, numbered from 1 across files."""
     progress = progress or Progress()
     number = 0
-    readers: dict[str, Callable[[_CountingRaw, str], Iterator[tuple[int | None, Any]]]] = {
-        JobFormat.JIRA_JSON: _jira_json,
-        JobFormat.JIRA_CSV: _jira_csv,
-        JobFormat.TASKRA_JSONL: _jsonl,
+    readers: dict[str, Callable[[_CountingRaw, str, Path], Iterator[tuple[int | None, Any]]]] = {
+        JobFormat.JIRA_JSON: lambda raw, name, _: _jira_json(raw, name),
+        JobFormat.JIRA_CSV: lambda raw, name, path: jira_csv.read(raw, name, progress.summary, path),
+        JobFormat.TASKRA_JSONL: lambda raw, name, _: _jsonl(raw, name),
+        JobFormat.JIRA_XML: lambda raw, name, _: jira_xml.read(raw, name, progress.summary),
+        JobFormat.JIRA_BACKUP: lambda raw, name, _: jira_backup.read(raw, name, progress.summary),
     }
     reader = readers[fmt]
     for path in paths:
@@ -377,18 +395,33 @@ def read_records(fmt: str, paths: list[Path], progress: Progress | None = None) 
         try:
             counting = _CountingRaw(f)
             progress.current = counting
-            for line, data in reader(counting, path.name):
+            before = number
+            for line, data in reader(counting, path.name, path):
                 number += 1
                 yield RawRecord(number, line, data)
+            if number == before:
+                # Never "succeeded" with nothing done: a file without records is a failed import, said in words.
+                raise SourceError(f"{path.name} holds no issues: {_EMPTY_HINTS[fmt]} Nothing was imported.")
             progress.files_done_bytes += counting.count
             progress.current = None
         finally:
             f.close()
 
 
+_EMPTY_HINTS: dict[str, str] = {
+    JobFormat.JIRA_JSON: 'expected one issue ({"key": ..., "fields": {...}}), a search result page ({"issues": [...]}) '
+    "or a list of them.",
+    JobFormat.JIRA_CSV: "the CSV export has a header but no rows.",
+    JobFormat.TASKRA_JSONL: "expected one JSON object per line.",
+    JobFormat.JIRA_XML: "the export's <channel> has no <item>.",
+    JobFormat.JIRA_BACKUP: "entities.xml has no Issue rows.",
+}
+
+
 def _jsonl(raw: _CountingRaw, name: str) -> Iterator[tuple[int | None, Any]]:
     buffered = io.BufferedReader(raw, buffer_size=1 << 20)
     seen_record = False
+    records = 0
     for line_no, line in enumerate(buffered, start=1):
         stripped = line.strip()
         if not stripped:
@@ -402,74 +435,73 @@ def _jsonl(raw: _CountingRaw, name: str) -> Iterator[tuple[int | None, Any]]:
                     yield line_no, stripped  # complete but too deep: a row error (validate_chunk)
                     continue
                 raise SourceError(
-                    f"{name} is truncated: line {line_no} ends in the middle of a record. Nothing from it was imported."
+                    f"{name} is truncated: it ends at byte {raw.count:,}, in the middle of record {records + 1:,} "
+                    f"(line {line_no:,}). "
+                    "The lines before it are imported; import the complete file again for the rest."
                 ) from None
         if not seen_record:
             if not stripped.startswith(b"{"):
                 raise SourceError(f"{name} is not a JSON Lines file: line {line_no} is not a JSON object.")
             seen_record = True
+        records += 1
         yield line_no, stripped
 
 
 def _jira_json(raw: _CountingRaw, name: str) -> Iterator[tuple[int | None, Any]]:
     buffered = io.BufferedReader(raw, buffer_size=1 << 20)
-    head = buffered.peek(64).lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(b"["):
-        prefix = "item.issues.item"  # an array of search result pages
-    elif head.startswith(b"{"):
-        prefix = "issues.item"  # one page, or several pages one after the other
-    else:
-        raise SourceError(f'{name} is not JSON: it should start with {{"issues": [...]}} as Jira\'s search returns.')
+    head = buffered.peek(1 << 16).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not head.startswith((b"[", b"{")):
+        raise SourceError(
+            f'{name} is not JSON: it should start with {{"issues": [...]}} as Jira\'s search returns, or with '
+            '{"key": ..., "fields": {...}} as one issue does.'
+        )
+    prefix = _jira_json_prefix(head)
     guard = DepthGuard()
     checked = 0  # values the guard replaced that were found in records already
+    records = 0
     try:
         for item in ijson.items(_GuardedReader(buffered, guard), prefix, use_float=True, multiple_values=True):
             if guard.replaced > checked:  # only records read after a replacement are searched for markers
                 item, found = _flagged(item)
                 checked += found
+            records += 1
             yield None, item
     except ijson.IncompleteJSONError as exc:
-        raise SourceError(_json_error_message(name, str(exc), raw.count)) from None
+        raise SourceError(_json_error_message(name, str(exc), raw.count, records + 1)) from None
     except ijson.JSONError as exc:
-        raise SourceError(_json_error_message(name, str(exc), raw.count)) from None
+        raise SourceError(_json_error_message(name, str(exc), raw.count, records + 1)) from None
 
 
-def _json_error_message(name: str, text: str, offset: int) -> str:
+_ISSUES_FIELD = re.compile(rb'"issues"\s*:\s*\[')
+_FIELDS_FIELD = re.compile(rb'"fields"\s*:\s*\{')
+
+
+def _jira_json_prefix(head: bytes) -> str:
+    """Return the ijson prefix of the issues in every shape Jira's REST API returns (from the first bytes).
+
+    `{"issues": [...]}` (a search page, or several one after the other), `[{"issues": [...]}, ...]` (a list of
+    pages), `{"key": ..., "fields": {...}}` (one issue: GET /rest/api/2/issue/KEY, or several one after the
+    other) and `[{"key": ..., "fields": ...}, ...]` (a list of issues). A page names "issues" before any
+    issue's "fields"; a lone issue has "fields" and no "issues" array before it.
+    """
+    issues, fields = _ISSUES_FIELD.search(head), _FIELDS_FIELD.search(head)
+    is_page = issues is not None and (fields is None or issues.start() < fields.start())
+    if head.startswith(b"["):
+        return "item.issues.item" if is_page or fields is None else "item"
+    return "issues.item" if is_page or fields is None else ""
+
+
+def _json_error_message(name: str, text: str, offset: int, record: int = 0) -> str:
     """Return a readable sentence for the parser's error (its own text shows bytes and a caret)."""
     first = text.strip().splitlines()[0] if text.strip() else ""
+    where = f"record {record:,}" if record else "a record"
     if not first or "premature EOF" in first or "Incomplete JSON" in first:
         return (
-            f"{name} is truncated: it ends in the middle of a record (the upload or export was cut off). "
-            "Whole chunks read before the break are imported; import the complete file again for the rest."
+            f"{name} is truncated: it ends at byte {offset:,}, in the middle of {where} (the upload or export was "
+            "cut off). Whole chunks read before the break are imported; import the complete file again for the rest."
         )
     reason = first.removeprefix("parse error:").removeprefix("lexical error:").strip().rstrip(".")
     return f"{name} is not valid JSON in the part read up to byte {offset:,}: {reason or 'unexpected text'}."
-
-
-def _jira_csv(raw: _CountingRaw, name: str) -> Iterator[tuple[int | None, Any]]:
-    text = io.TextIOWrapper(io.BufferedReader(raw, buffer_size=1 << 20), encoding="utf-8-sig", newline="")
-    reader = csv.reader(text)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise SourceError(f"{name} is empty.") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise SourceError(f"{name} is not a UTF-8 CSV file ({exc}).") from None
-    header = [h.strip() for h in header]
-    if len({h.lower() for h in header} & _CSV_HEADERS) < 2:
-        raise SourceError(f"{name} has no Jira CSV header (expected columns such as 'Summary', 'Issue key', 'Status').")
-    try:
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            cells: dict[str, list[str]] = {}
-            for column, value in zip(header, row, strict=False):
-                cells.setdefault(column.lower(), []).append(value)
-            yield reader.line_num, cells
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"{name} is not UTF-8 near line {reader.line_num + 1} ({exc.reason}).") from None
-    except csv.Error as exc:
-        raise SourceError(f"{name} is not a valid CSV file near line {reader.line_num}: {exc}.") from None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -571,6 +603,7 @@ def csv_to_record(cells: dict[str, list[str]], tz: dt.tzinfo) -> dict[str, Any]:
         "reporter": _csv_user(cells, "reporter"),
         "labels": [v.strip() for v in cells.get("labels", []) if v.strip()],
         "parent": _first(cells, "parent key") or None,
+        "parent_external_id": _first(cells, "parent external id") or None,
         "original_estimate": _seconds_or_text(_first(cells, "original estimate")),
         "remaining_estimate": _seconds_or_text(_first(cells, "remaining estimate")),
         "created": parse_csv_datetime(_first(cells, "created"), tz, "created"),
@@ -630,10 +663,23 @@ def _loc(loc: tuple[Any, ...]) -> str:
 
 def _errors_of(exc: ValidationError, raw: RawRecord, key: str, prefix: str = "") -> list[RowError]:
     out = []
-    for err in exc.errors(include_url=False, include_input=False):
+    for err in exc.errors(include_url=False, include_input=True):
         path = _loc(err["loc"])
-        out.append(RowError(raw.number, raw.line, key, f"{prefix}{path}" if prefix else path, err["msg"]))
+        out.append(RowError(raw.number, raw.line, key, f"{prefix}{path}" if prefix else path, _error_text(err)))
     return out
+
+
+def _error_text(err: Any) -> str:
+    """Return Pydantic's message with the offending value (shortened), so the person sees what to fix.
+
+    "Input should be 'todo', 'in_progress' or 'done'" becomes "... or 'done'; got 'started'". A missing field
+    or a whole object in error shows no value (it would be the record itself).
+    """
+    message = str(err["msg"])
+    value = err.get("input")
+    if err["type"] == "missing" or isinstance(value, dict | list) or value is None:
+        return message
+    return f"{message}; got '{shorten(value)}'"
 
 
 def _key_hint(data: Any) -> str:
@@ -701,6 +747,15 @@ def validate_chunk(fmt: str, chunk: list[RawRecord], *, tz: dt.tzinfo | None = N
             result.errors.sort(key=lambda e: e.number or 0)
         return result
     tz = tz or dt.UTC
+    if fmt in (JobFormat.JIRA_XML, JobFormat.JIRA_BACKUP):
+        for raw in chunk:
+            key = str(raw.data.get("key") or "")[:64]
+            try:
+                data = localize(raw.data, tz) if fmt == JobFormat.JIRA_BACKUP else raw.data
+                result.records.append((raw, RECORD.validate_python(data)))
+            except ValidationError as exc:
+                result.errors.extend(_errors_of(exc, raw, key))
+        return result
     for raw in chunk:
         key = _first(raw.data, "issue key")
         try:
@@ -723,6 +778,7 @@ class ValidatedChunk:
     count: int  # records read (valid or not)
     bytes_done: int  # bytes read when the chunk was complete, for the progress bar
     result: ChunkResult
+    summary: dict[str, Any] = field(default_factory=dict)  # what the reader counted since the chunk before
 
 
 def validated_chunks(
@@ -731,23 +787,28 @@ def validated_chunks(
     """Yield the files' records after the first `skip` in validated chunks of `size`."""
     progress = Progress()
     chunk: list[RawRecord] = []
+    last = skip
     for raw in read_records(fmt, paths, progress):
         if raw.number <= skip:
+            progress.take_summary()  # counted by the attempt that committed these records
             continue  # committed by an earlier attempt
         chunk.append(raw)
         if len(chunk) >= size:
-            yield _validated(fmt, chunk, tz, progress.value)
+            yield _validated(fmt, chunk, tz, progress)
+            last = chunk[-1].number
             chunk = []
     if chunk:
-        yield _validated(fmt, chunk, tz, progress.value)
+        yield _validated(fmt, chunk, tz, progress)
+    elif any(progress.summary.values()):  # counted after the last record (a backup's workflows): a chunk of no records
+        yield ValidatedChunk(last, 0, progress.value, ChunkResult(), progress.take_summary())
 
 
-def _validated(fmt: str, chunk: list[RawRecord], tz: dt.tzinfo | None, bytes_done: int) -> ValidatedChunk:
+def _validated(fmt: str, chunk: list[RawRecord], tz: dt.tzinfo | None, progress: Progress) -> ValidatedChunk:
     result = validate_chunk(fmt, chunk, tz=tz)
     # The writer needs only the record numbers: drop the raw data (a dict per Jira issue) before the chunk
     # waits in a queue or crosses to the writing process.
     result.records = [(RawRecord(raw.number, raw.line, None), rec) for raw, rec in result.records]
-    return ValidatedChunk(chunk[-1].number, len(chunk), bytes_done, result)
+    return ValidatedChunk(chunk[-1].number, len(chunk), progress.value, result, progress.take_summary())
 
 
 class ReaderProcess:

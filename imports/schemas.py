@@ -221,6 +221,42 @@ class CommentRecord:
 
 
 @dataclass(slots=True)
+class HistoryRecord:
+    """One changed field of the source's change history (a Jira backup's ChangeItem with its ChangeGroup)."""
+
+    created: AwareDatetime
+    field: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    from_value: Text = ""
+    to_value: Text = ""
+    author: Person | None = None
+
+    __pydantic_config__ = _RECORD_CONFIG
+
+    def __reduce__(self) -> tuple[Any, tuple]:
+        return (HistoryRecord, (self.created, self.field, self.from_value, self.to_value, self.author))
+
+
+@dataclass(slots=True)
+class LinkRecord:
+    """A link between this issue and another ("DEMO-1 blocks DEMO-2"), as one of its two ends sees it.
+
+    `outward` true: this issue is the link's outward end (DEMO-1 in the example). Both ends' records carry the
+    link: the writer creates it when it writes the second of the two, so neither order needs a pending list.
+    """
+
+    type: Name
+    other: ImportKey
+    outward: bool
+    outward_text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=60)] = ""
+    inward_text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=60)] = ""
+
+    __pydantic_config__ = _RECORD_CONFIG
+
+    def __reduce__(self) -> tuple[Any, tuple]:
+        return (LinkRecord, (self.type, self.other, self.outward, self.outward_text, self.inward_text))
+
+
+@dataclass(slots=True)
 class IssueRecord:
     """One issue with its worklogs and comments: a line of Taskra JSON Lines, and what every format becomes."""
 
@@ -246,6 +282,12 @@ class IssueRecord:
     resolved: AwareDatetime | None = None
     worklogs: list[WorklogRecord] = field(default_factory=list)
     comments: list[CommentRecord] = field(default_factory=list)
+    # The parent by its id in the source (Jira CSV's `Parent` column) when the file does not hold it: the
+    # writer looks it up among the issues imported before from the same source.
+    parent_external_id: ExternalId | None = None
+    # The issue's change history in the source: written once, with the issue's creation (imports.writer).
+    history: list[HistoryRecord] = field(default_factory=list)
+    links: list[LinkRecord] = field(default_factory=list)
 
     __pydantic_config__ = _RECORD_CONFIG
 
@@ -432,6 +474,8 @@ __all__ = [
     "RECORD",
     "RECORDS",
     "CommentRecord",
+    "HistoryRecord",
+    "LinkRecord",
     "IssueRecord",
     "JiraIssue",
     "UserRef",

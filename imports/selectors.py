@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import Http404
 
-from imports.models import Job, Placeholder
+from imports.models import Job, JobError, Placeholder
 from issues.permissions import is_site_admin, may_manage_accounts, users_sharing_a_project
 
 
@@ -81,3 +81,15 @@ def job_progress(job: Job) -> dict[str, Any]:
         "run_seconds": round(job.run_seconds, 2),
         "errors": job.errors.count(),
     }
+
+
+def job_errors_of_owner(user: Any, job_id: int) -> tuple[Job, QuerySet[JobError]]:
+    """Return the job and all its row errors in file order, for the person who started it only (else Http404).
+
+    Owner only, superusers included: the rows quote the file's values, which are the uploader's data.
+    """
+    job = Job.objects.filter(pk=job_id, user_id=user.pk).only("pk", "user_id").first()
+    if job is None:
+        raise Http404("No such job.")
+    errors = JobError.objects.filter(job_id=job.pk).order_by("record", "id")
+    return job, errors.only("record", "line", "issue_key", "field", "message")

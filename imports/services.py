@@ -42,7 +42,7 @@ from issues.bulk import (
     bulk_untransitionable,
     issue_bulk_change,
 )
-from issues.models import Comment, Issue, Project
+from issues.models import Comment, Issue, Project, Status
 from issues.permissions import (
     editable_project_ids,
     is_site_admin,
@@ -50,6 +50,7 @@ from issues.permissions import (
     may_manage_accounts,
     may_upload_imports,
 )
+from issues.workflows import TransitionSpec, workflow_update
 from taskra_site import sql
 from worklogs.models import Worklog
 
@@ -58,7 +59,11 @@ logger = logging.getLogger("taskra.imports")
 CHUNK_SIZE = 1000
 BULK_CHUNK_SIZE = 5000
 MAX_ATTEMPTS = 10
-UPLOAD_EXTENSIONS = (".json", ".jsonl", ".ndjson", ".csv")
+UPLOAD_EXTENSIONS = (".json", ".jsonl", ".ndjson", ".csv", ".xml", ".zip")
+FORMATS_TEXT = (
+    "a Jira JSON export (one issue or search result pages), a Jira CSV export, Jira's XML export, "
+    "a Jira site backup (zip with entities.xml) or Taskra JSON Lines"
+)
 SNIFF_BYTES = 64 * 1024
 
 
@@ -104,7 +109,8 @@ def check_upload(*, name: str, size: int, head: bytes, fmt: str | None = None) -
         raise ValidationError(f"{name} is empty.")
     if not name.lower().endswith(UPLOAD_EXTENSIONS):
         raise ValidationError(
-            f"{name}: only Jira JSON (.json), Jira CSV (.csv) and Taskra JSON Lines (.jsonl) files can be imported."
+            f"{name}: only Jira JSON (.json), Jira CSV (.csv), Jira XML (.xml), Jira site backups (.zip) and "
+            "Taskra JSON Lines (.jsonl) files can be imported."
         )
     detected = parsers.detect_format(head, name)
     if fmt:
@@ -112,7 +118,7 @@ def check_upload(*, name: str, size: int, head: bytes, fmt: str | None = None) -
             raise ValidationError(f"Unknown format {fmt!r}.")
         return fmt
     if detected is None:
-        raise ValidationError(f"{name} is not a Jira JSON export, a Jira CSV export or Taskra JSON Lines.")
+        raise ValidationError(f"{name} is not {FORMATS_TEXT}.")
     return detected
 
 
@@ -186,7 +192,7 @@ def import_job_create(
                 raise ValidationError(f"{path.name} is empty.")
             detected = fmt or parsers.detect_format(head, path.name)
             if detected is None:
-                raise ValidationError(f"{path.name} is not a Jira JSON export, a Jira CSV export or Taskra JSON Lines.")
+                raise ValidationError(f"{path.name} is not {FORMATS_TEXT}.")
             formats.add(detected)
             total_size += size
             stored.append(str(path))
@@ -205,6 +211,8 @@ def import_job_create(
         file_name=", ".join(names)[:255],
         file_size=total_size,
         options=opts,
+        # On the job row itself (the options stay unread by the pages): the job page's dry-run banner.
+        summary={"dry_run": True} if opts.get("dry_run") else {},
     )
     if enqueue:
         _enqueue(job)
@@ -430,6 +438,106 @@ def _fewer_gc_passes() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
+def summary_merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Return the job summary with a chunk's added: counts of what was not kept add up, other facts replace."""
+    merged = dict(old)
+    for name, value in new.items():
+        if name == "not_kept":
+            counts = dict(merged.get(name) or {})
+            for kind, count in value.items():
+                counts[kind] = counts.get(kind, 0) + count
+            merged[name] = counts
+        else:
+            merged[name] = value
+    return merged
+
+
+def _record_key(job: Job, rec: Any) -> str:
+    """Return the key a record is written under (the job's target project keeps the number)."""
+    target = job.options.get("project")
+    return f"{target}-{rec.key.rsplit('-', 1)[1]}" if target else rec.key
+
+
+def _write_nothing(job: Job, records: list, seen: set[str]) -> Any:
+    """Run the writer on a dry run's chunk in a savepoint that rolls back: its counts and errors, no rows.
+
+    A fresh writer per chunk: look-ups cached by a writer (statuses, projects, people it created) would name rows
+    the rollback removed. Cache retirements registered in the savepoint go with it (issues.pagecache).
+    """
+    with transaction.atomic():
+        outcome = ImportWriter(job).write(records)
+        transaction.set_rollback(True)
+    failed = {e.number for e in outcome.errors}
+    seen.update(_record_key(job, rec) for raw, rec in records if raw.number not in failed)
+    return outcome
+
+
+def _workflow_result(
+    job: Job, writer: ImportWriter, project_key: str, definition: dict[str, Any], *, dry_run: bool
+) -> str:
+    """Give one project the workflow a backup defines for it (issues.workflows.workflow_update); say what happened.
+
+    The project's issues keep their statuses: a status they are in that the backup's workflow lacks is appended
+    (the workflow may not strand them). Statuses the site lacks are added by staff and the command only.
+    """
+    if job.options.get("project"):
+        return f"not applied: the import went into project {job.options['project']}"
+    project = Project.objects.filter(key=project_key).first()
+    if project is None or not writer.may_write(project.pk):
+        return "not applied: the project was not imported"
+    statuses: list[Status] = []
+    for name, category in definition["steps"]:
+        status = Status.objects.filter(name__iexact=name).first()
+        if status is None:
+            if not writer.may_add_lookups:
+                return f"not applied: status '{name}' does not exist here (an administrator adds it)"
+            status = Status(name=name, category=category, position=100) if dry_run else None
+            if status is None:
+                status, _ = Status.objects.get_or_create(name=name, defaults={"category": category, "position": 100})
+        statuses.append(status)
+    names = {s.name.lower() for s in statuses}
+    statuses += [
+        s
+        for s in Status.objects.filter(pk__in=project.issues.values("status_id")).order_by("position", "name")
+        if s.name.lower() not in names
+    ]
+    if dry_run:
+        return f"would be applied: {len(statuses)} statuses, {len(definition['transitions'])} transitions"
+    by_name = {s.name.lower(): s for s in statuses}
+    transitions = {
+        (None if a is None else by_name[a.lower()].pk, by_name[b.lower()].pk): TransitionSpec(
+            None if a is None else by_name[a.lower()], by_name[b.lower()], label
+        )
+        for a, b, label in definition["transitions"]
+        if (a is None or a.lower() in by_name) and b.lower() in by_name
+    }
+    try:
+        with transaction.atomic():
+            workflow_update(
+                project=project,
+                actor=job.user,
+                steps=[(s, None) for s in statuses],
+                transitions=list(transitions.values()),
+            )
+    except PermissionDenied:
+        return "not applied: only project admins may change the workflow"
+    except ValidationError as exc:
+        return "not applied: " + " ".join(exc.messages)
+    return f"applied: {len(statuses)} statuses, {len(transitions)} transitions"
+
+
+def _workflows_apply(job: Job, writer: ImportWriter, summary: dict[str, Any], *, dry_run: bool) -> dict[str, Any]:
+    """Return the job summary once the backup's per-project workflows are applied (each project's result in it)."""
+    definitions = summary.get("workflow_definitions") or {}
+    workflows = {key: dict(value) for key, value in (summary.get("workflows") or {}).items()}
+    for key, definition in sorted(definitions.items()):
+        entry = workflows.setdefault(key, {"statuses": []})
+        entry["workflow"] = definition["name"]
+        entry["result"] = _workflow_result(job, writer, key, definition, dry_run=dry_run)
+    rest = {name: value for name, value in summary.items() if name != "workflow_definitions"}
+    return {**rest, "workflows": workflows}
+
+
 def _import_run(job: Job, owner: str, on_chunk: Callable[[Job], None] | None = None) -> None:
     with _fewer_gc_passes():
         _import_chunks(job, owner, on_chunk)
@@ -441,6 +549,8 @@ def _import_chunks(job: Job, owner: str, on_chunk: Callable[[Job], None] | None 
     chunk_size = max(1, int(job.options.get("chunk_size") or CHUNK_SIZE))
     tz = parsers.zone(job.options.get("timezone"))
     writer = ImportWriter(job)
+    dry_run = bool(job.options.get("dry_run"))
+    seen: set[str] = set()  # a dry run: keys it would have written, so later sub-tasks find their parents
     read = parsers.ReaderProcess if _reader_process(job) else parsers.validated_chunks
     chunks = read(job.format, job_paths(job), skip=job.position, size=chunk_size, tz=tz)
 
@@ -451,16 +561,22 @@ def _import_chunks(job: Job, owner: str, on_chunk: Callable[[Job], None] | None 
         validated = chunk.result
         with transaction.atomic():
             sql.relax_commit()
-            outcome = writer.write(validated.records)
+            outcome = _write_nothing(job, validated.records, seen) if dry_run else writer.write(validated.records)
             errors = validated.errors + outcome.errors
             _save_errors(job, errors)
             locked = _lock_owned(job, owner)
             failed_records = len({e.number for e in errors if e.number is not None})
+            found = {**chunk.summary, "not_kept": {**chunk.summary.get("not_kept", {})}}
+            for kind, count in outcome.not_kept.items():
+                found["not_kept"][kind] = found["not_kept"].get(kind, 0) + count
+            found = {name: value for name, value in found.items() if value}
+            summary = {"summary": summary_merged(locked.summary, found)} if found else {}
             _save_progress(
                 job,
                 locked,
                 owner,
                 {
+                    **summary,
                     "position": chunk.last,
                     "processed": locked.processed + chunk.count,
                     "bytes_done": chunk.bytes_done,
@@ -487,9 +603,18 @@ def _import_chunks(job: Job, owner: str, on_chunk: Callable[[Job], None] | None 
     finally:
         iterator.close()  # stops the reader process when the job stops early (cancel, lost lease, error)
     with transaction.atomic():
-        parent_errors = writer.resolve_pending_parents(job.pending_parents)
+        if dry_run:
+            with transaction.atomic():
+                pending = [pair for pair in job.pending_parents if pair[1] not in seen]
+                parent_errors = ImportWriter(job).resolve_pending_parents(pending)
+                transaction.set_rollback(True)
+        else:
+            parent_errors = writer.resolve_pending_parents(job.pending_parents)
         _save_errors(job, parent_errors)
         locked = _lock_owned(job, owner)
+        if locked.summary.get("workflow_definitions"):
+            locked.summary = _workflows_apply(job, writer, locked.summary, dry_run=dry_run)
+            locked.save(update_fields=["summary"])
         _save_progress(
             job,
             locked,
@@ -499,7 +624,8 @@ def _import_chunks(job: Job, owner: str, on_chunk: Callable[[Job], None] | None 
             base_seconds,
         )
         has_errors = locked.failed_count or parent_errors or JobError.objects.filter(job_id=job.pk).exists()
-        _finish(locked, JobState.SUCCEEDED_WITH_ERRORS if has_errors else JobState.SUCCEEDED)
+        message = "Dry run: nothing was written; the counts say what an import would do." if dry_run else ""
+        _finish(locked, JobState.SUCCEEDED_WITH_ERRORS if has_errors else JobState.SUCCEEDED, message)
     job.refresh_from_db()
 
 

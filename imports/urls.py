@@ -12,4 +12,5 @@ urlpatterns: list = [
     path("imports/<int:job_id>/progress.json", views.progress, name="progress"),
     path("imports/<int:job_id>/cancel", views.cancel, name="cancel"),
     path("imports/<int:job_id>/people", views.people, name="people"),
+    path("imports/<int:job_id>/errors.csv", views.errors_csv, name="errors_csv"),
 ]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -17,7 +19,10 @@ from imports.forms import BulkChangeForm, UploadForm
 from imports.models import Job
 from issues.bulk import bulk_preview
 from issues.permissions import may_manage_accounts, may_upload_imports
+from taskra_site.csvsafe import csv_writer
 from taskra_site.validation import error_messages
+
+ERROR_CSV_HEADER = ["record", "line", "issue_key", "field", "message"]
 
 
 @require_http_methods(["GET", "POST"])
@@ -33,7 +38,10 @@ def index(request: HttpRequest) -> HttpResponse:
                     files=form.cleaned_data["files"],
                     fmt=form.cleaned_data["format"] or None,
                     project_key=form.cleaned_data["project"] or None,
-                    options={"timezone": form.cleaned_data["timezone"] or "UTC"},
+                    options={
+                        "timezone": form.cleaned_data["timezone"] or "UTC",
+                        "dry_run": bool(form.cleaned_data.get("dry_run")),
+                    },
                 )
             except ValidationError as exc:
                 for message in error_messages(exc):
@@ -159,3 +167,26 @@ def bulk(request: HttpRequest) -> HttpResponse:
                 return redirect(job.get_absolute_url())
         status = 400
     return render(request, "imports/bulk.html", {"form": form, "ids": ids, "jql": jql}, status=status)
+
+
+def _error_rows(errors: Any) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv_writer(buffer)  # every cell escaped against spreadsheet formulas (the file's own values)
+    writer.writerow(ERROR_CSV_HEADER)
+    for n, e in enumerate(errors.iterator(chunk_size=2000)):
+        writer.writerow([e.record or "", e.line or "", e.issue_key, e.field, e.message])
+        if n % 500 == 499:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+@require_GET
+def errors_csv(request: HttpRequest, job_id: int) -> StreamingHttpResponse:
+    """Download all the job's row errors as CSV: for the person who started the job only (anyone else: 404)."""
+    job, errors = selectors.job_errors_of_owner(request.user, job_id)
+    response = StreamingHttpResponse(_error_rows(errors), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

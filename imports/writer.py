@@ -13,6 +13,7 @@ nothing the importer cannot see, and nothing of that record is written; a parent
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -22,13 +23,16 @@ from django.utils import timezone
 
 from imports import parsers
 from imports.models import Job, JobFormat
-from imports.schemas import IssueRecord, UserRef
+from imports.schemas import IssueRecord, LinkRecord, UserRef
 from imports.users import UserMatcher
 from issues import pagecache
 from issues.durations import format_duration
 from issues.models import (
     Comment,
+    History,
     Issue,
+    IssueLink,
+    IssueLinkType,
     IssueType,
     Priority,
     Project,
@@ -59,6 +63,8 @@ SOURCE_BY_FORMAT: dict[str, str] = {
     JobFormat.JIRA_JSON: "jira",
     JobFormat.JIRA_CSV: "jira",
     JobFormat.TASKRA_JSONL: "taskra",
+    JobFormat.JIRA_XML: "jira",
+    JobFormat.JIRA_BACKUP: "jira",
 }
 
 
@@ -71,6 +77,7 @@ class ChunkOutcome:
     comments: int = 0
     errors: list[parsers.RowError] = field(default_factory=list)
     pending_parents: list[list[str]] = field(default_factory=list)
+    not_kept: Counter[str] = field(default_factory=Counter)  # for the job summary (services.summary_merged)
 
 
 class ParentRow(NamedTuple):
@@ -164,6 +171,7 @@ class ImportWriter:
         self.users = UserMatcher(job.user)
         self.people_recorded: set[int] = set()  # placeholders already linked to the job
         self.labels: dict[str, int] = {}
+        self.link_types: dict[str, int | None] = {}  # lower-case name -> id (None: missing, may not be added)
         self.statuses = {name.lower(): pk for pk, name in Status.objects.values_list("pk", "name")}
         self.types = {name.lower(): pk for pk, name in IssueType.objects.values_list("pk", "name")}
         self.type_rows: dict[int, TypeRow] = {}  # by id, for the hierarchy rule (loaded on first use)
@@ -187,7 +195,7 @@ class ImportWriter:
             return None
         return set(editable_project_ids(self.actor).values_list("project_id", flat=True)) | self.created_projects
 
-    def _may_write(self, project_id: int) -> bool:
+    def may_write(self, project_id: int) -> bool:  # noqa: D401 - also read by imports.services
         """Return whether this import may touch, find or link rows of the project (issues.permissions.may_edit)."""
         return self.editable is None or project_id in self.editable
 
@@ -213,7 +221,7 @@ class ImportWriter:
                 if self.editable is not None:
                     self.editable.add(project.pk)
             known = self.projects[key] = project.pk
-        if not self._may_write(known):
+        if not self.may_write(known):
             # Same words as a missing project (and re-checked every chunk: a revoked membership stops the job's writes).
             raise RecordError("key", PROJECT_REFUSED.format(key=key))
         return known
@@ -224,14 +232,16 @@ class ImportWriter:
         found = self.statuses.get(record.status.lower())
         if found:
             return found
-        known = ", ".join(sorted(Status.objects.values_list("name", flat=True)))
+        known = ", ".join(Status.objects.order_by("position", "name").values_list("name", flat=True))
         if not record.status_category:
             raise RecordError(
-                "status", f"Unknown status '{record.status}' (known: {known}); give status_category to create it."
+                "status",
+                f"status '{record.status}' is not one of: {known}. Give its category (Jira's statusCategory, the "
+                "CSV column Status Category, status_category) to create it.",
             )
         if not self.may_add_lookups:
             raise RecordError(
-                "status", f"Unknown status '{record.status}' (known: {known}): an administrator must add it first."
+                "status", f"status '{record.status}' is not one of: {known}. An administrator must add it first."
             )
         status, _ = Status.objects.get_or_create(
             name=record.status, defaults={"category": record.status_category, "position": 100}
@@ -285,8 +295,10 @@ class ImportWriter:
             if not self.may_add_lookups:
                 # Statuses, types, priorities and resolutions are global: only staff (or the command) add them.
                 label = str(model._meta.verbose_name)
+                known = ", ".join(sorted(model._default_manager.values_list("name", flat=True)))
                 raise RecordError(
-                    label.replace(" ", "_"), f"Unknown {label} '{name}': an administrator must add it first."
+                    label.replace(" ", "_"),
+                    f"{label} '{name}' is not one of: {known}. An administrator must add it first.",
                 )
             obj = model._default_manager.create(name=name, **defaults)
         cache[name.lower()] = obj.pk
@@ -327,11 +339,13 @@ class ImportWriter:
                 rec.reporter,
                 *(w.author for w in rec.worklogs),
                 *(c.author for c in rec.comments),
+                *(h.author for h in rec.history),
             ):
                 if user is not None:
                     refs.append(user)
         self.users.resolve(refs)
         self._label_ids(name for _, rec, _, _ in rows for name in rec.labels)
+        unresolved = self._parents_by_external_id(rows)
 
         # An external id already imported under another key would violate (source, external_id).
         ext_ids = [rec.external_id for _, rec, _, _ in rows if rec.external_id]
@@ -359,11 +373,11 @@ class ImportWriter:
             try:
                 project_id = self._project_id(key.rsplit("-", 1)[0], rec.project_name)
                 old = existing.get(key)
-                if old is not None and not self._may_write(old["project_id"]):
+                if old is not None and not self.may_write(old["project_id"]):
                     raise RecordError("key", PROJECT_REFUSED.format(key=key.rsplit("-", 1)[0]))
                 taken_key, taken_project = ext_taken.get(rec.external_id or "", (key, project_id))
                 if taken_key != key:
-                    where = f"as {taken_key}" if self._may_write(taken_project) else "into a project you cannot change"
+                    where = f"as {taken_key}" if self.may_write(taken_project) else "into a project you cannot change"
                     raise RecordError("external_id", f"Issue id {rec.external_id} was imported before {where}.")
                 self._check_children(key, rec, old_children)
                 status_id = self._status_id(rec)
@@ -401,7 +415,11 @@ class ImportWriter:
                     "source": self.source,
                     "external_id": rec.external_id,
                 }
-                if not rec.parent and type_id is not None and self._type(type_id).is_subtask:
+                if (
+                    not (rec.parent or rec.parent_external_id)
+                    and type_id is not None
+                    and self._type(type_id).is_subtask
+                ):
                     # The hierarchy rule of the issue services, before anything of the record is written.
                     rule = issue_parent_error(
                         issue_id=None,
@@ -456,6 +474,7 @@ class ImportWriter:
         if need:
             ids.update(sql.where_in(Issue.objects.all(), "key", need).values_list("key", "pk"))
 
+        self._write_source_history(accepted, ids)
         touched: set[str] = {key for _, _, key, _, state in accepted if state != "unchanged"}
         touched |= self._write_labels(accepted, ids, created_keys)
         # Issues that lose a worklog, a comment or a sub-task: their pages go stale too (old issue id -> project id).
@@ -477,6 +496,8 @@ class ImportWriter:
         )
         touched |= wl_touched | cm_touched
         touched |= self._write_parents(accepted, ids, existing, out, left, parent_history)
+        out.pending_parents += [[key, f"id {unresolved[key]}"] for _, _, key, _, _ in accepted if key in unresolved]
+        self._write_links(accepted, ids, out, left)
         recalc -= {ids[key] for key in created_keys}
         if recalc:
             issue_recalculate_time_spent(issue_ids=recalc)
@@ -503,6 +524,70 @@ class ImportWriter:
         self._invalidate_on_commit(changed_ids + sorted(set(left) - set(changed_ids)), project_ids | set(left.values()))
         self._record_people()
         return out
+
+    def _link_type_id(self, link: LinkRecord, out: ChunkOutcome) -> int | None:
+        """Return the id of the link's type (matched by name, created by staff and the command), or None."""
+        name = link.type.lower()
+        if name not in self.link_types:
+            found = IssueLinkType.objects.filter(name__iexact=link.type).values_list("pk", flat=True).first()
+            if found is None and self.may_add_lookups:
+                found = IssueLinkType.objects.create(
+                    name=link.type, outward=link.outward_text or link.type, inward=link.inward_text or link.type
+                ).pk
+            self.link_types[name] = found
+        if self.link_types[name] is None:
+            out.not_kept[f"issue links of type '{link.type}' (no such link type here: an administrator adds it)"] += 1
+        return self.link_types[name]
+
+    def _write_links(self, accepted: list, ids: dict[str, int], out: ChunkOutcome, left: dict[int, int]) -> None:
+        """Create the records' links whose other issue exists now (in projects the importer may edit).
+
+        Both ends' records carry a link (schemas.LinkRecord), so the second one written creates it, whatever the
+        order; an existing link is left as it is (unique per type and ends). Both issues' pages go stale (`left`).
+        """
+        wanted = [(key, project_id, link) for _, rec, key, (project_id, _), _ in accepted for link in rec.links]
+        if not wanted:
+            return
+        found = self._parent_rows({self._target_key(link.other) for _, _, link in wanted})
+        rows: dict[tuple[int, int, int], IssueLink] = {}
+        for key, project_id, link in wanted:
+            other = found.get(self._target_key(link.other))
+            if other is None or other.pk == ids[key]:
+                continue  # the other end's record creates it, or it is not imported: parsers count those
+            type_id = self._link_type_id(link, out)
+            if type_id is None:
+                continue
+            ends = (ids[key], other.pk) if link.outward else (other.pk, ids[key])
+            rows[(type_id, *ends)] = IssueLink(type_id=type_id, outward_issue_id=ends[0], inward_issue_id=ends[1])
+            left[other.pk] = other.project_id
+            left[ids[key]] = project_id
+        IssueLink.objects.bulk_create(list(rows.values()), ignore_conflicts=True, batch_size=1000)
+
+    def _target_key(self, key: str) -> str:
+        """Return the key an issue of the file has here (the job's target project keeps the number)."""
+        return f"{self.target_project}-{key.rsplit('-', 1)[1]}" if self.target_project else key
+
+    def _write_source_history(self, accepted: list, ids: dict[str, int]) -> None:
+        """Write the change history the source gives (a Jira backup's) for the issues this chunk created.
+
+        Only with the creation: the rows carry no id of their own, so writing them for an issue that exists
+        would repeat them on every run of the file; a second run finds the issue and writes none.
+        """
+        rows = [
+            History(
+                issue_id=ids[key],
+                author_id=self.users.user_id(change.author),
+                created=change.created,
+                field=change.field,
+                from_value=change.from_value,
+                to_value=change.to_value,
+            )
+            for _, rec, key, _, state in accepted
+            if state == "created"
+            for change in rec.history
+        ]
+        if rows:
+            History.objects.bulk_create(rows, batch_size=1000)
 
     def _record_people(self) -> None:
         """Link the placeholders this job's rows name to the job (its mapping screen), once each."""
@@ -666,6 +751,35 @@ class ImportWriter:
                 updates, [f.removesuffix("_id") if f.endswith("_id") else f for f in fields], batch_size=500
             )
         return touched, len(new_rows) + len(updates), issue_ids
+
+    def _parents_by_external_id(self, rows: list[tuple[parsers.RawRecord, IssueRecord, str, int]]) -> dict[str, str]:
+        """Give records whose parent is named by its source id (Jira CSV's `Parent` column) the parent's key.
+
+        The reader resolved ids the file itself holds; the rest are looked up among the issues imported before
+        from the same source, in projects the importer may edit. One found nowhere is left to the end of the
+        job, which reports it "not found" in the usual words (and makes a parentless sub-task a standard issue):
+        return those, key -> parent id.
+        """
+        wanted = [rec.parent_external_id for _, rec, _, _ in rows if rec.parent is None and rec.parent_external_id]
+        unresolved: dict[str, str] = {}
+        if not wanted:
+            return unresolved
+        found = {
+            ext: (key, project_id)
+            for ext, key, project_id in sql.rows_by_external_id(
+                Issue, self.source, wanted, ("external_id", "key", "project_id")
+            )
+        }
+        for _, rec, key, _ in rows:
+            ext = rec.parent_external_id
+            if rec.parent is not None or not ext:
+                continue
+            hit = found.get(ext)
+            if hit is not None and self.may_write(hit[1]):
+                rec.parent = hit[0]
+            else:
+                unresolved[key] = ext
+        return unresolved
 
     def _parent_link_error(self, *, child: ChildRow, parent: ParentRow) -> str | None:
         """Return why a sub-task may not have this parent, or None: where every parent link is validated.

@@ -191,7 +191,8 @@ def test_truncated_jira_json_has_a_readable_message(tmp_path):
     with pytest.raises(SourceError) as raised:
         list(read_records(JobFormat.JIRA_JSON, [path]))
     message = str(raised.value)
-    assert message.startswith("t.json is truncated: it ends in the middle of a record")
+    size = path.stat().st_size
+    assert message.startswith(f"t.json is truncated: it ends at byte {size:,}, in the middle of record 3 ")
     assert "premature" not in message and "right here" not in message and "\n" not in message
 
 

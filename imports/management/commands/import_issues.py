@@ -25,6 +25,9 @@ class Command(BaseCommand):
         parser.add_argument("--timezone", default="UTC", help="time zone of naive CSV dates (default UTC)")
         parser.add_argument("--chunk-size", type=int, default=services.CHUNK_SIZE, help="issues per transaction")
         parser.add_argument(
+            "--dry-run", action="store_true", help="only check the file: count what would be written, write nothing"
+        )
+        parser.add_argument(
             "--queue", action="store_true", help="hand the job to a Celery worker and follow its progress"
         )
 
@@ -36,7 +39,11 @@ class Command(BaseCommand):
                 fmt=options["format"],
                 project_key=options["project"],
                 source="command",
-                options={"timezone": options["timezone"], "chunk_size": options["chunk_size"]},
+                options={
+                    "timezone": options["timezone"],
+                    "chunk_size": options["chunk_size"],
+                    "dry_run": options["dry_run"],
+                },
                 enqueue=options["queue"],
             )
         except ValidationError as exc:
@@ -57,6 +64,8 @@ class Command(BaseCommand):
         )
         if job.message:
             self.stdout.write(job.message)
+        for kind, count in sorted((job.summary.get("not_kept") or {}).items()):
+            self.stdout.write(f"  not kept: {kind}: {count}")
         for error in job.errors.all()[:20]:
             self.stdout.write(f"  record {error.record} {error.issue_key} {error.field}: {error.message}")
         if job.failed_count > 20:
