@@ -47,6 +47,7 @@ NAV_URL_NAMES = {
     "admin": "admin:index",
     "logout": "logout",
     "tokens": "tokens:list",
+    "notifications": "notifications:list",
 }
 
 
