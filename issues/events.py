@@ -69,11 +69,23 @@ def emit(event: IssueEvent) -> None:
     for record in _recorders:
         record(event)
     connection = connections[DEFAULT_DB_ALIAS]
-    # One flush per transaction: look for ours among the hooks still pending (a rolled back savepoint took its
-    # hooks with it, so the next event registers again).
-    if connection.in_atomic_block and any(func is _flush for _sids, func, _robust in connection.run_on_commit):
+    # One flush per transaction: this transaction's hook is registered once, and looked for among the hooks still
+    # pending (a rolled back savepoint or transaction took its hooks with it, so the next event registers anew).
+    hook = getattr(_state, "hook", None)
+    if (
+        hook is not None
+        and connection.in_atomic_block
+        and any(func is hook for _sids, func, _robust in connection.run_on_commit)
+    ):
         return
-    transaction.on_commit(_flush, robust=True)
+
+    def committed() -> None:
+        if getattr(_state, "hook", None) is committed:
+            _state.hook = None
+        _flush()
+
+    _state.hook = committed
+    transaction.on_commit(committed, robust=True)
 
 
 @contextlib.contextmanager

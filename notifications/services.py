@@ -175,6 +175,8 @@ def fan_out_enqueue() -> None:
     # Function-local import: tasks call this module back (the one cycle Celery's pattern has).
     from notifications import tasks
 
+    if not settings.NOTIFICATIONS_QUEUE_TASKS:
+        return
     try:
         tasks.fan_out.delay()
     except Exception:  # the events wait in their table; the beat backstop (every minute) fans them out
@@ -393,6 +395,8 @@ def _enqueue_digests(user_ids: list[int], countdown: int) -> None:
     # Function-local import: tasks call this module back (the one cycle Celery's pattern has).
     from notifications import tasks
 
+    if not settings.NOTIFICATIONS_QUEUE_TASKS:
+        return
     for user_id in user_ids:
         try:
             tasks.send_digest.apply_async((user_id,), countdown=countdown)

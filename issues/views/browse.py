@@ -52,7 +52,6 @@ from taskra_site.validation import (
 from worklogs.models import Worklog
 from worklogs.services import worklog_add, worklog_delete, worklog_update
 
-
 # The longest text the preview renders: the longest field (a comment or a description) holds 65,535 characters.
 PREVIEW_MAX_CHARS = 65535
 
@@ -375,5 +374,7 @@ def markdown_preview(request: HttpRequest) -> HttpResponse:
     """Return the editor's Markdown as the page would show it to this viewer (JSON {"html": ...})."""
     text = request.POST.get("text", "")
     if len(text) > PREVIEW_MAX_CHARS:
-        return JsonResponse({"error": f"Text too long to preview (at most {PREVIEW_MAX_CHARS:,} characters)."}, status=400)
+        return JsonResponse(
+            {"error": f"Text too long to preview (at most {PREVIEW_MAX_CHARS:,} characters)."}, status=400
+        )
     return JsonResponse({"html": link_references(render_markdown(text), user=request.user)})
