@@ -70,7 +70,7 @@ _TASK_ITEM = re.compile(r"<li>(<p>)?\[([ xX])\]\s")
 
 
 def _task_box(m: re.Match[str]) -> str:
-    checked = " checked" if m.group(2) in "xX" else ""
+    checked = ' checked aria-label="Done"' if m.group(2) in "xX" else ' aria-label="To do"'
     return f'<li class="task-item">{m.group(1) or ""}<input type="checkbox" disabled{checked}> '
 
 

@@ -158,16 +158,20 @@ def notifications_mark_read(*, user: Any, ids: Iterable[int] | None = None) -> i
 
 
 def event_record(event: events.IssueEvent) -> None:
-    """Store an event for the fan-out, in the writer's transaction; auto-watch who takes part in the issue."""
-    PendingEvent.objects.create(
-        kind=event.kind, actor_id=event.actor_id, issue_ids=list(event.issue_ids), data=event.data
-    )
+    """Store an event for the fan-out, in the writer's transaction; auto-watch who takes part in the issue.
+
+    The watches come first: the fan-out tells the watchers whose watch is not younger than the event (someone who
+    starts watching while an event waits for its fan-out does not hear of the past).
+    """
     if event.kind == events.CREATED:
         _auto_watch(issue_ids=event.issue_ids, user_ids=[event.actor_id, event.data.get("assignee_id")])
     elif event.kind == events.ASSIGNED:
         _auto_watch(issue_ids=event.issue_ids, user_ids=[event.data.get("assignee_id")])
     elif event.kind == events.COMMENTED:
         _auto_watch(issue_ids=event.issue_ids, user_ids=[event.actor_id])
+    PendingEvent.objects.create(
+        kind=event.kind, actor_id=event.actor_id, issue_ids=list(event.issue_ids), data=event.data
+    )
 
 
 def fan_out_enqueue() -> None:
@@ -238,9 +242,11 @@ def _drafts(claimed: list[PendingEvent]) -> list[_Draft]:
         row["id"]: row
         for row in Issue.objects.filter(pk__in=issue_ids).values("id", "key", "summary", "project_id", "assignee_id")
     }
-    watchers: dict[int, set[int]] = defaultdict(set)
-    for issue_id, user_id in Watch.objects.filter(issue_id__in=issue_ids).values_list("issue_id", "user_id"):
-        watchers[issue_id].add(user_id)
+    watchers: dict[int, list[tuple[int, dt.datetime]]] = defaultdict(list)
+    for issue_id, user_id, since in Watch.objects.filter(issue_id__in=issue_ids).values_list(
+        "issue_id", "user_id", "created"
+    ):
+        watchers[issue_id].append((user_id, since))
     mentioned_names = {n for e in single if e.kind == events.MENTIONED for n in e.data.get("usernames", [])}
     by_name = dict(User.objects.filter(username__in=mentioned_names, is_active=True).values_list("username", "pk"))
     candidates: dict[int, set[int]] = defaultdict(set)  # project -> user ids to check
@@ -253,7 +259,7 @@ def _drafts(claimed: list[PendingEvent]) -> list[_Draft]:
             if event.kind == events.MENTIONED:
                 people = {by_name[n] for n in event.data.get("usernames", []) if n in by_name}
             else:
-                people = set(watchers[issue_id])
+                people = {u for u, since in watchers[issue_id] if since <= event.created}
                 if event.kind == events.ASSIGNED and event.data.get("assignee_id"):
                     people.add(event.data["assignee_id"])
             people.discard(event.actor_id)  # never about one's own actions
@@ -309,7 +315,7 @@ def _bulk_drafts(bulk: list[PendingEvent]) -> list[_Draft]:
         )
         rows = (
             sql.where_in(Watch.objects.all(), "issue_id", ids)
-            .filter(Exists(may_see))
+            .filter(Exists(may_see), created__lte=event.created)
             .values("user_id")
             .annotate(n=Count("id"), first=Min("issue_id"))
             .order_by()

@@ -59,6 +59,14 @@ def _header(
     return before, middle, after
 
 
+# A bell drawn in SVG (no emoji font needed); the colour follows the link's.
+_BELL_ICON = (
+    '<svg aria-hidden="true" width="16" height="16" viewBox="0 0 24 24" fill="currentColor">'
+    '<path d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0'
+    'v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1l-2-2z"/></svg>'
+)
+
+
 def _bell(user: Any, notifications_url: str) -> str:
     """Return the bell link with the user's unread count (the count's text is a number: nothing to escape)."""
     count = getattr(user, _UNREAD_ATTRIBUTE, None)
@@ -68,7 +76,7 @@ def _bell(user: Any, notifications_url: str) -> str:
     badge = f'<span class="bell-count" id="bell-count">{shown}</span>' if count else ""
     return (
         f'<a href="{notifications_url}" class="bell{" has-unread" if count else ""}" id="notification-bell" '
-        f'aria-label="{label}" title="{label}"><span aria-hidden="true">&#128276;</span>{badge}</a>'
+        f'aria-label="{label}" title="{label}">{_BELL_ICON}{badge}</a>'
     )
 
 

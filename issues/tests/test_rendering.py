@@ -15,8 +15,8 @@ from issues.services import comment_add
 
 def test_task_lists_render_as_read_only_checkboxes():
     html = render_markdown("- [ ] open\n- [x] done\n- plain")
-    assert '<li class="task-item"><input type="checkbox" disabled> open</li>' in html
-    assert '<li class="task-item"><input type="checkbox" disabled checked> done</li>' in html
+    assert '<li class="task-item"><input type="checkbox" disabled aria-label="To do"> open</li>' in html
+    assert '<li class="task-item"><input type="checkbox" disabled checked aria-label="Done"> done</li>' in html
     assert "<li>plain</li>" in html
 
 
