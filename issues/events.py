@@ -33,7 +33,10 @@ KINDS = (CREATED, ASSIGNED, STATUS, COMMENTED, MENTIONED, WORKLOG, BULK)
 
 @dataclass(frozen=True)
 class IssueEvent:
-    """Something happened to issues: who did it (None: the system), to which issues, and the details."""
+    """Something happened to issues: who did it (None: the system), to which issues, and the details.
+
+    A BULK event names its issues in data["projects"] ({project id as text: [issue ids]}), issue_ids is empty.
+    """
 
     kind: str
     actor_id: int | None
@@ -64,7 +67,7 @@ def _flush() -> None:
 
 def emit(event: IssueEvent) -> None:
     """Record the event with every subscriber now and have them flush once when the transaction commits."""
-    if not _recorders or not event.issue_ids:
+    if not _recorders:
         return
     for record in _recorders:
         record(event)
@@ -75,7 +78,7 @@ def emit(event: IssueEvent) -> None:
     if (
         hook is not None
         and connection.in_atomic_block
-        and any(func is hook for _sids, func, _robust in connection.run_on_commit)
+        and any(entry[1] is hook for entry in connection.run_on_commit)  # (savepoint ids, func, robust)
     ):
         return
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +25,7 @@ from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import Count, Exists, Min, OuterRef
+from django.db.models import Exists, OuterRef
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -218,10 +218,10 @@ def _texts(event: PendingEvent, issue: dict[str, Any], actor: str) -> str:
     return f"{actor} changed {key}"
 
 
-def events_fan_out(*, now: dt.datetime | None = None) -> int:
+def events_fan_out(*, now: dt.datetime | None = None, queue: str | None = None) -> int:
     """Turn every pending event into notifications and schedule digests; return how many notifications were made.
 
-    Runs in bounded transactions of FAN_OUT_BATCH events, claimed with SKIP LOCKED on PostgreSQL so two workers
+    `queue`: where the digest tasks go (the fan-out task's own queue; None: the default). Runs in bounded transactions of FAN_OUT_BATCH events, claimed with SKIP LOCKED on PostgreSQL so two workers
     never handle the same event.
     """
     made = 0
@@ -231,15 +231,15 @@ def events_fan_out(*, now: dt.datetime | None = None) -> int:
             if not claimed:
                 return made
             drafts = _drafts(claimed)
-            made += _store(drafts, now=now or timezone.now())
+            made += _store(drafts, now=now or timezone.now(), queue=queue)
             PendingEvent.objects.filter(pk__in=[e.pk for e in claimed]).delete()
 
 
 def _drafts(claimed: list[PendingEvent]) -> list[_Draft]:
     single = [e for e in claimed if e.kind != events.BULK]
     issue_ids = {i for e in single for i in e.issue_ids}
-    issues = {
-        row["id"]: row
+    issues: dict[int, dict[str, Any]] = {
+        row["id"]: dict(row)
         for row in Issue.objects.filter(pk__in=issue_ids).values("id", "key", "summary", "project_id", "assignee_id")
     }
     watchers: dict[int, list[tuple[int, dt.datetime]]] = defaultdict(list)
@@ -301,45 +301,45 @@ def _names(user_ids: Iterable[int | None]) -> dict[int | None, str]:
 
 
 def _bulk_drafts(bulk: list[PendingEvent]) -> list[_Draft]:
-    """One notification per person per bulk job (events of one job share data["batch"]), however many issues."""
-    per_job: dict[tuple[Any, ...], dict[int, list[int]]] = {}  # job -> user -> [count, first issue id]
+    """One notification per person per bulk job (events of one job share data["batch"]), however many issues.
+
+    Recipients are the active members of a changed issue's project who watch at least one changed issue: one
+    query per project of a chunk, an EXISTS per member on the (user, issue) index that stops
+    at the first watched issue. Counting each person's watched issues instead read every watch row of the chunk
+    (250,000 rows for 5,000 issues with 50 watchers each: 0.6 s per chunk); the line says how many issues the job
+    changed.
+    """
+    per_job: dict[tuple[Any, ...], set[int]] = defaultdict(set)  # job -> recipients
+    changed: Counter[tuple[Any, ...]] = Counter()  # job -> issues changed
     jobs: dict[tuple[Any, ...], PendingEvent] = {}
     for event in bulk:
         job = (event.data.get("batch") or f"event-{event.pk}", event.actor_id)
         jobs.setdefault(job, event)
-        counts = per_job.setdefault(job, {})
-        ids = event.issue_ids
-        # Watchers who may see the issue's project now, counted per person in one grouped query per chunk.
-        may_see = Membership.objects.filter(
-            user_id=OuterRef("user_id"), project_id=OuterRef("issue__project_id"), user__is_active=True
-        )
-        rows = (
-            sql.where_in(Watch.objects.all(), "issue_id", ids)
-            .filter(Exists(may_see), created__lte=event.created)
-            .values("user_id")
-            .annotate(n=Count("id"), first=Min("issue_id"))
-            .order_by()
-        )
-        for row in rows:
-            have = counts.setdefault(row["user_id"], [0, row["first"]])
-            have[0] += row["n"]
-            have[1] = min(have[1], row["first"])
+        by_project = {int(p): ids for p, ids in event.data.get("projects", {}).items()}
+        changed[job] += sum(len(ids) for ids in by_project.values())
+        for project_id, ids in by_project.items():
+            # No age check here (the single-issue events have one): it would read a heap row per index entry.
+            watches = Watch.objects.filter(user_id=OuterRef("user_id"), issue_id__in=ids)
+            per_job[job] |= set(
+                Membership.objects.filter(project_id=project_id, user__is_active=True)
+                .filter(Exists(watches))
+                .values_list("user_id", flat=True)
+            )
     drafts: list[_Draft] = []
     actors = _names(actor for _, actor in jobs)
-    for job, counts in per_job.items():
+    for job, people in per_job.items():
         event = jobs[job]
-        if event.actor_id is not None:
-            counts.pop(event.actor_id, None)  # the actor never hears of their own change
+        people.discard(event.actor_id)  # type: ignore[arg-type]  # the actor never hears of their own change
         change = "; ".join(f"{what}: {value}" for what, value in event.data.get("changes", []))
         actor = actors.get(event.actor_id, "Someone") if event.actor_id else "A bulk change"
-        for user_id, (count, first) in sorted(counts.items()):
-            noun = "issue" if count == 1 else "issues"
-            text = f"{actor} changed {count:,} {noun} you watch ({change})"[:500]
-            drafts.append(_Draft(user_id, events.BULK, first, event.actor_id, text))
+        count = changed[job]
+        noun = "issue" if count == 1 else "issues"
+        text = f"{actor} changed {count:,} {noun} in one bulk change, issues you watch among them ({change})"[:500]
+        drafts += [_Draft(user_id, events.BULK, None, event.actor_id, text) for user_id in sorted(people)]
     return drafts
 
 
-def _store(drafts: list[_Draft], *, now: dt.datetime) -> int:
+def _store(drafts: list[_Draft], *, now: dt.datetime, queue: str | None = None) -> int:
     """Write the notifications the recipients' settings want; schedule their digest e-mails."""
     if not drafts:
         return 0
@@ -367,7 +367,7 @@ def _store(drafts: list[_Draft], *, now: dt.datetime) -> int:
             )
         )
     Notification.objects.bulk_create(rows, batch_size=1000)
-    _schedule_digests(user_ids=mailed, now=now)
+    _schedule_digests(user_ids=mailed, now=now, queue=queue)
     return len(rows)
 
 
@@ -376,7 +376,7 @@ def batch_window() -> dt.timedelta:
     return dt.timedelta(seconds=settings.NOTIFICATIONS_EMAIL_WINDOW)
 
 
-def _schedule_digests(*, user_ids: set[int], now: dt.datetime) -> None:
+def _schedule_digests(*, user_ids: set[int], now: dt.datetime, queue: str | None = None) -> None:
     """Give each user without a pending digest one, due a batch window from now (queued after the commit)."""
     if not user_ids:
         return
@@ -394,20 +394,21 @@ def _schedule_digests(*, user_ids: set[int], now: dt.datetime) -> None:
     if not fresh:
         return
     NotificationSettings.objects.filter(user_id__in=fresh).update(digest_due=due)
-    transaction.on_commit(lambda: _enqueue_digests(fresh, settings.NOTIFICATIONS_EMAIL_WINDOW), robust=True)
+    window = settings.NOTIFICATIONS_EMAIL_WINDOW
+    transaction.on_commit(lambda: _enqueue_digests(fresh, window, queue), robust=True)
 
 
-def _enqueue_digests(user_ids: list[int], countdown: int) -> None:
+def _enqueue_digests(user_ids: list[int], countdown: int, queue: str | None) -> None:
     # Function-local import: tasks call this module back (the one cycle Celery's pattern has).
     from notifications import tasks
 
     if not settings.NOTIFICATIONS_QUEUE_TASKS:
         return
-    for user_id in user_ids:
-        try:
-            tasks.send_digest.apply_async((user_id,), countdown=countdown)
-        except Exception:  # the beat backstop sends due digests every minute
-            logger.exception("could not queue the digest of user %s", user_id)
+    # One task for everyone this fan-out gave a digest: they are all due at the same time.
+    try:
+        tasks.send_digests.apply_async((user_ids,), countdown=countdown, queue=queue)
+    except Exception:  # the beat backstop sends due digests every minute
+        logger.exception("could not queue the digests of %d user(s)", len(user_ids))
 
 
 # ---------------------------------------------------------------------------------------------------------

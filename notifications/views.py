@@ -22,6 +22,14 @@ from notifications.forms import NotificationSettingsForm
 PAGE_SIZE = 50
 
 
+def _user_id(request: HttpRequest) -> int:
+    """Return the signed-in user's id (LoginRequiredMiddleware lets no anonymous request reach these views)."""
+    user_id = request.user.pk
+    if user_id is None:
+        raise PermissionDenied("Sign in first.")
+    return int(user_id)
+
+
 @require_http_methods(["GET", "HEAD"])
 def notification_list(request: HttpRequest) -> HttpResponse:
     """List the user's notifications, newest first (?unread=1: only unread ones)."""
@@ -54,7 +62,7 @@ def mark_read(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def notification_settings(request: HttpRequest) -> HttpResponse:
     """Show and save which events the user hears of, and whether by e-mail."""
-    current = services.settings_for(user_id=request.user.pk)
+    current = services.settings_for(user_id=_user_id(request))
     form = NotificationSettingsForm(request.POST or None, instance=current)
     if request.method == "POST" and form.is_valid():
         services.settings_update(user=request.user, values={f: form.cleaned_data[f] for f in form.fields})

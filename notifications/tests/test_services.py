@@ -174,6 +174,10 @@ def test_bulk_job_tells_each_watcher_once(project_a, make_issue, alice, carol, d
     job_run(job_id=job.pk)
     assert PendingEvent.objects.filter(kind="bulk").count() == 3  # one per chunk transaction
     services.events_fan_out(now=NOW)
-    assert _lines(carol) == [("bulk", "Dave Diaz changed 7 issues you watch (Priority: High)")]
+    assert _lines(carol) == [
+        ("bulk", "Dave Diaz changed 7 issues in one bulk change, issues you watch among them (Priority: High)")
+    ]
+    assert [k for k, _ in _lines(alice)] == ["bulk"]  # she reported them, so she watches them too: one line
+    assert _lines(dave) == []  # the actor
     assert services.digest_send(user_id=carol.pk) == 1
     assert len([m for m in mail.outbox if m.to == ["carol@example.com"]]) == 1
