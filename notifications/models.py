@@ -13,8 +13,10 @@ from issues.models import Issue
 class Watch(models.Model):
     """A user watches an issue: they are told about its changes (reporter, assignee and commenters automatically)."""
 
-    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="+")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # No single-column indexes: the unique (issue, user) and the (user, issue) index serve both lookups and the
+    # cascades, and each index costs the 500,000-row watch lists of big projects writes and memory.
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="+", db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -54,7 +56,8 @@ class NotificationSettings(models.Model):
 class Notification(models.Model):
     """One line in a user's notification list (and in their next digest e-mail while email_pending)."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # Indexed by notif_user_list (user, -id), which serves the user's lookups and the cascade.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
     kind = models.CharField(max_length=16)
     issue = models.ForeignKey(Issue, on_delete=models.CASCADE, null=True, related_name="+")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
