@@ -6,10 +6,11 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from accounts.models import display_name_of
+from issues.permissions import visible_project_ids
 from notifications.models import Notification, Watch
 
 # The attribute of request.user holding the unread count (capped at UNREAD_CAP), set by the user query.
@@ -34,8 +35,16 @@ def unread_count_expression() -> RawSQL:
 
 
 def notifications_for(*, user: Any, unread_only: bool = False) -> QuerySet[Notification]:
-    """Return the user's notifications, newest first, with issue keys and actor names joined."""
-    qs = Notification.objects.filter(user_id=user.pk).select_related("issue", "actor__profile").order_by("-id")
+    """Return the user's notifications, newest first, with issue keys and actor names joined.
+
+    Lines about issues of projects the user has left are not shown (their text quotes the issue).
+    """
+    qs = (
+        Notification.objects.filter(user_id=user.pk)
+        .filter(Q(issue__isnull=True) | Q(issue__project_id__in=visible_project_ids(user)))
+        .select_related("issue", "actor__profile")
+        .order_by("-id")
+    )
     if unread_only:
         qs = qs.filter(read=False)
     return qs

@@ -108,3 +108,12 @@ def test_comment_through_the_page_notifies_the_watcher(client, alice, carol, iss
     client.force_login(carol)
     page = client.get("/notifications/").content.decode()
     assert f"Alice Adams commented on {issue.key}: Extinguisher ordered" in page
+
+
+def test_list_hides_lines_about_projects_one_has_left(client, carol, issue, project_a):
+    from issues.models import Membership
+
+    _notify(carol, issue, 1)
+    Membership.objects.filter(project=project_a, user=carol).delete()
+    client.force_login(carol)
+    assert "Line 0" not in client.get("/notifications/").content.decode()
