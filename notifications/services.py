@@ -323,7 +323,7 @@ def _bulk_drafts(bulk: list[PendingEvent]) -> list[_Draft]:
     actors = _names(actor for _, actor in jobs)
     for job, people in per_job.items():
         event = jobs[job]
-        people.discard(event.actor_id)  # type: ignore[arg-type]  # the actor never hears of their own change
+        people.discard(event.actor_id)  # the actor never hears of their own change
         change = "; ".join(f"{what}: {value}" for what, value in event.data.get("changes", []))
         actor = actors.get(event.actor_id, "Someone") if event.actor_id else "A bulk change"
         count = changed[job]
