@@ -221,8 +221,9 @@ def _texts(event: PendingEvent, issue: dict[str, Any], actor: str) -> str:
 def events_fan_out(*, now: dt.datetime | None = None, queue: str | None = None) -> int:
     """Turn every pending event into notifications and schedule digests; return how many notifications were made.
 
-    `queue`: where the digest tasks go (the fan-out task's own queue; None: the default). Runs in bounded transactions of FAN_OUT_BATCH events, claimed with SKIP LOCKED on PostgreSQL so two workers
-    never handle the same event.
+    `queue`: where the digest task goes (the fan-out task's own queue; None: the default). Runs in bounded
+    transactions of FAN_OUT_BATCH events, claimed with SKIP LOCKED on PostgreSQL so two workers never handle the
+    same event.
     """
     made = 0
     while True:
