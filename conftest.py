@@ -31,6 +31,8 @@ def _plain_http(settings):
     # Page refreshes after writes would pile up on the broker with no worker consuming them; the tests of
     # the refresh turn it on next to a live worker.
     settings.TASKRA_PAGE_REFRESH = False
+    # The same for the notifications fan-out: tests run it themselves, or turn the queueing on next to a worker.
+    settings.NOTIFICATIONS_QUEUE_TASKS = False
     # Adapters check every row against its schema (production skips it): a row that breaks one fails the test.
     settings.TASKRA_ADAPTER_VALIDATE = True
 

@@ -33,7 +33,7 @@ from imports import parsers
 from imports.models import FINISHED_STATES, Job, JobError, JobFormat, JobKind, JobState, Placeholder
 from imports.selectors import mapping_candidates
 from imports.writer import ImportWriter
-from issues import pagecache
+from issues import events, pagecache
 from issues.bulk import (
     bulk_changes_clean,
     bulk_jql_check,
@@ -369,7 +369,9 @@ def job_run(*, job_id: int, owner: str | None = None, on_chunk: Callable[[Job], 
         if job.kind == JobKind.IMPORT:
             _import_run(job, owner, on_chunk)
         else:
-            _bulk_update_run(job, owner, on_chunk)
+            # One notifications fan-out for the whole job, after its last chunk, not one per chunk (issues.events).
+            with events.held():
+                _bulk_update_run(job, owner, on_chunk)
     except LeaseLost:
         logger.warning("job %s: lease lost, another worker continues it", job.pk)
     except parsers.SourceError as exc:
@@ -723,7 +725,7 @@ def _bulk_update_run(job: Job, owner: str, on_chunk: Callable[[Job], None] | Non
                     job, [parsers.RowError(None, None, key, field, msg) for key, field, msg in refused_by.values()]
                 )
                 ids = [pk for pk in ids if pk not in refused_by]
-            changed = issue_bulk_change(issue_ids=ids, changes=changes, actor=job.user)
+            changed = issue_bulk_change(issue_ids=ids, changes=changes, actor=job.user, batch=f"job-{job.pk}")
             locked = _lock_owned(job, owner)
             _save_progress(
                 job,

@@ -15,6 +15,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django.urls import reverse_lazy
 
 from accounts.models import display_name
 from issues.durations import MAX_DURATION_SECONDS, format_duration, parse_duration
@@ -30,6 +31,8 @@ from worklogs.services import MAX_WORKLOG_SECONDS, AdjustEstimate
 
 User = get_user_model()
 
+# The Markdown editors' Preview tab (static/js/preview.js) posts to this view (issues.views.browse.markdown_preview).
+PREVIEW_URL = reverse_lazy("issues:preview")
 _LABEL_SPLIT = re.compile(r"[\s,]+")
 
 
@@ -172,7 +175,7 @@ class IssueForm(TokenMixin):
     summary = TextField(max_length=255)
     description = TextField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 8}),
+        widget=forms.Textarea(attrs={"rows": 8, "data-markdown-preview": PREVIEW_URL}),
         help_text="Markdown: **bold**, _italic_, lists, `code`.",
     )
     status = forms.ModelChoiceField(queryset=Status.objects.all(), empty_label=None)
@@ -281,12 +284,18 @@ class IssueForm(TokenMixin):
 
 class CommentForm(TokenMixin):
     body = TextField(
-        label="Comment", max_length=65535, widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Add a comment…"})
+        label="Comment",
+        max_length=65535,
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Add a comment…", "data-markdown-preview": PREVIEW_URL}),
     )
 
 
 class CommentEditForm(forms.Form):
-    body = TextField(label="Comment", max_length=65535, widget=forms.Textarea(attrs={"rows": 6}))
+    body = TextField(
+        label="Comment",
+        max_length=65535,
+        widget=forms.Textarea(attrs={"rows": 6, "data-markdown-preview": PREVIEW_URL}),
+    )
 
 
 class WorklogForm(TokenMixin):

@@ -20,7 +20,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from accounts.models import display_name
-from issues import files, pagecache
+from issues import events, files, pagecache
 from issues.jql import JQLError, check_values, compile_jql
 from issues.models import (
     Attachment,
@@ -52,6 +52,7 @@ from issues.permissions import (
     require_comment_edit,
     require_edit,
 )
+from issues.rendering import mentioned_usernames, render_markdown
 from issues.schemas import MAX_ISSUE_NUMBER, normalize_newlines
 from issues.selectors import issue_subtree_ids
 from issues.workflows import Workflow, workflow_for
@@ -544,7 +545,34 @@ def issue_create(
     issue.save(force_insert=True)
     if labels:
         issue.labels.set(labels_get_or_create(labels))
+    actor_id = reporter.pk if reporter is not None else None
+    events.emit(
+        events.IssueEvent(
+            events.CREATED, actor_id, (issue.pk,), {"assignee_id": assignee.pk if assignee is not None else None}
+        )
+    )
+    _emit_mentions(issue_id=issue.pk, actor_id=actor_id, text=issue.description, before="")
     return issue
+
+
+def _excerpt(text: str) -> str:
+    """Return the start of a text for a notification line: one line, at most 200 characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= 200 else flat[:199] + "…"
+
+
+def _emit_mentions(*, issue_id: int, actor_id: int | None, text: str, before: str) -> None:
+    """Emit a mention event for the @names in `text` that `before` (the previous text) did not have."""
+    if "@" not in text:
+        return
+    names = [
+        n
+        for n in mentioned_usernames(render_markdown(text))
+        if n not in set(mentioned_usernames(render_markdown(before)))
+    ]
+    if names:
+        data = {"usernames": names, "excerpt": _excerpt(text)}
+        events.emit(events.IssueEvent(events.MENTIONED, actor_id, (issue_id,), data))
 
 
 @transaction.atomic
@@ -631,7 +659,21 @@ def issue_update(*, issue: Issue, actor: Any | None, data: dict[str, Any], check
         author_id=actor.pk if actor is not None else None,
         when=now,
     )
+    _emit_update_events(issue=issue, actor_id=actor.pk if actor is not None else None, changes=changes)
     return [f for f in dict.fromkeys(changed_fields) if f != "resolved"]
+
+
+def _emit_update_events(*, issue: Issue, actor_id: int | None, changes: dict[str, tuple[Any, Any]]) -> None:
+    """Emit the events of an issue update: assigned, status changed, new @mentions in the description."""
+    if "assignee" in changes:
+        new = changes["assignee"][1]
+        data = {"assignee_id": new.pk if new is not None else None, "assignee": history_text(new)}
+        events.emit(events.IssueEvent(events.ASSIGNED, actor_id, (issue.pk,), data))
+    if "status" in changes:
+        events.emit(events.IssueEvent(events.STATUS, actor_id, (issue.pk,), {"status": history_text(issue.status)}))
+    if "description" in changes:
+        old, new = changes["description"]
+        _emit_mentions(issue_id=issue.pk, actor_id=actor_id, text=new or "", before=old or "")
 
 
 @transaction.atomic
@@ -671,6 +713,10 @@ def comment_add(*, issue: Issue, author: Any, body: str, check_permission: bool 
     body = normalize_newlines(body).strip()
     comment = Comment.objects.create(issue=issue, author=author, body=body, created=now, updated=now)
     Issue.objects.filter(pk=issue.pk).update(updated=now)
+    author_id = author.pk if author is not None else None
+    data = {"comment_id": comment.pk, "excerpt": _excerpt(body)}
+    events.emit(events.IssueEvent(events.COMMENTED, author_id, (issue.pk,), data))
+    _emit_mentions(issue_id=issue.pk, actor_id=author_id, text=body, before="")
     return comment
 
 
@@ -682,9 +728,11 @@ def comment_update(*, comment: Comment, actor: Any, body: str) -> Comment:
         require_comment_edit(actor, author_id=comment.author_id, project_id=project_id)
     if not body or not body.strip():
         raise ValidationError({"body": "A comment cannot be empty."})
+    before = comment.body
     comment.body = normalize_newlines(body).strip()
     comment.updated = timezone.now()
     comment.save(update_fields=["body", "updated"])
+    _emit_mentions(issue_id=comment.issue_id, actor_id=comment.author_id, text=comment.body, before=before)
     return comment
 
 

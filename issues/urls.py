@@ -8,6 +8,7 @@ app_name = "issues"
 urlpatterns = [
     # Issue pages (issues/views/browse.py): view, inline edit, create/edit, comments, worklogs.
     path("issues/new", browse.create, name="create"),
+    path("issues/preview", browse.markdown_preview, name="preview"),
     path("browse/<str:key>", browse.browse, name="browse"),
     path("browse/<str:key>/edit", browse.edit, name="edit"),
     path("browse/<str:key>/delete", browse.remove, name="delete"),

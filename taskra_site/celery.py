@@ -20,4 +20,6 @@ app.conf.beat_schedule = {
     # Backstop of the page cache's outbox: bumps that did not reach Redis are replayed by the next reader of
     # the cache anyway; this keeps the outbox empty when nobody reads (docs/cache.md, "Bumps cannot be lost").
     "replay-cache-bumps": {"task": "issues.tasks.replay_cache_bumps", "schedule": 30.0},
+    # Backstop of notifications: events and digests whose own task was lost (broker down) go out within a minute.
+    "notifications-backstop": {"task": "notifications.tasks.notifications_backstop", "schedule": 60.0},
 }

@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 
@@ -133,3 +134,30 @@ def env_url(name: str, schemes: set[str], environ: Mapping[str, str] = os.enviro
         allowed = ", ".join(sorted(f"{s}://" for s in schemes))
         raise EnvError(f"{name}={raw!r} is not a valid URL: expected one of {allowed}")
     return raw
+
+
+def env_email(name: str, environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """Return SMTP settings parsed from a URL (smtp://user:password@host:587, smtps:// for implicit TLS); {} if unset.
+
+    Keys: host, port, user, password, use_tls, use_ssl. smtp:// uses STARTTLS unless ?tls=0.
+    """
+    raw = env_url(name, {"smtp", "smtps"}, environ)
+    if raw is None:
+        return {}
+    parts = urlsplit(raw)
+    try:
+        port = parts.port
+    except ValueError:
+        raise EnvError(f"{name}: the port is not a number") from None
+    if not parts.hostname:
+        raise EnvError(f"{name}: no host (smtp://user:password@host:587)")
+    secure = parts.scheme == "smtps"
+    tls_off = "tls=0" in parts.query
+    return {
+        "host": parts.hostname,
+        "port": port or (465 if secure else 587),
+        "user": unquote(parts.username or ""),
+        "password": unquote(parts.password or ""),
+        "use_ssl": secure,
+        "use_tls": not secure and not tls_off,
+    }

@@ -48,6 +48,7 @@ NAV_URL_NAMES = {
     "logout": "logout",
     "tokens": "tokens:list",
     "profile": "profile",
+    "notifications": "notifications:list",
 }
 
 

@@ -15,6 +15,7 @@ from taskra_site.env import (
     env_bool,
     env_csp_sources,
     env_database,
+    env_email,
     env_float,
     env_int,
     env_list,
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "accounts",
     "issues",
     "worklogs",
+    "notifications",
     "imports",
     "api",
 ]
@@ -313,3 +315,30 @@ TASKRA_API_RATE_WINDOW = env_int("TASKRA_API_RATE_WINDOW", 60, minimum=1)
 TASKRA_API_MAX_BODY_BYTES = env_int("TASKRA_API_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 TASKRA_API_MAX_RESULTS = env_int("TASKRA_API_MAX_RESULTS", 100, minimum=1)
 TASKRA_API_TOKEN_CACHE_SECONDS = env_int("TASKRA_API_TOKEN_CACHE_SECONDS", 30, minimum=0)
+
+# Notifications (notifications/, docs/notifications.md): e-mail goes out as one digest per person per batch window
+# (seconds), sent by Celery. Mail through Django's mail framework: the console backend unless EMAIL_URL
+# (smtp://user:password@host:587, smtps://... for implicit TLS) or EMAIL_HOST is set; EMAIL_BACKEND overrides both.
+NOTIFICATIONS_EMAIL_WINDOW = env_int("NOTIFICATIONS_EMAIL_WINDOW", 300, minimum=1)
+# Queue the fan-out after each write (off: events wait for the periodic backstop; the test suite turns it off
+# except next to a live worker, as TASKRA_PAGE_REFRESH).
+NOTIFICATIONS_QUEUE_TASKS = env_bool("NOTIFICATIONS_QUEUE_TASKS", True)
+# The site's address in e-mail links (the issue pages, the unsubscribe link): e-mail is sent by a worker, which
+# has no request to take it from.
+TASKRA_SITE_URL = env_str("TASKRA_SITE_URL", "http://localhost:8000")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Taskra <taskra@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+_email = env_email("EMAIL_URL")
+EMAIL_HOST = _email.get("host") or env_str("EMAIL_HOST", "")
+EMAIL_PORT = _email.get("port") or env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = _email.get("user") or env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _email.get("password") or env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _email.get("use_tls", env_bool("EMAIL_USE_TLS", EMAIL_PORT == 587))
+EMAIL_USE_SSL = _email.get("use_ssl", env_bool("EMAIL_USE_SSL", False))
+# Where the file backend (EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend) writes messages.
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)

@@ -12,6 +12,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     re_path(r"^rest/api/(?P<version>2|3|latest)/", include("api.urls")),
     path("", include("issues.urls")),
     path("", include("worklogs.urls")),
+    path("", include("notifications.urls")),
     path("", include("imports.urls")),
 ]
 

@@ -14,7 +14,7 @@ from django.db.models import IntegerField, OuterRef, QuerySet, Subquery, Sum, Va
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from issues import pagecache
+from issues import events, pagecache
 from issues.durations import format_duration
 from issues.models import Issue
 from issues.permissions import may_edit, require_worklog_change
@@ -162,6 +162,9 @@ def worklog_add(
         changes=[("worklog", "", _duration_text(time_spent))],
     )
     issue.time_spent, issue.remaining_estimate = locked.time_spent, locked.remaining_estimate
+    # Watchers hear of it: the reporter and the assignee watch their issues ("worklog on my issue").
+    data = {"worklog_id": worklog.pk, "time": _duration_text(time_spent)}
+    events.emit(events.IssueEvent(events.WORKLOG, getattr(by or author, "pk", None), (issue.pk,), data))
     return worklog
 
 

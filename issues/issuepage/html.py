@@ -13,6 +13,7 @@ from django.template.loader import get_template
 from django.template.loader_tags import BlockNode
 
 from issues.idempotency import new_token
+from issues.rendering import link_references
 
 CSRF_PLACEHOLDER = "__TASKRA_CSRF_TOKEN__"
 FORM_TOKEN_PLACEHOLDER = "__TASKRA_FORM_TOKEN__"
@@ -39,7 +40,12 @@ def shareable_html(html: str) -> str:
 
 
 def personalize_html(html: str, request: HttpRequest) -> str:
-    """Fill the placeholders of a shared body for this request: its CSRF token and fresh one-time form tokens."""
+    """Fill the placeholders of a shared body for this request: its CSRF token and fresh one-time form tokens.
+
+    Mentions and issue keys in the Markdown become links here, per viewer (issues.rendering.link_references): a
+    body shared by viewers of one role must not carry links to what only some of them may see.
+    """
+    html = link_references(html, user=request.user)
     if CSRF_PLACEHOLDER in html:
         html = html.replace(CSRF_PLACEHOLDER, get_token(request))
     if FORM_TOKEN_PLACEHOLDER in html:

@@ -148,7 +148,7 @@ def test_bulk_change_sql_matches_rows(
             patch.object(bulk.pagecache, "invalidate_on_commit", lambda ids, p: invalidated.append((ids, p))),
             django_capture_on_commit_callbacks(execute=True),
         ):
-            changed = fn(issue_ids=[i.pk for i in issues], changes=cleaned, actor=alice)
+            changed = len(fn(issue_ids=[i.pk for i in issues], changes=cleaned, actor=alice))
         ids, projects = invalidated.pop()
         rows = [
             (

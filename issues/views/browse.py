@@ -13,7 +13,14 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponsePermanentRedirect,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -45,6 +52,7 @@ from issues.permissions import (
     require_edit,
     require_worklog_change,
 )
+from issues.rendering import link_references, render_markdown
 from issues.selectors import issue_delete_counts, issue_for_user, issue_key_alias_for_user
 from issues.services import (
     comment_add,
@@ -63,6 +71,9 @@ from taskra_site.validation import (
 )
 from worklogs.models import Worklog
 from worklogs.services import worklog_add, worklog_delete, worklog_update
+
+# The longest text the preview renders: the longest field (a comment or a description) holds 65,535 characters.
+PREVIEW_MAX_CHARS = 65535
 
 
 def _issue_or_404(request: HttpRequest, key: str) -> Issue:
@@ -114,7 +125,10 @@ def _render_page(
     context["attachment_error"] = attachment_error
     context["links_html"] = links_html(data=data, role=role, request=request, error=link_error)
     with timezone.override(tz):
-        return render(request, "issues/browse.html", context, status=status)
+        response = render(request, "issues/browse.html", context, status=status)
+    # Rendered for this viewer only: mentions and issue keys link to what they may see (issues.rendering).
+    response.content = link_references(response.content.decode(), user=request.user)
+    return response
 
 
 def _cached_response(request: HttpRequest, data: dict[str, Any], body: str) -> HttpResponse:
@@ -437,3 +451,14 @@ def remove(request: HttpRequest, key: str) -> HttpResponse:
     counts = issue_delete_counts(issue=issue)
     taken = [f"{n} {what}{pluralize(n)}" for what, n in counts.items() if n]
     return render(request, "issues/browse_delete.html", {"issue": issue, "taken": taken})
+
+
+@require_POST
+def markdown_preview(request: HttpRequest) -> HttpResponse:
+    """Return the editor's Markdown as the page would show it to this viewer (JSON {"html": ...})."""
+    text = request.POST.get("text", "")
+    if len(text) > PREVIEW_MAX_CHARS:
+        return JsonResponse(
+            {"error": f"Text too long to preview (at most {PREVIEW_MAX_CHARS:,} characters)."}, status=400
+        )
+    return JsonResponse({"html": link_references(render_markdown(text), user=request.user)})
