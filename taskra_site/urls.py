@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("issues.urls")),
     path("", include("worklogs.urls")),
     path("", include("imports.urls")),
+    path("", include("perf.urls")),
 ]
 
 if settings.ENABLE_DEBUG_TOOLBAR:

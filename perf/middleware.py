@@ -1,0 +1,151 @@
+"""Request metrics, Server-Timing, the slow-request log and the choice of A/B variants, in one middleware.
+
+Per request it costs: a contextvar set, an execute_wrapper on the default connection (two clock reads per
+query), a handful of Prometheus observations (memory-mapped files in multiprocess mode) and an in-memory rollup
+update; the rollups go to the shared cache at most every few seconds. Its overhead on the cached issue page is
+measured in bench/metrics_overhead.py (docs/benchmarks/2026-12-01-metrics.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+
+from issues.issuepage.cached import issue_lru, role_memo
+from perf import metrics, rollups, switches
+from taskra_site import switches as chosen
+from taskra_site import timing
+
+logger = logging.getLogger("taskra.perf.slow")
+
+_sampler = metrics.ProcessSampler("web")
+_lru_counter = metrics.MemoCounter("issue_lru")
+_role_counter = metrics.MemoCounter("role_memo")
+
+
+def _record_query(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+    started = timing.now_ns()
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        timing.add_query(timing.now_ns() - started, sql)
+
+
+def route_of(request: HttpRequest) -> str:
+    """Return the URL name the request resolved to ("namespace:name"), never the raw path."""
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        return "<unresolved>"
+    return match.view_name or "<unnamed>"
+
+
+def server_timing(record: timing.RequestTiming, total_ns: int) -> str:
+    """Return the Server-Timing value: db, cache and render (each rounded down) and total (rounded up)."""
+
+    def down(ns: int) -> str:
+        return f"{ns // 1000 / 1000:.3f}"
+
+    total_us = -(-total_ns // 1000)
+    return (
+        f'db;dur={down(record.db_ns)};desc="SQL ({record.queries})", cache;dur={down(record.cache_ns)}, '
+        f"render;dur={down(record.render_ns)}, total;dur={total_us / 1000:.3f}"
+    )
+
+
+class RequestMetricsMiddleware:
+    """Time each request by parts, label it by route and A/B variant, and record it (see module docstring)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = timing.now_ns()
+        record = timing.start()
+        variants = switches.choose(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
+        try:
+            with chosen.using(variants), connection.execute_wrapper(_record_query):
+                response = self.get_response(request)
+        finally:
+            timing.stop()
+        total_ns = timing.now_ns() - started
+        if settings.TASKRA_SERVER_TIMING:
+            response["Server-Timing"] = server_timing(record, total_ns)
+        if settings.TASKRA_METRICS:
+            self.record(request, response, record, total_ns, switches.label(variants))
+        return response
+
+    def record(
+        self, request: HttpRequest, response: HttpResponse, record: timing.RequestTiming, total_ns: int, variant: str
+    ) -> None:
+        route = route_of(request)
+        method = request.method or "GET"
+        status = response.status_code
+        error = status >= 500
+        seconds = total_ns / 1e9
+        size = 0 if response.streaming else len(response.content)
+        metrics.REQUEST_SECONDS.labels(route, method, variant).observe(seconds)
+        metrics.REQUESTS.labels(route, method, f"{status // 100}xx").inc()
+        if error:
+            metrics.REQUEST_ERRORS.labels(route, method).inc()
+        metrics.SQL_QUERIES.labels(route).observe(record.queries)
+        if record.db_ns:
+            metrics.SQL_SECONDS.labels(route).inc(record.db_ns / 1e9)
+        if record.cache_ns:
+            metrics.CACHE_SECONDS.labels(route).inc(record.cache_ns / 1e9)
+        if size:
+            metrics.RESPONSE_BYTES.labels(route).inc(size)
+        ms = total_ns / 1e6
+        slow = None
+        if ms >= settings.TASKRA_SLOW_REQUEST_MS:
+            slow = rollups.Slow(
+                ms=round(ms, 1),
+                route=route,
+                method=method,
+                queries=record.queries,
+                slowest_sql=record.slowest_sql[:500],
+                slowest_ms=round(record.slowest_ns / 1e6, 2),
+                at=time.time(),
+            )
+            logger.warning(
+                "slow request: %s %s %.1f ms, %d queries (%.1f ms in SQL), slowest %.1f ms: %s",
+                method,
+                route,
+                ms,
+                record.queries,
+                record.db_ns / 1e6,
+                slow.slowest_ms,
+                slow.slowest_sql,
+            )
+        now = time.time()
+        rollups.web.add(
+            route=route,
+            method=method,
+            variant=variant,
+            ms=ms,
+            error=error,
+            queries=record.queries,
+            sql_ms=record.db_ns / 1e6,
+            size=size,
+            slow=slow,
+            now=now,
+        )
+        mono = time.monotonic()
+        if mono >= _sampler.next_at:
+            _sampler.maybe_sample(mono)
+            _lru_counter.update(issue_lru.hits, issue_lru.misses)
+            _role_counter.update(role_memo.hits, role_memo.misses)
+            rollups.web.note_process(
+                rss=_sampler.rss,
+                cpu=_sampler.cpu,
+                lru_hits=issue_lru.hits,
+                lru_misses=issue_lru.misses,
+                role_hits=role_memo.hits,
+                role_misses=role_memo.misses,
+            )
+        rollups.web.maybe_flush(now)
