@@ -68,6 +68,8 @@ class RequestMetricsMiddleware:
         started = timing.now_ns()
         record = timing.start()
         variants = switches.choose(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
+        # The debug toolbar's page-cache panel says when a switch turned the cache off for this request.
+        request.taskra_variants = variants  # type: ignore[attr-defined]
         try:
             with chosen.using(variants), connection.execute_wrapper(_record_query):
                 response = self.get_response(request)
