@@ -88,12 +88,16 @@ class JobCollector(Collector):
     """Jobs by kind and state, rows/s of each running job and the queue length, read at scrape time."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        states = GaugeMetricFamily("taskra_jobs", "Import and bulk-update jobs by kind and state.", labels=["kind", "state"])
+        states = GaugeMetricFamily(
+            "taskra_jobs", "Import and bulk-update jobs by kind and state.", labels=["kind", "state"]
+        )
         for row in Job.objects.values("kind", "state").annotate(n=Count("id")).order_by():
             states.add_metric([row["kind"], row["state"]], row["n"])
         yield states
         rates = GaugeMetricFamily(
-            "taskra_job_rows_per_second", "Rows per second of each running job since it started.", labels=["job", "kind"]
+            "taskra_job_rows_per_second",
+            "Rows per second of each running job since it started.",
+            labels=["job", "kind"],
         )
         for job, rate in job_rates():
             rates.add_metric([str(job.pk), job.kind], rate)

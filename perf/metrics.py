@@ -16,7 +16,6 @@ from prometheus_client import Counter, Gauge, Histogram
 
 # Latency buckets (seconds) from a cached page hit (2-3 ms) to a slow export (10 s).
 LATENCY_BUCKETS: Final = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-QUERY_BUCKETS: Final = (0, 1, 2, 3, 5, 10, 20, 50, 100, 500)
 
 REQUEST_SECONDS = Histogram(
     "taskra_request_duration_seconds",
@@ -25,14 +24,14 @@ REQUEST_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 REQUESTS = Counter(
-    "taskra_requests", "Requests answered, per route, method and status class (2xx, 4xx, ...).", ["route", "method", "status"]
+    "taskra_requests",
+    "Requests answered, per route, method and status class (2xx, 4xx, ...).",
+    ["route", "method", "status"],
 )
 REQUEST_ERRORS = Counter(
     "taskra_request_errors", "Requests answered 5xx or raising, per route and method.", ["route", "method"]
 )
-SQL_QUERIES = Histogram(
-    "taskra_request_sql_queries", "SQL statements per request, per route.", ["route"], buckets=QUERY_BUCKETS
-)
+SQL_QUERIES = Counter("taskra_request_sql_queries", "SQL statements run by requests, per route.", ["route"])
 SQL_SECONDS = Counter("taskra_request_sql_seconds", "Time in SQL statements, per route.", ["route"])
 CACHE_SECONDS = Counter("taskra_request_cache_seconds", "Time in shared-cache calls, per route.", ["route"])
 RESPONSE_BYTES = Counter(
@@ -115,3 +114,30 @@ class MemoCounter:
         if misses > self.seen_misses:
             self.miss.inc(misses - self.seen_misses)
             self.seen_misses = misses
+
+
+class RouteMetrics:
+    """The labelled children of one (route, method, variant, status class): looked up once, not per request."""
+
+    __slots__ = ("cache", "errors", "latency", "queries", "requests", "size", "sql")
+
+    def __init__(self, route: str, method: str, variant: str, status: str) -> None:
+        self.latency = REQUEST_SECONDS.labels(route, method, variant)
+        self.requests = REQUESTS.labels(route, method, status)
+        self.errors = REQUEST_ERRORS.labels(route, method) if status == "5xx" else None
+        self.queries = SQL_QUERIES.labels(route)
+        self.sql = SQL_SECONDS.labels(route)
+        self.cache = CACHE_SECONDS.labels(route)
+        self.size = RESPONSE_BYTES.labels(route)
+
+
+_route_metrics: dict[tuple[str, str, str, str], RouteMetrics] = {}
+
+
+def route_metrics(route: str, method: str, variant: str, status: str) -> RouteMetrics:
+    """Return the cached children of these labels (routes are URL names: a bounded set)."""
+    key = (route, method, variant, status)
+    found = _route_metrics.get(key)
+    if found is None:
+        found = _route_metrics[key] = RouteMetrics(route, method, variant, status)
+    return found

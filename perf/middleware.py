@@ -24,6 +24,7 @@ from taskra_site import timing
 
 logger = logging.getLogger("taskra.perf.slow")
 
+_STATUS_CLASS = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 _sampler = metrics.ProcessSampler("web")
 _lru_counter = metrics.MemoCounter("issue_lru")
 _role_counter = metrics.MemoCounter("role_memo")
@@ -48,13 +49,11 @@ def route_of(request: HttpRequest) -> str:
 def server_timing(record: timing.RequestTiming, total_ns: int) -> str:
     """Return the Server-Timing value: db, cache and render (each rounded down) and total (rounded up)."""
 
-    def down(ns: int) -> str:
-        return f"{ns // 1000 / 1000:.3f}"
-
-    total_us = -(-total_ns // 1000)
+    db, cache, render = record.db_ns // 1000, record.cache_ns // 1000, record.render_ns // 1000
+    total = -(-total_ns // 1000)
     return (
-        f'db;dur={down(record.db_ns)};desc="SQL ({record.queries})", cache;dur={down(record.cache_ns)}, '
-        f"render;dur={down(record.render_ns)}, total;dur={total_us / 1000:.3f}"
+        f'db;dur={db // 1000}.{db % 1000:03d};desc="SQL ({record.queries})", cache;dur={cache // 1000}.{cache % 1000:03d}, '
+        f"render;dur={render // 1000}.{render % 1000:03d}, total;dur={total // 1000}.{total % 1000:03d}"
     )
 
 
@@ -91,17 +90,18 @@ class RequestMetricsMiddleware:
         error = status >= 500
         seconds = total_ns / 1e9
         size = 0 if response.streaming else len(response.content)
-        metrics.REQUEST_SECONDS.labels(route, method, variant).observe(seconds)
-        metrics.REQUESTS.labels(route, method, f"{status // 100}xx").inc()
-        if error:
-            metrics.REQUEST_ERRORS.labels(route, method).inc()
-        metrics.SQL_QUERIES.labels(route).observe(record.queries)
-        if record.db_ns:
-            metrics.SQL_SECONDS.labels(route).inc(record.db_ns / 1e9)
+        children = metrics.route_metrics(route, method, variant, _STATUS_CLASS.get(status // 100, "other"))
+        children.latency.observe(seconds)
+        children.requests.inc()
+        if children.errors is not None:
+            children.errors.inc()
+        if record.queries:
+            children.queries.inc(record.queries)
+            children.sql.inc(record.db_ns / 1e9)
         if record.cache_ns:
-            metrics.CACHE_SECONDS.labels(route).inc(record.cache_ns / 1e9)
+            children.cache.inc(record.cache_ns / 1e9)
         if size:
-            metrics.RESPONSE_BYTES.labels(route).inc(size)
+            children.size.inc(size)
         ms = total_ns / 1e6
         slow = None
         if ms >= settings.TASKRA_SLOW_REQUEST_MS:

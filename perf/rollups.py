@@ -201,9 +201,7 @@ def read_blobs(size: int, starts: Iterable[int]) -> list[dict[str, Any]]:
     starts = list(starts)
     try:
         counts = sharedcache.get_many([_count_key(size, s) for s in starts])
-        keys = [
-            _blob_key(size, s, i) for s in starts for i in range(1, int(counts.get(_count_key(size, s), 0)) + 1)
-        ]
+        keys = [_blob_key(size, s, i) for s in starts for i in range(1, int(counts.get(_count_key(size, s), 0)) + 1)]
         got = sharedcache.get_many(keys) if keys else {}
     except CacheDown:
         return []
@@ -258,7 +256,10 @@ def latest_processes(blobs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
         if pid not in latest or blob.get("at", 0) > latest[pid].get("at", 0):
             latest[pid] = blob
     return sorted(
-        ({"pid": pid, "role": b.get("role", "?"), "at": b.get("at", 0), **b.get("process", {})} for pid, b in latest.items()),
+        (
+            {"pid": pid, "role": b.get("role", "?"), "at": b.get("at", 0), **b.get("process", {})}
+            for pid, b in latest.items()
+        ),
         key=lambda p: (p["role"], p["pid"]),
     )
 

@@ -42,7 +42,9 @@ def rules() -> tuple[Rule, ...]:
     """Return the active switches (not "follow the setting"), reloaded once the cache interval has passed."""
     global _rules, _loaded_at
     now = clock()
-    if _loaded_at is not None and (_loaded_at == float("inf") or now - _loaded_at < settings.TASKRA_SWITCH_CACHE_SECONDS):
+    if _loaded_at is not None and (
+        _loaded_at == float("inf") or now - _loaded_at < settings.TASKRA_SWITCH_CACHE_SECONDS
+    ):
         return _rules
     with _lock:
         if _loaded_at is not None and now - _loaded_at < settings.TASKRA_SWITCH_CACHE_SECONDS:

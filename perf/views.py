@@ -31,14 +31,18 @@ class PageCacheCollector(Collector):
 
     def collect(self) -> Any:
         events = CounterMetricFamily(
-            "taskra_page_cache_events", "Page-cache events per page type (all processes).", labels=["page_type", "event"]
+            "taskra_page_cache_events",
+            "Page-cache events per page type (all processes).",
+            labels=["page_type", "event"],
         )
         for page_type, row in pagecache.cache_metrics().items():
             for event in ("hits", "misses", "rebuilds", "waits", "errors"):
                 events.add_metric([page_type, event], row[event])
         yield events
         yield GaugeMetricFamily(
-            "taskra_page_cache_enabled", "1 when the page cache is on (setting).", value=int(pagecache.page_cache_enabled())
+            "taskra_page_cache_enabled",
+            "1 when the page cache is on (setting).",
+            value=int(pagecache.page_cache_enabled()),
         )
 
 
@@ -126,10 +130,15 @@ def _variant_table(rows: dict[str, list[float]]) -> list[dict[str, Any]]:
 
 def _memo_rates(processes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
-    for name, hits_key, misses_key in (("Issue LRU", "lru_hits", "lru_misses"), ("Role memo", "role_hits", "role_misses")):
+    for name, hits_key, misses_key in (
+        ("Issue LRU", "lru_hits", "lru_misses"),
+        ("Role memo", "role_hits", "role_misses"),
+    ):
         hits = sum(int(p.get(hits_key, 0)) for p in processes)
         misses = sum(int(p.get(misses_key, 0)) for p in processes)
-        out.append({"name": name, "hits": hits, "misses": misses, "rate": hits / (hits + misses) if hits + misses else 0})
+        out.append(
+            {"name": name, "hits": hits, "misses": misses, "rate": hits / (hits + misses) if hits + misses else 0}
+        )
     return out
 
 
@@ -140,12 +149,8 @@ def perf_context(now: float) -> dict[str, Any]:
     hour_rows = rollups.merge_rows(hour_blobs)
     hour = _route_table(hour_rows)
     day = _route_table(rollups.merge_rows(day_blobs))
-    processes = rollups.latest_processes(
-        b for b in hour_blobs if now - b.get("at", 0) < 900 and b.get("process")
-    )
-    cache = [
-        {"page_type": t, **row, "ceiling": CEILINGS.get(t)} for t, row in pagecache.cache_metrics().items()
-    ]
+    processes = rollups.latest_processes(b for b in hour_blobs if now - b.get("at", 0) < 900 and b.get("process"))
+    cache = [{"page_type": t, **row, "ceiling": CEILINGS.get(t)} for t, row in pagecache.cache_metrics().items()]
     jobs = list(
         Job.objects.filter(state__in=[JobState.SUCCEEDED, JobState.SUCCEEDED_WITH_ERRORS], run_seconds__gt=0)
         .order_by("-finished")
@@ -166,7 +171,9 @@ def perf_context(now: float) -> dict[str, Any]:
         "throughput": throughput,
         "latest_run": runs[-1] if runs else None,
         "p95_chart": charts.bars(
-            [(f"{r['method']} {r['route']}", r["p95"]) for r in hour[:25]], title="p95 per route, last hour", chart_id="p95"
+            [(f"{r['method']} {r['route']}", r["p95"]) for r in hour[:25]],
+            title="p95 per route, last hour",
+            chart_id="p95",
         ),
         "throughput_chart": charts.bars(
             throughput, title="Rows per second of recent jobs", chart_id="jobs", fmt=lambda v: f"{v:,.0f}/s"

@@ -59,11 +59,19 @@ def test_perf_page_is_staff_only(client, alice, db):
     assert client.get("/perf/").status_code == 403
 
 
-def test_perf_page_shows_routes_and_queries_no_issue_table(client, admin_user, alice, project_a, make_issue, tmp_path, settings):
+def test_perf_page_shows_routes_and_queries_no_issue_table(
+    client, admin_user, alice, project_a, make_issue, tmp_path, settings
+):
     issue = make_issue(project_a)
     settings.TASKRA_BENCH_HISTORY = str(tmp_path / "history.jsonl")
     benchhistory.append_run(
-        {"at": "2026-12-01T10:00:00Z", "commit": "abc", "passed": True, "ratios": {"adapters.page": 0.4}, "thresholds": {}}
+        {
+            "at": "2026-12-01T10:00:00Z",
+            "commit": "abc",
+            "passed": True,
+            "ratios": {"adapters.page": 0.4},
+            "thresholds": {},
+        }
     )
     client.force_login(alice)
     client.get(f"/browse/{issue.key}")
