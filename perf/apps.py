@@ -11,7 +11,7 @@ class PerfConfig(AppConfig):
 
     def ready(self) -> None:
         # Function-local: these modules import models, which must wait for the app registry.
-        from perf import celery_metrics, instrument
+        from perf import celery_metrics, instrument, middleware  # noqa: F401 - registers the query timer
 
         instrument.install_render_timing()
         celery_metrics.connect()

@@ -14,7 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.core.signals import setting_changed
+from django.db import connections
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
 from issues.issuepage.cached import issue_lru, role_memo
@@ -30,12 +33,43 @@ _lru_counter = metrics.MemoCounter("issue_lru")
 _role_counter = metrics.MemoCounter("role_memo")
 
 
+class Conf:
+    """The settings this middleware reads per request, copied once (LazySettings costs microseconds per read)."""
+
+    metrics = True
+    server_timing = True
+    slow_ms = 1000
+    session_cookie = "sessionid"
+
+    @classmethod
+    def load(cls) -> None:
+        cls.metrics = settings.TASKRA_METRICS
+        cls.server_timing = settings.TASKRA_SERVER_TIMING
+        cls.slow_ms = settings.TASKRA_SLOW_REQUEST_MS
+        cls.session_cookie = settings.SESSION_COOKIE_NAME
+
+
+@receiver(setting_changed)
+def _reload_conf(**_: Any) -> None:
+    Conf.load()
+
+
 def _record_query(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+    record = timing.active()
+    if record is None:  # outside a request (Celery, commands): nothing to add to
+        return execute(sql, params, many, context)
     started = timing.now_ns()
     try:
         return execute(sql, params, many, context)
     finally:
         timing.add_query(timing.now_ns() - started, sql)
+
+
+@receiver(connection_created)
+def _install_query_timer(connection: Any, **_: Any) -> None:
+    """Time every statement of each new connection (cheaper than an execute_wrapper context per request)."""
+    if _record_query not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_record_query)
 
 
 def route_of(request: HttpRequest) -> str:
@@ -62,22 +96,26 @@ class RequestMetricsMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        Conf.load()
+        # Connections opened before this middleware was loaded (the receiver below covers later ones).
+        for connection in connections.all(initialized_only=True):
+            _install_query_timer(connection)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = timing.now_ns()
         record = timing.start()
-        variants = switches.choose(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
+        variants = switches.choose(request.COOKIES.get(Conf.session_cookie))
         # The debug toolbar's page-cache panel says when a switch turned the cache off for this request.
         request.taskra_variants = variants  # type: ignore[attr-defined]
         try:
-            with chosen.using(variants), connection.execute_wrapper(_record_query):
+            with chosen.using(variants):
                 response = self.get_response(request)
         finally:
             timing.stop()
         total_ns = timing.now_ns() - started
-        if settings.TASKRA_SERVER_TIMING:
-            response["Server-Timing"] = server_timing(record, total_ns)
-        if settings.TASKRA_METRICS:
+        if Conf.server_timing:
+            response.headers["Server-Timing"] = server_timing(record, total_ns)
+        if Conf.metrics:
             self.record(request, response, record, total_ns, switches.label(variants))
         return response
 
@@ -89,7 +127,9 @@ class RequestMetricsMiddleware:
         status = response.status_code
         error = status >= 500
         seconds = total_ns / 1e9
-        size = 0 if response.streaming else len(response.content)
+        # CommonMiddleware has set Content-Length on every non-streaming response by now (no copy of the body).
+        length = response.headers.get("Content-Length")
+        size = int(length) if length else (0 if response.streaming else len(response.content))
         children = metrics.route_metrics(route, method, variant, _STATUS_CLASS.get(status // 100, "other"))
         children.latency.observe(seconds)
         children.requests.inc()
@@ -104,7 +144,7 @@ class RequestMetricsMiddleware:
             children.size.inc(size)
         ms = total_ns / 1e6
         slow = None
-        if ms >= settings.TASKRA_SLOW_REQUEST_MS:
+        if ms >= Conf.slow_ms:
             slow = rollups.Slow(
                 ms=round(ms, 1),
                 route=route,

@@ -89,3 +89,19 @@ def test_perf_page_shows_routes_and_queries_no_issue_table(
 def test_admin_index_links_to_the_perf_page(client, admin_user):
     client.force_login(admin_user)
     assert b'href="/perf/"' in client.get("/admin/").content
+
+
+def test_grafana_dashboard_uses_only_exported_metrics(client, admin_user):
+    import json
+    import re
+    from pathlib import Path
+
+    dashboard = json.loads((Path(__file__).resolve().parents[2] / "docs" / "grafana-taskra.json").read_text())
+    used = {m for p in dashboard["panels"] for t in p["targets"] for m in re.findall(r"taskra_\w+", t["expr"])}
+    client.force_login(admin_user)
+    body = client.get("/metrics").content.decode()
+    exported = set(re.findall(r"^# TYPE (taskra_\w+)", body, re.M))
+    suffixes = ("_bucket", "_sum", "_count", "_total")
+    for name in used:
+        base = next((name[: -len(s)] for s in suffixes if name.endswith(s) and name[: -len(s)] in exported), name)
+        assert base in exported, name
