@@ -54,7 +54,8 @@ def main() -> None:
             "A/A", lambda: [bare2.get(url) for _ in range(10)], lambda: [bare.get(url) for _ in range(10)], args.rounds
         )
         print(
-            f"repeat {i + 1}: metrics on/off {on.median:.4f} ± {on.noise:.4f}; A/A (off/off) {aa.median:.4f} ± {aa.noise:.4f}"
+            f"repeat {i + 1}: metrics on/off {on.median:.4f} ± {on.noise:.4f}; "
+            f"A/A (off/off) {aa.median:.4f} ± {aa.noise:.4f}"
         )
         results.append(
             {

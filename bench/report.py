@@ -45,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(str(svg), encoding="utf-8")
     failed = sum(1 for r in runs if not r.get("passed"))
-    print(f"Wrote {out}: {len(runs)} runs ({failed} failed), latest {runs[-1].get('at')} at {runs[-1].get('commit', '')[:8]}")
+    print(
+        f"Wrote {out}: {len(runs)} runs ({failed} failed), "
+        f"latest {runs[-1].get('at')} at {runs[-1].get('commit', '')[:8]}"
+    )
     return 0
 
 

@@ -86,7 +86,8 @@ def server_timing(record: timing.RequestTiming, total_ns: int) -> str:
     db, cache, render = record.db_ns // 1000, record.cache_ns // 1000, record.render_ns // 1000
     total = -(-total_ns // 1000)
     return (
-        f'db;dur={db // 1000}.{db % 1000:03d};desc="SQL ({record.queries})", cache;dur={cache // 1000}.{cache % 1000:03d}, '
+        f'db;dur={db // 1000}.{db % 1000:03d};desc="SQL ({record.queries})", '
+        f"cache;dur={cache // 1000}.{cache % 1000:03d}, "
         f"render;dur={render // 1000}.{render % 1000:03d}, total;dur={total // 1000}.{total % 1000:03d}"
     )
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from debug_toolbar.panels import Panel
-from django.utils.html import format_html, format_html_join
-
 from django.conf import settings
+from django.utils.html import format_html, format_html_join
 
 from issues import pagecache
 from issues.issuepage.cached import issue_lru, role_memo

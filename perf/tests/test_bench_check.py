@@ -27,8 +27,18 @@ def test_slowed_adapter_fails_the_check_and_is_recorded(tmp_path):
         TASKRA_BENCH_SLOW_ADAPTER="4",
     )
     result = subprocess.run(
-        [sys.executable, "bench/check.py", "--only", "adapters", "--rounds", "7", "--issues", "200",
-         "--history", str(history)],  # fmt: skip
+        [
+            sys.executable,
+            "bench/check.py",
+            "--only",
+            "adapters",
+            "--rounds",
+            "7",
+            "--issues",
+            "200",
+            "--history",
+            str(history),
+        ],  # fmt: skip
         cwd=BASE_DIR,
         env=env,
         capture_output=True,

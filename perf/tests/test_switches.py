@@ -93,7 +93,8 @@ def test_off_variant_turns_the_page_cache_reads_off_for_that_request_only(settin
 
 
 def test_adapter_validation_variant_overrides_the_setting(settings):
-    from pydantic import TypeAdapter, ValidationError as PydanticError
+    from pydantic import TypeAdapter
+    from pydantic import ValidationError as PydanticError
 
     from taskra_site.adapters import check_rows
 
