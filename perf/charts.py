@@ -3,7 +3,7 @@ worklogs/charts.py so both look alike in light and dark mode)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -48,7 +48,7 @@ def bars(
 
 
 def lines(
-    series: dict[str, Sequence[float | None]],
+    series: Mapping[str, Sequence[float | None]],
     *,
     title: str,
     chart_id: str,

@@ -28,16 +28,16 @@ def install_render_timing() -> None:
     @functools.wraps(original)
     def render(self: Any, context: Any = None, request: Any = None) -> Any:
         record = timing.active()
-        if record is None or getattr(_depth, "n", 0):
+        if record is None or getattr(_depth, "n", False):
             return original(self, context, request)
-        _depth.n = 1
+        _depth.n = True
         before_other = record.db_ns + record.cache_ns
         started = timing.now_ns()
         try:
             return original(self, context, request)
         finally:
             elapsed = timing.now_ns() - started
-            _depth.n = 0
+            _depth.n = False
             # Queries and cache reads a template triggers are reported as db/cache, not twice.
             record.render_ns += max(0, elapsed - (record.db_ns + record.cache_ns - before_other))
 

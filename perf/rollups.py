@@ -86,8 +86,9 @@ def _blob_key(size: int, start: int, index: int) -> str:
 class Recorder:
     """The in-process side: add requests, flush the changed slots now and then."""
 
-    def __init__(self, role: str = "web") -> None:
+    def __init__(self, role: str = "web", pid: int | None = None) -> None:
         self.role = role
+        self.pid = pid  # None: this process's (bench/perf_page.py simulates others)
         self.lock = threading.Lock()
         self.slots: dict[tuple[int, int], ProcessSlot] = {}
         self.next_flush = 0.0
@@ -163,7 +164,7 @@ class Recorder:
                         start,
                         slot,
                         {
-                            "pid": os.getpid(),
+                            "pid": self.pid or os.getpid(),
                             "role": self.role,
                             "at": now,
                             "process": dict(self.process),
