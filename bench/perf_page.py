@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=8)
     parser.add_argument("--routes", type=int, default=60)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--profile", action="store_true", help="print where perf_context's time goes")
     args = parser.parse_args()
     check.setup("bench_perf_page")
     from django.contrib.auth import get_user_model
@@ -60,6 +61,18 @@ def main() -> None:
         built.append(float(re.search(r"Built in ([0-9.]+) ms", text).group(1)))  # type: ignore[union-attr]
         totals.append(float(re.search(r"total;dur=([0-9.]+)", response["Server-Timing"]).group(1)))  # type: ignore[union-attr]
     built, totals = built[3:], totals[3:]
+    if args.profile:
+        import cProfile
+        import pstats
+
+        from perf.views import perf_context
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(5):
+            perf_context(rollups.now())
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
     print(f"machine: {machine()} (shared with other agents: figures are noisy)")
     print(
         f"{args.processes} processes x {args.routes} routes, a day of rollups: /perf/ built in "

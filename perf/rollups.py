@@ -1,6 +1,6 @@
-"""Per-minute and per-hour rollups of the request metrics in the shared cache: what /perf/ reads.
+"""Per-five-minute and per-hour rollups of the request metrics in the shared cache: what /perf/ reads.
 
-Each process adds its requests to in-memory slots (one per minute and one per hour) and writes each slot it
+Each process adds its requests to in-memory slots (one per five minutes and one per hour) and writes each slot it
 changed as one blob of its own at most every FLUSH_SECONDS; a process claims its index within a slot with an
 atomic counter, so no two processes overwrite each other and /perf/ reads them all with two MGETs. Nothing here
 touches the database. Works on Redis and on the local-memory cache (then it sees this process only).
@@ -9,6 +9,7 @@ touches the database. Works on Redis and on the local-memory cache (then it sees
 from __future__ import annotations
 
 import bisect
+import contextlib
 import heapq
 import os
 import threading
@@ -28,10 +29,13 @@ BUCKETS_MS: tuple[float, ...] = (
 COUNT, ERRORS, TOTAL_MS, QUERIES, SQL_MS, BYTES = range(6)
 FIRST_BUCKET = 6
 ROW_LEN = FIRST_BUCKET + len(BUCKETS_MS) + 1
-MINUTE, HOUR = 60, 3600
+# Five-minute slots for the last hour (12-13 blobs per process to merge, not 60) and hour slots for the day.
+SHORT, HOUR = 300, 3600
 FLUSH_SECONDS = 5.0
+# A slot this long past its end gets no more flushes (a process flushes at most FLUSH_SECONDS after a request).
+SETTLE_SECONDS = 3 * FLUSH_SECONDS
 SLOWEST_KEPT = 10
-KEEP = {MINUTE: 2 * HOUR + 300, HOUR: 2 * 86400 + 3600}
+KEEP = {SHORT: 2 * HOUR + 300, HOUR: 2 * 86400 + 3600}
 
 
 def bucket_index(ms: float) -> int:
@@ -54,7 +58,7 @@ class Slow:
 
 @dataclass
 class ProcessSlot:
-    """This process's figures for one slot (a minute or an hour)."""
+    """This process's figures for one slot (five minutes or an hour)."""
 
     rows: dict[str, list[float]] = field(default_factory=dict)
     slow: list[tuple[float, int, Slow]] = field(default_factory=list)
@@ -109,11 +113,11 @@ class Recorder:
         slow: Slow | None,
         now: float,
     ) -> None:
-        """Count one request in the current minute and hour."""
+        """Count one request in the current five-minute slot and hour."""
         key = row_key(route, method, variant)
         bucket = FIRST_BUCKET + bucket_index(ms)
         with self.lock:
-            for size_s in (MINUTE, HOUR):
+            for size_s in (SHORT, HOUR):
                 slot = self.slots.get((size_s, slot_start(now, size_s)))
                 if slot is None:
                     slot = self.slots[(size_s, slot_start(now, size_s))] = ProcessSlot()
@@ -151,8 +155,8 @@ class Recorder:
         with self.lock:
             dirty = [(k, s) for k, s in self.slots.items() if s.dirty]
             if not dirty and self.process:
-                # No request since the last flush: the memory figures still go out with the current minute.
-                key = (MINUTE, slot_start(now, MINUTE))
+                # No request since the last flush: the memory figures still go out with the current slot.
+                key = (SHORT, slot_start(now, SHORT))
                 slot = self.slots.setdefault(key, ProcessSlot())
                 dirty = [(key, slot)]
             payloads = []
@@ -180,6 +184,9 @@ class Recorder:
                 if slot.index is None:
                     slot.index = sharedcache.count_in_window(_count_key(size, start), KEEP[size])
                 sharedcache.set_value(_blob_key(size, start, slot.index), blob, KEEP[size])
+                if size == SHORT:  # the process's figures alone, for the perf page's process table
+                    figures = {k: blob[k] for k in ("pid", "role", "at", "process")}
+                    sharedcache.set_value(_process_key(start, slot.index), figures, KEEP[size])
         except CacheDown:
             for _size, _start, slot, _blob in payloads:
                 slot.dirty = True
@@ -197,34 +204,84 @@ class Recorder:
 web = Recorder("web")
 
 
-def read_blobs(size: int, starts: Iterable[int]) -> list[dict[str, Any]]:
-    """Return every process's blob for these slots (two MGETs)."""
+def read_blobs(size: int, starts: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+    """Return every process's blob for these slots, per slot start (two MGETs)."""
     starts = list(starts)
     try:
         counts = sharedcache.get_many([_count_key(size, s) for s in starts])
-        keys = [_blob_key(size, s, i) for s in starts for i in range(1, int(counts.get(_count_key(size, s), 0)) + 1)]
-        got = sharedcache.get_many(keys) if keys else {}
+        keyed = [
+            (s, _blob_key(size, s, i)) for s in starts for i in range(1, int(counts.get(_count_key(size, s), 0)) + 1)
+        ]
+        got = sharedcache.get_many([k for _s, k in keyed]) if keyed else {}
     except CacheDown:
-        return []
-    return [got[k] for k in keys if k in got]
+        return {}
+    out: dict[int, list[dict[str, Any]]] = {s: [] for s in starts}
+    for start, key in keyed:
+        if key in got:
+            out[start].append(got[key])
+    return out
+
+
+def _process_key(start: int, index: int) -> str:
+    return f"perf:p:{start}:{index}"
+
+
+def _merged_key(size: int, start: int) -> str:
+    return f"perf:m:{size}:{start}"
 
 
 def window(now: float, seconds: int) -> list[dict[str, Any]]:
-    """Return the blobs covering the last `seconds` (minute slots up to two hours, hour slots beyond)."""
-    size = MINUTE if seconds <= 2 * HOUR else HOUR
+    """Return blobs covering the last `seconds` (five-minute slots up to two hours, hour slots beyond).
+
+    A slot that ended SETTLE_SECONDS ago receives no more flushes: its processes' blobs are merged once, by
+    whichever reader comes first, into one shared blob, so a page view merges one blob per past slot however
+    many processes wrote it. Open slots are read per process.
+    """
+    size = SHORT if seconds <= 2 * HOUR else HOUR
     first = slot_start(now - seconds, size) + (size if seconds % size == 0 else 0)
-    return read_blobs(size, range(first, slot_start(now, size) + size, size))
+    starts = list(range(first, slot_start(now, size) + size, size))
+    closed = [s for s in starts if s + size + SETTLE_SECONDS <= now]
+    try:
+        merged = sharedcache.get_many([_merged_key(size, s) for s in closed])
+    except CacheDown:
+        merged = {}
+    out = [merged[_merged_key(size, s)] for s in closed if _merged_key(size, s) in merged]
+    missing = [s for s in closed if _merged_key(size, s) not in merged]
+    for start, blobs in read_blobs(size, missing).items():
+        blob = {
+            "rows": merge_rows(blobs),
+            "slow": slowest(blobs),
+            "at": max((b.get("at", 0) for b in blobs), default=0),
+        }
+        with contextlib.suppress(CacheDown):
+            sharedcache.set_value(_merged_key(size, start), blob, KEEP[size])
+        out.append(blob)
+    for blobs in read_blobs(size, [s for s in starts if s not in closed]).values():
+        out += blobs
+    return out
+
+
+def recent_processes(now: float, seconds: int = 900) -> list[dict[str, Any]]:
+    """Return the latest figures of each process that flushed in the last `seconds`."""
+    starts = list(range(slot_start(now - seconds, SHORT), slot_start(now, SHORT) + SHORT, SHORT))
+    try:
+        counts = sharedcache.get_many([_count_key(SHORT, s) for s in starts])
+        keys = [_process_key(s, i) for s in starts for i in range(1, int(counts.get(_count_key(SHORT, s), 0)) + 1)]
+        got = sharedcache.get_many(keys) if keys else {}
+    except CacheDown:
+        return []
+    blobs = [got[k] for k in keys if k in got]
+    return latest_processes(b for b in blobs if now - b.get("at", 0) < seconds and b.get("process"))
 
 
 def merge_rows(blobs: Iterable[Mapping[str, Any]]) -> dict[str, list[float]]:
     """Return the rows of these blobs summed per route|method|variant."""
-    out: dict[str, list[float]] = {}
+    grouped: dict[str, list[list[float]]] = {}
     for blob in blobs:
         for key, row in blob.get("rows", {}).items():
-            acc = out.setdefault(key, [0.0] * ROW_LEN)
-            for i, value in enumerate(row[:ROW_LEN]):
-                acc[i] += value
-    return out
+            grouped.setdefault(key, []).append(row)
+    # Column sums in C (sum over zip) rather than one Python addition per value: the perf page's main cost.
+    return {key: [sum(column) for column in zip(*rows, strict=True)] for key, rows in grouped.items()}
 
 
 def percentile(row: list[float], q: float) -> float:

@@ -82,9 +82,8 @@ def _route_table(rows: dict[str, list[float]]) -> list[dict[str, Any]]:
     per_route: dict[tuple[str, str], list[float]] = {}
     for key, row in rows.items():
         route, method, _variant = rollups.split_key(key)
-        acc = per_route.setdefault((route, method), [0.0] * rollups.ROW_LEN)
-        for i, value in enumerate(row):
-            acc[i] += value
+        acc = per_route.get((route, method))
+        per_route[(route, method)] = list(row) if acc is None else [a + b for a, b in zip(acc, row, strict=False)]
     out = []
     for (route, method), row in per_route.items():
         n = row[rollups.COUNT]
@@ -149,7 +148,7 @@ def perf_context(now: float) -> dict[str, Any]:
     hour_rows = rollups.merge_rows(hour_blobs)
     hour = _route_table(hour_rows)
     day = _route_table(rollups.merge_rows(day_blobs))
-    processes = rollups.latest_processes(b for b in hour_blobs if now - b.get("at", 0) < 900 and b.get("process"))
+    processes = rollups.recent_processes(now)
     cache = [{"page_type": t, **row, "ceiling": CEILINGS.get(t)} for t, row in pagecache.cache_metrics().items()]
     jobs = list(
         Job.objects.filter(state__in=[JobState.SUCCEEDED, JobState.SUCCEEDED_WITH_ERRORS], run_seconds__gt=0)
