@@ -29,8 +29,14 @@ class Switch(models.Model):
 
     name = models.CharField(max_length=32, choices=SwitchName.choices, unique=True)
     mode = models.CharField(max_length=8, choices=SwitchMode.choices, default=SwitchMode.SETTING)
-    variant_a = models.CharField(max_length=16, help_text="For on/off switches: on or off.")
-    variant_b = models.CharField(max_length=16, help_text="Adapter validation: shadow, skip or validate.")
+    variant_a = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="on or off (adapter validation: shadow, skip or validate); blank: on/shadow",
+    )
+    variant_b = models.CharField(
+        max_length=16, blank=True, help_text="The variant compared with A; blank: off (adapter validation: skip)"
+    )
     percent_b = models.PositiveSmallIntegerField(
         default=50,
         validators=[MinValueValidator(0), MaxValueValidator(100)],
@@ -46,6 +52,10 @@ class Switch(models.Model):
 
     def clean(self) -> None:
         allowed = SWITCH_VARIANTS.get(self.name, ())
+        if allowed:
+            # Blank variants: what the setting gives today (A) against turning the optimisation off (B).
+            self.variant_a = self.variant_a or allowed[0]
+            self.variant_b = self.variant_b or allowed[1]
         errors = {}
         for field in ("variant_a", "variant_b"):
             if getattr(self, field) not in allowed:

@@ -119,3 +119,20 @@ def test_requests_are_labelled_by_variant(client, alice, project_a, clock, setti
     client.get("/issues/?jql=project%3DDEMO")
     client.get("/issues/?jql=project%3DDEMO")
     assert REGISTRY.get_sample_value("taskra_request_duration_seconds_count", labels) == before + 2
+
+
+def test_blank_variants_default_to_the_setting_against_off(db):
+    switch = Switch(name="issue_lru", mode=SwitchMode.SPLIT, percent_b=10)
+    switch.full_clean()
+    assert (switch.variant_a, switch.variant_b) == ("on", "off")
+
+
+def test_admin_saves_a_switch_and_applies_it_in_this_process_at_once(client, admin_user, clock):
+    client.force_login(admin_user)
+    assert switches.choose("s") == {}
+    response = client.post(
+        "/admin/perf/switch/add/",
+        {"name": "gc_pause", "mode": SwitchMode.B, "variant_a": "", "variant_b": "", "percent_b": 50},
+    )
+    assert response.status_code == 302, response.content
+    assert switches.choose("s") == {"gc_pause": "off"}  # no wait for the interval: the admin forgot the cache
