@@ -9,7 +9,8 @@ PYTEST_ARGS ?=
 # Where settings.py keeps the SQLite database, uploads and the file broker (TASKRA_VAR_DIR overrides it).
 DATA_DIR := $(or $(TASKRA_VAR_DIR),var)
 
-.PHONY: venv run worker beat test lint format bench-adapters bench-api bench-cache bench-import bench-navigator bench-worklogs clean clean-data
+.PHONY: venv run worker beat test lint format bench-adapters bench-api bench-cache bench-import bench-navigator bench-worklogs \
+	bench-check bench-report bench-metrics clean clean-data
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,6 +70,19 @@ bench-navigator: venv
 
 bench-worklogs: venv
 	$(BIN)/python bench/worklog_reports.py
+
+# CI's benchmark guard (bench/check.py): quick paired ratios of each benchmark against bench/thresholds.toml; fails
+# on a regression beyond noise and appends the run to var/bench/history.jsonl. Runs on its own scratch database.
+bench-check: venv
+	env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL $(BIN)/python bench/check.py
+
+# The history of bench-check as an SVG trend (var/bench/trend.svg); /perf/ shows the same chart.
+bench-report: venv
+	$(BIN)/python bench/report.py
+
+# Overhead of the perf middleware on the cached issue page (docs/benchmarks/2026-12-01-metrics.md).
+bench-metrics: venv
+	env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL $(BIN)/python bench/metrics_overhead.py
 
 # The venv and tool caches only: your data in $(DATA_DIR)/ is kept (see clean-data).
 clean:

@@ -43,9 +43,12 @@ def _fresh_process_cache_state() -> Iterator[None]:
     # earlier test (same key, rolled-back data) must not leak into the next one.
     from issues import pagecache
     from issues.issuepage import cached as issuepage
+    from perf import switches
 
     pagecache.reset_state()
     issuepage.reset_state()
+    # No A/B switch, and no switch query appearing in a test's query count; perf/tests turn them on.
+    switches.hold(())
     yield
     pagecache.reset_state()
     issuepage.reset_state()

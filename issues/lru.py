@@ -16,6 +16,9 @@ class BoundedLRU:
         self.max_entries = max_entries
         self._data: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
+        # Lookups by get() that found / missed their key (the role memo's hit rate on /metrics and /perf/).
+        self.hits = 0
+        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._data)
@@ -24,7 +27,9 @@ class BoundedLRU:
         """Return the entry (marking it recently used), or default."""
         with self._lock:
             if key not in self._data:
+                self.misses += 1
                 return default
+            self.hits += 1
             self._data.move_to_end(key)
             return self._data[key]
 
@@ -63,8 +68,6 @@ class IssueLRU(BoundedLRU):
 
     def __init__(self, max_entries: int) -> None:
         super().__init__(max_entries)
-        self.hits = 0
-        self.misses = 0
 
     def put(self, key: str, issue_id: int, project_id: int, gens: tuple[int, ...], issue: Any) -> None:
         """Store an issue row read at these generations (global, issue, project)."""

@@ -185,3 +185,8 @@ def require_worklog_change(user: UserLike, *, author_id: int | None, project_id:
         raise PermissionDenied("Viewers cannot change worklogs.")
     if not can_change_worklog(role, author_id=author_id, user_id=user.pk):
         raise PermissionDenied("You can only change your own worklogs.")
+
+
+def may_view_performance(user: Any) -> bool:
+    """Return whether the user may see the operations views (/perf/, /metrics): active staff."""
+    return bool(getattr(user, "is_active", False) and getattr(user, "is_staff", False))

@@ -40,6 +40,8 @@ from django.db.models import QuerySet
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
+from taskra_site import switches
+
 logger = logging.getLogger("taskra.adapters")
 
 JSON_OPTIONS = orjson.OPT_UTC_Z  # "…Z" for UTC like pydantic's dump_json, so both agree byte for byte
@@ -78,7 +80,7 @@ def gc_paused() -> Iterator[None]:
     Building thousands of dicts (none of them in reference cycles) otherwise triggers repeated
     collections. Only the caller that paused it resumes it, so nested uses never leave it off.
     """
-    if not gc.isenabled():
+    if not gc.isenabled() or switches.is_off("gc_pause"):
         yield
         return
     gc.disable()
@@ -306,7 +308,11 @@ def check_rows(validator: TypeAdapter, data: Any, *, name: str, validate: bool |
     counted, and the caller gets its rows as usual.
     """
     if validate is None:
-        if settings.TASKRA_ADAPTER_VALIDATE:
+        # The live A/B switch (perf app) overrides the settings for this request: skip, validate or shadow.
+        variant = switches.current("adapter_validation")
+        if variant == "skip":
+            return
+        if settings.TASKRA_ADAPTER_VALIDATE or variant == "validate":
             validate = True
         else:
             rate = settings.TASKRA_ADAPTER_SHADOW_RATE

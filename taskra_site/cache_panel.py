@@ -5,11 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 from debug_toolbar.panels import Panel
+from django.conf import settings
 from django.utils.html import format_html, format_html_join
 
 from issues import pagecache
+from issues.issuepage.cached import issue_lru, role_memo
 from issues.pagecache import metrics
+from taskra_site import sharedcache
 from taskra_site.adapters import shadow_validation_counts
+
+
+def why_off(variants: dict[str, str]) -> str:
+    """Return why the page cache does not serve this request ("" when it does)."""
+    if settings.TASKRA_PAGE_CACHE is False:
+        return "off: TASKRA_PAGE_CACHE=0 turns it off"
+    if settings.TASKRA_PAGE_CACHE is None and sharedcache.is_process_local():
+        return (
+            "off: the local-memory cache is private to each process, so a Celery worker's writes could not retire "
+            "its pages; set REDIS_URL (or TASKRA_PAGE_CACHE=1 to force it in a single process)"
+        )
+    if variants.get("page_cache") == "off":
+        return "off for this request: the A/B switch page_cache put this session in its off variant"
+    return ""
+
+
+def _rate(hits: int, misses: int) -> str:
+    return f"{hits / (hits + misses):.1%}" if hits + misses else "–"
 
 
 class PageCachePanel(Panel):
@@ -35,6 +56,12 @@ class PageCachePanel(Panel):
                 "totals": pagecache.cache_metrics(),
                 "enabled": pagecache.page_cache_enabled(),
                 "shadow": shadow_validation_counts(),
+                "why_off": why_off(getattr(request, "taskra_variants", {}) or {}),
+                "variants": dict(getattr(request, "taskra_variants", {}) or {}),
+                "memos": {
+                    "issue_lru": (issue_lru.hits, issue_lru.misses, len(issue_lru)),
+                    "role_memo": (role_memo.hits, role_memo.misses, len(role_memo)),
+                },
             }
         )
 
@@ -49,6 +76,13 @@ class PageCachePanel(Panel):
     def content(self) -> str:
         stats = self.get_stats()
         shadow = stats.get("shadow") or {}
+        memos = stats.get("memos") or {}
+        memo_rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((name, h, m, _rate(h, m), size) for name, (h, m, size) in memos.items()),
+        )
+        variants = ", ".join(f"{k}={v}" for k, v in sorted((stats.get("variants") or {}).items())) or "none"
         request_rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -75,18 +109,22 @@ class PageCachePanel(Panel):
             ),
         )
         return format_html(
-            "<p>Page cache {}.</p>"
+            "<p>Page cache {}.</p><p>A/B variants of this request: {}.</p>"
             "<h4>This request</h4><table><thead><tr><th>Page</th><th>Hits</th><th>Misses</th><th>Rebuilds</th>"
             "<th>Waits</th><th>Errors</th><th>Rebuild ms</th></tr></thead><tbody>{}</tbody></table>"
             "<h4>All processes (Redis counters)</h4><table><thead><tr><th>Page</th><th>Hits</th><th>Misses</th>"
             "<th>Rebuilds</th><th>Waits</th><th>Errors</th><th>Hit rate</th><th>Avg rebuild ms</th></tr></thead>"
             "<tbody>{}</tbody></table>"
             "<h4>Shadow validation of trusted reads (this process)</h4>"
-            "<p>{} rows checked in {} batches, {} failed (logged on taskra.adapters).</p>",
-            "on" if stats.get("enabled") else "off (local-memory cache; set TASKRA_PAGE_CACHE to force)",
+            "<p>{} rows checked in {} batches, {} failed (logged on taskra.adapters).</p>"
+            "<h4>In-process memos (this process, since it started)</h4><table><thead><tr><th>Memo</th><th>Hits</th>"
+            "<th>Misses</th><th>Hit rate</th><th>Entries</th></tr></thead><tbody>{}</tbody></table>",
+            stats.get("why_off") or "on",
+            variants,
             request_rows,
             total_rows,
             shadow.get("rows", 0),
             shadow.get("batches", 0),
             shadow.get("failed_rows", 0),
+            memo_rows,
         )

@@ -49,9 +49,13 @@ INSTALLED_APPS = [
     "notifications",
     "imports",
     "api",
+    "perf",
 ]
 
 MIDDLEWARE = [
+    # Request metrics, Server-Timing, the slow-request log and each request's A/B variants (perf/middleware.py):
+    # first, so its total covers every other middleware.
+    "perf.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # NUL or an unpaired surrogate in the URL, a cookie or a form: a clear 400 before any session or database read.
     "taskra_site.middleware.UnstorableInputMiddleware",
@@ -288,7 +292,8 @@ if ENABLE_DEBUG_TOOLBAR:
     INSTALLED_APPS.append("debug_toolbar")
     MIDDLEWARE.insert(0, "debug_toolbar.middleware.DebugToolbarMiddleware")
     INTERNAL_IPS = ["127.0.0.1", "::1"]
-    DEBUG_TOOLBAR_CONFIG = {"IS_RUNNING_TESTS": False}
+    # Collapsed: open, the toolbar covers the navigator's last columns and the JQL Search button.
+    DEBUG_TOOLBAR_CONFIG = {"IS_RUNNING_TESTS": False, "SHOW_COLLAPSED": True}
     # Page-cache hits, misses and rebuild times (issues/pagecache/metrics.py) next to the default panels.
     from debug_toolbar.settings import PANELS_DEFAULTS
 
@@ -342,3 +347,17 @@ EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
     "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
 )
+
+# Operations (perf app, docs/operations.md). Request metrics and rollups for /perf/ (TASKRA_METRICS), the
+# Server-Timing header (TASKRA_SERVER_TIMING), requests logged as slow on taskra.perf.slow from this many ms,
+# the bearer token a Prometheus scraper sends to /metrics (empty: staff sessions only), and how long a process
+# keeps the A/B switches before reading them again.
+TASKRA_METRICS = env_bool("TASKRA_METRICS", True)
+TASKRA_SERVER_TIMING = env_bool("TASKRA_SERVER_TIMING", True)
+TASKRA_SLOW_REQUEST_MS = env_int("TASKRA_SLOW_REQUEST_MS", 1000, minimum=1)
+TASKRA_METRICS_TOKEN = env_str("TASKRA_METRICS_TOKEN", "")
+TASKRA_SWITCH_CACHE_SECONDS = env_int("TASKRA_SWITCH_CACHE_SECONDS", 10, minimum=0)
+# prometheus-client's multiprocess mode: set it (an empty directory, wiped at each deploy) for gunicorn and Celery.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
+# The CI benchmark check's history (bench/check.py appends, /perf/ and `make bench-report` read).
+TASKRA_BENCH_HISTORY = env_str("TASKRA_BENCH_HISTORY", str(VAR_DIR / "bench" / "history.jsonl"))

@@ -14,6 +14,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("worklogs.urls")),
     path("", include("notifications.urls")),
     path("", include("imports.urls")),
+    path("", include("perf.urls")),
 ]
 
 if settings.ENABLE_DEBUG_TOOLBAR:

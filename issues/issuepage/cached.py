@@ -34,7 +34,7 @@ from issues.pagecache.generations import outbox_seen_empty
 from issues.pagecache.metrics import count
 from issues.permissions import UserLike, can_admin_in, can_edit_in, project_role
 from issues.selectors import issue_edit_choices, issue_ids_by_key, issue_page_data, issue_with_joins
-from taskra_site import sharedcache
+from taskra_site import sharedcache, switches
 from taskra_site.sharedcache import CacheDown
 
 logger = logging.getLogger("taskra.cache")
@@ -95,7 +95,7 @@ def get_cached_issue(key: str) -> Issue | None:
     row comes from the database. Returns a shallow copy: callers may modify it.
     """
     key = key.upper()
-    if not pagecache.page_cache_enabled():
+    if not pagecache.page_cache_reads_enabled("issue") or switches.is_off("issue_lru"):
         return issue_with_joins(key=key)
     entry = issue_lru.peek(key)
     try:
@@ -147,7 +147,7 @@ def get_cached_issue_page(*, key: str, user: UserLike, time_zone: str) -> IssueP
     non-members (the caller answers 404), and a hit with data/body None when the page itself is not
     cached (the caller renders it with the role it already has). None means: take the slow path.
     """
-    if not pagecache.page_cache_enabled() or not user.is_authenticated:
+    if not pagecache.page_cache_reads_enabled("issue") or switches.is_off("issue_lru") or not user.is_authenticated:
         return None
     entry = issue_lru.peek(key.upper())
     if entry is None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from issues.pagecache.generations import current_generations, gen_keys, page_cache_enabled
+from issues.pagecache.generations import current_generations, gen_keys, page_cache_reads_enabled
 from issues.pagecache.metrics import PAGE_TYPES, count
 from taskra_site import sharedcache
 from taskra_site.sharedcache import CacheDown
@@ -102,7 +102,7 @@ def get_or_build_entry(entry: Entry, builder: Callable[[], T], *, timeout: int |
     One process rebuilds a missing entry while the others wait for it (up to
     STAMPEDE_WAIT_SECONDS). When the cache is unavailable the page is built from the database.
     """
-    if not page_cache_enabled():
+    if not page_cache_reads_enabled(entry.page_type):
         return builder()
     try:
         key = entry.key(current_generations(entry.issue_ids, entry.project_ids))

@@ -40,7 +40,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from issues.models import CacheBump
-from taskra_site import sharedcache
+from taskra_site import sharedcache, switches
 from taskra_site.sharedcache import CacheDown
 
 logger = logging.getLogger("taskra.cache")
@@ -97,6 +97,17 @@ def page_cache_enabled() -> bool:
     if settings.TASKRA_PAGE_CACHE is not None:
         return bool(settings.TASKRA_PAGE_CACHE)
     return not sharedcache.is_process_local()
+
+
+def page_cache_reads_enabled(page_type: str = "") -> bool:
+    """Return whether this request reads (and fills) shared page entries: the setting, then its live A/B switch.
+
+    Only reads follow the switch: writes bump generations whenever page_cache_enabled() says so, so a request
+    in the "off" variant never leaves a stale entry for the others.
+    """
+    if not page_cache_enabled() or switches.is_off("page_cache"):
+        return False
+    return not (page_type == "navigator" and switches.is_off("navigator_cache"))
 
 
 def issue_gen_key(issue_id: int) -> str:

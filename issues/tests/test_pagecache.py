@@ -187,6 +187,8 @@ def test_debug_toolbar_panel_shows_request_and_shared_counts(rf):
     panel.generate_stats(request, response)
     assert panel.nav_subtitle == "1 hits, 1 misses"
     assert "All processes (Redis counters)" in panel.content
+    # The in-process memos' counters show too (issue LRU, role memo).
+    assert "<td>issue_lru</td>" in panel.content and "<td>role_memo</td>" in panel.content
     assert "<td>issue</td><td>1</td><td>1</td><td>1</td>" in panel.content
     # The adapters' shadow validation counts show beside the cache's (this process's counters).
     shadow = shadow_validation_counts()

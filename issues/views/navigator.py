@@ -171,7 +171,7 @@ def cached_result_page(
     decide when the page goes stale.
     """
     jql = str(query.get("jql") or "")
-    if is_time_relative(jql) or not pagecache.page_cache_enabled():
+    if is_time_relative(jql) or not pagecache.page_cache_reads_enabled("navigator"):
         return builder()
     visible, scoped = navigator_project_ids(user=user, jql=jql)
     return pagecache.get_or_build_results(

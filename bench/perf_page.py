@@ -1,0 +1,85 @@
+"""Cost of the staff performance page (/perf/) with a day of rollups from several processes.
+
+`python bench/perf_page.py [--processes 8] [--routes 60]`: fills the shared cache (local memory, this process)
+with the rollups `--processes` web processes would write over the last 24 hours for `--routes` routes (every
+minute of the last hour, every hour of the day), then times GET /perf/ as a staff user: the page's own build
+time and the request's Server-Timing total, median of 30. The page reads no issue table, so the number of issues
+does not enter; the database holds none here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import check  # noqa: E402
+from bench._common import machine  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--processes", type=int, default=8)
+    parser.add_argument("--routes", type=int, default=60)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--profile", action="store_true", help="print where perf_context's time goes")
+    args = parser.parse_args()
+    check.setup("bench_perf_page")
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from perf import rollups
+
+    rng = random.Random(1)
+    now = rollups.now()
+    routes = [f"app{i % 6}:route{i}" for i in range(args.routes)]
+    for p in range(args.processes):
+        recorder = rollups.Recorder("web", pid=100_000 + p)
+        recorder.note_process(rss=200 * 2**20, cpu=100.0, lru_hits=900, lru_misses=100, role_hits=50, role_misses=5)
+        for minute in range(24 * 60, -1, -1):
+            at = now - minute * 60
+            # Every route gets requests each minute of the last hour; the rest of the day, a route per minute.
+            chosen = routes if minute <= 60 else [routes[minute % len(routes)]]
+            for route in chosen:
+                ms = rng.lognormvariate(3, 1)
+                recorder.add(route=route, method="GET", variant="-", ms=ms, error=False, queries=4, sql_ms=ms / 3,
+                             size=20000, slow=None, now=at)  # fmt: skip
+            recorder.flush(at)
+    staff = get_user_model().objects.create_superuser("perfbench", "perf@example.com", "perf-bench-pass")
+    client = Client()
+    client.force_login(staff)
+    built, totals = [], []
+    for _ in range(args.runs + 3):
+        response = client.get("/perf/")
+        assert response.status_code == 200
+        text = response.content.decode()
+        built.append(float(re.search(r"Built in ([0-9.]+) ms", text).group(1)))  # type: ignore[union-attr]
+        totals.append(float(re.search(r"total;dur=([0-9.]+)", response["Server-Timing"]).group(1)))  # type: ignore[union-attr]
+    built, totals = built[3:], totals[3:]
+    if args.profile:
+        import cProfile
+        import pstats
+
+        from perf.views import perf_context
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(5):
+            perf_context(rollups.now())
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+    print(f"machine: {machine()} (shared with other agents: figures are noisy)")
+    print(
+        f"{args.processes} processes x {args.routes} routes, a day of rollups: /perf/ built in "
+        f"{statistics.median(built):.1f} ms (median of {args.runs}; min {min(built):.1f}, max {max(built):.1f}), "
+        f"whole request {statistics.median(totals):.1f} ms (Server-Timing total; min {min(totals):.1f})"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""The CI benchmark check's history: one JSON object per run in var/bench/history.jsonl (bench/check.py writes it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+
+def history_path() -> Path:
+    """Return where the history lives (settings.TASKRA_BENCH_HISTORY)."""
+    return Path(settings.TASKRA_BENCH_HISTORY)
+
+
+def read_history(path: Path | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """Return the last `limit` runs, oldest first; unreadable lines are skipped (a run killed mid-write)."""
+    path = path or history_path()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()[-limit:]
+    except OSError:
+        return []
+    runs = []
+    for line in lines:
+        try:
+            run = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(run, dict) and isinstance(run.get("ratios"), dict):
+            runs.append(run)
+    return runs
+
+
+def append_run(run: dict[str, Any], path: Path | None = None) -> None:
+    """Append one run as a JSON line (created with its folder)."""
+    path = path or history_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(run, sort_keys=True) + "\n")
+
+
+def trend_series(runs: list[dict[str, Any]]) -> dict[str, list[float | None]]:
+    """Return each ratio's values over the runs (None where a run lacks it)."""
+    names = sorted({name for run in runs for name in run["ratios"]})
+    return {name: [run["ratios"].get(name) for run in runs] for name in names}
