@@ -229,6 +229,7 @@ class IssueAdminForm(forms.ModelForm):
                 apply_validation_errors_to_form(self, exc)
         return data
 
+
 # An issue key as typed in a search box: project key, dash, number (surrounding spaces allowed).
 ISSUE_KEY_TERM = re.compile(r"\s*([A-Za-z][A-Za-z0-9_]*)-([0-9]{1,9})\s*")
 

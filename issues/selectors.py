@@ -24,7 +24,7 @@ from issues.fields import (
     NAVIGATOR_ROW_FIELDS,
     SORT_FIELDS,
 )
-from issues.jql import ALIASES, check_values, compile_jql, order_expressions, project_scope
+from issues.jql import ALIASES, compile_checked, compile_jql, order_expressions, project_scope
 from issues.keyset import CursorError, keyset_page
 from issues.models import Comment, Issue, Priority, Project, SavedFilter, Status
 from issues.permissions import visible_project_ids
@@ -193,8 +193,7 @@ def navigator_search(
 ) -> tuple[QuerySet[Issue], list[str]]:
     """Return (the visible issues matching the JQL, their order_by strings); raise JQLError or NavigatorError."""
 
-    compiled = compile_jql(jql, user=user)
-    check_values(compiled, user=user)
+    compiled = compile_checked(jql, user=user)
     order = navigator_order(compiled_order=compiled.order_by, sort=sort, direction=direction, group_by=group_by)
     return issues_visible_to(user).filter(compiled.q), order
 

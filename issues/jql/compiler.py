@@ -31,6 +31,7 @@ from issues.jql.language import (
     _id_or_none,
     _none_q,
 )
+from issues.jql.values import ResolvedValues
 from issues.models import Comment, Issue, Priority, Project, Status
 from issues.permissions import known_users_q
 
@@ -47,9 +48,11 @@ def _worklogs() -> QuerySet:
 class Compiler(DateFunctions):
     """Turn a lark parse tree into a Q; every problem becomes a JQLError with a position."""
 
-    def __init__(self, *, user: Any, now: dt.datetime) -> None:
+    def __init__(self, *, user: Any, now: dt.datetime, resolved: ResolvedValues | None = None) -> None:
         self.user = user
         self.now = now
+        # The ids check_values found for the named values (compile_checked): compiled as plain id lists.
+        self.resolved = resolved
         self.tz = user_zone(user)
         self.refs: list[ValueRef] = []
 
@@ -345,20 +348,25 @@ class Compiler(DateFunctions):
             q |= Q(pk=pk)
         return q
 
-    def choice_ids(self, spec: FieldSpec, values: list[Val]) -> QuerySet:
+    def choice_ids(self, spec: FieldSpec, values: list[Val]) -> QuerySet | list[int]:
 
         model = getattr(models, spec.model)
         q = Q(pk__in=[])
+        ids: set[int] = set()
         for value in values:
             text = self.plain(value, spec)
             if not (spec.model == "Resolution" and text.strip().lower() == "unresolved"):
                 self.refs.append(ValueRef(spec.name, spec.model, text.strip(), value.pos))
+                if self.resolved is not None:
+                    ids |= self.resolved.lookup(spec.model, text)
             if spec.model == "Project":
                 q |= _project_q(text)
             elif spec.model == "Resolution" and text.strip().lower() == "unresolved":
                 continue  # handled below
             else:
                 q |= self._name_or_id_q(text)
+        if self.resolved is not None:
+            return sorted(ids)
         return model.objects.filter(q).values("pk")
 
     def match_unresolved(self, spec: FieldSpec, values: list[Val]) -> bool:
@@ -396,7 +404,10 @@ class Compiler(DateFunctions):
                 continue
             names.append(self.plain(value, FIELDS["assignee"]).strip())
             self.refs.append(ValueRef(self.user_field_name(path), "User", names[-1], value.pos))
-        if names:
+        if names and self.resolved is not None:
+            ids = sorted({pk for name in names for pk in self.resolved.lookup("User", name)})
+            parts.append(Q(**{f"{path}_id__in": ids}))
+        elif names:
             match = Q()
             for name in names:
                 match |= Q(username__iexact=name) | Q(email__iexact=name) | Q(profile__display_name__iexact=name)

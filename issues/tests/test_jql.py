@@ -14,7 +14,15 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from issues.jql import CompiledJQL, JQLError, compile_jql, is_time_relative, is_user_relative, jql_queryset
+from issues.jql import (
+    CompiledJQL,
+    JQLError,
+    compile_checked,
+    compile_jql,
+    is_time_relative,
+    is_user_relative,
+    jql_queryset,
+)
 from issues.models import Comment, Issue, IssueType, Priority, Resolution, Status
 from issues.services import issue_update
 from issues.tests.conftest import postgres_only
@@ -613,3 +621,23 @@ def test_is_time_relative_and_is_user_relative(text, clock, viewer):
     # are keyed by the viewer.
     assert is_time_relative(text) is clock
     assert is_user_relative(text) is viewer
+
+
+def test_named_values_compile_to_plain_ids_not_subqueries(demo, alice, dave):
+    # The planner sees `assignee_id IN (<id>)`: with a subquery over users it guessed, and walked the whole
+    # `updated` index for someone with no issues. Same for projects, statuses and the other lookups.
+    qs = jql_queryset('assignee = "Dave Davis" AND project = DEMO AND status != Done', user=alice)
+    sql, params = qs.query.sql_with_params()
+    assert "auth_user" not in sql and "issues_project" not in sql and "issues_status" not in sql
+    assert dave.pk in params
+    assert set(qs.values_list("key", flat=True)) == keyset("assignee = dave AND status != Done", alice)
+
+
+def test_unknown_values_match_nothing_when_not_strict(demo, alice, bob):
+    # validateQuery=warn: bob (OPS only) naming alice's project or a stranger gets nothing, not everything.
+    for text in ("project = DEMO", "assignee = nobody-at-all", "assignee != nobody-at-all AND project = DEMO"):
+        compiled = compile_checked(text, user=bob, strict=False)
+        assert not Issue.objects.filter(compiled.q, project__key="DEMO").exists(), text
+    # ... while strict compiling says the value does not exist for them, as for a typo.
+    with pytest.raises(JQLError, match="does not exist"):
+        compile_checked("project = DEMO", user=bob)
