@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet, Value
 
 from accounts.models import display_name_of
+from issues import pagecache
 from issues.adapters import (
     ISSUE_DETAIL,
     PAGE_COMMENTS,
@@ -24,7 +26,15 @@ from issues.fields import (
     NAVIGATOR_ROW_FIELDS,
     SORT_FIELDS,
 )
-from issues.jql import ALIASES, compile_checked, compile_jql, order_expressions, project_scope
+from issues.jql import (
+    ALIASES,
+    compile_checked,
+    compile_jql,
+    is_time_relative,
+    is_user_relative,
+    order_expressions,
+    project_scope,
+)
 from issues.keyset import CursorError, keyset_page
 from issues.models import Comment, Issue, Priority, Project, SavedFilter, Status
 from issues.permissions import visible_project_ids
@@ -395,3 +405,26 @@ def navigator_project_ids(*, user: Any, jql: str) -> tuple[list[int], list[int]]
         .values_list("pk", "in_scope")
     )
     return [pk for pk, _ in rows], [pk for pk, scoped in rows if scoped]
+
+
+def cached_result_page(
+    *, user: Any, query: dict[str, Any], builder: Callable[[], dict[str, Any]], variant: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Return a result page (navigator or API search) from the shared page cache, saying what the query depends on.
+
+    JQL relative to the clock (now(), startOfDay(), -7d) is never cached, since its results change without
+    any write; JQL using currentUser() adds the user to the key; only the projects the query can match
+    decide when the page goes stale.
+    """
+    jql = str(query.get("jql") or "")
+    if is_time_relative(jql) or not pagecache.page_cache_enabled():
+        return builder()
+    visible, scoped = navigator_project_ids(user=user, jql=jql)
+    return pagecache.get_or_build_results(
+        visible_project_ids=visible,
+        scoped_project_ids=scoped,
+        viewer_id=user.pk if is_user_relative(jql) else None,
+        query=query,
+        builder=builder,
+        variant=variant,
+    )
