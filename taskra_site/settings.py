@@ -276,4 +276,6 @@ TASKRA_API_RATE_LIMIT = env_int("TASKRA_API_RATE_LIMIT", 600, minimum=1)
 TASKRA_API_RATE_WINDOW = env_int("TASKRA_API_RATE_WINDOW", 60, minimum=1)
 TASKRA_API_MAX_BODY_BYTES = env_int("TASKRA_API_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 TASKRA_API_MAX_RESULTS = env_int("TASKRA_API_MAX_RESULTS", 100, minimum=1)
+# Issue rows per timesheet page: a busy week's further rows are on the next pages (day totals count them all).
+TASKRA_TIMESHEET_ROWS = env_int("TASKRA_TIMESHEET_ROWS", 100, minimum=1)
 TASKRA_API_TOKEN_CACHE_SECONDS = env_int("TASKRA_API_TOKEN_CACHE_SECONDS", 30, minimum=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 from urllib.parse import urlencode
@@ -97,11 +98,13 @@ def timesheet(request: HttpRequest) -> HttpResponse:
     errors: list[str] = []
     monday = week_start(today)
     target = settings.TASKRA_HOURS_PER_DAY * 3600
+    page = 1
     if form.is_valid():
         chosen = form.cleaned_data["week"] or form.cleaned_data["date"]
         if chosen:
             monday = week_start(chosen)
         target = form.cleaned_data["target"]
+        page = form.cleaned_data["page"] or 1
     else:
         errors = _form_errors(form)
         if not form.errors.get("target") and form.cleaned_data.get("target"):
@@ -117,6 +120,7 @@ def timesheet(request: HttpRequest) -> HttpResponse:
 
     context = {
         **data,
+        **_row_page(data["rows"], page=page, url=lambda p: week_url(monday) + f"&page={p}"),
         "errors": errors,
         "monday": monday,
         "sunday": monday + dt.timedelta(days=6),
@@ -133,6 +137,27 @@ def timesheet(request: HttpRequest) -> HttpResponse:
         "log_form": LogWorkForm(initial={"day": today if monday <= today <= monday + dt.timedelta(days=6) else monday}),
     }
     return render(request, "worklogs/timesheet.html", context)
+
+
+def _row_page(rows: list[dict[str, Any]], *, page: int, url: Callable[[int], str]) -> dict[str, Any]:
+    """Return the context for one page of timesheet rows: at most TASKRA_TIMESHEET_ROWS, and links to the others.
+
+    A week with thousands of issues would otherwise render megabytes of inputs; the totals still count all rows.
+    """
+    size = settings.TASKRA_TIMESHEET_ROWS
+    pages = max(1, -(-len(rows) // size))
+    page = min(page, pages)
+    first = (page - 1) * size
+    shown = rows[first : first + size]
+    return {
+        "rows": shown,
+        "row_count": len(rows),
+        "row_first": first + 1,
+        "row_last": first + len(shown),
+        "rows_before_url": url(page - 1) if page > 1 else None,
+        "rows_after_url": url(page + 1) if page < pages else None,
+        "rows_after": len(rows) - first - len(shown),
+    }
 
 
 def _week_query(monday: dt.date, target: str) -> str:
