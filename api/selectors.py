@@ -15,7 +15,7 @@ from accounts.models import user_zone
 from api.adapters import COMMENT_COLUMNS, WORKLOG_COLUMNS
 from api.errors import ISSUE_NOT_FOUND, ApiError, jql_error
 from api.models import ApiToken
-from issues.jql import JQLError, compile_checked, order_expressions
+from issues.jql import JQLError, jql_search, order_expressions
 from issues.keyset import CursorError, keyset_page
 from issues.models import Comment, Issue, Project
 from issues.permissions import visible_project_ids
@@ -92,10 +92,9 @@ def search_queryset(*, user: Any, jql: str, strict: bool = True) -> tuple[QueryS
     strict=False (validateQuery=warn/none) skips the check that named values exist: they then match nothing.
     """
     try:
-        compiled = compile_checked(jql, user=user, strict=strict)
+        return jql_search(jql, user=user, strict=strict)
     except JQLError as exc:
         raise jql_error(exc, jql) from None
-    return issues_visible_to(user).filter(compiled.q), compiled.order_by
 
 
 @dataclass

@@ -28,10 +28,10 @@ from issues.fields import (
 )
 from issues.jql import (
     ALIASES,
-    compile_checked,
     compile_jql,
     is_time_relative,
     is_user_relative,
+    jql_search,
     order_expressions,
     project_scope,
 )
@@ -138,7 +138,7 @@ def issue_edit_choices(*, project_id: int) -> dict[str, list[Any]]:
 NAVIGATOR_PAGE_SIZE = 50
 NAVIGATOR_MAX_PAGE_SIZE = 200
 # Counting stops here: "10,000+ issues" costs the same at a million matches.
-NAVIGATOR_COUNT_CAP = 10_000
+NAVIGATOR_COUNT_CAP = 1_000
 
 # Group by a column: rows sort by the field's first sort path (issues.fields), groups follow.
 NAVIGATOR_GROUPS = {name: FIELDS_BY_NAME[name].sort[0][0] for name in ("status", "assignee")}
@@ -203,9 +203,9 @@ def navigator_search(
 ) -> tuple[QuerySet[Issue], list[str]]:
     """Return (the visible issues matching the JQL, their order_by strings); raise JQLError or NavigatorError."""
 
-    compiled = compile_checked(jql, user=user)
-    order = navigator_order(compiled_order=compiled.order_by, sort=sort, direction=direction, group_by=group_by)
-    return issues_visible_to(user).filter(compiled.q), order
+    queryset, compiled_order = jql_search(jql, user=user)
+    order = navigator_order(compiled_order=compiled_order, sort=sort, direction=direction, group_by=group_by)
+    return queryset, order
 
 
 def navigator_rows(pks: list[int], *, columns: list[str]) -> list[dict[str, Any]]:

@@ -79,6 +79,8 @@ __all__ = [
     "compile_checked",
     "compile_jql",
     "jql_queryset",
+    "jql_search",
+    "searchable_issues",
     "order_expressions",
     "is_time_relative",
     "is_user_relative",
@@ -123,7 +125,7 @@ def compile_jql(
         raise JQLError("The query is nested too deeply.", None, "Remove some parentheses or NOTs.") from exc
     except (OverflowError, ValueError) as exc:
         raise JQLError("A value in the query is out of range.", None, DATE_HINT) from exc
-    return CompiledJQL(q=q, order_by=order, sort=shown, values=tuple(compiler.refs))
+    return CompiledJQL(q=q, order_by=order, sort=shown, values=tuple(compiler.refs), walk=compiler.walk)
 
 
 def compile_checked(text: str, *, user: Any, now: dt.datetime | None = None, strict: bool = True) -> CompiledJQL:
@@ -159,13 +161,36 @@ def order_expressions(order_by: list[str]) -> list[Any]:
     return result
 
 
+def searchable_issues(user: Any, base: QuerySet | None = None, *, walk: bool = False) -> QuerySet:
+    """Return the issues of the user's projects for a search, the project ids written out (one small query).
+
+    As a membership subquery the planner cannot tell that the projects cover nearly every row, and pairs each
+    of them with the other conditions (a BitmapAnd over 25,000 rows per project for an assignee with no issues).
+    walk=True (a common `text ~` term) tests the projects as `project_id + 0`: PostgreSQL then walks the sort
+    order's index and stops after one page, where it would fetch every issue by the (project, status) index and
+    sort them, misled by its estimate that the text matches almost nothing (measured 2.6 s against 1.3 ms).
+    """
+    ids = sorted(visible_project_ids(user).values_list("project_id", flat=True)) if user is not None else []
+    queryset = base if base is not None else Issue.objects.all()
+    if walk:
+        return queryset.alias(visible_project=F("project_id") + 0).filter(visible_project__in=ids)
+    return queryset.filter(project_id__in=ids)
+
+
+def jql_search(
+    text: str, *, user: Any, strict: bool = True, base: QuerySet | None = None
+) -> tuple[QuerySet, list[str]]:
+    """Return (the issues the user may see that match the JQL, unordered; its order_by strings).
+
+    The one search path of the navigator, the REST API, bulk changes and worklog filters; raise JQLError.
+    """
+    compiled = compile_checked(text, user=user, strict=strict)
+    return searchable_issues(user, base, walk=compiled.walk).filter(compiled.q), compiled.order_by
+
+
 def jql_queryset(text: str, *, user: Any, base: QuerySet | None = None, now: dt.datetime | None = None) -> QuerySet:
     """Return the issues the user may see that match the JQL, ordered; raise JQLError for bad input."""
 
     compiled = compile_checked(text, user=user, now=now)
-    qs = base if base is not None else Issue.objects.all()
-    return (
-        qs.filter(project_id__in=visible_project_ids(user))
-        .filter(compiled.q)
-        .order_by(*order_expressions(compiled.order_by))
-    )
+    queryset = searchable_issues(user, base, walk=compiled.walk).filter(compiled.q)
+    return queryset.order_by(*order_expressions(compiled.order_by))
