@@ -284,4 +284,6 @@ TASKRA_API_MAX_BODY_BYTES = env_int("TASKRA_API_MAX_BODY_BYTES", 1024 * 1024, mi
 TASKRA_API_MAX_RESULTS = env_int("TASKRA_API_MAX_RESULTS", 100, minimum=1)
 # Issue rows per timesheet page: a busy week's further rows are on the next pages (day totals count them all).
 TASKRA_TIMESHEET_ROWS = env_int("TASKRA_TIMESHEET_ROWS", 100, minimum=1)
+# Rows per page of a time report's table (a month by issue can hold thousands); CSV/JSON exports hold them all.
+TASKRA_REPORT_ROWS = env_int("TASKRA_REPORT_ROWS", 200, minimum=1)
 TASKRA_API_TOKEN_CACHE_SECONDS = env_int("TASKRA_API_TOKEN_CACHE_SECONDS", 30, minimum=0)

@@ -204,6 +204,8 @@ class WorklogFilterForm(DateRangeMixin, forms.Form):
 
 class ReportForm(WorklogFilterForm):
     group = forms.ChoiceField(choices=[(g, g) for g in GROUPS], required=False)
+    # Which page of rows (TASKRA_REPORT_ROWS each); the totals, chart and exports cover every row.
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
 
     def clean_group(self) -> str:
         return self.cleaned_data.get("group") or "project"

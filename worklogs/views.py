@@ -120,7 +120,9 @@ def timesheet(request: HttpRequest) -> HttpResponse:
 
     context = {
         **data,
-        **_row_page(data["rows"], page=page, url=lambda p: week_url(monday) + f"&page={p}"),
+        **_row_page(
+            data["rows"], page=page, size=settings.TASKRA_TIMESHEET_ROWS, url=lambda p: week_url(monday) + f"&page={p}"
+        ),
         "errors": errors,
         "monday": monday,
         "sunday": monday + dt.timedelta(days=6),
@@ -139,12 +141,12 @@ def timesheet(request: HttpRequest) -> HttpResponse:
     return render(request, "worklogs/timesheet.html", context)
 
 
-def _row_page(rows: list[dict[str, Any]], *, page: int, url: Callable[[int], str]) -> dict[str, Any]:
-    """Return the context for one page of timesheet rows: at most TASKRA_TIMESHEET_ROWS, and links to the others.
+def _row_page(rows: list[Any], *, page: int, size: int, url: Callable[[int], str]) -> dict[str, Any]:
+    """Return the context for one page of table rows (at most `size`) and the links to the pages around it.
 
-    A week with thousands of issues would otherwise render megabytes of inputs; the totals still count all rows.
+    A busy week's timesheet or a month's report by issue would otherwise render thousands of rows (megabytes
+    of HTML, most of the response time); the callers' totals still count every row.
     """
-    size = settings.TASKRA_TIMESHEET_ROWS
     pages = max(1, -(-len(rows) // size))
     page = min(page, pages)
     first = (page - 1) * size
@@ -415,10 +417,18 @@ def time_report_view(request: HttpRequest) -> HttpResponseBase:
     }
     if not res.errors and res.flt is not None:
         report = time_report(user=request.user, flt=res.flt, group=group)
+        query = _without(request, "page")
+        shown = _row_page(
+            report.rows,
+            page=form.cleaned_data.get("page") or 1,
+            size=settings.TASKRA_REPORT_ROWS,
+            url=lambda p: f"?{query}&page={p}",
+        )
         context.update(
             {
+                **shown,
                 "report": report,
-                "rows": [{"row": r, "text": format_duration(r.seconds)} for r in report.rows],
+                "rows": [{"row": r, "text": format_duration(r.seconds)} for r in shown["rows"]],
                 "total_text": format_duration(report.total),
                 "chart": bar_chart(
                     [(r.key if group == "issue" else r.label, r.seconds) for r in report.rows[:60]],
