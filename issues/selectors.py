@@ -36,6 +36,7 @@ from issues.jql import (
     project_scope,
 )
 from issues.keyset import CursorError, keyset_page
+from issues.lookups import LOOKUP_FIELDS, attach_lookups, lookup_rows
 from issues.models import Comment, Issue, Priority, Project, SavedFilter, Status
 from issues.permissions import visible_project_ids
 
@@ -61,6 +62,8 @@ ISSUE_JOINS = (
     "reporter__profile",
     "parent",
 )
+# ISSUE_JOINS without the lookup tables issues.lookups keeps per process.
+ISSUE_PERSON_JOINS = tuple(j for j in ISSUE_JOINS if j not in LOOKUP_FIELDS)
 
 
 def issue_with_joins(*, pk: int | None = None, key: str | None = None, user: Any | None = None) -> Issue | None:
@@ -70,6 +73,12 @@ def issue_with_joins(*, pk: int | None = None, key: str | None = None, user: Any
     """
     queryset = Issue.objects.all() if user is None else issues_visible_to(user)
     lookup = {"pk": pk} if pk is not None else {"key": (key or "").upper()}
+    rows = lookup_rows()
+    if rows is not None:
+        # Types, statuses, priorities and resolutions from the per-process rows: a 7-table join instead of 12.
+        issue = queryset.select_related(*ISSUE_PERSON_JOINS).filter(**lookup).first()
+        if issue is None or attach_lookups(issue, rows):
+            return issue
     return queryset.select_related(*ISSUE_JOINS).filter(**lookup).first()
 
 
@@ -122,9 +131,10 @@ def issue_edit_choices(*, project_id: int) -> dict[str, list[Any]]:
     )
     # The assignee editor offers active members; a current assignee who is not one stays offered, labelled
     # (inactive) or (not a member), so that submitting the editor never unassigns silently.
+    rows = lookup_rows()  # in their model's order, as the queries below return them
     return {
-        "statuses": list(Status.objects.only("id", "name", "category")),
-        "priorities": list(Priority.objects.only("id", "name", "color")),
+        "statuses": list(rows["status"].values()) if rows else list(Status.objects.only("id", "name", "category")),
+        "priorities": list(rows["priority"].values()) if rows else list(Priority.objects.only("id", "name", "color")),
         "members": [u for u in users if u.is_active],
         "member_ids": [u.pk for u in users if u.is_active],
         "inactive_member_ids": [u.pk for u in users if not u.is_active],
