@@ -40,7 +40,7 @@ def main() -> None:
     from django.test import Client
     from django.utils import timezone
 
-    from issues.jql import compile_jql, jql_search
+    from issues.jql import check_values, compile_jql, jql_search
     from issues.keyset import keyset_page
     from issues.models import Issue, Project
     from issues.selectors import NAVIGATOR_COUNT_CAP, issues_visible_to
@@ -76,9 +76,10 @@ def main() -> None:
         return page(f"/browse/{key}")()
 
     def old_engine(jql: str) -> Callable[[], object]:
-        # The previous shape: compile without resolved ids (subqueries), count the matches up to the cap.
+        # The previous shape: values checked, then compiled as subqueries, visibility as a membership subquery.
         def run() -> object:
             compiled = compile_jql(jql, user=demo, now=now)
+            check_values(compiled, user=demo)
             qs = issues_visible_to(demo).filter(compiled.q)
             ids = keyset_page(qs.only("id"), compiled.order_by, cursor=None, size=50).rows
             return ids, qs.order_by()[: NAVIGATOR_COUNT_CAP + 1].count()
@@ -86,6 +87,7 @@ def main() -> None:
         return run
 
     def new_engine(jql: str) -> Callable[[], object]:
+        # Today's navigator_search: ids resolved, projects written out, common text terms walked.
         def run() -> object:
             qs, order = jql_search(jql, user=demo)
             ids = keyset_page(qs.only("id"), order, cursor=None, size=50).rows
