@@ -4,20 +4,22 @@ may show to a caller, and searches (offset pages for `search`, keyset pages for 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
+from accounts.models import user_zone
 from api.adapters import COMMENT_COLUMNS, WORKLOG_COLUMNS
 from api.errors import ISSUE_NOT_FOUND, ApiError, jql_error
 from api.models import ApiToken
-from issues.jql import JQLError, check_values, compile_jql, order_expressions
+from issues.jql import JQLError, jql_search, order_expressions
 from issues.keyset import CursorError, keyset_page
 from issues.models import Comment, Issue, Project
 from issues.permissions import visible_project_ids
-from issues.selectors import issue_key_alias_for_user, issue_with_joins, issues_visible_to
+from issues.selectors import cached_result_page, issue_key_alias_for_user, issue_with_joins, issues_visible_to
 from worklogs.models import Worklog
 
 MAX_ID = 2**63
@@ -95,12 +97,9 @@ def search_queryset(*, user: Any, jql: str, strict: bool = True) -> tuple[QueryS
     strict=False (validateQuery=warn/none) skips the check that named values exist: they then match nothing.
     """
     try:
-        compiled = compile_jql(jql, user=user)
-        if strict:
-            check_values(compiled, user=user)
+        return jql_search(jql, user=user, strict=strict)
     except JQLError as exc:
         raise jql_error(exc, jql) from None
-    return issues_visible_to(user).filter(compiled.q), compiled.order_by
 
 
 @dataclass
@@ -110,21 +109,60 @@ class SearchPage:
     next_token: str | None = None
 
 
+class _Search:
+    """One search's queryset, compiled at most once and only when a cache entry has to be built.
+
+    Results go through the navigator's page cache (issues.selectors.cached_result_page): keyed by the projects
+    the caller may see, the query and the caller's time zone (dates without a time are days in it), retired
+    by writes to the projects the query can match. A JQL error raises from the builder and is never cached.
+    """
+
+    def __init__(self, *, user: Any, jql: str, strict: bool) -> None:
+        self.user, self.jql, self.strict = user, jql, strict
+        self._compiled: tuple[QuerySet[Issue], list[str]] | None = None
+
+    @property
+    def compiled(self) -> tuple[QuerySet[Issue], list[str]]:
+        if self._compiled is None:
+            self._compiled = search_queryset(user=self.user, jql=self.jql, strict=self.strict)
+        return self._compiled
+
+    def cached(self, builder: Callable[[], Any], **query: Any) -> Any:
+        query = {"api": "search", "jql": self.jql, "strict": self.strict, **query}
+        return cached_result_page(user=self.user, query=query, builder=builder, variant=[str(user_zone(self.user))])
+
+
 def search_offset(*, user: Any, jql: str, start: int, size: int, strict: bool = True) -> SearchPage:
-    """Return the ids of one offset page of a search and the total (two queries: the page, the count)."""
-    queryset, order = search_queryset(user=user, jql=jql, strict=strict)
-    ids = list(queryset.order_by(*order_expressions(order)).values_list("id", flat=True)[start : start + size])
-    return SearchPage(ids=ids, total=queryset.order_by().count())
+    """Return the ids of one offset page of a search and the exact total, each from the page cache when there.
+
+    The total stays exact (Jira's clients page "until total", and the jira library reads it once): it is
+    cached apart from the pages, so paging through a large result counts it once per change of its projects.
+    """
+    search = _Search(user=user, jql=jql, strict=strict)
+
+    def page_ids() -> list[int]:
+        queryset, order = search.compiled
+        return list(queryset.order_by(*order_expressions(order)).values_list("id", flat=True)[start : start + size])
+
+    ids = search.cached(page_ids, start=start, size=size)
+    total = search.cached(lambda: search.compiled[0].order_by().count(), part="total")
+    return SearchPage(ids=ids, total=total)
 
 
 def search_keyset(*, user: Any, jql: str, token: str | None, size: int) -> SearchPage:
     """Return the ids of one keyset page of a search and the next page's token (issues.keyset cursors)."""
-    queryset, order = search_queryset(user=user, jql=jql)
-    try:
-        page = keyset_page(queryset.only("id"), order, cursor=token or None, size=size)
-    except CursorError as exc:
-        raise ApiError(400, [f"Invalid nextPageToken: {exc}"]) from None
-    return SearchPage(ids=[row.pk for row in page.rows], total=None, next_token=page.next_cursor)
+    search = _Search(user=user, jql=jql, strict=True)
+
+    def page() -> tuple[list[int], str | None]:
+        queryset, order = search.compiled
+        try:
+            found = keyset_page(queryset.only("id"), order, cursor=token or None, size=size)
+        except CursorError as exc:
+            raise ApiError(400, [f"Invalid nextPageToken: {exc}"]) from None
+        return [row.pk for row in found.rows], found.next_cursor
+
+    ids, next_token = search.cached(page, token=token or "", size=size)
+    return SearchPage(ids=ids, total=None, next_token=next_token)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ changelists never COUNT a million-row table (see taskra_site.pagination.Estimate
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -275,6 +276,10 @@ class IssueAdminForm(forms.ModelForm):
         return data
 
 
+# An issue key as typed in a search box: project key, dash, number (surrounding spaces allowed).
+ISSUE_KEY_TERM = re.compile(r"\s*([A-Za-z][A-Za-z0-9_]*)-([0-9]{1,9})\s*")
+
+
 @admin.register(Issue)
 class IssueAdmin(DeletesHistoryMixin, BigTableAdmin):
     form = IssueAdminForm
@@ -282,8 +287,9 @@ class IssueAdmin(DeletesHistoryMixin, BigTableAdmin):
     list_display = ("key", "summary", "type", "status", "priority", "assignee", "time_spent_display", "updated")
     list_select_related = ("type", "status", "priority", "assignee")
     list_filter = ("project", "type", "status__category", "status", "priority", "resolution")
-    # "=key" is one unique-index probe; summary search scans, so it comes second.
-    search_fields = ("=key", "summary")
+    # A term shaped like an issue key is answered by get_search_results with one probe of the unique key
+    # index; any other term searches summaries (a scan, like Django's default search).
+    search_fields = ("summary",)
     autocomplete_fields = ("assignee", "reporter", "parent", "labels")
     readonly_fields = (
         "key",
@@ -326,6 +332,18 @@ class IssueAdmin(DeletesHistoryMixin, BigTableAdmin):
         return format_html_join(
             " · ", '<a href="{}?issue__id__exact={}">{}</a>', ((reverse(u), obj.pk, name) for u, name in links)
         )
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        """Return the issue with this key for a key-shaped term ("demo-0042" finds DEMO-42), else summary matches.
+
+        Keys are stored upper-case with the plain number, so the normalised key is an exact match on the unique
+        index; Django's case-insensitive "=key" compares UPPER(key) and scans the table (plus the summary scan
+        it ORs in).
+        """
+        match = ISSUE_KEY_TERM.fullmatch(search_term)
+        if match is None:
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.filter(key=f"{match.group(1).upper()}-{int(match.group(2))}"), False
 
     def get_fieldsets(self, request: HttpRequest, obj: Issue | None = None) -> Any:
         return self.add_fieldsets if obj is None else self.fieldsets

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 from django.http import Http404
 
 from accounts.models import display_name_of
+from issues import pagecache
 from issues.adapters import (
     ISSUE_DETAIL,
     PAGE_ATTACHMENTS,
@@ -27,8 +29,17 @@ from issues.fields import (
     NAVIGATOR_ROW_FIELDS,
     SORT_FIELDS,
 )
-from issues.jql import ALIASES, check_values, compile_jql, order_expressions, project_scope
+from issues.jql import (
+    ALIASES,
+    compile_jql,
+    is_time_relative,
+    is_user_relative,
+    jql_search,
+    order_expressions,
+    project_scope,
+)
 from issues.keyset import CursorError, keyset_page
+from issues.lookups import LOOKUP_FIELDS, attach_lookups, lookup_rows
 from issues.models import (
     Attachment,
     Comment,
@@ -67,6 +78,8 @@ ISSUE_JOINS = (
     "reporter__profile",
     "parent",
 )
+# ISSUE_JOINS without the lookup tables issues.lookups keeps per process.
+ISSUE_PERSON_JOINS = tuple(j for j in ISSUE_JOINS if j not in LOOKUP_FIELDS)
 
 
 def issue_with_joins(*, pk: int | None = None, key: str | None = None, user: Any | None = None) -> Issue | None:
@@ -76,6 +89,12 @@ def issue_with_joins(*, pk: int | None = None, key: str | None = None, user: Any
     """
     queryset = Issue.objects.all() if user is None else issues_visible_to(user)
     lookup = {"pk": pk} if pk is not None else {"key": (key or "").upper()}
+    rows = lookup_rows()
+    if rows is not None:
+        # Types, statuses, priorities and resolutions from the per-process rows: a 7-table join instead of 12.
+        issue = queryset.select_related(*ISSUE_PERSON_JOINS).filter(**lookup).first()
+        if issue is None or attach_lookups(issue, rows):
+            return issue
     return queryset.select_related(*ISSUE_JOINS).filter(**lookup).first()
 
 
@@ -230,11 +249,18 @@ def issue_edit_choices(*, project: Project, status_id: int) -> dict[str, list[An
     )
     # The assignee editor offers active members; a current assignee who is not one stays offered, labelled
     # (inactive) or (not a member), so that submitting the editor never unassigns silently.
+    rows = lookup_rows()  # in their model's order, as the queries below return them
     return {
+        # The current status and those the workflow allows next, in workflow order (lookup rows cached per process).
         "statuses": sorted(
-            Status.objects.filter(pk__in=allowed).only("id", "name", "category"), key=lambda s: order.get(s.pk, -1)
-        ),
-        "priorities": list(Priority.objects.only("id", "name", "color")),
+            (
+                s
+                for s in (rows["status"].values() if rows else Status.objects.only("id", "name", "category"))
+                if s.pk in allowed
+            ),
+            key=lambda s: order.get(s.pk, -1),
+        ),  # fmt: skip
+        "priorities": list(rows["priority"].values()) if rows else list(Priority.objects.only("id", "name", "color")),
         "members": [u for u in users if u.is_active],
         "member_ids": [u.pk for u in users if u.is_active],
         "inactive_member_ids": [u.pk for u in users if not u.is_active],
@@ -248,7 +274,7 @@ def issue_edit_choices(*, project: Project, status_id: int) -> dict[str, list[An
 NAVIGATOR_PAGE_SIZE = 50
 NAVIGATOR_MAX_PAGE_SIZE = 200
 # Counting stops here: "10,000+ issues" costs the same at a million matches.
-NAVIGATOR_COUNT_CAP = 10_000
+NAVIGATOR_COUNT_CAP = 1_000
 
 # Group by a column: rows sort by the field's first sort path (issues.fields), groups follow.
 NAVIGATOR_GROUPS = {name: FIELDS_BY_NAME[name].sort[0][0] for name in ("status", "assignee")}
@@ -338,10 +364,9 @@ def navigator_search(
 ) -> tuple[QuerySet[Issue], list[str]]:
     """Return (the visible issues matching the JQL, their order_by strings); raise JQLError or NavigatorError."""
 
-    compiled = compile_jql(jql, user=user)
-    check_values(compiled, user=user)
-    order = navigator_order(compiled_order=compiled.order_by, sort=sort, direction=direction, group_by=group_by)
-    return issues_visible_to(user).filter(compiled.q), order
+    queryset, compiled_order = jql_search(jql, user=user)
+    order = navigator_order(compiled_order=compiled_order, sort=sort, direction=direction, group_by=group_by)
+    return queryset, order
 
 
 def navigator_rows(pks: list[int], *, columns: list[str]) -> list[dict[str, Any]]:
@@ -553,3 +578,26 @@ def navigator_project_ids(*, user: Any, jql: str) -> tuple[list[int], list[int]]
         .values_list("pk", "in_scope")
     )
     return [pk for pk, _ in rows], [pk for pk, scoped in rows if scoped]
+
+
+def cached_result_page(
+    *, user: Any, query: dict[str, Any], builder: Callable[[], dict[str, Any]], variant: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Return a result page (navigator or API search) from the shared page cache, saying what the query depends on.
+
+    JQL relative to the clock (now(), startOfDay(), -7d) is never cached, since its results change without
+    any write; JQL using currentUser() adds the user to the key; only the projects the query can match
+    decide when the page goes stale.
+    """
+    jql = str(query.get("jql") or "")
+    if is_time_relative(jql) or not pagecache.page_cache_reads_enabled("navigator"):
+        return builder()
+    visible, scoped = navigator_project_ids(user=user, jql=jql)
+    return pagecache.get_or_build_results(
+        visible_project_ids=visible,
+        scoped_project_ids=scoped,
+        viewer_id=user.pk if is_user_relative(jql) else None,
+        query=query,
+        builder=builder,
+        variant=variant,
+    )

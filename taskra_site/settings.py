@@ -103,7 +103,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # A file, not :memory:, so a live Celery worker in the tests can share the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / env_str("TEST_DATABASE_NAME", "test_taskra.sqlite3"))}
-elif env_str("TEST_DATABASE_NAME", ""):
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not env_bool("TASKRA_PG_JIT", False):
+    # PostgreSQL's JIT compiles any query whose estimated cost is high, and a `text ~` or LIKE estimate is
+    # often far off: measured 600-770 ms of compilation on 15 ms queries (docs/benchmarks/2026-12-01-engine.md).
+    # Short interactive queries never repay it; TASKRA_PG_JIT=1 turns it back on (e.g. for reporting replicas).
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options["options"] = f"{options.get('options', '')} -c jit=off".strip()
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3" and env_str("TEST_DATABASE_NAME", ""):
     # Lets parallel runs on one PostgreSQL server use separate test databases.
     DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -319,6 +325,10 @@ TASKRA_API_RATE_LIMIT = env_int("TASKRA_API_RATE_LIMIT", 600, minimum=1)
 TASKRA_API_RATE_WINDOW = env_int("TASKRA_API_RATE_WINDOW", 60, minimum=1)
 TASKRA_API_MAX_BODY_BYTES = env_int("TASKRA_API_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 TASKRA_API_MAX_RESULTS = env_int("TASKRA_API_MAX_RESULTS", 100, minimum=1)
+# Issue rows per timesheet page: a busy week's further rows are on the next pages (day totals count them all).
+TASKRA_TIMESHEET_ROWS = env_int("TASKRA_TIMESHEET_ROWS", 100, minimum=1)
+# Rows per page of a time report's table (a month by issue can hold thousands); CSV/JSON exports hold them all.
+TASKRA_REPORT_ROWS = env_int("TASKRA_REPORT_ROWS", 200, minimum=1)
 TASKRA_API_TOKEN_CACHE_SECONDS = env_int("TASKRA_API_TOKEN_CACHE_SECONDS", 30, minimum=0)
 
 # Notifications (notifications/, docs/notifications.md): e-mail goes out as one digest per person per batch window

@@ -81,6 +81,8 @@ class TimesheetForm(forms.Form):
     week = forms.CharField(required=False, max_length=10)
     date = forms.DateField(required=False)
     target = DurationField(required=False)
+    # Which page of issue rows (TASKRA_TIMESHEET_ROWS each); the day and week totals always count every row.
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
 
     def clean_week(self) -> dt.date | None:
         text = self.cleaned_data.get("week")
@@ -202,6 +204,8 @@ class WorklogFilterForm(DateRangeMixin, forms.Form):
 
 class ReportForm(WorklogFilterForm):
     group = forms.ChoiceField(choices=[(g, g) for g in GROUPS], required=False)
+    # Which page of rows (TASKRA_REPORT_ROWS each); the totals, chart and exports cover every row.
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
 
     def clean_group(self) -> str:
         return self.cleaned_data.get("group") or "project"

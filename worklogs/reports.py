@@ -15,7 +15,6 @@ from accounts.models import display_name, display_name_of
 from issues.durations import format_duration
 from issues.models import Issue
 from issues.permissions import visible_project_ids
-from taskra_site.links import issue_url
 from worklogs.models import Worklog
 from worklogs.selectors import TicketFilter, WorklogFilter, day_bounds, worklogs_in_range
 
@@ -30,7 +29,6 @@ class ReportRow:
     label: str
     seconds: int
     count: int
-    url: str = ""
 
 
 @dataclass
@@ -99,7 +97,8 @@ def time_report(*, user: Any, flt: WorklogFilter, group: str) -> Report:
         found = _grouped(
             qs.values("issue_id").annotate(**agg, key=Max("issue__key"), summary=Max("issue__summary")).order_by()
         )
-        rows = [ReportRow(r["key"], r["summary"], r["seconds"], r["n"], url=issue_url(r["key"])) for r in found]
+        # Links are made by the page for the rows it shows (a month can hold thousands of issues).
+        rows = [ReportRow(r["key"], r["summary"], r["seconds"], r["n"]) for r in found]
         rows.sort(key=lambda row: issue_key_order(row.key))
     else:
         found = _grouped(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 from urllib.parse import urlencode
@@ -98,11 +99,13 @@ def timesheet(request: HttpRequest) -> HttpResponse:
     errors: list[str] = []
     monday = week_start(today)
     target = settings.TASKRA_HOURS_PER_DAY * 3600
+    page = 1
     if form.is_valid():
         chosen = form.cleaned_data["week"] or form.cleaned_data["date"]
         if chosen:
             monday = week_start(chosen)
         target = form.cleaned_data["target"]
+        page = form.cleaned_data["page"] or 1
     else:
         errors = _form_errors(form)
         if not form.errors.get("target") and form.cleaned_data.get("target"):
@@ -118,6 +121,9 @@ def timesheet(request: HttpRequest) -> HttpResponse:
 
     context = {
         **data,
+        **_row_page(
+            data["rows"], page=page, size=settings.TASKRA_TIMESHEET_ROWS, url=lambda p: week_url(monday) + f"&page={p}"
+        ),
         "errors": errors,
         "monday": monday,
         "sunday": monday + dt.timedelta(days=6),
@@ -134,6 +140,27 @@ def timesheet(request: HttpRequest) -> HttpResponse:
         "log_form": LogWorkForm(initial={"day": today if monday <= today <= monday + dt.timedelta(days=6) else monday}),
     }
     return render(request, "worklogs/timesheet.html", context)
+
+
+def _row_page(rows: list[Any], *, page: int, size: int, url: Callable[[int], str]) -> dict[str, Any]:
+    """Return the context for one page of table rows (at most `size`) and the links to the pages around it.
+
+    A busy week's timesheet or a month's report by issue would otherwise render thousands of rows (megabytes
+    of HTML, most of the response time); the callers' totals still count every row.
+    """
+    pages = max(1, -(-len(rows) // size))
+    page = min(page, pages)
+    first = (page - 1) * size
+    shown = rows[first : first + size]
+    return {
+        "rows": shown,
+        "row_count": len(rows),
+        "row_first": first + 1,
+        "row_last": first + len(shown),
+        "rows_before_url": url(page - 1) if page > 1 else None,
+        "rows_after_url": url(page + 1) if page < pages else None,
+        "rows_after": len(rows) - first - len(shown),
+    }
 
 
 def _week_query(monday: dt.date, target: str) -> str:
@@ -391,10 +418,18 @@ def time_report_view(request: HttpRequest) -> HttpResponseBase:
     }
     if not res.errors and res.flt is not None:
         report = time_report(user=request.user, flt=res.flt, group=group)
+        query = _without(request, "page")
+        shown = _row_page(
+            report.rows,
+            page=form.cleaned_data.get("page") or 1,
+            size=settings.TASKRA_REPORT_ROWS,
+            url=lambda p: f"?{query}&page={p}",
+        )
         context.update(
             {
+                **shown,
                 "report": report,
-                "rows": [{"row": r, "text": format_duration(r.seconds)} for r in report.rows],
+                "rows": [{"row": r, "text": format_duration(r.seconds)} for r in shown["rows"]],
                 "total_text": format_duration(report.total),
                 "chart": bar_chart(
                     [(r.key if group == "issue" else r.label, r.seconds) for r in report.rows[:60]],

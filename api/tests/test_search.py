@@ -10,9 +10,13 @@ import json
 
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
+from django.test.utils import CaptureQueriesContext, override_settings
+
+from issues.tests.conftest import reset_all
 
 pytestmark = pytest.mark.django_db
+
+LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api-search-test"}}
 
 
 @pytest.fixture
@@ -128,3 +132,24 @@ def test_search_jql_returns_ids_only_unless_fields_are_asked(client, demo_issues
     assert all(set(i) == {"id"} for i in body["issues"]) and len(body["issues"]) == 2
     bad = client.get("/rest/api/2/search/jql", {"nextPageToken": "garbage"}, **as_alice)
     assert bad.status_code == 400 and bad.json()["errorMessages"][0].startswith("Invalid nextPageToken")
+
+
+def test_search_results_come_from_the_page_cache_until_a_write(
+    client, demo_issues, project_a, make_issue, as_alice, as_bob, django_capture_on_commit_callbacks
+):
+    # The navigator's result cache: a repeated search runs no issue query; a new DEMO issue (a write through
+    # the services) retires it; bob (OPS only) is told DEMO does not exist, never served alice's entry.
+    params = {"jql": "project = DEMO ORDER BY key ASC", "maxResults": 3, "fields": "summary"}
+    with override_settings(CACHES=LOCMEM, TASKRA_PAGE_CACHE=True):
+        reset_all()
+        first = client.get("/rest/api/2/search", params, **as_alice).json()
+        with CaptureQueriesContext(connection) as ctx:
+            again = client.get("/rest/api/2/search", params, **as_alice).json()
+        assert again == first and first["total"] == 7
+        searched = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"] or "OFFSET" in q["sql"]]
+        assert searched == []  # neither the page nor the total was queried again
+        assert client.get("/rest/api/2/search", params, **as_bob).status_code == 400
+        with django_capture_on_commit_callbacks(execute=True):
+            make_issue(project_a, summary="One more")
+        assert client.get("/rest/api/2/search", params, **as_alice).json()["total"] == 8
+        reset_all()

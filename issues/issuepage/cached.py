@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from accounts.models import user_zone
-from issues import pagecache
+from issues import lookups, pagecache
 from issues.forms import CommentForm, WorklogForm
 from issues.issuepage.html import NotShareable, personalize_html, render_block, shareable_html
 from issues.issuepage.links import LINKS_PLACEHOLDER, fill_links
@@ -51,9 +51,10 @@ role_memo = BoundedLRU(4096)
 
 
 def reset_state() -> None:
-    """Forget the hot rows and memoised roles of this process (tests: a fresh process)."""
+    """Forget the hot rows, memoised roles and lookup rows of this process (tests: a fresh process)."""
     issue_lru.clear()
     role_memo.clear()
+    lookups.reset_state()
 
 
 def issue_page_entry(issue: Issue, *, body_for: tuple[str | None, str, int | None] | None = None) -> pagecache.Entry:

@@ -57,7 +57,7 @@ from issues.jql.grammar import (
 )
 from issues.jql.language import ALIASES, DEFAULT_ORDER, FIELD_NAMES, FIELDS
 from issues.jql.scope import is_time_relative, is_user_relative, project_scope
-from issues.jql.values import check_values
+from issues.jql.values import ResolvedValues, check_values, resolve_values
 from issues.models import Issue
 from issues.permissions import visible_project_ids
 
@@ -74,9 +74,13 @@ __all__ = [
     "CompiledJQL",
     "JQLError",
     "ValueRef",
+    "ResolvedValues",
     "check_values",
+    "compile_checked",
     "compile_jql",
     "jql_queryset",
+    "jql_search",
+    "searchable_issues",
     "order_expressions",
     "is_time_relative",
     "is_user_relative",
@@ -84,8 +88,14 @@ __all__ = [
 ]
 
 
-def compile_jql(text: str, *, user: Any, now: dt.datetime | None = None) -> CompiledJQL:
-    """Parse JQL text and return its Q and order_by; raise JQLError (and nothing else) for bad input."""
+def compile_jql(
+    text: str, *, user: Any, now: dt.datetime | None = None, resolved: ResolvedValues | None = None
+) -> CompiledJQL:
+    """Parse JQL text and return its Q and order_by; raise JQLError (and nothing else) for bad input.
+
+    Without `resolved`, named values (users, projects, statuses, ...) compile to subqueries and the database
+    is not touched; with the ids resolve_values found, they compile to plain id lists (compile_checked).
+    """
     if not isinstance(text, str):
         raise JQLError("The query must be text.")
     if len(text) > MAX_QUERY_LENGTH:
@@ -102,7 +112,7 @@ def compile_jql(text: str, *, user: Any, now: dt.datetime | None = None) -> Comp
         raise _translate_parse_error(exc, text) from None
     except (LarkError, RecursionError) as exc:
         raise JQLError("Could not parse the query.", None, "Check the parentheses and quotes.") from exc
-    compiler = Compiler(user=user, now=now)
+    compiler = Compiler(user=user, now=now, resolved=resolved)
     expr_node, order_node = tree.children
     # maybe_placeholders: an absent ORDER BY is None; lark's types do not say so.
     assert order_node is None or isinstance(order_node, Tree), "the order rule is a tree"
@@ -115,7 +125,26 @@ def compile_jql(text: str, *, user: Any, now: dt.datetime | None = None) -> Comp
         raise JQLError("The query is nested too deeply.", None, "Remove some parentheses or NOTs.") from exc
     except (OverflowError, ValueError) as exc:
         raise JQLError("A value in the query is out of range.", None, DATE_HINT) from exc
-    return CompiledJQL(q=q, order_by=order, sort=shown, values=tuple(compiler.refs))
+    return CompiledJQL(q=q, order_by=order, sort=shown, values=tuple(compiler.refs), walk=compiler.walk)
+
+
+def compile_checked(text: str, *, user: Any, now: dt.datetime | None = None, strict: bool = True) -> CompiledJQL:
+    """Compile the query with its named values replaced by their ids; raise JQLError for bad input.
+
+    Every search (navigator, API, bulk, worklog filters) compiles through here: `assignee = ann` becomes
+    `assignee_id IN (42)`, a value PostgreSQL has statistics for, where a subquery over users made it guess
+    (and walk the whole `updated` index for someone with no issues). strict=False (the API's
+    validateQuery=warn/none) lets unknown values through: they then match nothing. Costs one parse more than
+    compile_jql (well under a millisecond) plus the small queries check_values makes.
+    """
+    now = now or timezone.now()
+    if timezone.is_naive(now):
+        now = timezone.make_aware(now, dt.UTC)
+    compiled = compile_jql(text, user=user, now=now)
+    if not compiled.values:
+        return compiled
+    resolved = check_values(compiled, user=user) if strict else resolve_values(compiled, user=user)
+    return compile_jql(text, user=user, now=now, resolved=resolved)
 
 
 def order_expressions(order_by: list[str]) -> list[Any]:
@@ -132,14 +161,36 @@ def order_expressions(order_by: list[str]) -> list[Any]:
     return result
 
 
+def searchable_issues(user: Any, base: QuerySet | None = None, *, walk: bool = False) -> QuerySet:
+    """Return the issues of the user's projects for a search, the project ids written out (one small query).
+
+    As a membership subquery the planner cannot tell that the projects cover nearly every row, and pairs each
+    of them with the other conditions (a BitmapAnd over 25,000 rows per project for an assignee with no issues).
+    walk=True (a common `text ~` term) tests the projects as `project_id + 0`: PostgreSQL then walks the sort
+    order's index and stops after one page, where it would fetch every issue by the (project, status) index and
+    sort them, misled by its estimate that the text matches almost nothing (measured 2.6 s against 1.3 ms).
+    """
+    ids = sorted(visible_project_ids(user).values_list("project_id", flat=True)) if user is not None else []
+    queryset = base if base is not None else Issue.objects.all()
+    if walk:
+        return queryset.alias(visible_project=F("project_id") + 0).filter(visible_project__in=ids)
+    return queryset.filter(project_id__in=ids)
+
+
+def jql_search(
+    text: str, *, user: Any, strict: bool = True, base: QuerySet | None = None
+) -> tuple[QuerySet, list[str]]:
+    """Return (the issues the user may see that match the JQL, unordered; its order_by strings).
+
+    The one search path of the navigator, the REST API, bulk changes and worklog filters; raise JQLError.
+    """
+    compiled = compile_checked(text, user=user, strict=strict)
+    return searchable_issues(user, base, walk=compiled.walk).filter(compiled.q), compiled.order_by
+
+
 def jql_queryset(text: str, *, user: Any, base: QuerySet | None = None, now: dt.datetime | None = None) -> QuerySet:
     """Return the issues the user may see that match the JQL, ordered; raise JQLError for bad input."""
 
-    compiled = compile_jql(text, user=user, now=now)
-    check_values(compiled, user=user)
-    qs = base if base is not None else Issue.objects.all()
-    return (
-        qs.filter(project_id__in=visible_project_ids(user))
-        .filter(compiled.q)
-        .order_by(*order_expressions(compiled.order_by))
-    )
+    compiled = compile_checked(text, user=user, now=now)
+    queryset = searchable_issues(user, base, walk=compiled.walk).filter(compiled.q)
+    return queryset.order_by(*order_expressions(compiled.order_by))

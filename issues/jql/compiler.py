@@ -32,6 +32,7 @@ from issues.jql.language import (
     _id_or_none,
     _none_q,
 )
+from issues.jql.values import ResolvedValues, text_match_q
 from issues.models import Comment, Issue, IssueLink, IssueLinkType, Priority, Project, Status
 from issues.permissions import known_users_q, visible_project_ids
 
@@ -48,9 +49,12 @@ def _worklogs() -> QuerySet:
 class Compiler(DateFunctions):
     """Turn a lark parse tree into a Q; every problem becomes a JQLError with a position."""
 
-    def __init__(self, *, user: Any, now: dt.datetime) -> None:
+    def __init__(self, *, user: Any, now: dt.datetime, resolved: ResolvedValues | None = None) -> None:
         self.user = user
         self.now = now
+        # The ids check_values found for the named values (compile_checked): compiled as plain id lists.
+        self.resolved = resolved
+        self.walk = False
         self.tz = user_zone(user)
         self.refs: list[ValueRef] = []
         self._link_type_rows: list[tuple[int, str, str, str]] | None = None
@@ -291,8 +295,14 @@ class Compiler(DateFunctions):
             return self._all_words(spec.path, words)
         if spec.kind == "comment":
             return Q(Exists(Comment.objects.filter(self._all_words("body", words), issue_id=OuterRef("pk"))))
-        # text: summary, description or any comment. As one IN over a UNION ALL so that PostgreSQL can answer
-        # each part from its trigram index (migration 0003); an OR of the three scans every issue.
+        # text: summary, description or any comment. A common term (resolve_values samples recent issues) is tested
+        # issue by issue along the sort order: a page is found after a few dozen issues. Otherwise one IN over a
+        # UNION ALL, so that PostgreSQL answers each part from its trigram index (migration 0003): an OR of the
+        # three would scan every issue for a rare word.
+        self.refs.append(ValueRef(spec.name, "Text", "\x1f".join(words), value.pos))
+        if self.resolved is not None and tuple(words) in self.resolved.common_terms:
+            self.walk = True
+            return text_match_q(words)
 
         matching = (
             Issue.objects.filter(self._all_words("summary", words))
@@ -430,20 +440,25 @@ class Compiler(DateFunctions):
             q |= Q(pk=pk)
         return q
 
-    def choice_ids(self, spec: FieldSpec, values: list[Val]) -> QuerySet:
+    def choice_ids(self, spec: FieldSpec, values: list[Val]) -> QuerySet | list[int]:
 
         model = getattr(models, spec.model)
         q = Q(pk__in=[])
+        ids: set[int] = set()
         for value in values:
             text = self.plain(value, spec)
             if not (spec.model == "Resolution" and text.strip().lower() == "unresolved"):
                 self.refs.append(ValueRef(spec.name, spec.model, text.strip(), value.pos))
+                if self.resolved is not None:
+                    ids |= self.resolved.lookup(spec.model, text)
             if spec.model == "Project":
                 q |= _project_q(text)
             elif spec.model == "Resolution" and text.strip().lower() == "unresolved":
                 continue  # handled below
             else:
                 q |= self._name_or_id_q(text)
+        if self.resolved is not None:
+            return sorted(ids)
         return model.objects.filter(q).values("pk")
 
     def match_unresolved(self, spec: FieldSpec, values: list[Val]) -> bool:
@@ -481,7 +496,10 @@ class Compiler(DateFunctions):
                 continue
             names.append(self.plain(value, FIELDS["assignee"]).strip())
             self.refs.append(ValueRef(self.user_field_name(path), "User", names[-1], value.pos))
-        if names:
+        if names and self.resolved is not None:
+            ids = sorted({pk for name in names for pk in self.resolved.lookup("User", name)})
+            parts.append(Q(**{f"{path}_id__in": ids}))
+        elif names:
             match = Q()
             for name in names:
                 match |= Q(username__iexact=name) | Q(email__iexact=name) | Q(profile__display_name__iexact=name)

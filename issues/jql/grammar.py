@@ -30,7 +30,7 @@ class ValueRef:
     """A named value the query refers to (a status, priority, user, ...), checked by check_values()."""
 
     field: str
-    model: str  # "Status", "Priority", "IssueType", "Resolution", "Project" or "User"
+    model: str  # "Status", "Priority", "IssueType", "Resolution", "Project", "User" or "Text" (a `text ~` term)
     text: str
     position: int
 
@@ -43,6 +43,8 @@ class CompiledJQL:
     sort: list[tuple[str, str]] = field(default_factory=list)
     # Named values to check against the database (check_values), in query order.
     values: tuple[ValueRef, ...] = ()
+    # A common `text ~` term is tested issue by issue: the search should walk the sort order's index.
+    walk: bool = False
 
 
 # --------------------------------------------------------------------------- grammar

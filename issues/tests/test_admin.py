@@ -487,3 +487,19 @@ def test_admin_deletes_a_project_with_everything_in_it(admin_client, filled, pro
     assert response.status_code == 302
     assert set(Issue.objects.values_list("key", flat=True)) == {"OPS-1"}
     assert not Worklog.objects.exists() and not History.objects.exists()
+
+
+def test_issue_search_by_key_is_an_exact_key_lookup(admin_client, filled):
+    # Any case, leading zeros and spaces: the normalised key is compared with "=" on the unique key index,
+    # never UPPER(key) (which no index serves) and never ORed with the summary scan.
+    url = reverse("admin:issues_issue_changelist")
+    with CaptureQueriesContext(connection) as ctx:
+        response = admin_client.get(url, {"q": " demo-01 "})
+    assert response.status_code == 200
+    assert [row.key for row in response.context["cl"].result_list] == ["DEMO-1"]
+    searches = [q["sql"] for q in ctx.captured_queries if "DEMO-1" in q["sql"]]
+    assert searches and all("UPPER" not in sql and "LIKE" not in sql.upper() for sql in searches)
+    assert all('"issues_issue"."key" = ' in sql for sql in searches)
+    # A term that is not a key still searches summaries.
+    response = admin_client.get(url, {"q": "parent"})
+    assert [row.key for row in response.context["cl"].result_list] == ["DEMO-1"]

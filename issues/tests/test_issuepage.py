@@ -125,3 +125,42 @@ def test_entry_names_separate_role_time_zone_and_own_viewer(project_a, make_issu
         issuepage.issue_page_entry(issue, body_for=("admin", "UTC", 7)).key(generations),
     }
     assert len(names) == 5
+
+
+def test_page_miss_costs_a_fixed_number_of_queries_without_lookup_joins(
+    client, project_a, make_issue, alice, django_assert_num_queries
+):
+    # alice (DEMO admin) opens issues nobody opened before. Types, statuses, priorities and resolutions come
+    # from the per-process rows (loaded once per global generation), so the issue is read with 7 tables
+    # joined, not 12, and the editors' statuses and priorities cost no query. The count does not grow with
+    # comments, worklogs or history.
+    from issues.services import comment_add
+
+    quiet, busy = make_issue(project_a, summary="Quiet"), make_issue(project_a, summary="Busy")
+    for n in range(5):
+        comment_add(issue=busy, author=alice, body=f"Comment {n}")
+    client.force_login(alice)
+    client.get(f"/browse/{make_issue(project_a, summary='Warm-up').key}")  # session, lookup rows
+    # session user, outbox check, key -> ids, issue row, role, outbox check, issue row again (the payload's own
+    # read after its generations), sub-tasks, comments, worklogs, history, labels, outbox check, members.
+    for issue in (quiet, busy):
+        with django_assert_num_queries(14) as ctx:
+            assert client.get(f"/browse/{issue.key}").status_code == 200
+        issue_reads = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith('SELECT "issues_issue"."id",')]
+        assert len(issue_reads) == 2
+        assert all("issues_status" not in sql and "issues_priority" not in sql for sql in issue_reads)
+        assert not any('FROM "issues_status"' in q["sql"] for q in ctx.captured_queries)
+
+
+def test_renamed_status_shows_on_the_next_issue_read(project_a, make_issue):
+    # The per-process lookup rows are retired by the global generation, which a lookup save bumps when it
+    # commits (issues.signals._on_lookup_changed; bumped here directly).
+    from issues.models import Status
+    from issues.selectors import issue_with_joins
+
+    issue = make_issue(project_a, summary="Named")
+    assert issue_with_joins(pk=issue.pk).status.name == issue.status.name
+    Status.objects.filter(pk=issue.status_id).update(name="Triage")
+    assert issue_with_joins(pk=issue.pk).status.name == issue.status.name  # same generation: the kept row
+    pagecache.invalidate_all()
+    assert issue_with_joins(pk=issue.pk).status.name == "Triage"

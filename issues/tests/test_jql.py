@@ -14,7 +14,15 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from issues.jql import CompiledJQL, JQLError, compile_jql, is_time_relative, is_user_relative, jql_queryset
+from issues.jql import (
+    CompiledJQL,
+    JQLError,
+    compile_checked,
+    compile_jql,
+    is_time_relative,
+    is_user_relative,
+    jql_queryset,
+)
 from issues.models import Comment, Issue, IssueType, Priority, Resolution, Status
 from issues.services import issue_update
 from issues.tests.conftest import postgres_only
@@ -481,10 +489,11 @@ def test_compile_returns_dataclass_without_queries(alice, django_assert_num_quer
     assert compiled.order_by == ["project__key", "number", "id"]
 
 
-def test_jql_queryset_is_one_query_and_respects_base(demo, alice, django_assert_num_queries):
+def test_jql_queryset_is_two_queries_and_respects_base(demo, alice, django_assert_num_queries):
     from issues.models import Issue
 
-    with django_assert_num_queries(1):
+    # The caller's project ids (written into the search so the planner sees them), then the search.
+    with django_assert_num_queries(2):
         found = keys("labels in (backend, urgent) and comment is empty and worklogAuthor is empty", alice)
     assert found == ["DEMO-1"]
     base = Issue.objects.filter(key__in=["DEMO-1", "OPS-1"])
@@ -613,3 +622,39 @@ def test_is_time_relative_and_is_user_relative(text, clock, viewer):
     # are keyed by the viewer.
     assert is_time_relative(text) is clock
     assert is_user_relative(text) is viewer
+
+
+def test_named_values_compile_to_plain_ids_not_subqueries(demo, alice, dave):
+    # The planner sees `assignee_id IN (<id>)`: with a subquery over users it guessed, and walked the whole
+    # `updated` index for someone with no issues. Same for projects, statuses and the other lookups.
+    qs = jql_queryset('assignee = "Dave Davis" AND project = DEMO AND status != Done', user=alice)
+    sql, params = qs.query.sql_with_params()
+    assert "auth_user" not in sql and "issues_project" not in sql and "issues_status" not in sql
+    assert dave.pk in params
+    assert set(qs.values_list("key", flat=True)) == keyset("assignee = dave AND status != Done", alice)
+
+
+def test_unknown_values_match_nothing_when_not_strict(demo, alice, bob):
+    # validateQuery=warn: bob (OPS only) naming alice's project or a stranger gets nothing, not everything.
+    for text in ("project = DEMO", "assignee = nobody-at-all", "assignee != nobody-at-all AND project = DEMO"):
+        compiled = compile_checked(text, user=bob, strict=False)
+        assert not Issue.objects.filter(compiled.q, project__key="DEMO").exists(), text
+    # ... while strict compiling says the value does not exist for them, as for a typo.
+    with pytest.raises(JQLError, match="does not exist"):
+        compile_checked("project = DEMO", user=bob)
+
+
+def test_common_text_term_walks_the_sort_order_with_the_same_matches(demo, alice, project_a, make_issue):
+    # "crash" is in most recent issues: tested issue by issue along the sort order (no UNION of every match);
+    # a rare word keeps the trigram UNION. Either way the matches are those of the plain compile.
+    for n in range(30):  # "submit" is then in 1 of 36 issues: under the 5% share that makes a term common
+        make_issue(project_a, summary=f"Crash number {n}")
+    common = compile_checked("text ~ crash", user=alice, now=NOW)
+    rare = compile_checked("text ~ submit", user=alice, now=NOW)
+    assert common.walk and not rare.walk
+    assert "UNION" not in str(jql_queryset("text ~ crash", user=alice).query)
+    assert "UNION" in str(jql_queryset("text ~ submit", user=alice).query)
+    for text in ("text ~ crash", "text ~ submit", "text ~ crash AND status != Done", "text !~ crash"):
+        plain = compile_jql(text, user=alice, now=NOW)
+        expected = set(Issue.objects.filter(plain.q, project__key="DEMO").values_list("key", flat=True))
+        assert keyset(text, alice) == expected, text

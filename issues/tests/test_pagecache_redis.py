@@ -27,8 +27,8 @@ from django.test import override_settings
 from issues import pagecache
 from issues.issuepage import cached as issuepage
 from issues.pagecache import generations
+from issues.selectors import cached_result_page
 from issues.tests.conftest import IN_CI, REDIS_URL, _redis_caches, reset_all, warm, warm_results
-from issues.views.navigator import cached_result_page
 from taskra_site import sharedcache
 
 pytestmark = [

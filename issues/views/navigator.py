@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,11 +26,10 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import user_zone
-from issues import pagecache
 from issues.adapters import ISSUE_DETAIL
 from issues.durations import format_duration
 from issues.fields import EXPORT_COLUMNS, EXPORT_FIELDS, NAVIGATOR_COLUMNS
-from issues.jql import JQLError, is_time_relative, is_user_relative
+from issues.jql import JQLError
 from issues.jql.suggest import autocomplete_data
 from issues.keyset import LAST_PAGE
 from issues.models import IssueType, Priority, Project, StatusCategory
@@ -39,11 +38,11 @@ from issues.permissions import visible_project_ids
 from issues.selectors import (
     NAVIGATOR_GROUPS,
     NavigatorError,
+    cached_result_page,
     navigator_columns,
     navigator_export_queryset,
     navigator_page,
     navigator_preference_for,
-    navigator_project_ids,
     projects_visible_to,
     saved_filter_for_user,
     saved_filters_for,
@@ -159,29 +158,6 @@ def navigator(request: HttpRequest) -> HttpResponse:
     # Dates on the page read in the user's own time zone, the one JQL's date functions use.
     with timezone.override(tz):
         return render(request, "issues/navigator.html", context, status=400 if error else 200)
-
-
-def cached_result_page(
-    *, user: Any, query: dict[str, Any], builder: Callable[[], dict[str, Any]], variant: Sequence[str] = ()
-) -> dict[str, Any]:
-    """Return a result page from the shared page cache, telling it what the query depends on besides the rows.
-
-    JQL relative to the clock (now(), startOfDay(), -7d) is never cached, since its results change without
-    any write; JQL using currentUser() adds the user to the key; only the projects the query can match
-    decide when the page goes stale.
-    """
-    jql = str(query.get("jql") or "")
-    if is_time_relative(jql) or not pagecache.page_cache_reads_enabled("navigator"):
-        return builder()
-    visible, scoped = navigator_project_ids(user=user, jql=jql)
-    return pagecache.get_or_build_results(
-        visible_project_ids=visible,
-        scoped_project_ids=scoped,
-        viewer_id=user.pk if is_user_relative(jql) else None,
-        query=query,
-        builder=builder,
-        variant=variant,
-    )
 
 
 def _result_page(*, user: Any, query: dict[str, Any], tz: dt.tzinfo) -> dict[str, Any]:

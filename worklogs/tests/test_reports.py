@@ -319,3 +319,20 @@ def test_tickets_attach_issues_groups_rows_and_formats_hours(alice, tickets):
     by_status = [{"key": str(tickets["doing"].pk), "original": 0, "remaining": 0, "spent": 0, "logged": 0}]
     tickets_attach_issues(by_status, issues, group="status")
     assert [i.key for i in by_status[0]["issues"]] == ["DEMO-2", "DEMO-3"]  # DEMO-1 is To Do
+
+
+def test_report_table_shows_bounded_pages_and_totals_count_every_row(
+    alice_client, alice, project_a, make_issue, log_work, settings, django_assert_max_num_queries
+):
+    settings.TASKRA_REPORT_ROWS = 3
+    for n in range(7):
+        log_work(make_issue(project_a, summary=f"Issue {n}"), alice, at(MON, 9), 600)
+    with django_assert_max_num_queries(12):
+        first = alice_client.get(f"/reports/?{RANGE}&group=issue")
+    assert [r["row"].key for r in first.context["rows"]] == ["DEMO-1", "DEMO-2", "DEMO-3"]
+    assert first.context["report"].total == 7 * 600 and "4 more rows →" in first.text
+    second = alice_client.get("/reports/" + first.context["rows_after_url"])
+    assert [r["row"].key for r in second.context["rows"]] == ["DEMO-4", "DEMO-5", "DEMO-6"]
+    assert 'href="/browse/DEMO-4"' in second.text
+    exported = alice_client.get(f"/reports/?{RANGE}&group=issue&format=json")
+    assert exported.status_code == 200 and b"DEMO-7" in b"".join(exported.streaming_content)  # every row

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from worklogs.models import Worklog
 from worklogs.tests.conftest import BERLIN, MON, UTC, WEEK, at
@@ -503,3 +506,53 @@ def test_gaps_cover_weekdays_without_any_worklog(alice_client, alice, demo_issue
     response = alice_client.get("/worklogs/?start=2026-03-02&end=2026-03-03&gaps=1&user=alice")
     gaps = [(e["start"].date(), e["seconds"]) for e in response.context["entries"] if e["kind"] == "gap"]
     assert gaps == [(MON + dt.timedelta(days=1), 8 * 3600)]
+
+
+def test_busy_week_shows_bounded_pages_of_rows_with_all_in_the_totals(
+    alice_client, alice, project_a, make_issue, log_work, settings
+):
+    settings.TASKRA_TIMESHEET_ROWS = 5
+    for n in range(12):
+        log_work(make_issue(project_a, summary=f"Issue {n}"), alice, at(MON, 9), 600)
+    first = alice_client.get(f"/timesheet/?week={WEEK}")
+    assert [r["key"] for r in first.context["rows"]] == [f"DEMO-{n}" for n in range(1, 6)]
+    assert first.context["week_total"] == 12 * 600  # every row counts, shown or not
+    assert "Issues 1–5 of 12" in first.text and "7 more issues →" in first.text
+    last = alice_client.get("/timesheet/" + first.context["rows_after_url"])
+    assert [r["key"] for r in last.context["rows"]] == [f"DEMO-{n}" for n in range(6, 11)]
+    beyond = alice_client.get(f"/timesheet/?week={WEEK}&page=99")  # past the end: the last page
+    assert [r["key"] for r in beyond.context["rows"]] == ["DEMO-11", "DEMO-12"]
+    assert alice_client.get(f"/timesheet/?week={WEEK}&page=0").context["errors"]  # a clear message, not a 500
+
+
+def test_timesheet_reads_no_worklog_outside_the_week(alice_client, alice, demo_issue, log_work):
+    # 10,000 of alice's worklogs in the weeks before: the grid's query reaches the week through the
+    # (author, started) index, so the database reads the week's rows and none of those.
+    before = at(MON - dt.timedelta(days=400), 9)
+    Worklog.objects.bulk_create(
+        Worklog(
+            issue=demo_issue,
+            author=alice,
+            started=before + dt.timedelta(minutes=50 * n),
+            time_spent=60,
+            created=before,
+            updated=before,
+        )
+        for n in range(10_000)
+    )
+    log_work(demo_issue, alice, at(MON, 9), 1800)
+    with CaptureQueriesContext(connection) as ctx:
+        response = alice_client.get(f"/timesheet/?week={WEEK}")
+    assert response.context["week_total"] == 1800
+    (grid_sql,) = [q["sql"] for q in ctx.captured_queries if "SUM(" in q["sql"] and "worklogs_worklog" in q["sql"]]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + grid_sql)
+            plan = json.dumps(cursor.fetchone()[0])
+            assert "worklog_author_started" in plan
+            scans = re.findall(r'"Relation Name": "worklogs_worklog".*?"Actual Rows": (\d+)', plan, re.S)
+            assert scans == ["1"]  # one worklog read: the week's
+        else:
+            cursor.execute("EXPLAIN QUERY PLAN " + grid_sql)
+            plan = " ".join(str(row) for row in cursor.fetchall())
+            assert re.search(r"worklogs_worklog USING INDEX worklog_author_started \(author_id=\? AND started>", plan)
