@@ -42,17 +42,45 @@ CSV_FLUSH_ROWS = 2000  # rows per piece of CSV handed to the response or the fil
 # ------------------------------------------------------------------------------------------ the rows
 
 
+def _text(value: Any) -> str:
+    return value
+
+
+def _nothing(value: Any) -> str:
+    return ""
+
+
+def _named(value: dict[str, Any]) -> str:
+    return value.get("display_name") or value.get("key") or ""
+
+
+def _joined(value: list[Any]) -> str:
+    return " ".join(str(v) for v in value)
+
+
 def _csv_cell(value: Any) -> str:
     """Return an export field as text; csv_writer() then escapes it against spreadsheet formulas."""
     if value is None:
         return ""
     if isinstance(value, dict):
-        return value.get("display_name") or value.get("key") or ""
+        return _named(value)
     if isinstance(value, list):
-        return " ".join(str(v) for v in value)
+        return _joined(value)
     if hasattr(value, "isoformat"):
         return encode_datetime(value)
     return str(value)
+
+
+# By exact type first: one dict look-up per cell instead of a chain of isinstance checks (a third of the
+# CPU time of a CSV export was spent here); anything else takes the general rule.
+_CELL_BY_TYPE: dict[type, Callable[[Any], str]] = {
+    str: _text,
+    type(None): _nothing,
+    dict: _named,
+    list: _joined,
+    int: str,
+    dt.datetime: encode_datetime,
+}
 
 
 def issue_csv_pieces(queryset: QuerySet[Issue]) -> Iterator[str]:
@@ -62,13 +90,18 @@ def issue_csv_pieces(queryset: QuerySet[Issue]) -> Iterator[str]:
     writer = csv_writer(buffer)
     writer.writerow([label for _field, label in EXPORT_COLUMNS])
     fields = [field for field, _label in EXPORT_COLUMNS]
-    cell = _csv_cell
-    for count, row in enumerate(ISSUE_DETAIL.iter_dicts(queryset, fields=EXPORT_FIELDS), start=1):
-        writer.writerow([cell(row.get(field)) for field in fields])
-        if count % CSV_FLUSH_ROWS == 0:
+    by_type, general = _CELL_BY_TYPE, _csv_cell
+    batch: list[list[str]] = []
+    for row in ISSUE_DETAIL.iter_dicts(queryset, fields=EXPORT_FIELDS):
+        values = [row.get(field) for field in fields]
+        batch.append([by_type.get(type(v), general)(v) for v in values])
+        if len(batch) == CSV_FLUSH_ROWS:
+            writer.writerows(batch)
+            batch.clear()
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
+    writer.writerows(batch)
     yield buffer.getvalue()
 
 
