@@ -137,20 +137,26 @@ class Writer:
 
     write: Callable[[Any, dict[str, str], str, IO[bytes]], tuple[int, list[int]]]
     filename: str
+    title: str  # what the job page calls it
+    back: str  # URL name of the page the export was asked from (the job's params are its query)
+
+
+def write_pieces(out: IO[bytes], pieces: Iterable[str | bytes]) -> None:
+    """Write text or bytes pieces to a binary file (text as UTF-8)."""
+    for piece in pieces:
+        out.write(piece.encode() if isinstance(piece, str) else piece)
 
 
 def _write_issues(user: Any, params: dict[str, str], fmt: str, out: IO[bytes]) -> tuple[int, list[int]]:
     queryset = issue_export_queryset(user=user, params=params)
     project_ids = sorted(set(queryset.order_by().values_list("project_id", flat=True).distinct()))
-    pieces: Iterable[bytes] = (
-        (p.encode() for p in issue_csv_pieces(queryset)) if fmt == "csv" else issue_json_pieces(queryset)
-    )
-    for piece in pieces:
-        out.write(piece)
+    write_pieces(out, issue_csv_pieces(queryset) if fmt == "csv" else issue_json_pieces(queryset))
     return queryset.count(), project_ids
 
 
-WRITERS: dict[str, Writer] = {"issues": Writer(write=_write_issues, filename="issues")}
+WRITERS: dict[str, Writer] = {
+    "issues": Writer(write=_write_issues, filename="issues", title="issues", back="issues:navigator")
+}
 
 
 def export_job_create(*, user: Any, kind: str, fmt: str, params: dict[str, str]) -> ExportJob:

@@ -11,7 +11,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from issues.export_jobs import export_job_download_error, export_job_for
+from issues.export_jobs import WRITERS, export_job_download_error, export_job_for
 from issues.models import ExportJob
 
 
@@ -22,12 +22,14 @@ def export_job(request: HttpRequest, pk: int) -> HttpResponse:
     if job is None:
         raise Http404("No such export.")
     pending = job.state in (ExportJob.State.QUEUED, ExportJob.State.RUNNING)
-    query = urlencode({k: v for k, v in job.params.items() if k in ("jql", "sort", "dir") and v})
+    writer = WRITERS.get(job.kind)
+    query = urlencode({k: v for k, v in job.params.items() if v})
     context = {
         "job": job,
         "pending": pending,
         "problem": None if pending else export_job_download_error(user=request.user, job=job),
-        "back": reverse("issues:navigator") + (f"?{query}" if query else ""),
+        "title": writer.title if writer else job.kind,
+        "back": reverse(writer.back if writer else "issues:navigator") + (f"?{query}" if query else ""),
     }
     response = render(request, "issues/export_job.html", context)
     response["Cache-Control"] = "private, no-store"
