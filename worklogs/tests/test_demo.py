@@ -212,3 +212,34 @@ def test_demo_login_has_open_issues_reports_and_worklogs_this_week():
     assert per_day == {dt.date(2026, 11, d): 6 * 3600 for d in (23, 24, 25)}
     assert not mine.exclude(issue__in=assigned).exists()
     assert not mine.filter(started__lt=F("issue__created")).exists()
+
+
+def test_large_loads_rebuild_the_indexes_and_foreign_keys_they_drop(monkeypatch):
+    # PostgreSQL's bulk path (from BULK_INDEX_THRESHOLD issues, lowered here): indexes and foreign keys are
+    # dropped for the load and come back exactly as they were, and the data is the same as without it.
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the bulk path is PostgreSQL's")
+
+    def schema() -> set[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT tablename, indexdef FROM pg_indexes WHERE tablename IN "
+                "('issues_issue', 'issues_comment', 'issues_history', 'worklogs_worklog', 'issues_issue_labels')"
+            )
+            found = set(cursor.fetchall())
+            cursor.execute(
+                "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE contype = 'f'"
+            )
+            return found | set(cursor.fetchall())
+
+    before = schema()
+    seed_demo(issues=150, seed=11, users=50, now=NOW)
+    expected = snapshot()
+    Project.objects.all().delete()
+    monkeypatch.setattr("worklogs.demo.BULK_INDEX_THRESHOLD", 1)
+    seed_demo(issues=150, seed=11, users=50, now=NOW)
+    assert schema() == before
+    assert snapshot() == expected
