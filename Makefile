@@ -9,8 +9,8 @@ PYTEST_ARGS ?=
 # Where settings.py keeps the SQLite database, uploads and the file broker (TASKRA_VAR_DIR overrides it).
 DATA_DIR := $(or $(TASKRA_VAR_DIR),var)
 
-.PHONY: venv run worker beat test lint format bench-adapters bench-api bench-cache bench-import bench-navigator bench-worklogs \
-	bench-check bench-report bench-metrics clean clean-data
+.PHONY: venv run serve worker beat test lint format bench-load bench-adapters bench-api bench-cache bench-import \
+	bench-navigator bench-worklogs bench-check bench-report bench-metrics clean clean-data
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,15 @@ run: venv
 		-- $(BIN)/celery -A taskra_site worker -B --loglevel INFO --concurrency 1 \
 		-- $(BIN)/python manage.py runserver $(ADDR)
 
+# Production server: gunicorn (taskra_site/gunicorn_conf.py) on whatever DATABASE_URL, REDIS_URL and
+# CELERY_BROKER_URL say; WEB_WORKERS, WEB_TIMEOUT and WEB_BIND tune it (docs/operations.md, section Serving).
+# Static files are collected into $(DATA_DIR)/static for the reverse proxy to serve. Run `make worker` and
+# `make beat` next to it.
+serve: venv
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	exec $(BIN)/gunicorn -c taskra_site/gunicorn_conf.py taskra_site.wsgi
+
 worker: venv
 	$(BIN)/celery -A taskra_site worker --loglevel INFO
 
@@ -52,6 +61,14 @@ lint: venv
 format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Load test (bench/load.py): seed a PostgreSQL database at SIZE issues (once per size), start gunicorn with
+# 2 workers on it and Redis, run Locust headless (USERS clients for DURATION) and print percentiles per journey.
+SIZE ?= 20000
+USERS ?= 16
+DURATION ?= 60s
+bench-load: venv
+	$(BIN)/python bench/load.py --size $(SIZE) --users $(USERS) --duration $(DURATION)
 
 bench-adapters: venv
 	$(BIN)/python bench/adapters.py

@@ -413,3 +413,42 @@ class WorkflowTransition(models.Model):
 
     def __str__(self) -> str:
         return self.name or f"{self.from_status_id or 'any'} -> {self.to_status_id}"
+
+
+class ExportJob(models.Model):
+    """An export too large to stream inline: a Celery job writes the file through Django's storage API.
+
+    Only its owner may download it, and only while still a member of every project it has issues of; the
+    file is deleted once `expires` passes (issues.tasks.expire_export_files, hourly).
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Ready"
+        FAILED = "failed", "Failed"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_jobs")
+    kind = models.CharField(max_length=32)  # which export (issues.export_jobs.WRITERS)
+    format = models.CharField(max_length=8)
+    params = models.JSONField(default=dict)  # the request's query, re-read (and re-checked) by the job
+    state = models.CharField(max_length=12, choices=State.choices, default=State.QUEUED)
+    rows = models.PositiveIntegerField(default=0)
+    size = models.PositiveBigIntegerField(default=0)
+    file = models.CharField(max_length=255, blank=True, default="")  # name in default_storage
+    filename = models.CharField(max_length=120, blank=True, default="")  # offered to the browser
+    project_ids = models.JSONField(default=list)  # projects whose issues the file holds
+    error = models.TextField(blank=True, default="")
+    created = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    expires = models.DateTimeField(null=True, blank=True)
+    expired = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["owner", "-created"], name="exportjob_owner_created"),
+            models.Index(fields=["expired", "expires"], name="exportjob_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Export {self.pk} ({self.kind}, {self.format}) of {self.owner_id}: {self.state}"

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from issues.views import attachments, boards, browse, links, navigator, workflow
+from issues.views import attachments, boards, browse, export_jobs, links, navigator, workflow
 
 app_name = "issues"
 urlpatterns = [
@@ -31,6 +31,8 @@ urlpatterns = [
     # Issue navigator (issues/views/navigator.py): search, exports, saved filters.
     path("issues/", navigator.navigator, name="navigator"),
     path("issues/export", navigator.export, name="export"),
+    path("issues/exports/<int:pk>", export_jobs.export_job, name="export_job"),
+    path("issues/exports/<int:pk>/download", export_jobs.export_job_download, name="export_job_download"),
     path("issues/filters", navigator.saved_filter_save, name="saved_filter_create"),
     path("issues/filters/<int:pk>", navigator.saved_filter_update_view, name="saved_filter_update"),
     path("issues/filters/<int:pk>/delete", navigator.saved_filter_delete_view, name="saved_filter_delete"),

@@ -17,6 +17,8 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     # Uploaded import files past IMPORT_RETENTION_DAYS are deleted (imports/tasks.py), hourly.
     "expire-import-files": {"task": "imports.tasks.expire_import_files", "schedule": crontab(minute=17)},
+    # Export files past TASKRA_EXPORT_RETENTION_HOURS are deleted (issues/tasks.py), hourly.
+    "expire-export-files": {"task": "issues.tasks.expire_export_files", "schedule": crontab(minute=23)},
     # Backstop of the page cache's outbox: bumps that did not reach Redis are replayed by the next reader of
     # the cache anyway; this keeps the outbox empty when nobody reads (docs/cache.md, "Bumps cannot be lost").
     "replay-cache-bumps": {"task": "issues.tasks.replay_cache_bumps", "schedule": 30.0},

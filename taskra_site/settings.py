@@ -218,6 +218,11 @@ IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 500 * 1024 * 1024, 
 # (Celery beat, imports.tasks.expire_import_files) deletes them. Only project members (or superusers) upload.
 IMPORT_USER_QUOTA_BYTES = env_int("IMPORT_USER_QUOTA_BYTES", 2 * 1024 * 1024 * 1024, minimum=1024)
 IMPORT_RETENTION_DAYS = env_int("IMPORT_RETENTION_DAYS", 30, minimum=1)
+# Exports of more rows than this run as background jobs (issues/export_jobs.py): the file is written by a
+# worker and downloaded from the job's page, so no export depends on a request outliving WEB_TIMEOUT.
+TASKRA_EXPORT_INLINE_ROWS = env_int("TASKRA_EXPORT_INLINE_ROWS", 50_000, minimum=1)
+# Hours an export job's file stays downloadable before the hourly clean-up deletes it.
+TASKRA_EXPORT_RETENTION_HOURS = env_int("TASKRA_EXPORT_RETENTION_HOURS", 24, minimum=1)
 # A running import/bulk job is taken over by another worker when its worker commits nothing for this long.
 IMPORTS_LEASE_SECONDS = env_int("IMPORTS_LEASE_SECONDS", 120, minimum=5)
 # Imports read and validate the next chunk in a forked process while the worker writes (imports.parsers.ReaderProcess).

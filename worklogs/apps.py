@@ -9,7 +9,9 @@ class WorklogsConfig(AppConfig):
     def ready(self) -> None:
         # Imported here: app modules load only once the registry is ready. A worklog shows on its issue's page,
         # so saving one retires that page through the issue app's receiver (worklogs sit above issues).
+        # Importing worklogs.exports registers the worklog list's export jobs (issues.export_jobs.WRITERS).
         from issues.signals import on_issue_child_saved
+        from worklogs import exports  # noqa: F401
         from worklogs.models import Worklog
 
         post_save.connect(on_issue_child_saved, sender=Worklog, dispatch_uid="taskra_cache_Worklog_save")

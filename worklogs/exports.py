@@ -10,19 +10,24 @@ import datetime as dt
 import io
 from collections.abc import Iterable, Iterator
 from itertools import islice
-from typing import Any
+from typing import IO, Any
 
 from django.db.models import QuerySet, Sum
 from django.http import StreamingHttpResponse
+from django.utils import timezone
 
+from accounts.models import user_zone
 from issues.adapters import iter_issue_row_dicts
 from issues.durations import format_duration
+from issues.export_jobs import WRITERS, Writer, write_pieces
 from issues.models import Issue
 from taskra_site.adapters import dumps, encode_datetime
 from taskra_site.csvsafe import csv_writer
 from worklogs.adapters import iter_worklog_row_dicts, iter_worklog_rows_json, worklog_row_dicts
+from worklogs.forms import WorklogFilterForm
 from worklogs.models import Worklog
 from worklogs.reports import CrossProjectReport, Report
+from worklogs.selectors import WorklogFilter, resolve_worklog_filter, worklog_list
 
 CHUNK = 2000
 
@@ -120,12 +125,47 @@ def _worklog_csv_rows(qs: QuerySet[Worklog], tz: dt.tzinfo) -> Iterator[list[Any
             ]
 
 
-def worklogs_response(qs: QuerySet[Worklog], *, fmt: str, tz: dt.tzinfo) -> StreamingHttpResponse:
-    """Stream the worklogs as CSV (local dates and times) or as a JSON array of WorklogOut."""
+def worklog_pieces(qs: QuerySet[Worklog], *, fmt: str, tz: dt.tzinfo) -> Iterator[Any]:
+    """Yield the worklogs, oldest first, as CSV text (local dates and times) or a JSON array of WorklogOut."""
     qs = qs.order_by("started", "id")
     if fmt == "csv":
-        return _streaming(_csv_lines(WORKLOG_CSV_HEADER, _worklog_csv_rows(qs, tz)), fmt=fmt, filename="worklogs")
-    return _streaming(iter_worklog_rows_json(qs, chunk_size=CHUNK), fmt=fmt, filename="worklogs")
+        return _csv_lines(WORKLOG_CSV_HEADER, _worklog_csv_rows(qs, tz))
+    return iter_worklog_rows_json(qs, chunk_size=CHUNK)
+
+
+def worklogs_response(qs: QuerySet[Worklog], *, fmt: str, tz: dt.tzinfo) -> StreamingHttpResponse:
+    """Stream the worklogs as CSV (local dates and times) or as a JSON array of WorklogOut."""
+    return _streaming(worklog_pieces(qs, fmt=fmt, tz=tz), fmt=fmt, filename="worklogs")
+
+
+def worklog_export_params(query: Any, flt: WorklogFilter) -> dict[str, str]:
+    """Return the worklog list's query (a QueryDict) as an export job's parameters, the date range made explicit.
+
+    Repeated parameters (?user=a&user=b) are joined with commas, which WorklogFilterForm reads the same way;
+    the range is fixed now so the job exports what was asked even if it runs after midnight.
+    """
+    params = {name: ",".join(query.getlist(name)) for name in query if name not in ("format", "gaps")}
+    params.update(start=flt.start.isoformat(), end=flt.end.isoformat())
+    return params
+
+
+def _write_worklogs(user: Any, params: dict[str, str], fmt: str, out: IO[bytes]) -> tuple[int, list[int]]:
+    """Write the worklog list's export for an export job (the filter resolved again, as the user is now)."""
+    tz = user_zone(user)
+    form = WorklogFilterForm(params, today=timezone.now().astimezone(tz).date())
+    if not form.is_valid():
+        raise ValueError(" ".join(str(e) for errors in form.errors.values() for e in errors))
+    res = resolve_worklog_filter(user=user, data=form.cleaned_data, tz=tz)
+    if res.errors or res.flt is None:
+        raise ValueError(" ".join(res.errors) or "This worklog filter no longer runs.")
+    qs = worklog_list(user=user, flt=res.flt)
+    project_ids = sorted(set(qs.order_by().values_list("issue__project_id", flat=True).distinct()))
+    write_pieces(out, worklog_pieces(qs, fmt=fmt, tz=tz))
+    return qs.count(), project_ids
+
+
+# Exports of the worklog list past TASKRA_EXPORT_INLINE_ROWS run as export jobs of this kind.
+WRITERS["worklogs"] = Writer(write=_write_worklogs, filename="worklogs", title="worklogs", back="worklogs:list")
 
 
 # ---------------------------------------------------------------------------------------------- reports

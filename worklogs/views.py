@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import display_name, user_zone
 from issues.durations import format_duration
+from issues.export_jobs import exceeds_inline, export_job_create
 from issues.models import Status
 from issues.permissions import can_change_worklog, project_roles
 from taskra_site.validation import error_messages, json_error, message_errors
@@ -318,7 +319,13 @@ def worklog_list_view(request: HttpRequest) -> HttpResponseBase:
     if fmt:
         if res.errors or res.flt is None:
             return _export_error(fmt, res.errors)
-        return exports.worklogs_response(worklog_list(user=request.user, flt=res.flt), fmt=fmt, tz=tz)
+        matching = worklog_list(user=request.user, flt=res.flt)
+        if exceeds_inline(matching):
+            # More than TASKRA_EXPORT_INLINE_ROWS: written by a worker, offered on the job's page (issues.export_jobs).
+            params = exports.worklog_export_params(request.GET, res.flt)
+            job = export_job_create(user=request.user, kind="worklogs", fmt=fmt, params=params)
+            return redirect(reverse("issues:export_job", args=[job.pk]), permanent=False)
+        return exports.worklogs_response(matching, fmt=fmt, tz=tz)
     context: dict[str, Any] = {
         "form": form,
         "errors": res.errors,

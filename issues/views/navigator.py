@@ -9,8 +9,6 @@ API); it is never a 500.
 from __future__ import annotations
 
 import datetime as dt
-import io
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,9 +24,16 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import user_zone
-from issues.adapters import ISSUE_DETAIL
 from issues.durations import format_duration
-from issues.fields import EXPORT_COLUMNS, EXPORT_FIELDS, NAVIGATOR_COLUMNS
+from issues.export_jobs import (
+    FORMATS,
+    exceeds_inline,
+    export_job_create,
+    issue_csv_pieces,
+    issue_export_queryset,
+    issue_json_pieces,
+)
+from issues.fields import NAVIGATOR_COLUMNS
 from issues.jql import JQLError
 from issues.jql.suggest import autocomplete_data
 from issues.keyset import LAST_PAGE
@@ -40,7 +45,6 @@ from issues.selectors import (
     NavigatorError,
     cached_result_page,
     navigator_columns,
-    navigator_export_queryset,
     navigator_page,
     navigator_preference_for,
     projects_visible_to,
@@ -49,8 +53,6 @@ from issues.selectors import (
 )
 from issues.services import navigator_preference_save, saved_filter_create, saved_filter_delete, saved_filter_update
 from issues.workflows import statuses_of_projects
-from taskra_site.adapters import encode_datetime
-from taskra_site.csvsafe import csv_writer
 from taskra_site.validation import error_messages, json_error, message_errors
 
 BULK_URL_NAMES = ("imports:bulk", "imports:bulk_update", "imports:bulk-update")
@@ -217,59 +219,32 @@ def _jql_error(exc: JQLError) -> JsonResponse:
     return json_error(str(exc), errors=errors, position=exc.position, hint=exc.hint)
 
 
-def _csv_cell(value: Any) -> str:
-    """Return an export field as text; csv_writer() then escapes it against spreadsheet formulas."""
-    if value is None:
-        return ""
-    if isinstance(value, dict):
-        return value.get("display_name") or value.get("key") or ""
-    if isinstance(value, list):
-        return " ".join(str(v) for v in value)
-    if hasattr(value, "isoformat"):
-        return encode_datetime(value)
-    return str(value)
-
-
-def _csv_stream(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
-    buffer = io.StringIO()
-    # Every cell, names and labels included, is escaped against spreadsheet formulas by the one writer.
-    writer = csv_writer(buffer)
-    writer.writerow([label for _field, label in EXPORT_COLUMNS])
-    for count, row in enumerate(rows, start=1):
-        writer.writerow([_csv_cell(row.get(field)) for field, _label in EXPORT_COLUMNS])
-        if count % 500 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
-
-
 @require_GET
 def export(request: HttpRequest) -> HttpResponseBase:
-    """Stream every issue of the current query as CSV or JSON (same rows, order and visibility as the page)."""
+    """Export every issue of the current query as CSV or JSON (same rows, order and visibility as the page).
+
+    Up to TASKRA_EXPORT_INLINE_ROWS rows stream in the response; more run as a background job and this
+    answers 303 to the job's page (issues/export_jobs.py).
+    """
     fmt = request.GET.get("format", "csv")
-    if fmt not in ("csv", "json"):
+    if fmt not in FORMATS:
         return json_error("Unknown export format: use format=csv or format=json.")
+    params = {name: request.GET.get(name, "") for name in ("jql", "sort", "dir")}
     try:
-        queryset = navigator_export_queryset(
-            user=request.user,
-            jql=request.GET.get("jql", ""),
-            sort=request.GET.get("sort") or None,
-            direction=request.GET.get("dir") or None,
-        )
+        queryset = issue_export_queryset(user=request.user, params=params)
+        large = exceeds_inline(queryset)
     except JQLError as exc:
         return _jql_error(exc)
     except NavigatorError as exc:
         return json_error(str(exc))
+    if large:
+        job = export_job_create(user=request.user, kind="issues", fmt=fmt, params=params)
+        return HttpResponseRedirect(reverse("issues:export_job", args=[job.pk]), status=303)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     if fmt == "json":
-        response = StreamingHttpResponse(
-            ISSUE_DETAIL.iter_json(queryset, fields=EXPORT_FIELDS), content_type="application/json"
-        )
+        response = StreamingHttpResponse(issue_json_pieces(queryset), content_type="application/json")
     else:
-        response = StreamingHttpResponse(
-            _csv_stream(ISSUE_DETAIL.iter_dicts(queryset, fields=EXPORT_FIELDS)), content_type="text/csv; charset=utf-8"
-        )
+        response = StreamingHttpResponse(issue_csv_pieces(queryset), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="issues-{stamp}.{fmt}"'
     response["Cache-Control"] = "private, no-store"
     return response

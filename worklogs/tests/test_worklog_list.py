@@ -280,3 +280,26 @@ def test_worklog_csv_escapes_author_summary_and_comment(client, alice, demo_issu
     assert [(r["author"], r["issue_summary"], r["comment"]) for r in rows] == [
         ('\'=HYPERLINK("http://evil.example/")', "'@SUM(A1)", "'+cmd")
     ]
+
+
+def test_export_past_the_inline_limit_is_a_job_with_the_same_rows(client, dave, week_logs, settings, tmp_path):
+    # Dave's export of more than TASKRA_EXPORT_INLINE_ROWS worklogs is written by an export job; its file has
+    # exactly the rows the inline export has (the filter, date range included, travels with the job).
+    from django.urls import reverse
+
+    from issues.export_jobs import export_job_run
+    from issues.models import ExportJob
+
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(dave)
+    inline = body(client.get(f"/worklogs/?{RANGE}&format=csv")).decode()
+    settings.TASKRA_EXPORT_INLINE_ROWS = 1
+    response = client.get(f"/worklogs/?{RANGE}&format=csv")
+    job = ExportJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("issues:export_job", args=[job.pk])
+    assert job.kind == "worklogs" and job.owner == dave and {"start", "end"} <= set(job.params)
+    done = export_job_run(job_id=job.pk)
+    assert done is not None and done.state == ExportJob.State.DONE, done and done.error
+    download = client.get(reverse("issues:export_job_download", args=[job.pk]))
+    assert b"".join(download.streaming_content).decode() == inline
+    assert done.rows == len(in_range(week_logs))

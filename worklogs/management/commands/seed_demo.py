@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
 from issues.models import Issue
-from worklogs.demo import PROJECTS, seed_demo
+from worklogs.demo import MAX_PROJECTS, default_people, default_projects, seed_demo
 
 
 class Command(BaseCommand):
@@ -18,8 +18,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--issues", type=int, default=2000, help="issues to create (default 2000)")
         parser.add_argument("--seed", type=int, default=1, help="random seed: same seed, same data (default 1)")
-        parser.add_argument("--projects", type=int, default=4, help=f"projects, 1-{len(PROJECTS)} (default 4)")
-        parser.add_argument("--users", type=int, default=60, help="demo users with profiles (default 60)")
+        parser.add_argument(
+            "--projects",
+            type=int,
+            default=None,
+            help=f"projects, 1-{MAX_PROJECTS} (default: 4, plus one per 7,500 issues; the first has a third of them)",
+        )
+        parser.add_argument(
+            "--users",
+            type=int,
+            default=None,
+            help="demo people with profiles (default: one per 250 issues, at least 12)",
+        )
         parser.add_argument("--password", default="demo-pass-123", help="password of the `demo` login if created")
         parser.add_argument("--if-empty", action="store_true", help="do nothing when any issue exists")
         parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="where the site runs, for the printout")
@@ -33,24 +43,26 @@ class Command(BaseCommand):
             return
         if options["issues"] < 0:
             raise CommandError("--issues must be zero or more")
-        if not 1 <= options["projects"] <= len(PROJECTS):
-            raise CommandError(f"--projects must be between 1 and {len(PROJECTS)}")
-        if options["users"] < 1:
+        projects = options["projects"] if options["projects"] is not None else default_projects(options["issues"])
+        users = options["users"] if options["users"] is not None else default_people(options["issues"])
+        if not 1 <= projects <= MAX_PROJECTS:
+            raise CommandError(f"--projects must be between 1 and {MAX_PROJECTS}")
+        if users < 1:
             raise CommandError("--users must be at least 1")
         verbose = options["verbosity"] > 1
         result = seed_demo(
             issues=options["issues"],
             seed=options["seed"],
-            projects=options["projects"],
-            users=options["users"],
+            projects=projects,
+            users=users,
             password=options["password"],
             progress=self.stdout.write if verbose else None,
         )
         seconds = max(result.seconds, 1e-9)
         self.stdout.write(
             f"Seeded {result.issues} issues, {result.comments} comments, {result.history} history rows, "
-            f"{result.worklogs} worklogs, {result.issue_labels} issue labels, {result.users} new users, "
-            f"{result.projects} new projects on {connection.vendor}."
+            f"{result.worklogs} worklogs, {result.issue_labels} issue labels, {result.users} new users "
+            f"(of {result.people} people), {result.projects} new projects (of {projects}) on {connection.vendor}."
         )
         self.stdout.write(
             f"Rate: {result.issues / seconds:,.0f} issues/s, {result.rows / seconds:,.0f} rows/s "

@@ -1,0 +1,328 @@
+"""Load test: Locust (bench/locustfile.py) against gunicorn on PostgreSQL + Redis, at a chosen data size.
+
+    make bench-load SIZE=20000 USERS=16 DURATION=60s
+    .venv/bin/python bench/load.py --size 1000000 --users 16 --duration 300s --database-url postgres://...
+
+1. Creates the PostgreSQL database if missing, migrates it and seeds SIZE issues with seed_demo, unless it
+   already holds exactly SIZE issues (a database with another count is refused: name another one).
+2. Lets USERS seeded people (members of the first project, with real worklogs) log in, as members of every
+   project, with the seed's password; writes the journeys' data (keys, names, report range) to a JSON file.
+3. Starts gunicorn (taskra_site/gunicorn_conf.py, WORKERS sync workers, no worker recycling) on the database
+   and REDIS_URL, runs Locust headless for DURATION, samples each gunicorn worker's RSS from /proc meanwhile,
+   and prints p50/p95/p99 per journey, each p95 against the floor journey's p95 in the same run, errors and
+   each worker's peak RSS. Every process it started is stopped before it returns, also on errors or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+FLOOR = "floor: GET /accounts/login/"
+SETUP = ("login form", "login", "(setup")  # requests of the clients' start, not journeys
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=20000, help="issues in the database (default 20000)")
+    parser.add_argument("--users", type=int, default=16, help="concurrent Locust clients (default 16)")
+    parser.add_argument("--duration", default="60s", help="Locust run time, e.g. 60s or 5m (default 60s)")
+    parser.add_argument("--spawn-rate", type=float, default=4.0, help="clients started per second (default 4)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
+    parser.add_argument("--port", type=int, default=8765, help="gunicorn port on 127.0.0.1 (default 8765)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL") or "",
+        help="PostgreSQL database to seed and serve (default: BENCH_DATABASE_URL, else taskra_bench_<size> on "
+        "127.0.0.1)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL") or os.environ.get("REDIS_URL") or "",
+        help="Redis for the cache and sessions (default: BENCH_REDIS_URL, else REDIS_URL; required)",
+    )
+    parser.add_argument("--cache-prefix", default=os.environ.get("CACHE_KEY_PREFIX") or "bench-load")
+    parser.add_argument("--password", default="demo-pass-123", help="the seed's password (seed_demo --password)")
+    parser.add_argument("--markdown", type=Path, help="append the result table to this file")
+    args = parser.parse_args(argv)
+    if not args.redis_url:
+        parser.error("set REDIS_URL (or BENCH_REDIS_URL, --redis-url): the load test runs on Redis")
+    if args.size < 1000 or args.users < 1 or args.workers < 1:
+        parser.error("--size >= 1000, --users >= 1 and --workers >= 1 are required")
+    args.database_url = args.database_url or f"postgres://postgres@127.0.0.1:5432/taskra_bench_{args.size}"
+    if not args.database_url.startswith(("postgres://", "postgresql://")):
+        parser.error("--database-url must name a PostgreSQL database")
+    return args
+
+
+def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database `url` names if it does not exist."""
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+            print(f"created database {name}")
+
+
+def prepare(args: argparse.Namespace, data_path: Path) -> dict[str, Any]:
+    """Migrate and seed the database (once per size), give the load-test people access, write the journeys' data."""
+    os.environ.update(
+        {"DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url, "CACHE_KEY_PREFIX": args.cache_prefix}
+    )
+    os.environ.update(
+        {"DJANGO_SETTINGS_MODULE": "taskra_site.settings", "DEBUG": "0", "CELERY_BROKER_URL": "memory://"}
+    )
+    sys.path.insert(0, str(BASE_DIR))
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from issues import pagecache
+    from issues.models import Issue, Membership, Project, Role
+
+    call_command("migrate", verbosity=0)
+    count = Issue.objects.count()
+    if count == 0:
+        started = time.perf_counter()
+        call_command("seed_demo", issues=args.size, password=args.password)
+        print(f"seeded {args.size:,} issues in {time.perf_counter() - started:.0f} s")
+    elif count != args.size:
+        raise SystemExit(f"{args.database_url} holds {count:,} issues, not {args.size:,}: name another database")
+    else:
+        print(f"{args.database_url} already holds {count:,} issues: not seeding")
+
+    projects = list(Project.objects.order_by("id").values_list("id", "key", "issue_counter"))
+    first_id, first_key, first_count = projects[0]
+    team = list(
+        Membership.objects.filter(project_id=first_id)
+        .exclude(role=Role.VIEWER)
+        .exclude(user__username="demo")
+        .order_by("user_id")
+        .values_list("user_id", "user__username")
+    )
+    people, assignees = team[: args.users], [u for _, u in team[args.users : args.users + 20]] or [team[0][1]]
+    Membership.objects.bulk_create(
+        [Membership(project_id=pid, user_id=uid, role=Role.MEMBER) for uid, _ in people for pid, _, _ in projects],
+        ignore_conflicts=True,
+    )
+    pagecache.invalidate_on_commit([], [pid for pid, _, _ in projects])
+    inline = settings.TASKRA_EXPORT_INLINE_ROWS
+    export_key, export_rows = max(
+        ((key, n) for _, key, n in projects if n <= inline), key=lambda p: p[1], default=(first_key, first_count)
+    )
+    today = dt.date.today()
+    month_end = (today.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    data = {
+        "users": [u for _, u in people],
+        "password": args.password,
+        "projects": [(key, n) for _, key, n in projects],
+        "assignees": assignees,
+        "text_word": "reproduce",
+        "deep_pages": 20,
+        "log_project": first_key,
+        "log_project_issues": first_count,
+        "report": {"project": first_key, "start": today.replace(day=1).isoformat(), "end": month_end.isoformat()},
+        "export_project": export_key,
+        "export_rows": export_rows,
+    }
+    data_path.write_text(json.dumps(data), encoding="utf-8")
+    return data
+
+
+def children_of(pid: int) -> list[int]:
+    """Return the ids of the processes whose parent is `pid` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def rss_kib(pid: int) -> int:
+    """Return the resident set size of a process in KiB (0 if it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class RssSampler(threading.Thread):
+    """Sample the RSS of every child of the gunicorn master four times a second; keep each one's peak and last."""
+
+    def __init__(self, master: int) -> None:
+        super().__init__(daemon=True)
+        self.master = master
+        self.peak: dict[int, int] = {}
+        self.last: dict[int, int] = {}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.25):
+            for pid in children_of(self.master):
+                kib = rss_kib(pid)
+                if kib:
+                    self.peak[pid] = max(self.peak.get(pid, 0), kib)
+                    self.last[pid] = kib
+
+
+def stop(process: subprocess.Popen[bytes] | None, name: str) -> None:
+    """Stop a process group this script started: SIGTERM, then SIGKILL after 30 s."""
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        print(f"{name} did not stop in 30 s: killing it")
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def wait_until_up(url: str, server: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {server.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit(f"gunicorn did not answer {url} within {timeout:.0f} s")
+
+
+def report(prefix: str, sampler: RssSampler, args: argparse.Namespace, load: tuple[float, float]) -> str:
+    """Return the result as a Markdown table (journeys by p95), the errors and the workers' RSS."""
+    with open(f"{prefix}_stats.csv", newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["Name"] != "Aggregated"]
+    floor = next((float(r["95%"]) for r in rows if r["Name"] == FLOOR), 0.0)
+    lines = [
+        f"size {args.size:,} issues, {args.users} users, {args.duration}, gunicorn {args.workers} sync workers; "
+        f"load average {load[0]:.1f} before, {load[1]:.1f} after",
+        "",
+        "| journey | requests | errors | p50 ms | p95 ms | p99 ms | p95 × floor |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    journeys = [r for r in rows if not r["Name"].startswith(SETUP)]
+    setup = [r for r in rows if r["Name"].startswith(SETUP)]
+    for r in sorted(journeys, key=lambda r: float(r["95%"] or 0)):
+        p95 = float(r["95%"] or 0)
+        ratio = f"{p95 / floor:.1f}×" if floor else "-"
+        lines.append(
+            f"| {r['Name']} | {r['Request Count']} | {r['Failure Count']} | {r['50%']} | {r['95%']} | {r['99%']} | "
+            f"{ratio} |"
+        )
+    lines += [
+        "",
+        "Start-up of the clients (not journeys): "
+        + ", ".join(f"{r['Name']} p50 {r['50%']} ms, p95 {r['95%']} ms ({r['Request Count']}×)" for r in setup),
+    ]
+    errors = Path(f"{prefix}_failures.csv")
+    if errors.exists():
+        with errors.open(newline="", encoding="utf-8") as f:
+            failures = list(csv.DictReader(f))
+        if failures:
+            lines += ["", "Errors:"] + [f"- {e['Name']}: {e['Error']} ({e['Occurrences']}×)" for e in failures]
+    total_errors = sum(int(r["Failure Count"]) for r in rows)
+    lines += ["", f"errors in total: {total_errors}"]
+    for pid in sorted(sampler.peak):
+        lines.append(
+            f"gunicorn worker {pid}: peak RSS {sampler.peak[pid] / 1024:.0f} MiB, "
+            f"at the end {sampler.last[pid] / 1024:.0f} MiB"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    ensure_database(args.database_url)
+    workdir = Path(tempfile.mkdtemp(prefix="taskra-load-"))
+    data_path = workdir / "data.json"
+    prepare(args, data_path)
+    host = f"http://127.0.0.1:{args.port}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": args.database_url,
+        "REDIS_URL": args.redis_url,
+        "CACHE_KEY_PREFIX": args.cache_prefix,
+        "CELERY_BROKER_URL": "memory://",  # nothing the journeys do needs a worker; nothing lands on a shared broker
+        "TASKRA_PAGE_REFRESH": "0",
+        "DEBUG": "0",
+        "HTTPS": "0",
+        "WEB_BIND": f"127.0.0.1:{args.port}",
+        "WEB_WORKERS": str(args.workers),
+        "WEB_MAX_REQUESTS": "0",  # no recycling: the RSS figures are of workers that served the whole run
+        "WEB_ACCESS_LOG": "",
+        "WEB_LOG_LEVEL": "warning",
+        "BENCH_DATA": str(data_path),
+    }
+    server: subprocess.Popen[bytes] | None = None
+    locust: subprocess.Popen[bytes] | None = None
+    sampler: RssSampler | None = None
+    try:
+        server = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", "taskra_site/gunicorn_conf.py", "taskra_site.wsgi"],
+            cwd=BASE_DIR, env=env, start_new_session=True,
+        )  # fmt: skip
+        wait_until_up(f"{host}/accounts/login/", server)
+        sampler = RssSampler(server.pid)
+        sampler.start()
+        prefix = str(workdir / "locust")
+        before = os.getloadavg()[0]
+        locust = subprocess.Popen(
+            [
+                str(BIN / "locust"), "-f", "bench/locustfile.py", "--headless", "-u", str(args.users),
+                "-r", str(args.spawn_rate), "-t", args.duration, "-H", host, "--csv", prefix, "--only-summary",
+                "--loglevel", "WARNING", "--stop-timeout", "30",
+            ],
+            cwd=BASE_DIR, env=env, start_new_session=True,
+        )  # fmt: skip
+        locust.wait()
+        after = os.getloadavg()[0]
+        sampler.done.set()
+        sampler.join()
+        text = report(prefix, sampler, args, (before, after))
+        print()
+        print(text)
+        if args.markdown:
+            with args.markdown.open("a", encoding="utf-8") as f:
+                f.write("\n" + text + "\n")
+    finally:
+        if sampler is not None:
+            sampler.done.set()
+        stop(locust, "locust")
+        stop(server, "gunicorn")
+
+
+if __name__ == "__main__":
+    main()

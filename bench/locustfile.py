@@ -1,0 +1,178 @@
+"""Locust journeys of a Taskra installation under load (run by bench/load.py; `make bench-load`).
+
+Each simulated client logs in through the login form (CSRF token from the page, session cookie kept) as
+one of the people bench/load.py prepared, then picks journeys by weight. Request names are the journeys
+bench/load.py reports on; "floor" (GET /accounts/login/) is the trivial page every ratio is taken against.
+The data the journeys need (users, project sizes, names) comes from the JSON file named by BENCH_DATA.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import itertools
+import json
+import os
+import random
+import re
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from locust import HttpUser, between, task
+
+DATA: dict[str, Any] = json.loads(Path(os.environ["BENCH_DATA"]).read_text(encoding="utf-8"))
+PROJECTS: list[tuple[str, int]] = [(k, n) for k, n in DATA["projects"] if n > 0]
+CUMULATIVE = list(itertools.accumulate(n for _, n in PROJECTS))
+TOTAL = CUMULATIVE[-1]
+ZIPF_S = 1.2
+ZIPF_RANKS = min(TOTAL, 100_000)  # ranks past 100,000 carry under 0.3% of Zipf(1.2)'s mass
+ZIPF_CDF = list(itertools.accumulate(1 / (r**ZIPF_S) for r in range(1, ZIPF_RANKS + 1)))
+HOT_KEYS = 100
+CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+NEXT_RE = re.compile(r'href="([^"]+)" rel="next"')
+_users = itertools.count()
+_deep_lock = threading.Lock()
+_deep_url: str | None = None
+
+
+def key_at(index: int) -> str:
+    """Return the key of issue number `index` (0-based) in the concatenation of every project's issues."""
+    p = bisect.bisect_right(CUMULATIVE, index)
+    start = CUMULATIVE[p - 1] if p else 0
+    return f"{PROJECTS[p][0]}-{index - start + 1}"
+
+
+def shuffled(rank: int) -> int:
+    """Return a fixed pseudo-random issue index for a popularity rank (hot issues spread over all projects)."""
+    return (rank * 2_654_435_761 + 97) % TOTAL
+
+
+class Client(HttpUser):
+    """One logged-in person clicking around Taskra."""
+
+    wait_time = between(0.1, 0.5)
+
+    def on_start(self) -> None:
+        self.username = DATA["users"][next(_users) % len(DATA["users"])]
+        page = self.client.get("/accounts/login/", name="login form")
+        token = CSRF_RE.search(page.text)
+        response = self.client.post(
+            "/accounts/login/",
+            data={
+                "username": self.username,
+                "password": DATA["password"],
+                "csrfmiddlewaretoken": token[1] if token else "",
+            },
+            headers={"Referer": (self.host or "") + "/accounts/login/"},
+            name="login",
+            allow_redirects=False,
+        )
+        if response.status_code != 302:
+            raise RuntimeError(f"login of {self.username} failed: HTTP {response.status_code}")
+        self.rng = random.Random(self.username)
+
+    def _csrf(self) -> str:
+        return self.client.cookies.get("csrftoken") or ""
+
+    # ------------------------------------------------------------------------------ the floor
+
+    @task(4)
+    def floor(self) -> None:
+        self.client.get("/accounts/login/", name="floor: GET /accounts/login/")
+
+    # --------------------------------------------------------------------------- the navigator
+
+    @task(3)
+    def navigator_first(self) -> None:
+        self.client.get("/issues/", name="navigator page 1")
+
+    @task(3)
+    def navigator_deep(self) -> None:
+        global _deep_url
+        with _deep_lock:
+            if _deep_url is None:
+                # Found once per Locust process by following "Next" DEEP_PAGES times (not measured).
+                url = "/issues/"
+                for _ in range(DATA["deep_pages"]):
+                    found = NEXT_RE.search(self.client.get(url, name="(setup: walking to the deep page)").text)
+                    if not found:
+                        break
+                    url = "/issues/" + found[1].replace("&amp;", "&")
+                _deep_url = url
+        self.client.get(_deep_url, name="navigator deep page")
+
+    @task(3)
+    def jql_text(self) -> None:
+        self.client.get("/issues/?" + urlencode({"jql": f'text ~ "{DATA["text_word"]}"'}), name="JQL text ~")
+
+    @task(3)
+    def jql_assignee(self) -> None:
+        who = self.rng.choice(DATA["assignees"])
+        jql = f'assignee = "{who}" AND status != Done'
+        self.client.get("/issues/?" + urlencode({"jql": jql}), name="JQL assignee AND status")
+
+    @task(3)
+    def rest_search(self) -> None:
+        who = self.rng.choice(DATA["assignees"])
+        jql = f'assignee = "{who}" AND status != Done ORDER BY updated DESC'
+        self.client.get("/rest/api/2/search?" + urlencode({"jql": jql, "maxResults": 50}), name="REST search")
+
+    # --------------------------------------------------------------------------- issue pages
+
+    @task(4)
+    def issue_uniform(self) -> None:
+        self.client.get(f"/browse/{key_at(self.rng.randrange(TOTAL))}", name="issue page uniform")
+
+    @task(4)
+    def issue_zipf(self) -> None:
+        rank = bisect.bisect_left(ZIPF_CDF, self.rng.random() * ZIPF_CDF[-1])
+        self.client.get(f"/browse/{key_at(shuffled(rank))}", name="issue page Zipf 1.2")
+
+    @task(4)
+    def issue_hot(self) -> None:
+        self.client.get(f"/browse/{key_at(shuffled(self.rng.randrange(HOT_KEYS)))}", name="issue page 100 hot keys")
+
+    # --------------------------------------------------------------------------- time tracking
+
+    @task(2)
+    def log_work(self) -> None:
+        key = f"{DATA['log_project']}-{self.rng.randint(1, DATA['log_project_issues'])}"
+        now = dt.datetime.now(dt.UTC)
+        data = {
+            "time_spent": "15m",
+            "started_date": now.date().isoformat(),
+            "started_time": "09:00",
+            "comment": "load test",
+            "adjust_estimate": "auto",
+            "form_token": uuid.uuid4().hex,
+            "csrfmiddlewaretoken": self._csrf(),
+        }
+        with self.client.post(
+            f"/browse/{key}/worklogs", data=data, headers={"Referer": (self.host or "") + f"/browse/{key}"},
+            name="log work (POST)", allow_redirects=False, catch_response=True,
+        ) as response:  # fmt: skip
+            if response.status_code != 302:
+                response.failure(f"HTTP {response.status_code}")
+
+    @task(2)
+    def timesheet(self) -> None:
+        self.client.get("/timesheet/", name="timesheet (own week)")
+
+    @task(2)
+    def month_report(self) -> None:
+        report = DATA["report"]
+        self.client.get("/reports/?" + urlencode(report), name="month report (one project)")
+
+    @task(1)
+    def export(self) -> None:
+        query = urlencode({"format": "csv", "jql": f"project = {DATA['export_project']}"})
+        with self.client.get(
+            f"/issues/export?{query}", name=f"export CSV ({DATA['export_rows']} rows)", stream=True,
+            catch_response=True,
+        ) as response:  # fmt: skip
+            size = sum(len(chunk) for chunk in response.iter_content(65536))
+            if response.status_code != 200 or size == 0:
+                response.failure(f"HTTP {response.status_code}, {size} bytes")
