@@ -6,6 +6,11 @@ worklogs/s, the worker's peak RSS and the ratio of the import's time to a raw CO
 (measured in the same run). --bulk-update times a bulk status change of every imported issue.
 The last line printed is one JSON object with the figures.
 
+--scale R: R rounds, interleaved, of (a) the import through ONE worker process, then a raw COPY of the same
+rows, and (b) the same import through TWO worker processes (each `--concurrency 1`) sharing the chunk tasks;
+prints import/COPY per round (one worker), the two-worker speedup per round, and the peak PSS of the
+worker processes (sum over all their processes, sampled every 0.2 s).
+
 Database: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/bench_imports, created when
 missing). Broker: CELERY_BROKER_URL (default: the filesystem broker under var/).
 """
@@ -244,6 +249,74 @@ def raw_update_baseline() -> float:
     return time.perf_counter() - start
 
 
+def import_once(path: Path, worker_queue: str, workers: list[WorkerProcess]) -> tuple[Job, float, float]:
+    """Import the file through the workers consuming `worker_queue`; return the job, wall seconds, peak PSS MB."""
+    from imports import services
+    from taskra_site.celery import app
+
+    reset_data()
+    app.conf.task_default_queue = worker_queue
+    start = time.perf_counter()
+    job = services.import_job_create(user=None, paths=[path], source="command")
+    peak = 0.0
+    while True:
+        job = type(job).objects.get(pk=job.pk)
+        peak = max(peak, sum(pss_mb(w) for w in workers))
+        if job.is_finished:
+            break
+        for w in workers:
+            if not w.alive():
+                raise SystemExit(f"worker died:\n{w.log_tail(3000)}")
+        time.sleep(0.2)
+    wall = time.perf_counter() - start
+    if job.state != "succeeded":
+        raise SystemExit(f"import ended {job.state}: {job.message}")
+    return job, wall, peak
+
+
+def scale(path: Path, rounds: int) -> dict[str, object]:
+    """Interleave one-worker imports, raw COPYs and two-worker imports; return the figures."""
+    env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "0", "LOG_LEVEL": "WARNING"}
+    env.pop("TEST_DATABASE_NAME", None)
+    tag = uuid.uuid4().hex[:8]
+    solo, both = f"bench-solo-{tag}", f"bench-both-{tag}"
+    # Worker A consumes both queues, worker B only the shared one: a job on `solo` runs on A alone (its
+    # chunk tasks follow the queue their job came from), a job on `both` on A and B.
+    a = WorkerProcess(f"{solo},{both}", env)
+    b = WorkerProcess(both, env)
+    a.start()
+    b.start()
+    rows: list[dict[str, float]] = []
+    try:
+        for r in range(rounds):
+            one, one_wall, one_pss = import_once(path, solo, [a])
+            copy_seconds = copy_baseline()
+            two, two_wall, two_pss = import_once(path, both, [a, b])
+            row = {
+                "one_worker_s": round(one_wall, 2),
+                "copy_s": round(copy_seconds, 2),
+                "copy_ratio": round(one_wall / copy_seconds, 2),
+                "two_workers_s": round(two_wall, 2),
+                "speedup": round(one_wall / two_wall, 2),
+                "one_worker_pss_mb": round(one_pss, 1),
+                "two_workers_pss_mb": round(two_pss, 1),
+                "stages_one": one.stage_seconds,
+            }
+            rows.append(row)
+            print(
+                f"round {r + 1}: one worker {one_wall:.2f}s ({one.created_count} issues, {one.worklogs_count} "
+                f"worklogs, {one.created_count / one_wall:,.0f} issues/s), raw COPY {copy_seconds:.2f}s -> "
+                f"{one_wall / copy_seconds:.2f}x COPY; two workers {two_wall:.2f}s -> {one_wall / two_wall:.2f}x; "
+                f"peak PSS one worker {one_pss:.0f} MB, two workers {two_pss:.0f} MB; stages (one worker, s) "
+                f"{one.stage_seconds}",
+                flush=True,
+            )
+    finally:
+        a.stop()
+        b.stop()
+    return {"rounds": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--issues", type=int, default=100_000)
@@ -254,6 +327,7 @@ def main() -> None:
     parser.add_argument(
         "--bulk-only", action="store_true", help="skip the import: bulk-update the issues already there"
     )
+    parser.add_argument("--scale", type=int, default=0, metavar="ROUNDS", help="one vs two workers vs COPY, R rounds")
     args = parser.parse_args()
 
     os.environ.setdefault("DATABASE_URL", DEFAULT_DB)
@@ -276,6 +350,9 @@ def main() -> None:
         start = time.perf_counter()
         generate(path, args.issues, worklogs=args.worklogs, comments=args.comments)
         print(f"generated {path.name}: {path.stat().st_size / 2**20:.0f} MB in {time.perf_counter() - start:.1f}s")
+    if args.scale:
+        print(json.dumps(scale(path, args.scale)))
+        return
     if not args.bulk_only:
         reset_data()
 

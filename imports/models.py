@@ -108,6 +108,8 @@ class Job(models.Model):
     # Seconds spent running, summed over every attempt (a resumed job keeps its earlier time).
     run_seconds = models.FloatField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Seconds spent per stage, summed over chunks: {"plan": .., "read": .., "validate": .., "write": ..}.
+    stage_seconds = models.JSONField(default=dict, blank=True)
     # The placeholder users the job's rows name (people who matched no account): its mapping screen lists them.
     people = models.ManyToManyField(Placeholder, blank=True, related_name="jobs")
 
@@ -124,6 +126,44 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.state in FINISHED_STATES
+
+
+class ChunkState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+
+
+class ImportChunk(models.Model):
+    """A byte range of an import's file, cut on record boundaries, that any Celery worker imports on its own.
+
+    Its bytes live in the imports storage (`name`) until it is written; its state, lease and the sub-task links
+    it could not make yet are committed together with its rows (imports.chunks).
+    """
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    name = models.CharField(max_length=500)
+    file_index = models.PositiveSmallIntegerField(default=0)
+    byte_start = models.PositiveBigIntegerField(default=0)
+    byte_end = models.PositiveBigIntegerField(default=0)
+    first_record = models.PositiveBigIntegerField()
+    count = models.PositiveIntegerField()
+    first_line = models.PositiveBigIntegerField(null=True, blank=True)
+    lines = models.JSONField(null=True, blank=True)  # JSON Lines: each record's line when not consecutive
+    state = models.CharField(max_length=8, choices=ChunkState.choices, default=ChunkState.PENDING)
+    lease_owner = models.CharField(max_length=64, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    pending_parents = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="importchunk_job_index")]
+        indexes = [models.Index(fields=["job", "state"], name="importchunk_job_state")]
+
+    def __str__(self) -> str:
+        return f"chunk {self.index} of job {self.job_id} ({self.state})"
 
 
 class JobError(models.Model):

@@ -16,6 +16,7 @@ import os
 import pickle
 import re
 import signal
+import time
 import zoneinfo
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
@@ -25,8 +26,10 @@ from typing import Any, BinaryIO
 
 import ijson
 import orjson
+from django.core.files.storage import storages
 from pydantic import TypeAdapter, ValidationError
 
+from imports import bytescan
 from imports.formats import jira_backup, jira_csv, jira_xml
 from imports.formats.common import SourceError, localize, shorten
 from imports.models import JobFormat
@@ -375,13 +378,31 @@ def _flagged(item: Any) -> tuple[Any, int]:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def read_records(fmt: str, paths: list[Path], progress: Progress | None = None) -> Iterator[RawRecord]:
+Source = Path | str  # a file on this machine (absolute path), or a name in the imports storage (uploads)
+
+
+def source_name(source: Source) -> str:
+    """Return the file name of a source, as messages show it."""
+    return os.path.basename(str(source))
+
+
+def open_source(source: Source) -> BinaryIO:
+    """Open a job's file for reading: a local path, or a name in the "imports" storage (settings.STORAGES)."""
+    if isinstance(source, Path) or os.path.isabs(source):
+        return open(source, "rb")  # noqa: SIM115 - the caller closes it
+    return storages["imports"].open(source, "rb")
+
+
+def read_records(fmt: str, paths: list[Source], progress: Progress | None = None) -> Iterator[RawRecord]:
     """Yield the raw records of the files in order, numbered from 1 across files."""
     progress = progress or Progress()
     number = 0
-    readers: dict[str, Callable[[_CountingRaw, str, Path], Iterator[tuple[int | None, Any]]]] = {
+    readers: dict[str, Callable[[_CountingRaw, str, Source], Iterator[tuple[int | None, Any]]]] = {
         JobFormat.JIRA_JSON: lambda raw, name, _: _jira_json(raw, name),
-        JobFormat.JIRA_CSV: lambda raw, name, path: jira_csv.read(raw, name, progress.summary, path),
+        # A Cloud CSV's parents by issue id need a first pass over the file: it is opened again for that.
+        JobFormat.JIRA_CSV: lambda raw, name, source: jira_csv.read(
+            raw, name, progress.summary, lambda: open_source(source)
+        ),
         JobFormat.TASKRA_JSONL: lambda raw, name, _: _jsonl(raw, name),
         JobFormat.JIRA_XML: lambda raw, name, _: jira_xml.read(raw, name, progress.summary),
         JobFormat.JIRA_BACKUP: lambda raw, name, _: jira_backup.read(raw, name, progress.summary),
@@ -389,19 +410,19 @@ def read_records(fmt: str, paths: list[Path], progress: Progress | None = None) 
     reader = readers[fmt]
     for path in paths:
         try:
-            f = open(path, "rb")  # noqa: SIM115 - closed below, also when the consumer stops early
+            f = open_source(path)  # closed below, also when the consumer stops early
         except OSError as exc:
-            raise SourceError(f"Cannot open {path.name}: {exc.strerror}.") from exc
+            raise SourceError(f"Cannot open {source_name(path)}: {exc.strerror}.") from exc
         try:
             counting = _CountingRaw(f)
             progress.current = counting
             before = number
-            for line, data in reader(counting, path.name, path):
+            for line, data in reader(counting, source_name(path), path):
                 number += 1
                 yield RawRecord(number, line, data)
             if number == before:
                 # Never "succeeded" with nothing done: a file without records is a failed import, said in words.
-                raise SourceError(f"{path.name} holds no issues: {_EMPTY_HINTS[fmt]} Nothing was imported.")
+                raise SourceError(f"{source_name(path)} holds no issues: {_EMPTY_HINTS[fmt]} Nothing was imported.")
             progress.files_done_bytes += counting.count
             progress.current = None
         finally:
@@ -700,6 +721,52 @@ class ChunkResult:
     errors: list[RowError] = field(default_factory=list)
 
 
+def _json_invalid_message(exc: ValidationError, what: str) -> str | None:
+    """Return the row error of a record Pydantic could not parse as JSON (None: it parsed)."""
+    first = exc.errors()[0]
+    if first["type"] != "json_invalid":
+        return None
+    if "recursion limit" in first["msg"]:
+        return f"{what} is nested deeper than {MAX_NESTING_DEPTH} levels."
+    return f"{what} is not valid JSON."
+
+
+def validate_jira_bytes(data: bytes, *, first: int) -> ChunkResult:
+    """Validate a Jira JSON chunk (`[issue,issue,...]` bytes, imports.bytescan) straight from its bytes.
+
+    The whole chunk in one `validate_json` call: no Python dicts are built. When it fails, each record is
+    validated on its own so that its errors name it (record `first + i`, its key, the field).
+    """
+    result = ChunkResult()
+    try:
+        issues = _JIRA_CHUNK.validate_json(data)
+    except ValidationError:
+        issues = None
+    if issues is not None:
+        for index, issue in enumerate(issues):
+            raw = RawRecord(first + index, None, None)
+            try:
+                result.records.append((raw, issue.to_record()))
+            except RecordInvalid as exc:
+                result.errors.append(RowError(raw.number, None, issue.key, exc.field, str(exc)))
+        return result
+    for index, item in enumerate(bytescan.array_items(data)):
+        raw = RawRecord(first + index, None, None)
+        key = _key_hint(item)
+        try:
+            issue = JiraIssue.model_validate_json(item)
+            result.records.append((raw, issue.to_record()))
+        except ValidationError as exc:
+            message = _json_invalid_message(exc, "The record")
+            if message:
+                result.errors.append(RowError(raw.number, None, key, "", message))
+            else:
+                result.errors.extend(_errors_of(exc, raw, key))
+        except RecordInvalid as exc:
+            result.errors.append(RowError(raw.number, None, key, exc.field, str(exc)))
+    return result
+
+
 def validate_chunk(fmt: str, chunk: list[RawRecord], *, tz: dt.tzinfo | None = None) -> ChunkResult:
     """Validate a chunk of raw records: the whole chunk at once, one by one only when some are bad."""
     result = ChunkResult()
@@ -779,36 +846,52 @@ class ValidatedChunk:
     bytes_done: int  # bytes read when the chunk was complete, for the progress bar
     result: ChunkResult
     summary: dict[str, Any] = field(default_factory=dict)  # what the reader counted since the chunk before
+    read_seconds: float = 0.0  # reading (and, for Jira JSON, parsing) the chunk's records
+    validate_seconds: float = 0.0
 
 
 def validated_chunks(
-    fmt: str, paths: list[Path], *, skip: int = 0, size: int = 1000, tz: dt.tzinfo | None = None
+    fmt: str, paths: list[Source], *, skip: int = 0, size: int = 1000, tz: dt.tzinfo | None = None
 ) -> Generator[ValidatedChunk, None, None]:
     """Yield the files' records after the first `skip` in validated chunks of `size`."""
     progress = Progress()
     chunk: list[RawRecord] = []
     last = skip
+    clock = time.perf_counter
+    started = clock()
     for raw in read_records(fmt, paths, progress):
         if raw.number <= skip:
             progress.take_summary()  # counted by the attempt that committed these records
             continue  # committed by an earlier attempt
         chunk.append(raw)
         if len(chunk) >= size:
-            yield _validated(fmt, chunk, tz, progress)
+            yield _validated(fmt, chunk, tz, progress, clock() - started)
             last = chunk[-1].number
             chunk = []
+            started = clock()
     if chunk:
-        yield _validated(fmt, chunk, tz, progress)
+        yield _validated(fmt, chunk, tz, progress, clock() - started)
     elif any(progress.summary.values()):  # counted after the last record (a backup's workflows): a chunk of no records
         yield ValidatedChunk(last, 0, progress.value, ChunkResult(), progress.take_summary())
 
 
-def _validated(fmt: str, chunk: list[RawRecord], tz: dt.tzinfo | None, progress: Progress) -> ValidatedChunk:
+def _validated(
+    fmt: str, chunk: list[RawRecord], tz: dt.tzinfo | None, progress: Progress, read_seconds: float
+) -> ValidatedChunk:
+    started = time.perf_counter()
     result = validate_chunk(fmt, chunk, tz=tz)
     # The writer needs only the record numbers: drop the raw data (a dict per Jira issue) before the chunk
     # waits in a queue or crosses to the writing process.
     result.records = [(RawRecord(raw.number, raw.line, None), rec) for raw, rec in result.records]
-    return ValidatedChunk(chunk[-1].number, len(chunk), progress.value, result, progress.take_summary())
+    return ValidatedChunk(
+        chunk[-1].number,
+        len(chunk),
+        progress.value,
+        result,
+        progress.take_summary(),
+        read_seconds,
+        time.perf_counter() - started,
+    )
 
 
 class ReaderProcess:
@@ -827,7 +910,7 @@ class ReaderProcess:
     """
 
     def __init__(
-        self, fmt: str, paths: list[Path], *, skip: int = 0, size: int = 1000, tz: dt.tzinfo | None = None
+        self, fmt: str, paths: list[Source], *, skip: int = 0, size: int = 1000, tz: dt.tzinfo | None = None
     ) -> None:
         self.args = (fmt, paths, skip, size, tz)
         self.pid: int | None = None
@@ -889,7 +972,7 @@ class ReaderProcess:
                 self.pid = None
 
 
-def _read_into(out: BinaryIO, fmt: str, paths: list[Path], skip: int, size: int, tz: dt.tzinfo | None) -> None:
+def _read_into(out: BinaryIO, fmt: str, paths: list[Source], skip: int, size: int, tz: dt.tzinfo | None) -> None:
     def send(message: tuple[str, Any]) -> None:
         data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         out.write(len(data).to_bytes(8, "little"))

@@ -80,6 +80,12 @@ def job_progress(job: Job) -> dict[str, Any]:
         "seconds_left": round(eta, 1) if eta is not None else None,
         "run_seconds": round(job.run_seconds, 2),
         "errors": job.errors.count(),
+        # Seconds per stage summed over the chunks (imports.chunks.STAGES order): where an import spends its time.
+        "stages": [
+            {"stage": stage, "seconds": round(float(job.stage_seconds[stage]), 2)}
+            for stage in ("plan", "read", "validate", "write")
+            if stage in (job.stage_seconds or {})
+        ],
     }
 
 

@@ -24,12 +24,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.storage import storages
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Min, Q, QuerySet, Sum
 from django.utils import timezone
 
-from imports import parsers
+from imports import chunks, parsers
 from imports.models import FINISHED_STATES, Job, JobError, JobFormat, JobKind, JobState, Placeholder
 from imports.selectors import mapping_candidates
 from imports.writer import ImportWriter
@@ -88,13 +89,6 @@ def _enqueue(job: Job) -> None:
     transaction.on_commit(lambda: job_run.delay(job.pk))
 
 
-def import_upload_dir() -> Path:
-    """Return (creating it) a fresh directory under MEDIA_ROOT/imports/ for one job's files."""
-    path = Path(settings.MEDIA_ROOT) / "imports" / uuid.uuid4().hex
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _safe_name(name: str) -> str:
     base = os.path.basename(name or "import")
     return re.sub(r"[^A-Za-z0-9._-]+", "_", base)[:120] or "import"
@@ -146,9 +140,10 @@ def import_job_create(
     options: dict[str, Any] | None = None,
     enqueue: bool = True,
 ) -> Job:
-    """Check the files, store uploads under MEDIA_ROOT/imports/, create a queued import job and enqueue it.
+    """Check the files, store uploads in the imports storage, create a queued import job and enqueue it.
 
-    `files` are uploads (copied to MEDIA_ROOT); `paths` are files already on the server (command line).
+    `files` are uploads (saved under imports/<random>/ in settings.STORAGES["imports"], MEDIA_ROOT by default);
+    `paths` are files already on the server (command line).
     Raise ValidationError before anything is stored or queued when a file is too big or not importable.
     """
     if not files and not paths:
@@ -172,13 +167,12 @@ def import_job_create(
             named.append((upload, upload.name))
         if len(formats) > 1:
             raise ValidationError("All files of one import must have the same format.")
-        directory = import_upload_dir()
+        # Through the imports storage (settings.STORAGES): a worker on another machine reads the upload there.
+        directory = f"imports/{uuid.uuid4().hex}"
+        storage = storages["imports"]
         for upload, name in named:
-            target = directory / _safe_name(name)
-            with open(target, "wb") as out:
-                for piece in upload.chunks():
-                    out.write(piece)
-            stored.append(str(target.relative_to(settings.MEDIA_ROOT)))
+            upload.seek(0)
+            stored.append(storage.save(f"{directory}/{_safe_name(name)}", upload))
             names.append(name)
     else:
         for path in paths or []:
@@ -219,13 +213,15 @@ def import_job_create(
     return job
 
 
+def job_sources(job: Job) -> list[parsers.Source]:
+    """Return the job's files: absolute paths (command line) or names in the imports storage (uploads)."""
+    return [Path(name) if os.path.isabs(name) else name for name in job.options.get("files") or [job.file_path]]
+
+
 def job_paths(job: Job) -> list[Path]:
-    """Return the job's files as absolute paths (uploads live under MEDIA_ROOT)."""
-    out = []
-    for name in job.options.get("files") or [job.file_path]:
-        path = Path(name)
-        out.append(path if path.is_absolute() else Path(settings.MEDIA_ROOT) / path)
-    return out
+    """Return the job's files as local paths (uploads: where the imports storage keeps them on this machine)."""
+    storage = storages["imports"]
+    return [source if isinstance(source, Path) else Path(storage.path(source)) for source in job_sources(job)]
 
 
 @transaction.atomic
@@ -355,10 +351,19 @@ def _cancel_requested(job: Job) -> bool:
     return Job.objects.filter(pk=job.pk, cancel_requested=True).exists()
 
 
-def job_run(*, job_id: int, owner: str | None = None, on_chunk: Callable[[Job], None] | None = None) -> Claim:
+def job_run(
+    *,
+    job_id: int,
+    owner: str | None = None,
+    on_chunk: Callable[[Job], None] | None = None,
+    fan_out: bool = False,
+    queue: str | None = None,
+) -> Claim:
     """Run (or resume) a job to its end in this process; return the claim (retry_in when held elsewhere).
 
-    `on_chunk(job)` is called after every committed chunk (the command's progress bar).
+    `on_chunk(job)` is called after every committed chunk (the command's progress bar). `fan_out` (a Celery
+    worker): a Jira JSON or JSON Lines import is cut into chunk tasks on `queue` that any worker runs
+    (imports.chunks) instead of being written here.
     """
     owner = owner or f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     claim = job_claim(job_id=job_id, owner=owner)
@@ -366,13 +371,15 @@ def job_run(*, job_id: int, owner: str | None = None, on_chunk: Callable[[Job], 
         return claim
     job = claim.job
     try:
-        if job.kind == JobKind.IMPORT:
+        if fan_out and chunks.fans_out(job):
+            chunks.import_plan(job=job, owner=owner, sources=job_sources(job), queue=queue)
+        elif job.kind == JobKind.IMPORT:
             _import_run(job, owner, on_chunk)
         else:
             # One notifications fan-out for the whole job, after its last chunk, not one per chunk (issues.events).
             with events.held():
                 _bulk_update_run(job, owner, on_chunk)
-    except LeaseLost:
+    except (LeaseLost, chunks.LeaseLost):
         logger.warning("job %s: lease lost, another worker continues it", job.pk)
     except parsers.SourceError as exc:
         job.refresh_from_db()
@@ -554,13 +561,14 @@ def _import_chunks(job: Job, owner: str, on_chunk: Callable[[Job], None] | None 
     dry_run = bool(job.options.get("dry_run"))
     seen: set[str] = set()  # a dry run: keys it would have written, so later sub-tasks find their parents
     read = parsers.ReaderProcess if _reader_process(job) else parsers.validated_chunks
-    chunks = read(job.format, job_paths(job), skip=job.position, size=chunk_size, tz=tz)
+    validated = read(job.format, job_sources(job), skip=job.position, size=chunk_size, tz=tz)
 
     def flush(chunk: parsers.ValidatedChunk) -> bool:
         if _cancel_requested(job):
             _finish(job, JobState.CANCELLED, f"Cancelled after {job.processed} records.")
             return False
         validated = chunk.result
+        write_started = time.perf_counter()
         with transaction.atomic():
             sql.relax_commit()
             outcome = _write_nothing(job, validated.records, seen) if dry_run else writer.write(validated.records)
@@ -589,6 +597,12 @@ def _import_chunks(job: Job, owner: str, on_chunk: Callable[[Job], None] | None 
                     "worklogs_count": locked.worklogs_count + outcome.worklogs,
                     "comments_count": locked.comments_count + outcome.comments,
                     "pending_parents": locked.pending_parents + outcome.pending_parents,
+                    "stage_seconds": chunks.stage_totals(
+                        locked.stage_seconds,
+                        read=chunk.read_seconds,
+                        validate=chunk.validate_seconds,
+                        write=time.perf_counter() - write_started,
+                    ),
                 },
                 started_at,
                 base_seconds,
@@ -597,7 +611,7 @@ def _import_chunks(job: Job, owner: str, on_chunk: Callable[[Job], None] | None 
             on_chunk(job)
         return True
 
-    iterator = iter(chunks)
+    iterator = iter(validated)
     try:
         for chunk in iterator:
             if not flush(chunk):
@@ -817,21 +831,23 @@ def stored_upload_bytes(*, user: Any) -> int:
 def import_files_expire(*, now: dt.datetime) -> list[int]:
     """Delete the stored uploads of finished jobs older than IMPORT_RETENTION_DAYS; mark each job; return their ids.
 
-    Only files under MEDIA_ROOT/imports/ are touched (a command's files belong to whoever ran it); a job still
+    Only uploads (imports/ in the imports storage) are touched (a command's files belong to whoever ran it); a job still
     queued or running keeps its files whatever their age.
     """
     cutoff = now - dt.timedelta(days=settings.IMPORT_RETENTION_DAYS)
-    root = (Path(settings.MEDIA_ROOT) / "imports").resolve()
+    storage = storages["imports"]
     expired: list[int] = []
     due = Job.objects.filter(source="upload", files_expired=False, state__in=FINISHED_STATES, created__lt=cutoff)
     for job in due.order_by("id").iterator():
-        for path in job_paths(job):
-            path = path.resolve()
-            if path.is_relative_to(root) and path != root:
-                path.unlink(missing_ok=True)
-                if path.parent != root:
-                    with contextlib.suppress(OSError):
-                        path.parent.rmdir()  # the job's own directory, once empty
+        for source in job_sources(job):
+            if isinstance(source, Path) or not source.startswith("imports/"):
+                continue  # a command's file is its caller's
+            storage.delete(source)
+            with contextlib.suppress(NotImplementedError, OSError):
+                # The job's own folder, once empty (file system storage; object stores have no folders).
+                folder = Path(storage.path(os.path.dirname(source)))
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
         job.files_expired = True
         job.save(update_fields=["files_expired"])
         expired.append(job.pk)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_ready
 from django.utils import timezone
 
-from imports import services
+from imports import chunks, services
 
 logger = logging.getLogger("taskra.imports")
 
@@ -22,10 +24,33 @@ def _queue_of(request: Any) -> str | None:
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
 def job_run(self: Any, job_id: int) -> str:
-    """Run or resume a job; when another live worker holds it, look again once its lease could expire."""
-    claim = services.job_run(job_id=job_id)
+    """Run or resume a job; when another live worker holds it, look again once its lease could expire.
+
+    A Jira JSON or JSON Lines import is cut into chunk tasks (import_chunk_run) that any worker runs.
+    """
+    queue = _queue_of(self.request)
+    claim = services.job_run(job_id=job_id, fan_out=True, queue=queue)
     if claim.retry_in is not None:
-        raise self.retry(countdown=claim.retry_in, queue=_queue_of(self.request))
+        raise self.retry(countdown=claim.retry_in, queue=queue)
+    return "done"
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def import_chunk_run(self: Any, chunk_id: int) -> str:
+    """Import one chunk of a job (imports.chunks); when a live worker holds it, look again once its lease lapses."""
+    queue = _queue_of(self.request)
+    owner = f"{socket.gethostname()}:{os.getpid()}:{self.request.id or ''}"[:64]
+    try:
+        retry_in = chunks.chunk_run(chunk_id=chunk_id, owner=owner, queue=queue)
+    except chunks.LeaseLost:
+        logger.warning("chunk %s: lease lost, another worker imports it", chunk_id)
+        return "lost"
+    except Exception as exc:
+        logger.exception("chunk %s failed", chunk_id)
+        chunks.job_fail(chunk_id=chunk_id, message=f"Stopped by an unexpected error: {type(exc).__name__}: {exc}")
+        return "failed"
+    if retry_in is not None:
+        raise self.retry(countdown=retry_in, queue=queue)
     return "done"
 
 

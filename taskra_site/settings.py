@@ -210,7 +210,25 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
-MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Uploaded import files and the chunk files of imports split across workers go through the "imports" storage, so
+# a worker on another machine reads them: the file system under IMPORTS_STORAGE_ROOT (default MEDIA_ROOT; on
+# several machines a shared folder), or any Django storage backend, e.g. S3-compatible storage with
+# django-storages (IMPORTS_STORAGE_BACKEND=storages.backends.s3.S3Storage plus its AWS_* settings; docs/imports.md).
+IMPORTS_STORAGE_BACKEND = env_str("IMPORTS_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "imports": {
+        "BACKEND": IMPORTS_STORAGE_BACKEND,
+        # Without IMPORTS_STORAGE_ROOT the file system storage follows MEDIA_ROOT.
+        "OPTIONS": (
+            {"location": env_str("IMPORTS_STORAGE_ROOT", "")}
+            if IMPORTS_STORAGE_BACKEND.endswith("FileSystemStorage") and env_str("IMPORTS_STORAGE_ROOT", "")
+            else {}
+        ),
+    },
+}
 
 # Upload limits for imports (bytes); Django's own memory limit stays small so big files go to disk.
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 500 * 1024 * 1024, minimum=1024)
@@ -228,6 +246,13 @@ IMPORTS_LEASE_SECONDS = env_int("IMPORTS_LEASE_SECONDS", 120, minimum=5)
 # Imports read and validate the next chunk in a forked process while the worker writes (imports.parsers.ReaderProcess).
 # Off by default when tasks run eagerly: a fork inside a threaded web server is not safe.
 IMPORTS_READER_PROCESS = env_bool("IMPORTS_READER_PROCESS", not CELERY_TASK_ALWAYS_EAGER)
+# Imports run by a Celery worker split Jira JSON and JSON Lines files into chunk tasks that any number of workers
+# import in parallel (imports.chunks); off, or with tasks run eagerly, one process reads and writes the whole file.
+IMPORTS_CHUNK_SIZE = env_int("IMPORTS_CHUNK_SIZE", 1000, minimum=1)  # records per chunk task
+IMPORTS_CHUNK_TASKS = env_bool("IMPORTS_CHUNK_TASKS", not CELERY_TASK_ALWAYS_EAGER)
+# Tests only: a folder where a chunk task finding `hold-<index>` waits (after renaming it `held-<index>` with its
+# pid) until `release` appears, so a test can kill the worker in the middle of that chunk.
+IMPORTS_TEST_HOLD_DIR = env_str("IMPORTS_TEST_HOLD_DIR", "")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

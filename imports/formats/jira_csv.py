@@ -16,9 +16,8 @@ import csv
 import io
 import re
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
 
 from imports.formats.common import SourceError
 
@@ -83,11 +82,14 @@ def _header(reader: Any, name: str) -> list[str]:
     return header
 
 
-def issue_ids(path: Path) -> dict[str, str]:
-    """Return the file's issue id -> issue key (a first pass over the two columns), for parents given by id."""
+def issue_ids(reopen: Callable[[], BinaryIO]) -> dict[str, str]:
+    """Return the file's issue id -> issue key (a first pass over the two columns), for parents given by id.
+
+    reopen opens the file again from its start (a local path or the imports storage: parsers.open_source).
+    """
     out: dict[str, str] = {}
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
+        with io.TextIOWrapper(reopen(), encoding="utf-8-sig", newline="") as f:
             reader = csv.reader(f)
             header = [h.strip().lower() for h in next(reader, [])]
             if "issue id" not in header or "issue key" not in header:
@@ -101,7 +103,9 @@ def issue_ids(path: Path) -> dict[str, str]:
     return out
 
 
-def read(raw: Any, name: str, summary: dict[str, Any], path: Path) -> Iterator[tuple[int | None, Any]]:
+def read(
+    raw: Any, name: str, summary: dict[str, Any], reopen: Callable[[], BinaryIO]
+) -> Iterator[tuple[int | None, Any]]:
     """Yield (line, cells by lower-case column) per row; parents by id resolved to keys where the file has them."""
     not_kept: Counter[str] = summary.setdefault("not_kept", Counter())
     text = io.TextIOWrapper(io.BufferedReader(raw, buffer_size=1 << 20), encoding="utf-8-sig", newline="")
@@ -109,7 +113,7 @@ def read(raw: Any, name: str, summary: dict[str, Any], path: Path) -> Iterator[t
     header = _header(reader, name)
     lowered = [h.lower() for h in header]
     kinds = {i: column_kind(h) for i, h in enumerate(header) if lowered[i] not in READ}
-    ids = issue_ids(path) if any(c in lowered for c in PARENT_ID_COLUMNS) else {}
+    ids = issue_ids(reopen) if any(c in lowered for c in PARENT_ID_COLUMNS) else {}
     record = 0
     held: tuple[int, list[str]] | None = None  # the row read last: the file may end in the middle of it
     try:
