@@ -283,11 +283,7 @@ _ATTACHMENT_STORAGES: dict[str, dict[str, Any]] = {
 }
 if TASKRA_ATTACHMENT_STORAGE not in _ATTACHMENT_STORAGES:
     raise ImproperlyConfigured("TASKRA_ATTACHMENT_STORAGE must be 'filesystem' or 's3'.")
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    "attachments": _ATTACHMENT_STORAGES[TASKRA_ATTACHMENT_STORAGE],
-}
+STORAGES["attachments"] = _ATTACHMENT_STORAGES[TASKRA_ATTACHMENT_STORAGE]
 
 # Work-time conventions, Jira's defaults: 1d = 8h, 1w = 5d.
 TASKRA_HOURS_PER_DAY = env_int("TASKRA_HOURS_PER_DAY", 8, minimum=1)
