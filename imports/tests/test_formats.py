@@ -187,6 +187,7 @@ def test_site_backup_writes_only_into_projects_the_importer_may_edit(client, tmp
     # alice may edit DEMO, not OPS (bob's): OPS rows are refused without writing or naming anything of OPS.
     # Statuses and resolutions are the site's: an administrator added the backup's before (alice may not).
     Status.objects.get_or_create(name="Closed", defaults={"category": "done"})
+    Status.objects.get_or_create(name="Open", defaults={"category": "todo"})
     Resolution.objects.get_or_create(name="Fixed")
     job = import_file(jira_files.backup_zip(tmp_path / "b.zip"), alice)
     assert job.state == JobState.SUCCEEDED_WITH_ERRORS
