@@ -45,7 +45,8 @@ def write_entities(path: Path, issues: int) -> None:
                 f"<body>comment {n}</body></Action>\n"
                 f'<Label id="{i}3" issue="{i}" label="bench"/>\n'
                 f'<ChangeGroup id="{i}4" issue="{i}" author="JIRAUSER1" created="2024-01-15 14:00:00.0"/>\n'
-                f'<ChangeItem id="{i}5" group="{i}4" fieldtype="jira" field="status" oldstring="Open" newstring="Open"/>\n'
+                f'<ChangeItem id="{i}5" group="{i}4" fieldtype="jira" field="status" oldstring="Open" '
+                'newstring="Open"/>\n'
             )
             if n > 1:
                 out.write(f'<IssueLink id="{i}6" linktype="10000" source="{i - 1}" destination="{i}"/>\n')

@@ -111,7 +111,9 @@ def test_issue_page_offers_only_allowed_statuses(strict, make_issue, client, ali
 def test_bulk_change_reports_each_refused_issue(strict, make_issue):
     todo_issue = make_issue(strict)
     progress_issue = make_issue(strict, status=_status("In Progress"))
-    refused = bulk_untransitionable(issue_ids=[todo_issue.pk, progress_issue.pk], changes={"status": _status("Done").pk})
+    refused = bulk_untransitionable(
+        issue_ids=[todo_issue.pk, progress_issue.pk], changes={"status": _status("Done").pk}
+    )
     assert refused == [
         (todo_issue.pk, todo_issue.key, "DEMO's workflow does not allow moving from To Do to Done. Not changed.")
     ]
@@ -180,4 +182,3 @@ def test_settings_page_is_for_project_admins_only(strict, client, carol, bob):
     assert client.get(url).status_code == 403
     client.force_login(bob)  # not in DEMO at all
     assert client.get(url).status_code == 404
-
