@@ -183,16 +183,24 @@ def test_site_backup_imports_both_projects_with_their_rows(tmp_path):
 
 
 @pytest.mark.django_db
-def test_site_backup_writes_only_into_projects_the_importer_may_edit(tmp_path, project_a, project_b, alice):
+def test_site_backup_writes_only_into_projects_the_importer_may_edit(client, tmp_path, project_a, project_b, alice):
     # alice may edit DEMO, not OPS (bob's): OPS rows are refused without writing or naming anything of OPS.
     # Statuses and resolutions are the site's: an administrator added the backup's before (alice may not).
     Status.objects.get_or_create(name="Closed", defaults={"category": "done"})
+    Status.objects.get_or_create(name="Open", defaults={"category": "todo"})
     Resolution.objects.get_or_create(name="Fixed")
     job = import_file(jira_files.backup_zip(tmp_path / "b.zip"), alice)
     assert job.state == JobState.SUCCEEDED_WITH_ERRORS
     assert set(Issue.objects.values_list("key", flat=True)) == {"DEMO-1", "DEMO-2"}
     messages = set(job.errors.values_list("message", flat=True))
     assert messages == {"Project OPS does not exist or you may not import into it."}
+    # alice is DEMO's admin: its workflow is the backup's. The job page shows it and what was not kept.
+    assert job.summary["workflows"]["DEMO"]["result"].startswith("applied:")
+    assert not IssueLink.objects.exists()  # DEMO-1 blocks OPS-1: OPS is not hers
+    client.force_login(alice)
+    page = client.get(reverse("imports:detail", args=[job.pk])).content.decode()
+    assert "In the file, not kept by Taskra" in page and "attachments (metadata)" in page
+    assert "Review workflow" in page and "applied: 3 statuses" in page
 
 
 # --------------------------------------------------------------------------------------------- truncated files

@@ -1,0 +1,98 @@
+"""Peak memory of reading a Jira site backup (imports.formats.jira_backup) at two sizes, side by side.
+
+Writes a synthetic entities.xml of N issues (each with a worklog, a comment, a label, a change group with one
+item and a link to the issue before it), then reads and validates it in chunks of 1,000 as an import does
+(no database), in a fresh process per run, and prints the peak RSS of each run. Interleaved and repeated:
+    .venv/bin/python bench/backup_reader_memory.py 10000 100000 --repeat 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HEAD = """<?xml version="1.0" encoding="UTF-8"?>
+<entity-engine-xml>
+<Project id="100" name="Bench" key="BEN"/>
+<ApplicationUser id="1" userKey="JIRAUSER1" lowerUserName="ann"/>
+<User id="5" userName="ann" lowerUserName="ann" displayName="Ann" emailAddress="ann@example.com"/>
+<Status id="1" name="Open" statuscategory="2"/>
+<IssueType id="1" name="Bug"/>
+<Priority id="3" name="Medium"/>
+<IssueLinkType id="10000" linkname="Blocks" inward="is blocked by" outward="blocks"/>
+"""
+
+
+def write_entities(path: Path, issues: int) -> None:
+    """Write the synthetic backup, streamed."""
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(HEAD)
+        for n in range(1, issues + 1):
+            i = 20000 + n
+            out.write(
+                f'<Issue id="{i}" project="100" number="{n}" reporter="JIRAUSER1" type="1" priority="3" status="1" '
+                f'created="2024-01-15 10:00:00.0" updated="2024-01-15 11:00:00.0"><summary>Issue {n}</summary>'
+                f"<description>Text of issue {n}, long enough to look like one.</description></Issue>\n"
+                f'<Worklog id="{i}1" issue="{i}" author="JIRAUSER1" timeworked="1800" '
+                f'startdate="2024-01-15 12:00:00.0"><body>work</body></Worklog>\n'
+                f'<Action id="{i}2" issue="{i}" author="JIRAUSER1" type="comment" created="2024-01-15 13:00:00.0">'
+                f"<body>comment {n}</body></Action>\n"
+                f'<Label id="{i}3" issue="{i}" label="bench"/>\n'
+                f'<ChangeGroup id="{i}4" issue="{i}" author="JIRAUSER1" created="2024-01-15 14:00:00.0"/>\n'
+                f'<ChangeItem id="{i}5" group="{i}4" fieldtype="jira" field="status" oldstring="Open" '
+                'newstring="Open"/>\n'
+            )
+            if n > 1:
+                out.write(f'<IssueLink id="{i}6" linktype="10000" source="{i - 1}" destination="{i}"/>\n')
+        out.write("</entity-engine-xml>\n")
+
+
+def child(path: str) -> None:
+    """Read and validate the backup like an import's reader; print records, seconds, peak RSS (MB)."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskra_site.settings")
+    django.setup()
+    from imports import parsers
+
+    started = time.monotonic()
+    records = sum(len(c.result.records) for c in parsers.validated_chunks("jira_backup", [Path(path)], size=1000))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{records} {time.monotonic() - started:.1f} {peak:.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("sizes", nargs="+", type=int)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        files = {}
+        for size in args.sizes:
+            files[size] = Path(directory) / f"entities-{size}.xml"
+            write_entities(files[size], size)
+        print("issues  file MB  seconds  peak RSS MB")
+        for _ in range(args.repeat):
+            for size in args.sizes:  # interleaved
+                out = subprocess.run(
+                    [sys.executable, __file__, "--child", str(files[size])],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+                ).stdout.split()
+                mb = files[size].stat().st_size / 1e6
+                print(f"{int(out[0]):>7}  {mb:7.1f}  {float(out[1]):7.1f}  {float(out[2]):11.0f}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        child(sys.argv[2])
+    else:
+        main()
