@@ -175,8 +175,10 @@ def searchable_issues(user: Any, base: QuerySet | None = None, *, walk: bool = F
     order's index and stops after one page, where it would fetch every issue by the (project, status) index and
     sort them, misled by its estimate that the text matches almost nothing (measured 2.6 s against 1.3 ms).
     """
-    ids = sorted(visible_project_ids(user).values_list("project_id", flat=True)) if user is not None else []
     queryset = base if base is not None else Issue.objects.all()
+    if user is None:
+        return queryset  # the system (commands, bulk changes run as nobody) sees every issue, as in known_users_q
+    ids = sorted(visible_project_ids(user).values_list("project_id", flat=True))
     if walk:
         return queryset.alias(visible_project=F("project_id") + 0).filter(visible_project__in=ids)
     return queryset.filter(project_id__in=ids)
