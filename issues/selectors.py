@@ -273,7 +273,8 @@ def issue_edit_choices(*, project: Project, status_id: int) -> dict[str, list[An
 
 NAVIGATOR_PAGE_SIZE = 50
 NAVIGATOR_MAX_PAGE_SIZE = 200
-# Counting stops here: "10,000+ issues" costs the same at a million matches.
+# Counting stops here: "More than 1,000 issues" costs the same at a million matches (a common `text ~` word
+# is counted by testing issues one by one, so the cap bounds that work too).
 NAVIGATOR_COUNT_CAP = 1_000
 
 # Group by a column: rows sort by the field's first sort path (issues.fields), groups follow.

@@ -98,10 +98,13 @@ def test_validate_query_warn_lets_unknown_values_match_nothing(client, demo_issu
 
 
 def test_search_page_is_a_fixed_number_of_queries(client, demo_issues, as_alice):
-    url = "/rest/api/2/search?maxResults=50&fields=*all"
+    url, small = "/rest/api/2/search?maxResults=50&fields=*all", "/rest/api/2/search?maxResults=2&fields=*all"
+    # Both read once first: with a shared cache (Redis) the ids and totals then come from the page cache for
+    # both, and what is left is the issues' JSON, which must not cost a query per issue.
     client.get(url, **as_alice)
+    client.get(small, **as_alice)
     with CaptureQueriesContext(connection) as few:
-        client.get("/rest/api/2/search?maxResults=2&fields=*all", **as_alice)
+        client.get(small, **as_alice)
     with CaptureQueriesContext(connection) as many:
         client.get(url, **as_alice)
     assert len(many) == len(few)  # no query per issue

@@ -49,8 +49,9 @@ def resolve_values(compiled: CompiledJQL, *, user: Any) -> ResolvedValues:
         if model == "Text":
             resolved.common_terms = {words for words in {_words(r.text) for r in refs} if _is_common(words)}
             continue
+        suggestions: list[str] = []
         if model == "User":
-            names, suggestions = _user_ids([r.text for r in refs], user=user), []
+            names = _user_ids([r.text for r in refs], user=user)
         else:
             names, suggestions = _lookup_ids(model, user=user)
         for ref in refs:
