@@ -101,6 +101,9 @@ def _route_table(rows: dict[str, list[float]]) -> list[dict[str, Any]]:
                 "kb": row[rollups.BYTES] / n / 1024 if n else 0.0,
             }
         )
+    for r in out:
+        # Formatted here: Django's floatformat goes through Decimal, a few hundred of them cost the page ~20 ms.
+        r["text"] = {k: f"{r[k]:.1f}" for k in ("p50", "p95", "p99", "queries", "sql_ms", "kb")}
     return sorted(out, key=lambda r: -r["count"] * r["p50"])
 
 

@@ -67,3 +67,19 @@ def test_thresholds_file_names_every_ratio_of_the_check():
         "imports.issues_10000_vs_bulk_create",
     } <= set(thresholds)
     assert all(isinstance(t["max"], int | float) and t["max"] > 0 for t in thresholds.values())
+
+
+def test_bench_report_draws_one_line_per_ratio(tmp_path):
+    sys.path.insert(0, str(BASE_DIR))
+    from bench import report
+
+    history = tmp_path / "history.jsonl"
+    history.write_text(
+        '{"at": "2026-11-30T10:00:00Z", "commit": "aaa", "passed": true, "ratios": {"a.x": 0.5, "b.y": 1.2}}\n'
+        "not json: a run killed mid-write\n"
+        '{"at": "2026-12-01T10:00:00Z", "commit": "bbb", "passed": false, "ratios": {"a.x": 0.7}}\n'
+    )
+    out = tmp_path / "trend.svg"
+    assert report.main(["--history", str(history), "--out", str(out)]) == 0
+    svg = out.read_text()
+    assert svg.count("<polyline") == 2 and "a.x" in svg and "b.y" in svg
