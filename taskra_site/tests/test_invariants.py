@@ -196,7 +196,8 @@ def page_facts(page: str) -> dict[str, Any]:
         return html.unescape(found.group(1)) if found else None
 
     return {
-        "summary": one(r'<h1 id="issue-summary">.*?</span> (.*?)</h1>'),
+        # Editors see the click-to-edit heading (the summary in its own span), viewers the plain one.
+        "summary": one(r'<h1 id="issue-summary"[^>]*>.*?</span> (?:<span data-summary-text>)?(.*?)(?:</span>)?</h1>'),
         "status": _status_on_page(page),
         "spent": one(r'<span data-time="spent">(.*?)</span>'),
         "worklogs": one(r'id="h-worklogs">Work log <span class="count">(\d+)</span>'),
