@@ -202,6 +202,27 @@ class WorkflowTransitionInline(admin.TabularInline):
     verbose_name_plural = "workflow: transitions (empty from = from any status)"
 
 
+@admin.register(WorkflowStatus)
+class WorkflowStatusAdmin(admin.ModelAdmin):
+    """Every project's workflow statuses in one list (each project's page edits its own inline)."""
+
+    list_display = ("project", "status", "position", "wip_limit")
+    list_select_related = ("project", "status")
+    list_filter = ("status",)
+    search_fields = ("project__key",)
+    autocomplete_fields = ("project",)
+
+
+@admin.register(WorkflowTransition)
+class WorkflowTransitionAdmin(admin.ModelAdmin):
+    """Every project's allowed transitions in one list; an empty "from" is from any status."""
+
+    list_display = ("project", "from_status", "to_status", "name")
+    list_select_related = ("project", "from_status", "to_status")
+    search_fields = ("project__key", "name")
+    autocomplete_fields = ("project",)
+
+
 @admin.register(Project)
 class ProjectAdmin(DeletesHistoryMixin, admin.ModelAdmin):
     list_display = ("key", "name", "lead", "issue_counter", "created")

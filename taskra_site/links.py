@@ -38,6 +38,7 @@ def _reverse(name: str, script_prefix: str, key: bool) -> str:
 
 # The main menu's URLs (base.html) by the short names templates look up: {{ nav.timesheet }}.
 NAV_URL_NAMES = {
+    "home": "worklogs:home",
     "navigator": "issues:navigator",
     "create": "issues:create",
     "timesheet": "worklogs:timesheet",

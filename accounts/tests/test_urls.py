@@ -36,7 +36,7 @@ def test_logged_in_user_visiting_login_is_sent_on(client, alice):
     # redirect_authenticated_user: a second login form would only confuse.
     client.force_login(alice)
     response = client.get(reverse("login"))
-    assert response.status_code == 302 and response["Location"] == reverse("issues:navigator")
+    assert response.status_code == 302 and response["Location"] == reverse("worklogs:home")
 
 
 def test_logout_ends_the_session(client, alice, issue):

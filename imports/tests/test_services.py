@@ -450,3 +450,28 @@ def test_overflowing_key_deep_description_and_deep_array_fail_only_their_records
     assert errors[2].field == "key" and "2147483647" in errors[2].message
     assert "nested deeper than 200 levels" in errors[3].message and errors[3].issue_key == "DEMO-3"
     assert "nested deeper than 200 levels" in errors[4].message and errors[4].issue_key == "DEMO-4"
+
+
+@pytest.mark.django_db
+def test_bulk_change_skips_and_reports_issues_their_workflow_does_not_let_move(project_a, alice, make_issue):
+    from issues.models import Status
+    from issues.workflows import TransitionSpec, workflow_update
+
+    todo, progress, done = (Status.objects.get(name=n) for n in ("To Do", "In Progress", "Done"))
+    workflow_update(
+        project=project_a,
+        actor=None,
+        steps=[(todo, None), (progress, None), (done, None)],
+        transitions=[TransitionSpec(todo, progress), TransitionSpec(progress, done)],
+    )
+    waiting, started = make_issue(project_a), make_issue(project_a, status=progress)
+    job = run(
+        services.bulk_update_job_create(
+            user=alice, issue_ids=[waiting.pk, started.pk], changes={"status": "Done"}, enqueue=False
+        )
+    )
+    assert (job.processed, job.updated_count, job.failed_count) == (2, 1, 1)
+    error = job.errors.get()
+    assert (error.issue_key, error.field) == (waiting.key, "status")
+    assert error.message == "DEMO's workflow does not allow moving from To Do to Done. Not changed."
+    assert Issue.objects.get(pk=waiting.pk).status == todo and Issue.objects.get(pk=started.pk).status == done

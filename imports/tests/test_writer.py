@@ -361,3 +361,43 @@ def test_worklog_changes_by_an_import_write_history_on_existing_issues(tmp_path,
     rows = set(History.objects.filter(field="worklog").values_list("issue__key", "from_value", "to_value"))
     assert rows == {("DEMO-1", "30m", ""), ("DEMO-2", "", "1h")}
     assert Issue.objects.get(key="DEMO-1").time_spent == 0 and Issue.objects.get(key="DEMO-2").time_spent == 3600
+
+
+# --- per-project workflows (issues.workflows): imports extend the importing project's only, or fail per row ------
+
+
+@pytest.mark.django_db
+def test_a_status_an_import_brings_joins_only_the_importing_projects_workflow(tmp_path, project_a, project_b, alice):
+    from issues.workflows import workflow_for
+
+    Status.objects.create(name="Selected for Development", category="todo", position=9)
+    record = jira_issue(1, status={"name": "Selected for Development", "statusCategory": {"key": "new"}})
+    job = run(
+        services.import_job_create(user=alice, paths=[write_jira_json(tmp_path / "w.json", [record])], enqueue=False)
+    )
+    assert job.created_count == 1, list(job.errors.values_list("message", flat=True))
+    names = lambda project: [s.name for s in workflow_for(project).steps]  # noqa: E731
+    assert "Selected for Development" in names(project_a)  # alice administers DEMO: its workflow grows
+    assert "Selected for Development" not in names(project_b)  # OPS's list is left alone
+
+
+@pytest.mark.django_db
+def test_an_import_moving_an_issue_where_the_workflow_forbids_is_a_row_error(tmp_path, project_a, alice):
+    from issues.workflows import TransitionSpec, workflow_update
+
+    path = write_jira_json(tmp_path / "m.json", [jira_issue(1)])  # DEMO-1 In Progress
+    run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    progress, done = Status.objects.get(name="In Progress"), Status.objects.get(name="Done")
+    workflow_update(
+        project=project_a,
+        actor=None,
+        steps=[(progress, None), (done, None)],
+        transitions=[TransitionSpec(done, progress)],
+    )
+    write_jira_json(path, [jira_issue(1, status={"name": "Done", "statusCategory": {"key": "done"}})])
+    job = run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    assert job.failed_count == 1
+    error = job.errors.get()
+    assert (error.issue_key, error.field) == ("DEMO-1", "status")
+    assert error.message == "DEMO's workflow does not allow moving from In Progress to Done."
+    assert Issue.objects.get(key="DEMO-1").status == progress

@@ -422,6 +422,39 @@ def test_project_page_costs_the_same_for_more_members(admin_client, filled, proj
     assert len(ctx.captured_queries) == before
 
 
+def _workflow_inline_data(project, **changes):
+    """Return the project page's workflow inlines as they are (the statuses and transitions kept unchanged)."""
+    data = {}
+    for prefix, rows, fields in (
+        (
+            "workflow_statuses",
+            project.workflow_statuses.order_by("position", "id"),
+            ("status", "position", "wip_limit"),
+        ),
+        ("workflow_transitions", project.workflow_transitions.order_by("id"), ("from_status", "to_status", "name")),
+    ):
+        rows = list(rows)
+        data |= {f"{prefix}-TOTAL_FORMS": len(rows), f"{prefix}-INITIAL_FORMS": len(rows)}
+        data |= {f"{prefix}-MIN_NUM_FORMS": 0, f"{prefix}-MAX_NUM_FORMS": 1000}
+        for i, row in enumerate(rows):
+            data |= {f"{prefix}-{i}-id": row.pk, f"{prefix}-{i}-project": project.pk}
+            for name in fields:
+                value = getattr(row, f"{name}_id" if name.endswith("status") else name)
+                data[f"{prefix}-{i}-{name}"] = "" if value is None else value
+    return data | changes
+
+
+def test_project_workflow_inline_keeps_statuses_issues_are_in(admin_client, project_a, make_issue):
+    make_issue(project_a)  # in To Do, the first status of the default workflow
+    data = {"name": project_a.name, "description": "", "lead": project_a.lead_id, "_save": "Save"}
+    data |= {"memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0, "memberships-2-TOTAL_FORMS": 0}
+    data |= {"memberships-2-INITIAL_FORMS": 0}
+    data |= _workflow_inline_data(project_a, **{"workflow_statuses-0-DELETE": "on"})
+    response = admin_client.post(reverse("admin:issues_project_change", args=[project_a.pk]), data)
+    assert response.status_code == 200
+    assert "Issues of this project are in To Do: move them first." in response.text
+
+
 def test_project_inlines_change_a_role_and_add_a_member(admin_client, filled, project_a, carol, bob):
     carols = Membership.objects.get(project=project_a, user=carol)
     others = list(Membership.objects.filter(project=project_a).exclude(pk=carols.pk).order_by("user__username"))
@@ -447,6 +480,7 @@ def test_project_inlines_change_a_role_and_add_a_member(admin_client, filled, pr
         data[f"memberships-{i}-id"] = membership.pk
         data[f"memberships-{i}-project"] = project_a.pk
         data[f"memberships-{i}-role"] = "member" if membership.pk == carols.pk else membership.role
+    data |= _workflow_inline_data(project_a)
 
     response = admin_client.post(reverse("admin:issues_project_change", args=[project_a.pk]), data)
 

@@ -5,6 +5,7 @@ Personas: alice admin of DEMO (project_a), carol viewer in DEMO, bob member of O
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
@@ -182,3 +183,29 @@ def test_settings_page_is_for_project_admins_only(strict, client, carol, bob):
     assert client.get(url).status_code == 403
     client.force_login(bob)  # not in DEMO at all
     assert client.get(url).status_code == 404
+
+
+def test_migration_gives_existing_projects_the_defaults_and_the_statuses_in_use(project_a, make_issue):
+    from django.apps import apps
+
+    from issues.models import WorkflowStatus, WorkflowTransition
+
+    blocked = Status.objects.create(name="Blocked", category="in_progress", position=5)
+    make_issue(project_a)
+    WorkflowStatus.objects.all().delete()
+    WorkflowTransition.objects.all().delete()
+    Issue.objects.update(status=blocked)  # a status in use that is not one of the defaults
+
+    importlib.import_module("issues.migrations.0005_boards_workflow").default_workflows(apps, None)
+
+    workflow = workflow_for(project_a)
+    assert [s.name for s in workflow.steps] == ["To Do", "In Progress", "In Review", "Done", "Blocked"]
+    assert workflow.any_to == set(workflow.status_ids) and not workflow.edges  # every move allowed
+
+
+def test_navigator_offers_the_statuses_of_my_projects_only(project_a, project_b, client, alice):
+    backlog = Status.objects.create(name="Backlog", category="todo", position=0)
+    workflow_add_statuses(project=project_b, statuses=[backlog])  # OPS uses it; alice is only in DEMO
+    client.force_login(alice)
+    body = client.get(reverse("issues:navigator")).content.decode()
+    assert '<option value="In Review"' in body and '<option value="Backlog"' not in body
