@@ -205,9 +205,9 @@ def _claim(chunk_id: int, owner: str) -> tuple[ImportChunk | None, float | None]
             if locked.state not in FINISHED_STATES:
                 _finish(locked, JobState.CANCELLED, f"Cancelled after {locked.processed} records.")
             return None, None
-        if chunk.state == ChunkState.RUNNING and chunk.lease_owner != owner and chunk.lease_until:
-            if chunk.lease_until > now:
-                return None, (chunk.lease_until - now).total_seconds() + 1
+        held = chunk.state == ChunkState.RUNNING and chunk.lease_owner != owner and chunk.lease_until is not None
+        if held and chunk.lease_until > now:  # type: ignore[operator]
+            return None, (chunk.lease_until - now).total_seconds() + 1  # type: ignore[operator]
         if chunk.attempts >= MAX_CHUNK_ATTEMPTS:
             locked = _lock_job(job)
             _finish(
@@ -283,9 +283,7 @@ def chunk_run(*, chunk_id: int, owner: str, queue: str | None = None) -> float |
     return None
 
 
-def _write(
-    chunk: ImportChunk, job: Job, owner: str, result: parsers.ChunkResult, stages: dict[str, float]
-) -> None:
+def _write(chunk: ImportChunk, job: Job, owner: str, result: parsers.ChunkResult, stages: dict[str, float]) -> None:
     started = time.perf_counter()
     with transaction.atomic():
         sql.relax_commit()

@@ -819,9 +819,7 @@ def _validated(
     # The writer needs only the record numbers: drop the raw data (a dict per Jira issue) before the chunk
     # waits in a queue or crosses to the writing process.
     result.records = [(RawRecord(raw.number, raw.line, None), rec) for raw, rec in result.records]
-    return ValidatedChunk(
-        chunk[-1].number, len(chunk), bytes_done, result, read_seconds, time.perf_counter() - started
-    )
+    return ValidatedChunk(chunk[-1].number, len(chunk), bytes_done, result, read_seconds, time.perf_counter() - started)
 
 
 class ReaderProcess:

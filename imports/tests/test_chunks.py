@@ -21,7 +21,7 @@ from django.test import Client
 
 from conftest import LiveWorker, database_url_for_subprocess
 from imports import services
-from imports.models import ChunkState, Job, JobState
+from imports.models import ChunkState, JobState
 from imports.tests.conftest import jira_issue, wait_for_job
 from issues.models import Comment, Issue
 from worklogs.models import Worklog
