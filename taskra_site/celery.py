@@ -20,4 +20,8 @@ app.conf.beat_schedule = {
     # Backstop of the page cache's outbox: bumps that did not reach Redis are replayed by the next reader of
     # the cache anyway; this keeps the outbox empty when nobody reads (docs/cache.md, "Bumps cannot be lost").
     "replay-cache-bumps": {"task": "issues.tasks.replay_cache_bumps", "schedule": 30.0},
+    # Jobs whose lease lapsed (their worker died, or a chunk task's message was lost with its worker: the
+    # filesystem broker never redelivers, Redis only after its visibility timeout) are resumed: the rest of the
+    # file is planned and the chunks not written are queued again (imports/chunks.py).
+    "recover-import-jobs": {"task": "imports.tasks.recover_jobs", "schedule": 60.0, "args": (0,)},
 }
