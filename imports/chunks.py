@@ -377,6 +377,9 @@ def chunk_advance(*, job_id: int, queue: str | None = None) -> None:
         job = Job.objects.select_for_update().get(pk=job_id)
         if job.state in FINISHED_STATES or job.total is None:
             return  # finished, or still being planned
+        if job.cancel_requested:  # the plan stopped at the cancel: what was written stays
+            _finish(job, JobState.CANCELLED, f"Cancelled after {job.processed} records.")
+            return
         remaining = list(job.chunks.exclude(state=ChunkState.DONE).values_list("pk", "state", "lease_until"))
         if remaining:
             if all(state == ChunkState.RUNNING for _, state, _ in remaining):
