@@ -15,7 +15,6 @@ building the dicts (docs/benchmarks/2026-12-01-imports-scale.md).
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -150,10 +149,14 @@ def _jira_records(f: BinaryIO, name: str) -> Iterator[tuple[_Buffer, int, int]]:
                 if bracket != 0x7B:
                     raise ScanError(f"{name}: item {records + 1} of an issues array is not an object.")
                 record_start = buf.base + opening
-            elif bracket == 0x5B and records_depth < 0 and stack in _PAGE_STACKS:
+            elif (
                 # `"issues": [` of a page at the top, or of a page inside a top-level array of pages.
-                if _ISSUES_KEY.search(scan, max(0, opening - 64), opening):
-                    records_depth = len(stack) + 1
+                bracket == 0x5B
+                and records_depth < 0
+                and stack in _PAGE_STACKS
+                and _ISSUES_KEY.search(scan, max(0, opening - 64), opening)
+            ):
+                records_depth = len(stack) + 1
             stack.append(bracket)
         elif m.start(2) >= 0:
             if not stack or (stack.pop() == 0x7B) != (scan[pos - 1] == 0x7D):
@@ -191,7 +194,8 @@ def _jira_piece(buf: _Buffer, spans: list[tuple[int, int]], file_index: int) -> 
 
 def jsonl_chunks(f: BinaryIO, name: str, *, size: int, file_index: int = 0) -> Iterator[Piece]:
     """Yield the lines of a JSON Lines file in chunks of `size` records (blank lines skipped, numbers kept)."""
-    reader = io.BufferedReader(f, buffer_size=1 << 20) if not isinstance(f, io.BufferedIOBase) else f  # type: ignore[arg-type]
+    # readline, not iteration: a storage's File iterates by universal newlines, which a lone "\r" would split.
+    reader = iter(f.readline, b"")
     offset = 0
     lines: list[bytes] = []
     numbers: list[int] = []

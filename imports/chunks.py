@@ -205,9 +205,9 @@ def _claim(chunk_id: int, owner: str) -> tuple[ImportChunk | None, float | None]
             if locked.state not in FINISHED_STATES:
                 _finish(locked, JobState.CANCELLED, f"Cancelled after {locked.processed} records.")
             return None, None
-        if chunk.state == ChunkState.RUNNING and chunk.lease_owner != owner and chunk.lease_until:
-            if chunk.lease_until > now:
-                return None, (chunk.lease_until - now).total_seconds() + 1
+        held = chunk.state == ChunkState.RUNNING and chunk.lease_owner != owner and chunk.lease_until is not None
+        if held and chunk.lease_until > now:  # type: ignore[operator]
+            return None, (chunk.lease_until - now).total_seconds() + 1  # type: ignore[operator]
         if chunk.attempts >= MAX_CHUNK_ATTEMPTS:
             locked = _lock_job(job)
             _finish(
@@ -377,6 +377,9 @@ def chunk_advance(*, job_id: int, queue: str | None = None) -> None:
         job = Job.objects.select_for_update().get(pk=job_id)
         if job.state in FINISHED_STATES or job.total is None:
             return  # finished, or still being planned
+        if job.cancel_requested:  # the plan stopped at the cancel: what was written stays
+            _finish(job, JobState.CANCELLED, f"Cancelled after {job.processed} records.")
+            return
         remaining = list(job.chunks.exclude(state=ChunkState.DONE).values_list("pk", "state", "lease_until"))
         if remaining:
             if all(state == ChunkState.RUNNING for _, state, _ in remaining):

@@ -390,7 +390,8 @@ def open_source(source: Source) -> BinaryIO:
     """Open a job's file for reading: a local path, or a name in the "imports" storage (settings.STORAGES)."""
     if isinstance(source, Path) or os.path.isabs(source):
         return open(source, "rb")  # noqa: SIM115 - the caller closes it
-    return storages["imports"].open(source, "rb")
+    # A storage File proxies the binary file methods the readers use (read, readline, close, context manager).
+    return storages["imports"].open(source, "rb")  # type: ignore[return-value]
 
 
 def read_records(fmt: str, paths: list[Source], progress: Progress | None = None) -> Iterator[RawRecord]:

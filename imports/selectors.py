@@ -82,10 +82,12 @@ def job_progress(job: Job) -> dict[str, Any]:
         "errors": job.errors.count(),
         # Seconds per stage summed over the chunks (imports.chunks.STAGES order): where an import spends its time.
         "stages": [
-            {"stage": stage, "seconds": round(float(job.stage_seconds[stage]), 2)}
+            {"stage": stage, "seconds": round(float(seconds), 2) if seconds is not None else None}
             for stage in ("plan", "read", "validate", "write")
-            if stage in (job.stage_seconds or {})
-        ],
+            for seconds in [(job.stage_seconds or {}).get(stage)]
+        ]
+        if job.kind == "import"
+        else [],
     }
 
 

@@ -24,4 +24,8 @@ app.conf.beat_schedule = {
     "replay-cache-bumps": {"task": "issues.tasks.replay_cache_bumps", "schedule": 30.0},
     # Backstop of notifications: events and digests whose own task was lost (broker down) go out within a minute.
     "notifications-backstop": {"task": "notifications.tasks.notifications_backstop", "schedule": 60.0},
+    # Jobs whose lease lapsed (their worker died, or a chunk task's message was lost with its worker: the
+    # filesystem broker never redelivers, Redis only after its visibility timeout) are resumed: the rest of the
+    # file is planned and the chunks not written are queued again (imports/chunks.py).
+    "recover-import-jobs": {"task": "imports.tasks.recover_jobs", "schedule": 60.0, "args": (0,)},
 }

@@ -1,4 +1,4 @@
-"""Record boundaries from raw bytes (imports.bytescan) and chunk validation straight from them (no personas: no data)."""
+"""Record boundaries from raw bytes (imports.bytescan) and chunk validation from them (no personas: no data)."""
 
 from __future__ import annotations
 

@@ -82,3 +82,9 @@ def test_the_task_is_scheduled_by_celery_beat(alice, media, monkeypatch):
     job = uploaded(alice, media, age_days=60)
     monkeypatch.setattr(tasks.timezone, "now", lambda: NOW)
     assert tasks.expire_import_files.apply().get() == [job.pk]
+
+
+def test_stale_jobs_are_looked_for_every_minute_by_celery_beat():
+    # A chunk task lost with its worker leaves its job's lease to lapse: beat's recover_jobs resumes the job.
+    entry = app.conf.beat_schedule["recover-import-jobs"]
+    assert (entry["task"], entry["schedule"], entry["args"]) == ("imports.tasks.recover_jobs", 60.0, (0,))

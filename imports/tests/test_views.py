@@ -169,3 +169,19 @@ def test_placeholders_are_listed_read_only_in_the_admin(client, tmp_path, admin_
     client.force_login(admin_user)
     response = client.get("/admin/imports/placeholder/")
     assert response.status_code == 200 and b"acc-1" in response.content
+
+
+@pytest.mark.django_db
+def test_job_page_and_progress_show_the_seconds_per_stage(client, alice):
+    # alice owns the job: she sees where its time went (summed over chunks); a stage not reached shows a dash.
+    job = Job.objects.create(user=alice, stage_seconds={"plan": 1.5, "validate": 2.25, "write": 3.0})
+    client.force_login(alice)
+    page = client.get(f"/imports/{job.pk}/").content.decode()
+    assert 'id="stage-validate">2.25 s<' in page and 'id="stage-read">–<' in page
+    stages = client.get(f"/imports/{job.pk}/progress.json").json()["stages"]
+    assert stages == [
+        {"stage": "plan", "seconds": 1.5},
+        {"stage": "read", "seconds": None},
+        {"stage": "validate", "seconds": 2.25},
+        {"stage": "write", "seconds": 3.0},
+    ]

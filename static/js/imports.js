@@ -45,6 +45,9 @@
         ["processed", "created", "updated", "unchanged", "failed", "worklogs", "comments"].forEach(function (k) {
           set("c-" + k, fmt.format(data[k]));
         });
+        (data.stages || []).forEach(function (s) {
+          set("stage-" + s.stage, s.seconds === null ? "–" : s.seconds.toFixed(2) + " s");
+        });
         var msg = document.getElementById("job-message");
         if (data.message) { msg.hidden = false; msg.textContent = data.message; }
         renderErrors(data);
