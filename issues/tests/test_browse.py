@@ -226,7 +226,7 @@ def test_inline_assignee_outside_the_project_is_an_inline_error(client, alice, b
 
 def test_inline_unknown_field_or_bad_value_is_not_a_500(client, alice, issue):
     _client(client, alice)
-    assert client.post("/browse/DEMO-1/set/summary", {"summary": "x"}).status_code == 404
+    assert client.post("/browse/DEMO-1/set/reporter", {"reporter": "x"}).status_code == 404
     assert client.post("/browse/DEMO-1/set/status", {"status": "abc"}).status_code == 400
     assert client.get("/browse/DEMO-1/set/status").status_code == 405
 
