@@ -33,6 +33,7 @@ urlpatterns = [
     path("issue/bulk", issues.issue_bulk, name="issue_bulk"),
     path("issue/<str:id_or_key>", issues.issue, name="issue"),
     path("issue/<str:id_or_key>/comment", comments.comments, name="comments"),
+    path("issue/<str:id_or_key>/attachments", attachments.issue_attachments, name="issue_attachments"),
     path("issue/<str:id_or_key>/comment/<str:comment_id>", comments.comment, name="comment"),
     path("issue/<str:id_or_key>/worklog", worklogs.worklogs, name="worklogs"),
     path("issue/<str:id_or_key>/worklog/<str:worklog_id>", worklogs.worklog, name="worklog"),

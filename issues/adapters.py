@@ -219,6 +219,7 @@ PAGE_SUBTASKS = RowAdapter(
         col("priority_color", "priority__color"),
         col("type_icon", "type__icon"),
         user_ref("assignee"),
+        col("time_spent"),
     ],
     joins=True,
 )
@@ -323,24 +324,25 @@ def issue_page_payload(
     attachments: Sequence[dict[str, Any]] = (),
     links: Sequence[dict[str, Any]] = (),
     link_types: Sequence[dict[str, Any]] = (),
-    progress: dict[str, Any] | None = None,
+    progress: Callable[[list[dict[str, Any]]], dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """Return the issue page's payload (schema IssuePage) as JSON-exact data: the JSON the API would write.
 
     `issue` is an instance with its related rows joined (read without a query; its labels cost one);
     `subtasks` a queryset, the lists come from latest_rows(); `links` (every link, both directions),
-    `link_types` (the add-link form's options) and `progress` (of the children) from issues.selectors.
+    `link_types` (the add-link form's options) and `progress` (of the children, given the sub-task rows).
     The payload is checked against IssuePage
     as the validation switch says, then encoded once with dumps(): datetimes become the same text as in
     the API, and the page cache stores it as JSON.
     """
     head = PAGE_ISSUE.dicts(issue, validate=False)[0]
+    subtask_rows = PAGE_SUBTASKS.dicts(subtasks, validate=False)
     payload = {
         "issue": head,
         "time": time_tracking(
             original=issue.original_estimate, spent=issue.time_spent, remaining=issue.remaining_estimate
         ),
-        "subtasks": PAGE_SUBTASKS.dicts(subtasks, validate=False),
+        "subtasks": subtask_rows,
         "comments": comments[0],
         "comments_total": comments[1],
         "worklogs": worklogs[0],
@@ -350,7 +352,7 @@ def issue_page_payload(
         "attachments": list(attachments),
         "links": list(links),
         "link_types": list(link_types),
-        "progress": progress,
+        "progress": progress(subtask_rows) if progress is not None else None,
     }
     check_rows(_PAGE_VALIDATOR, payload, name=f"issue_page {issue.key}", validate=None)
     return orjson.loads(dumps(payload))

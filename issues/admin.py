@@ -24,10 +24,14 @@ from accounts.models import display_name
 from issues import pagecache
 from issues.durations import format_duration
 from issues.models import (
+    Attachment,
     CacheBump,
     Comment,
     History,
     Issue,
+    IssueKeyAlias,
+    IssueLink,
+    IssueLinkType,
     IssueType,
     Label,
     Membership,
@@ -42,6 +46,7 @@ from issues.models import (
 )
 from issues.services import (
     EDITABLE_FIELDS,
+    attachment_delete,
     comment_add,
     comment_update,
     default_priority,
@@ -49,6 +54,7 @@ from issues.services import (
     default_type,
     issue_create,
     issue_delete,
+    issue_link_delete,
     issue_parent_check,
     issue_update,
 )
@@ -547,4 +553,63 @@ class CacheBumpAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: CacheBump | None = None) -> bool:
+        return False
+
+
+@admin.register(IssueLinkType)
+class IssueLinkTypeAdmin(admin.ModelAdmin):
+    """Kinds of issue links (Jira's Blocks, Cloners, Duplicate, Relates come with migration 0005)."""
+
+    list_display = ("name", "outward", "inward")
+    search_fields = ("name", "outward", "inward")
+
+
+class _ServiceDeletesOnly(admin.ModelAdmin):
+    """Rows made by the product only: listed, never added or changed here; deleted through the service."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        # One by one through the service: history, page-cache invalidation and (attachments) file deletion.
+        with transaction.atomic():
+            for obj in queryset:
+                self.delete_model(request, obj)
+
+
+@admin.register(IssueLink)
+class IssueLinkAdmin(_ServiceDeletesOnly):
+    list_display = ("id", "outward_issue", "type", "inward_issue", "created")
+    list_select_related = ("outward_issue", "type", "inward_issue")
+    search_fields = ("outward_issue__key", "inward_issue__key")
+
+    def delete_model(self, request: HttpRequest, obj: IssueLink) -> None:
+        issue_link_delete(link=obj, actor=None)  # the admin's permissions govern: staff tool (issues.permissions)
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(_ServiceDeletesOnly):
+    list_display = ("id", "filename", "issue", "content_type", "size", "author", "created")
+    list_select_related = ("issue", "author")
+    search_fields = ("filename", "issue__key")
+
+    def delete_model(self, request: HttpRequest, obj: Attachment) -> None:
+        attachment_delete(attachment=obj, actor=None)
+
+
+@admin.register(IssueKeyAlias)
+class IssueKeyAliasAdmin(admin.ModelAdmin):
+    """Keys issues had before they moved to another project (they keep resolving)."""
+
+    list_display = ("key", "issue", "created")
+    list_select_related = ("issue",)
+    search_fields = ("key", "issue__key")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -254,6 +254,7 @@ class PageSubtask(BaseModel):
     priority_color: str
     type_icon: str
     assignee: UserRef | None
+    time_spent: int
 
 
 class PageComment(BaseModel):

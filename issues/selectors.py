@@ -146,7 +146,7 @@ def issue_page_data(*, issue: Issue) -> dict[str, Any]:
         ),
         links=issue_link_rows(issue_id=issue.pk),
         link_types=link_type_options(),
-        progress=children_progress(issue_id=issue.pk),
+        progress=lambda rows: children_progress(issue_id=issue.pk, rows=rows, capped=len(rows) >= PAGE_MAX_SUBTASKS),
     )
 
 
@@ -194,19 +194,28 @@ def link_type_options() -> list[dict[str, str]]:
     return options
 
 
-def children_progress(*, issue_id: int) -> dict[str, Any] | None:
-    """Return the progress of the issue's children (an Epic's issues, sub-tasks), or None without any: one query.
+def children_progress(*, issue_id: int, rows: list[dict[str, Any]], capped: bool) -> dict[str, Any] | None:
+    """Return the progress of the issue's children (an Epic's issues, sub-tasks), or None without any.
 
-    Done and in progress count children by the status category; time spent is the children's own.
+    Done and in progress count children by the status category; time spent is the children's own. Counted from
+    the page's sub-task rows when they are all there (no query), else with one aggregate query.
     """
-    found = Issue.objects.filter(parent_id=issue_id).aggregate(
-        total=Count("id"),
-        done=Count("id", filter=Q(status__category=StatusCategory.DONE)),
-        in_progress=Count("id", filter=Q(status__category=StatusCategory.IN_PROGRESS)),
-        time_spent=Sum("time_spent"),
-    )
-    if not found["total"]:
+    if not rows:
         return None
+    if capped:
+        found = Issue.objects.filter(parent_id=issue_id).aggregate(
+            total=Count("id"),
+            done=Count("id", filter=Q(status__category=StatusCategory.DONE)),
+            in_progress=Count("id", filter=Q(status__category=StatusCategory.IN_PROGRESS)),
+            time_spent=Sum("time_spent"),
+        )
+    else:
+        found = {
+            "total": len(rows),
+            "done": sum(1 for r in rows if r["status_category"] == StatusCategory.DONE),
+            "in_progress": sum(1 for r in rows if r["status_category"] == StatusCategory.IN_PROGRESS),
+            "time_spent": sum(r["time_spent"] for r in rows),
+        }
     spent = found["time_spent"] or 0
     return {
         "total": found["total"],

@@ -744,13 +744,14 @@ def comment_delete(*, comment: Comment, actor: Any) -> None:
         require_comment_delete(actor, author_id=comment.author_id, project_id=project_id)
     issue_id = comment.issue_id
     comment.delete()
-    # Jira keeps no trace of a deleted comment; a team wants to know who removed what: one history row.
+    # Jira keeps no trace of a deleted comment; a team wants to know who removed whose: one history row. Not the
+    # words: a deleted comment is gone from the page.
+    written_by = display_name(comment.author) if comment.author else "a deleted user"
     history_record_rows(
-        changes=[(issue_id, "comment", f"{display_name(comment.author) if comment.author else 'Deleted user'}: "
-                  f"{comment.body[:200]}", "")],
+        changes=[(issue_id, "comment", f"Comment by {written_by}", "")],
         author_id=actor.pk if actor is not None else None,
         when=timezone.now(),
-    )  # fmt: skip
+    )
     # Deletes send no page-cache signals (issues.signals): the one invalidation of this write, at commit.
     pagecache.invalidate_on_commit([issue_id], [project_id])
 

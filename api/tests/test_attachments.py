@@ -49,3 +49,17 @@ def test_outsider_gets_404(client, as_bob, attached):
     assert client.get(f"{API}/attachment/content/{attachment.pk}", **as_bob).status_code == 404
     assert client.delete(f"{API}/attachment/{attachment.pk}", **as_bob).status_code == 404
     assert Attachment.objects.exists()
+
+
+def test_upload_over_the_api_follows_the_browser_rules(client, as_alice, as_carol, project_a, make_issue, settings):
+    issue = make_issue(project_a)
+    url = f"{API}/issue/{issue.key}/attachments"
+    response = client.post(url, {"file": [SimpleUploadedFile("a.txt", b"one"), SimpleUploadedFile("b.txt", b"two")]},
+                           HTTP_X_ATLASSIAN_TOKEN="no-check", **as_alice)  # fmt: skip
+    assert response.status_code == 200
+    assert [a["filename"] for a in response.json()] == ["a.txt", "b.txt"]
+    forged = client.post(url, {"file": SimpleUploadedFile("cat.png", b"<html>", "image/png")}, **as_alice)
+    assert forged.status_code == 400 and "is not an image" in forged.json()["errors"]["files"]
+    assert client.post(url, {"file": SimpleUploadedFile("c.txt", b"x")}, **as_carol).status_code == 403  # viewer
+    assert client.post(url, {}, **as_alice).status_code == 400
+    assert Attachment.objects.count() == 2

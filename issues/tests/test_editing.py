@@ -62,8 +62,8 @@ def test_member_deletes_only_own_comments_and_admin_any_with_history(client, pro
     assert not Comment.objects.exists()
     deleted = History.objects.filter(issue=issue, field="comment").order_by("id")
     assert [(h.author_id, h.from_value) for h in deleted] == [
-        (dave.pk, "dave: Dave says"),
-        (alice.pk, "Alice Adams: Alice says"),
+        (dave.pk, "Comment by dave"),
+        (alice.pk, "Comment by Alice Adams"),
     ]
 
 

@@ -27,7 +27,7 @@ def test_each_user_sees_their_own_name(alice, bob):
         client = Client()
         client.force_login(user)
         html = header(client)
-        assert f'<span class="whoami" title="{user.username}">{name}</span>' in html
+        assert f'title="Your profile ({user.username})" id="profile-link">{name}</a>' in html
 
 
 def test_a_renamed_user_sees_the_new_name(client, alice):
