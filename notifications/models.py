@@ -33,7 +33,7 @@ class NotificationSettings(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="notification_settings"
     )
-    on_created = models.BooleanField("Issue created in a project I watch issues of", default=True)
+    on_created = models.BooleanField("Issue created (assigned to me when created)", default=True)
     on_assigned = models.BooleanField("Issue assigned", default=True)
     on_status = models.BooleanField("Status changed", default=True)
     on_commented = models.BooleanField("New comment", default=True)

@@ -11,4 +11,5 @@ urlpatterns = [
     path("notifications/settings", views.notification_settings, name="settings"),
     path("notifications/unsubscribe/<str:token>", views.unsubscribe, name="unsubscribe"),
     path("browse/<str:key>/watch", views.watch, name="watch"),
+    path("browse/<str:key>/watchers", views.watchers, name="watchers"),
 ]

@@ -95,6 +95,27 @@ def watch(request: HttpRequest, key: str) -> HttpResponse:
     return HttpResponseRedirect(back)
 
 
+@require_http_methods(["GET", "HEAD"])
+def watchers(request: HttpRequest, key: str) -> HttpResponse:
+    """Show the viewer's Watch/Unwatch button and the issue's watchers (?fragment=1: the box alone, for watch.js).
+
+    Loaded apart from the issue page so the page's shared cached body holds nothing per viewer and a cached page
+    hit keeps its one query. Another project's issue is a 404 like a missing one.
+    """
+    issue = issue_for_user(key=key, user=request.user)
+    if issue is None:
+        raise Http404("No such issue.")
+    people = selectors.issue_watchers(issue_id=issue.pk)
+    context = {
+        "issue": issue,
+        "issue_key": issue.key,
+        "watchers": people,
+        "watching": any(w["id"] == request.user.pk for w in people),
+    }
+    template = "notifications/_watch_box.html" if request.GET.get("fragment") == "1" else "notifications/watchers.html"
+    return render(request, template, context)
+
+
 @login_not_required
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:

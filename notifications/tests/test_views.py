@@ -81,18 +81,22 @@ def test_settings_page_saves_the_switches(client, carol):
 def test_watch_and_unwatch_from_the_issue_page(client, carol, issue):
     client.force_login(carol)  # a viewer may watch
     page = client.get(f"/browse/{issue.key}").content.decode()
-    assert 'value="watch"' in page and "Alice Adams" in page  # alice watches what she reported
-    client.post(f"/browse/{issue.key}/watch", {"action": "watch"})
+    # The shared (cacheable) body holds only the slot; the box is per viewer.
+    assert f'data-watch-slot="/browse/{issue.key}/watchers"' in page and 'value="watch"' not in page
+    box = client.get(f"/browse/{issue.key}/watchers?fragment=1").content.decode()
+    assert 'value="watch"' in box and "Alice Adams" in box  # alice watches what she reported
+    assert client.post(f"/browse/{issue.key}/watch", {"action": "watch"})["Location"] == f"/browse/{issue.key}"
     assert Watch.objects.filter(issue=issue, user=carol).exists()
-    page = client.get(f"/browse/{issue.key}").content.decode()
+    page = client.get(f"/browse/{issue.key}/watchers").content.decode()  # the no-JavaScript page
     assert 'value="unwatch"' in page and "Carol Clark" in page
-    client.post(f"/browse/{issue.key}/watch", {"action": "unwatch"})
+    client.post(f"/browse/{issue.key}/watch", {"action": "unwatch", "next": "https://evil.example/"})
     assert not Watch.objects.filter(issue=issue, user=carol).exists()
 
 
 def test_outsider_cannot_watch_or_see_watchers(client, bob, issue):
     client.force_login(bob)
     assert client.post(f"/browse/{issue.key}/watch", {"action": "watch"}).status_code == 404
+    assert client.get(f"/browse/{issue.key}/watchers").status_code == 404
     assert not Watch.objects.filter(user=bob).exists()
 
 

@@ -111,3 +111,28 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
 def test_check_deploy_flags_the_development_key(tmp_path):
     result = manage("check", "--deploy", DEBUG="0", ALLOWED_HOSTS="taskra.example.com", TASKRA_VAR_DIR=str(tmp_path))
     assert "security.W009" in result.stdout + result.stderr
+
+
+def test_email_url_parses_smtp_and_smtps():
+    from taskra_site.env import env_email
+
+    assert env_email("EMAIL_URL", {}) == {}
+    assert env_email("EMAIL_URL", {"EMAIL_URL": "smtp://me%40x.org:p%3Ass@mail.example.com:2525"}) == {
+        "host": "mail.example.com",
+        "port": 2525,
+        "user": "me@x.org",
+        "password": "p:ss",
+        "use_ssl": False,
+        "use_tls": True,
+    }
+    secure = env_email("EMAIL_URL", {"EMAIL_URL": "smtps://mail.example.com"})
+    assert secure["port"] == 465 and secure["use_ssl"] and not secure["use_tls"]
+    assert not env_email("EMAIL_URL", {"EMAIL_URL": "smtp://mail.example.com?tls=0"})["use_tls"]
+
+
+@pytest.mark.parametrize("raw", ["http://mail.example.com", "smtp://", "smtp://mail.example.com:port"])
+def test_bad_email_url_raises_one_line(raw):
+    from taskra_site.env import env_email
+
+    with pytest.raises(EnvError, match="EMAIL_URL"):
+        env_email("EMAIL_URL", {"EMAIL_URL": raw})
