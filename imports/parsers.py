@@ -513,6 +513,27 @@ def _jira_json_prefix(head: bytes) -> str:
     return "issues.item" if is_page or fields is None else ""
 
 
+def splits_into_chunks(fmt: str, sources: list[Source]) -> bool:
+    """Return whether the byte scanner (imports.bytescan) can cut these files into chunk tasks.
+
+    JSON Lines always; Jira JSON when every file holds search pages (`{"issues": [...]}`, or a list of them).
+    A single issue or a list of issues (GET /rest/api/2/issue/KEY) is read by one process through
+    read_records, which knows every shape; so is a file that cannot be opened (read_records says why).
+    """
+    if fmt != JobFormat.JIRA_JSON:
+        return True
+    for source in sources:
+        try:
+            f = open_source(source)
+        except OSError:
+            return False
+        with f:
+            head = f.read(1 << 16).lstrip(b"\xef\xbb\xbf \t\r\n")
+        if _jira_json_prefix(head) not in ("issues.item", "item.issues.item"):
+            return False
+    return True
+
+
 def _json_error_message(name: str, text: str, offset: int, record: int = 0) -> str:
     """Return a readable sentence for the parser's error (its own text shows bytes and a caret)."""
     first = text.strip().splitlines()[0] if text.strip() else ""

@@ -371,7 +371,9 @@ def job_run(
         return claim
     job = claim.job
     try:
-        if fan_out and chunks.fans_out(job):
+        # Jira JSON holding single issues (not search pages) is read in one process: the byte scanner finds
+        # records only in `issues` arrays.
+        if fan_out and chunks.fans_out(job) and parsers.splits_into_chunks(job.format, job_sources(job)):
             chunks.import_plan(job=job, owner=owner, sources=job_sources(job), queue=queue)
         elif job.kind == JobKind.IMPORT:
             _import_run(job, owner, on_chunk)

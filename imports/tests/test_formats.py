@@ -53,6 +53,23 @@ def test_single_issue_json_imports_its_one_issue(tmp_path, project_a, alice):
     assert issue.summary == "Imported issue 7" and issue.worklogs.count() == 2
 
 
+def test_only_search_pages_are_cut_into_chunk_tasks(tmp_path):
+    # The byte scanner finds records in `issues` arrays; single issues and lists of issues go to the one-process
+    # reader, which knows every shape (otherwise a worker would report 0 processed for DEMO-7.json).
+    single = jira_files.single_issue_json(tmp_path / "DEMO-7.json")
+    page = tmp_path / "page.json"
+    page.write_text(json.dumps({"startAt": 0, "issues": [jira_issue(1)]}))
+    pages = tmp_path / "pages.json"
+    pages.write_text(json.dumps([{"startAt": 0, "issues": [jira_issue(2)]}]))
+    plain = tmp_path / "issues.json"
+    plain.write_text(json.dumps([jira_issue(3)]))
+    assert not parsers.splits_into_chunks("jira_json", [single])
+    assert not parsers.splits_into_chunks("jira_json", [page, plain])
+    assert parsers.splits_into_chunks("jira_json", [page, pages])
+    assert parsers.splits_into_chunks("taskra_jsonl", [single])
+    assert not parsers.splits_into_chunks("jira_json", [tmp_path / "missing.json"])
+
+
 def test_json_lists_of_issues_and_of_pages_are_read(tmp_path):
     issues = [jira_issue(n) for n in (1, 2)]
     pages = tmp_path / "pages.json"
