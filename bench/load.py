@@ -234,7 +234,7 @@ def report(prefix: str, sampler: RssSampler, args: argparse.Namespace, load: tup
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     journeys = [r for r in rows if not r["Name"].startswith(SETUP)]
-    setup = [r for r in rows if r["Name"].startswith(SETUP)]
+    setup = [r for r in rows if r["Name"].startswith(SETUP) and int(r["Request Count"])]
     for r in sorted(journeys, key=lambda r: float(r["95%"] or 0)):
         p95 = float(r["95%"] or 0)
         ratio = f"{p95 / floor:.1f}×" if floor else "-"
