@@ -64,6 +64,7 @@ format: venv
 
 # Load test (bench/load.py): seed a PostgreSQL database at SIZE issues (once per size), start gunicorn with
 # 2 workers on it and Redis, run Locust headless (USERS clients for DURATION) and print percentiles per journey.
+# The database is BENCH_DATABASE_URL (default taskra_bench_<SIZE> on 127.0.0.1), Redis BENCH_REDIS_URL or REDIS_URL.
 SIZE ?= 20000
 USERS ?= 16
 DURATION ?= 60s

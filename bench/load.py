@@ -8,7 +8,8 @@
 2. Lets USERS seeded people (members of the first project, with real worklogs) log in, as members of every
    project, with the seed's password; writes the journeys' data (keys, names, report range) to a JSON file.
 3. Starts gunicorn (taskra_site/gunicorn_conf.py, WORKERS sync workers, no worker recycling) on the database
-   and REDIS_URL, runs Locust headless for DURATION, samples each gunicorn worker's RSS from /proc meanwhile,
+   and REDIS_URL, runs Locust headless for DURATION (statistics from the moment the last client has logged
+   in), samples each gunicorn worker's RSS from /proc meanwhile,
    and prints p50/p95/p99 per journey, each p95 against the floor journey's p95 in the same run, errors and
    each worker's peak RSS. Every process it started is stopped before it returns, also on errors or Ctrl-C.
 """
@@ -234,7 +235,7 @@ def report(prefix: str, sampler: RssSampler, args: argparse.Namespace, load: tup
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     journeys = [r for r in rows if not r["Name"].startswith(SETUP)]
-    setup = [r for r in rows if r["Name"].startswith(SETUP)]
+    setup = [r for r in rows if r["Name"].startswith(SETUP) and int(r["Request Count"])]
     for r in sorted(journeys, key=lambda r: float(r["95%"] or 0)):
         p95 = float(r["95%"] or 0)
         ratio = f"{p95 / floor:.1f}×" if floor else "-"
@@ -242,11 +243,9 @@ def report(prefix: str, sampler: RssSampler, args: argparse.Namespace, load: tup
             f"| {r['Name']} | {r['Request Count']} | {r['Failure Count']} | {r['50%']} | {r['95%']} | {r['99%']} | "
             f"{ratio} |"
         )
-    lines += [
-        "",
-        "Start-up of the clients (not journeys): "
-        + ", ".join(f"{r['Name']} p50 {r['50%']} ms, p95 {r['95%']} ms ({r['Request Count']}×)" for r in setup),
-    ]
+    if setup:
+        starts = ", ".join(f"{r['Name']} p50 {r['50%']} ms, p95 {r['95%']} ms ({r['Request Count']}×)" for r in setup)
+        lines += ["", f"Start-up of the clients (not journeys): {starts}"]
     errors = Path(f"{prefix}_failures.csv")
     if errors.exists():
         with errors.open(newline="", encoding="utf-8") as f:

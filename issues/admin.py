@@ -27,6 +27,7 @@ from issues.models import (
     Attachment,
     CacheBump,
     Comment,
+    ExportJob,
     History,
     Issue,
     IssueKeyAlias,
@@ -553,6 +554,27 @@ class CacheBumpAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: CacheBump | None = None) -> bool:
+        return False
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(admin.ModelAdmin):
+    """Background exports (issues/export_jobs.py): operators see them and why one failed; they are not edited.
+
+    Their files belong to their owners (downloaded from the job page) and are deleted by the hourly expiry.
+    """
+
+    list_display = ("id", "owner", "kind", "format", "state", "rows", "created", "expires", "expired")
+    list_select_related = ("owner",)
+    list_filter = ("state", "kind", "expired")
+    search_fields = ("owner__username",)
+    ordering = ("-id",)
+    readonly_fields = [f.name for f in ExportJob._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ExportJob | None = None) -> bool:
         return False
 
 
