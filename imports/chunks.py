@@ -28,7 +28,7 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -290,7 +290,7 @@ def _write(chunk: ImportChunk, job: Job, owner: str, result: parsers.ChunkResult
         writer = _writer(job)
         outcome = writer.write(result.records)
         errors = result.errors + outcome.errors
-        _save_errors(job, errors)
+        save_row_errors(job, errors)
         current = ImportChunk.objects.select_for_update().get(pk=chunk.pk)
         if current.lease_owner != owner or current.state != ChunkState.RUNNING:
             raise LeaseLost(f"chunk {chunk.pk} is now held by {current.lease_owner!r} ({current.state})")
@@ -339,7 +339,8 @@ def job_fail(*, chunk_id: int, message: str) -> None:
             _finish(locked, JobState.FAILED, message)
 
 
-def _save_errors(job: Job, errors: list[parsers.RowError]) -> None:
+def save_row_errors(job: Job, errors: Iterable[parsers.RowError]) -> None:
+    """Store a chunk's row errors (the job page lists them and offers them as CSV); the one writer of JobError."""
     JobError.objects.bulk_create(
         [
             JobError(
@@ -390,7 +391,7 @@ def chunk_advance(*, job_id: int, queue: str | None = None) -> None:
         started = time.perf_counter()
         pending = [pair for chunk in job.chunks.values_list("pending_parents", flat=True) for pair in chunk]
         parent_errors = ImportWriter(job).resolve_pending_parents(pending) if pending else []
-        _save_errors(job, parent_errors)
+        save_row_errors(job, parent_errors)
         _add_stages(job, {"write": time.perf_counter() - started})
         now = timezone.now()
         job.bytes_done = job.file_size

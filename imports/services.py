@@ -17,7 +17,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -406,23 +406,6 @@ def _save_progress(
         setattr(job, name, getattr(locked, name))
 
 
-def _save_errors(job: Job, errors: Iterable[parsers.RowError]) -> None:
-    JobError.objects.bulk_create(
-        [
-            JobError(
-                job_id=job.pk,
-                record=e.number,
-                line=e.line,
-                issue_key=(e.key or "")[:64],
-                field=e.field[:200],
-                message=e.message[:2000],
-            )
-            for e in errors
-        ],
-        batch_size=500,
-    )
-
-
 def _reader_process(job: Job) -> bool:
     """Return whether the job reads and validates its files in a separate process (see parsers.ReaderProcess)."""
     value = job.options.get("reader_process")
@@ -575,7 +558,7 @@ def _import_chunks(job: Job, owner: str, on_chunk: Callable[[Job], None] | None 
             sql.relax_commit()
             outcome = _write_nothing(job, validated.records, seen) if dry_run else writer.write(validated.records)
             errors = validated.errors + outcome.errors
-            _save_errors(job, errors)
+            chunks.save_row_errors(job, errors)
             locked = _lock_owned(job, owner)
             failed_records = len({e.number for e in errors if e.number is not None})
             found = {**chunk.summary, "not_kept": {**chunk.summary.get("not_kept", {})}}
@@ -628,7 +611,7 @@ def _import_chunks(job: Job, owner: str, on_chunk: Callable[[Job], None] | None 
                 transaction.set_rollback(True)
         else:
             parent_errors = writer.resolve_pending_parents(job.pending_parents)
-        _save_errors(job, parent_errors)
+        chunks.save_row_errors(job, parent_errors)
         locked = _lock_owned(job, owner)
         if locked.summary.get("workflow_definitions"):
             locked.summary = _workflows_apply(job, writer, locked.summary, dry_run=dry_run)
@@ -737,7 +720,7 @@ def _bulk_update_run(job: Job, owner: str, on_chunk: Callable[[Job], None] | Non
                     refused_by.setdefault(pk, (key, field, msg))
             refused = list(refused_by)
             if refused:
-                _save_errors(
+                chunks.save_row_errors(
                     job, [parsers.RowError(None, None, key, field, msg) for key, field, msg in refused_by.values()]
                 )
                 ids = [pk for pk in ids if pk not in refused_by]
