@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from taskra_site.svg import bar_rows
+
 
 def bars(
     items: Sequence[tuple[str, float]],
@@ -31,18 +33,18 @@ def bars(
         f'width="{width}" height="{height}" preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">',
         f'<title id="{chart_id}-title">{escape(title)}</title>',
     ]
-    for i, (label, value) in enumerate(items):
-        y = top + i * (bar_height + gap)
-        text_y = f"{y + bar_height * 0.75:.1f}"
-        w = plot_width * max(value, 0) / scale_max
-        short = label if len(label) <= 36 else label[:35] + "…"
-        shown = escape(fmt(value))
-        parts.append(
-            f"<g><title>{escape(label)}: {shown}</title>"
-            f'<text class="chart-label" x="{label_width - 8}" y="{text_y}" text-anchor="end">{escape(short)}</text>'
-            f'<rect class="chart-bar" x="{label_width}" y="{y}" width="{w:.1f}" height="{bar_height}" rx="2"/>'
-            f'<text class="chart-value" x="{label_width + w + 6:.1f}" y="{text_y}">{shown}</text></g>'
-        )
+    parts += bar_rows(
+        items,
+        fmt=fmt,
+        top=top,
+        gap=gap,
+        bar_height=bar_height,
+        label_width=label_width,
+        plot_width=plot_width,
+        scale_max=scale_max,
+        label_chars=36,
+        baseline=0.75,
+    )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped above
 

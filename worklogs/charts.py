@@ -8,6 +8,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from issues.durations import format_duration
+from taskra_site.svg import bar_rows
 
 
 def _hours_ticks(max_seconds: int) -> list[int]:
@@ -55,17 +56,17 @@ def bar_chart(
             f'<line class="chart-grid" x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 20}"/>'
             f'<text class="chart-tick" x="{x:.1f}" y="{height - 6}" text-anchor="middle">{hours}h</text>'
         )
-    for i, (label, value) in enumerate(items):
-        y = top + i * (bar_height + gap)
-        text_y = f"{y + bar_height * 0.7:.1f}"
-        w = plot_width * value / scale_max
-        short = label if len(label) <= 28 else label[:27] + "…"
-        shown = escape(format_duration(value))
-        parts.append(
-            f"<g><title>{escape(label)}: {shown}</title>"
-            f'<text class="chart-label" x="{label_width - 8}" y="{text_y}" text-anchor="end">{escape(short)}</text>'
-            f'<rect class="chart-bar" x="{label_width}" y="{y}" width="{w:.1f}" height="{bar_height}" rx="2"/>'
-            f'<text class="chart-value" x="{label_width + w + 6:.1f}" y="{text_y}">{shown}</text></g>'
-        )
+    parts += bar_rows(
+        items,
+        fmt=lambda seconds: format_duration(int(seconds)),
+        top=top,
+        gap=gap,
+        bar_height=bar_height,
+        label_width=label_width,
+        plot_width=plot_width,
+        scale_max=scale_max,
+        label_chars=28,
+        baseline=0.7,
+    )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped above
