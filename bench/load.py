@@ -311,6 +311,13 @@ def main(argv: list[str] | None = None) -> None:
         sampler.done.set()
         sampler.join()
         text = report(prefix, sampler, args, (before, after))
+        # The servers' own p95 per route (what /perf/ shows) next to Locust's, from this run's rollups.
+        agreement = subprocess.run(
+            [str(BIN / "python"), "bench/perf_agreement.py", "--stats", f"{prefix}_stats.csv", "--seconds", "7200"],
+            cwd=BASE_DIR, env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        text += "\n\nThe perf page's p95 (server side) against Locust's, routes with one journey:\n\n"
+        text += agreement.stdout.strip() or f"(not available: {agreement.stderr.strip()[-300:]})"
         print()
         print(text)
         if args.markdown:
