@@ -192,6 +192,18 @@ def _jira_piece(buf: _Buffer, spans: list[tuple[int, int]], file_index: int) -> 
     return Piece(data, len(spans), file_index, spans[0][0], spans[-1][1])
 
 
+def unfinished_line(line: bytes, stripped: bytes) -> str | None:
+    """Return how a JSON Lines line without its newline (the file's last) ends: None when it is complete JSON
+    (or has its newline), "deep" when complete but nested past the parser's depth, "cut" when truncated."""
+    if line.endswith(b"\n"):
+        return None
+    try:
+        orjson.loads(stripped)
+    except orjson.JSONDecodeError as exc:
+        return "deep" if "depth" in str(exc) or "recursion" in str(exc) else "cut"
+    return None
+
+
 def jsonl_chunks(f: BinaryIO, name: str, *, size: int, file_index: int = 0) -> Iterator[Piece]:
     """Yield the lines of a JSON Lines file in chunks of `size` records (blank lines skipped, numbers kept)."""
     # readline, not iteration: a storage's File iterates by universal newlines, which a lone "\r" would split.
@@ -207,16 +219,11 @@ def jsonl_chunks(f: BinaryIO, name: str, *, size: int, file_index: int = 0) -> I
         stripped = line.strip()
         if not stripped:
             continue
-        if not line.endswith(b"\n"):
-            # The last line has no newline: fine if it is complete JSON, a truncated file otherwise.
-            try:
-                orjson.loads(stripped)
-            except orjson.JSONDecodeError as exc:
-                if "depth" not in str(exc) and "recursion" not in str(exc):
-                    raise ScanError(
-                        f"{name} is truncated: line {line_no} (byte {at:,}) ends in the middle of a record. "
-                        "Nothing from it was imported."
-                    ) from None
+        if unfinished_line(line, stripped) == "cut":
+            raise ScanError(
+                f"{name} is truncated: line {line_no} (byte {at:,}) ends in the middle of a record. "
+                "Nothing from it was imported."
+            )
         if not seen_record:
             if not stripped.startswith(b"{"):
                 raise ScanError(f"{name} is not a JSON Lines file: line {line_no} is not a JSON object.")

@@ -448,19 +448,16 @@ def _jsonl(raw: _CountingRaw, name: str) -> Iterator[tuple[int | None, Any]]:
         stripped = line.strip()
         if not stripped:
             continue
-        if not line.endswith(b"\n"):
-            # The last line has no newline: fine if it is complete JSON, a truncated file otherwise.
-            try:
-                orjson.loads(stripped)
-            except orjson.JSONDecodeError as exc:
-                if "depth" in str(exc) or "recursion" in str(exc):
-                    yield line_no, stripped  # complete but too deep: a row error (validate_chunk)
-                    continue
-                raise SourceError(
-                    f"{name} is truncated: it ends at byte {raw.count:,}, in the middle of record {records + 1:,} "
-                    f"(line {line_no:,}). "
-                    "The lines before it are imported; import the complete file again for the rest."
-                ) from None
+        ending = bytescan.unfinished_line(line, stripped)  # the last line may lack its newline
+        if ending == "deep":
+            yield line_no, stripped  # complete but too deep: a row error (validate_chunk)
+            continue
+        if ending == "cut":
+            raise SourceError(
+                f"{name} is truncated: it ends at byte {raw.count:,}, in the middle of record {records + 1:,} "
+                f"(line {line_no:,}). "
+                "The lines before it are imported; import the complete file again for the rest."
+            )
         if not seen_record:
             if not stripped.startswith(b"{"):
                 raise SourceError(f"{name} is not a JSON Lines file: line {line_no} is not a JSON object.")

@@ -73,10 +73,6 @@ def lease_seconds(job: Job) -> int:
     return int(job.options.get("lease_seconds") or settings.IMPORTS_LEASE_SECONDS)
 
 
-class LeaseLost(Exception):
-    """Another worker took the job over (ours was presumed dead): stop without writing."""
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Creating jobs
 # ---------------------------------------------------------------------------------------------------------
@@ -311,13 +307,15 @@ def job_claim(*, job_id: int, owner: str) -> Claim:
         if job is None or job.state in FINISHED_STATES:
             return Claim(None)
         if job.cancel_requested:
-            _finish(job, JobState.CANCELLED, "Cancelled.")
+            chunks.finish_job(job, JobState.CANCELLED, "Cancelled.")
             return Claim(None)
         if job.state == JobState.RUNNING and job.lease_owner != owner and job.lease_until and job.lease_until > now:
             return Claim(None, retry_in=(job.lease_until - now).total_seconds() + 1)
         if job.attempts >= MAX_ATTEMPTS:
             # A job that keeps killing its worker (out of memory, say) must not loop forever.
-            _finish(job, JobState.FAILED, f"Stopped after {job.attempts} attempts: the worker running it kept dying.")
+            chunks.finish_job(
+                job, JobState.FAILED, f"Stopped after {job.attempts} attempts: the worker running it kept dying."
+            )
             return Claim(None)
         job.state = JobState.RUNNING
         job.lease_owner = owner
@@ -326,25 +324,6 @@ def job_claim(*, job_id: int, owner: str) -> Claim:
         job.attempts += 1
         job.save(update_fields=["state", "lease_owner", "lease_until", "started", "attempts"])
     return Claim(job)
-
-
-def _lock_owned(job: Job, owner: str) -> Job:
-    """Lock the job row inside the chunk's transaction and check this worker still holds it."""
-    # Not the options: a bulk change by checked rows carries every id there (100,000 ids: 10 ms a chunk).
-    locked = Job.objects.select_for_update().defer("options").get(pk=job.pk)
-    if locked.lease_owner != owner or locked.state != JobState.RUNNING:
-        raise LeaseLost(f"job {job.pk} is now held by {locked.lease_owner!r} ({locked.state})")
-    return locked
-
-
-def _finish(job: Job, state: str, message: str = "") -> None:
-    job.state = state
-    job.message = message[:5000]
-    job.finished = timezone.now()
-    job.lease_until = None
-    if job.total is None:
-        job.total = job.processed
-    job.save(update_fields=["state", "message", "finished", "lease_until", "total"])
 
 
 def _cancel_requested(job: Job) -> bool:
@@ -381,16 +360,16 @@ def job_run(
             # One notifications fan-out for the whole job, after its last chunk, not one per chunk (issues.events).
             with events.held():
                 _bulk_update_run(job, owner, on_chunk)
-    except (LeaseLost, chunks.LeaseLost):
+    except chunks.LeaseLost:
         logger.warning("job %s: lease lost, another worker continues it", job.pk)
     except parsers.SourceError as exc:
         job.refresh_from_db()
-        _finish(job, JobState.FAILED, str(exc))
+        chunks.finish_job(job, JobState.FAILED, str(exc))
     except Exception as exc:
         logger.exception("job %s failed", job.pk)
         job.refresh_from_db()
         if job.lease_owner == owner:
-            _finish(job, JobState.FAILED, f"Stopped by an unexpected error: {type(exc).__name__}: {exc}")
+            chunks.finish_job(job, JobState.FAILED, f"Stopped by an unexpected error: {type(exc).__name__}: {exc}")
     return claim
 
 
@@ -550,7 +529,7 @@ def _import_chunks(job: Job, owner: str, on_chunk: Callable[[Job], None] | None 
 
     def flush(chunk: parsers.ValidatedChunk) -> bool:
         if _cancel_requested(job):
-            _finish(job, JobState.CANCELLED, f"Cancelled after {job.processed} records.")
+            chunks.finish_job(job, JobState.CANCELLED, f"Cancelled after {job.processed} records.")
             return False
         validated = chunk.result
         write_started = time.perf_counter()
@@ -559,7 +538,7 @@ def _import_chunks(job: Job, owner: str, on_chunk: Callable[[Job], None] | None 
             outcome = _write_nothing(job, validated.records, seen) if dry_run else writer.write(validated.records)
             errors = validated.errors + outcome.errors
             chunks.save_row_errors(job, errors)
-            locked = _lock_owned(job, owner)
+            locked = chunks.lock_job(job, owner)
             failed_records = len({e.number for e in errors if e.number is not None})
             found = {**chunk.summary, "not_kept": {**chunk.summary.get("not_kept", {})}}
             for kind, count in outcome.not_kept.items():
@@ -612,7 +591,7 @@ def _import_chunks(job: Job, owner: str, on_chunk: Callable[[Job], None] | None 
         else:
             parent_errors = writer.resolve_pending_parents(job.pending_parents)
         chunks.save_row_errors(job, parent_errors)
-        locked = _lock_owned(job, owner)
+        locked = chunks.lock_job(job, owner)
         if locked.summary.get("workflow_definitions"):
             locked.summary = _workflows_apply(job, writer, locked.summary, dry_run=dry_run)
             locked.save(update_fields=["summary"])
@@ -626,7 +605,7 @@ def _import_chunks(job: Job, owner: str, on_chunk: Callable[[Job], None] | None 
         )
         has_errors = locked.failed_count or parent_errors or JobError.objects.filter(job_id=job.pk).exists()
         message = "Dry run: nothing was written; the counts say what an import would do." if dry_run else ""
-        _finish(locked, JobState.SUCCEEDED_WITH_ERRORS if has_errors else JobState.SUCCEEDED, message)
+        chunks.finish_job(locked, JobState.SUCCEEDED_WITH_ERRORS if has_errors else JobState.SUCCEEDED, message)
     job.refresh_from_db()
 
 
@@ -703,7 +682,7 @@ def _bulk_update_run(job: Job, owner: str, on_chunk: Callable[[Job], None] | Non
     last_id = job.position  # keyset: issues are taken in id order after the last committed one
     while True:
         if _cancel_requested(job):
-            _finish(job, JobState.CANCELLED, f"Cancelled after {job.processed} issues.")
+            chunks.finish_job(job, JobState.CANCELLED, f"Cancelled after {job.processed} issues.")
             return
         ids, last_seen = _next_bulk_ids(job, selection, last_id, chunk_size)
         if not ids:
@@ -725,7 +704,7 @@ def _bulk_update_run(job: Job, owner: str, on_chunk: Callable[[Job], None] | Non
                 )
                 ids = [pk for pk in ids if pk not in refused_by]
             changed = issue_bulk_change(issue_ids=ids, changes=changes, actor=job.user, batch=f"job-{job.pk}")
-            locked = _lock_owned(job, owner)
+            locked = chunks.lock_job(job, owner)
             _save_progress(
                 job,
                 locked,
@@ -744,9 +723,9 @@ def _bulk_update_run(job: Job, owner: str, on_chunk: Callable[[Job], None] | Non
         if on_chunk is not None:
             on_chunk(job)
     with transaction.atomic():
-        locked = _lock_owned(job, owner)
+        locked = chunks.lock_job(job, owner)
         _save_progress(job, locked, owner, {"total": locked.processed}, started_at, base_seconds)
-        _finish(locked, JobState.SUCCEEDED_WITH_ERRORS if locked.failed_count else JobState.SUCCEEDED)
+        chunks.finish_job(locked, JobState.SUCCEEDED_WITH_ERRORS if locked.failed_count else JobState.SUCCEEDED)
     job.refresh_from_db()
 
 
