@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from taskra_site.svg import bar_rows
+from taskra_site.svg import bar_rows, chart_start
 
 
 def bars(
@@ -28,11 +28,7 @@ def bars(
     plot_width = width - label_width - 90
     scale_max = max(max(v for _label, v in items), 1e-9)
     height = top + len(items) * (bar_height + gap) + 6
-    parts = [
-        f'<svg class="chart" role="img" aria-labelledby="{chart_id}-title" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="{chart_id}-title">{escape(title)}</title>',
-    ]
+    parts = chart_start(chart_id=chart_id, title=title, width=width, height=height)
     parts += bar_rows(
         items,
         fmt=fmt,
@@ -80,11 +76,7 @@ def lines(
 
     palette = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04")
     ink = ' fill="#333"' if standalone else ""
-    parts = [
-        f'<svg class="chart" role="img" aria-labelledby="{chart_id}-title" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="{chart_id}-title">{escape(title)}</title>',
-    ]
+    parts = chart_start(chart_id=chart_id, title=title, width=width, height=height, keep_aspect=False)
     for frac in (0.0, 0.5, 1.0):
         v = low + (high - low) * frac
         parts.append(

@@ -10,6 +10,16 @@ from collections.abc import Callable, Sequence
 from django.utils.html import escape
 
 
+def chart_start(*, chart_id: str, title: str, width: int, height: float, keep_aspect: bool = True) -> list[str]:
+    """Return the opening of an accessible chart: the svg element (labelled by its title) and the title."""
+    aspect = ' preserveAspectRatio="xMinYMin meet"' if keep_aspect else ""
+    return [
+        f'<svg class="chart" role="img" aria-labelledby="{chart_id}-title" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}"{aspect} xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{chart_id}-title">{escape(title)}</title>',
+    ]
+
+
 def bar_rows(
     items: Sequence[tuple[str, float]],
     *,

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from issues.durations import format_duration
-from taskra_site.svg import bar_rows
+from taskra_site.svg import bar_rows, chart_start
 
 
 def _hours_ticks(max_seconds: int) -> list[int]:
@@ -44,11 +43,7 @@ def bar_chart(
     ticks = _hours_ticks(max_value)
     scale_max = max(ticks[-1], 1)
     height = top + len(items) * (bar_height + gap) + 24
-    parts = [
-        f'<svg class="chart" role="img" aria-labelledby="{chart_id}-title" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="{chart_id}-title">{escape(title)}</title>',
-    ]
+    parts = chart_start(chart_id=chart_id, title=title, width=width, height=height)
     for tick in ticks:
         x = label_width + plot_width * tick / scale_max
         hours = tick // 3600 if tick % 3600 == 0 else round(tick / 3600, 2)
