@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ def read_history(path: Path | None = None, limit: int = 200) -> list[dict[str, A
     """Return the last `limit` runs, oldest first; unreadable lines are skipped (a run killed mid-write)."""
     path = path or history_path()
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()[-limit:]
+        lines = _tail_lines(path, limit)
     except OSError:
         return []
     runs = []
@@ -30,6 +31,24 @@ def read_history(path: Path | None = None, limit: int = 200) -> list[dict[str, A
         if isinstance(run, dict) and isinstance(run.get("ratios"), dict):
             runs.append(run)
     return runs
+
+
+def _tail_lines(path: Path, limit: int, block: int = 65536) -> list[str]:
+    """Return the file's last `limit` lines, reading from its end: the history grows with every CI run, and the
+    perf page reads it on each view."""
+    with path.open("rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        data = b""
+        while end > 0 and data.count(b"\n") <= limit:
+            start = max(0, end - block)
+            f.seek(start)
+            data = f.read(end - start) + data
+            end = start
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    # A block boundary may cut the first line read: drop it unless the file's start was reached.
+    if end > 0:
+        lines = lines[1:]
+    return lines[-limit:]
 
 
 def append_run(run: dict[str, Any], path: Path | None = None) -> None:

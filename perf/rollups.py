@@ -2,8 +2,10 @@
 
 Each process adds its requests to in-memory slots (one per five minutes and one per hour) and writes each slot it
 changed as one blob of its own at most every FLUSH_SECONDS; a process claims its index within a slot with an
-atomic counter, so no two processes overwrite each other and /perf/ reads them all with two MGETs. Nothing here
-touches the database. Works on Redis and on the local-memory cache (then it sees this process only).
+atomic counter, so no two processes overwrite each other. Readers merge a window's closed slots once into a
+shared range blob (windows()), so /perf/ reads a few blobs in two MGETs whatever the number of processes and
+slots: only the open five-minute slot is read per process. Nothing here touches the database. Works on Redis
+and on the local-memory cache (then it sees this process only).
 """
 
 from __future__ import annotations
@@ -230,35 +232,104 @@ def _merged_key(size: int, start: int) -> str:
     return f"perf:m:{size}:{start}"
 
 
-def window(now: float, seconds: int) -> list[dict[str, Any]]:
-    """Return blobs covering the last `seconds` (five-minute slots up to two hours, hour slots beyond).
+def _range_key(size: int, first: int, last: int) -> str:
+    return f"perf:r:{size}:{first}:{last}"
 
-    A slot that ended SETTLE_SECONDS ago receives no more flushes: its processes' blobs are merged once, by
-    whichever reader comes first, into one shared blob, so a page view merges one blob per past slot however
-    many processes wrote it. Open slots are read per process.
-    """
-    size = SHORT if seconds <= 2 * HOUR else HOUR
+
+def _starts(now: float, seconds: int, size: int) -> list[int]:
+    """Return the starts of the `size` slots covering the last `seconds` (the open slot last)."""
     first = slot_start(now - seconds, size) + (size if seconds % size == 0 else 0)
-    starts = list(range(first, slot_start(now, size) + size, size))
-    closed = [s for s in starts if s + size + SETTLE_SECONDS <= now]
+    return list(range(first, slot_start(now, size) + size, size))
+
+
+def segments(now: float, seconds: int) -> list[tuple[int, list[int]]]:
+    """Return (slot size, slot starts) covering the last `seconds`.
+
+    Up to two hours: five-minute slots. Beyond: the hour slots before the current hour, then the current hour's
+    five-minute slots, so the open slot of every window is the same five-minute slot (read once per page).
+    """
+    if seconds <= 2 * HOUR:
+        return [(SHORT, _starts(now, seconds, SHORT))]
+    hour_now = slot_start(now, HOUR)
+    hours = [s for s in _starts(now, seconds, HOUR) if s < hour_now]
+    return [(HOUR, hours), (SHORT, list(range(hour_now, slot_start(now, SHORT) + SHORT, SHORT)))]
+
+
+def combine(blobs: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Return one blob holding these blobs' rows summed, their slowest requests and their latest time."""
+    return {"rows": merge_rows(blobs), "slow": slowest(blobs), "at": max((b.get("at", 0) for b in blobs), default=0)}
+
+
+def _closed_slots(size: int, starts: list[int]) -> list[dict[str, Any]]:
+    """Return one merged blob per closed slot: merged once, by whichever reader comes first, then shared."""
     try:
-        merged = sharedcache.get_many([_merged_key(size, s) for s in closed])
+        merged = sharedcache.get_many([_merged_key(size, s) for s in starts])
     except CacheDown:
         merged = {}
-    out = [merged[_merged_key(size, s)] for s in closed if _merged_key(size, s) in merged]
-    missing = [s for s in closed if _merged_key(size, s) not in merged]
-    for start, blobs in read_blobs(size, missing).items():
-        blob = {
-            "rows": merge_rows(blobs),
-            "slow": slowest(blobs),
-            "at": max((b.get("at", 0) for b in blobs), default=0),
-        }
+    out = [merged[_merged_key(size, s)] for s in starts if _merged_key(size, s) in merged]
+    for start, blobs in read_blobs(size, [s for s in starts if _merged_key(size, s) not in merged]).items():
+        blob = combine(blobs)
         with contextlib.suppress(CacheDown):
             sharedcache.set_value(_merged_key(size, start), blob, KEEP[size])
         out.append(blob)
-    for blobs in read_blobs(size, [s for s in starts if s not in closed]).values():
-        out += blobs
     return out
+
+
+def _closed_range(size: int, starts: list[int]) -> dict[str, Any]:
+    """Return the closed slots `starts` (contiguous) merged into one blob, and share it until the window moves."""
+    blob = combine(_closed_slots(size, starts))
+    with contextlib.suppress(CacheDown):
+        # The window moves on when the next slot closes: a range key is read for one slot's length at most.
+        sharedcache.set_value(_range_key(size, starts[0], starts[-1]), blob, 2 * size)
+    return blob
+
+
+def windows(now: float, spans: list[int]) -> list[list[dict[str, Any]]]:
+    """Return, per span of seconds, a few blobs whose rows together cover the last `span` seconds.
+
+    A slot that ended SETTLE_SECONDS ago receives no more flushes. A window's closed slots are merged once, by
+    whichever reader comes first, into one shared range blob (per slot size), so a page view reads one blob per
+    window and slot size, however many slots and processes wrote it; only the open slots are read per process,
+    and each open slot is read and merged once for every span. Two cache round trips when the ranges exist.
+    """
+    plans: list[list[str | tuple[int, int]]] = []
+    ranges: dict[str, tuple[int, list[int]]] = {}
+    open_slots: dict[tuple[int, int], str] = {}
+    for seconds in spans:
+        parts: list[str | tuple[int, int]] = []
+        for size, starts in segments(now, seconds):
+            closed = [s for s in starts if s + size + SETTLE_SECONDS <= now]
+            if closed:
+                key = _range_key(size, closed[0], closed[-1])
+                ranges[key] = (size, closed)
+                parts.append(key)
+            for start in starts[len(closed) :]:
+                open_slots[(size, start)] = _count_key(size, start)
+                parts.append((size, start))
+        plans.append(parts)
+    try:
+        got = sharedcache.get_many([*ranges, *open_slots.values()])
+        keyed = [
+            (slot, _blob_key(slot[0], slot[1], i))
+            for slot, count_key in open_slots.items()
+            for i in range(1, int(got.get(count_key, 0)) + 1)
+        ]
+        blobs = sharedcache.get_many([k for _slot, k in keyed]) if keyed else {}
+    except CacheDown:
+        return [[] for _ in spans]
+    per_slot: dict[tuple[int, int], list[dict[str, Any]]] = {slot: [] for slot in open_slots}
+    for slot, key in keyed:
+        if key in blobs:
+            per_slot[slot].append(blobs[key])
+    found: dict[str | tuple[int, int], dict[str, Any]] = {slot: combine(b) for slot, b in per_slot.items()}
+    for key, (size, starts) in ranges.items():
+        found[key] = got[key] if key in got else _closed_range(size, starts)
+    return [[found[part] for part in parts] for parts in plans]
+
+
+def window(now: float, seconds: int) -> list[dict[str, Any]]:
+    """Return blobs whose rows together cover the last `seconds` (see windows)."""
+    return windows(now, [seconds])[0]
 
 
 def recent_processes(now: float, seconds: int = 900) -> list[dict[str, Any]]:

@@ -19,11 +19,12 @@ from prometheus_client.registry import Collector
 from imports.models import Job, JobState
 from issues import pagecache
 from issues.permissions import may_view_performance
-from perf import benchhistory, celery_metrics, charts, rollups
+from perf import benchhistory, celery_metrics, charts, rollups, tables
 
 # Hit rates a perfect write-through cache reaches on bench/cache.py's read/write trace (docs/benchmarks/
 # 2026-11-27-page-cache.md): the ceiling the live rate is read against. Live traffic differs from the trace.
 CEILINGS = {"issue": 0.797}
+DAY = 86400
 
 
 class PageCacheCollector(Collector):
@@ -101,9 +102,6 @@ def _route_table(rows: dict[str, list[float]]) -> list[dict[str, Any]]:
                 "kb": row[rollups.BYTES] / n / 1024 if n else 0.0,
             }
         )
-    for r in out:
-        # Formatted here: Django's floatformat goes through Decimal, a few hundred of them cost the page ~20 ms.
-        r["text"] = {k: f"{r[k]:.1f}" for k in ("p50", "p95", "p99", "queries", "sql_ms", "kb")}
     return sorted(out, key=lambda r: -r["count"] * r["p50"])
 
 
@@ -146,8 +144,7 @@ def _memo_rates(processes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def perf_context(now: float) -> dict[str, Any]:
     """Return everything /perf/ shows; reads the shared cache, the jobs table and the benchmark history only."""
-    hour_blobs = rollups.window(now, rollups.HOUR)
-    day_blobs = rollups.window(now, 86400)
+    hour_blobs, day_blobs = rollups.windows(now, [rollups.HOUR, DAY])
     hour_rows = rollups.merge_rows(hour_blobs)
     hour = _route_table(hour_rows)
     day = _route_table(rollups.merge_rows(day_blobs))
@@ -163,6 +160,8 @@ def perf_context(now: float) -> dict[str, Any]:
     return {
         "hour": hour,
         "day": day,
+        "hour_rows": tables.route_rows(hour),
+        "day_rows": tables.route_rows(day),
         "variants": _variant_table(hour_rows),
         "slowest": rollups.slowest(hour_blobs),
         "processes": processes,
