@@ -90,7 +90,8 @@ bench-worklogs: venv
 	$(BIN)/python bench/worklog_reports.py
 
 # CI's benchmark guard (bench/check.py): quick paired ratios of each benchmark against bench/thresholds.toml; fails
-# on a regression beyond noise and appends the run to var/bench/history.jsonl. Runs on its own scratch database.
+# on a regression beyond noise and appends the run to var/bench/history.jsonl. Runs on its own scratch database;
+# the load check (gunicorn + Locust) on BENCH_LOAD_DATABASE_URL and BENCH_LOAD_REDIS_URL (.ci/run sets both).
 bench-check: venv
 	env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL $(BIN)/python bench/check.py
 

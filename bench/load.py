@@ -11,7 +11,15 @@
    and REDIS_URL, runs Locust headless for DURATION (statistics from the moment the last client has logged
    in), samples each gunicorn worker's RSS from /proc meanwhile,
    and prints p50/p95/p99 per journey, each p95 against the floor journey's p95 in the same run, errors and
-   each worker's peak RSS. Every process it started is stopped before it returns, also on errors or Ctrl-C.
+   each worker's peak RSS. Every process it started is stopped before it returns, also on errors, Ctrl-C or
+   SIGTERM.
+
+Quick mode (`--quick`, CI's `make bench-check` through quick_ratios()): a small, bounded run of the same harness
+(QUICK_SIZE issues, QUICK_USERS clients for QUICK_DURATION, gunicorn with 2 workers, a cache prefix of its own
+whose keys are deleted afterwards) that also logs every journey request (bench/locust_rounds.py) and writes, with
+`--json`, each journey's p50 and p95 over the floor journey's in each of QUICK_ROUNDS equal time rounds: ratios
+taken side by side in one run (every journey interleaved with the floor by Locust's random task choice), never
+absolute times.
 """
 
 from __future__ import annotations
@@ -21,7 +29,10 @@ import csv
 import datetime as dt
 import json
 import os
+import re
 import signal
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +40,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +48,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 FLOOR = "floor: GET /accounts/login/"
 SETUP = ("login form", "login", "(setup")  # requests of the clients' start, not journeys
+# Quick mode (CI): small and bounded. 6 clients keep both sync workers busy without a long listen queue.
+QUICK_SIZE = 2000
+QUICK_USERS = 6
+QUICK_DURATION = "45s"
+QUICK_ROUNDS = 3
+QUICK_TIMEOUT = 240.0  # seconds; the whole quick run (seeding a fresh database included) is well under this
+MIN_SAMPLES = 3  # a journey's round needs this many requests (and the floor's) to give a ratio
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -60,15 +79,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cache-prefix", default=os.environ.get("CACHE_KEY_PREFIX") or "bench-load")
     parser.add_argument("--password", default="demo-pass-123", help="the seed's password (seed_demo --password)")
     parser.add_argument("--markdown", type=Path, help="append the result table to this file")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"CI's quick mode: defaults to --size {QUICK_SIZE} --users "
+        f"{QUICK_USERS} --duration {QUICK_DURATION}, a free port, per-round ratios (see --json)",
+    )  # fmt: skip
+    parser.add_argument("--json", type=Path, help="quick mode: write the per-round ratios to this file")
+    parser.add_argument("--rounds", type=int, default=QUICK_ROUNDS, help="quick mode: time rounds of the run")
+    if "--quick" in (argv if argv is not None else sys.argv[1:]):
+        parser.set_defaults(size=QUICK_SIZE, users=QUICK_USERS, duration=QUICK_DURATION, spawn_rate=6.0, port=0)
     args = parser.parse_args(argv)
     if not args.redis_url:
         parser.error("set REDIS_URL (or BENCH_REDIS_URL, --redis-url): the load test runs on Redis")
     if args.size < 1000 or args.users < 1 or args.workers < 1:
         parser.error("--size >= 1000, --users >= 1 and --workers >= 1 are required")
     args.database_url = args.database_url or f"postgres://postgres@127.0.0.1:5432/taskra_bench_{args.size}"
+    if args.port == 0:
+        args.port = free_port()
     if not args.database_url.startswith(("postgres://", "postgresql://")):
         parser.error("--database-url must name a PostgreSQL database")
     return args
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on now (CI may run other servers)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def ensure_database(url: str) -> None:
@@ -262,8 +298,112 @@ def report(prefix: str, sampler: RssSampler, args: argparse.Namespace, load: tup
     return "\n".join(lines)
 
 
+def journey_slug(name: str) -> str:
+    """Return a journey's stable ratio name: "export CSV (668 rows)" -> "export_csv" (sizes vary by data)."""
+    return re.sub(r"[^a-z0-9]+", "_", name.split(" (")[0].lower()).strip("_")
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]  # nearest rank
+
+
+def round_ratios(log: Path, rounds: int) -> dict[str, list[float]]:
+    """Return, per journey, its p50 and p95 over the floor's p50 and p95 in each time round of the request log.
+
+    The run is cut into `rounds` equal spans of time; within a span every journey ran interleaved with the floor
+    (Locust picks each client's next task at random), so each span is one paired round. A round where the
+    journey or the floor has fewer than MIN_SAMPLES requests gives no ratio. Also "errors_share": failed requests
+    over all requests, per round (a journey that starts failing fast must not pass as faster).
+    """
+    records = []
+    for line in log.read_text(encoding="utf-8").splitlines():
+        started, name, ms, failed = line.split("\t")
+        records.append((float(started), name, float(ms), failed == "1"))
+    if not records:
+        raise SystemExit(f"{log}: no journey request was logged")
+    first, last = min(r[0] for r in records), max(r[0] for r in records)
+    span = (last - first) / rounds or 1.0
+    per_round: list[dict[str, list[float]]] = [{} for _ in range(rounds)]
+    failed = [[0, 0] for _ in range(rounds)]
+    for started, name, ms, bad in records:
+        i = min(rounds - 1, int((started - first) / span))
+        failed[i][0] += bad
+        failed[i][1] += 1
+        if not bad:
+            per_round[i].setdefault(name, []).append(ms)
+    out: dict[str, list[float]] = {"errors_share": [bad / total for bad, total in failed if total]}
+    for times in per_round:
+        floor = times.get(FLOOR, [])
+        if len(floor) < MIN_SAMPLES:
+            continue
+        base = {"p50": _quantile(floor, 0.5), "p95": _quantile(floor, 0.95)}
+        for name, values in times.items():
+            if name == FLOOR or name.startswith(SETUP) or len(values) < MIN_SAMPLES:
+                continue
+            for tag, q in (("p50", 0.5), ("p95", 0.95)):
+                out.setdefault(f"{journey_slug(name)}.{tag}", []).append(_quantile(values, q) / base[tag])
+    return out
+
+
+def quick_ratios() -> dict[str, list[float]]:
+    """Run the quick load check in a child process; return its per-round ratios (bench/check.py's load hook).
+
+    The child runs gunicorn and Locust on BENCH_LOAD_DATABASE_URL (PostgreSQL, seeded once with QUICK_SIZE
+    issues) and BENCH_LOAD_REDIS_URL; without them there is nothing to run on and {} comes back (the caller
+    says so). The child stops its servers itself, also when it is sent SIGTERM on QUICK_TIMEOUT.
+    """
+    database_url = os.environ.get("BENCH_LOAD_DATABASE_URL", "")
+    redis_url = os.environ.get("BENCH_LOAD_REDIS_URL", "")
+    if not database_url or not redis_url:
+        return {}
+    out = Path(tempfile.mkdtemp(prefix="taskra-load-quick-")) / "ratios.json"
+    # The caller's Django environment (a scratch SQLite database, a forced page cache) is not the servers'.
+    own = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CACHE_KEY_PREFIX", "TASKRA_PAGE_CACHE",
+           "TASKRA_PAGE_REFRESH", "DJANGO_SETTINGS_MODULE")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in own}
+    child = subprocess.Popen(
+        [sys.executable, str(BASE_DIR / "bench" / "load.py"), "--quick", "--database-url", database_url,
+         "--redis-url", redis_url, "--cache-prefix", f"bench-load-quick-{os.getpid()}", "--json", str(out)],
+        cwd=BASE_DIR, env=env, start_new_session=True,
+    )  # fmt: skip
+    try:
+        child.wait(QUICK_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"the quick load run took over {QUICK_TIMEOUT:.0f} s: stopped") from None
+    finally:
+        stop(child, "quick load run")  # SIGTERM: it stops gunicorn and Locust on its way out
+    if child.returncode != 0:
+        raise SystemExit(f"the quick load run failed (exit {child.returncode})")
+    ratios: dict[str, list[float]] = json.loads(out.read_text(encoding="utf-8"))["ratios"]
+    return ratios
+
+
+def delete_prefix(redis_url: str, prefix: str) -> int:
+    """Delete every key of a cache prefix (a quick run's page cache, sessions and rollups); return how many."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    deleted = 0
+    batch = []
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            deleted += client.delete(*batch)
+            batch = []
+    if batch:
+        deleted += client.delete(*batch)
+    return deleted
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    # SIGTERM (a CI timeout, quick_ratios' stop) unwinds like Ctrl-C: main's finally stops gunicorn and Locust.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     ensure_database(args.database_url)
     workdir = Path(tempfile.mkdtemp(prefix="taskra-load-"))
     data_path = workdir / "data.json"
@@ -284,13 +424,14 @@ def main(argv: list[str] | None = None) -> None:
         "WEB_ACCESS_LOG": "",
         "WEB_LOG_LEVEL": "warning",
         "BENCH_DATA": str(data_path),
+        "BENCH_REQUEST_LOG": str(workdir / "requests.tsv") if args.quick else "",
     }
     server: subprocess.Popen[bytes] | None = None
     locust: subprocess.Popen[bytes] | None = None
     sampler: RssSampler | None = None
     try:
         server = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", "taskra_site/gunicorn_conf.py", "taskra_site.wsgi"],
+            [str(BIN / "gunicorn"), "-c", "bench/gunicorn_bench.py", "taskra_site.wsgi"],
             cwd=BASE_DIR, env=env, start_new_session=True,
         )  # fmt: skip
         wait_until_up(f"{host}/accounts/login/", server)
@@ -300,9 +441,9 @@ def main(argv: list[str] | None = None) -> None:
         before = os.getloadavg()[0]
         locust = subprocess.Popen(
             [
-                str(BIN / "locust"), "-f", "bench/locustfile.py", "--headless", "-u", str(args.users),
-                "-r", str(args.spawn_rate), "-t", args.duration, "-H", host, "--csv", prefix, "--only-summary",
-                "--loglevel", "WARNING", "--stop-timeout", "30",
+                str(BIN / "locust"), "-f", "bench/locustfile.py,bench/locust_rounds.py", "--headless",
+                "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.duration, "-H", host, "--csv", prefix,
+                "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "30",
             ],
             cwd=BASE_DIR, env=env, start_new_session=True,
         )  # fmt: skip
@@ -311,6 +452,15 @@ def main(argv: list[str] | None = None) -> None:
         sampler.done.set()
         sampler.join()
         text = report(prefix, sampler, args, (before, after))
+        if args.quick:
+            ratios = round_ratios(workdir / "requests.tsv", args.rounds)
+            print("\n" + text)
+            print(f"\nquick mode: {args.rounds} rounds; median ratio per journey over the floor:")
+            for name, values in sorted(ratios.items()):
+                print(f"  {name:40} {statistics.median(values):7.3f}  ({len(values)} rounds)")
+            if args.json:
+                args.json.write_text(json.dumps({"ratios": ratios, "load": [before, after]}), encoding="utf-8")
+            return
         # The servers' own p95 per route (what /perf/ shows) next to Locust's, from this run's rollups.
         agreement = subprocess.run(
             [str(BIN / "python"), "bench/perf_agreement.py", "--stats", f"{prefix}_stats.csv", "--seconds", "7200"],
@@ -328,6 +478,8 @@ def main(argv: list[str] | None = None) -> None:
             sampler.done.set()
         stop(locust, "locust")
         stop(server, "gunicorn")
+        if args.quick:
+            delete_prefix(args.redis_url, args.cache_prefix)
 
 
 if __name__ == "__main__":

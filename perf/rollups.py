@@ -284,13 +284,17 @@ def _closed_range(size: int, starts: list[int]) -> dict[str, Any]:
     return blob
 
 
-def windows(now: float, spans: list[int]) -> list[list[dict[str, Any]]]:
-    """Return, per span of seconds, a few blobs whose rows together cover the last `span` seconds.
+def snapshot(
+    now: float, spans: list[int], process_seconds: int = 900
+) -> tuple[list[list[dict[str, Any]]], list[dict[str, Any]]]:
+    """Return, per span of seconds, a few blobs whose rows together cover the last `span` seconds, and the latest
+    figures of each process that flushed in the last `process_seconds`: everything /perf/ reads, in two MGETs
+    when the ranges exist.
 
     A slot that ended SETTLE_SECONDS ago receives no more flushes. A window's closed slots are merged once, by
     whichever reader comes first, into one shared range blob (per slot size), so a page view reads one blob per
     window and slot size, however many slots and processes wrote it; only the open slots are read per process,
-    and each open slot is read and merged once for every span. Two cache round trips when the ranges exist.
+    and each open slot is read and merged once for every span.
     """
     plans: list[list[str | tuple[int, int]]] = []
     ranges: dict[str, tuple[int, list[int]]] = {}
@@ -307,42 +311,48 @@ def windows(now: float, spans: list[int]) -> list[list[dict[str, Any]]]:
                 open_slots[(size, start)] = _count_key(size, start)
                 parts.append((size, start))
         plans.append(parts)
+    process_starts = range(slot_start(now - process_seconds, SHORT), slot_start(now, SHORT) + SHORT, SHORT)
+    process_slots = {s: _count_key(SHORT, s) for s in process_starts} if process_seconds > 0 else {}
     try:
-        got = sharedcache.get_many([*ranges, *open_slots.values()])
+        got = sharedcache.get_many(list(dict.fromkeys([*ranges, *open_slots.values(), *process_slots.values()])))
         keyed = [
             (slot, _blob_key(slot[0], slot[1], i))
             for slot, count_key in open_slots.items()
             for i in range(1, int(got.get(count_key, 0)) + 1)
         ]
-        blobs = sharedcache.get_many([k for _slot, k in keyed]) if keyed else {}
+        process_keys = [
+            _process_key(s, i)
+            for s, count_key in process_slots.items()
+            for i in range(1, int(got.get(count_key, 0)) + 1)
+        ]
+        second = sharedcache.get_many([*(k for _slot, k in keyed), *process_keys]) if keyed or process_keys else {}
     except CacheDown:
-        return [[] for _ in spans]
+        return [[] for _ in spans], []
     per_slot: dict[tuple[int, int], list[dict[str, Any]]] = {slot: [] for slot in open_slots}
     for slot, key in keyed:
-        if key in blobs:
-            per_slot[slot].append(blobs[key])
+        if key in second:
+            per_slot[slot].append(second[key])
     found: dict[str | tuple[int, int], dict[str, Any]] = {slot: combine(b) for slot, b in per_slot.items()}
     for key, (size, starts) in ranges.items():
         found[key] = got[key] if key in got else _closed_range(size, starts)
-    return [[found[part] for part in parts] for parts in plans]
+    figures = (second[k] for k in process_keys if k in second)
+    processes = latest_processes(b for b in figures if now - b.get("at", 0) < process_seconds and b.get("process"))
+    return [[found[part] for part in parts] for parts in plans], processes
+
+
+def windows(now: float, spans: list[int]) -> list[list[dict[str, Any]]]:
+    """Return, per span of seconds, a few blobs whose rows together cover the last `span` seconds (see snapshot)."""
+    return snapshot(now, spans, process_seconds=0)[0]
 
 
 def window(now: float, seconds: int) -> list[dict[str, Any]]:
-    """Return blobs whose rows together cover the last `seconds` (see windows)."""
+    """Return blobs whose rows together cover the last `seconds` (see snapshot)."""
     return windows(now, [seconds])[0]
 
 
 def recent_processes(now: float, seconds: int = 900) -> list[dict[str, Any]]:
     """Return the latest figures of each process that flushed in the last `seconds`."""
-    starts = list(range(slot_start(now - seconds, SHORT), slot_start(now, SHORT) + SHORT, SHORT))
-    try:
-        counts = sharedcache.get_many([_count_key(SHORT, s) for s in starts])
-        keys = [_process_key(s, i) for s in starts for i in range(1, int(counts.get(_count_key(SHORT, s), 0)) + 1)]
-        got = sharedcache.get_many(keys) if keys else {}
-    except CacheDown:
-        return []
-    blobs = [got[k] for k in keys if k in got]
-    return latest_processes(b for b in blobs if now - b.get("at", 0) < seconds and b.get("process"))
+    return snapshot(now, [], seconds)[1]
 
 
 def merge_rows(blobs: Iterable[Mapping[str, Any]]) -> dict[str, list[float]]:

@@ -144,11 +144,10 @@ def _memo_rates(processes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def perf_context(now: float) -> dict[str, Any]:
     """Return everything /perf/ shows; reads the shared cache, the jobs table and the benchmark history only."""
-    hour_blobs, day_blobs = rollups.windows(now, [rollups.HOUR, DAY])
+    (hour_blobs, day_blobs), processes = rollups.snapshot(now, [rollups.HOUR, DAY])
     hour_rows = rollups.merge_rows(hour_blobs)
     hour = _route_table(hour_rows)
     day = _route_table(rollups.merge_rows(day_blobs))
-    processes = rollups.recent_processes(now)
     cache = [{"page_type": t, **row, "ceiling": CEILINGS.get(t)} for t, row in pagecache.cache_metrics().items()]
     jobs = list(
         Job.objects.filter(state__in=[JobState.SUCCEEDED, JobState.SUCCEEDED_WITH_ERRORS], run_seconds__gt=0)

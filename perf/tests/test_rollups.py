@@ -113,3 +113,16 @@ def test_slowest_requests_of_the_hour_come_through_the_merged_ranges():
         recorder.flush(at)
     hour = rollups.window(NOW, rollups.HOUR)
     assert [s["ms"] for s in rollups.slowest(hour)] == [1500.0, 1200.0, 900.0]
+
+
+def test_process_figures_of_the_last_quarter_hour_come_with_the_windows():
+    recent = rollups.Recorder("web", pid=4000)
+    recent.note_process(rss=100 * 2**20, cpu=1.5)
+    _record(recent, NOW - 60, "r", 5.0)
+    gone = rollups.Recorder("web", pid=4001)  # last flushed 50 minutes ago
+    gone.note_process(rss=100 * 2**20, cpu=1.0)
+    _record(gone, NOW - 3000, "r", 5.0)
+    (hour,), processes = rollups.snapshot(NOW, [rollups.HOUR])
+    assert [(p["pid"], p["cpu"]) for p in processes] == [(4000, 1.5)]
+    assert _counts(hour) == {"r": 2}
+    assert rollups.recent_processes(NOW) == processes
