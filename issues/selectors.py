@@ -39,13 +39,12 @@ from issues.jql import (
     project_scope,
 )
 from issues.keyset import CursorError, keyset_page
-from issues.lookups import LOOKUP_FIELDS, attach_lookups, lookup_rows
+from issues.lookups import LOOKUP_FIELDS, attach_lookups, link_types, lookup_rows, project_members, project_workflow
 from issues.models import (
     Attachment,
     Comment,
     Issue,
     IssueLink,
-    IssueLinkType,
     NavigatorPreference,
     Priority,
     Project,
@@ -54,7 +53,6 @@ from issues.models import (
     StatusCategory,
 )
 from issues.permissions import visible_project_ids
-from issues.workflows import workflow_for
 
 
 def projects_visible_to(user: Any) -> QuerySet[Project]:
@@ -98,9 +96,9 @@ def issue_with_joins(*, pk: int | None = None, key: str | None = None, user: Any
     return queryset.select_related(*ISSUE_JOINS).filter(**lookup).first()
 
 
-def issue_ids_by_key(*, key: str) -> tuple[int, int] | None:
-    """Return (id, project_id) of the issue with this key, or None (no permission check)."""
-    return Issue.objects.filter(key=key.upper()).values_list("id", "project_id").first()
+def issue_ids_by_key(*, key: str) -> tuple[int, int, int | None] | None:
+    """Return (id, project_id, parent_id) of the issue with this key, or None (no permission check)."""
+    return Issue.objects.filter(key=key.upper()).values_list("id", "project_id", "parent_id").first()
 
 
 def issue_key_alias_for_user(*, key: str, user: Any) -> str | None:
@@ -185,9 +183,12 @@ def issue_link_rows(*, issue_id: int) -> list[dict[str, Any]]:
 
 
 def link_type_options() -> list[dict[str, str]]:
-    """Return the add-link form's choices: each type once per direction ("blocks", "is blocked by"), one query."""
+    """Return the add-link form's choices: each type once per direction ("blocks", "is blocked by").
+
+    The types are kept per process (issues.lookups): no query while the global generation stands.
+    """
     options = []
-    for link_type in IssueLinkType.objects.only("id", "outward", "inward"):
+    for link_type in link_types():
         options.append({"value": f"{link_type.pk}:outward", "label": link_type.outward})
         if link_type.inward != link_type.outward:  # "relates to" reads the same both ways
             options.append({"value": f"{link_type.pk}:inward", "label": link_type.inward})
@@ -243,19 +244,13 @@ def issue_edit_choices(*, project: Project, status_id: int) -> dict[str, list[An
     """Return the options of the issue page's inline editors: statuses, priorities and the project's members.
 
     The statuses are the current one and those the project's workflow allows moving to, in workflow order.
+    The workflow, the members and the lookup rows are kept per process (issues.lookups): no query while the
+    project's and the global generations stand.
     """
-    project_id = project.pk
-    workflow = workflow_for(project)
+    workflow = project_workflow(project)
     allowed = [status_id, *(step.status_id for step, _name in workflow.transitions_from(status_id))]
     order = {pk: i for i, pk in enumerate(workflow.status_ids)}
-
-    users = list(
-        get_user_model()
-        .objects.filter(memberships__project_id=project_id)
-        .select_related("profile")
-        .only("id", "username", "first_name", "last_name", "is_active", "profile__display_name")
-        .order_by("profile__display_name", "username")
-    )
+    users = project_members(project.pk)
     # The assignee editor offers active members; a current assignee who is not one stays offered, labelled
     # (inactive) or (not a member), so that submitting the editor never unassigns silently.
     rows = lookup_rows()  # in their model's order, as the queries below return them

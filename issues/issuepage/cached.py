@@ -65,15 +65,17 @@ def issue_page_entry(issue: Issue, *, body_for: tuple[str | None, str, int | Non
 
     The only place the issue page's entries are named: the payload and body builders and the fast path
     all come here. Both depend on the issue's and its parent's generations (a sub-task change shows on
-    the parent) and on issue.updated (a write whose bump was lost still changes the name).
+    the parent) and on issue.updated (a write whose bump was lost still changes the name); the body on the
+    project's generation too.
     """
-    parts: tuple[object, ...]
+    issue_ids, version = (issue.parent_id, issue.pk), issue.updated.isoformat()
     if body_for is None:
-        page_type, parts = "issue", (issue.pk,)
-    else:
-        role, time_zone, own_viewer = body_for
-        page_type, parts = "issue_body", (issue.pk, "body", role or "", time_zone, own_viewer)
-    return pagecache.Entry(page_type, parts, issue_ids=(issue.parent_id, issue.pk), version=issue.updated.isoformat())
+        return pagecache.Entry("issue", (issue.pk,), issue_ids=issue_ids, version=version)
+    role, time_zone, own_viewer = body_for
+    # The body's status and assignee editors show the project's workflow and members: a change of either bumps
+    # the project's generation only (issues.workflows, bulk membership writes).
+    parts = (issue.pk, "body", role or "", time_zone, own_viewer)
+    return pagecache.Entry("issue_body", parts, issue_ids=issue_ids, project_ids=(issue.project_id,), version=version)
 
 
 def role_at(user: UserLike, project_id: int, global_gen: int) -> str | None:
@@ -88,65 +90,94 @@ def role_at(user: UserLike, project_id: int, global_gen: int) -> str | None:
 
 
 def get_cached_issue(key: str) -> Issue | None:
-    """Return the issue with this key (with its lookups joined) or None, from the in-process LRU when still current.
+    """Return the issue with this key (with its lookups joined) or None: read_issue without the generations."""
+    return read_issue(key)[0]
 
-    Performs no permission check: callers must check the viewer's membership of issue.project_id.
-    The entry is served only when the issue's, its project's and the global generations equal those
-    it was read at, so it is never older than a shared entry; when the shared cache is unavailable the
-    row comes from the database. Returns a shallow copy: callers may modify it.
+
+def read_issue(key: str, *, outbox_checked: bool = False) -> tuple[Issue | None, dict[str, int] | None]:
+    """Return the issue with this key (lookups joined) and the generations it is current at, or (None, None).
+
+    The generations are those the issue page's entries depend on (global, the issue's, its parent's, its
+    project's), read before the row: a page built from this row may be stored under them. They are None when
+    they cannot be known (page cache off or down, or the issue moved between the reads): then the page is
+    built from the database as if uncached. The row comes from the in-process LRU when its generations are
+    still current, so it is never older than a shared entry. Performs no permission check: callers must check
+    the viewer's membership of issue.project_id. Returns a shallow copy: callers may modify it.
     """
     key = key.upper()
     if not pagecache.page_cache_reads_enabled("issue") or switches.is_off("issue_lru"):
-        return issue_with_joins(key=key)
+        return issue_with_joins(key=key), None
     entry = issue_lru.peek(key)
     try:
         if entry is not None:
             issue_id, project_id, cached_gens, issue = entry
-            gens = tuple(pagecache.current_generations([issue_id], [project_id]).values())
-            if gens == cached_gens:
+            gens = pagecache.current_generations(
+                [issue_id, issue.parent_id], [project_id], outbox_checked=outbox_checked
+            )
+            if tuple(gens.values()) == cached_gens:
                 issue_lru.touch(key)
                 issue_lru.hits += 1
-                return copy.copy(issue)
+                return copy.copy(issue), gens
         # Not kept, or stale: the key is looked up again, since a stale entry may name a deleted issue whose key
         # a new one took (an import re-creating it).
         ids = issue_ids_by_key(key=key)
         if ids is None:
             issue_lru.discard(key)
-            return None
-        issue_id, project_id = ids
-        gens = tuple(pagecache.current_generations([issue_id], [project_id]).values())
+            return None, None
+        issue_id, project_id, parent_id = ids
+        gens = pagecache.current_generations([issue_id, parent_id], [project_id], outbox_checked=outbox_checked)
     except CacheDown:
         issue_lru.discard(key)
-        return issue_with_joins(key=key)
+        return issue_with_joins(key=key), None
     issue_lru.misses += 1
     # Generations were read before the row: a write after this read bumps past them.
     issue = issue_with_joins(pk=issue_id)
     if issue is None:
         issue_lru.discard(key)
-        return None
-    issue_lru.put(key, issue.pk, issue.project_id, gens, issue)
-    return copy.copy(issue)
+        return None, None
+    if (issue.project_id, issue.parent_id) != (project_id, parent_id):
+        # Moved or re-parented between the two reads: the generations read are another project's or parent's.
+        issue_lru.discard(key)
+        return issue, None
+    issue_lru.put(key, issue.pk, issue.project_id, tuple(gens.values()), issue)
+    return copy.copy(issue), gens
 
 
 class IssuePageHit:
-    """What the fast path found: the issue row, the viewer's role, and the page when fully cached."""
+    """What the fast path found: the issue row, the viewer's role, the generations, and the page when cached."""
 
-    __slots__ = ("issue", "role", "data", "body")
+    __slots__ = ("issue", "role", "generations", "found", "data", "body")
 
-    def __init__(self, issue: Issue, role: str | None, data: Any = None, body: str | None = None) -> None:
-        self.issue, self.role, self.data, self.body = issue, role, data, body
+    def __init__(
+        self,
+        issue: Issue,
+        role: str | None,
+        generations: dict[str, int],
+        found: dict[pagecache.Entry, Any],
+        viewer: int | None = None,
+    ) -> None:
+        self.issue, self.role, self.generations, self.found = issue, role, generations, found
+        # The payload and the body this viewer gets (shared, or their own), when cached (else None).
+        self.data = self.body = None
+        for entry, value in found.items():
+            if entry.page_type == "issue":
+                self.data = value
+        if self.data is not None:
+            own = _viewer_wrote_on(self.data, viewer)
+            for entry, value in found.items():
+                if entry.page_type == "issue_body" and (entry.key_parts[-1] == viewer) == own:
+                    self.body = value
 
 
 def get_cached_issue_page(*, key: str, user: UserLike, time_zone: str) -> IssuePageHit | None:
-    """Return the issue page for this viewer from two cache round trips and no database query, or None.
+    """Return what the cache holds of the issue page for this viewer, from two cache round trips and no query.
 
     Only for issues in the in-process LRU: one MGET reads the issue's, its parent's, its project's
     and the global generations (validating the LRU row and naming the page entries), the viewer's
     role comes from role_at at that global generation (one indexed query when missing), and a second
-    MGET fetches the payload and both candidate bodies (shared, and the viewer's own). The payload's
-    author list then picks the body exactly as issue_body would. Returns a hit with role None for
-    non-members (the caller answers 404), and a hit with data/body None when the page itself is not
-    cached (the caller renders it with the role it already has). None means: take the slow path.
+    MGET fetches the payload and both candidate bodies (shared, and the viewer's own). Returns a hit
+    with role None for non-members (the caller answers 404), else one whose `found` holds the entries
+    the cache had (the caller builds the others at the hit's generations). None means: take the slow path.
     """
     if not pagecache.page_cache_reads_enabled("issue") or switches.is_off("issue_lru") or not user.is_authenticated:
         return None
@@ -159,56 +190,114 @@ def get_cached_issue_page(*, key: str, user: UserLike, time_zone: str) -> IssueP
         current = pagecache.current_generations(
             [issue_id, issue.parent_id], [project_id], outbox_checked=outbox_seen_empty(user)
         )
-        if tuple(current[k] for k in pagecache.gen_keys([issue_id], [project_id])) != cached_gens:
+        if tuple(current.values()) != cached_gens:
             return None
         issue_lru.touch(key.upper())
         issue_lru.hits += 1
         issue = copy.copy(issue)
         role = role_at(user, project_id, current[pagecache.GLOBAL_GEN_KEY])
         if role is None:
-            return IssuePageHit(issue, None)
-        payload = issue_page_entry(issue)
-        shared = issue_page_entry(issue, body_for=(role, time_zone, 0))
-        own = issue_page_entry(issue, body_for=(role, time_zone, user.pk))
-        got = pagecache.lookup([payload, shared, own], current)
+            return IssuePageHit(issue, None, current, {})
+        got = pagecache.lookup(_page_entries(issue, role=role, time_zone=time_zone, viewer=user.pk), current)
     except CacheDown:
         return None
-    if payload not in got:
-        return IssuePageHit(issue, role)
-    data = got[payload]
-    body = got.get(own if _viewer_wrote_on(data, user.pk) else shared)
-    if body is None:
-        return IssuePageHit(issue, role)
-    count("issue", "hits")
-    count("issue_body", "hits")
-    return IssuePageHit(issue, role, data, body)
+    return IssuePageHit(issue, role, current, got, user.pk)
+
+
+def _page_entries(issue: Issue, *, role: str, time_zone: str, viewer: int | None) -> list[pagecache.Entry]:
+    """Return the entries of the page for a viewer: the payload, the shared body and the viewer's own body."""
+    return [
+        issue_page_entry(issue),
+        issue_page_entry(issue, body_for=(role, time_zone, 0)),
+        issue_page_entry(issue, body_for=(role, time_zone, viewer)),
+    ]
 
 
 def rendered_issue_page(*, request: HttpRequest, key: str) -> tuple[dict[str, Any], str]:
     """Return the issue page of request.user as (payload, personalised body); raise Http404 when it is not theirs.
 
-    The one path of a plain GET /browse/KEY: the fast path when the page is fully cached, else the row
-    (in-process LRU) and the role, then the payload and the body from the shared cache, built on a miss.
-    Another project's issue is a 404 exactly like a missing one.
+    The one path of a plain GET /browse/KEY: the fast path when the issue's row is in the in-process LRU, else
+    the row read after its generations and the role; then the payload and the body from the shared cache
+    (one MGET for both), each built from that row on a miss and stored under those generations. Another
+    project's issue is a 404 exactly like a missing one.
     """
-    tz = user_zone(request.user)
-    hit = get_cached_issue_page(key=key, user=request.user, time_zone=str(tz))
+    user = request.user
+    tz = user_zone(user)
+    hit = get_cached_issue_page(key=key, user=user, time_zone=str(tz))
+    found: dict[pagecache.Entry, Any] | None = None
+    gens: dict[str, int] | None
     if hit is not None:
         if hit.role is None:
             raise Http404("No such issue.")
-        if hit.body is not None:
-            body = personalize_html(hit.body, request)
-            return hit.data, fill_links(body, data=hit.data, role=hit.role, request=request)
-        issue, role = hit.issue, hit.role
+        issue, role, gens, found = hit.issue, hit.role, hit.generations, hit.found
     else:
-        found = get_cached_issue(key)
-        found_role = None if found is None else project_role(request.user, found.project_id)
-        if found is None or found_role is None:
+        read, gens = read_issue(key, outbox_checked=outbox_seen_empty(user))
+        if read is None:
             raise Http404("No such issue.")
-        issue, role = found, found_role
-    data = issue_payload(issue=issue)
-    body = issue_body(request=request, issue=issue, data=data, role=role, tz=tz)
+        found_role = (
+            project_role(user, read.project_id)
+            if gens is None
+            else role_at(user, read.project_id, gens[pagecache.GLOBAL_GEN_KEY])
+        )
+        if found_role is None:
+            raise Http404("No such issue.")
+        issue, role = read, found_role
+    if gens is None:  # the generations are unknown: build from the database through the usual entries
+        data = issue_payload(issue=issue)
+        body = issue_body(request=request, issue=issue, data=data, role=role, tz=tz)
+    else:
+        data, body = _page_at(request=request, issue=issue, role=role, tz=tz, generations=gens, found=found)
     return data, fill_links(body, data=data, role=role, request=request)
+
+
+def _page_at(
+    *,
+    request: HttpRequest,
+    issue: Issue,
+    role: str,
+    tz: zoneinfo.ZoneInfo,
+    generations: dict[str, int],
+    found: dict[pagecache.Entry, Any] | None,
+) -> tuple[dict[str, Any], str]:
+    """Return the payload and the personalised body at these generations, read before the issue row was.
+
+    Entries missing from `found` (looked up in one MGET here when None) are built from that row under the stampede
+    lock and stored under the same generations: the row is as new as they are, so nothing older is ever stored.
+    """
+    time_zone = str(tz)
+    payload_entry, shared_entry, own_entry = _page_entries(
+        issue, role=role, time_zone=time_zone, viewer=request.user.pk
+    )
+    if found is None:
+        try:
+            found = pagecache.lookup([payload_entry, shared_entry, own_entry], generations)
+        except CacheDown:
+            found = {}
+    if payload_entry in found:
+        count("issue", "hits")
+        data = found[payload_entry]
+    else:
+        data = pagecache.build_entry(payload_entry, generations, lambda: issue_page_data(issue=issue))
+    own = _viewer_wrote_on(data, request.user.pk)
+    body_entry = own_entry if own else shared_entry
+    if body_entry in found:
+        count("issue_body", "hits")
+        return data, personalize_html(found[body_entry], request)
+
+    def build() -> str:
+        with timezone.override(tz):
+            context = page_context(issue=issue, data=data, role=role, tz=tz)
+            html = shareable_html(render_block(request, "issues/browse.html", "content", context))
+        if not own:
+            _record_body_variant(issue.pk, role, time_zone)
+        return html
+
+    try:
+        body = pagecache.build_entry(body_entry, generations, build)
+    except NotShareable as exc:
+        logger.warning("issue page body of %s not shareable: unrecognised per-request token", issue.pk)
+        return data, exc.html
+    return data, personalize_html(body, request)
 
 
 def issue_payload(*, issue: Issue) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from issues.pagecache.entries import (
     Entry,
+    build_entry,
     get_or_build,
     get_or_build_entry,
     get_or_build_results,
@@ -41,6 +42,7 @@ __all__ = [
     "GLOBAL_GEN_KEY",
     "PAGE_TYPES",
     "Entry",
+    "build_entry",
     "cache_metrics",
     "current_generations",
     "flush_metrics",

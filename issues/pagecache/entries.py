@@ -117,6 +117,18 @@ def get_or_build_entry(entry: Entry, builder: Callable[[], T], *, timeout: int |
     return _rebuild(entry.page_type, key, builder, timeout)
 
 
+def build_entry(
+    entry: Entry, generations: Mapping[str, int], builder: Callable[[], T], *, timeout: int | None = None
+) -> T:
+    """Return the entry's value at these generations, building it under the stampede lock: a lookup() just missed it.
+
+    For callers that read the generations themselves (before anything the builder reads) and looked several
+    entries up in one round trip: the same entry, lock and store as get_or_build_entry.
+    """
+    count(entry.page_type, "misses")
+    return _rebuild(entry.page_type, entry.key(generations), builder, timeout)
+
+
 def _store(page_type: str, key: str, value: Any, timeout: int | None) -> None:
     try:
         sharedcache.set_value(key, value, timeout)
