@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--groups", default="project", help="report groupings, comma-separated (project,user,...)")
+    parser.add_argument("--month", default="", help="YYYY-MM of the report (default this month, as the journey)")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN (ANALYZE, BUFFERS) of each query")
     parser.add_argument("--profile", default="", help="print a cProfile of this page (timesheet, report-project...)")
     args = parser.parse_args(argv)
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     Membership.objects.bulk_create(
         [Membership(project_id=pid, user_id=user.pk, role=Role.MEMBER) for pid, _ in projects], ignore_conflicts=True
     )
-    today = dt.date.today()
+    today = dt.date.fromisoformat(args.month + "-01") if args.month else dt.date.today()
     month_end = (today.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
     report = {"project": first_key, "start": today.replace(day=1).isoformat(), "end": month_end.isoformat()}
     pages = {"floor": "/accounts/login/", "timesheet": "/timesheet/"}

@@ -23,7 +23,6 @@ from django.utils.html import format_html_join
 from accounts.models import display_name
 from issues import pagecache
 from issues.durations import format_duration
-from issues.rollups import issue_children_changing_send
 from issues.models import (
     Attachment,
     CacheBump,
@@ -46,6 +45,7 @@ from issues.models import (
     WorkflowStatus,
     WorkflowTransition,
 )
+from issues.rollups import issue_children_changing_send
 from issues.services import (
     EDITABLE_FIELDS,
     attachment_delete,

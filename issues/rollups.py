@@ -8,6 +8,7 @@ a callable to run after it, in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.dispatch import Signal
 
@@ -19,10 +20,11 @@ issue_children_changing = Signal()
 def issue_children_changing_send(*, issue_ids: Iterable[int]) -> Callable[[], None]:
     """Tell the rollups these issues (and their sub-tasks) are about to move or be deleted; return the after-step."""
     ids = list(issue_ids)
-    afters = [after for _, after in issue_children_changing.send(sender=None, issue_ids=ids) if callable(after)]
+    responses: list[Any] = [after for _, after in issue_children_changing.send(sender=None, issue_ids=ids)]
+    afters: list[Callable[[], None]] = [after for after in responses if callable(after)]
 
     def after_write() -> None:
-        for after in afters:
-            after()
+        for step in afters:
+            step()
 
     return after_write

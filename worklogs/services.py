@@ -608,7 +608,8 @@ def _tables() -> dict[str, str]:
 
 _REBUILD_SQL = f"""
 INSERT INTO {{rollup}} (project_id, bucket, seconds, count)
-SELECT i.project_id, to_timestamp(floor(extract(epoch FROM w.started) / {ROLLUP_BUCKET_SECONDS}) * {ROLLUP_BUCKET_SECONDS}),
+SELECT i.project_id,
+       to_timestamp(floor(extract(epoch FROM w.started) / {ROLLUP_BUCKET_SECONDS}) * {ROLLUP_BUCKET_SECONDS}),
        sum(w.time_spent), count(*)
 FROM {{worklog}} w JOIN {{issue}} i ON i.id = w.issue_id
 GROUP BY 1, 2
