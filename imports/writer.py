@@ -57,7 +57,7 @@ from issues.services import (
 from issues.workflows import Workflow, workflow_add_statuses, workflow_for
 from taskra_site import sql
 from worklogs.models import Worklog
-from worklogs.services import issue_recalculate_time_spent
+from worklogs.services import issue_recalculate_time_spent, worklog_rollup_refresh_issues
 
 SOURCE_BY_FORMAT: dict[str, str] = {
     JobFormat.JIRA_JSON: "jira",
@@ -490,6 +490,10 @@ class ImportWriter:
             old_children["worklogs"],
             left,
             history=parent_history,
+        )
+        # The time reports' rollup: the buckets the chunk's worklogs were in before and are in now.
+        worklog_rollup_refresh_issues(
+            issue_ids=recalc, also=[(o.project_id, o.values[2]) for o in old_children["worklogs"].values()]
         )
         cm_touched, out.comments, _ = self._write_children(
             accepted, ids, Comment, COMMENT_FIELDS, "comments", self._comment_values, old_children["comments"], left

@@ -45,6 +45,7 @@ from issues.models import (
     WorkflowStatus,
     WorkflowTransition,
 )
+from issues.rollups import issue_children_changing_send
 from issues.services import (
     EDITABLE_FIELDS,
     attachment_delete,
@@ -443,7 +444,9 @@ class IssueAdmin(DeletesHistoryMixin, BigTableAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         with transaction.atomic():
             rows = list(queryset.order_by().values_list("pk", "project_id", "parent_id"))
+            rollups_after = issue_children_changing_send(issue_ids=[r[0] for r in rows])
             queryset.delete()
+            rollups_after()
             # A parent's page lists its sub-tasks: it goes stale too.
             issue_ids = {r[0] for r in rows} | {r[2] for r in rows if r[2] is not None}
             pagecache.invalidate_on_commit(issue_ids, {r[1] for r in rows})  # bulk delete: no signals

@@ -53,6 +53,7 @@ from issues.permissions import (
     require_edit,
 )
 from issues.rendering import mentioned_usernames, render_markdown
+from issues.rollups import issue_children_changing_send
 from issues.schemas import MAX_ISSUE_NUMBER, normalize_newlines
 from issues.selectors import issue_subtree_ids
 from issues.workflows import Workflow, workflow_for
@@ -694,7 +695,9 @@ def issue_delete(*, issue: Issue, actor: Any | None) -> int:
     if linked:
         pagecache.invalidate_on_commit([r[0] for r in linked], [r[1] for r in linked])
     attachment_files_delete_on_commit(Attachment.objects.filter(issue_id__in=subtree))
+    rollups_after = issue_children_changing_send(issue_ids=[issue.pk])  # worklog time goes with the issues
     _total, per_model = Issue.objects.filter(pk=issue.pk).delete()  # cascades to sub-tasks, comments, worklogs
+    rollups_after()
     # The parent's page lists its sub-tasks; the project bump retires the sub-tasks' own pages (their rows
     # are read at the project's generation) and the result pages.
     # Deletes send no page-cache signals (issues.signals): the one invalidation of this write, at commit.
@@ -930,6 +933,7 @@ def issue_move(*, issue: Issue, actor: Any | None, project: Project) -> Issue:
     now = timezone.now()
     member_ids = set(Membership.objects.filter(project=project, user__is_active=True).values_list("user_id", flat=True))
     old_project = issue.project
+    rollups_after = issue_children_changing_send(issue_ids=[issue.pk])  # worklog time follows the issues
     changes: list[tuple[int, str, Any, Any]] = []
     aliases = []
     for offset, moved in enumerate([issue, *subtasks]):
@@ -957,6 +961,7 @@ def issue_move(*, issue: Issue, actor: Any | None, project: Project) -> Issue:
     IssueKeyAlias.objects.filter(key__in=[a.key for a in aliases] + new_keys).delete()
     IssueKeyAlias.objects.bulk_create(aliases)
     history_record_rows(changes=changes, author_id=actor.pk if actor is not None else None, when=now)
+    rollups_after()
     return issue
 
 

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from issues.admin import BigTableAdmin
 from issues.durations import format_duration
-from worklogs.models import Worklog
+from worklogs.models import Worklog, WorklogRollup
 from worklogs.services import (
     MAX_WORKLOG_SECONDS,
     AdjustEstimate,
@@ -123,3 +123,22 @@ class WorklogAdmin(BigTableAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         """Delete many worklogs at once (worklog_delete_many: totals recomputed, history written, pages invalidated)."""
         worklog_delete_many(queryset=queryset, by=request.user)
+
+
+@admin.register(WorklogRollup)
+class WorklogRollupAdmin(BigTableAdmin):
+    """The time reports' rollup, to look at only: the worklog writes keep it (`manage.py worklog_rollup`)."""
+
+    list_display = ("project", "bucket", "seconds", "count")
+    list_select_related = ("project",)
+    list_filter = ("project",)
+    ordering = ("-bucket",)
+    actions = None  # no bulk delete of rows the worklog writes keep
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    # Deleting stays with the model permission: a project's deletion in the admin takes its rows with it.

@@ -46,7 +46,8 @@ from issues.models import (
 )
 from issues.services import allocate_issue_numbers, history_text, resolution_for_status
 from taskra_site.sql import insert_rows, is_postgresql, relax_commit
-from worklogs.models import Worklog
+from worklogs.models import Worklog, WorklogRollup
+from worklogs.services import worklog_rollup_rebuild
 
 User = get_user_model()
 if TYPE_CHECKING:
@@ -658,9 +659,11 @@ def _seed(
                 progress(f"  {result.issues:,}/{len(order):,} issues ({time.perf_counter() - started:.0f} s)")
 
     relax_commit()  # a crash loses the seed, which is re-run; the commit need not wait for the disk
+    # Raw inserts bypass the worklog services: the time reports' rollup is rebuilt from the worklogs once.
+    worklog_rollup_rebuild()
     if is_postgresql():
         # Fresh planner statistics: autovacuum would take minutes to notice a million new rows.
         with connection.cursor() as cursor:
-            for model in (Issue, through, Comment, History, Worklog, Membership):
+            for model in (Issue, through, Comment, History, Worklog, WorklogRollup, Membership):
                 cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
     pagecache.invalidate_on_commit([], [p.pk for p in project_rows])  # raw inserts send no signals

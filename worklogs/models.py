@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -39,3 +42,43 @@ class Worklog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.time_spent}s on {self.issue_id} by {self.author_id}"
+
+
+ROLLUP_BUCKET_SECONDS = 15 * 60
+
+
+def rollup_bucket(started: dt.datetime) -> dt.datetime:
+    """Return the start (UTC) of the quarter hour a worklog starting at `started` is counted in."""
+    epoch = math.floor(started.timestamp())
+    return dt.datetime.fromtimestamp(epoch - epoch % ROLLUP_BUCKET_SECONDS, tz=dt.UTC)
+
+
+def rollup_aligned(instant: dt.datetime) -> bool:
+    """Return whether an aware instant starts a quarter hour: the rollup's buckets then add up to a range from it."""
+    return int(instant.timestamp()) % ROLLUP_BUCKET_SECONDS == 0 and instant.microsecond == 0
+
+
+class WorklogRollup(models.Model):
+    """Seconds and worklogs per project per quarter hour (UTC), kept by every write: the time reports read these.
+
+    A month of a large project is a few thousand of these rows instead of every worklog joined to its issue.
+    Quarter hours because a day or a month in any time zone whose offset is a multiple of 15 minutes (all of
+    today's) starts on one, so sums over whole buckets are exact in the viewer's zone. Kept by
+    worklogs.services.worklog_rollup_refresh, which every path that writes worklogs or moves them between
+    projects calls; `manage.py worklog_rollup --check` compares it with the worklogs.
+    """
+
+    project = models.ForeignKey("issues.Project", on_delete=models.CASCADE, related_name="+", db_index=False)
+    bucket = models.DateTimeField(help_text="start of the quarter hour (UTC) the worklogs started in")
+    seconds = models.BigIntegerField()
+    count = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            # Also the index of every read: one project's (or a few projects') buckets in a range.
+            models.UniqueConstraint(fields=["project", "bucket"], name="worklog_rollup_project_bucket"),
+        ]
+        indexes = [models.Index(fields=["bucket"], name="worklog_rollup_bucket")]
+
+    def __str__(self) -> str:
+        return f"{self.seconds}s in project {self.project_id} from {self.bucket:%Y-%m-%d %H:%M}"

@@ -15,7 +15,7 @@ from accounts.models import display_name, display_name_of
 from issues.durations import format_duration
 from issues.models import Issue
 from issues.permissions import visible_project_ids
-from worklogs.models import Worklog
+from worklogs.models import Worklog, WorklogRollup, rollup_aligned
 from worklogs.selectors import TicketFilter, WorklogFilter, day_bounds, worklogs_in_range
 
 GROUPS = ("project", "user", "issue", "day")
@@ -51,7 +51,7 @@ _AUTHOR_LABELS = {
 }
 
 
-def _grouped(qs: QuerySet[Worklog, Any]) -> list[dict[str, Any]]:
+def _grouped(qs: QuerySet[Any, Any]) -> list[dict[str, Any]]:
     """Return the rows of a values().annotate() query; the stubs cannot see names annotated from a ** dict."""
     return list(qs)
 
@@ -67,10 +67,42 @@ def _name_of(first: str | None, last: str | None, username: str | None, shown: s
     return display_name_of(username=username, first_name=first, last_name=last, profile_name=shown) or "(deleted user)"
 
 
+def rollup_in_range(*, user: Any, flt: WorklogFilter, group: str) -> QuerySet[WorklogRollup] | None:
+    """Return the rollup rows that add up to the report exactly, or None when only the worklogs can answer it.
+
+    The rollup (worklogs.models.WorklogRollup) knows projects and quarter hours, not people or issues: it
+    answers time by project or by day for a range of projects with no user or JQL restriction, when the
+    range's ends (and for "day" every midnight in it) fall on quarter hours in the filter's zone.
+    """
+    if group not in ("project", "day") or flt.author_ids or flt.issues is not None:
+        return None
+    lo, hi = day_bounds(flt.start, flt.end, flt.tz)
+    edges = [lo, hi]
+    if group == "day":
+        # Midnights inside the range: a zone may change to an offset off the quarter hours within it.
+        edges += [
+            dt.datetime.combine(flt.start + dt.timedelta(days=k), dt.time.min, tzinfo=flt.tz)
+            for k in range(1, (flt.end - flt.start).days + 1)
+        ]
+    if not all(rollup_aligned(edge) for edge in edges):
+        return None
+    qs = WorklogRollup.objects.filter(project_id__in=visible_project_ids(user), bucket__gte=lo, bucket__lt=hi)
+    if flt.project_ids:
+        qs = qs.filter(project_id__in=flt.project_ids)
+    return qs
+
+
 def time_report(*, user: Any, flt: WorklogFilter, group: str) -> Report:
-    """Return the seconds logged per project, user, issue or day (in the filter's zone): one grouped query."""
+    """Return the seconds logged per project, user, issue or day (in the filter's zone): one grouped query.
+
+    Time by project and by day read the rollup when it answers exactly (rollup_in_range): a month of a
+    project with a third of a million issues is then a few thousand quarter hours, not every worklog.
+    """
     if group not in GROUPS:
         raise ValueError(f"unknown report group {group!r}")
+    rollup = rollup_in_range(user=user, flt=flt, group=group)
+    if rollup is not None:
+        return Report(group=group, rows=_rollup_rows(rollup, flt=flt, group=group))
     qs = worklogs_in_range(user=user, flt=flt)
     agg = {"seconds": Sum("time_spent"), "n": Count("id")}
     rows: list[ReportRow] = []
@@ -104,16 +136,32 @@ def time_report(*, user: Any, flt: WorklogFilter, group: str) -> Report:
         found = _grouped(
             qs.annotate(day=TruncDate("started", tzinfo=flt.tz)).values("day").annotate(**agg).order_by("day")
         )
-        by_day = {r["day"]: r for r in found}
-        # Every day of the range appears, so gaps show as zero bars rather than vanishing.
-        day = flt.start
-        while day <= flt.end:
-            r = by_day.get(day)
-            rows.append(
-                ReportRow(day.isoformat(), day.strftime("%a %d %b"), r["seconds"] if r else 0, r["n"] if r else 0)
-            )
-            day += dt.timedelta(days=1)
+        rows = _every_day(found, flt=flt)
     return Report(group=group, rows=rows)
+
+
+def _every_day(found: list[dict[str, Any]], *, flt: WorklogFilter) -> list[ReportRow]:
+    """Return one row per day of the range from per-day sums, so gaps show as zero bars rather than vanishing."""
+    by_day = {r["day"]: r for r in found}
+    rows = []
+    day = flt.start
+    while day <= flt.end:
+        r = by_day.get(day)
+        rows.append(ReportRow(day.isoformat(), day.strftime("%a %d %b"), r["seconds"] if r else 0, r["n"] if r else 0))
+        day += dt.timedelta(days=1)
+    return rows
+
+
+def _rollup_rows(rollup: QuerySet[WorklogRollup], *, flt: WorklogFilter, group: str) -> list[ReportRow]:
+    """Return the report rows of time by project or by day from the rollup rows of the range: one grouped query."""
+    agg = {"seconds": Sum("seconds"), "n": Sum("count")}
+    if group == "project":
+        found = _grouped(
+            rollup.values("project_id").annotate(**agg, key=Max("project__key"), name=Max("project__name")).order_by()
+        )
+        return sorted((ReportRow(r["key"], r["name"], r["seconds"], r["n"]) for r in found), key=lambda row: row.key)
+    by_day = rollup.annotate(day=TruncDate("bucket", tzinfo=flt.tz)).values("day").annotate(**agg).order_by("day")
+    return _every_day(_grouped(by_day), flt=flt)
 
 
 @dataclass

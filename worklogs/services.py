@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.db.models import IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db import connection, transaction
+from django.db.models import IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -19,7 +19,7 @@ from issues.durations import format_duration
 from issues.models import Issue
 from issues.permissions import may_edit, require_worklog_change
 from issues.services import history_record_rows
-from worklogs.models import Worklog
+from worklogs.models import ROLLUP_BUCKET_SECONDS, Worklog, WorklogRollup, rollup_bucket
 
 MAX_WORKLOG_SECONDS = 7 * 24 * 3600  # one worklog never covers more than a week
 
@@ -162,6 +162,7 @@ def worklog_add(
         changes=[("worklog", "", _duration_text(time_spent))],
     )
     issue.time_spent, issue.remaining_estimate = locked.time_spent, locked.remaining_estimate
+    worklog_rollup_refresh(keys=[(locked.project_id, started)])
     # Watchers hear of it: the reporter and the assignee watch their issues ("worklog on my issue").
     data = {"worklog_id": worklog.pk, "time": _duration_text(time_spent)}
     events.emit(events.IssueEvent(events.WORKLOG, getattr(by or author, "pk", None), (issue.pk,), data))
@@ -201,6 +202,7 @@ def worklog_update(
     locked = _locked_issue(worklog.issue_id)
     _refresh_stored(worklog)
     _check_owner(worklog, actor, locked.project_id)
+    stored_started = worklog.started
     fields: list[str] = []
     changes: list[tuple[str, Any, Any]] = []
     delta = 0
@@ -223,11 +225,14 @@ def worklog_update(
         return worklog
     mode = AdjustEstimate(adjust_estimate)
     remaining = remaining_after(locked, delta=delta, mode=mode, new_estimate=new_estimate)
+    buckets = [(locked.project_id, stored_started), (locked.project_id, worklog.started)]
     worklog.updated = timezone.now()
     worklog.save(update_fields=[*fields, "updated"])
     before = locked.remaining_estimate
     _apply_to_issue(locked, delta=delta, remaining=remaining)
     _record_history(locked, by=by or actor, when=worklog.updated, remaining_before=before, changes=changes)
+    if "started" in fields or "time_spent" in fields:
+        worklog_rollup_refresh(keys=buckets)
     return worklog
 
 
@@ -266,6 +271,7 @@ def worklog_delete(
         remaining_before=before,
         changes=[("worklog", _duration_text(spent), "")],
     )
+    worklog_rollup_refresh(keys=[(locked.project_id, worklog.started)])
 
 
 @dataclass(frozen=True)
@@ -426,16 +432,17 @@ def worklog_delete_many(*, queryset: QuerySet[Worklog], by: Any | None) -> list[
     a bulk clean-up is not "logging less work". Each deleted worklog gets its "deleted worklog of 1h"
     history row, by `by`, in one batch; the issues' pages are invalidated on commit (no signals here).
     """
-    gone = list(queryset.order_by().values_list("issue_id", "issue__project_id", "time_spent"))
+    gone = list(queryset.order_by().values_list("issue_id", "issue__project_id", "time_spent", "started"))
     queryset.delete()
-    issue_ids = sorted({issue_id for issue_id, _, _ in gone})
+    worklog_rollup_refresh(keys=[(project_id, started) for _, project_id, _, started in gone])
+    issue_ids = sorted({issue_id for issue_id, _, _, _ in gone})
     issue_recalculate_time_spent(issue_ids=issue_ids)
     history_record_rows(
-        changes=[(issue_id, "worklog", _duration_text(spent), "") for issue_id, _, spent in gone],
+        changes=[(issue_id, "worklog", _duration_text(spent), "") for issue_id, _, spent, _ in gone],
         author_id=getattr(by, "pk", None),
         when=timezone.now(),
     )
-    pagecache.invalidate_on_commit(issue_ids, {project_id for _, project_id, _ in gone})
+    pagecache.invalidate_on_commit(issue_ids, {project_id for _, project_id, _, _ in gone})
     return issue_ids
 
 
@@ -463,3 +470,172 @@ def issue_recalculate_time_spent(*, issue_ids: Iterable[int]) -> int:
             time_spent=Coalesce(Subquery(total, output_field=IntegerField()), Value(0))
         )
     return updated
+
+
+# ------------------------------------------------------------------------------------------------ the rollup
+
+# pg_advisory_xact_lock keys of the rollup: one per (project, UTC day), in a namespace of their own.
+_ROLLUP_LOCK_BASE = 0x7A11 << 48
+_REFRESH_RANGES = 200  # bucket ranges per query (OR of started ranges)
+
+RollupKey = tuple[int, dt.datetime]  # (project id, any instant in the bucket)
+
+
+def _lock_rollup(keys: list[tuple[int, dt.datetime]]) -> None:
+    """Serialise the refreshes of these buckets: each waits for the transactions that refreshed them before.
+
+    A refresh sums the worklogs after taking the lock, in a new statement, so it sees every worklog of the
+    writers that held the lock before it; a writer whose worklog it could not see yet refreshes after it. Locks
+    are per (project, day) and taken in one sorted statement, so two writers cannot deadlock on them.
+    """
+    if connection.vendor != "postgresql":
+        return  # SQLite serialises every write transaction already
+    locks = sorted({_ROLLUP_LOCK_BASE + (pid << 20) + int(b.timestamp()) // 86400 for pid, b in keys})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k", [locks])
+
+
+def _ranges(buckets: list[dt.datetime]) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Return [lo, hi) ranges covering the sorted buckets, adjacent ones merged."""
+    step = dt.timedelta(seconds=ROLLUP_BUCKET_SECONDS)
+    out: list[tuple[dt.datetime, dt.datetime]] = []
+    for b in buckets:
+        if out and out[-1][1] == b:
+            out[-1] = (out[-1][0], b + step)
+        else:
+            out.append((b, b + step))
+    return out
+
+
+@transaction.atomic
+def worklog_rollup_refresh(*, keys: Iterable[RollupKey]) -> int:
+    """Recompute the rollup rows of these (project, bucket) pairs from the worklogs; return the rows written.
+
+    Every path that adds, changes or deletes worklogs, or moves issues between projects, calls this in its
+    transaction after its write, with the buckets before and after it (worklog_rollup_keys_of_issues helps).
+    """
+    wanted = sorted({(pid, rollup_bucket(at)) for pid, at in keys if pid is not None})
+    if not wanted:
+        return 0
+    _lock_rollup(wanted)
+    by_project: dict[int, list[dt.datetime]] = {}
+    for pid, bucket in wanted:
+        by_project.setdefault(pid, []).append(bucket)
+    written = 0
+    for pid, buckets in by_project.items():
+        sums: dict[dt.datetime, list[int]] = {}
+        ranges = _ranges(buckets)
+        for start in range(0, len(ranges), _REFRESH_RANGES):
+            where = Q()
+            for lo, hi in ranges[start : start + _REFRESH_RANGES]:
+                where |= Q(started__gte=lo, started__lt=hi)
+            for started, seconds in (
+                Worklog.objects.filter(where, issue__project_id=pid).order_by().values_list("started", "time_spent")
+            ):
+                cell = sums.setdefault(rollup_bucket(started), [0, 0])
+                cell[0] += seconds
+                cell[1] += 1
+        for start in range(0, len(buckets), 1000):
+            WorklogRollup.objects.filter(project_id=pid, bucket__in=buckets[start : start + 1000]).delete()
+        rows = [WorklogRollup(project_id=pid, bucket=b, seconds=s, count=n) for b, (s, n) in sums.items()]
+        WorklogRollup.objects.bulk_create(rows, batch_size=1000)
+        written += len(rows)
+    return written
+
+
+def worklog_rollup_keys_of_issues(*, issue_ids: Iterable[int]) -> set[RollupKey]:
+    """Return the (project, bucket) pairs the worklogs of these issues and of their sub-tasks count in, now."""
+    ids = list(issue_ids)
+    keys: set[RollupKey] = set()
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        found = (
+            Worklog.objects.filter(Q(issue_id__in=chunk) | Q(issue__parent_id__in=chunk))
+            .order_by()
+            .values_list("issue__project_id", "started")
+        )
+        keys |= {(pid, rollup_bucket(started)) for pid, started in found}
+    return keys
+
+
+def worklog_rollup_refresh_issues(*, issue_ids: Iterable[int], also: Iterable[RollupKey] = ()) -> int:
+    """Refresh the buckets of these issues' worklogs as they are now, and the `also` buckets they were in before.
+
+    For bulk writers (imports): `also` holds (project id, started) of the worklogs as they were before the write.
+    """
+    return worklog_rollup_refresh(keys=worklog_rollup_keys_of_issues(issue_ids=issue_ids) | set(also))
+
+
+def worklog_rollup_issues_changing(*, issue_ids: Iterable[int], **_signal: Any) -> Callable[[], None]:
+    """Note the buckets of these issues' worklogs before a move or delete; return what refreshes them after it.
+
+    Connected to issues.rollups.issue_children_changing (issues cannot import worklogs): issue_move and the
+    issue deletes call it around their write.
+    """
+    ids = list(issue_ids)
+    before = worklog_rollup_keys_of_issues(issue_ids=ids)
+
+    def after() -> None:
+        worklog_rollup_refresh(keys=before | worklog_rollup_keys_of_issues(issue_ids=ids))
+
+    return after
+
+
+def worklog_rollup_rebuild() -> int:
+    """Rebuild the whole rollup from the worklogs (migration, seeding, repair); return the rows written.
+
+    Run it with writers stopped, or rely on the per-write refreshes to correct what a concurrent write changed.
+    """
+    with transaction.atomic():
+        WorklogRollup.objects.all().delete()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(_REBUILD_SQL.format(**_tables()))
+                return cursor.rowcount
+        rows = [WorklogRollup(project_id=p, bucket=b, seconds=s, count=n) for (p, b), (s, n) in rollup_sums().items()]
+        WorklogRollup.objects.bulk_create(rows, batch_size=2000)
+        return len(rows)
+
+
+def _tables() -> dict[str, str]:
+    quote = connection.ops.quote_name
+    return {
+        "rollup": quote(WorklogRollup._meta.db_table),
+        "worklog": quote(Worklog._meta.db_table),
+        "issue": quote(Issue._meta.db_table),
+    }
+
+
+_REBUILD_SQL = f"""
+INSERT INTO {{rollup}} (project_id, bucket, seconds, count)
+SELECT i.project_id,
+       to_timestamp(floor(extract(epoch FROM w.started) / {ROLLUP_BUCKET_SECONDS}) * {ROLLUP_BUCKET_SECONDS}),
+       sum(w.time_spent), count(*)
+FROM {{worklog}} w JOIN {{issue}} i ON i.id = w.issue_id
+GROUP BY 1, 2
+"""
+
+
+def rollup_sums() -> dict[tuple[int, dt.datetime], tuple[int, int]]:
+    """Return (seconds, worklogs) per (project, bucket) summed from the worklogs themselves (rebuilds, checks)."""
+    sums: dict[tuple[int, dt.datetime], list[int]] = {}
+    for pid, started, seconds in (
+        Worklog.objects.order_by().values_list("issue__project_id", "started", "time_spent").iterator(chunk_size=20000)
+    ):
+        cell = sums.setdefault((pid, rollup_bucket(started)), [0, 0])
+        cell[0] += seconds
+        cell[1] += 1
+    return {key: (s, n) for key, (s, n) in sums.items()}
+
+
+def rollup_differences() -> list[str]:
+    """Return how the rollup differs from the worklogs (empty when it agrees): one line per wrong bucket."""
+    want = rollup_sums()
+    have = {
+        (p, b): (s, n) for p, b, s, n in WorklogRollup.objects.values_list("project_id", "bucket", "seconds", "count")
+    }
+    out = []
+    for key in sorted(want.keys() | have.keys()):
+        if want.get(key) != have.get(key):
+            out.append(f"project {key[0]} at {key[1]:%Y-%m-%d %H:%M}: rollup {have.get(key)}, worklogs {want.get(key)}")
+    return out

@@ -54,18 +54,22 @@ def timesheet_grid(cells: Iterable[Mapping[str, Any]], *, days: list[dt.date], t
         )
         row["by_day"][c["day"]] = row["by_day"].get(c["day"], 0) + c["total"]
     day_totals = dict.fromkeys(days, 0)
+    # Each day's texts once: the template would otherwise run the date filter four times per cell.
+    names = {
+        d: {"day": d, "iso": d.isoformat(), "long": f"{d:%A} {d.day} {d:%B}", "weekend": d.weekday() >= 5} for d in days
+    }
     out_rows = []
     for row in sorted(rows.values(), key=lambda r: issue_key_order(r["key"])):
         row_cells = []
         for d in days:
             seconds = row["by_day"].get(d, 0)
             day_totals[d] += seconds
-            row_cells.append({"day": d, "seconds": seconds, "text": format_duration(seconds) if seconds else ""})
+            row_cells.append({**names[d], "seconds": seconds, "text": format_duration(seconds) if seconds else ""})
         row["cells"] = row_cells
         row["total"] = sum(row["by_day"].values())
         out_rows.append(row)
     totals = [
-        {"day": d, "seconds": s, "text": format_duration(s), "state": day_state(d, s, target)}
+        {**names[d], "seconds": s, "text": format_duration(s), "state": day_state(d, s, target)}
         for d, s in day_totals.items()
     ]
     return {"days": days, "rows": out_rows, "day_totals": totals, "week_total": sum(day_totals.values())}

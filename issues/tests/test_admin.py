@@ -120,7 +120,7 @@ def test_change_and_add_pages_load(admin_client, filled, django_assert_max_num_q
         response = admin_client.get(reverse(f"{prefix}_change", args=[obj.pk]))
     assert response.status_code == 200, label
     # The changelog, the cache outbox, and rows only the product makes (links, attachments, moved keys, export
-    # jobs): not by hand.
+    # jobs, the time rollup): not by hand.
     if label not in {
         "issues.History",
         "issues.CacheBump",
@@ -128,6 +128,7 @@ def test_change_and_add_pages_load(admin_client, filled, django_assert_max_num_q
         "issues.Attachment",
         "issues.IssueKeyAlias",
         "issues.ExportJob",
+        "worklogs.WorklogRollup",
     }:
         assert admin_client.get(reverse(f"{prefix}_add")).status_code == 200, label
 

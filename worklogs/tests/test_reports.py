@@ -13,8 +13,12 @@ import json
 from collections import Counter
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from issues.models import Issue, Membership, Role, Status
+from worklogs import selectors
 from worklogs.reports import tickets_attach_issues
 from worklogs.tests.conftest import BERLIN, MON, RANGE, at, body
 
@@ -336,3 +340,47 @@ def test_report_table_shows_bounded_pages_and_totals_count_every_row(
     assert 'href="/browse/DEMO-4"' in second.text
     exported = alice_client.get(f"/reports/?{RANGE}&group=issue&format=json")
     assert exported.status_code == 200 and b"DEMO-7" in b"".join(exported.streaming_content)  # every row
+
+
+def _queries(client, url) -> list[str]:
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return [q["sql"] for q in ctx.captured_queries]
+
+
+def test_report_and_timesheet_query_counts_do_not_depend_on_data_size(
+    client, dave, project_a, project_b, make_issue, log_work
+):
+    client.force_login(dave)
+    pages = [f"/reports/?{RANGE}&group={g}" for g in ("project", "user", "issue", "day")]
+    pages += [f"/reports/?{RANGE}&project=DEMO", f"/reports/cross-project/?{RANGE}", "/timesheet/?week=2026-W10"]
+    log_work(make_issue(project_a, summary="First"), dave, at(MON, 9), 600)
+    small = {url: len(_queries(client, url)) for url in pages}
+    people = [get_user_model().objects.create_user(f"p{n}") for n in range(6)]
+    for n in range(30):
+        project = project_a if n % 3 else project_b
+        issue = make_issue(project, summary=f"Issue {n}")
+        author = dave if n % 2 else people[n % 6]
+        Membership.objects.get_or_create(project=project, user=author, defaults={"role": Role.MEMBER})
+        log_work(issue, author, at(MON + dt.timedelta(days=n % 7), 8 + n % 10, 5 * (n % 12)), 300 + n)
+    assert {url: len(_queries(client, url)) for url in pages} == small
+
+
+def test_month_report_by_project_reads_the_rollup_not_the_worklogs(client, dave, logs):
+    client.force_login(dave)
+    found = _queries(client, f"/reports/?{RANGE}&project=DEMO")
+    assert any("worklogs_worklogrollup" in sql for sql in found)
+    assert not any('worklogs_worklog"' in sql.replace("worklogs_worklogrollup", "") for sql in found)
+
+
+def test_pickers_past_the_limit_become_text_fields(client, dave, logs, monkeypatch):
+    client.force_login(dave)
+    page = client.get(f"/reports/?{RANGE}&user=alice")
+    assert '<select name="user" multiple>' in page.text
+    monkeypatch.setattr(selectors, "PICKER_LIMIT", 1)  # dave shares projects with alice, bob, carol
+    page = client.get(f"/reports/?{RANGE}&user=alice&project=DEMO,OPS")
+    assert '<select name="user"' not in page.text and '<input name="user" value="alice"' in page.text
+    assert '<input name="project" value="DEMO, OPS"' in page.text
+    assert page.context["report"].total == sum(
+        w.time_spent for w in visible(logs, {"DEMO", "OPS"}) if w.author.username == "alice"
+    )
