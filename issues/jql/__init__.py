@@ -63,7 +63,7 @@ from issues.jql.grammar import (
 )
 from issues.jql.language import ALIASES, DEFAULT_ORDER, FIELD_NAMES, FIELDS
 from issues.jql.scope import is_time_relative, is_user_relative, project_scope
-from issues.jql.values import ResolvedValues, check_values, resolve_values
+from issues.jql.values import ResolvedValues, check_values, reset_state, resolve_values
 from issues.models import Issue
 from issues.permissions import visible_project_ids
 
@@ -91,6 +91,7 @@ __all__ = [
     "is_time_relative",
     "is_user_relative",
     "project_scope",
+    "reset_state",
 ]
 
 
