@@ -9,6 +9,7 @@ API); it is never a 500.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +20,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.html import json_script
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
@@ -162,12 +164,21 @@ def navigator(request: HttpRequest) -> HttpResponse:
         saved_filters=list(saved_filters_for(request.user)),
         bulk_url=_bulk_url(),
         # The JQL box's autocomplete (navigator.js): names from the language table, values from the REST API.
-        jql_autocomplete=autocomplete_data(),
+        jql_autocomplete_script=_autocomplete_script(),
         jql_suggest_url=reverse("api:jql_suggestions", kwargs={"version": "2"}),
     )
     # Dates on the page read in the user's own time zone, the one JQL's date functions use.
     with timezone.override(tz):
         return render(request, "issues/navigator.html", context, status=400 if error else 200)
+
+
+@functools.cache
+def _autocomplete_script() -> str:
+    """Return the JQL box's autocomplete data as its <script> element: built from the language table once per process.
+
+    Written per request it cost 1-2 ms of JSON and escaping on every navigator page for the same 5 kB.
+    """
+    return json_script(autocomplete_data(), "jql-autocomplete-data")
 
 
 def _result_page(
