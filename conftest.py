@@ -41,12 +41,13 @@ def _plain_http(settings):
 def _fresh_process_cache_state() -> Iterator[None]:
     # The in-process issue LRU, role memo and circuit breaker outlive a test's database; a row cached by an
     # earlier test (same key, rolled-back data) must not leak into the next one.
-    from issues import pagecache
+    from issues import jql, pagecache
     from issues.issuepage import cached as issuepage
     from perf import switches
 
     pagecache.reset_state()
     issuepage.reset_state()
+    jql.reset_state()
     # No A/B switch, and no switch query appearing in a test's query count; perf/tests turn them on.
     switches.hold(())
     yield

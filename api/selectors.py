@@ -19,7 +19,13 @@ from issues.jql import JQLError, jql_search, order_expressions
 from issues.keyset import CursorError, keyset_page
 from issues.models import Comment, Issue, Project
 from issues.permissions import visible_project_ids
-from issues.selectors import cached_result_page, issue_key_alias_for_user, issue_with_joins, issues_visible_to
+from issues.selectors import (
+    cached_result_page,
+    issue_key_alias_for_user,
+    issue_with_joins,
+    issues_visible_to,
+    navigator_projects,
+)
 from worklogs.models import Worklog
 
 MAX_ID = 2**63
@@ -91,13 +97,16 @@ def project_by_id_or_key(*, user: Any, ref: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def search_queryset(*, user: Any, jql: str, strict: bool = True) -> tuple[QuerySet[Issue], list[str]]:
+def search_queryset(
+    *, user: Any, jql: str, strict: bool = True, project_ids: list[int] | None = None
+) -> tuple[QuerySet[Issue], list[str]]:
     """Return (the visible issues matching the JQL, their order_by strings); raise Jira's 400 for bad JQL.
 
     strict=False (validateQuery=warn/none) skips the check that named values exist: they then match nothing.
+    project_ids: the caller's project ids when already read (no query then).
     """
     try:
-        return jql_search(jql, user=user, strict=strict)
+        return jql_search(jql, user=user, strict=strict, project_ids=project_ids)
     except JQLError as exc:
         raise jql_error(exc, jql) from None
 
@@ -120,16 +129,26 @@ class _Search:
     def __init__(self, *, user: Any, jql: str, strict: bool) -> None:
         self.user, self.jql, self.strict = user, jql, strict
         self._compiled: tuple[QuerySet[Issue], list[str]] | None = None
+        # The caller's projects, read once for the page and the total: cache keys and the visibility filter.
+        self.projects = navigator_projects(user=user, jql=jql)
 
     @property
     def compiled(self) -> tuple[QuerySet[Issue], list[str]]:
         if self._compiled is None:
-            self._compiled = search_queryset(user=self.user, jql=self.jql, strict=self.strict)
+            self._compiled = search_queryset(
+                user=self.user, jql=self.jql, strict=self.strict, project_ids=self.projects.visible
+            )
         return self._compiled
 
     def cached(self, builder: Callable[[], Any], **query: Any) -> Any:
         query = {"api": "search", "jql": self.jql, "strict": self.strict, **query}
-        return cached_result_page(user=self.user, query=query, builder=builder, variant=[str(user_zone(self.user))])
+        return cached_result_page(
+            user=self.user,
+            query=query,
+            builder=builder,
+            variant=[str(user_zone(self.user))],
+            projects=self.projects,
+        )
 
 
 def search_offset(*, user: Any, jql: str, start: int, size: int, strict: bool = True) -> SearchPage:

@@ -17,11 +17,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Model, Q, QuerySet
 
 # Sort paths, their value types (to validate cursors before they reach the database) and which may be NULL
 # come from the issue fields table.
 from issues.fields import NULLABLE_SORT_PATHS, PATH_TYPES
+from issues.models import IssueType, Priority, Status
 
 MAX_CURSOR_LENGTH = 4096
 
@@ -181,6 +182,53 @@ def decode_cursor(keys: list[SortKey], cursor: str) -> tuple[list[Any], bool, in
     return values, bool(payload.get("b")), start
 
 
+# Sort paths that are a lookup table's order (ORDER BY priority, status, type): issue column and the lookup model.
+# Sorting by the joined value sorted every match (370 ms for one project's 80,000 "In Progress" issues by
+# priority); walking one lookup value at a time in that order reads each group along an index of the issue's
+# own columns ((project, status, priority, id), migration 0009) and stops when the page is full.
+LOOKUP_RANKS: dict[str, tuple[str, type[Model]]] = {
+    "priority__rank": ("priority_id", Priority),
+    "status__position": ("status_id", Status),
+    "type__position": ("type_id", IssueType),
+}
+
+
+def _walk_lookup_groups(
+    queryset: QuerySet, keys: list[SortKey], values: list[Any] | None, *, backward: bool, limit: int
+) -> list[Any]:
+    """Return up to `limit` rows ordered by keys, whose first is a lookup's rank: one query per rank value read.
+
+    The ranks come from the lookup table (one small query); rows of one rank are read with that rank's ids as a
+    filter and ordered by the remaining keys, so no join and no sort of every match. Queries: 1 + the number of
+    rank values the page spans (1 or 2 in practice, at most the size of the lookup table).
+    """
+    first, rest = keys[0], keys[1:]
+    column, model = LOOKUP_RANKS[first.path]
+    field = first.path.split("__", 1)[1]
+    groups: dict[Any, list[int]] = {}
+    for pk, rank in model._default_manager.order_by().values_list("pk", field):
+        groups.setdefault(rank, []).append(pk)
+    descending = first.desc != backward
+    annotations = {annotation_name(i): F(k.path) for i, k in enumerate(keys) if i and k.path != "id"}
+    base = queryset.annotate(**annotations) if annotations else queryset
+    ordering = order_expressions(rest, reverse=backward)
+    rows: list[Any] = []
+    for rank in sorted(groups, reverse=descending):
+        qs = base.filter(**{f"{column}__in": groups[rank]})
+        if values is not None:
+            if (rank > values[0]) if descending else (rank < values[0]):
+                continue  # a group before the cursor
+            if rank == values[0]:
+                qs = qs.filter(seek_condition(rest, values[1:], reverse=backward))
+        found = list(qs.order_by(*ordering)[: limit - len(rows)])
+        for row in found:
+            setattr(row, annotation_name(0), rank)
+        rows += found
+        if len(rows) >= limit:
+            break
+    return rows
+
+
 # The cursor of the last page: the rows are read from the end of the ordering, no seek needed.
 LAST_PAGE = "last"
 
@@ -202,7 +250,9 @@ def keyset_page(
 
     cursor LAST_PAGE reads the last page from the end; with `total` (the exact number of matches) it holds
     the rows after the last full page, so page numbers line up with those counted from the start. One query:
-    the page plus one extra row that tells whether another page exists.
+    the page plus one extra row that tells whether another page exists. An ordering by a lookup's rank
+    (priority, status, type) of a result too large to count (total None) walks the ranks instead
+    (_walk_lookup_groups); a counted one is small enough to sort in one query.
     """
     keys = parse_order(order_by)
     values: list[Any] | None = None
@@ -218,12 +268,15 @@ def keyset_page(
             start = None
     elif cursor:
         values, backward, start = decode_cursor(keys, cursor)
-    annotations = {annotation_name(i): F(k.path) for i, k in enumerate(keys) if k.path != "id"}
-    qs = queryset.annotate(**annotations) if annotations else queryset
-    if values is not None:
-        qs = qs.filter(seek_condition(keys, values, reverse=backward))
-    qs = qs.order_by(*order_expressions(keys, reverse=backward))
-    rows = list(qs[: take + 1])
+    if keys[0].path in LOOKUP_RANKS and total is None:
+        rows = _walk_lookup_groups(queryset, keys, values, backward=backward, limit=take + 1)
+    else:
+        annotations = {annotation_name(i): F(k.path) for i, k in enumerate(keys) if k.path != "id"}
+        qs = queryset.annotate(**annotations) if annotations else queryset
+        if values is not None:
+            qs = qs.filter(seek_condition(keys, values, reverse=backward))
+        qs = qs.order_by(*order_expressions(keys, reverse=backward))
+        rows = list(qs[: take + 1])
     more = len(rows) > take
     rows = rows[:take]
     if backward:

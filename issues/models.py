@@ -177,6 +177,9 @@ class Issue(models.Model):
             models.Index(fields=["-created", "-id"], name="issue_created_id"),
             # Board columns: a project's issues in one status by rank, keyset-paged on (rank, id).
             models.Index(fields=["project", "status", "rank", "id"], name="issue_board_rank"),
+            # Navigator sorts by priority within a project and status: one priority at a time in id order
+            # (issues.keyset.LOOKUP_RANKS), never a sort of every match.
+            models.Index(fields=["project", "status", "priority", "id"], name="issue_project_status_priority"),
         ]
 
     def __str__(self) -> str:

@@ -85,6 +85,7 @@ def get_or_build(
     project_ids: Iterable[int | None] = (),
     version: Any = None,
     timeout: int | None = None,
+    outbox_checked: bool = False,
 ) -> T:
     """Return the shared entry for (page_type, key_parts) at the current generations, building it on a miss.
 
@@ -93,19 +94,22 @@ def get_or_build(
     """
     ids = (*issue_ids, *([issue_id] if issue_id is not None else []))
     entry = Entry(page_type, tuple(key_parts), issue_ids=ids, project_ids=tuple(project_ids), version=version)
-    return get_or_build_entry(entry, builder, timeout=timeout)
+    return get_or_build_entry(entry, builder, timeout=timeout, outbox_checked=outbox_checked)
 
 
-def get_or_build_entry(entry: Entry, builder: Callable[[], T], *, timeout: int | None = None) -> T:
+def get_or_build_entry(
+    entry: Entry, builder: Callable[[], T], *, timeout: int | None = None, outbox_checked: bool = False
+) -> T:
     """Return the entry's value at the current generations, building it on a miss.
 
     One process rebuilds a missing entry while the others wait for it (up to
     STAMPEDE_WAIT_SECONDS). When the cache is unavailable the page is built from the database.
+    outbox_checked: the request's user was loaded with the outbox empty (generations.outbox_seen_empty).
     """
     if not page_cache_reads_enabled(entry.page_type):
         return builder()
     try:
-        key = entry.key(current_generations(entry.issue_ids, entry.project_ids))
+        key = entry.key(current_generations(entry.issue_ids, entry.project_ids, outbox_checked=outbox_checked))
         value = sharedcache.get_many([key]).get(key, MISSING)
     except CacheDown:
         count(entry.page_type, "errors")
@@ -178,6 +182,7 @@ def get_or_build_results(
     query: Mapping[str, Any],
     builder: Callable[[], T],
     variant: Sequence[str] = (),
+    outbox_checked: bool = False,
 ) -> T:
     """Return a result page (navigator) from the shared cache, keyed by the viewer's access and every query input.
 
@@ -188,4 +193,4 @@ def get_or_build_results(
     dates were rendered in). Queries relative to the clock must not come here: no write retires them.
     """
     parts = (tuple(visible_project_ids), viewer_id, sorted((k, repr(v)) for k, v in query.items()), tuple(variant))
-    return get_or_build("navigator", parts, builder, project_ids=scoped_project_ids)
+    return get_or_build("navigator", parts, builder, project_ids=scoped_project_ids, outbox_checked=outbox_checked)
