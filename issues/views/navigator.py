@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
@@ -33,6 +33,7 @@ from issues.export_jobs import (
     issue_csv_pieces,
     issue_export_queryset,
     issue_json_pieces,
+    spooled_response,
 )
 from issues.fields import NAVIGATOR_COLUMNS
 from issues.jql import JQLError
@@ -261,13 +262,9 @@ def export(request: HttpRequest) -> HttpResponseBase:
         job = export_job_create(user=request.user, kind="issues", fmt=fmt, params=params)
         return HttpResponseRedirect(reverse("issues:export_job", args=[job.pk]), status=303)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    if fmt == "json":
-        response = StreamingHttpResponse(issue_json_pieces(queryset), content_type="application/json")
-    else:
-        response = StreamingHttpResponse(issue_csv_pieces(queryset), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="issues-{stamp}.{fmt}"'
-    response["Cache-Control"] = "private, no-store"
-    return response
+    pieces = issue_json_pieces(queryset) if fmt == "json" else issue_csv_pieces(queryset)
+    content_type = "application/json" if fmt == "json" else "text/csv; charset=utf-8"
+    return spooled_response(pieces, content_type=content_type, filename=f"issues-{stamp}.{fmt}")
 
 
 # --------------------------------------------------------------------------- saved filters

@@ -1,0 +1,211 @@
+"""The navigator's CSV export written by PostgreSQL: `COPY (the selector's query) TO STDOUT (FORMAT csv)`.
+
+The rows are the export queryset's own SQL (issues.selectors.navigator_export_queryset: JQL, visibility and
+order), with each export column formatted in SQL into exactly the text the Python writer
+(issues.export_jobs.issue_csv_pieces) puts in its cell: names as shown, user display names by
+accounts.models.display_name_expression (the SQL form of the one rule), labels joined by spaces in name
+order, dates and datetimes as encode_datetime() writes them (UTC, "Z", microseconds only when present), and
+every text cell escaped against spreadsheet formulas by taskra_site.csvsafe.FORMULA_START. PostgreSQL's CSV
+quoting is the csv module's QUOTE_MINIMAL (a field is quoted when it holds the delimiter, a quote, CR or LF)
+except for two details handled here: an empty string is written as NULL (PostgreSQL quotes an empty
+non-NULL string), and each row's LF terminator becomes the csv module's CRLF.
+
+No row becomes a Python object: psycopg hands over each row's bytes, which go to the file as they come,
+so an export costs PostgreSQL's time plus about a microsecond per row (docs/benchmarks/2026-12-01-export.md).
+issues/tests/test_exporters.py checks the output byte for byte against the Python writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from django.db import connections
+from django.db.models import Aggregate, Expression, F, Func, OrderBy, QuerySet, TextField
+from django.db.models.functions import Cast
+
+from accounts.models import display_name_expression
+from issues.fields import EXPORT_COLUMNS
+from issues.models import Issue
+from taskra_site.csvsafe import FORMULA_START
+
+COPY_BATCH_ROWS = 5000  # rows joined into one write: few, large writes to the file or the response
+
+
+class _Repeat(Func):
+    """An expression whose SQL template uses its one argument several times ({v}), each with its own params."""
+
+    output_field = TextField()
+
+    def __init__(self, expression: Any, template: str) -> None:
+        super().__init__(expression)
+        self.sql_template = template
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:  # type: ignore[override]
+        sql, params = compiler.compile(self.get_source_expressions()[0])
+        pieces = self.sql_template.split("{v}")
+        return f"({sql})".join(pieces), list(params) * (len(pieces) - 1)
+
+
+class _NameList(Aggregate):
+    """string_agg(names, ' ' ORDER BY names): the labels cell ("backend ui"), in the adapters' label order."""
+
+    function = "string_agg"
+    template = "%(function)s(%(expressions)s, ' ' ORDER BY %(expressions)s)"
+    output_field = TextField()
+
+
+# chr() of each character: no quoting or escaping of the characters themselves in the SQL text.
+_FORMULA_CHARS = ", ".join(f"chr({ord(c)})" for c in FORMULA_START)
+
+
+def text_cell(expression: Any) -> Expression:
+    """Return a text expression as its CSV cell: NULL when empty, a leading quote before a formula start."""
+    return _Repeat(
+        expression,
+        f"CASE WHEN {{v}} = '' THEN NULL WHEN left({{v}}, 1) IN ({_FORMULA_CHARS}) THEN '''' || {{v}} ELSE {{v}} END",
+    )
+
+
+def number_cell(expression: Any) -> Expression:
+    """Return a non-negative integer column as text (its digits cannot start a formula)."""
+    return Cast(expression, TextField())
+
+
+def date_cell(expression: Any) -> Expression:
+    """Return a date column as encode_datetime() writes it: 2026-11-20."""
+    return _Repeat(expression, "to_char({v}, 'YYYY-MM-DD')")
+
+
+def datetime_cell(expression: Any) -> Expression:
+    """Return a datetime column as encode_datetime() writes it: UTC with Z, microseconds only when not zero."""
+    utc = "{v} AT TIME ZONE 'UTC'"
+    return _Repeat(
+        expression,
+        f"CASE WHEN date_trunc('second', {{v}}) = {{v}} THEN to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+        f'ELSE to_char({utc}, \'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') END',
+    )
+
+
+def _labels_by_issue(queryset: QuerySet[Issue]) -> QuerySet:
+    """Return (issue_id, labels cell) of the queryset's issues that have labels: one grouped query."""
+    through = Issue.labels.through
+    return (
+        through.objects.filter(issue_id__in=queryset.order_by().values("pk"))
+        .order_by()
+        .values("issue_id")
+        .annotate(cell=text_cell(_NameList("label__name")))
+        .values_list("issue_id", "cell")
+    )
+
+
+# Each export column (issues.fields.EXPORT_COLUMNS) as the SQL of its cell: what issue_csv_pieces writes for
+# the adapter field of the same name (a project by its key, a user by display name, None as nothing).
+CELLS: dict[str, Callable[[], Expression]] = {
+    "key": lambda: text_cell(F("key")),
+    "summary": lambda: text_cell(F("summary")),
+    "project": lambda: text_cell(F("project__key")),
+    "type": lambda: text_cell(F("type__name")),
+    "status": lambda: text_cell(F("status__name")),
+    "status_category": lambda: text_cell(F("status__category")),
+    "priority": lambda: text_cell(F("priority__name")),
+    "resolution": lambda: text_cell(F("resolution__name")),
+    "assignee": lambda: text_cell(display_name_expression("assignee__")),
+    "reporter": lambda: text_cell(display_name_expression("reporter__")),
+    "parent_key": lambda: text_cell(F("parent__key")),
+    "due_date": lambda: date_cell(F("due_date")),
+    "original_estimate": lambda: number_cell(F("original_estimate")),
+    "remaining_estimate": lambda: number_cell(F("remaining_estimate")),
+    "time_spent": lambda: number_cell(F("time_spent")),
+    "created": lambda: datetime_cell(F("created")),
+    "updated": lambda: datetime_cell(F("updated")),
+    "resolved": lambda: datetime_cell(F("resolved")),
+}
+# The labels cell is joined from _labels_by_issue(): a hash join of one grouped query, where a subquery per
+# row cost three times the rest of the export and kept PostgreSQL from formatting rows in parallel workers.
+LABELS = "labels"
+_missing = [field for field, _label in EXPORT_COLUMNS if field not in CELLS and field != LABELS]
+if _missing:  # a new export column must say how PostgreSQL writes it
+    raise ImportError(f"issues.exporters: no SQL cell for export column(s) {_missing}")
+
+
+def copy_supported(queryset: QuerySet) -> bool:
+    """Return whether the queryset's database can write the CSV itself (PostgreSQL's COPY)."""
+    return connections[queryset.db].vendor == "postgresql"
+
+
+def _order_columns(queryset: QuerySet[Issue]) -> tuple[dict[str, Any], list[str]]:
+    """Return the queryset's ORDER BY as output columns (export_o0, ...) and the clauses sorting by them."""
+    query = queryset.query
+    order = list(query.order_by) or (list(query.get_meta().ordering) if query.default_ordering else [])
+    columns: dict[str, Any] = {}
+    clauses: list[str] = []
+    for n, item in enumerate(order):
+        name, nulls = f"export_o{n}", ""
+        if isinstance(item, str):
+            if item == "?":
+                raise ValueError("a random order cannot be exported")
+            descending, expression = item.startswith("-"), F(item.lstrip("-"))
+        elif isinstance(item, OrderBy):
+            descending, expression = item.descending, item.expression
+            nulls = " NULLS LAST" if item.nulls_last else " NULLS FIRST" if item.nulls_first else ""
+        else:
+            descending, expression = False, item
+        columns[name] = expression
+        clauses.append(f'q."{name}"{" DESC" if descending else " ASC"}{nulls}')
+    return columns, clauses
+
+
+def issue_csv_sql(queryset: QuerySet[Issue]) -> tuple[str, tuple[Any, ...]]:
+    """Return the SELECT of the export's CSV cells over the queryset's rows, in its order (SQL, params).
+
+    The queryset's own query, unordered, gives the rows, their cells and their sort keys; the labels cell
+    comes from one grouped query over the same rows, joined on the issue; the sort keys order the whole.
+    """
+    cells = {f"export_c{n}": CELLS[field]() for n, (field, _label) in enumerate(EXPORT_COLUMNS) if field != LABELS}
+    order, clauses = _order_columns(queryset)
+    rows = queryset.annotate(export_id=F("pk"), **cells, **order).order_by().values_list("export_id", *cells, *order)
+    rows_sql, rows_params = rows.query.sql_with_params()
+    labels_sql, labels_params = _labels_by_issue(queryset).query.sql_with_params()
+    select = ", ".join(
+        'labels."cell"' if field == LABELS else f'q."export_c{n}"' for n, (field, _label) in enumerate(EXPORT_COLUMNS)
+    )
+    order_by = f" ORDER BY {', '.join(clauses)}" if clauses else ""
+    sql = (
+        f"SELECT {select} FROM ({rows_sql}) q"
+        f' LEFT OUTER JOIN ({labels_sql}) labels ON labels."issue_id" = q."export_id"{order_by}'
+    )
+    return sql, (*rows_params, *labels_params)
+
+
+class RowCount:
+    """The number of rows an export generator wrote so far (all of them once it is exhausted)."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+
+
+def copy_csv_rows(queryset: QuerySet[Issue], counter: RowCount | None = None) -> Iterator[bytes]:
+    """Yield the queryset's export rows as CSV bytes (CRLF line ends, no header), COPY_BATCH_ROWS per piece.
+
+    Closing the generator early (a client gone) makes psycopg drain the rest of the COPY, so the
+    connection stays usable; an error of the query raises from the generator.
+    """
+    sql, params = issue_csv_sql(queryset)
+    done = counter if counter is not None else RowCount()
+    connection = connections[queryset.db]
+    # COPY takes no bound parameters: they are merged into the text the way Django's client-side cursor
+    # merges them for any query (compose_sql), "%%" of the compiled SQL included.
+    statement = f"COPY ({connection.ops.compose_sql(sql, params)}) TO STDOUT (FORMAT csv)"
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        batch: list[Any] = []
+        for row in copy:
+            # Each COPY message is one row ending in LF; the csv module ends rows with CRLF.
+            batch.append(row[:-1])
+            if len(batch) == COPY_BATCH_ROWS:
+                done.rows += len(batch)
+                yield b"\r\n".join(batch) + b"\r\n"
+                batch.clear()
+        if batch:
+            done.rows += len(batch)
+            yield b"\r\n".join(batch) + b"\r\n"
