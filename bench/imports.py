@@ -135,6 +135,16 @@ def reset_data() -> None:
             "TRUNCATE issues_history, issues_comment, worklogs_worklog, issues_issue_labels, issues_issue, "
             "imports_joberror, imports_job RESTART IDENTITY CASCADE"
         )
+        # The rows naming the project (its workflow, members, filters) go with it: a re-run creates it again.
+        for table, column in (
+            ("issues_workflowtransition", "project_id"),
+            ("issues_workflowstatus", "project_id"),
+            ("issues_membership", "project_id"),
+            ("issues_savedfilter", "shared_with_id"),
+        ):
+            cursor.execute(
+                f"DELETE FROM {table} WHERE {column} IN (SELECT id FROM issues_project WHERE key = %s)", [PROJECT]
+            )
         cursor.execute("DELETE FROM issues_project WHERE key = %s", [PROJECT])
         cursor.execute("ANALYZE")
 
