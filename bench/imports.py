@@ -135,6 +135,16 @@ def reset_data() -> None:
             "TRUNCATE issues_history, issues_comment, worklogs_worklog, issues_issue_labels, issues_issue, "
             "imports_joberror, imports_job RESTART IDENTITY CASCADE"
         )
+        # The rows naming the project (its workflow, members, filters) go with it: a re-run creates it again.
+        for table, column in (
+            ("issues_workflowtransition", "project_id"),
+            ("issues_workflowstatus", "project_id"),
+            ("issues_membership", "project_id"),
+            ("issues_savedfilter", "shared_with_id"),
+        ):
+            cursor.execute(
+                f"DELETE FROM {table} WHERE {column} IN (SELECT id FROM issues_project WHERE key = %s)", [PROJECT]
+            )
         cursor.execute("DELETE FROM issues_project WHERE key = %s", [PROJECT])
         cursor.execute("ANALYZE")
 
@@ -188,11 +198,20 @@ def wait(job_id: int, worker: WorkerProcess, timeout: float = 3600) -> tuple[Job
 
     peak = 0.0
     deadline = time.monotonic() + timeout
+    started = last_print = time.monotonic()
     while time.monotonic() < deadline:
         job = Job.objects.get(pk=job_id)
         peak = max(peak, worker.peak_rss_mb())
         READER_PEAK[job_id] = max(READER_PEAK.get(job_id, 0.0), reader_peak_rss_mb(worker))
-        PSS_PEAK[job_id] = max(PSS_PEAK.get(job_id, 0.0), pss_mb(worker))
+        pss = pss_mb(worker)
+        PSS_PEAK[job_id] = max(PSS_PEAK.get(job_id, 0.0), pss)
+        if time.monotonic() - last_print >= 60:  # a long run shows its progress (and memory so far)
+            last_print = time.monotonic()
+            print(
+                f"  {last_print - started:.0f}s: {job.processed:,} records written, worker PSS {pss:.0f} MB "
+                f"(peak {PSS_PEAK[job_id]:.0f} MB), load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
         if job.is_finished:
             return job, max(peak, worker.peak_rss_mb())
         if not worker.alive():

