@@ -256,6 +256,31 @@ class LinkRecord:
         return (LinkRecord, (self.type, self.other, self.outward, self.outward_text, self.inward_text))
 
 
+CustomFieldTypeIn = Literal["text", "number", "date", "datetime", "select", "multiselect", "user", "url", "labels"]
+FieldName = Annotated[
+    str, BeforeValidator(_clean_text), StringConstraints(strip_whitespace=True, min_length=1, max_length=255)
+]
+
+
+@dataclass(slots=True)
+class CustomFieldRecord:
+    """One custom field's values on an issue (imports.custom_fields stores them).
+
+    `field` is Jira's id ("customfield_10010") when the source has one, else the field's name. `type` None:
+    the source does not say (CSV); the field keeps the type it has here, text when new.
+    """
+
+    field: FieldName
+    values: list[Annotated[str, BeforeValidator(_clean_text), StringConstraints(max_length=10_000)]]
+    name: FieldName | None = None
+    type: CustomFieldTypeIn | None = None
+
+    __pydantic_config__ = _RECORD_CONFIG
+
+    def __reduce__(self) -> tuple[Any, tuple]:
+        return (CustomFieldRecord, (self.field, self.values, self.name, self.type))
+
+
 @dataclass(slots=True)
 class IssueRecord:
     """One issue with its worklogs and comments: a line of Taskra JSON Lines, and what every format becomes."""
@@ -288,6 +313,10 @@ class IssueRecord:
     # The issue's change history in the source: written once, with the issue's creation (imports.writer).
     history: list[HistoryRecord] = field(default_factory=list)
     links: list[LinkRecord] = field(default_factory=list)
+    custom_fields: list[CustomFieldRecord] = field(default_factory=list)
+    # What the source carries on this issue that Taskra keeps nowhere, one kind per value (Jira JSON's fields
+    # not mapped): the writer counts them into the job summary.
+    not_kept: list[str] = field(default_factory=list)
 
     __pydantic_config__ = _RECORD_CONFIG
 
@@ -474,6 +503,7 @@ __all__ = [
     "RECORD",
     "RECORDS",
     "CommentRecord",
+    "CustomFieldRecord",
     "HistoryRecord",
     "LinkRecord",
     "IssueRecord",

@@ -87,4 +87,9 @@ def localize(record: dict[str, Any], tz: dt.tzinfo) -> dict[str, Any]:
         for child in record.get(attr) or ():
             for name in names:
                 child[name] = _aware(child.get(name), tz)
+    for custom in record.get("custom_fields") or ():
+        if custom.get("type") == "datetime":  # kept as text in the record: with its offset, read where written
+            custom["values"] = [
+                moment.isoformat() if isinstance(moment := _aware(v, tz), dt.datetime) else v for v in custom["values"]
+            ]
     return record
