@@ -1,8 +1,9 @@
 """Peak memory of reading a Jira site backup (imports.formats.jira_backup) at two sizes, side by side.
 
 Writes a synthetic entities.xml of N issues, streamed (each with a worklog, a comment, a label, a change group
-with one item, two custom-field values and a link to the issue before it), then reads and validates it in chunks of 1,000 as an import does
-(no database), in a fresh process per run, and prints the peak RSS of each run. Interleaved and repeated:
+with one item, two custom-field values and a link to the issue before it), then reads and validates it in
+chunks of 1,000 as an import does (no database), in a fresh process per run, and prints the peak RSS of each
+run. Interleaved and repeated:
     .venv/bin/python bench/backup_reader_memory.py 10000 100000 --repeat 2
 
 `--compare OTHER_CHECKOUT` also runs that checkout's reader on the same files, interleaved (the speed-up as a
@@ -30,7 +31,8 @@ HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <IssueType id="1" name="Bug"/>
 <Priority id="3" name="Medium"/>
 <IssueLinkType id="10000" linkname="Blocks" inward="is blocked by" outward="blocks"/>
-<CustomField id="10010" customfieldtypekey="com.atlassian.jira.plugin.system.customfieldtypes:float" name="Story Points"/>
+<CustomField id="10010" customfieldtypekey="com.atlassian.jira.plugin.system.customfieldtypes:float"
+ name="Story Points"/>
 <CustomField id="10011" customfieldtypekey="com.atlassian.jira.plugin.system.customfieldtypes:select" name="Team"/>
 <CustomFieldOption id="10100" customfield="10011" customvalue="Core"/>
 """

@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from imports.formats import jira_json
 from issues.schemas import MAX_ISSUE_NUMBER, Duration, DurationOrZero, IssueKey
 
 
@@ -439,15 +440,33 @@ class JiraFields(_Jira):
     worklog: JiraWorklogPage | None = None
     comment: JiraCommentPage | None = None
 
+    # The fields not mapped above are kept as they came: custom fields become values, the rest is counted
+    # (imports.formats.jira_json.extras).
+    model_config = ConfigDict(extra="allow")
+
 
 class JiraIssue(_Jira):
     id: Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)] | None = None
     key: ImportKey
     fields: JiraFields
+    names: dict[str, Any] | None = None  # expand=names: field id -> the field's name
+    changelog: dict[str, Any] | None = None  # expand=changelog: counted, not kept
+
+    def extras(self) -> tuple[list[CustomFieldRecord], list[str]]:
+        """Return the issue's custom-field values and the kinds of what Taskra keeps nowhere."""
+        customs, kinds = jira_json.extras(self.fields.__pydantic_extra__ or {}, self.names, adf_to_text)
+        histories = (self.changelog or {}).get("histories")
+        if isinstance(histories, list):
+            for history in histories:
+                items = history.get("items") if isinstance(history, dict) else None
+                kinds.extend(["change history entries"] * (len(items) if isinstance(items, list) else 1))
+        records = [CustomFieldRecord(field=i, values=v, name=n, type=t) for i, n, t, v in customs]  # type: ignore[arg-type]
+        return records, kinds
 
     def to_record(self) -> IssueRecord:
         """Return the normalised record (already validated, so built as plain objects without re-validation)."""
         f = self.fields
+        customs, not_kept = self.extras()
         category = None
         if f.status is not None and f.status.statusCategory is not None and f.status.statusCategory.key:
             category = JIRA_STATUS_CATEGORIES.get(f.status.statusCategory.key.lower())
@@ -494,6 +513,8 @@ class JiraIssue(_Jira):
                 )
                 for i, c in enumerate(f.comment.comments if f.comment else [])
             ],
+            custom_fields=customs,
+            not_kept=not_kept,
         )
 
 

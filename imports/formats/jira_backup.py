@@ -11,8 +11,9 @@ once with lxml's `iterparse`, each element cleared as soon as it is read, and it
 
 Sub-task links (link types of style `jira_subtask`) become parents; custom fields (CustomField, their options
 and CustomFieldValue rows) become the issue's custom-field values. Everything else the backup carries that
-Taskra keeps nowhere (attachments' metadata, components, versions, unused workflows, ...) is counted by kind in the job summary (`not_kept`), and the statuses each project's issues use
-are listed (`workflows`), so nothing is dropped silently.
+Taskra keeps nowhere (attachments' metadata, components, versions, unused workflows, ...) is counted by kind
+in the job summary (`not_kept`), and the statuses each project's issues use are listed (`workflows`), so
+nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any, BinaryIO
 import orjson
 from lxml import etree
 
-from imports.formats.common import SourceError, TailReader, xml_error_message
+from imports.formats.common import SourceError, TailReader, field_type, xml_error_message
 
 # Jira's status category ids (table statuscategory): 1 "No category", 2 "To Do", 3 "Done", 4 "In Progress".
 STATUS_CATEGORIES = {"1": "todo", "2": "todo", "3": "done", "4": "in_progress"}
@@ -50,24 +51,6 @@ USED = {
     "CustomField",
     "CustomFieldValue",
     "CustomFieldOption",
-}
-# Taskra's custom-field type of each Jira custom field type (the key's part after the colon); others are text.
-FIELD_TYPES = {
-    "textfield": "text",
-    "textarea": "text",
-    "readonlyfield": "text",
-    "float": "number",
-    "datepicker": "date",
-    "datetime": "datetime",
-    "select": "select",
-    "radiobuttons": "select",
-    "cascadingselect": "select",
-    "multiselect": "multiselect",
-    "multicheckboxes": "multiselect",
-    "userpicker": "user",
-    "multiuserpicker": "user",
-    "url": "url",
-    "labels": "labels",
 }
 # What a person calls the entities the summary counts (the rest keep Jira's entity name).
 KIND_NAMES = {
@@ -228,7 +211,9 @@ def _read_entities(stream: Any, raw: Any, name: str, spill: _Spill, summary: dic
                 while root.getparent() is not None:
                     root = root.getparent()
                 if root.tag != "entity-engine-xml":
-                    raise SourceError(f"{name} is not a Jira backup: its root is <{root.tag}>, not <entity-engine-xml>.")
+                    raise SourceError(
+                        f"{name} is not a Jira backup: its root is <{root.tag}>, not <entity-engine-xml>."
+                    )
             if parent is not root:
                 continue  # a row's child element: read with its row
             rows += 1
@@ -269,11 +254,15 @@ def _read_entities(stream: Any, raw: Any, name: str, spill: _Spill, summary: dic
                 add("link", (get("linktype", ""), get("source", ""), get("destination", "")))
             elif tag == "JiraWorkflows":
                 lookups[tag][get("workflowname", "")] = get("descriptor", "")
-            elif tag == "NodeAssociation" and (
-                get("sourceNodeEntity"),
-                get("sinkNodeEntity"),
-                get("associationType"),
-            ) == PROJECT_SCHEME:
+            elif (
+                tag == "NodeAssociation"
+                and (
+                    get("sourceNodeEntity"),
+                    get("sinkNodeEntity"),
+                    get("associationType"),
+                )
+                == PROJECT_SCHEME
+            ):
                 lookups["ProjectWorkflowScheme"][get("sourceNodeId", "")] = get("sinkNodeId", "")
             elif tag in lookups:
                 lookups[tag][get("id", "")] = data
@@ -321,11 +310,6 @@ def _user(key: str | None, lookups: dict[str, Any]) -> dict[str, str] | None:
 def _named(lookups: dict[str, Any], table: str, pk: str | None) -> str | None:
     row = lookups[table].get(pk or "")
     return row.get("name") if row else None
-
-
-def field_type(type_key: str | None) -> str:
-    """Return Taskra's custom-field type of a Jira custom field type key (`...customfieldtypes:float`)."""
-    return FIELD_TYPES.get((type_key or "").rsplit(":", 1)[-1], "text")
 
 
 def _number_text(value: str) -> str:
