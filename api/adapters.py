@@ -19,11 +19,12 @@ from django.db.models import Q, QuerySet
 from accounts.models import display_name_of
 from api import context
 from api.adf import text_to_adf
-from api.fields import ALL_FIELDS
+from api.fields import ALL_FIELDS, CUSTOM_ALL, is_custom
 from api.schemas import JiraIssueFields
 from issues.adapters import _labels, _load_labels
 from issues.durations import format_duration
 from issues.models import Attachment, Comment, Issue, IssueLink, IssueLinkType, Membership, StatusCategory
+from issues.selectors import issue_custom_field_rows
 from taskra_site.adapters import OutField, RowAdapter, col
 from worklogs.models import Worklog
 
@@ -443,13 +444,54 @@ JIRA_ISSUE = RowAdapter(
 ISSUE_EXPAND = "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations"
 
 
+def custom_api_id(row: dict[str, Any]) -> str:
+    """Return a custom field's API id: Jira's (customfield_10010), or customfield_<id here> for one without."""
+    return row["jira_id"] or f"customfield_{row['id']}"
+
+
+def custom_value_json(row: dict[str, Any]) -> Any:
+    """Return a custom field's value (schema PageCustomField) as Jira's REST API shows one of its type."""
+    kind, values = row["type"], row["values"]
+    if kind == "number":
+        return row["number"]
+    if kind == "date":
+        return jira_date(row["date"])
+    if kind == "datetime":
+        return jira_datetime(row["moment"]) if row["moment"] else row["text"]
+    if kind == "select":
+        return {"value": row["text"]}
+    if kind == "multiselect":
+        return [{"value": v} for v in values]
+    if kind == "user":
+        return [{"name": v, "displayName": v} for v in values]
+    if kind == "labels":
+        return list(values)
+    return row["text"]
+
+
+def _custom_fields(ids: list[int], wanted: set[str]) -> dict[int, dict[str, Any]]:
+    """Return per issue id its custom-field values by API id (the wanted ones, null when unset): one query."""
+    named = {f for f in wanted if f != CUSTOM_ALL}
+    out: dict[int, dict[str, Any]] = {pk: dict.fromkeys(sorted(named)) for pk in ids}
+    for issue_id, rows in issue_custom_field_rows(issue_ids=ids).items():
+        for row in rows:
+            api_id = custom_api_id(row)
+            if CUSTOM_ALL in wanted or api_id in named:
+                out[issue_id][api_id] = custom_value_json(row)
+    return out
+
+
 def issues_json(source: QuerySet, fields: Iterable[str] = ALL_FIELDS) -> list[dict[str, Any]]:
     """Return Jira issue objects for the issues of a queryset (in its order), with these fields."""
-    rows = JIRA_ISSUE.dicts(source, fields=("id", "key", *fields))
+    fields = tuple(fields)
+    custom = {f for f in fields if is_custom(f)}
+    rows = JIRA_ISSUE.dicts(source, fields=("id", "key", *(f for f in fields if not is_custom(f))))
+    values = _custom_fields([row["id"] for row in rows], custom) if custom and rows else {}
     out = []
     for row in rows:
         pk = row.pop("id")
         key = row.pop("key")
+        row.update(values.get(pk, {}))
         out.append({"expand": ISSUE_EXPAND, "id": str(pk), "self": issue_self(pk), "key": key, "fields": row})
     return out
 

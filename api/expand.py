@@ -9,20 +9,35 @@ from collections.abc import Iterable
 from typing import Any
 
 from api.adapters import USER_COLUMNS, jira_datetime, status_json, user_json
-from api.fields import FIELDS_BY_ID
-from issues.models import History, Issue, Project
+from api.fields import FIELDS_BY_ID, custom_field_json, is_custom
+from issues.models import CustomField, History, Issue, Project
 from issues.rendering import render_markdown
 from issues.workflows import Workflow, workflows_for
 
 SUPPORTED = ("renderedFields", "names", "changelog", "transitions", "schema")
 
 
-def names(fields: Iterable[str]) -> dict[str, str]:
-    return {f: FIELDS_BY_ID[f].name for f in fields}
+def custom_fields_meta(ids: Iterable[str] | None) -> dict[str, dict[str, Any]]:
+    """Return the GET field objects of these custom-field API ids (customfield_NNNNN; None: all): one query."""
+    wanted = set(ids) if ids is not None else None
+    if wanted is not None and not wanted:
+        return {}
+    out = {}
+    for field in CustomField.objects.only("id", "jira_id", "name", "type"):
+        api_id = field.jira_id or f"customfield_{field.pk}"
+        if wanted is None or api_id in wanted:
+            out[api_id] = custom_field_json(api_id, field.name, field.type)
+    return out
 
 
-def schema(fields: Iterable[str]) -> dict[str, Any]:
-    return {f: FIELDS_BY_ID[f].as_json()["schema"] for f in fields}
+def names(fields: Iterable[str], custom: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
+    found = {f: FIELDS_BY_ID[f].name for f in fields if not is_custom(f)}
+    return found | {f: meta["name"] for f, meta in (custom or {}).items()}
+
+
+def schema(fields: Iterable[str], custom: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    found = {f: FIELDS_BY_ID[f].as_json()["schema"] for f in fields if not is_custom(f)}
+    return found | {f: meta["schema"] for f, meta in (custom or {}).items()}
 
 
 def rendered_fields(ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -118,8 +133,13 @@ def apply(issues: list[dict[str, Any]], wanted: Iterable[str], fields: Iterable[
         for issue in issues:
             issue[key] = found.get(int(issue["id"]))
     top: dict[str, Any] = {}
+    custom: dict[str, dict[str, Any]] = {}
+    if wanted & {"names", "schema"}:
+        # The custom fields the page's issues show (or were asked for by id): their names, one query.
+        shown = {f for issue in issues for f in issue.get("fields", {}) if f.startswith("customfield_")}
+        custom = custom_fields_meta(shown | {f for f in fields if f.startswith("customfield_")})
     if "names" in wanted:
-        top["names"] = names(fields)
+        top["names"] = names(fields, custom)
     if "schema" in wanted:
-        top["schema"] = schema(fields)
+        top["schema"] = schema(fields, custom)
     return top

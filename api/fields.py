@@ -69,6 +69,50 @@ API_FIELDS: tuple[ApiField, ...] = (
     ApiField("timespent", "Time Spent", "number", searchable=False),
 )
 FIELDS_BY_ID = {f.id: f for f in API_FIELDS}
+# Custom fields (issues.models.CustomField) are the site's, not a table here: `fields` names them as Jira does
+# (customfield_10010), and *all / *navigable take them all (this marker in select_fields' answer).
+CUSTOM_ALL = "*custom"
+# Jira's schema of each custom-field type: (type, items, Jira's custom type key after the plugin prefix).
+CUSTOM_SCHEMAS = {
+    "text": ("string", None, "textfield"),
+    "number": ("number", None, "float"),
+    "date": ("date", None, "datepicker"),
+    "datetime": ("datetime", None, "datetime"),
+    "select": ("option", None, "select"),
+    "multiselect": ("array", "option", "multiselect"),
+    "user": ("array", "user", "multiuserpicker"),
+    "url": ("string", None, "url"),
+    "labels": ("array", "string", "labels"),
+}
+
+
+def is_custom(field_id: str) -> bool:
+    """Return whether a `fields` item names custom fields (one, or all of them)."""
+    return field_id == CUSTOM_ALL or field_id.startswith("customfield_")
+
+
+def custom_field_json(api_id: str, name: str, field_type: str) -> dict[str, Any]:
+    """Return a custom field as GET field and expand=schema show it."""
+    kind, items, key = CUSTOM_SCHEMAS.get(field_type, CUSTOM_SCHEMAS["text"])
+    number = api_id.removeprefix("customfield_")
+    schema: dict[str, Any] = {"type": kind, "custom": f"com.atlassian.jira.plugin.system.customfieldtypes:{key}"}
+    if number.isdigit():
+        schema["customId"] = int(number)
+    if items:
+        schema["items"] = items
+    return {
+        "id": api_id,
+        "key": api_id,
+        "name": name,
+        "custom": True,
+        "orderable": True,
+        "navigable": True,
+        "searchable": True,
+        "clauseNames": [f"cf[{number}]", name],
+        "schema": schema,
+    }
+
+
 ALL_FIELDS = tuple(f.id for f in API_FIELDS)
 NAVIGABLE_FIELDS = tuple(f.id for f in API_FIELDS if f.navigable)
 
@@ -82,10 +126,12 @@ def select_fields(requested: list[str], *, default: str) -> tuple[str, ...]:
     """Return the field ids asked for, in API_FIELDS order, as Jira reads `fields`.
 
     `*all`, `*navigable`, plain ids, `-id` to leave one out; no item at all means `default` ("*all" for one
-    issue, "*navigable" for searches). Unknown ids are ignored, as Jira ignores them.
+    issue, "*navigable" for searches). Unknown ids are ignored, as Jira ignores them. Custom fields follow the
+    system ones: their ids (customfield_10010), or CUSTOM_ALL when *all or *navigable takes them all.
     """
     items = requested or [default]
     chosen: set[str] = set()
+    custom: set[str] = set()
     removed: set[str] = set()
     only_removals = all(i.startswith("-") for i in items)
     if only_removals:
@@ -93,15 +139,21 @@ def select_fields(requested: list[str], *, default: str) -> tuple[str, ...]:
     for item in items:
         if item == "*all":
             chosen.update(ALL_FIELDS)
+            custom.add(CUSTOM_ALL)
         elif item == "*navigable":
             chosen.update(NAVIGABLE_FIELDS)
+            custom.add(CUSTOM_ALL)
         elif item.startswith("-"):
             removed.add(item[1:])
         elif item in FIELDS_BY_ID:
             chosen.add(item)
+        elif item.startswith("customfield_"):
+            custom.add(item)
         elif item.lower() in ("issuekey", "key", "id"):
             continue  # always part of an issue
-    return tuple(f for f in ALL_FIELDS if f in chosen and f not in removed)
+    system = tuple(f for f in ALL_FIELDS if f in chosen and f not in removed)
+    # Leaving out one custom field of *all is not offered: *all gives them all, or name the ones wanted.
+    return system + tuple(sorted(custom - removed))
 
 
 def parse_int(value: Any, name: str, *, default: int, minimum: int = 0, maximum: int = 2**31) -> int:

@@ -1,9 +1,14 @@
 """Peak memory of reading a Jira site backup (imports.formats.jira_backup) at two sizes, side by side.
 
-Writes a synthetic entities.xml of N issues (each with a worklog, a comment, a label, a change group with one
-item and a link to the issue before it), then reads and validates it in chunks of 1,000 as an import does
-(no database), in a fresh process per run, and prints the peak RSS of each run. Interleaved and repeated:
+Writes a synthetic entities.xml of N issues, streamed (each with a worklog, a comment, a label, a change group
+with one item, two custom-field values and a link to the issue before it), then reads and validates it in
+chunks of 1,000 as an import does (no database), in a fresh process per run, and prints the peak RSS of each
+run. Interleaved and repeated:
     .venv/bin/python bench/backup_reader_memory.py 10000 100000 --repeat 2
+
+`--compare OTHER_CHECKOUT` also runs that checkout's reader on the same files, interleaved (the speed-up as a
+ratio in one run); `--sample` samples the child's RSS every second and prints its spread (flat or growing);
+`--keep DIR` writes the files there and keeps them.
 """
 
 from __future__ import annotations
@@ -26,6 +31,10 @@ HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <IssueType id="1" name="Bug"/>
 <Priority id="3" name="Medium"/>
 <IssueLinkType id="10000" linkname="Blocks" inward="is blocked by" outward="blocks"/>
+<CustomField id="10010" customfieldtypekey="com.atlassian.jira.plugin.system.customfieldtypes:float"
+ name="Story Points"/>
+<CustomField id="10011" customfieldtypekey="com.atlassian.jira.plugin.system.customfieldtypes:select" name="Team"/>
+<CustomFieldOption id="10100" customfield="10011" customvalue="Core"/>
 """
 
 
@@ -44,6 +53,8 @@ def write_entities(path: Path, issues: int) -> None:
                 f'<Action id="{i}2" issue="{i}" author="JIRAUSER1" type="comment" created="2024-01-15 13:00:00.0">'
                 f"<body>comment {n}</body></Action>\n"
                 f'<Label id="{i}3" issue="{i}" label="bench"/>\n'
+                f'<CustomFieldValue id="{i}7" issue="{i}" customfield="10010" numbervalue="{n % 13}.0"/>\n'
+                f'<CustomFieldValue id="{i}8" issue="{i}" customfield="10011" stringvalue="10100"/>\n'
                 f'<ChangeGroup id="{i}4" issue="{i}" author="JIRAUSER1" created="2024-01-15 14:00:00.0"/>\n'
                 f'<ChangeItem id="{i}5" group="{i}4" fieldtype="jira" field="status" oldstring="Open" '
                 'newstring="Open"/>\n'
@@ -67,28 +78,71 @@ def child(path: str) -> None:
     print(f"{records} {time.monotonic() - started:.1f} {peak:.0f}")
 
 
+def _rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def run_child(script: Path, path: Path, *, sample: bool) -> tuple[list[str], list[float]]:
+    """Run one reading in a fresh process; return its printed figures and its RSS sampled every second."""
+    process = subprocess.Popen(
+        [sys.executable, str(script), "--child", str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(script.resolve().parent.parent)},
+    )
+    samples: list[float] = []
+    while process.poll() is None:
+        if sample and (rss := _rss_mb(process.pid)) is not None:
+            samples.append(rss)
+        time.sleep(1.0 if sample else 0.2)
+    out = process.stdout.read().split() if process.stdout else []
+    if process.returncode:
+        raise SystemExit(f"{script} failed on {path} (exit {process.returncode})")
+    return out, samples
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("sizes", nargs="+", type=int)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--compare", type=Path, help="another checkout whose reader runs on the same files")
+    parser.add_argument("--sample", action="store_true", help="sample the reader's RSS every second")
+    parser.add_argument("--keep", type=Path, help="write the files into this folder and keep them")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as directory:
+    scripts = {"this": Path(__file__).resolve()}
+    if args.compare:
+        scripts["other"] = args.compare.resolve() / "bench" / "backup_reader_memory.py"
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = args.keep or Path(scratch)
+        directory.mkdir(parents=True, exist_ok=True)
         files = {}
         for size in args.sizes:
-            files[size] = Path(directory) / f"entities-{size}.xml"
-            write_entities(files[size], size)
-        print("issues  file MB  seconds  peak RSS MB")
+            files[size] = directory / f"entities-{size}.xml"
+            if not files[size].exists():
+                write_entities(files[size], size)
+        print("reader  issues  file MB  records  seconds  issues/s  peak RSS MB  RSS samples MB (min/median/max @ n)")
         for _ in range(args.repeat):
             for size in args.sizes:  # interleaved
-                out = subprocess.run(
-                    [sys.executable, __file__, "--child", str(files[size])],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-                ).stdout.split()
-                mb = files[size].stat().st_size / 1e6
-                print(f"{int(out[0]):>7}  {mb:7.1f}  {float(out[1]):7.1f}  {float(out[2]):11.0f}")
+                for label, script in scripts.items():
+                    out, samples = run_child(script, files[size], sample=args.sample)
+                    mb = files[size].stat().st_size / 1e6
+                    spread = (
+                        f"{min(samples):.0f}/{sorted(samples)[len(samples) // 2]:.0f}/{max(samples):.0f} "
+                        f"@ {len(samples)}"
+                        if samples
+                        else "-"
+                    )
+                    print(
+                        f"{label:6}  {size:>6}  {mb:7.1f}  {int(out[0]):>7}  {float(out[1]):7.1f}  "
+                        f"{int(out[0]) / max(float(out[1]), 0.001):8.0f}  {float(out[2]):11.0f}  {spread}",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

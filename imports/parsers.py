@@ -686,6 +686,7 @@ def csv_to_record(cells: dict[str, list[str]], tz: dt.tzinfo) -> dict[str, Any]:
             }
         )
     record["worklogs"] = worklogs
+    record["custom_fields"] = jira_csv.custom_fields(cells)
     record["comments"] = comments
     return record
 

@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from imports.formats import jira_json
 from issues.schemas import MAX_ISSUE_NUMBER, Duration, DurationOrZero, IssueKey
 
 
@@ -256,6 +257,31 @@ class LinkRecord:
         return (LinkRecord, (self.type, self.other, self.outward, self.outward_text, self.inward_text))
 
 
+CustomFieldTypeIn = Literal["text", "number", "date", "datetime", "select", "multiselect", "user", "url", "labels"]
+FieldName = Annotated[
+    str, BeforeValidator(_clean_text), StringConstraints(strip_whitespace=True, min_length=1, max_length=255)
+]
+
+
+@dataclass(slots=True)
+class CustomFieldRecord:
+    """One custom field's values on an issue (imports.custom_fields stores them).
+
+    `field` is Jira's id ("customfield_10010") when the source has one, else the field's name. `type` None:
+    the source does not say (CSV); the field keeps the type it has here, text when new.
+    """
+
+    field: FieldName
+    values: list[Annotated[str, BeforeValidator(_clean_text), StringConstraints(max_length=10_000)]]
+    name: FieldName | None = None
+    type: CustomFieldTypeIn | None = None
+
+    __pydantic_config__ = _RECORD_CONFIG
+
+    def __reduce__(self) -> tuple[Any, tuple]:
+        return (CustomFieldRecord, (self.field, self.values, self.name, self.type))
+
+
 @dataclass(slots=True)
 class IssueRecord:
     """One issue with its worklogs and comments: a line of Taskra JSON Lines, and what every format becomes."""
@@ -288,6 +314,10 @@ class IssueRecord:
     # The issue's change history in the source: written once, with the issue's creation (imports.writer).
     history: list[HistoryRecord] = field(default_factory=list)
     links: list[LinkRecord] = field(default_factory=list)
+    custom_fields: list[CustomFieldRecord] = field(default_factory=list)
+    # What the source carries on this issue that Taskra keeps nowhere, one kind per value (Jira JSON's fields
+    # not mapped): the writer counts them into the job summary.
+    not_kept: list[str] = field(default_factory=list)
 
     __pydantic_config__ = _RECORD_CONFIG
 
@@ -410,15 +440,33 @@ class JiraFields(_Jira):
     worklog: JiraWorklogPage | None = None
     comment: JiraCommentPage | None = None
 
+    # The fields not mapped above are kept as they came: custom fields become values, the rest is counted
+    # (imports.formats.jira_json.extras).
+    model_config = ConfigDict(extra="allow")
+
 
 class JiraIssue(_Jira):
     id: Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)] | None = None
     key: ImportKey
     fields: JiraFields
+    names: dict[str, Any] | None = None  # expand=names: field id -> the field's name
+    changelog: dict[str, Any] | None = None  # expand=changelog: counted, not kept
+
+    def extras(self) -> tuple[list[CustomFieldRecord], list[str]]:
+        """Return the issue's custom-field values and the kinds of what Taskra keeps nowhere."""
+        customs, kinds = jira_json.extras(self.fields.__pydantic_extra__ or {}, self.names, adf_to_text)
+        histories = (self.changelog or {}).get("histories")
+        if isinstance(histories, list):
+            for history in histories:
+                items = history.get("items") if isinstance(history, dict) else None
+                kinds.extend(["change history entries"] * (len(items) if isinstance(items, list) else 1))
+        records = [CustomFieldRecord(field=i, values=v, name=n, type=t) for i, n, t, v in customs]  # type: ignore[arg-type]
+        return records, kinds
 
     def to_record(self) -> IssueRecord:
         """Return the normalised record (already validated, so built as plain objects without re-validation)."""
         f = self.fields
+        customs, not_kept = self.extras()
         category = None
         if f.status is not None and f.status.statusCategory is not None and f.status.statusCategory.key:
             category = JIRA_STATUS_CATEGORIES.get(f.status.statusCategory.key.lower())
@@ -465,6 +513,8 @@ class JiraIssue(_Jira):
                 )
                 for i, c in enumerate(f.comment.comments if f.comment else [])
             ],
+            custom_fields=customs,
+            not_kept=not_kept,
         )
 
 
@@ -474,6 +524,7 @@ __all__ = [
     "RECORD",
     "RECORDS",
     "CommentRecord",
+    "CustomFieldRecord",
     "HistoryRecord",
     "LinkRecord",
     "IssueRecord",

@@ -22,6 +22,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from imports import parsers
+from imports.custom_fields import CustomFieldStore, CustomValueError
 from imports.models import Job, JobFormat
 from imports.schemas import IssueRecord, LinkRecord, UserRef
 from imports.users import UserMatcher
@@ -184,6 +185,7 @@ class ImportWriter:
         self.default_subtask_type = default_subtask_type().pk  # a record with a parent and no type
         self.default_priority = default_priority().pk
         self.may_add_lookups = may_create_projects(self.actor)
+        self.custom_fields = CustomFieldStore(may_add_fields=self.may_add_lookups)
         # Per-project workflows (issues.workflows), loaded on first use in each chunk.
         self.workflows: dict[int, Workflow] = {}
 
@@ -320,11 +322,14 @@ class ImportWriter:
         now = timezone.now()
         self.editable = self._editable_projects()
         self.workflows = {}  # a retried chunk re-reads them: its workflow additions rolled back with it
+        self.custom_fields.fields.clear()  # the same for custom fields it created
         # Keys first: a key twice in one chunk is an error for the later record (the earlier one is written).
         refs: list[UserRef] = []
         rows: list[tuple[parsers.RawRecord, IssueRecord, str, int]] = []
         seen: dict[str, int] = {}
+        custom: dict[str, dict[int, Any]] = {}  # key -> the record's custom-field values (imports.custom_fields)
         for raw, rec in items:
+            out.not_kept.update(rec.not_kept)
             number = int(rec.key.rsplit("-", 1)[1])
             key = f"{self.target_project}-{number}" if self.target_project else rec.key
             if key in seen:
@@ -380,6 +385,11 @@ class ImportWriter:
                     where = f"as {taken_key}" if self.may_write(taken_project) else "into a project you cannot change"
                     raise RecordError("external_id", f"Issue id {rec.external_id} was imported before {where}.")
                 self._check_children(key, rec, old_children)
+                try:
+                    if rec.custom_fields:
+                        custom[key] = self.custom_fields.prepare(rec, out.not_kept)
+                except CustomValueError as exc:
+                    raise RecordError(exc.field, str(exc)) from None
                 status_id = self._status_id(rec)
                 self._check_workflow(project_id, old["status_id"] if old is not None else None, status_id)
                 resolution_id, resolved = resolution_for_status(
@@ -477,6 +487,8 @@ class ImportWriter:
         self._write_source_history(accepted, ids)
         touched: set[str] = {key for _, _, key, _, state in accepted if state != "unchanged"}
         touched |= self._write_labels(accepted, ids, created_keys)
+        changed = self.custom_fields.write({ids[key]: custom[key] for _, _, key, _, _ in accepted if key in custom})
+        touched |= {key for _, _, key, _, _ in accepted if ids[key] in changed}
         # Issues that lose a worklog, a comment or a sub-task: their pages go stale too (old issue id -> project id).
         left: dict[int, int] = {}
         parent_history: list[tuple[int, str, Any, Any]] = []  # worklog and parent-link changes, by issue id

@@ -325,6 +325,7 @@ def issue_page_payload(
     links: Sequence[dict[str, Any]] = (),
     link_types: Sequence[dict[str, Any]] = (),
     progress: Callable[[list[dict[str, Any]]], dict[str, Any] | None] | None = None,
+    custom_fields: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """Return the issue page's payload (schema IssuePage) as JSON-exact data: the JSON the API would write.
 
@@ -353,6 +354,7 @@ def issue_page_payload(
         "links": list(links),
         "link_types": list(link_types),
         "progress": progress(subtask_rows) if progress is not None else None,
+        "custom_fields": list(custom_fields),
     }
     check_rows(_PAGE_VALIDATOR, payload, name=f"issue_page {issue.key}", validate=None)
     return orjson.loads(dumps(payload))

@@ -27,6 +27,7 @@ from issues.models import (
     Attachment,
     CacheBump,
     Comment,
+    CustomField,
     ExportJob,
     History,
     Issue,
@@ -51,6 +52,7 @@ from issues.services import (
     attachment_delete,
     comment_add,
     comment_update,
+    custom_field_update,
     default_priority,
     default_status,
     default_type,
@@ -122,6 +124,32 @@ class ResolutionAdmin(LookupAdmin):
     list_display = ("name", "position", "description")
     list_editable = ("position",)
     search_fields = ("name",)
+
+
+@admin.register(CustomField)
+class CustomFieldAdmin(LookupAdmin):
+    """The site's custom fields (brought by imports): rename one, or change its type (values re-read)."""
+
+    list_display = ("name", "jira_id", "type", "created")
+    list_filter = ("type",)
+    search_fields = ("name", "jira_id")
+    fields = ("name", "jira_id", "type")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return ("jira_id",) if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: CustomField, form: Any, change: bool) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        misfits = custom_field_update(field=obj, name=obj.name, field_type=obj.type)
+        if misfits:
+            self.message_user(
+                request,
+                f"{misfits} value(s) do not fit the type {obj.get_type_display()}: their text is kept, not their "
+                "typed value.",
+                level="warning",
+            )
 
 
 @admin.register(Label)

@@ -270,6 +270,67 @@ class IssueLink(models.Model):
         return f"{self.outward_issue_id} {self.type_id} {self.inward_issue_id}"
 
 
+class CustomFieldType(models.TextChoices):
+    TEXT = "text", "Text"
+    NUMBER = "number", "Number"
+    DATE = "date", "Date"
+    DATETIME = "datetime", "Date and time"
+    SELECT = "select", "Select list"
+    MULTISELECT = "multiselect", "Multi-select list"
+    USER = "user", "User"
+    URL = "url", "URL"
+    LABELS = "labels", "Labels"
+
+
+class CustomField(models.Model):
+    """A field of the site beyond Taskra's own, as a Jira site has them (brought by imports)."""
+
+    # Jira's id ("customfield_10010") when the field came from Jira; blank for a field known only by name (CSV).
+    jira_id = models.CharField(max_length=64, blank=True, default="")
+    name = models.CharField(max_length=255)
+    type = models.CharField(max_length=16, choices=CustomFieldType.choices, default=CustomFieldType.TEXT)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["jira_id"], condition=~Q(jira_id=""), name="customfield_unique_jira_id"),
+            # Jira lets two fields share a name; those carry their ids. Fields known only by name are one each.
+            models.UniqueConstraint(fields=["name"], condition=Q(jira_id=""), name="customfield_unique_bare_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.jira_id})" if self.jira_id else self.name
+
+    @property
+    def number_id(self) -> str | None:
+        """Return the number of Jira's id ("10010" of customfield_10010): JQL's cf[10010]."""
+        prefix, _, number = self.jira_id.partition("customfield_")
+        return number if not prefix and number.isdigit() else None
+
+
+class CustomFieldValue(models.Model):
+    """An issue's value of a custom field: the text people see and search, and typed columns to compare.
+
+    Several values (multi-select, labels, users) are one row: `text` joins them with ", ", `values` keeps them.
+    """
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="custom_values")
+    field = models.ForeignKey(CustomField, on_delete=models.CASCADE, related_name="values")
+    text = models.TextField()
+    values = models.JSONField(default=list)
+    number = models.FloatField(null=True, blank=True)
+    date = models.DateField(null=True, blank=True)
+    moment = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issue", "field"], name="customfieldvalue_unique")]
+        indexes = [models.Index(fields=["field", "number"], name="customfieldvalue_number")]
+
+    def __str__(self) -> str:
+        return f"{self.field_id} of {self.issue_id}: {self.text[:40]}"
+
+
 class IssueKeyAlias(models.Model):
     """A key an issue had before it moved to another project: /browse/OLD-1 and the API still find it."""
 

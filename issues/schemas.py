@@ -333,6 +333,20 @@ class ChildProgress(BaseModel):
     time_spent_text: str
 
 
+class PageCustomField(BaseModel):
+    """One custom field's value on the issue page and in the API: the text shown, typed parts to format."""
+
+    id: int
+    jira_id: str  # "customfield_10010" ("" for a field known only by name)
+    name: str
+    type: str
+    text: str
+    values: list[str]
+    number: float | None = None
+    date: dt.date | None = None
+    moment: dt.datetime | None = None
+
+
 class IssuePage(BaseModel):
     """Everything /browse/KEY shows about one issue, the same for every viewer (lists are the latest rows).
 
@@ -352,6 +366,7 @@ class IssuePage(BaseModel):
     link_types: list[PageLinkOption]
     attachments: list[PageAttachment]
     progress: ChildProgress | None
+    custom_fields: list[PageCustomField] = []
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from issues.lookups import LOOKUP_FIELDS, attach_lookups, link_types, lookup_row
 from issues.models import (
     Attachment,
     Comment,
+    CustomFieldValue,
     Issue,
     IssueLink,
     NavigatorPreference,
@@ -146,7 +147,47 @@ def issue_page_data(*, issue: Issue) -> dict[str, Any]:
         links=issue_link_rows(issue_id=issue.pk),
         link_types=link_type_options(),
         progress=lambda rows: children_progress(issue_id=issue.pk, rows=rows, capped=len(rows) >= PAGE_MAX_SUBTASKS),
+        custom_fields=issue_custom_field_rows(issue_ids=[issue.pk]).get(issue.pk, []),
     )
+
+
+def issue_custom_field_rows(*, issue_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Return the issues' custom-field values (schema PageCustomField) by issue id, by field name: one query.
+
+    No permission filter: callers pass issues the viewer may see (the issue page, the API's issue rows).
+    """
+    rows: dict[int, list[dict[str, Any]]] = {}
+    values = (
+        CustomFieldValue.objects.filter(issue_id__in=issue_ids)
+        .order_by("issue_id", "field__name", "field_id")
+        .values_list(
+            "issue_id",
+            "field_id",
+            "field__jira_id",
+            "field__name",
+            "field__type",
+            "text",
+            "values",
+            "number",
+            "date",
+            "moment",
+        )
+    )
+    for issue_id, field_id, jira_id, name, kind, text, items, number, day, moment in values:
+        rows.setdefault(issue_id, []).append(
+            {
+                "id": field_id,
+                "jira_id": jira_id,
+                "name": name,
+                "type": kind,
+                "text": text,
+                "values": items,
+                "number": number,
+                "date": day,
+                "moment": moment,
+            }
+        )
+    return rows
 
 
 def issue_link_rows(*, issue_id: int) -> list[dict[str, Any]]:

@@ -21,10 +21,14 @@ from django.utils import timezone
 
 from accounts.models import display_name
 from issues import events, files, pagecache
+from issues.custom_fields import value_parts
 from issues.jql import JQLError, check_values, compile_jql
 from issues.models import (
     Attachment,
     Comment,
+    CustomField,
+    CustomFieldType,
+    CustomFieldValue,
     History,
     Issue,
     IssueKeyAlias,
@@ -291,6 +295,77 @@ def labels_get_or_create(names: Iterable[str]) -> list[Label]:
         return []
     Label.objects.bulk_create([Label(name=n) for n in wanted], ignore_conflicts=True)
     return list(Label.objects.filter(name__in=wanted))
+
+
+def custom_field_find(*, field: str) -> CustomField | None:
+    """Return the custom field a source names: by Jira id ("customfield_10010"), else by name.
+
+    A name matches a field known by name only, else the one field of that name (a CSV names the fields a
+    JSON or backup import brought with their ids).
+    """
+    if field.startswith("customfield_"):
+        return CustomField.objects.filter(jira_id=field).first()
+    bare = CustomField.objects.filter(jira_id="", name__iexact=field).first()
+    if bare is not None:
+        return bare
+    named = list(CustomField.objects.filter(name__iexact=field)[:2])
+    return named[0] if len(named) == 1 else None
+
+
+@transaction.atomic
+def custom_field_get_or_create(*, field: str, name: str | None, field_type: str | None) -> CustomField:
+    """Return the custom field a source names, creating it (text unless the source gives the type).
+
+    A field known by its id without a name (a Jira search page without expand=names) takes the name a later
+    source gives; a field known by name takes the Jira id a later source gives it. The type of an existing
+    field is kept (an administrator may have changed it). Who may create fields is the caller's check.
+    """
+    found = custom_field_find(field=field)
+    jira_id = field if field.startswith("customfield_") else ""
+    if found is None and jira_id and name:
+        found = CustomField.objects.filter(jira_id="", name__iexact=name).first()
+        if found is not None:
+            found.jira_id = jira_id
+            found.save(update_fields=["jira_id"])
+    if found is None:
+        kind = field_type if field_type in CustomFieldType.values else CustomFieldType.TEXT
+        found, _ = CustomField.objects.get_or_create(
+            jira_id=jira_id, name=(name or field)[:255] if jira_id else field[:255], defaults={"type": kind}
+        )
+    elif name and found.name == found.jira_id and name != found.name:
+        found.name = name[:255]
+        found.save(update_fields=["name"])
+    return found
+
+
+@transaction.atomic
+def custom_field_update(*, field: CustomField, name: str, field_type: str) -> int:
+    """Rename a custom field or change its type; return how many values no longer fit the new type.
+
+    A new type re-reads every value's typed columns from its texts (issues.custom_fields); a value that does
+    not fit keeps its text (shown and searched as before) with empty typed columns.
+    """
+    old_type = CustomField.objects.values_list("type", flat=True).get(pk=field.pk)
+    field.name, field.type = name, field_type
+    field.save(update_fields=["name", "type"])
+    if old_type == field_type:
+        return 0
+    misfits = 0
+    batch: list[CustomFieldValue] = []
+    for value in CustomFieldValue.objects.filter(field=field).only("id", "text", "values").iterator(chunk_size=2000):
+        try:
+            parts = value_parts(field_type, value.values or [value.text])
+            value.number, value.date, value.moment = parts.number, parts.date, parts.moment
+        except ValueError:
+            misfits += 1
+            value.number = value.date = value.moment = None
+        batch.append(value)
+        if len(batch) >= 2000:
+            CustomFieldValue.objects.bulk_update(batch, ["number", "date", "moment"])
+            batch = []
+    if batch:
+        CustomFieldValue.objects.bulk_update(batch, ["number", "date", "moment"])
+    return misfits
 
 
 @transaction.atomic

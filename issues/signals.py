@@ -26,6 +26,7 @@ from issues import pagecache
 from issues.models import (
     Attachment,
     Comment,
+    CustomField,
     History,
     Issue,
     IssueLink,
@@ -150,7 +151,8 @@ def connect_signals() -> None:
     post_save.connect(_on_link_saved, sender=IssueLink, dispatch_uid="taskra_cache_issuelink_save")
     m2m_changed.connect(_on_labels_changed, sender=Issue.labels.through, dispatch_uid="taskra_cache_labels")
     post_save.connect(_on_user_saved, sender=get_user_model(), dispatch_uid="taskra_cache_user_save")
-    for lookup in (IssueLinkType, IssueType, Status, Priority, Resolution, Label, Project, Profile, Membership):
+    lookups = (IssueLinkType, IssueType, Status, Priority, Resolution, Label, Project, Profile, Membership, CustomField)
+    for lookup in lookups:
         uid = f"taskra_cache_{lookup.__name__}"
         post_save.connect(_on_lookup_changed, sender=lookup, dispatch_uid=f"{uid}_save")
         post_delete.connect(_on_lookup_changed, sender=lookup, dispatch_uid=f"{uid}_delete")

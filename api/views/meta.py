@@ -23,6 +23,7 @@ from api.adapters import (
     users_json,
 )
 from api.errors import ApiError
+from api.expand import custom_fields_meta
 from api.fields import API_FIELDS, parse_int
 from api.http import api_view
 from api.selectors import issue_ids_for_user, project_by_id_or_key, users_sharing_a_project
@@ -112,7 +113,7 @@ def my_permissions(request: HttpRequest) -> dict[str, Any]:
 
 @api_view("GET")
 def fields(request: HttpRequest) -> list[dict[str, Any]]:
-    return [field.as_json() for field in API_FIELDS]
+    return [field.as_json() for field in API_FIELDS] + list(custom_fields_meta(None).values())
 
 
 # --------------------------------------------------------------------------- projects

@@ -5,6 +5,30 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+# Taskra's custom-field type of each Jira custom field type (the key's part after the colon); others are text.
+FIELD_TYPES = {
+    "textfield": "text",
+    "textarea": "text",
+    "readonlyfield": "text",
+    "float": "number",
+    "datepicker": "date",
+    "datetime": "datetime",
+    "select": "select",
+    "radiobuttons": "select",
+    "cascadingselect": "select",
+    "multiselect": "multiselect",
+    "multicheckboxes": "multiselect",
+    "userpicker": "user",
+    "multiuserpicker": "user",
+    "url": "url",
+    "labels": "labels",
+}
+
+
+def field_type(type_key: str | None) -> str:
+    """Return Taskra's custom-field type of a Jira custom field type key (`...customfieldtypes:float`)."""
+    return FIELD_TYPES.get((type_key or "").rsplit(":", 1)[-1], "text")
+
 
 class SourceError(Exception):
     """The file as a whole cannot be read: the job fails with this message."""
@@ -87,4 +111,9 @@ def localize(record: dict[str, Any], tz: dt.tzinfo) -> dict[str, Any]:
         for child in record.get(attr) or ():
             for name in names:
                 child[name] = _aware(child.get(name), tz)
+    for custom in record.get("custom_fields") or ():
+        if custom.get("type") == "datetime":  # kept as text in the record: with its offset, read where written
+            custom["values"] = [
+                moment.isoformat() if isinstance(moment := _aware(v, tz), dt.datetime) else v for v in custom["values"]
+            ]
     return record

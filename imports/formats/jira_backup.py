@@ -9,15 +9,15 @@ once with lxml's `iterparse`, each element cleared as soon as it is read, and it
   stays flat however large the site; once the file is read, issues are read back in file order with their
   children and become the same records as every other format (`imports.schemas.IssueRecord`).
 
-Sub-task links (link types of style `jira_subtask`) become parents. Everything else the backup carries that
-Taskra keeps nowhere (other issue links, change history, attachments' metadata, workflows, custom field
-values, ...) is counted by kind in the job summary (`not_kept`), and the statuses each project's issues use
-are listed (`workflows`), so nothing is dropped silently.
+Sub-task links (link types of style `jira_subtask`) become parents; custom fields (CustomField, their options
+and CustomFieldValue rows) become the issue's custom-field values. Everything else the backup carries that
+Taskra keeps nowhere (attachments' metadata, components, versions, unused workflows, ...) is counted by kind
+in the job summary (`not_kept`), and the statuses each project's issues use are listed (`workflows`), so
+nothing is dropped silently.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import tempfile
 import zipfile
@@ -27,9 +27,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import orjson
 from lxml import etree
 
-from imports.formats.common import SourceError, TailReader, xml_error_message
+from imports.formats.common import SourceError, TailReader, field_type, xml_error_message
 
 # Jira's status category ids (table statuscategory): 1 "No category", 2 "To Do", 3 "Done", 4 "In Progress".
 STATUS_CATEGORIES = {"1": "todo", "2": "todo", "3": "done", "4": "in_progress"}
@@ -47,13 +48,14 @@ USED = {
     "Worklog",
     "Label",
     "IssueLinkType",
+    "CustomField",
+    "CustomFieldValue",
+    "CustomFieldOption",
 }
 # What a person calls the entities the summary counts (the rest keep Jira's entity name).
 KIND_NAMES = {
     "FileAttachment": "attachments (metadata)",
     "WorkflowScheme": "workflow schemes",
-    "CustomFieldValue": "custom field values",
-    "CustomField": "custom fields",
     "Component": "components",
     "Version": "versions",
     "NodeAssociation": "component and version links",
@@ -85,24 +87,50 @@ def _entities_stream(raw: BinaryIO, name: str) -> tuple[Any, Any]:
 
 
 class _Spill:
-    """Issues and their children in a temporary SQLite file, read back in file order."""
+    """Issues and their children in a temporary SQLite file, read back in file order.
+
+    Rows are buffered and written with one `executemany` per table and batch: a statement per row cost more
+    than parsing the row.
+    """
+
+    BATCH = 5000
 
     def __init__(self, directory: str) -> None:
         self.db = sqlite3.connect(str(Path(directory) / "spill.sqlite3"))
         self.db.executescript(
             """
-            PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;
-            CREATE TABLE issue (id TEXT PRIMARY KEY, data TEXT);
-            CREATE TABLE child (issue TEXT, kind TEXT, data TEXT);
+            PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE; PRAGMA cache_size=-16000;
+            CREATE TABLE issue (id TEXT PRIMARY KEY, project TEXT, number TEXT, key TEXT, data BLOB);
+            CREATE TABLE child (issue TEXT, kind TEXT, data BLOB);
             CREATE TABLE link (linktype TEXT, source TEXT, destination TEXT);
             CREATE TABLE changegroup (id TEXT, issue TEXT, author TEXT, created TEXT);
             CREATE TABLE changeitem (grp TEXT, field TEXT, old TEXT, new TEXT);
             """
         )
+        self.pending: dict[str, list[tuple[Any, ...]]] = {
+            "issue": [],
+            "child": [],
+            "link": [],
+            "changegroup": [],
+            "changeitem": [],
+        }
+        self.sql = {
+            table: f"INSERT INTO {table} VALUES ({','.join('?' * width)})"  # noqa: S608 - table names are ours
+            for table, width in (("issue", 5), ("child", 3), ("link", 3), ("changegroup", 4), ("changeitem", 4))
+        }
 
-    def add(self, table: str, *values: str) -> None:
-        marks = ",".join("?" * len(values))
-        self.db.execute(f"INSERT INTO {table} VALUES ({marks})", values)  # noqa: S608 - table names are ours
+    def add(self, table: str, values: tuple[Any, ...]) -> None:
+        rows = self.pending[table]
+        rows.append(values)
+        if len(rows) >= self.BATCH:
+            self.db.executemany(self.sql[table], rows)
+            rows.clear()
+
+    def flush(self) -> None:
+        for table, rows in self.pending.items():
+            if rows:
+                self.db.executemany(self.sql[table], rows)
+                rows.clear()
 
     def close(self) -> None:
         self.db.close()
@@ -132,9 +160,8 @@ def read(raw: Any, name: str, summary: dict[str, Any]) -> Iterator[tuple[int | N
                 archive.close()
 
 
-def _read_entities(stream: Any, raw: Any, name: str, spill: _Spill, summary: dict[str, Any]) -> dict[str, Any]:
-    not_kept: Counter[str] = summary.setdefault("not_kept", Counter())
-    lookups: dict[str, dict[str, Any]] = {
+def _lookups() -> dict[str, dict[str, Any]]:
+    return {
         "Project": {},
         "ApplicationUser": {},
         "User": {},
@@ -143,90 +170,109 @@ def _read_entities(stream: Any, raw: Any, name: str, spill: _Spill, summary: dic
         "Resolution": {},
         "IssueType": {},
         "IssueLinkType": {},
+        "CustomField": {},
+        "CustomFieldOption": {},
         "JiraWorkflows": {},
         "WorkflowSchemeEntity": {},
         "ProjectWorkflowScheme": {},
+        "_people": {},  # user key -> the record's user dict (_user)
     }
-    depth = 0
+
+
+def _read_entities(stream: Any, raw: Any, name: str, spill: _Spill, summary: dict[str, Any]) -> dict[str, Any]:
+    not_kept: Counter[str] = summary.setdefault("not_kept", Counter())
+    lookups = _lookups()
     rows = 0
+    root: Any = None
+    add = spill.add
+    dumps = orjson.dumps
     reader = TailReader(stream, b"</entity-engine-xml>")
     try:
+        # End events only: a row is an element whose parent is the root (its children, e.g. <summary>, end
+        # before it and are read with it); start events would double the callbacks for nothing.
         events = etree.iterparse(
             reader,
-            events=("start", "end"),
+            events=("end",),
             resolve_entities=False,
             no_network=True,
             huge_tree=True,
             remove_comments=True,
         )
-        for event, element in events:
-            if event == "start":
-                depth += 1
-                if depth == 1 and element.tag != "entity-engine-xml":
+        for _event, element in events:
+            parent = element.getparent()
+            if parent is None:
+                if root is None and element.tag != "entity-engine-xml":  # the root alone, without rows
                     raise SourceError(
                         f"{name} is not a Jira backup: its root is <{element.tag}>, not <entity-engine-xml>."
                     )
                 continue
-            depth -= 1
-            if depth != 1:
-                continue
+            if root is None:
+                root = parent
+                while root.getparent() is not None:
+                    root = root.getparent()
+                if root.tag != "entity-engine-xml":
+                    raise SourceError(
+                        f"{name} is not a Jira backup: its root is <{root.tag}>, not <entity-engine-xml>."
+                    )
+            if parent is not root:
+                continue  # a row's child element: read with its row
             rows += 1
             tag = element.tag
             data = _row(element)
             # Free the element and those before it: the tree never grows beyond one row.
             element.clear()
-            parent = element.getparent()
-            while parent is not None and element.getprevious() is not None:
-                del parent[0]
-            if hasattr(raw, "f"):
+            while element.getprevious() is not None:
+                del root[0]
+            if rows % 1000 == 0 and hasattr(raw, "f"):
                 raw.count = raw.f.tell()  # progress: bytes of the upload (compressed) read so far
-            if tag == "JiraWorkflows":
-                lookups[tag][data.get("workflowname", "")] = data.get("descriptor", "")
+            get = data.get
+            if tag == "Issue":
+                add("issue", (get("id", ""), get("project", ""), get("number", ""), get("key", ""), dumps(data)))
+            elif tag == "Worklog":
+                add("child", (get("issue", ""), "worklog", dumps(data)))
+            elif tag == "Action":
+                if get("type", "comment") == "comment":
+                    add("child", (get("issue", ""), "comment", dumps(data)))
+                else:
+                    not_kept[kind_name(tag)] += 1
+            elif tag == "Label":
+                if get("fieldid"):  # a labels custom field: its values, not Taskra's labels
+                    add("child", (get("issue", ""), "cf", dumps([get("fieldid"), get("label", ""), "", "", ""])))
+                else:
+                    add("child", (get("issue", ""), "label", get("label", "")))
+            elif tag == "CustomFieldValue":
+                value = [get("customfield", ""), get("stringvalue", ""), get("numbervalue", "")]
+                value += [get("textvalue", ""), get("datevalue", "")]
+                add("child", (get("issue", ""), "cf", dumps(value)))
+            elif tag == "ChangeGroup":
+                add("changegroup", (get("id", ""), get("issue", ""), get("author", ""), get("created", "")))
+            elif tag == "ChangeItem":
+                old = get("oldstring") or get("oldvalue") or ""
+                new = get("newstring") or get("newvalue") or ""
+                add("changeitem", (get("group", ""), get("field", ""), old, new))
+            elif tag == "IssueLink":
+                add("link", (get("linktype", ""), get("source", ""), get("destination", "")))
+            elif tag == "JiraWorkflows":
+                lookups[tag][get("workflowname", "")] = get("descriptor", "")
             elif (
                 tag == "NodeAssociation"
                 and (
-                    data.get("sourceNodeEntity"),
-                    data.get("sinkNodeEntity"),
-                    data.get("associationType"),
+                    get("sourceNodeEntity"),
+                    get("sinkNodeEntity"),
+                    get("associationType"),
                 )
                 == PROJECT_SCHEME
             ):
-                lookups["ProjectWorkflowScheme"][data.get("sourceNodeId", "")] = data.get("sinkNodeId", "")
+                lookups["ProjectWorkflowScheme"][get("sourceNodeId", "")] = get("sinkNodeId", "")
             elif tag in lookups:
-                lookups[tag][data.get("id", "")] = data
+                lookups[tag][get("id", "")] = data
                 if tag == "ApplicationUser":
-                    lookups[tag][data.get("userKey", "")] = data
+                    lookups[tag][get("userKey", "")] = data
                 elif tag == "User":
-                    lookups[tag][(data.get("lowerUserName") or data.get("userName", "")).lower()] = data
-            elif tag == "Issue":
-                spill.add("issue", data.get("id", ""), json.dumps(data))
-            elif tag == "Action" and data.get("type", "comment") == "comment":
-                spill.add("child", data.get("issue", ""), "comment", json.dumps(data))
-            elif tag == "Worklog":
-                spill.add("child", data.get("issue", ""), "worklog", json.dumps(data))
-            elif tag == "Label":
-                if data.get("fieldid"):  # a labels custom field: not Taskra's labels
-                    not_kept["custom field values"] += 1
-                else:
-                    spill.add("child", data.get("issue", ""), "label", data.get("label", ""))
-            elif tag == "ChangeGroup":
-                spill.add(
-                    "changegroup",
-                    data.get("id", ""),
-                    data.get("issue", ""),
-                    data.get("author", ""),
-                    data.get("created", ""),
-                )
-            elif tag == "ChangeItem":
-                old, new = (
-                    data.get("oldstring") or data.get("oldvalue") or "",
-                    data.get("newstring") or data.get("newvalue") or "",
-                )
-                spill.add("changeitem", data.get("group", ""), data.get("field", ""), old, new)
-            elif tag == "IssueLink":
-                spill.add("link", data.get("linktype", ""), data.get("source", ""), data.get("destination", ""))
+                    lookups[tag][(get("lowerUserName") or get("userName", "")).lower()] = data
             else:
                 not_kept[kind_name(tag)] += 1
+        spill.flush()
     except etree.XMLSyntaxError as exc:
         # The byte of entities.xml (inside a zip: of the unpacked file) where it ends or breaks.
         end = reader.count
@@ -245,6 +291,9 @@ def _read_entities(stream: Any, raw: Any, name: str, spill: _Spill, summary: dic
 def _user(key: str | None, lookups: dict[str, Any]) -> dict[str, str] | None:
     if not key:
         return None
+    known = lookups["_people"].get(key)
+    if known is not None:  # the same few people on every row: built once each (records never modify them)
+        return known
     app = lookups["ApplicationUser"].get(key) or {}
     lower = (app.get("lowerUserName") or key).lower()
     person = lookups["User"].get(lower) or {}
@@ -253,12 +302,70 @@ def _user(key: str | None, lookups: dict[str, Any]) -> dict[str, str] | None:
         user["email"] = person["emailAddress"]
     if person.get("displayName"):
         user["display_name"] = person["displayName"]
+    if len(lookups["_people"]) < 100_000:
+        lookups["_people"][key] = user
     return user
 
 
 def _named(lookups: dict[str, Any], table: str, pk: str | None) -> str | None:
     row = lookups[table].get(pk or "")
     return row.get("name") if row else None
+
+
+def _number_text(value: str) -> str:
+    """Return Jira's stored number ("3.0") as a person writes it ("3")."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else value
+
+
+def _custom_fields(rows: list[Any], lookups: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return an issue's custom-field values (CustomFieldValue rows, grouped by field in file order)."""
+    fields: dict[str, dict[str, Any]] = {}
+    for field_id, string, number, text, date in rows:
+        definition = lookups["CustomField"].get(field_id) or {}
+        kind = field_type(definition.get("customfieldtypekey"))
+        entry = fields.get(field_id)
+        if entry is None:
+            entry = fields[field_id] = {
+                "field": f"customfield_{field_id}",
+                "name": definition.get("name") or None,
+                "type": kind,
+                "values": [],
+            }
+        if kind in ("select", "multiselect"):
+            option = lookups["CustomFieldOption"].get(string) or {}
+            value = option.get("customvalue") or option.get("value") or string
+        elif kind == "user":
+            person = _user(string, lookups)
+            value = person["username"] if person else ""
+        elif kind == "number":
+            value = _number_text(number or string)
+        elif kind in ("date", "datetime"):
+            value = date or string
+            value = value[:10] if kind == "date" else value
+        else:
+            value = text or string or number or date
+        if value:
+            entry["values"].append(value)
+    return [entry for entry in fields.values() if entry["values"]]
+
+
+class _Stream:
+    """Rows of one query ordered by the issue's position in the spill, taken issue by issue."""
+
+    def __init__(self, rows: Iterator[Any]) -> None:
+        self.rows = rows
+        self.head = next(rows, None)
+
+    def take(self, rowid: int) -> list[Any]:
+        out = []
+        while self.head is not None and self.head[0] == rowid:
+            out.append(self.head[1:])
+            self.head = next(self.rows, None)
+        return out
 
 
 def _records(spill: _Spill, lookups: dict[str, Any], summary: dict[str, Any]) -> Iterator[tuple[int | None, Any]]:
@@ -271,10 +378,6 @@ def _records(spill: _Spill, lookups: dict[str, Any], summary: dict[str, Any]) ->
     db.execute("CREATE INDEX link_source ON link (source)")
     db.execute("CREATE INDEX changegroup_issue ON changegroup (issue)")
     db.execute("CREATE INDEX changeitem_group ON changeitem (grp)")
-    history_sql = (
-        "SELECT g.author, g.created, i.field, i.old, i.new FROM changegroup g JOIN changeitem i ON i.grp = g.id "
-        "WHERE g.issue = ? ORDER BY g.created, i.rowid"
-    )
     marks = ",".join("?" * len(subtask_types))
     outside = db.execute(
         f"SELECT count(*) FROM link WHERE linktype NOT IN ({marks}) AND (source NOT IN (SELECT id FROM issue) "  # noqa: S608
@@ -283,12 +386,6 @@ def _records(spill: _Spill, lookups: dict[str, Any], summary: dict[str, Any]) ->
     ).fetchone()[0]
     if outside:
         not_kept["issue links to issues not in the backup"] += outside
-    links_sql = (
-        "SELECT l.linktype, 1, o.data FROM link l JOIN issue o ON o.id = l.destination "  # noqa: S608
-        f"WHERE l.source = ? AND l.linktype NOT IN ({marks}) "
-        "UNION ALL SELECT l.linktype, 0, o.data FROM link l JOIN issue o ON o.id = l.source "
-        f"WHERE l.destination = ? AND l.linktype NOT IN ({marks})"
-    )
     orphans = db.execute("SELECT count(*) FROM child WHERE issue NOT IN (SELECT id FROM issue)").fetchone()[0]
     orphans += db.execute(
         "SELECT count(*) FROM changeitem WHERE grp NOT IN "
@@ -296,19 +393,61 @@ def _records(spill: _Spill, lookups: dict[str, Any], summary: dict[str, Any]) ->
     ).fetchone()[0]
     if orphans:
         not_kept["comments, worklogs, labels and history of issues not in the backup"] += orphans
+    lost_parents = db.execute(
+        f"SELECT count(*) FROM link WHERE linktype IN ({marks}) AND destination IN (SELECT id FROM issue) "  # noqa: S608
+        "AND source NOT IN (SELECT id FROM issue)",
+        subtask_types,
+    ).fetchone()[0]
+    if lost_parents:
+        not_kept["sub-task links to issues not in the backup"] += lost_parents
+
+    def key_of(project: str, number: str, key: str) -> str:
+        if key:  # Jira before 6.1 kept the key on the issue row
+            return key
+        return f"{projects.get(project, '')}-{number}"
+
+    # One ordered pass per kind of row, merged issue by issue (no query per issue): each query walks the
+    # issues in spill order and finds their rows through the indexes.
+    children = _Stream(
+        db.execute(
+            "SELECT i.rowid, c.kind, c.data FROM issue i JOIN child c ON c.issue = i.id ORDER BY i.rowid, c.rowid"
+        )
+    )
+    history = _Stream(
+        db.execute(
+            "SELECT i.rowid, g.author, g.created, ci.field, ci.old, ci.new FROM issue i "
+            "JOIN changegroup g ON g.issue = i.id JOIN changeitem ci ON ci.grp = g.id "
+            "ORDER BY i.rowid, g.created, ci.rowid"
+        )
+    )
+    parents = _Stream(
+        db.execute(
+            "SELECT i.rowid, p.project, p.number, p.key FROM issue i JOIN link l ON l.destination = i.id "  # noqa: S608
+            f"JOIN issue p ON p.id = l.source WHERE l.linktype IN ({marks}) ORDER BY i.rowid",
+            subtask_types,
+        )
+    )
+    outward = _Stream(
+        db.execute(
+            "SELECT i.rowid, l.linktype, o.project, o.number, o.key FROM issue i JOIN link l ON l.source = i.id "  # noqa: S608
+            f"JOIN issue o ON o.id = l.destination WHERE l.linktype NOT IN ({marks}) ORDER BY i.rowid, l.rowid",
+            subtask_types,
+        )
+    )
+    inward = _Stream(
+        db.execute(
+            "SELECT i.rowid, l.linktype, o.project, o.number, o.key FROM issue i "  # noqa: S608
+            "JOIN link l ON l.destination = i.id JOIN issue o ON o.id = l.source "
+            f"WHERE l.linktype NOT IN ({marks}) ORDER BY i.rowid, l.rowid",
+            subtask_types,
+        )
+    )
     workflows: dict[str, set[str]] = {}
-    parent_sql = f"SELECT source FROM link WHERE destination = ? AND linktype IN ({marks}) LIMIT 1"  # noqa: S608
-    issue_keys: dict[str, str] = {}
-
-    def key_of(data: dict[str, str]) -> str:
-        if data.get("key"):  # Jira before 6.1 kept the key on the issue row
-            return data["key"]
-        return f"{projects.get(data.get('project', ''), '')}-{data.get('number', '')}"
-
-    for issue_id, text in db.execute("SELECT id, data FROM issue ORDER BY rowid"):
-        data = json.loads(text)
-        key = key_of(data)
-        status = lookups["Status"].get(data.get("status", "")) or {}
+    statuses = lookups["Status"]
+    for rowid, issue_id, text in db.execute("SELECT rowid, id, data FROM issue ORDER BY rowid"):
+        data = orjson.loads(text)
+        key = key_of(data.get("project", ""), data.get("number", ""), data.get("key", ""))
+        status = statuses.get(data.get("status", "")) or {}
         category = STATUS_CATEGORIES.get(status.get("statuscategory") or "")
         record: dict[str, Any] = {
             "key": key,
@@ -335,22 +474,18 @@ def _records(spill: _Spill, lookups: dict[str, Any], summary: dict[str, Any]) ->
         }
         if status.get("name"):
             workflows.setdefault(key.rsplit("-", 1)[0], set()).add(status["name"])
-        if subtask_types:
-            parent = db.execute(parent_sql, [issue_id, *subtask_types]).fetchone()
-            if parent is not None:
-                parent_key = issue_keys.get(parent[0])
-                if parent_key is None:
-                    row = db.execute("SELECT data FROM issue WHERE id = ?", (parent[0],)).fetchone()
-                    parent_key = key_of(json.loads(row[0])) if row else None
-                if parent_key is None:
-                    not_kept["sub-task links to issues not in the backup"] += 1
-                record["parent"] = parent_key
-        for kind, child_text in db.execute("SELECT kind, data FROM child WHERE issue = ? ORDER BY rowid", (issue_id,)):
+        parent = parents.take(rowid)
+        if parent:
+            record["parent"] = key_of(*parent[0])
+        custom: list[Any] = []
+        for kind, child_data in children.take(rowid):
             if kind == "label":
-                record["labels"].append(child_text)
+                record["labels"].append(child_data)
                 continue
-            child = json.loads(child_text)
-            if kind == "comment":
+            child = orjson.loads(child_data)
+            if kind == "cf":
+                custom.append(child)
+            elif kind == "comment":
                 record["comments"].append(
                     {
                         "external_id": child.get("id"),
@@ -372,6 +507,8 @@ def _records(spill: _Spill, lookups: dict[str, Any], summary: dict[str, Any]) ->
                         "updated": child.get("updated") or None,
                     }
                 )
+        if custom:
+            record["custom_fields"] = _custom_fields(custom, lookups)
         record["history"] = [
             {
                 "author": _user(author, lookups),
@@ -380,21 +517,20 @@ def _records(spill: _Spill, lookups: dict[str, Any], summary: dict[str, Any]) ->
                 "from_value": old,
                 "to_value": new,
             }
-            for author, created, field, old, new in db.execute(history_sql, (issue_id,))
+            for author, created, field, old, new in history.take(rowid)
         ]
-        for type_id, outward, other in db.execute(links_sql, [issue_id, *subtask_types, issue_id, *subtask_types]):
-            link_type = lookups["IssueLinkType"].get(type_id) or {}
-            record.setdefault("links", []).append(
-                {
-                    "type": link_type.get("linkname") or f"Link type {type_id}",
-                    "other": key_of(json.loads(other)),
-                    "outward": bool(outward),
-                    "outward_text": link_type.get("outward", ""),
-                    "inward_text": link_type.get("inward", ""),
-                }
-            )
-        if len(issue_keys) < 100_000:  # parents usually come just before their sub-tasks
-            issue_keys[issue_id] = key
+        for is_outward, stream in ((True, outward), (False, inward)):
+            for type_id, project, number, other_key in stream.take(rowid):
+                link_type = lookups["IssueLinkType"].get(type_id) or {}
+                record.setdefault("links", []).append(
+                    {
+                        "type": link_type.get("linkname") or f"Link type {type_id}",
+                        "other": key_of(project, number, other_key),
+                        "outward": is_outward,
+                        "outward_text": link_type.get("outward", ""),
+                        "inward_text": link_type.get("inward", ""),
+                    }
+                )
         yield None, record
     definitions = workflow_definitions(lookups, not_kept)
     summary["workflows"] = {

@@ -5,9 +5,10 @@ Jira Cloud names a sub-task's parent by its *issue id* in the column `Parent` (S
 `Issue id` column (read once before the rows, two columns only) and otherwise left to the writer, which
 looks them up among the issues imported before (`IssueRecord.parent_external_id`).
 
-Columns Taskra keeps nowhere (Sprint, Component/s, Fix Version/s, Affects Version/s, Watchers,
-`Custom field (...)`, ...) are counted by column in the job summary: values of a column repeated under
-the same header (one per sprint, component or version) each count.
+`Custom field (Name)` columns become the issue's custom-field values (`custom_fields`: by name, a column
+repeated under one header gives several values). Columns Taskra keeps nowhere (Sprint, Component/s,
+Fix Version/s, Affects Version/s, Watchers, ...) are counted by column in the job summary: values of a
+column repeated under the same header (one per sprint, component or version) each count.
 """
 
 from __future__ import annotations
@@ -58,15 +59,31 @@ READ = {
     "σ remaining estimate",
 }
 PARENT_ID_COLUMNS = ("parent", "parent id")
+# The cells of a custom-field column are also kept under this prefix and the field's name as written.
+CUSTOM = "\x1fcustom field\x1f"
 _KEY = re.compile(r"[A-Z][A-Z0-9_]*-\d+")
+
+
+def custom_field_name(header: str) -> str | None:
+    """Return the field's name of a `Custom field (Name)` column, None for another column."""
+    if header.lower().startswith("custom field (") and header.endswith(")"):
+        return header[len("custom field (") : -1].strip() or None
+    return None
 
 
 def column_kind(header: str) -> str:
     """Return the job summary's name of a column Taskra does not keep."""
-    lower = header.lower()
-    if lower.startswith("custom field (") and header.endswith(")"):
-        return f"custom field '{header[len('custom field (') : -1]}'"
     return f"CSV column '{header}'"
+
+
+def custom_fields(cells: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """Return the row's custom-field values (one entry per column; empty: no value; the type is the field's here)."""
+    out = []
+    for column, values in cells.items():
+        if column.startswith(CUSTOM):
+            name = column[len(CUSTOM) :]
+            out.append({"field": name, "name": name, "type": None, "values": [v.strip() for v in values if v.strip()]})
+    return out
 
 
 def _header(reader: Any, name: str) -> list[str]:
@@ -112,7 +129,8 @@ def read(
     reader = csv.reader(text)
     header = _header(reader, name)
     lowered = [h.lower() for h in header]
-    kinds = {i: column_kind(h) for i, h in enumerate(header) if lowered[i] not in READ}
+    customs = {i: CUSTOM + field for i, h in enumerate(header) if (field := custom_field_name(h))}
+    kinds = {i: column_kind(h) for i, h in enumerate(header) if lowered[i] not in READ and i not in customs}
     ids = issue_ids(reopen) if any(c in lowered for c in PARENT_ID_COLUMNS) else {}
     record = 0
     held: tuple[int, list[str]] | None = None  # the row read last: the file may end in the middle of it
@@ -120,7 +138,7 @@ def read(
         for row in reader:
             if held is not None:
                 record += 1
-                yield held[0], _cells(lowered, held[1], kinds, ids, not_kept)
+                yield held[0], _cells(lowered, held[1], kinds, customs, ids, not_kept)
             held = (reader.line_num, row) if any(cell.strip() for cell in row) else None
     except UnicodeDecodeError as exc:
         raise SourceError(f"{name} is not UTF-8 near line {reader.line_num + 1} ({exc.reason}).") from None
@@ -133,7 +151,7 @@ def read(
                 f"(line {held[0]:,}: {len(held[1])} of {len(header)} columns). The records before it are "
                 "imported; import the complete file again for the rest."
             )
-        yield held[0], _cells(lowered, held[1], kinds, ids, not_kept)
+        yield held[0], _cells(lowered, held[1], kinds, customs, ids, not_kept)
 
 
 def _ends_with_newline(raw: Any) -> bool:
@@ -146,12 +164,19 @@ def _ends_with_newline(raw: Any) -> bool:
 
 
 def _cells(
-    header: list[str], row: list[str], kinds: dict[int, str], ids: dict[str, str], not_kept: Counter[str]
+    header: list[str],
+    row: list[str],
+    kinds: dict[int, str],
+    customs: dict[int, str],
+    ids: dict[str, str],
+    not_kept: Counter[str],
 ) -> dict[str, list[str]]:
     cells: dict[str, list[str]] = {}
     for index, (column, value) in enumerate(zip(header, row, strict=False)):
         cells.setdefault(column, []).append(value)
-        if index in kinds and value.strip():
+        if index in customs:
+            cells.setdefault(customs[index], []).append(value)
+        elif index in kinds and value.strip():
             not_kept[kinds[index]] += 1
     if not any(v.strip() for v in cells.get("parent key", ())):
         parent_id = next((v.strip() for c in PARENT_ID_COLUMNS for v in cells.get(c, ()) if v.strip()), "")

@@ -2,7 +2,8 @@
 
 Each `<item>` becomes the record every format becomes (`imports.schemas.IssueRecord`); the element is
 cleared once read, so memory stays flat. What an item carries that Taskra keeps nowhere (components,
-versions, custom fields, issue links, attachments, votes, watchers) is counted by kind in the job summary.
+versions, issue links, attachments, votes, watchers) is counted by kind in the job summary; custom fields
+become the issue's custom-field values.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from lxml import etree
 
-from imports.formats.common import SourceError, TailReader, xml_error_message
+from imports.formats.common import SourceError, TailReader, field_type, xml_error_message
 
 # Item elements read into the record, or only describing it (links to Jira, totals derived from worklogs).
 _READ = {
@@ -52,7 +53,6 @@ _KIND_NAMES = {
     "watches": "watchers",
     "issuelinks": "issue links",
     "attachments": "attachments (metadata)",
-    "customfields": "custom field values",
 }
 _TAG = re.compile(r"<[^>]+>")
 _BREAK = re.compile(r"<br\s*/?>|</p>|</li>|</h\d>", re.IGNORECASE)
@@ -106,6 +106,26 @@ def _seconds(item: Any, tag: str) -> int | str | None:
     return int(value) if value.isdigit() else value or None
 
 
+def custom_fields(element: Any) -> list[dict[str, Any]]:
+    """Return an item's custom-field values (`<customfields>`: each field's id, name, type key and values)."""
+    out = []
+    for field in element.iterfind("customfield"):
+        kind = field_type(field.get("key"))
+        name = (field.findtext("customfieldname") or "").strip() or None
+        values = []
+        for value in field.iterfind("customfieldvalues/*"):
+            text = html_text(value.text) if value.tag == "customfieldvalue" else (value.text or "").strip()
+            if kind in ("date", "datetime"):
+                text = rss_date(text) or text
+                text = text[:10] if kind == "date" else text
+            if text:
+                values.append(text)
+        field_id = (field.get("id") or "").strip() or name
+        if field_id and values:
+            out.append({"field": field_id, "name": name, "type": kind, "values": values})
+    return out
+
+
 def item_to_record(item: Any, not_kept: Counter[str]) -> dict[str, Any]:
     """Return the record dict of one `<item>`; count what it carries that Taskra does not keep."""
     key_element = item.find("key")
@@ -157,9 +177,7 @@ def item_to_record(item: Any, not_kept: Counter[str]) -> dict[str, Any]:
         if not isinstance(tag, str) or tag in _READ or tag in _DESCRIPTIVE:
             continue
         if tag == "customfields":
-            for field in child.iterfind("customfield"):
-                name = (field.findtext("customfieldname") or field.get("id") or "?").strip()
-                not_kept[f"custom field '{name}'"] += 1
+            record["custom_fields"] = custom_fields(child)
         elif tag == "issuelinks":
             not_kept["issue links"] += len(child.findall(".//issuelink"))
         elif tag == "attachments":

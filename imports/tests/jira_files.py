@@ -142,6 +142,24 @@ def entities_xml(*, projects: tuple[str, ...] = ("DEMO", "OPS")) -> bytes:
         # DEMO (project 100) uses the review scheme; OPS is on Jira's built-in scheme.
         '<NodeAssociation sourceNodeId="100" sourceNodeEntity="Project" sinkNodeId="10000" '
         'sinkNodeEntity="WorkflowScheme" associationType="ProjectScheme"/>',
+        # Custom fields: a number, a select (its value is an option's id), a multi-select, a date; values of
+        # DEMO-1 (issue 20001), one of them before its field's definition.
+        '<CustomFieldValue id="30001" issue="20001" customfield="10010" numbervalue="5.0"/>',
+        '<CustomField id="10010" customfieldtypekey="com.atlassian.jira.plugin.system.customfieldtypes:float" '
+        'name="Story Points"/>',
+        '<CustomField id="10011" customfieldtypekey="com.atlassian.jira.plugin.system.customfieldtypes:select" '
+        'name="Team"/>',
+        '<CustomField id="10012" customfieldtypekey="com.atlassian.jira.plugin.system.customfieldtypes:multiselect" '
+        'name="Platforms"/>',
+        '<CustomField id="10013" customfieldtypekey="com.atlassian.jira.plugin.system.customfieldtypes:datepicker" '
+        'name="Go live"/>',
+        '<CustomFieldOption id="10100" customfield="10011" customvalue="Core"/>',
+        '<CustomFieldOption id="10101" customfield="10012" customvalue="Linux"/>',
+        '<CustomFieldOption id="10102" customfield="10012" customvalue="Mac"/>',
+        '<CustomFieldValue id="30002" issue="20001" customfield="10011" stringvalue="10100"/>',
+        '<CustomFieldValue id="30003" issue="20001" customfield="10012" stringvalue="10101"/>',
+        '<CustomFieldValue id="30004" issue="20001" customfield="10012" stringvalue="10102"/>',
+        '<CustomFieldValue id="30005" issue="20001" customfield="10013" datevalue="2024-03-01 00:00:00.0"/>',
     ]
     issue_id = 20001
     for p, key in enumerate(projects):

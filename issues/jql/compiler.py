@@ -25,6 +25,7 @@ from issues.jql.language import (
     FIELDS,
     ISSUE_FUNCTIONS,
     RANGE_OPS,
+    TEXT_OPS,
     USER_FUNCTIONS,
     FieldSpec,
     _any_of,
@@ -35,6 +36,9 @@ from issues.jql.language import (
 from issues.jql.values import ResolvedValues, text_match_q
 from issues.models import Comment, Issue, IssueLink, IssueLinkType, Priority, Project, Status
 from issues.permissions import known_users_q, visible_project_ids
+
+CUSTOM_RANGE_TYPES = ("number", "date", "datetime")
+CUSTOM_MULTI_TYPES = ("multiselect", "labels", "user")
 
 
 def _worklogs() -> QuerySet:
@@ -120,16 +124,80 @@ class Compiler(DateFunctions):
 
     def field_spec(self, fname: Tree) -> tuple[FieldSpec, int | None]:
         tok = fname.children[0]
-        assert isinstance(tok, Token), "the field rule holds one CNAME or STRING token"
+        assert isinstance(tok, Token), "the field rule holds one CNAME, STRING or CUSTOM token"
         raw = _unquote(str(tok)) if tok.type == "STRING" else str(tok)
         name = raw.lower()
         name = ALIASES.get(name, name)
-        spec = FIELDS.get(name)
+        spec = FIELDS.get(name) if tok.type != "CUSTOM" else None
+        if spec is None:
+            spec = self.custom_spec(raw, custom_id=tok.type == "CUSTOM")
         if spec is None:
             position = _pos(tok)
             hint = _did_you_mean(raw, FIELD_NAMES) or f"Known fields: {', '.join(sorted(FIELD_NAMES))}."
             raise JQLError(f"Unknown field '{raw}' at column {position}.", position, hint)
         return spec, _pos(tok)
+
+    @staticmethod
+    def custom_spec(raw: str, *, custom_id: bool) -> FieldSpec | None:
+        """Return the spec of a custom field named `cf[10010]` (Jira's id) or by its name, None if none is."""
+        if custom_id:
+            number = raw[3:-1]
+            # A field without a Jira id answers to its id here (the API's customfield_<id>).
+            found = models.CustomField.objects.filter(
+                Q(jira_id=f"customfield_{number}") | Q(jira_id="", pk=int(number))
+            ).first()
+        else:
+            found = models.CustomField.objects.filter(name__iexact=raw).order_by("id").first()
+        if found is None:
+            return None
+        typed = found.type in CUSTOM_RANGE_TYPES
+        ops = EQ_OPS | TEXT_OPS | (RANGE_OPS if typed else frozenset())
+        return FieldSpec(raw, "custom", ops, str(found.pk), found.type, nullable=True)
+
+    def custom_q(self, spec: FieldSpec, op: str, values: list[Val]) -> Q:
+        """Return the clause on a custom field: = / IN on its text (any of several values), ~ on words, ranges."""
+        rows = models.CustomFieldValue.objects.filter(field_id=int(spec.path), issue_id=OuterRef("pk"))
+        has = Q(Exists(rows))
+        if op in ("is", "is not") or (op in ("=", "!=") and values and values[0].kind == "empty"):
+            return ~has if op in ("is", "=") else has
+        texts = [self.plain(v, spec).strip() for v in values if v.kind != "empty"]
+        if op in ("~", "!~"):
+            q = Q(Exists(rows.filter(text__icontains=texts[0])))
+            return q if op == "~" else has & ~q
+        if op in RANGE_OPS:
+            lookup = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}[op]
+            column, value = self.custom_typed(spec, values[0])
+            return Q(Exists(rows.filter(**{f"{column}__{lookup}": value})))
+        match = Q()
+        for text in texts:
+            if spec.model in CUSTOM_MULTI_TYPES:  # one of the values: the text joins them with ", "
+                match |= Q(text__iregex=rf"(^|, ){re.escape(text)}(, |$)")
+            elif spec.model in CUSTOM_RANGE_TYPES:
+                column, value = self.custom_typed(spec, Val("str", text, values[0].pos))
+                match |= Q(**{column: value})
+            else:
+                match |= Q(text__iexact=text)
+        q = Q(Exists(rows.filter(match))) if texts else _none_q()
+        if any(v.kind == "empty" for v in values):
+            q |= ~has
+        return q if op in ("=", "in") else has & ~q
+
+    def custom_typed(self, spec: FieldSpec, value: Val) -> tuple[str, Any]:
+        """Return the column and the value a number, date or date-and-time field compares."""
+        text = self.plain(value, spec).strip()
+        try:
+            if spec.model == "number":
+                return "number", float(text)
+            if spec.model == "date":
+                return "date", dt.date.fromisoformat(text)
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise JQLError(
+                f"'{text}' at column {value.pos} is not a {spec.model} for the field '{spec.name}'.",
+                value.pos,
+                "Write a number (3.5)" if spec.model == "number" else "Write a date such as 2024-01-15",
+            ) from None
+        return "moment", moment if moment.tzinfo else moment.replace(tzinfo=self.tz)
 
     # ----- clauses
 
@@ -137,6 +205,8 @@ class Compiler(DateFunctions):
         spec, fpos = self.field_spec(fname)
         if op not in spec.ops:
             raise self._bad_operator(spec, op, op_pos)
+        if spec.kind == "custom":
+            return self.custom_q(spec, op, values)
         # "= EMPTY" and "!= EMPTY" read as IS [NOT] EMPTY, as in Jira.
         if op in ("=", "!=") and values and values[0].kind == "empty":
             op, values = ("is" if op == "=" else "is not"), []

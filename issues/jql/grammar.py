@@ -64,7 +64,7 @@ clause: fieldname OP value                 -> cmp
       | fieldname [NOT] IN "(" [value ("," value)*] ")" -> in_list
       | fieldname [NOT] IN WORD "(" [arg ("," arg)*] ")" -> in_func
 
-fieldname: NAME | STRING
+fieldname: NAME | STRING | CUSTOM
 
 ?value: STRING            -> string
       | WORD              -> word
@@ -89,6 +89,7 @@ ORDER.3: /order\b/i
 BY.3: /by\b/i
 DIRECTION.3: /(asc|desc)\b/i
 OP: "!=" | ">=" | "<=" | "!~" | "=" | ">" | "<" | "~"
+CUSTOM.2: /cf\[\d+\]/i
 NAME.1: /[A-Za-z_][A-Za-z0-9_]*/
 STRING: /"(?:[^"\\]|\\.)*"/s | /'(?:[^'\\]|\\.)*'/s
 WORD: /[^\s"'(),=!<>~&|]+/
@@ -109,6 +110,7 @@ _TERMINAL_NAMES = {
     "ORDER": "ORDER BY",
     "BY": "BY",
     "NAME": "a field name",
+    "CUSTOM": "a field name",
     "STRING": "a quoted value",
     "WORD": "a value",
     "EMPTY": "EMPTY",
