@@ -28,6 +28,7 @@ import argparse
 import csv
 import datetime as dt
 import json
+import math
 import os
 import re
 import signal
@@ -306,7 +307,7 @@ def journey_slug(name: str) -> str:
 
 def _quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]  # nearest rank
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]  # nearest rank
 
 
 def round_ratios(log: Path, rounds: int) -> dict[str, list[float]]:
