@@ -4,6 +4,10 @@ Loaded next to bench/locustfile.py (`locust -f bench/locustfile.py,bench/locust_
 unless BENCH_REQUEST_LOG names the file. Requests before the locustfile resets the statistics (once the last
 client has logged in) are start-up and are not logged, so the log holds the same requests as Locust's table.
 Each line: start time (s), journey name, response time (ms), 1 when it failed.
+
+BENCH_NO_WAIT=1 drops the clients' think time: with as many clients as gunicorn workers, every worker always has
+one request and none waits in the listen queue, so each response time is the request's own service time (on a
+saturated server every journey's time is mostly the same queue wait, and their ratios tend to 1).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import os
 import time
 from typing import Any
 
-from locust import events
+from locust import constant, events
 
 _PATH = os.environ.get("BENCH_REQUEST_LOG", "")
 _state: dict[str, Any] = {"file": None, "counting": False}
@@ -20,6 +24,9 @@ _state: dict[str, Any] = {"file": None, "counting": False}
 
 @events.init.add_listener
 def _on_init(environment: Any, **_: Any) -> None:
+    if os.environ.get("BENCH_NO_WAIT") == "1":
+        for user_class in environment.user_classes:
+            user_class.wait_time = constant(0)
     if not _PATH:
         return
     _state["file"] = open(_PATH, "w", encoding="utf-8", buffering=1)  # noqa: SIM115 - open for the whole run

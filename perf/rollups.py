@@ -16,7 +16,7 @@ import heapq
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,7 +255,7 @@ def segments(now: float, seconds: int) -> list[tuple[int, list[int]]]:
     return [(HOUR, hours), (SHORT, list(range(hour_now, slot_start(now, SHORT) + SHORT, SHORT)))]
 
 
-def combine(blobs: list[Mapping[str, Any]]) -> dict[str, Any]:
+def combine(blobs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Return one blob holding these blobs' rows summed, their slowest requests and their latest time."""
     return {"rows": merge_rows(blobs), "slow": slowest(blobs), "at": max((b.get("at", 0) for b in blobs), default=0)}
 

@@ -65,6 +65,11 @@ def test_thresholds_file_names_every_ratio_of_the_check():
         "api.search_page50",
         "metrics.issue_page_hit_overhead",
         "imports.issues_10000_vs_bulk_create",
+        "load.errors_share",
+        "load.issue_page_uniform.p50",
+        "load.issue_page_uniform.p95",
+        "load.navigator_page_1.p50",
+        "load.rest_search.p50",
     } <= set(thresholds)
     assert all(isinstance(t["max"], int | float) and t["max"] > 0 for t in thresholds.values())
 

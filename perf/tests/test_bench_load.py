@@ -43,7 +43,7 @@ def test_slowed_issue_page_fails_the_load_check(tmp_path):
         DATABASE_URL=f"sqlite:///{tmp_path / 'check.sqlite3'}",  # the check's own scratch database (unused here)
         # Every issue page waits this long in the gunicorn worker before Django sees it.
         TASKRA_BENCH_SLOW_PATH="/browse/",
-        TASKRA_BENCH_SLOW_MS="400",
+        TASKRA_BENCH_SLOW_MS="600",
     )
     result = subprocess.run(
         [sys.executable, "bench/check.py", "--only", "load", "--history", str(history)],
@@ -55,3 +55,26 @@ def test_slowed_issue_page_fails_the_load_check(tmp_path):
     assert run["passed"] is False
     assert "load.floor" not in " ".join(run["ratios"])  # the floor is the baseline, never a ratio of its own
     assert {"load.issue_page_uniform.p50", "load.errors_share"} <= set(run["ratios"])
+
+
+def test_round_ratios_pair_each_journey_with_the_floor_per_time_round(tmp_path):
+    sys.path.insert(0, str(BASE_DIR))
+    from bench import load
+
+    log = tmp_path / "requests.tsv"
+    lines = []
+    for round_start, slow in ((0.0, 1.0), (10.0, 2.0), (20.0, 1.0)):  # round 2: the whole machine twice slower
+        for k in range(5):
+            at = round_start + k
+            lines.append(f"{at:.3f}\t{load.FLOOR}\t{10 * slow * (1 + k / 10):.2f}\t0")
+            lines.append(f"{at + 0.5:.3f}\tissue page uniform\t{40 * slow * (1 + k / 10):.2f}\t0")
+            lines.append(f"{at + 0.6:.3f}\texport CSV (12 rows)\t{50 * slow:.2f}\t{int(k == 0)}")
+    lines.append(f"{29.9:.3f}\tlogin\t900.00\t0")  # start-up names are never journeys
+    log.write_text("\n".join(lines) + "\n")
+    ratios = load.round_ratios(log, 3)
+    # The machine's slowdown in round 2 cancels out: each round's ratio is taken within the round.
+    assert ratios["issue_page_uniform.p50"] == [4.0, 4.0, 4.0]
+    assert ratios["issue_page_uniform.p95"] == [4.0, 4.0, 4.0]
+    assert ratios["export_csv.p50"] == [pytest.approx(50 / 12), pytest.approx(50 / 12), pytest.approx(50 / 12)]
+    assert ratios["errors_share"] == [1 / 15, 1 / 15, pytest.approx(1 / 16)]
+    assert not any(name.startswith(("floor", "login")) for name in ratios)
