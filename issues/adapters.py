@@ -317,7 +317,7 @@ def latest_rows(adapter: RowAdapter, queryset: QuerySet, limit: int) -> tuple[li
 def issue_page_payload(
     *,
     issue: Issue,
-    subtasks: QuerySet,
+    subtasks: QuerySet | list[dict[str, Any]],
     comments: tuple[list[dict[str, Any]], int],
     worklogs: tuple[list[dict[str, Any]], int],
     history: tuple[list[dict[str, Any]], int],
@@ -330,14 +330,15 @@ def issue_page_payload(
     """Return the issue page's payload (schema IssuePage) as JSON-exact data: the JSON the API would write.
 
     `issue` is an instance with its related rows joined (read without a query; its labels cost one);
-    `subtasks` a queryset, the lists come from latest_rows(); `links` (every link, both directions),
+    `subtasks` a queryset (or its PAGE_SUBTASKS dicts), the lists come from latest_rows(); `links` (every link,
+    both directions),
     `link_types` (the add-link form's options) and `progress` (of the children, given the sub-task rows).
     The payload is checked against IssuePage
     as the validation switch says, then encoded once with dumps(): datetimes become the same text as in
     the API, and the page cache stores it as JSON.
     """
     head = PAGE_ISSUE.dicts(issue, validate=False)[0]
-    subtask_rows = PAGE_SUBTASKS.dicts(subtasks, validate=False)
+    subtask_rows = subtasks if isinstance(subtasks, list) else PAGE_SUBTASKS.dicts(subtasks, validate=False)
     payload = {
         "issue": head,
         "time": time_tracking(

@@ -26,7 +26,8 @@ from django.utils.safestring import mark_safe
 from accounts.models import user_zone
 from issues import lookups, pagecache
 from issues.forms import CommentForm, WorklogForm
-from issues.issuepage.html import NotShareable, personalize_html, render_block, shareable_html
+from issues.issuepage import html as issuepage_html
+from issues.issuepage.html import NotShareable, member_options, personalize_html, render_block, shareable_html
 from issues.issuepage.links import LINKS_PLACEHOLDER, fill_links
 from issues.lru import BoundedLRU, IssueLRU
 from issues.models import Issue
@@ -44,6 +45,12 @@ _MISSING: Any = object()
 # Hot Issue rows keyed by issue key, each checked against the shared generations on every access.
 issue_lru = IssueLRU(settings.TASKRA_ISSUE_LRU_SIZE)
 
+# What names an issue's page entries (id, project id, parent id, updated) keyed by issue key, with the generations
+# it was read at: far more issues than the rows above (a few hundred bytes each, not kilobytes), so that a page the
+# shared cache holds is served without a query well past the hot few hundred (Zipf-distributed reads).
+ISSUE_HEADS = 20_000
+issue_heads = BoundedLRU(ISSUE_HEADS)
+
 # Project roles keyed by (user, project, global generation). Membership saves and deletes bump the global
 # generation (issues.signals), and every request reads the current one from the shared cache before it
 # looks here, so an entry is never used after a membership change committed: the same rule as the issue LRU.
@@ -53,8 +60,10 @@ role_memo = BoundedLRU(4096)
 def reset_state() -> None:
     """Forget the hot rows, memoised roles and lookup rows of this process (tests: a fresh process)."""
     issue_lru.clear()
+    issue_heads.clear()
     role_memo.clear()
     lookups.reset_state()
+    issuepage_html.reset_state()
 
 
 def issue_page_entry(issue: Issue, *, body_for: tuple[str | None, str, int | None] | None = None) -> pagecache.Entry:
@@ -94,6 +103,11 @@ def get_cached_issue(key: str) -> Issue | None:
     return read_issue(key)[0]
 
 
+def _forget(key: str) -> None:
+    issue_lru.discard(key)
+    issue_heads.discard(key)
+
+
 def read_issue(key: str, *, outbox_checked: bool = False) -> tuple[Issue | None, dict[str, int] | None]:
     """Return the issue with this key (lookups joined) and the generations it is current at, or (None, None).
 
@@ -122,24 +136,25 @@ def read_issue(key: str, *, outbox_checked: bool = False) -> tuple[Issue | None,
         # a new one took (an import re-creating it).
         ids = issue_ids_by_key(key=key)
         if ids is None:
-            issue_lru.discard(key)
+            _forget(key)
             return None, None
         issue_id, project_id, parent_id = ids
         gens = pagecache.current_generations([issue_id, parent_id], [project_id], outbox_checked=outbox_checked)
     except CacheDown:
-        issue_lru.discard(key)
+        _forget(key)
         return issue_with_joins(key=key), None
     issue_lru.misses += 1
     # Generations were read before the row: a write after this read bumps past them.
     issue = issue_with_joins(pk=issue_id)
     if issue is None:
-        issue_lru.discard(key)
+        _forget(key)
         return None, None
     if (issue.project_id, issue.parent_id) != (project_id, parent_id):
         # Moved or re-parented between the two reads: the generations read are another project's or parent's.
-        issue_lru.discard(key)
+        _forget(key)
         return issue, None
     issue_lru.put(key, issue.pk, issue.project_id, tuple(gens.values()), issue)
+    issue_heads.set(key, ((issue.pk, issue.project_id, issue.parent_id, issue.updated), tuple(gens.values())))
     return copy.copy(issue), gens
 
 
@@ -183,7 +198,7 @@ def get_cached_issue_page(*, key: str, user: UserLike, time_zone: str) -> IssueP
         return None
     entry = issue_lru.peek(key.upper())
     if entry is None:
-        return None
+        return _cached_page_by_head(key=key.upper(), user=user, time_zone=time_zone)
     issue_id, project_id, cached_gens, issue = entry
     try:
         # The outbox check rode on this request's user query (accounts.backends): no query of its own here.
@@ -202,6 +217,35 @@ def get_cached_issue_page(*, key: str, user: UserLike, time_zone: str) -> IssueP
     except CacheDown:
         return None
     return IssuePageHit(issue, role, current, got, user.pk)
+
+
+def _cached_page_by_head(*, key: str, user: UserLike, time_zone: str) -> IssuePageHit | None:
+    """Return the page of an issue whose row left the LRU but whose head did not, when fully cached; else None.
+
+    The same checks as the fast path (generations current, the viewer's role at the global one); only a page whose
+    payload and body are both cached is served, since building one needs the row (the slow path reads it).
+    """
+    head = issue_heads.peek(key)
+    if head is None:
+        return None
+    (issue_id, project_id, parent_id, updated), cached_gens = head
+    try:
+        current = pagecache.current_generations(
+            [issue_id, parent_id], [project_id], outbox_checked=outbox_seen_empty(user)
+        )
+        if tuple(current.values()) != cached_gens:
+            return None
+        issue_heads.touch(key)
+        role = role_at(user, project_id, current[pagecache.GLOBAL_GEN_KEY])
+        # An unsaved instance holding what names the entries (issue_page_entry): no row is read.
+        stub = Issue(pk=issue_id, project_id=project_id, parent_id=parent_id, updated=updated)
+        if role is None:
+            return IssuePageHit(stub, None, current, {})
+        got = pagecache.lookup(_page_entries(stub, role=role, time_zone=time_zone, viewer=user.pk), current)
+    except CacheDown:
+        return None
+    hit = IssuePageHit(stub, role, current, got, user.pk)
+    return hit if hit.body is not None else None
 
 
 def _page_entries(issue: Issue, *, role: str, time_zone: str, viewer: int | None) -> list[pagecache.Entry]:
@@ -229,6 +273,12 @@ def rendered_issue_page(*, request: HttpRequest, key: str) -> tuple[dict[str, An
     if hit is not None:
         if hit.role is None:
             raise Http404("No such issue.")
+        if hit.data is not None and hit.body is not None:
+            count("issue", "hits")
+            count("issue_body", "hits")
+            return hit.data, fill_links(
+                personalize_html(hit.body, request), data=hit.data, role=hit.role, request=request
+            )
         issue, role, gens, found = hit.issue, hit.role, hit.generations, hit.found
     else:
         read, gens = read_issue(key, outbox_checked=outbox_seen_empty(user))
@@ -301,7 +351,12 @@ def _page_at(
 
 
 def issue_payload(*, issue: Issue) -> dict[str, Any]:
-    """Return the issue page's payload from the shared cache, building it from a fresh row on a miss."""
+    """Return the issue page's payload from the shared cache, building it from a fresh row on a miss.
+
+    With the page cache off for this request there are no generations to be current at: the row given is used.
+    """
+    if not pagecache.page_cache_reads_enabled("issue"):
+        return issue_page_data(issue=issue)
 
     # The builder re-reads the row after get_or_build read the generations: a write after that read bumps past them.
     def build() -> dict[str, Any]:
@@ -338,6 +393,10 @@ def page_context(
     }
     if can_edit:
         context |= issue_edit_choices(project=issue.project, status_id=issue.status_id)
+        assignee = data["issue"].get("assignee") or {}
+        context["member_options"] = member_options(
+            project_id=issue.project_id, members=context["members"], selected=assignee.get("id")
+        )
         context["comment_form"] = comment_form or CommentForm()
         context["worklog_form"] = worklog_form or WorklogForm(tz=tz)
     return context

@@ -11,8 +11,12 @@ from django.template import RequestContext
 from django.template.backends.django import Template as DjangoBackendTemplate
 from django.template.loader import get_template
 from django.template.loader_tags import BlockNode
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
+from accounts.models import display_name
 from issues.idempotency import new_token
+from issues.lru import BoundedLRU
 from issues.rendering import link_references
 
 CSRF_PLACEHOLDER = "__TASKRA_CSRF_TOKEN__"
@@ -67,3 +71,31 @@ def render_block(request: HttpRequest, template_name: str, block_name: str, cont
     ctx = RequestContext(request, context)
     with ctx.bind_template(template):
         return block.render(ctx)
+
+
+# project id -> (the members list it was rendered from, the options' HTML). issues.lookups.project_members returns
+# the same list object while the project's generations stand, so an identical list means identical options.
+_member_options = BoundedLRU(2048)
+
+
+def member_options(*, project_id: int, members: list[Any], selected: int | None) -> SafeString:
+    """Return the assignee editor's <option>s of the project's active members, the current assignee's selected.
+
+    The same markup as one {% for %} over the members, rendered once per members list: a project of a large
+    organisation has hundreds of members, and looping over them in the template cost a page miss more than
+    everything else it renders.
+    """
+    kept = _member_options.peek(project_id)
+    if kept is None or kept[0] is not members:
+        html = "".join(f'<option value="{m.pk}" >{escape(display_name(m))}</option>' for m in members)
+        kept = (members, html)
+        _member_options.set(project_id, kept)
+    html = kept[1]
+    if selected is not None:
+        html = html.replace(f'<option value="{selected}" >', f'<option value="{selected}" selected>', 1)
+    return mark_safe(html)  # noqa: S308 - ids are integers and names are escaped above
+
+
+def reset_state() -> None:
+    """Forget the rendered member options of this process (tests)."""
+    _member_options.clear()

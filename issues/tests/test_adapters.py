@@ -16,6 +16,7 @@ import orjson
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from pydantic import TypeAdapter, ValidationError
 
@@ -232,6 +233,7 @@ def busy(issues, alice, carol, nameless, project_a):
     return issue_with_joins(pk=issue.pk)
 
 
+@override_settings(TASKRA_PAGE_CACHE=False)  # link types read, not kept per process (issues.lookups)
 def test_issue_page_is_eight_queries(busy, django_assert_num_queries):
     # Labels, sub-tasks, comments, worklogs, history, attachments, links (both ways, one query), link types (the
     # add-link form): the issue row itself comes joined with the instance; the children's progress comes from the
@@ -240,6 +242,7 @@ def test_issue_page_is_eight_queries(busy, django_assert_num_queries):
         issue_page_data(issue=busy)
 
 
+@override_settings(TASKRA_PAGE_CACHE=False)
 def test_issue_page_counts_capped_lists(busy, monkeypatch, django_assert_num_queries):
     from issues import selectors
 

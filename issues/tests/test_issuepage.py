@@ -161,19 +161,40 @@ def test_page_miss_costs_a_fixed_number_of_queries_without_lookup_joins(
 def test_page_cached_in_the_shared_cache_costs_no_row_build(
     client, project_a, make_issue, alice, django_assert_num_queries
 ):
-    # Another process (an empty in-process LRU) opens a page the shared cache holds: the key's ids and the row
+    # Another process (nothing in its LRUs) opens a page the shared cache holds: the key's ids and the row
     # (read after the generations, to name the entries), nothing of the payload and no template.
     issue = make_issue(project_a, summary="Shared")
     client.force_login(alice)
     assert client.get(f"/browse/{issue.key}").status_code == 200
     issuepage.issue_lru.clear()
+    issuepage.issue_heads.clear()
     with django_assert_num_queries(4) as ctx:  # session user, key -> ids, outbox (as above), issue row
         response = client.get(f"/browse/{issue.key}")
     assert response.status_code == 200 and b"Shared" in response.content
     assert not any("issues_comment" in q["sql"] for q in ctx.captured_queries)
-    # And the next request of this process takes the fast path: the session user only.
+    # The next request of this process takes the fast path: the session user only.
     with django_assert_num_queries(2):  # session user, outbox (as above)
         assert client.get(f"/browse/{issue.key}").status_code == 200
+
+
+def test_cached_page_of_an_issue_past_the_row_lru_costs_no_issue_query(
+    client, project_a, make_issue, alice, bob, carol, django_assert_num_queries
+):
+    # Zipf-distributed reads: far more issues are read often than the row LRU holds. Their heads (what names the
+    # page entries) stay: a fully cached page is then served with no issue query, to members only.
+    issue = make_issue(project_a, summary="Past the LRU")
+    client.force_login(alice)
+    assert client.get(f"/browse/{issue.key}").status_code == 200
+    issuepage.issue_lru.clear()  # evicted by hotter issues
+    with django_assert_num_queries(2) as ctx:  # session user, outbox (as above)
+        response = client.get(f"/browse/{issue.key}")
+    assert response.status_code == 200 and b"Past the LRU" in response.content
+    assert not any("issues_issue" in q["sql"] for q in ctx.captured_queries)
+    client.force_login(bob)  # not a member of DEMO: exactly like a missing issue
+    assert client.get(f"/browse/{issue.key}").status_code == 404
+    client.force_login(carol)  # a viewer: her own role's body, no editors
+    page = client.get(f"/browse/{issue.key}").content.decode()
+    assert "Past the LRU" in page and 'name="assignee"' not in page
 
 
 def test_workflow_change_shows_in_the_next_status_menu(
