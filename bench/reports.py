@@ -24,6 +24,7 @@ import pstats
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -38,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--groups", default="project", help="report groupings, comma-separated (project,user,...)")
     parser.add_argument("--month", default="", help="YYYY-MM of the report (default this month, as the journey)")
+    parser.add_argument(
+        "--rollup-writes",
+        action="store_true",
+        help="also time one log work's rollup step: the upsert against re-reading its bucket (rolled back)",
+    )
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN (ANALYZE, BUFFERS) of each query")
     parser.add_argument("--profile", default="", help="print a cProfile of this page (timesheet, report-project...)")
     args = parser.parse_args(argv)
@@ -122,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             get(name)
             samples[name].append(time.perf_counter() - start)
+    if args.rollup_writes:
+        rollup_writes(first_id, rounds=args.rounds)
     floor = statistics.median(samples["floor"])
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f}")
     print(f"database: {connection.settings_dict['NAME']}; user {user.username}; report {report}")
@@ -135,6 +143,45 @@ def main(argv: list[str] | None = None) -> int:
             f"| {name} | {med * 1000:.1f} | {p90 * 1000:.1f} | {med / floor:.1f}× | {queries[name]} | {sizes[name]:,} |"
         )
     return 0
+
+
+def rollup_writes(project_id: int, *, rounds: int) -> None:
+    """Print the median cost of one log work's rollup step, upsert vs refresh, in the busiest bucket of today."""
+    from django.db import transaction
+    from django.db.models import Count
+
+    from worklogs.models import Worklog, rollup_bucket
+    from worklogs.services import _rollup_add, worklog_rollup_refresh
+
+    today = dt.datetime.combine(dt.date.today(), dt.time.min, tzinfo=dt.UTC)
+    busiest = (
+        Worklog.objects.filter(issue__project_id=project_id, started__gte=today)
+        .values("started")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+        .first()
+    )
+    when = rollup_bucket(busiest["started"] if busiest else today)
+
+    def rolled_back(step: Callable[[], object]) -> float:
+        start = time.perf_counter()
+        with transaction.atomic():
+            step()
+            transaction.set_rollback(True)
+        return time.perf_counter() - start
+
+    steps: dict[str, Callable[[], object]] = {
+        "refresh (re-read the bucket's worklogs)": lambda: worklog_rollup_refresh(keys=[(project_id, when)]),
+        "upsert of the change": lambda: _rollup_add([(project_id, when, 900, 1)]),
+    }
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            times[name].append(rolled_back(step))
+    print(f"one log work's rollup step, bucket {when:%Y-%m-%d %H:%M} UTC, {rounds} interleaved rounds:")
+    for name, values in times.items():
+        print(f"  {name}: median {statistics.median(values) * 1000:.2f} ms")
+    print()
 
 
 if __name__ == "__main__":

@@ -250,7 +250,7 @@ def resolve_worklog_filter(*, user: Any, data: Mapping[str, Any], tz: dt.tzinfo)
 
 
 # Options a filter picker lists at most; past that it is a text field of names (comma separated).
-PICKER_LIMIT = 200
+PICKER_LIMIT = 100
 
 
 def worklog_filter_choices(*, user: Any, chosen: ResolvedFilter) -> dict[str, Any]:

@@ -162,7 +162,7 @@ def worklog_add(
         changes=[("worklog", "", _duration_text(time_spent))],
     )
     issue.time_spent, issue.remaining_estimate = locked.time_spent, locked.remaining_estimate
-    worklog_rollup_refresh(keys=[(locked.project_id, started)])
+    _rollup_add([(locked.project_id, started, time_spent, 1)])
     # Watchers hear of it: the reporter and the assignee watch their issues ("worklog on my issue").
     data = {"worklog_id": worklog.pk, "time": _duration_text(time_spent)}
     events.emit(events.IssueEvent(events.WORKLOG, getattr(by or author, "pk", None), (issue.pk,), data))
@@ -202,7 +202,7 @@ def worklog_update(
     locked = _locked_issue(worklog.issue_id)
     _refresh_stored(worklog)
     _check_owner(worklog, actor, locked.project_id)
-    stored_started = worklog.started
+    stored_started, stored_spent = worklog.started, worklog.time_spent
     fields: list[str] = []
     changes: list[tuple[str, Any, Any]] = []
     delta = 0
@@ -225,14 +225,17 @@ def worklog_update(
         return worklog
     mode = AdjustEstimate(adjust_estimate)
     remaining = remaining_after(locked, delta=delta, mode=mode, new_estimate=new_estimate)
-    buckets = [(locked.project_id, stored_started), (locked.project_id, worklog.started)]
+    deltas = [
+        (locked.project_id, stored_started, -stored_spent, -1),
+        (locked.project_id, worklog.started, worklog.time_spent, 1),
+    ]
     worklog.updated = timezone.now()
     worklog.save(update_fields=[*fields, "updated"])
     before = locked.remaining_estimate
     _apply_to_issue(locked, delta=delta, remaining=remaining)
     _record_history(locked, by=by or actor, when=worklog.updated, remaining_before=before, changes=changes)
     if "started" in fields or "time_spent" in fields:
-        worklog_rollup_refresh(keys=buckets)
+        _rollup_add(deltas)
     return worklog
 
 
@@ -271,7 +274,7 @@ def worklog_delete(
         remaining_before=before,
         changes=[("worklog", _duration_text(spent), "")],
     )
-    worklog_rollup_refresh(keys=[(locked.project_id, worklog.started)])
+    _rollup_add([(locked.project_id, worklog.started, -spent, -1)])
 
 
 @dataclass(frozen=True)
@@ -486,13 +489,49 @@ def _lock_rollup(keys: list[tuple[int, dt.datetime]]) -> None:
 
     A refresh sums the worklogs after taking the lock, in a new statement, so it sees every worklog of the
     writers that held the lock before it; a writer whose worklog it could not see yet refreshes after it. Locks
-    are per (project, day) and taken in one sorted statement, so two writers cannot deadlock on them.
+    are per (project, day), taken in one statement in sorted order and held to the end of the transaction:
+    a single write locks one or two days of one project; PostgreSQL's deadlock check ends a transaction that
+    would wait on another holding locks it wants (two bulk writers taking overlapping days in several calls).
     """
     if connection.vendor != "postgresql":
         return  # SQLite serialises every write transaction already
     locks = sorted({_ROLLUP_LOCK_BASE + (pid << 20) + int(b.timestamp()) // 86400 for pid, b in keys})
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k", [locks])
+
+
+def _rollup_add(deltas: list[tuple[int, dt.datetime, int, int]]) -> None:
+    """Add (project id, started, seconds, worklogs) changes to the rollup: the single-worklog writes.
+
+    An upsert per bucket, O(1) whatever the bucket holds (a refresh re-reads the bucket's worklogs of every
+    project). Under the same lock as worklog_rollup_refresh, so a refresh running alongside either sees this
+    writer's worklog (it committed first) or is followed by this addition (it did not).
+    """
+    merged: dict[tuple[int, dt.datetime], list[int]] = {}
+    for pid, started, seconds, count in deltas:
+        cell = merged.setdefault((pid, rollup_bucket(started)), [0, 0])
+        cell[0] += seconds
+        cell[1] += count
+    changes = [(pid, bucket, s, n) for (pid, bucket), (s, n) in sorted(merged.items()) if s or n]
+    if not changes:
+        return
+    _lock_rollup([(pid, bucket) for pid, bucket, _, _ in changes])
+    quote = connection.ops.quote_name
+    table, seconds_col, count_col = quote(WorklogRollup._meta.db_table), quote("seconds"), quote("count")
+    upsert = (
+        f"INSERT INTO {table} (project_id, bucket, {seconds_col}, {count_col}) VALUES (%s, %s, %s, %s) "
+        f"ON CONFLICT (project_id, bucket) DO UPDATE SET {seconds_col} = {table}.{seconds_col} + "
+        f"excluded.{seconds_col}, {count_col} = {table}.{count_col} + excluded.{count_col}"
+    )
+    with connection.cursor() as cursor:
+        for pid, bucket, seconds, count in changes:
+            cursor.execute(upsert, [pid, connection.ops.adapt_datetimefield_value(bucket), seconds, count])
+    emptied = Q()
+    for pid, bucket, _, count in changes:
+        if count < 0:
+            emptied |= Q(project_id=pid, bucket=bucket)
+    if emptied:
+        WorklogRollup.objects.filter(emptied, count__lte=0).delete()
 
 
 def _ranges(buckets: list[dt.datetime]) -> list[tuple[dt.datetime, dt.datetime]]:

@@ -85,10 +85,13 @@ def test_update_of_time_and_start_moves_between_buckets(logged, alice, project_a
     agrees()
 
 
-def test_delete_and_delete_many(logged, alice, project_a, project_b):
-    worklog_delete(worklog=logged[1], actor=alice)
+def test_delete_and_delete_many(logged, alice, dave, project_a, project_b):
+    worklog_delete(worklog=logged[1], actor=alice)  # its bucket keeps the first worklog
     agrees()
-    worklog_delete_many(queryset=Worklog.objects.filter(pk__in=[logged[2].pk, logged[3].pk]), by=alice)
+    worklog_delete(worklog=logged[3], actor=dave)  # the last of its bucket: the row goes
+    agrees()
+    assert not WorklogRollup.objects.filter(project=project_b).exists()
+    worklog_delete_many(queryset=Worklog.objects.filter(pk__in=[logged[2].pk]), by=alice)
     agrees()
     assert rollup_total(project_a) == 3600 and rollup_total(project_b) == 0
 
