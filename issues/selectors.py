@@ -532,7 +532,10 @@ def navigator_page(
     try:
         # The last page lines up with pages counted from the start only when the count is exact.
         total = count if count <= NAVIGATOR_COUNT_CAP else None
-        page = keyset_page(queryset.only("id"), order, cursor=cursor, size=size, total=total)
+        # More matches than the cap: sorting them all by a lookup's rank would cost a sort of every match.
+        page = keyset_page(
+            queryset.only("id"), order, cursor=cursor, size=size, total=total, walk_lookups=total is None
+        )
     except CursorError as exc:
         raise NavigatorError(str(exc)) from None
     rows = navigator_rows([row.pk for row in page.rows], columns=columns, lookups=lookups)
