@@ -692,12 +692,6 @@ def navigator_projects(*, user: Any, jql: str) -> NavigatorProjects:
     )
 
 
-def navigator_project_ids(*, user: Any, jql: str) -> tuple[list[int], list[int]]:
-    """Return (ids of the projects the user may see, those of them the JQL can match), in one query."""
-    projects = navigator_projects(user=user, jql=jql)
-    return projects.visible, projects.scoped
-
-
 def cached_result_page(
     *,
     user: Any,
