@@ -67,8 +67,16 @@ def main() -> None:
     staff.force_login(get_user_model().objects.get(username="demo"))
 
     def get(
-        path: str, *, status: int = 200, cache: bool = True, admin: bool = False, **params: str
+        path: str,
+        query: dict[str, str] | None = None,
+        *,
+        status: int = 200,
+        cache: bool = True,
+        admin: bool = False,
+        **named: str,
     ) -> Callable[[], object]:
+        params = {**(query or {}), **named}
+
         def run() -> object:
             with override_settings(TASKRA_PAGE_CACHE=None if cache else False):
                 response = (staff if admin else client).get(path, params, secure=True)
@@ -91,9 +99,9 @@ def main() -> None:
     journeys: dict[str, Callable[[], object]] = {
         "floor: GET /accounts/login/ (302)": get("/accounts/login/", status=302),
         "navigator page 1": get("/issues/"),
-        "navigator deep page": get(deep_path, **deep_params),
+        "navigator deep page": get(deep_path, deep_params),
         "navigator page 1 (cache off)": get("/issues/", cache=False),
-        "navigator deep page (cache off)": get(deep_path, cache=False, **deep_params),
+        "navigator deep page (cache off)": get(deep_path, deep_params, cache=False),
         "JQL text ~ reproduce (cache off)": get("/issues/", cache=False, jql='text ~ "reproduce"'),
         "JQL assignee AND status (cache off)": get("/issues/", cache=False, jql=assignee_jql),
         "JQL project+status BY priority (cache off)": get(

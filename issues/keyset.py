@@ -244,15 +244,21 @@ class KeysetPage:
 
 
 def keyset_page(
-    queryset: QuerySet, order_by: list[str], *, cursor: str | None, size: int, total: int | None = None
+    queryset: QuerySet,
+    order_by: list[str],
+    *,
+    cursor: str | None,
+    size: int,
+    total: int | None = None,
+    walk_lookups: bool = False,
 ) -> KeysetPage:
     """Return one page of `queryset` in the given order, after (or, for a backward cursor, before) `cursor`.
 
     cursor LAST_PAGE reads the last page from the end; with `total` (the exact number of matches) it holds
     the rows after the last full page, so page numbers line up with those counted from the start. One query:
-    the page plus one extra row that tells whether another page exists. An ordering by a lookup's rank
-    (priority, status, type) of a result too large to count (total None) walks the ranks instead
-    (_walk_lookup_groups); a counted one is small enough to sort in one query.
+    the page plus one extra row that tells whether another page exists. walk_lookups (the caller knows the
+    result is too large to sort cheaply: the navigator's capped count) reads an ordering by a lookup's rank
+    (priority, status, type) one rank value at a time instead (_walk_lookup_groups).
     """
     keys = parse_order(order_by)
     values: list[Any] | None = None
@@ -268,7 +274,7 @@ def keyset_page(
             start = None
     elif cursor:
         values, backward, start = decode_cursor(keys, cursor)
-    if keys[0].path in LOOKUP_RANKS and total is None:
+    if walk_lookups and keys[0].path in LOOKUP_RANKS:
         rows = _walk_lookup_groups(queryset, keys, values, backward=backward, limit=take + 1)
     else:
         annotations = {annotation_name(i): F(k.path) for i, k in enumerate(keys) if k.path != "id"}

@@ -651,7 +651,10 @@ def navigator_page(
     try:
         # The last page lines up with pages counted from the start only when the count is exact.
         total = count if count <= NAVIGATOR_COUNT_CAP else None
-        page = keyset_page(queryset.only("id"), order, cursor=cursor, size=size, total=total)
+        # More matches than the cap: sorting them all by a lookup's rank would cost a sort of every match.
+        page = keyset_page(
+            queryset.only("id"), order, cursor=cursor, size=size, total=total, walk_lookups=total is None
+        )
     except CursorError as exc:
         raise NavigatorError(str(exc)) from None
     rows = navigator_rows([row.pk for row in page.rows], columns=columns, lookups=lookups)
@@ -806,12 +809,6 @@ def navigator_projects(*, user: Any, jql: str) -> NavigatorProjects:
     return NavigatorProjects(
         rows=[(pk, key, name) for pk, key, name, _ in rows], scoped=sorted(pk for pk, *_rest, scoped in rows if scoped)
     )
-
-
-def navigator_project_ids(*, user: Any, jql: str) -> tuple[list[int], list[int]]:
-    """Return (ids of the projects the user may see, those of them the JQL can match), in one query."""
-    projects = navigator_projects(user=user, jql=jql)
-    return projects.visible, projects.scoped
 
 
 def cached_result_page(
