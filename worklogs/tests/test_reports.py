@@ -13,8 +13,10 @@ import json
 from collections import Counter
 
 import pytest
+from django.urls import reverse
 
-from issues.models import Issue, Membership, Role, Status
+from issues.export_jobs import export_job_run
+from issues.models import ExportJob, Issue, Membership, Role, Status
 from worklogs.reports import tickets_attach_issues
 from worklogs.tests.conftest import BERLIN, MON, RANGE, at, body
 
@@ -336,3 +338,26 @@ def test_report_table_shows_bounded_pages_and_totals_count_every_row(
     assert 'href="/browse/DEMO-4"' in second.text
     exported = alice_client.get(f"/reports/?{RANGE}&group=issue&format=json")
     assert exported.status_code == 200 and b"DEMO-7" in b"".join(exported.streaming_content)  # every row
+
+
+def test_a_large_tickets_export_runs_as_a_job_with_the_same_file(alice_client, alice, bob, tickets, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    query = f"/reports/tickets/?project=DEMO&{RANGE}&date_field=worklog&format=csv"
+    inline = body(alice_client.get(query))
+    settings.TASKRA_EXPORT_INLINE_ROWS = 1  # two rows: past the threshold
+    response = alice_client.get(query)
+    job = ExportJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("issues:export_job", args=[job.pk])
+    assert (job.kind, job.format) == ("tickets", "csv")
+    assert (job.params["project"], job.params["date_field"]) == ("DEMO", "worklog")
+    done = export_job_run(job_id=job.pk)
+    assert done is not None and done.state == ExportJob.State.DONE and done.rows == 2
+    assert done.project_ids == [tickets["a"].project_id]
+    download = alice_client.get(reverse("issues:export_job_download", args=[job.pk]))
+    assert download.status_code == 200 and b"".join(download.streaming_content) == inline
+    # Bob (not in DEMO) neither sees the job nor gets DEMO's tickets from one of his own.
+    alice_client.force_login(bob)
+    assert alice_client.get(reverse("issues:export_job_download", args=[job.pk])).status_code == 404
+    own = ExportJob.objects.create(owner=bob, kind="tickets", format="csv", params=dict(job.params))
+    failed = export_job_run(job_id=own.pk)
+    assert failed is not None and failed.state == ExportJob.State.FAILED and "DEMO" in failed.error
