@@ -36,6 +36,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -69,7 +70,8 @@ RAW_COLUMNS = (
 
 def copy_read(sql: str, params: tuple) -> int:
     """Read COPY (sql) TO STDOUT (FORMAT csv) to the end, dropping the bytes; return the rows."""
-    statement = f"COPY ({connection.ops.compose_sql(sql, params)}) TO STDOUT (FORMAT csv)"
+    ops: Any = connection.ops  # PostgreSQL's (main() checks the vendor)
+    statement = f"COPY ({ops.compose_sql(sql, params)}) TO STDOUT (FORMAT csv)"
     rows = 0
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         for _row in copy:
@@ -103,7 +105,7 @@ def job_live(user, params: dict[str, str], timeout: float = 900) -> int:
 
 def python_writer(queryset) -> int:
     saved = export_jobs.copy_supported
-    export_jobs.copy_supported = lambda qs: False  # the path SQLite takes
+    export_jobs.copy_supported = lambda queryset: False  # the path SQLite takes
     try:
         counter = export_jobs.RowCount()
         with open(os.devnull, "wb") as out:
@@ -152,7 +154,7 @@ def main() -> None:
     if args.user:
         user = User.objects.get(username=args.user)
     else:
-        top = Membership.objects.values("user_id").annotate(n=Count("id")).order_by("-n", "user_id").first()
+        top = Membership.objects.values("user_id").annotate(n=Count("id")).order_by("-n", "user_id")[0]
         user = User.objects.get(pk=top["user_id"])
     jql_small, _ = pick_jql(user, args.rows)
     sizes = {

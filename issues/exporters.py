@@ -89,7 +89,7 @@ def datetime_cell(expression: Any) -> Expression:
 
 def _labels_by_issue(queryset: QuerySet[Issue]) -> QuerySet:
     """Return (issue_id, labels cell) of the queryset's issues that have labels: one grouped query."""
-    through = Issue.labels.through
+    through: Any = Issue.labels.through  # the auto-created model: django-stubs cannot see its fields
     return (
         through.objects.filter(issue_id__in=queryset.order_by().values("pk"))
         .order_by()
@@ -153,11 +153,12 @@ def copy_supported(queryset: QuerySet) -> bool:
 def _order_columns(queryset: QuerySet[Issue]) -> tuple[dict[str, Any], list[str]]:
     """Return the queryset's ORDER BY as output columns (export_o0, ...) and the clauses sorting by them."""
     query = queryset.query
-    order = list(query.order_by) or (list(query.get_meta().ordering) if query.default_ordering else [])
+    order = list(query.order_by) or (list(query.get_meta().ordering or ()) if query.default_ordering else [])
     columns: dict[str, Any] = {}
     clauses: list[str] = []
     for n, item in enumerate(order):
         name, nulls = f"export_o{n}", ""
+        expression: Any
         if isinstance(item, str):
             if item == "?":
                 raise ValueError("a random order cannot be exported")
@@ -211,7 +212,7 @@ def copy_csv_rows(queryset: QuerySet[Issue], counter: RowCount | None = None) ->
     """
     sql, params = issue_csv_sql(queryset)
     done = counter if counter is not None else RowCount()
-    connection = connections[queryset.db]
+    connection: Any = connections[queryset.db]  # the PostgreSQL backend (copy_supported): its ops have compose_sql
     # COPY takes no bound parameters: they are merged into the text the way Django's client-side cursor
     # merges them for any query (compose_sql), "%%" of the compiled SQL included.
     statement = f"COPY ({connection.ops.compose_sql(sql, params)}) TO STDOUT (FORMAT csv)"
