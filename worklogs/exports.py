@@ -13,21 +13,22 @@ from itertools import islice
 from typing import IO, Any
 
 from django.db.models import QuerySet, Sum
-from django.http import StreamingHttpResponse
+from django.http import FileResponse
 from django.utils import timezone
 
 from accounts.models import user_zone
 from issues.adapters import iter_issue_row_dicts
 from issues.durations import format_duration
-from issues.export_jobs import WRITERS, Writer, write_pieces
+from issues.export_jobs import WRITERS, Writer, spooled_response, write_pieces
+from issues.exporters import RowCount
 from issues.models import Issue
 from taskra_site.adapters import dumps, encode_datetime
 from taskra_site.csvsafe import csv_writer
 from worklogs.adapters import iter_worklog_row_dicts, iter_worklog_rows_json, worklog_row_dicts
-from worklogs.forms import WorklogFilterForm
+from worklogs.forms import TicketsForm, WorklogFilterForm
 from worklogs.models import Worklog
-from worklogs.reports import CrossProjectReport, Report
-from worklogs.selectors import WorklogFilter, resolve_worklog_filter, worklog_list
+from worklogs.reports import CrossProjectReport, Report, tickets_logged_worklogs, tickets_rows
+from worklogs.selectors import WorklogFilter, resolve_tickets_filter, resolve_worklog_filter, worklog_list
 
 CHUNK = 2000
 
@@ -51,12 +52,13 @@ def _csv_lines(header: list[str], rows: Iterable[list[Any]]) -> Iterator[str]:
         yield buffer.getvalue()
 
 
-def _streaming(body: Iterator[Any], *, fmt: str, filename: str) -> StreamingHttpResponse:
+def _streaming(body: Iterator[Any], *, fmt: str, filename: str) -> FileResponse:
+    """Return the export as a download written whole before it is sent (issues.export_jobs.spooled_response).
+
+    A failure while writing is an error response, never a 200 whose body stops short.
+    """
     content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
-    response = StreamingHttpResponse(body, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return spooled_response(body, content_type=content_type, filename=f"{filename}.{fmt}")
 
 
 def _local(value: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
@@ -133,7 +135,7 @@ def worklog_pieces(qs: QuerySet[Worklog], *, fmt: str, tz: dt.tzinfo) -> Iterato
     return iter_worklog_rows_json(qs, chunk_size=CHUNK)
 
 
-def worklogs_response(qs: QuerySet[Worklog], *, fmt: str, tz: dt.tzinfo) -> StreamingHttpResponse:
+def worklogs_response(qs: QuerySet[Worklog], *, fmt: str, tz: dt.tzinfo) -> FileResponse:
     """Stream the worklogs as CSV (local dates and times) or as a JSON array of WorklogOut."""
     return _streaming(worklog_pieces(qs, fmt=fmt, tz=tz), fmt=fmt, filename="worklogs")
 
@@ -180,7 +182,7 @@ def _json_array(items: Iterable[dict[str, Any]]) -> Iterator[bytes]:
     yield b"[]" if first else b"]"
 
 
-def report_response(report: Report, *, fmt: str, filename: str) -> StreamingHttpResponse:
+def report_response(report: Report, *, fmt: str, filename: str) -> FileResponse:
     """Stream a time report (one row per project, user, issue or day) as CSV or JSON."""
     header = [report.group, "label", "seconds", "time", "worklogs"]
     if fmt == "csv":
@@ -199,7 +201,7 @@ def report_response(report: Report, *, fmt: str, filename: str) -> StreamingHttp
     return _streaming(_json_array(items), fmt=fmt, filename=filename)
 
 
-def cross_project_response(report: CrossProjectReport, *, fmt: str) -> StreamingHttpResponse:
+def cross_project_response(report: CrossProjectReport, *, fmt: str) -> FileResponse:
     """Stream the cross-project report: one row per (user, project) with seconds."""
     items = (
         {"username": username, "user": label, "project": key, "seconds": cells[i], "time": format_duration(cells[i])}
@@ -246,14 +248,21 @@ def _ticket_items(qs: QuerySet[Issue], logged_qs: QuerySet[Worklog]) -> Iterator
             yield d
 
 
-def tickets_response(
-    qs: QuerySet[Issue], *, fmt: str, project_key: str, logged_qs: QuerySet[Worklog]
-) -> StreamingHttpResponse:
-    """Stream the tickets report rows (IssueRow fields plus time logged in the range) as CSV or JSON."""
+def _counting(items: Iterable[dict[str, Any]], counter: RowCount) -> Iterator[dict[str, Any]]:
+    for item in items:
+        counter.rows += 1
+        yield item
+
+
+def ticket_pieces(
+    qs: QuerySet[Issue], *, fmt: str, logged_qs: QuerySet[Worklog], counter: RowCount | None = None
+) -> Iterator[Any]:
+    """Yield the tickets report rows (IssueRow fields plus time logged in the range) as CSV text or JSON."""
     items = _ticket_items(qs, logged_qs)
-    filename = f"tickets-{project_key}"
+    if counter is not None:
+        items = _counting(items, counter)
     if fmt == "json":
-        return _streaming(_json_array(items), fmt=fmt, filename=filename)
+        return _json_array(items)
     header = [
         "key",
         "summary",
@@ -287,4 +296,36 @@ def tickets_response(
         ]
         for d in items
     )
-    return _streaming(_csv_lines(header, rows), fmt=fmt, filename=filename)
+    return _csv_lines(header, rows)
+
+
+def tickets_response(qs: QuerySet[Issue], *, fmt: str, project_key: str, logged_qs: QuerySet[Worklog]) -> FileResponse:
+    """Return the tickets report rows as a CSV or JSON download."""
+    return _streaming(ticket_pieces(qs, fmt=fmt, logged_qs=logged_qs), fmt=fmt, filename=f"tickets-{project_key}")
+
+
+def tickets_export_params(query: Any) -> dict[str, str]:
+    """Return the tickets report's query (a QueryDict) as an export job's parameters (lists joined by commas)."""
+    return {name: ",".join(query.getlist(name)) for name in query if name != "format"}
+
+
+def _write_tickets(user: Any, params: dict[str, str], fmt: str, out: IO[bytes]) -> tuple[int, list[int]]:
+    """Write the tickets report's export for an export job (the filter resolved again, as the user is now)."""
+    tz = user_zone(user)
+    form = TicketsForm(params)
+    if not form.is_valid():
+        raise ValueError(" ".join(str(e) for errors in form.errors.values() for e in errors))
+    resolved = resolve_tickets_filter(user=user, data=form.cleaned_data, tz=tz)
+    if resolved.project is None or resolved.flt is None:
+        raise ValueError(" ".join(resolved.notices) or "No project to report on.")
+    cd = form.cleaned_data
+    qs = tickets_rows(user=user, flt=resolved.flt, sort=cd["sort"], descending=cd["dir"] == "desc", group=cd["group"])
+    if resolved.empty:
+        qs = qs.none()
+    counter = RowCount()
+    write_pieces(out, ticket_pieces(qs, fmt=fmt, logged_qs=tickets_logged_worklogs(resolved.flt), counter=counter))
+    return counter.rows, [resolved.project.pk]
+
+
+# Tickets report exports past TASKRA_EXPORT_INLINE_ROWS run as export jobs of this kind.
+WRITERS["tickets"] = Writer(write=_write_tickets, filename="tickets", title="tickets report", back="worklogs:tickets")

@@ -542,6 +542,12 @@ def tickets_view(request: HttpRequest) -> HttpResponseBase:
     if empty:
         rows_qs = rows_qs.none()
     if fmt:
+        if exceeds_inline(rows_qs):
+            # More than TASKRA_EXPORT_INLINE_ROWS: written by a worker, offered on the job's page (issues.export_jobs).
+            job = export_job_create(
+                user=request.user, kind="tickets", fmt=fmt, params=exports.tickets_export_params(request.GET)
+            )
+            return redirect(reverse("issues:export_job", args=[job.pk]), permanent=False)
         return exports.tickets_response(
             rows_qs, fmt=fmt, project_key=project.key, logged_qs=tickets_logged_worklogs(flt)
         )

@@ -217,6 +217,8 @@ def _job_queries(owner) -> tuple[int, int]:
     with CaptureQueriesContext(connection) as queries:
         done = export_job_run(job_id=job.pk)
     assert done is not None and done.state == ExportJob.State.DONE
+    copies = [q for q in queries.captured_queries if q["sql"].startswith("COPY (")]
+    assert len(copies) == (1 if POSTGRES else 0)  # on PostgreSQL the rows come from one COPY
     return len(queries), done.rows
 
 

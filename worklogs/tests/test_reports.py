@@ -16,8 +16,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
-from issues.models import Issue, Membership, Role, Status
+from issues.export_jobs import export_job_run
+from issues.models import ExportJob, Issue, Membership, Role, Status
 from worklogs import selectors
 from worklogs.reports import tickets_attach_issues
 from worklogs.tests.conftest import BERLIN, MON, RANGE, at, body
@@ -384,3 +386,26 @@ def test_pickers_past_the_limit_become_text_fields(client, dave, logs, monkeypat
     assert page.context["report"].total == sum(
         w.time_spent for w in visible(logs, {"DEMO", "OPS"}) if w.author.username == "alice"
     )
+
+
+def test_a_large_tickets_export_runs_as_a_job_with_the_same_file(alice_client, alice, bob, tickets, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    query = f"/reports/tickets/?project=DEMO&{RANGE}&date_field=worklog&format=csv"
+    inline = body(alice_client.get(query))
+    settings.TASKRA_EXPORT_INLINE_ROWS = 1  # two rows: past the threshold
+    response = alice_client.get(query)
+    job = ExportJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("issues:export_job", args=[job.pk])
+    assert (job.kind, job.format) == ("tickets", "csv")
+    assert (job.params["project"], job.params["date_field"]) == ("DEMO", "worklog")
+    done = export_job_run(job_id=job.pk)
+    assert done is not None and done.state == ExportJob.State.DONE and done.rows == 2
+    assert done.project_ids == [tickets["a"].project_id]
+    download = alice_client.get(reverse("issues:export_job_download", args=[job.pk]))
+    assert download.status_code == 200 and b"".join(download.streaming_content) == inline
+    # Bob (not in DEMO) neither sees the job nor gets DEMO's tickets from one of his own.
+    alice_client.force_login(bob)
+    assert alice_client.get(reverse("issues:export_job_download", args=[job.pk])).status_code == 404
+    own = ExportJob.objects.create(owner=bob, kind="tickets", format="csv", params=dict(job.params))
+    failed = export_job_run(job_id=own.pk)
+    assert failed is not None and failed.state == ExportJob.State.FAILED and "DEMO" in failed.error
