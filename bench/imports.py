@@ -3,7 +3,9 @@
 Generates a Jira-style JSON export (`/rest/api/2/search` shape) of N issues with ~5 worklogs and 2
 comments each, imports it through a live Celery worker on PostgreSQL, and prints issues/s,
 worklogs/s, the worker's peak RSS and the ratio of the import's time to a raw COPY of the same rows
-(measured in the same run). --bulk-update times a bulk status change of every imported issue.
+(measured in the same run), and to the same COPY into copies that also have the tables' foreign keys (the
+checks PostgreSQL makes at COMMIT for every row an import writes, which a plain `LIKE ... INCLUDING ALL` copy
+lacks). --bulk-update times a bulk status change of every imported issue.
 The last line printed is one JSON object with the figures.
 
 --scale R: R rounds, interleaved, of (a) the import through ONE worker process, then a raw COPY of the same
@@ -220,8 +222,12 @@ def wait(job_id: int, worker: WorkerProcess, timeout: float = 3600) -> tuple[Job
     raise SystemExit(f"job {job_id} not finished after {timeout}s")
 
 
-def copy_baseline() -> float:
-    """Return the seconds a raw COPY of the imported rows takes into empty copies of the tables (indexes included)."""
+def copy_baseline(*, foreign_keys: bool = False) -> float:
+    """Return the seconds a raw COPY of the imported rows takes into empty copies of the tables (indexes included).
+
+    `CREATE TABLE ... (LIKE ... INCLUDING ALL)` copies no foreign keys: with foreign_keys, the copies get the
+    tables' own (deferred, checked at COMMIT, as for the import), to show what those checks alone cost.
+    """
     from django.db import connection
 
     tables = ["issues_issue", "worklogs_worklog", "issues_comment", "issues_issue_labels"]
@@ -238,6 +244,15 @@ def copy_baseline() -> float:
             cur.execute(f"DROP TABLE IF EXISTS bench_copy_{table}")
             cur.execute(f"CREATE UNLOGGED TABLE bench_copy_{table} (LIKE {table} INCLUDING ALL)")
             cur.execute(f"ALTER TABLE bench_copy_{table} SET LOGGED")
+            if foreign_keys:
+                cur.execute(
+                    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                    "WHERE conrelid = %s::regclass AND contype = 'f'",
+                    [table],
+                )
+                for name, definition in cur.fetchall():
+                    short = f"bench_{name}"[:63]
+                    cur.execute(f'ALTER TABLE bench_copy_{table} ADD CONSTRAINT "{short}" {definition}')
         raw.commit()
         start = time.perf_counter()
         for table in tables:
@@ -310,11 +325,15 @@ def scale(path: Path, rounds: int) -> dict[str, object]:
         for r in range(rounds):
             one, one_wall, one_pss = import_once(path, solo, [a])
             copy_seconds = copy_baseline()
+            copy_fk_seconds = copy_baseline(foreign_keys=True)
             two, two_wall, two_pss = import_once(path, both, [a, b])
             row = {
                 "one_worker_s": round(one_wall, 2),
                 "copy_s": round(copy_seconds, 2),
                 "copy_ratio": round(one_wall / copy_seconds, 2),
+                "copy_fk_s": round(copy_fk_seconds, 2),
+                "copy_fk_ratio": round(one_wall / copy_fk_seconds, 2),
+                "load": round(os.getloadavg()[0], 1),
                 "two_workers_s": round(two_wall, 2),
                 "speedup": round(one_wall / two_wall, 2),
                 "one_worker_pss_mb": round(one_pss, 1),
@@ -325,9 +344,10 @@ def scale(path: Path, rounds: int) -> dict[str, object]:
             print(
                 f"round {r + 1}: one worker {one_wall:.2f}s ({one.created_count} issues, {one.worklogs_count} "
                 f"worklogs, {one.created_count / one_wall:,.0f} issues/s), raw COPY {copy_seconds:.2f}s -> "
-                f"{one_wall / copy_seconds:.2f}x COPY; two workers {two_wall:.2f}s -> {one_wall / two_wall:.2f}x; "
+                f"{one_wall / copy_seconds:.2f}x COPY (COPY with the foreign keys {copy_fk_seconds:.2f}s -> "
+                f"{one_wall / copy_fk_seconds:.2f}x); two workers {two_wall:.2f}s -> {one_wall / two_wall:.2f}x; "
                 f"peak PSS one worker {one_pss:.0f} MB, two workers {two_pss:.0f} MB; stages (one worker, s) "
-                f"{one.stage_seconds}",
+                f"{one.stage_seconds}; load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
     finally:
@@ -393,6 +413,7 @@ def main() -> None:
             issues_per_s = job.created_count / seconds
             worklogs_per_s = job.worklogs_count / seconds
             copy_seconds = copy_baseline()
+            copy_fk_seconds = copy_baseline(foreign_keys=True)
             version = ".".join(str(part) for part in connection.get_database_version())
             print(f"PostgreSQL {version}, file {path.stat().st_size / 2**20:.0f} MB")
             print(
@@ -409,6 +430,10 @@ def main() -> None:
                 f"raw COPY of the same rows: {copy_seconds:.2f}s -> import takes {seconds / copy_seconds:.1f}x "
                 "a raw COPY"
             )
+            print(
+                f"raw COPY with the tables' foreign keys (checked at COMMIT): {copy_fk_seconds:.2f}s -> import takes "
+                f"{seconds / copy_fk_seconds:.1f}x"
+            )
             result = {
                 "issues": job.created_count,
                 "worklogs": job.worklogs_count,
@@ -422,6 +447,8 @@ def main() -> None:
                 "worker_peak_pss_sum_mb": round(pss, 1),
                 "copy_seconds": round(copy_seconds, 3),
                 "copy_ratio": round(seconds / copy_seconds, 2),
+                "copy_fk_seconds": round(copy_fk_seconds, 3),
+                "copy_fk_ratio": round(seconds / copy_fk_seconds, 2),
             }
         if args.bulk_update:
             from issues.models import Issue
