@@ -143,9 +143,10 @@ def test_page_miss_costs_a_fixed_number_of_queries_without_lookup_joins(
     client.get(f"/browse/{make_issue(project_a, summary='Warm-up').key}")  # session, lookup rows
     # session user, outbox check, key -> ids, issue row, role, outbox check, issue row again (the payload's own
     # read after its generations), sub-tasks, comments, worklogs, history, attachments, links, link types,
-    # labels, outbox check, the project's workflow (statuses, transitions: the editor offers allowed moves), members.
+    # labels, custom-field values, outbox check, the project's workflow (statuses, transitions: the editor offers
+    # allowed moves), members.
     for issue in (quiet, busy):
-        with django_assert_num_queries(19) as ctx:
+        with django_assert_num_queries(20) as ctx:
             assert client.get(f"/browse/{issue.key}").status_code == 200
         issue_reads = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith('SELECT "issues_issue"."id",')]
         assert len(issue_reads) == 2
