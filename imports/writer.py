@@ -78,7 +78,7 @@ class ChunkOutcome:
     comments: int = 0
     errors: list[parsers.RowError] = field(default_factory=list)
     pending_parents: list[list[str]] = field(default_factory=list)
-    not_kept: Counter[str] = field(default_factory=Counter)  # for the job summary (services.summary_merged)
+    not_kept: Counter[str] = field(default_factory=Counter)  # for the job summary (chunks.summary_merged)
 
 
 class ParentRow(NamedTuple):
