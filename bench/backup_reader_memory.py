@@ -88,8 +88,12 @@ def _rss_mb(pid: int) -> float | None:
     return None
 
 
-def run_child(script: Path, path: Path, *, sample: bool) -> tuple[list[str], list[float]]:
-    """Run one reading in a fresh process; return its printed figures and its RSS sampled every second."""
+def run_child(script: Path, path: Path, *, sample: bool) -> tuple[list[str], list[float], float]:
+    """Run one reading in a fresh process; return its printed figures, its RSS every second, its CPU seconds.
+
+    CPU seconds (user + system, from wait4) as well as wall seconds: on a shared machine the wall time says
+    more about the other processes than about the reader.
+    """
     process = subprocess.Popen(
         [sys.executable, str(script), "--child", str(path)],
         stdout=subprocess.PIPE,
@@ -97,14 +101,18 @@ def run_child(script: Path, path: Path, *, sample: bool) -> tuple[list[str], lis
         env={**os.environ, "PYTHONPATH": str(script.resolve().parent.parent)},
     )
     samples: list[float] = []
-    while process.poll() is None:
-        if sample and (rss := _rss_mb(process.pid)) is not None:
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        if sample and (rss := _rss_mb(process.pid)) is not None and rss > 1:  # > 1 MB: the interpreter started
             samples.append(rss)
         time.sleep(1.0 if sample else 0.2)
+    process.returncode = os.waitstatus_to_exitcode(status)
     out = process.stdout.read().split() if process.stdout else []
     if process.returncode:
         raise SystemExit(f"{script} failed on {path} (exit {process.returncode})")
-    return out, samples
+    return out, samples, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -126,11 +134,14 @@ def main() -> None:
             files[size] = directory / f"entities-{size}.xml"
             if not files[size].exists():
                 write_entities(files[size], size)
-        print("reader  issues  file MB  records  seconds  issues/s  peak RSS MB  RSS samples MB (min/median/max @ n)")
+        print(
+            "reader  issues  file MB  records  wall s  CPU s  issues/CPU s  peak RSS MB  "
+            "RSS samples MB (min/median/max @ n)"
+        )
         for _ in range(args.repeat):
             for size in args.sizes:  # interleaved
                 for label, script in scripts.items():
-                    out, samples = run_child(script, files[size], sample=args.sample)
+                    out, samples, cpu = run_child(script, files[size], sample=args.sample)
                     mb = files[size].stat().st_size / 1e6
                     spread = (
                         f"{min(samples):.0f}/{sorted(samples)[len(samples) // 2]:.0f}/{max(samples):.0f} "
@@ -139,8 +150,8 @@ def main() -> None:
                         else "-"
                     )
                     print(
-                        f"{label:6}  {size:>6}  {mb:7.1f}  {int(out[0]):>7}  {float(out[1]):7.1f}  "
-                        f"{int(out[0]) / max(float(out[1]), 0.001):8.0f}  {float(out[2]):11.0f}  {spread}",
+                        f"{label:6}  {size:>6}  {mb:7.1f}  {int(out[0]):>7}  {float(out[1]):6.1f}  {cpu:5.1f}  "
+                        f"{int(out[0]) / max(cpu, 0.001):12.0f}  {float(out[2]):11.0f}  {spread}",
                         flush=True,
                     )
 

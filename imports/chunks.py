@@ -32,6 +32,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -65,6 +66,23 @@ def fans_out(job: Job) -> bool:
         and not settings.CELERY_TASK_ALWAYS_EAGER
         and bool(job.options.get("chunk_tasks", True))
     )
+
+
+def summary_merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Return the job summary with a chunk's added: counts of what was not kept add up, other facts replace.
+
+    Here rather than in imports.services (which imports this module) so that chunk tasks add theirs too.
+    """
+    merged = dict(old)
+    for name, value in new.items():
+        if name == "not_kept":
+            counts = dict(merged.get(name) or {})
+            for kind, count in value.items():
+                counts[kind] = counts.get(kind, 0) + count
+            merged[name] = counts
+        else:
+            merged[name] = value
+    return merged
 
 
 def _lease(job: Job) -> dt.timedelta:
@@ -333,6 +351,8 @@ def _write(chunk: ImportChunk, job: Job, owner: str, result: parsers.ChunkResult
         locked.failed_count += len({e.number for e in errors if e.number is not None})
         locked.worklogs_count += outcome.worklogs
         locked.comments_count += outcome.comments
+        if outcome.not_kept:  # Jira JSON's fields Taskra keeps nowhere, link types missing here: as in one process
+            locked.summary = summary_merged(locked.summary, {"not_kept": dict(outcome.not_kept)})
         locked.bytes_done += chunk.byte_end - chunk.byte_start
         # The job's time is its wall time (chunks run side by side): rows per second and time left follow it.
         locked.run_seconds = max(locked.run_seconds, (now - (locked.started or now)).total_seconds())
@@ -347,6 +367,7 @@ def _write(chunk: ImportChunk, job: Job, owner: str, result: parsers.ChunkResult
                 "failed_count",
                 "worklogs_count",
                 "comments_count",
+                "summary",
                 "bytes_done",
                 "run_seconds",
                 "lease_until",

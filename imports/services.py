@@ -30,6 +30,7 @@ from django.db.models import Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from imports import chunks, parsers
+from imports.chunks import summary_merged
 from imports.models import FINISHED_STATES, Job, JobError, JobFormat, JobKind, JobState, Placeholder
 from imports.selectors import mapping_candidates
 from imports.writer import ImportWriter
@@ -392,18 +393,6 @@ def _reader_process(job: Job) -> bool:
     return bool(value)
 
 
-def summary_merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """Return the job summary with a chunk's added: counts of what was not kept add up, other facts replace."""
-    merged = dict(old)
-    for name, value in new.items():
-        if name == "not_kept":
-            counts = dict(merged.get(name) or {})
-            for kind, count in value.items():
-                counts[kind] = counts.get(kind, 0) + count
-            merged[name] = counts
-        else:
-            merged[name] = value
-    return merged
 
 
 def _record_key(job: Job, rec: Any) -> str:

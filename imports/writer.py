@@ -78,7 +78,7 @@ class ChunkOutcome:
     comments: int = 0
     errors: list[parsers.RowError] = field(default_factory=list)
     pending_parents: list[list[str]] = field(default_factory=list)
-    not_kept: Counter[str] = field(default_factory=Counter)  # for the job summary (services.summary_merged)
+    not_kept: Counter[str] = field(default_factory=Counter)  # for the job summary (chunks.summary_merged)
 
 
 class ParentRow(NamedTuple):
@@ -487,8 +487,10 @@ class ImportWriter:
         self._write_source_history(accepted, ids)
         touched: set[str] = {key for _, _, key, _, state in accepted if state != "unchanged"}
         touched |= self._write_labels(accepted, ids, created_keys)
-        changed = self.custom_fields.write({ids[key]: custom[key] for _, _, key, _, _ in accepted if key in custom})
-        touched |= {key for _, _, key, _, _ in accepted if ids[key] in changed}
+        custom_changed = self.custom_fields.write(
+            {ids[key]: custom[key] for _, _, key, _, _ in accepted if key in custom}
+        )
+        touched |= {key for _, _, key, _, _ in accepted if ids[key] in custom_changed}
         # Issues that lose a worklog, a comment or a sub-task: their pages go stale too (old issue id -> project id).
         left: dict[int, int] = {}
         parent_history: list[tuple[int, str, Any, Any]] = []  # worklog and parent-link changes, by issue id

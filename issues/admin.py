@@ -28,6 +28,7 @@ from issues.models import (
     CacheBump,
     Comment,
     CustomField,
+    CustomFieldValue,
     ExportJob,
     History,
     Issue,
@@ -150,6 +151,23 @@ class CustomFieldAdmin(LookupAdmin):
                 "typed value.",
                 level="warning",
             )
+
+
+@admin.register(CustomFieldValue)
+class CustomFieldValueAdmin(BigTableAdmin):
+    """Issues' custom-field values, to look up: imports write them (typed by their field: issues.custom_fields)."""
+
+    list_display = ("issue", "field", "text")
+    list_select_related = ("issue", "field")
+    list_filter = ("field",)
+    raw_id_fields = ("issue",)
+    readonly_fields = ("issue", "field", "text", "values", "number", "date", "moment")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Label)

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from issues.models import CustomFieldType
 
-MULTI = {CustomFieldType.MULTISELECT, CustomFieldType.LABELS, CustomFieldType.USER}
+SINGLE = {CustomFieldType.NUMBER, CustomFieldType.DATE, CustomFieldType.DATETIME}
 URL_SCHEMES = ("http://", "https://", "mailto:", "ftp://", "file://")
 # Jira's date texts besides ISO: its CSV export ("15/Jan/24") and its user-facing formats.
 DATE_FORMATS = ("%d/%b/%y", "%d/%b/%Y", "%d/%m/%Y", "%d.%m.%Y")
@@ -49,8 +49,10 @@ def value_parts(field_type: str, values: list[str], *, tz: dt.tzinfo | None = No
     """Return the stored form of a field's values (raise ValueError saying what the field takes)."""
     values = [v.strip() for v in values if v and v.strip()]
     text = ", ".join(values)
-    if field_type not in MULTI and len(values) > 1 and field_type not in (CustomFieldType.TEXT, CustomFieldType.URL):
+    if field_type in SINGLE and len(values) > 1:
         raise ValueError(f"takes one value, got {len(values)}: '{text[:60]}'")
+    if field_type == CustomFieldType.SELECT:  # a cascading select's option and sub-option: "Europe - Paris"
+        text = " - ".join(values)
     first = values[0] if values else ""
     if field_type == CustomFieldType.NUMBER:
         try:

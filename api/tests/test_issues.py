@@ -109,10 +109,10 @@ def test_issue_read_is_a_fixed_number_of_queries(client, issue, as_alice, alice)
     with CaptureQueriesContext(connection) as queries:
         assert client.get(url, **as_alice).status_code == 200
     # token lookup (user + profile), visible id, the row, labels, comments, worklogs, sub-tasks, issue links (one
-    # query for both directions), attachments; no parent to load;
+    # query for both directions), attachments, custom-field values; no parent to load;
     # users are joined into the row and list queries (SQLite) or one batched query more (PostgreSQL). With a shared
     # cache (Redis) the process reuses the token lookup: one query less.
-    expected = (9 if connection.vendor == "sqlite" else 10) - (0 if sharedcache.is_process_local() else 1)
+    expected = (10 if connection.vendor == "sqlite" else 11) - (0 if sharedcache.is_process_local() else 1)
     assert len(queries) == expected, [q["sql"][:80] for q in queries]
 
 

@@ -11,7 +11,8 @@ import json
 
 import pytest
 
-from imports.models import JobState
+from imports import chunks, services
+from imports.models import ImportChunk, JobState
 from imports.tests import jira_files
 from imports.tests.conftest import jira_issue, write_jira_json
 from imports.tests.test_formats import import_file
@@ -189,3 +190,21 @@ def test_json_custom_field_the_site_lacks_is_counted_for_who_may_not_add_one(tmp
     not_kept = job.summary["not_kept"]
     for field_id in ("customfield_10010", "customfield_10013", "customfield_10014"):
         assert not_kept[f"custom field '{field_id}' (no such field here: an administrator adds it)"] == 1
+
+
+@pytest.mark.django_db
+def test_chunk_tasks_count_json_extras_and_store_custom_fields_too(tmp_path, project_a, settings):
+    # A search page cut into chunk tasks (imports.chunks), run here one after the other: the same summary.
+    settings.IMPORTS_CHUNK_SIZE = 2
+    issues = [jira_issue(n, customfield_10010=n, components=[{"name": "API"}]) for n in (1, 2, 3)]
+    path = write_jira_json(tmp_path / "page.json", issues)
+    job = services.import_job_create(user=None, paths=[path], enqueue=False, options={})
+    claim = services.job_claim(job_id=job.pk, owner="test")
+    chunks.import_plan(job=claim.job, owner="test", sources=services.job_sources(claim.job), queue=None)
+    planned = list(ImportChunk.objects.filter(job=job).order_by("index").values_list("pk", flat=True))
+    assert len(planned) == 2
+    for chunk_id in planned:
+        chunks.chunk_run(chunk_id=chunk_id, owner="test")
+    job.refresh_from_db()
+    assert job.created_count == 3 and job.summary["not_kept"] == {"components": 3}
+    assert sorted(CustomFieldValue.objects.values_list("number", flat=True)) == [1.0, 2.0, 3.0]

@@ -141,3 +141,20 @@ def test_a_field_known_by_name_takes_the_jira_id_a_later_source_gives():
     assert named.pk == nameless.pk and named.name == "Sprint"
     # A CSV naming the field finds the one field of that name.
     assert custom_field_get_or_create(field="sprint", name="sprint", field_type=None).pk == named.pk
+
+
+def test_value_parts_by_type():
+    assert value_parts("select", ["Europe", "Paris"]).text == "Europe - Paris"  # a cascading select
+    assert value_parts("multiselect", ["A", "B"]).text == "A, B"
+    assert value_parts("number", ["1,500"]).number == 1500.0
+    assert value_parts("date", ["15/Jan/24"]).date == dt.date(2024, 1, 15)
+    moment = value_parts("datetime", ["2024-01-15 10:30"], tz=dt.UTC).moment
+    assert moment == dt.datetime(2024, 1, 15, 10, 30, tzinfo=dt.UTC)
+    for kind, values, message in (
+        ("number", ["1", "2"], "takes one value, got 2: '1, 2'"),
+        ("number", ["inf"], "takes a number (e.g. 3 or 2.5), got 'inf'"),
+        ("date", ["soon"], "takes a date (e.g. 2024-01-15 or 15/Jan/24), got 'soon'"),
+        ("url", ["javascript:alert(1)"], "takes a web address (https://...), got 'javascript:alert(1)'"),
+    ):
+        with pytest.raises(ValueError, match=message.replace("(", "\\(").replace(")", "\\)").replace(".", "\\.")):
+            value_parts(kind, values)

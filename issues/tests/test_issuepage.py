@@ -146,9 +146,9 @@ def test_page_miss_costs_a_fixed_number_of_queries_without_lookup_joins(
     client.get(f"/browse/{make_issue(project_a, summary='Warm-up').key}")  # session, lookup rows, role, workflow
     # session user, key -> ids, outbox (this test's uncommitted writes left rows in it: a real request skips it,
     # the check rode on the user query), issue row, sub-tasks, comments, worklogs, history, attachments, links,
-    # labels.
+    # labels, custom-field values.
     for issue in (quiet, busy):
-        with django_assert_num_queries(11) as ctx:
+        with django_assert_num_queries(12) as ctx:
             assert client.get(f"/browse/{issue.key}").status_code == 200
         sqls = [q["sql"] for q in ctx.captured_queries]
         issue_reads = [sql for sql in sqls if sql.startswith('SELECT "issues_issue"."id",')]
