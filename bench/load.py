@@ -56,7 +56,7 @@ QUICK_USERS = 2
 QUICK_DURATION = "45s"
 QUICK_ROUNDS = 3
 QUICK_TIMEOUT = 240.0  # seconds; the whole quick run (seeding a fresh database included) is well under this
-MIN_SAMPLES = 3  # a journey's round needs this many requests (and the floor's) to give a ratio
+MIN_SAMPLES = 2  # a journey's round needs this many requests (and the floor's) to give a ratio
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -43,7 +43,7 @@ def test_slowed_issue_page_fails_the_load_check(tmp_path):
         DATABASE_URL=f"sqlite:///{tmp_path / 'check.sqlite3'}",  # the check's own scratch database (unused here)
         # Every issue page waits this long in the gunicorn worker before Django sees it.
         TASKRA_BENCH_SLOW_PATH="/browse/",
-        TASKRA_BENCH_SLOW_MS="600",
+        TASKRA_BENCH_SLOW_MS="1200",
     )
     result = subprocess.run(
         [sys.executable, "bench/check.py", "--only", "load", "--history", str(history)],
