@@ -14,7 +14,7 @@ project). Each round times, in turn:
 
 It prints the median and p95 of each journey and their ratios to the floor's, then one JSON line.
 --profile miss|zipf|nocache prints a cProfile of that journey instead; --queries prints the SQL (with time)
-of one request of each journey.
+of one request of each journey, and of a cached page whose row left the in-process LRU.
 
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/wt_issuepage_1m REDIS_URL=redis://127.0.0.1:6379/4 \\
   CACHE_KEY_PREFIX=issuepage .venv/bin/python bench/issue_page.py --rounds 300
@@ -215,6 +215,21 @@ def queries(client: Any, keys: Keys, args: argparse.Namespace) -> None:
         print(f"--- {journey}: {len(ctx.captured_queries)} queries")
         for q in ctx.captured_queries:
             print(f"{float(q['time']) * 1000:7.2f} ms  {q['sql'][:400]}")
+    # A fully cached page whose row left the row LRU (this process's heads kept, then forgotten too: another worker).
+    from issues.issuepage import cached
+
+    for case in ("row LRU cleared", "row LRU and heads cleared"):
+        path = f"/browse/{keys.fresh()}"
+        for _ in range(2):
+            _get(client, path, 200)
+        cached.issue_lru.clear()
+        if case != "row LRU cleared":
+            getattr(cached, "issue_heads", cached.issue_lru).clear()
+        with CaptureQueriesContext(connection) as ctx:
+            _get(client, path, 200)
+        print(f"--- cached page, {case}: {len(ctx.captured_queries)} queries")
+        for q in ctx.captured_queries:
+            print(f"{float(q['time']) * 1000:7.2f} ms  {q['sql'][:120]}")
 
 
 def main() -> None:
