@@ -506,8 +506,9 @@ class ImportWriter:
             history=parent_history,
         )
         # The time reports' rollup: the buckets the chunk's worklogs were in before and are in now.
+        started = WORKLOG_FIELDS.index("started")
         worklog_rollup_refresh_issues(
-            issue_ids=recalc, also=[(o.project_id, o.values[2]) for o in old_children["worklogs"].values()]
+            issue_ids=recalc, also=[(o.project_id, o.values[started]) for o in old_children["worklogs"].values()]
         )
         cm_touched, out.comments, _ = self._write_children(
             accepted, ids, Comment, COMMENT_FIELDS, "comments", self._comment_values, old_children["comments"], left
