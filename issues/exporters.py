@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Aggregate, Expression, F, Func, OrderBy, QuerySet, TextField
 from django.db.models.functions import Cast
@@ -211,7 +212,10 @@ def copy_csv_rows(queryset: QuerySet[Issue], counter: RowCount | None = None) ->
     Closing the generator early (a client gone) makes psycopg drain the rest of the COPY, so the
     connection stays usable; an error of the query raises from the generator.
     """
-    sql, params = issue_csv_sql(queryset)
+    try:
+        sql, params = issue_csv_sql(queryset)
+    except EmptyResultSet:  # Django proved the query matches nothing (no visible project): no rows, no query
+        return
     done = counter if counter is not None else RowCount()
     connection: Any = connections[queryset.db]  # the PostgreSQL backend (copy_supported): its ops have compose_sql
     # COPY takes no bound parameters: they are merged into the text the way Django's client-side cursor

@@ -249,3 +249,13 @@ def test_row_count_counts_what_was_written(alice, project_a, make_issue):
         for p in issue_csv_pieces(issue_export_queryset(user=alice, params={}), counter)
     )
     assert counter.rows == 5 == body.count(b"\r\n") - 1
+
+
+def test_an_export_matching_nothing_is_the_header_alone(alice, project_a, make_issue):
+    make_issue(project_a, summary="Demo")
+    loner = get_user_model().objects.create_user("loner")  # member of no project: every query matches nothing
+    for user, jql in ((loner, ""), (alice, "project = DEMO AND project != DEMO")):
+        counter = RowCount()
+        pieces = issue_csv_pieces(issue_export_queryset(user=user, params={"jql": jql}), counter)
+        body = b"".join(p.encode() if isinstance(p, str) else p for p in pieces)
+        assert body.startswith(b"Key,Summary,") and body.count(b"\r\n") == 1 and counter.rows == 0
