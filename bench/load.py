@@ -64,6 +64,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=20000, help="issues in the database (default 20000)")
     parser.add_argument("--users", type=int, default=16, help="concurrent Locust clients (default 16)")
     parser.add_argument("--duration", default="60s", help="Locust run time, e.g. 60s or 5m (default 60s)")
+    parser.add_argument(
+        "--think",
+        default="0.1,0.5",
+        help="each client's think time between requests, seconds MIN,MAX (default 0.1,0.5: 16 clients then "
+        "saturate 2 workers and every journey's p95 is mostly queueing; 2,6 models people reading pages)",
+    )
     parser.add_argument("--spawn-rate", type=float, default=4.0, help="clients started per second (default 4)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
     parser.add_argument("--port", type=int, default=8765, help="gunicorn port on 127.0.0.1 (default 8765)")
@@ -92,6 +98,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.redis_url:
         parser.error("set REDIS_URL (or BENCH_REDIS_URL, --redis-url): the load test runs on Redis")
+    try:
+        think = [float(x) for x in args.think.split(",")]
+    except ValueError:
+        think = []
+    if len(think) != 2 or not 0 <= think[0] <= think[1]:
+        parser.error("--think takes MIN,MAX seconds with 0 <= MIN <= MAX, e.g. 2,6")
     if args.size < 1000 or args.users < 1 or args.workers < 1:
         parser.error("--size >= 1000, --users >= 1 and --workers >= 1 are required")
     args.database_url = args.database_url or f"postgres://postgres@127.0.0.1:5432/taskra_bench_{args.size}"
@@ -428,6 +440,7 @@ def main(argv: list[str] | None = None) -> None:
         "BENCH_DATA": str(data_path),
         "BENCH_REQUEST_LOG": str(workdir / "requests.tsv") if args.quick else "",
         "BENCH_NO_WAIT": "1" if args.quick else "",
+        "BENCH_THINK": args.think,
     }
     if args.quick:
         env["TASKRA_SLOW_REQUEST_MS"] = "60000"  # no slow-request log lines in CI's output (a loaded machine)

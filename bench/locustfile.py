@@ -31,6 +31,8 @@ ZIPF_S = 1.2
 ZIPF_RANKS = min(TOTAL, 100_000)  # ranks past 100,000 carry under 0.3% of Zipf(1.2)'s mass
 ZIPF_CDF = list(itertools.accumulate(1 / (r**ZIPF_S) for r in range(1, ZIPF_RANKS + 1)))
 HOT_KEYS = 100
+# Think time between a client's requests, in seconds (bench/load.py --think): "min,max".
+THINK = tuple(float(x) for x in (os.environ.get("BENCH_THINK") or "0.1,0.5").split(","))
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 NEXT_RE = re.compile(r'href="([^"]+)" rel="next"')
 _users = itertools.count()
@@ -54,7 +56,7 @@ def shuffled(rank: int) -> int:
 class Client(HttpUser):
     """One logged-in person clicking around Taskra."""
 
-    wait_time = between(0.1, 0.5)
+    wait_time = between(THINK[0], THINK[-1])
 
     def on_start(self) -> None:
         self.username = DATA["users"][next(_users) % len(DATA["users"])]
