@@ -210,8 +210,12 @@ def main() -> None:
         app.conf.task_always_eager = False
         worker = WorkerProcess(queue, env, log_path=Path(MEDIA) / "worker.log")
         worker.start()
-        smallest = Project.objects.filter(memberships__user=user).annotate(n=Count("issues")).order_by("n", "key")[0]
-        warm_up = job_live(user, {"jql": f"project = {smallest.key}", "sort": "", "dir": ""})
+        try:
+            smallest = Project.objects.filter(memberships__user=user).annotate(n=Count("issues")).order_by("n", "key")
+            warm_up = job_live(user, {"jql": f"project = {smallest[0].key}", "sort": "", "dir": ""})
+        except BaseException:
+            worker.stop()  # never leave the worker behind
+            raise
         rss[f"after a warm-up export ({warm_up:,} rows)"] = worker.peak_rss_mb()
 
     methods: dict[str, Callable[[dict[str, str]], int]] = {
