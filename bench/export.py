@@ -52,11 +52,13 @@ import shutil  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.db.models import Count  # noqa: E402
+from django.test import RequestFactory  # noqa: E402
 
 from issues import export_jobs  # noqa: E402
 from issues.export_jobs import export_job_create, export_job_run, issue_export_queryset  # noqa: E402
 from issues.exporters import issue_csv_sql  # noqa: E402
 from issues.models import ExportJob, Issue, Membership, Project  # noqa: E402
+from issues.views.navigator import export  # noqa: E402
 from taskra_site.celery import app  # noqa: E402
 from taskra_site.worker_process import WorkerProcess  # noqa: E402
 
@@ -115,6 +117,24 @@ def python_writer(queryset) -> int:
         export_jobs.copy_supported = saved
 
 
+def inline_export(user, jql: str, *, copy: bool) -> tuple[float, int]:
+    """Return the seconds and rows of the navigator view's inline CSV export (COPY or Python path)."""
+    saved = export_jobs.copy_supported
+    if not copy:
+        export_jobs.copy_supported = lambda queryset: False
+    try:
+        request = RequestFactory().get("/issues/export", {"format": "csv", "jql": jql})
+        request.user = user
+        start = time.perf_counter()
+        response: Any = export(request)  # a FileResponse
+        body = b"".join(response.streaming_content)
+        seconds = time.perf_counter() - start
+        assert response.status_code == 200 and int(response["Content-Length"]) == len(body)
+        return seconds, body.count(b"\r\n") - 1
+    finally:
+        export_jobs.copy_supported = saved
+
+
 def pick_jql(user, target: int) -> tuple[str, int]:
     """Return JQL for about `target` of the user's issues, and its count.
 
@@ -146,6 +166,7 @@ def main() -> None:
     parser.add_argument("--user", default="", help="username (default: the member of the most projects)")
     parser.add_argument("--python", action="store_true", help="also time the Python writer at the smaller size")
     parser.add_argument("--no-worker", action="store_true", help="skip the live Celery worker")
+    parser.add_argument("--inline", default="", help="only time the inline export of this JQL, COPY vs Python path")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("bench/export.py measures the PostgreSQL export: set DATABASE_URL to a seeded PostgreSQL database")
@@ -156,6 +177,17 @@ def main() -> None:
     else:
         top = Membership.objects.values("user_id").annotate(n=Count("id")).order_by("-n", "user_id")[0]
         user = User.objects.get(pk=top["user_id"])
+    if args.inline:
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(args.rounds):
+            for copy in (True, False):
+                seconds, rows = inline_export(user, args.inline, copy=copy)
+                times[copy].append(seconds)
+        print(f"# inline export of {args.inline!r}: {rows:,} rows; load {os.getloadavg()}")
+        for copy, values in times.items():
+            rounded = [round(v, 2) for v in values]
+            print(f"{'COPY' if copy else 'Python'} path: {rounded} s, median {statistics.median(values):.2f} s")
+        return
     jql_small, _ = pick_jql(user, args.rows)
     sizes = {
         "about 333k": {"jql": jql_small, "sort": "", "dir": ""},
@@ -178,8 +210,12 @@ def main() -> None:
         app.conf.task_always_eager = False
         worker = WorkerProcess(queue, env, log_path=Path(MEDIA) / "worker.log")
         worker.start()
-        smallest = Project.objects.filter(memberships__user=user).annotate(n=Count("issues")).order_by("n", "key")[0]
-        warm_up = job_live(user, {"jql": f"project = {smallest.key}", "sort": "", "dir": ""})
+        try:
+            smallest = Project.objects.filter(memberships__user=user).annotate(n=Count("issues")).order_by("n", "key")
+            warm_up = job_live(user, {"jql": f"project = {smallest[0].key}", "sort": "", "dir": ""})
+        except BaseException:
+            worker.stop()  # never leave the worker behind
+            raise
         rss[f"after a warm-up export ({warm_up:,} rows)"] = worker.peak_rss_mb()
 
     methods: dict[str, Callable[[dict[str, str]], int]] = {

@@ -11,8 +11,10 @@ except for two details handled here: an empty string is written as NULL (Postgre
 non-NULL string), and each row's LF terminator becomes the csv module's CRLF.
 
 No row becomes a Python object: psycopg hands over each row's bytes, which go to the file as they come,
-so an export costs PostgreSQL's time plus about a microsecond per row (docs/benchmarks/2026-12-01-export.md).
-issues/tests/test_exporters.py checks the output byte for byte against the Python writer.
+so an export costs PostgreSQL's time plus a few microseconds per row (docs/benchmarks/2026-12-01-export.md).
+issues/tests/test_exporters.py checks the output byte for byte against the Python writer. One known
+difference is inherited from display_name_expression(): a first and last name made only of whitespace other
+than spaces (tabs, line breaks) is kept in SQL where Python's str.strip() falls back to the username.
 """
 
 from __future__ import annotations
