@@ -142,10 +142,10 @@ class Compiler(DateFunctions):
         """Return the spec of a custom field named `cf[10010]` (Jira's id) or by its name, None if none is."""
         if custom_id:
             number = raw[3:-1]
-            # A field without a Jira id answers to its id here (the API's customfield_<id>).
-            found = models.CustomField.objects.filter(
-                Q(jira_id=f"customfield_{number}") | Q(jira_id="", pk=int(number))
-            ).first()
+            # A field without a Jira id answers to its id here (the API's customfield_<id>); an id past the
+            # column's range names no field (and must not reach the database as an out-of-range integer).
+            by_pk = Q(jira_id="", pk=int(number)) if int(number) < 2**63 else Q(pk__in=[])
+            found = models.CustomField.objects.filter(Q(jira_id=f"customfield_{number}") | by_pk).first()
         else:
             found = models.CustomField.objects.filter(name__iexact=raw).order_by("id").first()
         if found is None:
