@@ -34,6 +34,14 @@ class CustomFieldStore:
         self.may_add_fields = may_add_fields
         self.fields: dict[str, CustomField | None] = {}  # the source's field id or name -> field (None: missing)
 
+    def begin_chunk(self) -> None:
+        """Forget fields this job may have created: a chunk that rolled back took them along.
+
+        An importer who may not add fields only finds them (and misses): those answers stay for the job.
+        """
+        if self.may_add_fields:
+            self.fields.clear()
+
     def _field(self, field: str, name: str | None, field_type: str | None, *, create: bool) -> CustomField | None:
         if field not in self.fields or (create and self.fields[field] is None):
             if self.may_add_fields and create:

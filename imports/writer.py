@@ -322,7 +322,7 @@ class ImportWriter:
         now = timezone.now()
         self.editable = self._editable_projects()
         self.workflows = {}  # a retried chunk re-reads them: its workflow additions rolled back with it
-        self.custom_fields.fields.clear()  # the same for custom fields it created
+        self.custom_fields.begin_chunk()  # the same for custom fields it created
         # Keys first: a key twice in one chunk is an error for the later record (the earlier one is written).
         refs: list[UserRef] = []
         rows: list[tuple[parsers.RawRecord, IssueRecord, str, int]] = []

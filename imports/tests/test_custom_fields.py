@@ -10,6 +10,7 @@ import datetime as dt
 import json
 
 import pytest
+from django.test import override_settings
 
 from imports import chunks, services
 from imports.models import ImportChunk, JobState
@@ -17,6 +18,7 @@ from imports.tests import jira_files
 from imports.tests.conftest import jira_issue, write_jira_json
 from imports.tests.test_formats import import_file
 from issues.models import CustomField, CustomFieldType, CustomFieldValue, Issue
+from issues.tests.conftest import reset_all
 
 
 def values_of(key: str) -> dict[str, str]:
@@ -208,3 +210,23 @@ def test_chunk_tasks_count_json_extras_and_store_custom_fields_too(tmp_path, pro
     job.refresh_from_db()
     assert job.created_count == 3 and job.summary["not_kept"] == {"components": 3}
     assert sorted(CustomFieldValue.objects.values_list("number", flat=True)) == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.django_db
+def test_a_changed_value_alone_retires_the_cached_issue_page(
+    tmp_path, project_a, alice, client, django_capture_on_commit_callbacks
+):
+    # Only the custom field changes between the two files: the issue row is unchanged, its cached page is not.
+    caches = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "cf-page-cache"}}
+    with override_settings(CACHES=caches, TASKRA_PAGE_CACHE=True):
+        reset_all()
+        with django_capture_on_commit_callbacks(execute=True):
+            import_file(write_jira_json(tmp_path / "a.json", [jira_issue(1, customfield_10010=3)]))
+        client.force_login(alice)
+        assert ">3</dd>" in client.get("/browse/DEMO-1").content.decode()  # cached now
+        with django_capture_on_commit_callbacks(execute=True):
+            job = import_file(write_jira_json(tmp_path / "b.json", [jira_issue(1, customfield_10010=8)]))
+        assert job.updated_count == 1
+        page = client.get("/browse/DEMO-1").content.decode()
+        reset_all()
+    assert ">8</dd>" in page and ">3</dd>" not in page
