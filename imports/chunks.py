@@ -222,14 +222,18 @@ def import_plan(*, job: Job, owner: str, sources: list[parsers.Source], queue: s
 # One chunk: claim, read, validate, write
 # ---------------------------------------------------------------------------------------------------------
 
-_WRITERS: dict[int, ImportWriter] = {}  # job id -> its writer in this worker process (look-ups cached)
+# Job id -> (the job's creation time, its writer) in this worker process (look-ups cached). The creation time
+# tells a reused id (a database reset or restored under a running worker) from the job the writer was made for.
+_WRITERS: dict[int, tuple[dt.datetime, ImportWriter]] = {}
 
 
 def _writer(job: Job) -> ImportWriter:
-    writer = _WRITERS.get(job.pk)
-    if writer is None:
-        _WRITERS.clear()  # one job at a time per process is the common case: keep memory flat
-        writer = _WRITERS[job.pk] = ImportWriter(job)
+    kept = _WRITERS.get(job.pk)
+    if kept is not None and kept[0] == job.created:
+        return kept[1]
+    _WRITERS.clear()  # one job at a time per process is the common case: keep memory flat
+    writer = ImportWriter(job)
+    _WRITERS[job.pk] = (job.created, writer)
     return writer
 
 

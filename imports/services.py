@@ -393,8 +393,6 @@ def _reader_process(job: Job) -> bool:
     return bool(value)
 
 
-
-
 def _record_key(job: Job, rec: Any) -> str:
     """Return the key a record is written under (the job's target project keeps the number)."""
     target = job.options.get("project")
