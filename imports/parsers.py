@@ -34,6 +34,7 @@ from imports.formats import jira_backup, jira_csv, jira_xml
 from imports.formats.common import SourceError, localize, shorten
 from imports.models import JobFormat
 from imports.schemas import MAX_NESTING_DEPTH, RECORD, RECORDS, IssueRecord, JiraIssue, RecordInvalid
+from issues.custom_fields import parse_moment
 
 # Enough to hold a very large issue; a longer line is not a record but a broken file.
 MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -571,16 +572,7 @@ def parse_csv_datetime(value: str, tz: dt.tzinfo, field: str) -> dt.datetime | N
     value = value.strip()
     if not value:
         return None
-    parsed: dt.datetime | None = None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        for fmt in _CSV_DATE_FORMATS:
-            try:
-                parsed = dt.datetime.strptime(value, fmt)
-                break
-            except ValueError:
-                continue
+    parsed = parse_moment(value, dt.datetime, _CSV_DATE_FORMATS)
     if parsed is None:
         raise CsvValueError(
             field, f"'{value}' is not a date Taskra understands (e.g. 15/Jan/24 10:30 AM or 2024-01-15 10:30)."

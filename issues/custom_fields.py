@@ -29,7 +29,8 @@ class ValueParts(NamedTuple):
     moment: dt.datetime | None
 
 
-def _parse(value: str, iso: type[dt.date] | type[dt.datetime], formats: tuple[str, ...]) -> dt.datetime | None:
+def parse_moment(value: str, iso: type[dt.date] | type[dt.datetime], formats: tuple[str, ...]) -> dt.datetime | None:
+    """Return `value` read as ISO (a date or a datetime, as `iso` says), else by the first of `formats` it fits."""
     try:
         parsed = iso.fromisoformat(value.replace(" ", "T", 1) if iso is dt.datetime else value)
     except ValueError:
@@ -63,13 +64,13 @@ def value_parts(field_type: str, values: list[str], *, tz: dt.tzinfo | None = No
             raise ValueError(f"takes a number (e.g. 3 or 2.5), got '{first[:60]}'")
         return ValueParts(text, values, number, None, None)
     if field_type == CustomFieldType.DATE:
-        parsed = _parse(first[:10] if len(first) > 10 and first[4:5] == "-" else first, dt.date, DATE_FORMATS)
+        parsed = parse_moment(first[:10] if len(first) > 10 and first[4:5] == "-" else first, dt.date, DATE_FORMATS)
         if first and parsed is None:
             raise ValueError(f"takes a date (e.g. 2024-01-15 or 15/Jan/24), got '{first[:60]}'")
         day = parsed.date() if parsed else None
         return ValueParts(day.isoformat() if day else text, values, None, day, None)
     if field_type == CustomFieldType.DATETIME:
-        parsed = _parse(first, dt.datetime, MOMENT_FORMATS + DATE_FORMATS)
+        parsed = parse_moment(first, dt.datetime, MOMENT_FORMATS + DATE_FORMATS)
         if first and parsed is None:
             raise ValueError(f"takes a date and time (e.g. 2024-01-15 10:30), got '{first[:60]}'")
         if parsed is not None and parsed.tzinfo is None:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 
+from bench.load import children_of
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 BATCH = 16  # parallel requests: while one sync worker is busy, the other accepts
 
@@ -38,19 +40,6 @@ def _metrics(directory: Path) -> str:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=str(directory))
     return generate_latest(registry).decode()
-
-
-def _children(pid: int) -> set[str]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.add(entry.name)
-    return found
 
 
 def test_metrics_come_from_both_gunicorn_workers(tmp_path):
@@ -100,7 +89,7 @@ def test_metrics_come_from_both_gunicorn_workers(tmp_path):
                 )
                 if len(pids) >= 2:
                     break
-        workers = _children(server.pid)
+        workers = {str(pid) for pid in children_of(server.pid)}
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
