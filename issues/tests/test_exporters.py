@@ -21,6 +21,7 @@ from issues import export_jobs, exporters
 from issues.export_jobs import export_job_run, issue_csv_pieces, issue_export_queryset
 from issues.exporters import RowCount
 from issues.models import ExportJob, Issue, Label, Membership, Resolution, Role
+from taskra_site import timing
 
 pytestmark = pytest.mark.django_db
 POSTGRES = connection.vendor == "postgresql"
@@ -210,6 +211,24 @@ def test_inline_export_is_sent_whole_with_its_length(client, alice, project_a, m
     assert response.status_code == 200 and int(response["Content-Length"]) == len(body)
     assert response["Content-Disposition"].startswith('attachment; filename="issues-')
     assert body.count(b"\r\n") == 4
+
+
+@pytest.mark.skipif(not POSTGRES, reason="COPY is PostgreSQL's; elsewhere the rows come from a plain SELECT")
+def test_export_copy_counts_in_the_request_sql_timing(alice, project_a, make_issue, monkeypatch):
+    # COPY bypasses the cursor's execute() and so the perf middleware's execute wrapper: the request's SQL time
+    # and query count (Server-Timing, /perf/) must still include the export's statement.
+    make_issue(project_a, summary="Counted")
+    seen: list[str] = []
+    add_query = timing.add_query
+    monkeypatch.setattr(timing, "add_query", lambda ns, sql: (seen.append(sql), add_query(ns, sql)))
+    record = timing.start()
+    try:
+        body = _csv(issue_export_queryset(user=alice, params={"sort": "key"}))
+    finally:
+        timing.stop()
+    assert b"Counted" in body
+    assert [sql for sql in seen if sql.startswith("COPY (")], seen
+    assert record.db_ns > 0
 
 
 def _job_queries(owner) -> tuple[int, int]:
