@@ -9,11 +9,13 @@ project). Each round times, in turn:
   in the shared page cache, the in-process issue LRU and PostgreSQL's plan of nothing in particular);
 - nocache: the same with the page cache off (TASKRA_PAGE_CACHE=False), a fresh uniform key: what a miss
   costs without any cache work;
+- hot: GET /browse/KEY of one of the 100 hottest keys (warmed first): a page-cache hit, the cost every cached
+  issue page pays beyond the floor;
 - zipf: GET /browse/KEY of a key drawn by Zipf s=1.2 over 100,000 ranks, hot issues spread over every
   project as bench/locustfile.py does, after a warm-up of the same draws (mostly hits, as under load).
 
 It prints the median and p95 of each journey and their ratios to the floor's, then one JSON line.
---profile miss|zipf|nocache prints a cProfile of that journey instead; --queries prints the SQL (with time)
+--profile hot|miss|zipf|nocache|floor prints a cProfile of that journey instead; --queries prints the SQL (with time)
 of one request of each journey, and of a cached page whose row left the in-process LRU.
 
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/wt_issuepage_1m REDIS_URL=redis://127.0.0.1:6379/4 \\
@@ -45,7 +47,8 @@ from bench._common import machine, setup_django  # noqa: E402
 
 ZIPF_S = 1.2
 ZIPF_RANKS = 100_000
-JOURNEYS = ("floor", "miss", "nocache", "zipf")
+HOT_KEYS = 100
+JOURNEYS = ("floor", "hot", "miss", "nocache", "zipf")
 
 
 class Keys:
@@ -68,6 +71,10 @@ class Keys:
     def zipf_index(self) -> int:
         rank = bisect.bisect_left(self.zipf_cdf, self.rng.random() * self.zipf_cdf[-1]) + 1
         return (rank * 2_654_435_761 + 97) % self.total
+
+    def hot(self) -> str:
+        """Return one of the HOT_KEYS most popular keys (bench/locustfile.py's "100 hot keys" journey)."""
+        return self.key_at((self.rng.randrange(HOT_KEYS) * 2_654_435_761 + 97) % self.total)
 
     def zipf(self) -> str:
         index = self.zipf_index()
@@ -127,8 +134,8 @@ def request(client: Any, journey: str, keys: Keys) -> Callable[[], Any]:
 
     if journey == "floor":
         return lambda: _get(client, "/accounts/login/", 302)
-    if journey == "zipf":
-        path = f"/browse/{keys.zipf()}"
+    if journey in ("zipf", "hot"):
+        path = f"/browse/{keys.zipf() if journey == 'zipf' else keys.hot()}"
         return lambda: _get(client, path, 200)
     path = f"/browse/{keys.fresh()}"
     if journey == "nocache":
@@ -155,6 +162,8 @@ def p95(values: list[float]) -> float:
 def run(client: Any, keys: Keys, args: argparse.Namespace) -> dict[str, Any]:
     for _ in range(args.warmup):
         request(client, "zipf", keys)()
+    for _ in range(3 * HOT_KEYS):
+        request(client, "hot", keys)()
     for journey in ("floor", "miss", "nocache"):
         for _ in range(3):
             request(client, journey, keys)()
@@ -187,6 +196,8 @@ def run(client: Any, keys: Keys, args: argparse.Namespace) -> dict[str, Any]:
 def profile(client: Any, keys: Keys, args: argparse.Namespace) -> None:
     for _ in range(args.warmup):
         request(client, "zipf", keys)()
+    for _ in range(3 * HOT_KEYS):
+        request(client, "hot", keys)()
     calls = [request(client, args.profile, keys) for _ in range(args.rounds)]
     profiler = cProfile.Profile()
     start = time.perf_counter()
@@ -238,7 +249,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1000, help="Zipf requests before timing (default 1000)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--username", default="", help="who reads (default: the first member of the first project)")
-    parser.add_argument("--profile", choices=("miss", "zipf", "nocache"), help="cProfile --rounds requests instead")
+    parser.add_argument(
+        "--profile", choices=("hot", "miss", "zipf", "nocache", "floor"), help="cProfile --rounds requests instead"
+    )
     parser.add_argument("--queries", action="store_true", help="print the SQL of one request of each journey")
     args = parser.parse_args()
     client, keys = setup(args)

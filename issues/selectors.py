@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,7 @@ from issues.models import (
     StatusCategory,
 )
 from issues.permissions import visible_project_ids
+from taskra_site.sql import fetch_pipelined
 
 
 def projects_visible_to(user: Any) -> QuerySet[Project]:
@@ -134,8 +135,8 @@ class PrebuiltQuery:
 
     Building and compiling a queryset costs the issue page about a millisecond of Python per list; the SQL
     of these lists never changes but for the issue id. The first call compiles `make(SENTINEL)` and keeps its
-    SQL and parameters; later calls execute them with the issue id in place of the sentinel. PostgreSQL returns
-    the values values_list() would (no converters apply to these columns there); other databases run the
+    SQL, parameters and the fields' database converters (a JSONField's decoding); later calls execute them with
+    the issue id in place of the sentinel and return the tuples values_list() would. Other databases run the
     queryset as usual.
     """
 
@@ -144,19 +145,36 @@ class PrebuiltQuery:
     def __init__(self, make: Callable[[int], QuerySet]) -> None:
         self.make = make
         self.compiled: tuple[str, tuple[Any, ...]] | None = None
+        self.compiler: Any = None
+        self.converters: dict[int, Any] = {}
 
     def rows(self, issue_id: int) -> list[tuple[Any, ...]]:
         """Return the rows (as values_list() tuples) of the query for this issue."""
-        connection = connections[DEFAULT_DB_ALIAS]
-        if connection.vendor != "postgresql":
-            return list(self.make(issue_id))
+        return prebuilt_rows([self], issue_id)[0]
+
+    def statement(self, issue_id: int) -> tuple[str, tuple[Any, ...]]:
+        """Return the SQL and parameters of the query for this issue (PostgreSQL)."""
         if self.compiled is None:
-            sql, params = self.make(self.SENTINEL).query.sql_with_params()
-            self.compiled = (sql, tuple(params))
+            compiler = self.make(self.SENTINEL).query.get_compiler(DEFAULT_DB_ALIAS)
+            sql, params = compiler.as_sql()
+            self.converters = compiler.get_converters([s[0] for s in compiler.select[0 : compiler.col_count]])
+            self.compiler, self.compiled = compiler, (sql, tuple(params))
         sql, params = self.compiled
-        with connection.cursor() as cursor:
-            cursor.execute(sql, tuple(issue_id if p == self.SENTINEL else p for p in params))
-            return cursor.fetchall()
+        return sql, tuple(issue_id if p == self.SENTINEL else p for p in params)
+
+    def converted(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Return the rows with the fields' database converters applied, as values_list() does."""
+        if not self.converters:
+            return rows
+        return [tuple(row) for row in self.compiler.apply_converters(rows, self.converters)]
+
+
+def prebuilt_rows(queries: Sequence[PrebuiltQuery], issue_id: int) -> list[list[tuple[Any, ...]]]:
+    """Return the rows of each prebuilt query for this issue: on PostgreSQL in one round trip (sql.fetch_pipelined)."""
+    if connections[DEFAULT_DB_ALIAS].vendor != "postgresql":
+        return [list(query.make(issue_id)) for query in queries]
+    found = fetch_pipelined([query.statement(issue_id) for query in queries])
+    return [query.converted(rows) for query, rows in zip(queries, found, strict=True)]
 
 
 def _page_list(adapter: Any, relation: str, order: tuple[str, ...], limit: int) -> PrebuiltQuery:
@@ -176,10 +194,11 @@ _SUBTASKS = _page_list(PAGE_SUBTASKS, "subtasks", ("number",), PAGE_MAX_SUBTASKS
 
 
 def latest_page_rows(
-    adapter: Any, query: PrebuiltQuery, issue_id: int, limit: int, total: Callable[[], int]
+    adapter: Any, found: list[tuple[Any, ...]], limit: int, total: Callable[[], int]
 ) -> tuple[list[dict[str, Any]], int]:
-    """Return up to `limit` rows in chronological order and how many exist (`total()` only when more than fit)."""
-    rows = adapter.plan(joins=True).dicts_from_tuples(query.rows(issue_id))
+    """Return up to `limit` of the rows read (newest first, one more than shown) in chronological order, and how
+    many exist (`total()` only when more than fit)."""
+    rows = adapter.plan(joins=True).dicts_from_tuples(found)
     if len(rows) > limit:
         rows, count = rows[:limit], total()
     else:
@@ -193,47 +212,47 @@ def issue_page_data(*, issue: Issue) -> dict[str, Any]:
 
     `issue` must come with its related rows joined (issue_with_joins). Datetimes are the API's ISO text and
     Markdown is rendered and sanitised here, so a cached payload renders without touching the database.
-    Queries: labels, sub-tasks, comments, worklogs, history, attachments, links (7, plus a count per capped list),
-    each compiled once per process (PrebuiltQuery).
+    Queries: labels, then sub-tasks, comments, worklogs, history, attachments, links and custom fields in one
+    round trip on PostgreSQL (prebuilt_rows; seven queries elsewhere), plus a count per capped list.
     """
     pk = issue.pk
-    subtasks = PAGE_SUBTASKS.plan(joins=True).dicts_from_tuples(_SUBTASKS.rows(pk))
+    subtasks, comments, worklogs, history, attachments, links, custom_fields = prebuilt_rows(
+        [_SUBTASKS, _COMMENTS, _WORKLOGS, _HISTORY, _ATTACHMENTS, _LINKS, _CUSTOM_FIELDS], pk
+    )
+    subtask_rows = PAGE_SUBTASKS.plan(joins=True).dicts_from_tuples(subtasks)
     return issue_page_payload(
         issue=issue,
-        subtasks=subtasks,
-        comments=latest_page_rows(PAGE_COMMENTS, _COMMENTS, pk, PAGE_MAX_COMMENTS, issue.comments.count),
-        worklogs=latest_page_rows(PAGE_WORKLOGS, _WORKLOGS, pk, PAGE_MAX_WORKLOGS, issue.worklogs.count),
-        history=latest_page_rows(PAGE_HISTORY, _HISTORY, pk, PAGE_MAX_HISTORY, issue.history.count),
-        attachments=PAGE_ATTACHMENTS.plan(joins=True).dicts_from_tuples(_ATTACHMENTS.rows(pk)),
-        links=issue_link_rows(issue_id=pk),
+        subtasks=subtask_rows,
+        comments=latest_page_rows(PAGE_COMMENTS, comments, PAGE_MAX_COMMENTS, issue.comments.count),
+        worklogs=latest_page_rows(PAGE_WORKLOGS, worklogs, PAGE_MAX_WORKLOGS, issue.worklogs.count),
+        history=latest_page_rows(PAGE_HISTORY, history, PAGE_MAX_HISTORY, issue.history.count),
+        attachments=PAGE_ATTACHMENTS.plan(joins=True).dicts_from_tuples(attachments),
+        links=issue_link_rows(issue_id=pk, found=links),
         link_types=link_type_options(),
         progress=lambda rows: children_progress(issue_id=pk, rows=rows, capped=len(rows) >= PAGE_MAX_SUBTASKS),
-        custom_fields=issue_custom_field_rows(issue_ids=[pk]).get(pk, []),
+        custom_fields=_custom_field_dicts(custom_fields).get(pk, []),
     )
 
 
-def issue_custom_field_rows(*, issue_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    """Return the issues' custom-field values (schema PageCustomField) by issue id, by field name: one query.
+_CUSTOM_FIELD_COLUMNS = (
+    "issue_id", "field_id", "field__jira_id", "field__name", "field__type",
+    "text", "values", "number", "date", "moment",
+)  # fmt: skip
 
-    No permission filter: callers pass issues the viewer may see (the issue page, the API's issue rows).
-    """
-    rows: dict[int, list[dict[str, Any]]] = {}
-    values = (
+
+def _custom_field_values(issue_ids: list[int]) -> QuerySet:
+    return (
         CustomFieldValue.objects.filter(issue_id__in=issue_ids)
         .order_by("issue_id", "field__name", "field_id")
-        .values_list(
-            "issue_id",
-            "field_id",
-            "field__jira_id",
-            "field__name",
-            "field__type",
-            "text",
-            "values",
-            "number",
-            "date",
-            "moment",
-        )
+        .values_list(*_CUSTOM_FIELD_COLUMNS)
     )
+
+
+_CUSTOM_FIELDS = PrebuiltQuery(lambda issue_id: _custom_field_values([issue_id]))
+
+
+def _custom_field_dicts(values: Iterable[tuple[Any, ...]]) -> dict[int, list[dict[str, Any]]]:
+    rows: dict[int, list[dict[str, Any]]] = {}
     for issue_id, field_id, jira_id, name, kind, text, items, number, day, moment in values:
         rows.setdefault(issue_id, []).append(
             {
@@ -251,6 +270,14 @@ def issue_custom_field_rows(*, issue_ids: list[int]) -> dict[int, list[dict[str,
     return rows
 
 
+def issue_custom_field_rows(*, issue_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Return the issues' custom-field values (schema PageCustomField) by issue id, by field name: one query.
+
+    No permission filter: callers pass issues the viewer may see (the issue page, the API's issue rows).
+    """
+    return _custom_field_dicts(_custom_field_values(issue_ids))
+
+
 _LINK_COLUMNS = (
     "id", "type_id", "outward_issue_id", "inward_issue_id",
     "outward_issue__key", "outward_issue__summary", "outward_issue__status_id", "outward_issue__project_id",
@@ -265,13 +292,15 @@ _LINKS = PrebuiltQuery(
 )
 
 
-def issue_link_rows(*, issue_id: int) -> list[dict[str, Any]]:
+def issue_link_rows(*, issue_id: int, found: list[tuple[Any, ...]] | None = None) -> list[dict[str, Any]]:
     """Return every link of the issue as read from it (schema PageLink), grouped by phrase then key: one query.
 
     No permission filter: the page filters per viewer (issuepage.links), the API per caller. Link types and
     statuses come from the rows kept per process (issues.lookups): the query joins the two issues only.
+    `found`: the rows of that query when the caller read them already (issue_page_data, in one round trip).
     """
-    found = _LINKS.rows(issue_id)
+    if found is None:
+        found = _LINKS.rows(issue_id)
     if not found:
         return []
     types: dict[int, Any] = {t.pk: t for t in link_types()}

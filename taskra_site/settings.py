@@ -109,6 +109,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not env
     # Short interactive queries never repay it; TASKRA_PG_JIT=1 turns it back on (e.g. for reporting replicas).
     options = DATABASES["default"].setdefault("OPTIONS", {})
     options["options"] = f"{options.get('options', '')} -c jit=off".strip()
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Server-side prepared statements for the few reads that bind on the server (taskra_site.sql.fetch_pipelined:
+    # the issue page's lists): psycopg prepares a statement on its 5th run on a connection, and PostgreSQL stops
+    # planning it, which cost 5-10 times running it (docs/benchmarks/2026-12-01-issue-page-2.md). Django's own
+    # cursors bind on the client and never prepare. TASKRA_PG_PREPARE=0 turns it off (a transaction-pooling
+    # PgBouncer before 1.21 cannot keep prepared statements).
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options["prepare_threshold"] = 5 if env_bool("TASKRA_PG_PREPARE", True) else None
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3" and env_str("TEST_DATABASE_NAME", ""):
     # Lets parallel runs on one PostgreSQL server use separate test databases.
     DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "")}

@@ -33,6 +33,10 @@ _RELEASE_LUA = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call(
 _BUMP_LUA = "for i, k in ipairs(KEYS) do redis.call('set', k, ARGV[1], 'NX'); redis.call('incr', k) end return #KEYS"
 
 
+# What add_lock_and_get returns for a key that holds nothing.
+MISSING: Any = object()
+
+
 class CacheDown(Exception):
     """The shared cache did not answer; callers fall back to the database."""
 
@@ -162,6 +166,48 @@ def add_lock(key: str, token: str, seconds: int) -> bool:
     return guard(run)
 
 
+def add_lock_and_get(lock_key: str, token: str, seconds: int, key: str) -> tuple[bool, Any]:
+    """Take a lock as add_lock does and read `key` in the same round trip; return (taken, value or MISSING).
+
+    The value is read after the lock was taken (or refused): a holder who stored it and released the lock
+    before this call is seen, so a taker who finds a value need not build it.
+    """
+    c = backend()
+    rc = _redis(c)
+
+    def run() -> tuple[bool, Any]:
+        if rc is not None:
+            pipe = rc.get_client(write=True).pipeline(transaction=False)
+            pipe.set(rc.make_key(lock_key), token, nx=True, ex=seconds)
+            pipe.get(rc.make_key(key))
+            taken, raw = pipe.execute()
+            return bool(taken), MISSING if raw is None else rc.decode(raw)
+        taken = bool(c.add(lock_key, token, seconds))
+        return taken, c.get(key, MISSING)
+
+    return guard(run)
+
+
+def set_value_and_release(key: str, value: Any, timeout: int | None, lock_key: str, token: str) -> None:
+    """Store a value (set_value) and release the lock token holds (release_lock) in one round trip."""
+    c = backend()
+    rc = _redis(c)
+
+    def run() -> None:
+        if rc is not None:
+            t = c.get_backend_timeout(DEFAULT_TIMEOUT if timeout is None else timeout)
+            pipe = rc.get_client(write=True).pipeline(transaction=False)
+            pipe.set(rc.make_key(key), rc.encode(value), px=None if t is None else int(t * 1000))
+            pipe.eval(_RELEASE_LUA, 1, rc.make_key(lock_key), token)
+            pipe.execute()
+        else:
+            c.set(key, value, DEFAULT_TIMEOUT if timeout is None else timeout)
+            if c.get(lock_key) == token:
+                c.delete(lock_key)
+
+    guard(run)
+
+
 def lock_held(key: str) -> bool:
     """Return whether anybody holds the lock."""
     c = backend()
@@ -204,6 +250,27 @@ def bump_counters(keys: Sequence[str], start: int) -> None:
                 c.incr(k)
 
     guard(run)
+
+
+def create_and_get_counters(keys: Sequence[str], start: int) -> dict[str, Any]:
+    """Create the missing counters at `start` (create_counters) and return every one's value, in one round trip."""
+    c = backend()
+    rc = _redis(c)
+
+    def run() -> dict[str, Any]:
+        if rc is not None:
+            raw_keys = [rc.make_key(k) for k in keys]
+            pipe = rc.get_client(write=True).pipeline(transaction=False)
+            for raw_key in raw_keys:
+                pipe.set(raw_key, start, nx=True)
+            pipe.mget(raw_keys)
+            raw = pipe.execute()[-1]
+            return {k: rc.decode(v) for k, v in zip(keys, raw, strict=True) if v is not None}
+        for k in keys:
+            c.add(k, start, None)
+        return c.get_many(keys)
+
+    return guard(run)
 
 
 def create_counters(keys: Sequence[str], start: int) -> None:

@@ -21,14 +21,13 @@ from typing import Any
 from django.conf import settings
 from django.http import Http404, HttpRequest
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 
 from accounts.models import user_zone
 from issues import lookups, pagecache
 from issues.forms import CommentForm, WorklogForm
 from issues.issuepage import html as issuepage_html
 from issues.issuepage.html import NotShareable, member_options, personalize_html, render_block, shareable_html
-from issues.issuepage.links import LINKS_PLACEHOLDER, fill_links
+from issues.issuepage.links import fill_links, shared_links_html
 from issues.lru import BoundedLRU, IssueLRU
 from issues.models import Issue
 from issues.pagecache.generations import outbox_seen_empty
@@ -144,8 +143,10 @@ def read_issue(key: str, *, outbox_checked: bool = False) -> tuple[Issue | None,
         _forget(key)
         return issue_with_joins(key=key), None
     issue_lru.misses += 1
-    # Generations were read before the row: a write after this read bumps past them.
-    issue = issue_with_joins(pk=issue_id)
+    # Generations were read before the row: a write after this read bumps past them. The lookup rows joined to
+    # it are kept current at those generations (no second read of the global one).
+    with pagecache.generations_read(gens):
+        issue = issue_with_joins(pk=issue_id)
     if issue is None:
         _forget(key)
         return None, None
@@ -296,7 +297,10 @@ def rendered_issue_page(*, request: HttpRequest, key: str) -> tuple[dict[str, An
         data = issue_payload(issue=issue)
         body = issue_body(request=request, issue=issue, data=data, role=role, tz=tz)
     else:
-        data, body = _page_at(request=request, issue=issue, role=role, tz=tz, generations=gens, found=found)
+        # Built at the generations read before the row: the per-process lookups (workflow, members, link types)
+        # are checked against those too, with no further cache round trip.
+        with pagecache.generations_read(gens):
+            data, body = _page_at(request=request, issue=issue, role=role, tz=tz, generations=gens, found=found)
     return data, fill_links(body, data=data, role=role, request=request)
 
 
@@ -336,7 +340,7 @@ def _page_at(
 
     def build() -> str:
         with timezone.override(tz):
-            context = page_context(issue=issue, data=data, role=role, tz=tz)
+            context = page_context(request=request, issue=issue, data=data, role=role, tz=tz)
             html = shareable_html(render_block(request, "issues/browse.html", "content", context))
         if not own:
             _record_body_variant(issue.pk, role, time_zone)
@@ -370,6 +374,7 @@ def issue_payload(*, issue: Issue) -> dict[str, Any]:
 
 def page_context(
     *,
+    request: HttpRequest,
     issue: Issue,
     data: dict[str, Any],
     role: str,
@@ -388,8 +393,9 @@ def page_context(
         "is_admin": can_admin_in(role),
         "user_tz": str(tz),
         "inline_errors": inline_errors or {},
-        # Filled per request (issuepage.links): a linked issue of another project is not every viewer's to see.
-        "links_html": mark_safe(LINKS_PLACEHOLDER),
+        # Filled per request when a linked issue is of another project (not every viewer's to see), else rendered
+        # once into the shared body (issuepage.links).
+        "links_html": shared_links_html(data=data, role=role, request=request),
     }
     if can_edit:
         context |= issue_edit_choices(project=issue.project, status_id=issue.status_id)
@@ -407,7 +413,7 @@ def issue_body(*, request: HttpRequest, issue: Issue, data: dict[str, Any], role
 
     def render_body() -> str:
         with timezone.override(tz):
-            context = page_context(issue=issue, data=data, role=role, tz=tz)
+            context = page_context(request=request, issue=issue, data=data, role=role, tz=tz)
             return render_block(request, "issues/browse.html", "content", context)
 
     return _shared_body(request=request, issue=issue, data=data, role=role, time_zone=str(tz), render=render_body)

@@ -1,10 +1,10 @@
-"""The issue page's links section: the one part of the page that differs between viewers of the same role.
+"""The issue page's links section: the one part of the page that may differ between viewers of the same role.
 
 A link may name an issue of another project, which only that project's members may see. The cached body
-(shared by viewers with the same role and time zone) therefore holds a placeholder where the section goes;
-each request fills it in with the links this viewer may see. Links within the issue's own project are
-visible to every viewer of the page and cost no query; a link to another project costs one query (the
-viewer's roles), so the hot page of an issue without cross-project links stays query-free.
+(shared by viewers with the same role and time zone) of an issue with such a link therefore holds a
+placeholder where the section goes; each request fills it in with the links this viewer may see (one query:
+the viewer's roles). Links within the issue's own project are visible to every viewer of the page: the
+section of an issue with only those (most issues) is rendered once, into the shared body.
 """
 
 from __future__ import annotations
@@ -51,6 +51,15 @@ def links_html(*, data: dict[str, Any], role: str | None, request: HttpRequest, 
         "link_error": error,
     }
     return mark_safe(render_to_string("issues/_links.html", context, request=request))
+
+
+def shared_links_html(*, data: dict[str, Any], role: str | None, request: HttpRequest) -> SafeString:
+    """Return the links section for the shared body: rendered when every viewer of the page sees the same links
+    (none leaves the issue's project), else the placeholder fill_links replaces per request."""
+    project_id = data["issue"]["project"]["id"]
+    if any(link["issue"]["project_id"] != project_id for link in data.get("links", ())):
+        return mark_safe(LINKS_PLACEHOLDER)
+    return links_html(data=data, role=role, request=request)
 
 
 def fill_links(body: str, *, data: dict[str, Any], role: str | None, request: HttpRequest) -> str:

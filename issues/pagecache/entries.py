@@ -25,7 +25,7 @@ STAMPEDE_LOCK_SECONDS = 10  # a rebuild slower than this lets a second process s
 STAMPEDE_WAIT_SECONDS = 3.0  # waiters give up on the rebuilder after this and build themselves
 STAMPEDE_POLL_SECONDS = 0.005
 
-MISSING: Any = object()
+MISSING: Any = sharedcache.MISSING
 
 
 @dataclass(frozen=True)
@@ -133,31 +133,31 @@ def build_entry(
     return _rebuild(entry.page_type, entry.key(generations), builder, timeout)
 
 
-def _store(page_type: str, key: str, value: Any, timeout: int | None) -> None:
-    try:
-        sharedcache.set_value(key, value, timeout)
-    except CacheDown:
-        count(page_type, "errors")
-
-
 def _rebuild(page_type: str, key: str, builder: Callable[[], T], timeout: int | None) -> T:
     lock_key = f"{key}:lock"
     token = uuid.uuid4().hex
     deadline = time.monotonic() + STAMPEDE_WAIT_SECONDS
     try:
         while True:
-            if sharedcache.add_lock(lock_key, token, STAMPEDE_LOCK_SECONDS):
-                try:
-                    # The previous holder may have stored the entry just before releasing the lock.
-                    value = sharedcache.get_many([key]).get(key, MISSING)
-                    if value is not MISSING:
-                        count(page_type, "waits")
-                        return value
-                    value = _timed_build(page_type, builder)
-                    _store(page_type, key, value, timeout)
-                    return value
-                finally:
+            # The lock and the entry in one round trip: a value stored just before is used whoever holds the lock.
+            taken, value = sharedcache.add_lock_and_get(lock_key, token, STAMPEDE_LOCK_SECONDS, key)
+            if value is not MISSING:
+                if taken:
                     sharedcache.release_lock(lock_key, token)
+                count(page_type, "waits")
+                return value
+            if taken:
+                try:
+                    value = _timed_build(page_type, builder)
+                except BaseException:
+                    sharedcache.release_lock(lock_key, token)
+                    raise
+                try:
+                    sharedcache.set_value_and_release(key, value, timeout, lock_key, token)
+                except CacheDown:
+                    count(page_type, "errors")
+                    sharedcache.release_lock(lock_key, token)
+                return value
             # Someone else is rebuilding: wait for the entry rather than hit the database too.
             while time.monotonic() < deadline:
                 time.sleep(STAMPEDE_POLL_SECONDS)

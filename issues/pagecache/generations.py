@@ -25,11 +25,13 @@ does the bump wait in this process's memory (`_pending`). See docs/cache.md.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
@@ -54,6 +56,9 @@ pages_invalidated = Signal()
 _pending_lock = threading.Lock()
 # Generation keys whose bump failed and that the database could not record either; replayed before the next read.
 _pending: set[str] = set()
+
+# Generations the current request already read (generations_read), by key.
+_known: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar("taskra_known_generations", default=None)
 
 OUTBOX_REPLAY_BATCH = 500  # outbox rows replayed per round trip
 STALE_ROW_AGE = dt.timedelta(seconds=5)  # a replayed row older than this was a lost bump: logged as a warning
@@ -279,17 +284,34 @@ def read_generations(keys: Sequence[str], *, outbox_checked: bool = False) -> tu
     Pending bumps are replayed first (one indexed query when there are none), unless the caller knows the
     outbox was empty when its request started (outbox_checked: see outbox_seen_empty).
     """
+    known = _known.get()
+    if known is not None and all(k in known for k in keys):
+        return tuple(known[k] for k in keys)
     _replay_pending(outbox_checked)
     got = sharedcache.get_many(keys)
     missing = [k for k in keys if k not in got]
     if missing:
         # Never-bumped (or evicted) counters start at a time-based value no earlier entry used. Only
         # create them (SET NX), never bump here: concurrent first readers must agree on one value.
-        sharedcache.create_counters(missing, _now_us())
-        got.update(sharedcache.get_many(missing))
+        got.update(sharedcache.create_and_get_counters(missing, _now_us()))
         if any(k not in got for k in missing):
             raise CacheDown("generation counters vanished")
     return tuple(int(got[k]) for k in keys)
+
+
+@contextlib.contextmanager
+def generations_read(generations: Mapping[str, int]) -> Iterator[None]:
+    """Within the block, read_generations answers from these generations (read earlier by the caller) when it can.
+
+    For a caller that builds entries at generations it read before anything it builds from (the issue page):
+    what it reads inside the block through other per-process caches (issues.lookups) is then kept current at
+    those same generations, as if read when they were, and costs no further cache round trip.
+    """
+    token = _known.set({**(_known.get() or {}), **generations})
+    try:
+        yield
+    finally:
+        _known.reset(token)
 
 
 def current_generations(

@@ -114,6 +114,7 @@ def _render_page(
     # issue), the body is rendered for this request and never shared.
     data = issuepage.issue_payload(issue=issue)
     context = issuepage.page_context(
+        request=request,
         issue=issue,
         data=data,
         role=role,

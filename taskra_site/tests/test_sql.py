@@ -5,12 +5,17 @@ Run on both CI databases: each test checks what the caller sees, whichever form 
 
 from __future__ import annotations
 
+import os
+
 import pytest
-from django.db import transaction
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
 
 from issues.models import Issue, Label
 from taskra_site import sql
 from worklogs.models import Worklog
+
+IS_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
 pytestmark = pytest.mark.django_db
 
@@ -68,3 +73,34 @@ def test_relax_commit_and_execute_without_jit_run_in_a_transaction(project_a, ma
         sql.relax_commit()
         rows = sql.execute_without_jit("SELECT key FROM issues_issue WHERE id = %s", [issue.pk])
     assert [tuple(r) for r in rows] == [(issue.key,)]
+
+
+def test_fetch_pipelined_returns_each_statements_rows_in_one_query(project_a, make_issue, django_assert_num_queries):
+    first, second = make_issue(project_a, summary="one"), make_issue(project_a, summary="two")
+    statements = [
+        ("SELECT key FROM issues_issue WHERE id = %s", (first.pk,)),
+        ("SELECT summary FROM issues_issue WHERE id IN (%s, %s) ORDER BY summary", (first.pk, second.pk)),
+        ("SELECT key FROM issues_issue WHERE id = %s", (-1,)),
+    ]
+    # One round trip on PostgreSQL (one entry in the query log and the request's timers); one query each elsewhere.
+    with django_assert_num_queries(1 if sql.is_postgresql() else 3):
+        found = sql.fetch_pipelined(statements)
+    assert [[tuple(r) for r in rows] for rows in found] == [[(first.key,)], [("one",), ("two",)], []]
+    assert sql.fetch_pipelined([]) == []
+
+
+@pytest.mark.skipif(not IS_POSTGRES and not os.environ.get("CI"), reason="needs PostgreSQL (DATABASE_URL)")
+def test_fetch_pipelined_prepares_a_repeated_statement_on_postgresql(project_a, make_issue):
+    assert IS_POSTGRES, "CI must run this test on PostgreSQL"
+    issue = make_issue(project_a)
+    statement = "SELECT key FROM issues_issue WHERE id = %s AND number > %s"
+    for _ in range(6):  # psycopg prepares a statement on its 5th run on a connection (prepare_threshold)
+        assert sql.fetch_pipelined([(statement, (issue.pk, 0))]) == [[(issue.key,)]]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ["%number > $2%"])
+        assert cursor.fetchall(), "the repeated statement was not prepared"
+
+
+def test_fetch_pipelined_raises_database_errors_as_djangos(project_a):
+    with pytest.raises(DatabaseError), transaction.atomic():
+        sql.fetch_pipelined([("SELECT no_such_column FROM issues_issue WHERE id = %s", (1,))])
