@@ -88,13 +88,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--password", default="demo-pass-123", help="the seed's password (seed_demo --password)")
     parser.add_argument("--markdown", type=Path, help="append the result table to this file")
     parser.add_argument(
+        "--cache-off-percent",
+        type=int,
+        default=50,
+        help="split sessions on the live page_cache switch with this share in variant off, for the '(cache off)' "
+        "journeys (bench/locustfile.py); the switch is put back as it was afterwards. 0: no split, no such journeys "
+        "(default 50; quick mode 0)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help=f"CI's quick mode: defaults to --size {QUICK_SIZE} --users "
         f"{QUICK_USERS} --duration {QUICK_DURATION}, a free port, per-round ratios (see --json)",
     )  # fmt: skip
     parser.add_argument("--json", type=Path, help="quick mode: write the per-round ratios to this file")
     parser.add_argument("--rounds", type=int, default=QUICK_ROUNDS, help="quick mode: time rounds of the run")
     if "--quick" in (argv if argv is not None else sys.argv[1:]):
-        parser.set_defaults(size=QUICK_SIZE, users=QUICK_USERS, duration=QUICK_DURATION, spawn_rate=2.0, port=0)
+        parser.set_defaults(
+            size=QUICK_SIZE, users=QUICK_USERS, duration=QUICK_DURATION, spawn_rate=2.0, port=0, cache_off_percent=0
+        )
     args = parser.parse_args(argv)
     if not args.redis_url:
         parser.error("set REDIS_URL (or BENCH_REDIS_URL, --redis-url): the load test runs on Redis")
@@ -104,6 +114,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         think = []
     if len(think) != 2 or not 0 <= think[0] <= think[1]:
         parser.error("--think takes MIN,MAX seconds with 0 <= MIN <= MAX, e.g. 2,6")
+    if not 0 <= args.cache_off_percent < 100:
+        parser.error("--cache-off-percent takes 0 (no split) to 99")
     if args.size < 1000 or args.users < 1 or args.workers < 1:
         parser.error("--size >= 1000, --users >= 1 and --workers >= 1 are required")
     args.database_url = args.database_url or f"postgres://postgres@127.0.0.1:5432/taskra_bench_{args.size}"
@@ -197,8 +209,42 @@ def prepare(args: argparse.Namespace, data_path: Path) -> dict[str, Any]:
         "export_project": export_key,
         "export_rows": export_rows,
     }
+    if args.cache_off_percent:
+        data["cache_off_split"] = {"name": "page_cache", "percent_off": args.cache_off_percent}
+        data["session_cookie"] = settings.SESSION_COOKIE_NAME
     data_path.write_text(json.dumps(data), encoding="utf-8")
     return data
+
+
+# The page_cache switch's fields as they were before the run (None: no row), put back by restore_cache_switch().
+SwitchState = dict[str, Any] | None
+
+
+def split_cache_switch(percent_off: int) -> SwitchState:
+    """Split sessions on the live page_cache switch: percent_off % in variant "off", the rest "on".
+
+    The same experiment an operator starts in the admin (perf.switches): a session's key alone decides its
+    variant, so the cache-off journeys' clients log in until their session lands in "off" (bench/locustfile.py).
+    Return the switch's previous state. Runs before gunicorn starts, so every worker reads the split.
+    """
+    from perf.models import Switch, SwitchMode  # after prepare()'s django.setup(), like its own imports
+
+    previous = Switch.objects.filter(name="page_cache").values("mode", "variant_a", "variant_b", "percent_b").first()
+    Switch.objects.update_or_create(
+        name="page_cache",
+        defaults={"mode": SwitchMode.SPLIT, "variant_a": "on", "variant_b": "off", "percent_b": percent_off},
+    )
+    return previous
+
+
+def restore_cache_switch(previous: SwitchState) -> None:
+    """Put the page_cache switch back as split_cache_switch() found it."""
+    from perf.models import Switch  # after prepare()'s django.setup()
+
+    if previous is None:
+        Switch.objects.filter(name="page_cache").delete()
+    else:
+        Switch.objects.update_or_create(name="page_cache", defaults=previous)
 
 
 def children_of(pid: int) -> list[int]:
@@ -422,6 +468,10 @@ def main(argv: list[str] | None = None) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="taskra-load-"))
     data_path = workdir / "data.json"
     prepare(args, data_path)
+    switch_before: SwitchState = None
+    split = bool(args.cache_off_percent)
+    if split:
+        switch_before = split_cache_switch(args.cache_off_percent)
     host = f"http://127.0.0.1:{args.port}"
     env = {
         **os.environ,
@@ -496,6 +546,8 @@ def main(argv: list[str] | None = None) -> None:
             sampler.done.set()
         stop(locust, "locust")
         stop(server, "gunicorn")
+        if split:
+            restore_cache_switch(switch_before)
         if args.quick:
             delete_prefix(args.redis_url, args.cache_prefix)
 

@@ -4,12 +4,19 @@ Each simulated client logs in through the login form (CSRF token from the page, 
 one of the people bench/load.py prepared, then picks journeys by weight. Request names are the journeys
 bench/load.py reports on; "floor" (GET /accounts/login/) is the trivial page every ratio is taken against.
 The data the journeys need (users, project sizes, names) comes from the JSON file named by BENCH_DATA.
+
+Cache-off journeys: bench/load.py splits sessions on the live "page_cache" switch (perf.switches, as an operator
+would in the admin: half the sessions in variant "off"). Each client keeps two sessions: its main one, logged in
+again until the switch puts it in variant "on" (the other journeys see the page cache as before), and a second
+one logged in until it lands in "off", used only by the "(cache off)" journeys. Nothing in the server knows it
+is being measured: the session key alone decides the variant, as for every user in an experiment.
 """
 
 from __future__ import annotations
 
 import bisect
 import datetime as dt
+import hashlib
 import itertools
 import json
 import os
@@ -22,6 +29,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from locust import HttpUser, between, task
+from locust.clients import HttpSession
 
 DATA: dict[str, Any] = json.loads(Path(os.environ["BENCH_DATA"]).read_text(encoding="utf-8"))
 PROJECTS: list[tuple[str, int]] = [(k, n) for k, n in DATA["projects"] if n > 0]
@@ -39,6 +47,9 @@ _users = itertools.count()
 _logged_in = itertools.count(1)
 _deep_lock = threading.Lock()
 _deep_url: str | None = None
+# The page-cache experiment bench/load.py sets up: {"name", "percent_off"} (absent: no cache-off journeys).
+SPLIT: dict[str, Any] | None = DATA.get("cache_off_split")
+MAX_LOGINS = 64  # a session lands in a variant with probability ~1/2 per login: 64 misses do not happen
 
 
 def key_at(index: int) -> str:
@@ -46,6 +57,18 @@ def key_at(index: int) -> str:
     p = bisect.bisect_right(CUMULATIVE, index)
     start = CUMULATIVE[p - 1] if p else 0
     return f"{PROJECTS[p][0]}-{index - start + 1}"
+
+
+def session_bucket(name: str, session_key: str) -> int:
+    """Return the session's number 0..9999 for a switch: perf.switches.session_bucket (a test keeps them equal)."""
+    digest = hashlib.blake2b(f"{name}:{session_key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % 10000
+
+
+def cache_is_off(session_key: str) -> bool:
+    """Return whether the split puts this session in the page cache's "off" variant."""
+    assert SPLIT is not None
+    return session_bucket(SPLIT["name"], session_key) < SPLIT["percent_off"] * 100
 
 
 def shuffled(rank: int) -> int:
@@ -60,9 +83,28 @@ class Client(HttpUser):
 
     def on_start(self) -> None:
         self.username = DATA["users"][next(_users) % len(DATA["users"])]
-        page = self.client.get("/accounts/login/", name="login form")
+        self.off: HttpSession | None = None
+        if SPLIT is None:
+            self._login(self.client)
+        else:
+            # The main session in the cache's "on" variant; a second session in "off" for the cache-off journeys.
+            self._login_in_variant(self.client, off=False)
+            self.off = HttpSession(self.host or "", self.environment.events.request, self)
+            self._login_in_variant(self.off, off=True)
+        self.rng = random.Random(self.username)
+        self._find_deep_page()
+        # Logins (PBKDF2 on purpose) and the walk to the deep page are start-up, not journeys: the statistics
+        # start over once the last client is in, so every figure is of the journeys at full concurrency.
+        runner = self.environment.runner
+        if runner is not None and next(_logged_in) == getattr(runner, "target_user_count", -1):
+            self.environment.stats.reset_all()
+
+    def _login(self, session: HttpSession) -> str:
+        """Log in through the form on this session; return its session key."""
+        session.cookies.clear()
+        page = session.get("/accounts/login/", name="login form")
         token = CSRF_RE.search(page.text)
-        response = self.client.post(
+        response = session.post(
             "/accounts/login/",
             data={
                 "username": self.username,
@@ -75,13 +117,14 @@ class Client(HttpUser):
         )
         if response.status_code != 302:
             raise RuntimeError(f"login of {self.username} failed: HTTP {response.status_code}")
-        self.rng = random.Random(self.username)
-        self._find_deep_page()
-        # Logins (PBKDF2 on purpose) and the walk to the deep page are start-up, not journeys: the statistics
-        # start over once the last client is in, so every figure is of the journeys at full concurrency.
-        runner = self.environment.runner
-        if runner is not None and next(_logged_in) == getattr(runner, "target_user_count", -1):
-            self.environment.stats.reset_all()
+        return session.cookies.get(DATA.get("session_cookie", "sessionid")) or ""
+
+    def _login_in_variant(self, session: HttpSession, *, off: bool) -> None:
+        """Log in again until the switch's split puts the session in the wanted variant (about two logins)."""
+        for _ in range(MAX_LOGINS):
+            if cache_is_off(self._login(session)) == off:
+                return
+        raise RuntimeError(f"{self.username}: no session in the page cache's {'off' if off else 'on'} variant")
 
     def _csrf(self) -> str:
         return self.client.cookies.get("csrftoken") or ""
@@ -132,6 +175,29 @@ class Client(HttpUser):
         who = self.rng.choice(DATA["assignees"])
         jql = f'assignee = "{who}" AND status != Done ORDER BY updated DESC'
         self.client.get("/rest/api/2/search?" + urlencode({"jql": jql, "maxResults": 50}), name="REST search")
+
+    # The same JQL searches in a session the page-cache experiment put in variant "off" (module docstring).
+
+    @task(3 if SPLIT else 0)
+    def jql_text_cache_off(self) -> None:
+        assert self.off is not None
+        query = urlencode({"jql": f'text ~ "{DATA["text_word"]}"'})
+        self.off.get("/issues/?" + query, name="JQL text ~ (cache off)")
+
+    @task(3 if SPLIT else 0)
+    def jql_assignee_cache_off(self) -> None:
+        assert self.off is not None
+        who = self.rng.choice(DATA["assignees"])
+        jql = f'assignee = "{who}" AND status != Done'
+        self.off.get("/issues/?" + urlencode({"jql": jql}), name="JQL assignee AND status (cache off)")
+
+    @task(3 if SPLIT else 0)
+    def rest_search_cache_off(self) -> None:
+        assert self.off is not None
+        who = self.rng.choice(DATA["assignees"])
+        jql = f'assignee = "{who}" AND status != Done ORDER BY updated DESC'
+        query = urlencode({"jql": jql, "maxResults": 50})
+        self.off.get("/rest/api/2/search?" + query, name="REST search (cache off)")
 
     # --------------------------------------------------------------------------- issue pages
 

@@ -10,7 +10,7 @@ under timezone.override.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from html import escape
 from typing import Any
 
@@ -105,3 +105,17 @@ def navigator_rows_html(rows: Sequence[Row], columns: Sequence[str], *, tz: dt.t
         out.extend(f"{opening}{cell(row, tz)}</td>" for opening, cell in cells)
         out.append("</tr>\n")
     return "".join(out)
+
+
+def options_html(choices: Iterable[tuple[Any, Any]], selected: Collection[str] = ()) -> str:
+    """Return the <option> elements of (value, label) pairs, marking the values in `selected`.
+
+    The filter form's lists (a member of every project: 137 projects twice, statuses, types, priorities) were
+    template loops: about 800 variable nodes per navigator page, half its template time on a page-cache hit.
+    Same markup and escaping as the loops wrote.
+    """
+    chosen = set(selected)
+    return "".join(
+        f'<option value="{_text(value)}"{" selected" if str(value) in chosen else ""}>{_text(label)}</option>'
+        for value, label in choices
+    )

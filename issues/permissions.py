@@ -16,6 +16,7 @@ accounts (`may_manage_accounts`: real accounts, matching Jira people by e-mail, 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -47,6 +48,23 @@ def known_users_q(user: Any) -> Q:
     if not user.is_authenticated:
         return Q(pk__in=[])
     return Q(pk=user.pk) | Q(pk__in=users_sharing_a_project(user))
+
+
+def known_among(user: Any, ids: Iterable[int]) -> set[int]:
+    """Return which of these user ids `user` may look up by name: known_users_q's rule for a few candidates.
+
+    One query reads the memberships of the candidates and of `user` by the (user, project) index (none for a site
+    admin or the system). As a filter (known_users_q) PostgreSQL hashed every membership of every project the
+    user shares, 7,300 rows for a member of every project at 1,000,000 issues, on each JQL search naming a person.
+    """
+    wanted = set(ids)
+    if user is None or is_site_admin(user):
+        return wanted
+    if not user.is_authenticated or not wanted:
+        return set()
+    rows = list(Membership.objects.filter(user_id__in=sorted(wanted | {user.pk})).values_list("user_id", "project_id"))
+    mine = {project for member, project in rows if member == user.pk}
+    return ({user.pk} & wanted) | {member for member, project in rows if member in wanted and project in mine}
 
 
 def editable_project_ids(user: UserLike) -> QuerySet:

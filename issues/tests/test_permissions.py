@@ -26,6 +26,8 @@ from issues.permissions import (
     can_see_in,
     editable_project_ids,
     is_site_admin,
+    known_among,
+    known_users_q,
     may_import_into,
     project_role,
     visible_project_ids,
@@ -199,3 +201,20 @@ def test_who_may_change_a_worklog(client, people, project_a, make_issue, write, 
     issue = make_issue(project_a)
     worklog = worklog_add(issue=issue, author=people[author], time_spent=3600, started=STARTED, check_permission=False)
     assert write(client, people[who], Worklog.objects.select_related("issue").get(pk=worklog.pk)) is allowed
+
+
+@pytest.mark.django_db
+def test_known_among_follows_known_users_q(alice, bob, project_a, project_b, django_assert_num_queries):
+    """alice (DEMO) knows herself and DEMO's members; bob (OPS only) is unknown to her until they share a project."""
+    carol = get_user_model().objects.create_user("carol2", "carol2@example.com", "pw")
+    Membership.objects.create(project=project_a, user=carol, role=Role.VIEWER)
+    everyone = [alice.pk, bob.pk, carol.pk]
+    with django_assert_num_queries(1):
+        known = known_among(alice, everyone)
+    assert known == {alice.pk, carol.pk}
+    assert known == set(get_user_model().objects.filter(known_users_q(alice), pk__in=everyone).values_list("pk", flat=True))
+    Membership.objects.create(project=project_b, user=alice, role=Role.MEMBER)
+    assert known_among(alice, everyone) == {alice.pk, bob.pk, carol.pk}
+    assert known_among(None, everyone) == set(everyone)
+    with django_assert_num_queries(0):
+        assert known_among(alice, []) == set()

@@ -41,7 +41,7 @@ from issues.jql.suggest import autocomplete_data
 from issues.keyset import LAST_PAGE
 from issues.models import Project, StatusCategory
 from issues.navigator_query import apply_preference, filter_state, page_size, parse_navigator_query
-from issues.navigator_rows import navigator_rows_html
+from issues.navigator_rows import navigator_rows_html, options_html
 from issues.selectors import (
     NAVIGATOR_GROUPS,
     NavigatorError,
@@ -134,6 +134,7 @@ def navigator(request: HttpRequest) -> HttpResponse:
         except (JQLError, NavigatorError) as exc:
             error = exc
     result = context["result"]
+    shown = filter_state(params)
     if parsed.remember and error is None:
         # The Columns form says remember=columns, a column header remember=sort: the next search without
         # its own columns or ORDER BY looks the same. Only a choice that worked is remembered.
@@ -156,12 +157,21 @@ def navigator(request: HttpRequest) -> HttpResponse:
         page_links=_page_links(state, result),
         export_csv=reverse("issues:export") + "?" + _query_string({**state, "format": "csv"}),
         export_json=reverse("issues:export") + "?" + _query_string({**state, "format": "json"}),
-        filter_state=filter_state(params),
-        projects=[{"pk": pk, "key": key, "name": name} for pk, key, name in projects.rows],
-        statuses=statuses_of_projects(projects.visible).only("id", "name"),
+        filter_state=shown,
+        # The filter form's option lists, written in Python (issues.navigator_rows.options_html).
+        share_options=mark_safe(options_html((pk, f"Members of {key}") for pk, key, _name in projects.rows)),
+        project_options=mark_safe(
+            options_html(((key, f"{key} · {name}") for _pk, key, name in projects.rows), shown["project"])
+        ),
+        status_options=mark_safe(
+            options_html(((s.name, s.name) for s in statuses_of_projects(projects.visible).only("id", "name")),
+                         shown["status"])
+        ),  # fmt: skip
         categories=StatusCategory.choices,
-        types=list(lookups["type"].values()),
-        priorities=list(lookups["priority"].values()),
+        type_options=mark_safe(options_html(((t.name, t.name) for t in lookups["type"].values()), shown["type"])),
+        priority_options=mark_safe(
+            options_html(((p.name, p.name) for p in lookups["priority"].values()), shown["priority"])
+        ),
         saved_filters=list(saved_filters_for(request.user)),
         bulk_url=_bulk_url(),
         # The JQL box's autocomplete (navigator.js): names from the language table, values from the REST API.

@@ -7,6 +7,7 @@ database of its own (bench_check_load, as .ci/run's bench-check) on the PostgreS
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from perf.benchhistory import read_history
+from perf.models import Switch, SwitchMode
+from perf.switches import Rule, session_bucket, variant_of
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -78,3 +81,66 @@ def test_round_ratios_pair_each_journey_with_the_floor_per_time_round(tmp_path):
     assert ratios["export_csv.p50"] == [pytest.approx(50 / 12), pytest.approx(50 / 12), pytest.approx(50 / 12)]
     assert ratios["errors_share"] == [1 / 15, 1 / 15, pytest.approx(1 / 16)]
     assert not any(name.startswith(("floor", "login")) for name in ratios)
+
+
+# Run in a child process: importing Locust patches the standard library for gevent (threads included).
+_PROBE = """
+import json, sys
+from bench import locustfile
+keys = json.loads(sys.argv[1])
+split = locustfile.SPLIT is not None
+print(json.dumps({
+    "tasks": sorted({t.__name__ for t in locustfile.Client.tasks}),
+    "buckets": [locustfile.session_bucket("page_cache", k) for k in keys],
+    "off": [locustfile.cache_is_off(k) for k in keys] if split else [],
+}))
+"""
+
+
+def _probe_locustfile(tmp_path, split, keys):
+    """Return what bench/locustfile.py makes of a journeys' data file holding this split."""
+    data = {"projects": [["A", 10]], "users": ["u"], "password": "p", "assignees": ["a"], "text_word": "w"}
+    if split:
+        data["cache_off_split"] = split
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps(data))
+    env = {**os.environ, "BENCH_DATA": str(path)}
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(keys)], cwd=BASE_DIR, env=env, capture_output=True, text=True,
+        timeout=60, check=True,
+    )  # fmt: skip
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_locust_clients_put_a_session_in_the_variant_the_server_picks(tmp_path):
+    keys = [f"{n:032x}" for n in range(400)]
+    found = _probe_locustfile(tmp_path, {"name": "page_cache", "percent_off": 30}, keys)
+    rule = Rule("page_cache", SwitchMode.SPLIT, "on", "off", 30)
+    assert found["buckets"] == [session_bucket("page_cache", k) for k in keys]
+    assert found["off"] == [variant_of(rule, k) == "off" for k in keys]
+    assert 80 < sum(found["off"]) < 160  # about 30% of the sessions
+
+
+def test_cache_off_journeys_run_only_with_a_split(tmp_path):
+    names = {"jql_text_cache_off", "jql_assignee_cache_off", "rest_search_cache_off"}
+    assert names <= set(_probe_locustfile(tmp_path, {"name": "page_cache", "percent_off": 50}, [])["tasks"])
+    assert not names & set(_probe_locustfile(tmp_path, None, [])["tasks"])
+
+
+@pytest.mark.django_db
+def test_the_load_run_puts_the_page_cache_switch_back_as_it_was():
+    sys.path.insert(0, str(BASE_DIR))
+    from bench import load
+
+    previous = load.split_cache_switch(40)
+    assert previous is None
+    switch = Switch.objects.get(name="page_cache")
+    assert (switch.mode, switch.variant_a, switch.variant_b, switch.percent_b) == (SwitchMode.SPLIT, "on", "off", 40)
+    load.restore_cache_switch(previous)
+    assert not Switch.objects.filter(name="page_cache").exists()
+
+    Switch.objects.create(name="page_cache", mode=SwitchMode.B, variant_a="on", variant_b="off", percent_b=10)
+    previous = load.split_cache_switch(50)
+    load.restore_cache_switch(previous)
+    switch = Switch.objects.get(name="page_cache")
+    assert (switch.mode, switch.percent_b) == (SwitchMode.B, 10)
