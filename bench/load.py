@@ -190,6 +190,7 @@ def prepare(args: argparse.Namespace, data_path: Path) -> dict[str, Any]:
         ignore_conflicts=True,
     )
     pagecache.invalidate_on_commit([], [pid for pid, _, _ in projects])
+    staff = staff_for_admin_search(team[-1][0])
     inline = settings.TASKRA_EXPORT_INLINE_ROWS
     export_key, export_rows = max(
         ((key, n) for _, key, n in projects if n <= inline), key=lambda p: p[1], default=(first_key, first_count)
@@ -208,6 +209,7 @@ def prepare(args: argparse.Namespace, data_path: Path) -> dict[str, Any]:
         "report": {"project": first_key, "start": today.replace(day=1).isoformat(), "end": month_end.isoformat()},
         "export_project": export_key,
         "export_rows": export_rows,
+        "staff_user": staff,
     }
     if args.cache_off_percent:
         data["cache_off_split"] = {"name": "page_cache", "percent_off": args.cache_off_percent}
@@ -245,6 +247,27 @@ def restore_cache_switch(previous: SwitchState) -> None:
         Switch.objects.filter(name="page_cache").delete()
     else:
         Switch.objects.update_or_create(name="page_cache", defaults=previous)
+
+
+def staff_for_admin_search(user_id: int) -> str:
+    """Make a seeded person staff with the issue admin's permissions (view and change issues); return the username.
+
+    The admin journey searches the issue list as an operator would: a staff account whose access comes from
+    Django's model permissions through a group, not a superuser (issues.permissions: the admin is the site's tool).
+    """
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group, Permission
+
+    group, _ = Group.objects.get_or_create(name="Issue administrators")
+    group.permissions.add(
+        *Permission.objects.filter(content_type__app_label="issues", codename__in=("view_issue", "change_issue"))
+    )
+    user = get_user_model().objects.get(pk=user_id)
+    if not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    user.groups.add(group)
+    return str(user.get_username())
 
 
 def children_of(pid: int) -> list[int]:

@@ -214,6 +214,33 @@ class Client(HttpUser):
     def issue_hot(self) -> None:
         self.client.get(f"/browse/{key_at(shuffled(self.rng.randrange(HOT_KEYS)))}", name="issue page 100 hot keys")
 
+    # --------------------------------------------------------------------------- the admin
+
+    @task(2)
+    def admin_search(self) -> None:
+        # The staff member bench/load.py prepared, in a session of its own (logged in on first use, outside the
+        # statistics): search the admin's issue list by a key uniform over all issues, as support staff do.
+        staff: HttpSession | None = getattr(self, "_staff", None)
+        if staff is None:
+            staff = self._staff = HttpSession(self.host or "", self.environment.events.request, self)
+            staff.trust_env = False
+            token = CSRF_RE.search(staff.get("/accounts/login/", name="(setup: staff login form)").text)
+            response = staff.post(
+                "/accounts/login/",
+                data={"username": DATA["staff_user"], "password": DATA["password"],
+                      "csrfmiddlewaretoken": token[1] if token else ""},
+                headers={"Referer": (self.host or "") + "/accounts/login/"},
+                name="(setup: staff login)", allow_redirects=False,
+            )  # fmt: skip
+            if response.status_code != 302:
+                raise RuntimeError(f"login of {DATA['staff_user']} failed: HTTP {response.status_code}")
+        key = key_at(self.rng.randrange(TOTAL))
+        with staff.get(
+            "/admin/issues/issue/?" + urlencode({"q": key}), name="admin search by issue key", catch_response=True
+        ) as response:
+            if response.status_code != 200 or f">{key}</a>" not in response.text:
+                response.failure(f"HTTP {response.status_code}, {key} not listed")
+
     # --------------------------------------------------------------------------- time tracking
 
     @task(2)

@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import Group
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -572,3 +572,85 @@ def test_issue_search_by_key_is_an_exact_key_lookup(admin_client, filled):
     # A term that is not a key still searches summaries.
     response = admin_client.get(url, {"q": "parent"})
     assert [row.key for row in response.context["cl"].result_list] == ["DEMO-1"]
+
+
+@pytest.fixture
+def issue_admin(db):
+    """A staff member whose admin access is the issue admin's model permissions (a group), not a superuser."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user("dana", "dana@example.com", "dana-pass-123", is_staff=True)
+    group = Group.objects.create(name="Issue administrators")
+    group.permissions.add(*Permission.objects.filter(codename__in=("view_issue", "change_issue")))
+    user.groups.add(group)
+    return user
+
+
+def test_issue_search_by_key_costs_the_same_for_more_projects(client, issue_admin, filled, alice):
+    client.force_login(issue_admin)
+    url = reverse("admin:issues_issue_changelist")
+
+    def search() -> tuple[int, str]:
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(url, {"q": "DEMO-1"})
+        assert response.status_code == 200
+        assert [row.key for row in response.context["cl"].result_list] == ["DEMO-1"]
+        return len(ctx.captured_queries), response.text
+
+    search()  # warm: the first request after the fixture's writes replays their page-cache bumps
+    before, _ = search()
+    for n in range(20):
+        Project.objects.create(key=f"P{n}", name=f"Project {n}", lead=alice)
+    after, text = search()
+    # The project filter is a key box: no query listing projects, no link per project.
+    assert after == before
+    assert 'name="project"' in text and "P19" not in text
+    # Session, user, the staff member's permissions (user's and group's), the page, the capped count, and one
+    # query per lookup filter (type, status, priority, resolution): the same at any data size.
+    assert after <= 10, after
+
+
+def test_project_key_filter_narrows_the_issue_list(admin_client, filled):
+    url = reverse("admin:issues_issue_changelist")
+    response = admin_client.get(url, {"project": " ops "})
+    assert response.status_code == 200
+    assert [row.key for row in response.context["cl"].result_list] == ["OPS-1"]
+    assert 'value="OPS"' in response.text  # the box shows the key it filters on
+    # Combined with a search: the box keeps the search term, the search form keeps the project.
+    response = admin_client.get(url, {"project": "DEMO", "q": "child"})
+    assert [row.key for row in response.context["cl"].result_list] == ["DEMO-2"]
+    assert '<input type="hidden" name="q" value="child">' in response.text
+    assert '<input type="hidden" name="project" value="DEMO">' in response.text
+    # A key no project has lists nothing (never a 500).
+    response = admin_client.get(url, {"project": "NOPE"})
+    assert response.status_code == 200 and list(response.context["cl"].result_list) == []
+
+
+def test_staff_without_the_issue_permission_cannot_search_issues(client, filled):
+    from django.contrib.auth import get_user_model
+
+    staff = get_user_model().objects.create_user("erin", "erin@example.com", "erin-pass-123", is_staff=True)
+    client.force_login(staff)
+    response = client.get(reverse("admin:issues_issue_changelist"), {"q": "DEMO-1"})
+    assert response.status_code == 403
+
+
+def test_issue_list_filters_read_the_kept_lookup_rows(
+    client, issue_admin, filled, locmem_page_cache, django_capture_on_commit_callbacks
+):
+    client.force_login(issue_admin)
+    url = reverse("admin:issues_issue_changelist")
+    client.get(url, {"q": "DEMO-1"})  # warm: the lookup rows are loaded once per process
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url, {"q": "DEMO-1"})
+    assert response.status_code == 200
+    lookup_tables = ("issues_issuetype", "issues_status", "issues_priority", "issues_resolution")
+    assert not [q["sql"] for q in ctx.captured_queries if any(f'FROM "{t}"' in q["sql"] for t in lookup_tables)]
+    assert "?priority__id__exact=" in response.text and ">High</a>" in response.text
+    # A new status retires the kept rows when it commits (the global generation): the next page lists it.
+    # (A savepoint of its own: the fixture's writes hold the test transaction's batch of bumps.)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        Status.objects.create(name="Blocked", category="in_progress", position=99)
+    text = client.get(url, {"q": "DEMO-1"}).text
+    assert ">Blocked</a>" in text, text[text.find("By status") : text.find("By status") + 1500]

@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 from django.test import override_settings
 
 from issues import pagecache
@@ -116,8 +116,13 @@ def test_twenty_concurrent_misses_rebuild_once():
     barrier = threading.Barrier(20)
 
     def reader() -> None:
-        barrier.wait()
-        results.append(pagecache.get_or_build("issue", [42], build, issue_id=42))
+        try:
+            barrier.wait()
+            results.append(pagecache.get_or_build("issue", [42], build, issue_id=42))
+        finally:
+            # The outbox check opened this thread's own database connection: close it, or it outlives the test
+            # and the test database cannot be dropped at the end of the run ("accessed by other users").
+            connections.close_all()
 
     threads = [threading.Thread(target=reader) for _ in range(20)]
     for t in threads:

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.db import connections
 from django.test import override_settings
 
 from issues import pagecache
@@ -112,8 +113,13 @@ def test_twenty_concurrent_misses_on_redis_rebuild_once(redis_prefix, db):
         return {"summary": "hot"}
 
     def reader_thread() -> None:
-        barrier.wait()
-        results.append(pagecache.get_or_build("issue", ["hot"], build, issue_id=999_001))
+        try:
+            barrier.wait()
+            results.append(pagecache.get_or_build("issue", ["hot"], build, issue_id=999_001))
+        finally:
+            # The outbox check opened this thread's own database connection: close it, or it outlives the test
+            # and the test database cannot be dropped at the end of the run ("accessed by other users").
+            connections.close_all()
 
     threads = [threading.Thread(target=reader_thread) for _ in range(20)]
     for t in threads:
