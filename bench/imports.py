@@ -134,7 +134,7 @@ def reset_data() -> None:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE issues_history, issues_comment, worklogs_worklog, issues_issue_labels, issues_issue "
+            "TRUNCATE issues_history, issues_comment, worklogs_worklogrollup, worklogs_worklog, issues_issue_labels, issues_issue "
             "RESTART IDENTITY CASCADE"
         )
         # Job ids keep rising: a worker keeps a job's writer (its look-ups) by job id until the job ends in
