@@ -469,7 +469,9 @@ class ImportWriter:
         created_keys = {key for _, _, key, _, state in accepted if state == "created"}
         if new_rows:
             # New keys: COPY (a concurrent import of the same keys makes this chunk fail and retry cleanly).
-            sql.insert_rows(Issue, ("project_id", "number", "key", *ISSUE_FIELDS, "time_spent", "parent_id"), new_rows)
+            sql.insert_rows(
+                Issue, ("project_id", "number", "key", *ISSUE_FIELDS, "time_spent", "parent_id"), new_rows, binary=True
+            )
         if issues:
             Issue.objects.bulk_create(
                 issues,
@@ -669,7 +671,7 @@ class ImportWriter:
         if add:
             through.objects.bulk_create(add, ignore_conflicts=True, batch_size=2000)
         if fresh:
-            sql.insert_rows(through, ("issue_id", "label_id"), fresh)
+            sql.insert_rows(through, ("issue_id", "label_id"), fresh, binary=True)
         return changed
 
     def _worklog_values(self, child: Any, issue_id: int) -> tuple:
@@ -779,7 +781,7 @@ class ImportWriter:
             touched.add(key)
             issue_ids.add(values[0])
         if new_rows:
-            sql.insert_rows(model, (*fields, "source", "external_id"), new_rows)
+            sql.insert_rows(model, (*fields, "source", "external_id"), new_rows, binary=True)
         if updates:
             model._default_manager.bulk_update(
                 updates, [f.removesuffix("_id") if f.endswith("_id") else f for f in fields], batch_size=500
