@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection
-from psycopg.postgres import types as pg_types
 from django.db.models import Model, QuerySet
+from psycopg.postgres import types as pg_types
 
 # Rows per statement of the portable fallbacks (SQLite allows 32,766 parameters per statement).
 PORTABLE_BATCH = 2000
