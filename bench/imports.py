@@ -134,8 +134,8 @@ def reset_data() -> None:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE issues_history, issues_comment, worklogs_worklog, issues_issue_labels, issues_issue "
-            "RESTART IDENTITY CASCADE"
+            "TRUNCATE issues_history, issues_comment, worklogs_worklogrollup, worklogs_worklog, issues_issue_labels, "
+            "issues_issue RESTART IDENTITY CASCADE"
         )
         # Job ids keep rising: a worker keeps a job's writer (its look-ups) by job id until the job ends in
         # that process, and a job id used again would find the previous run's writer there.

@@ -58,7 +58,7 @@ from issues.services import (
 from issues.workflows import Workflow, workflow_add_statuses, workflow_for
 from taskra_site import sql
 from worklogs.models import Worklog
-from worklogs.services import issue_recalculate_time_spent, worklog_rollup_refresh_issues
+from worklogs.services import issue_recalculate_time_spent, worklog_rollup_add
 
 SOURCE_BY_FORMAT: dict[str, str] = {
     JobFormat.JIRA_JSON: "jira",
@@ -469,7 +469,9 @@ class ImportWriter:
         created_keys = {key for _, _, key, _, state in accepted if state == "created"}
         if new_rows:
             # New keys: COPY (a concurrent import of the same keys makes this chunk fail and retry cleanly).
-            sql.insert_rows(Issue, ("project_id", "number", "key", *ISSUE_FIELDS, "time_spent", "parent_id"), new_rows)
+            sql.insert_rows(
+                Issue, ("project_id", "number", "key", *ISSUE_FIELDS, "time_spent", "parent_id"), new_rows, binary=True
+            )
         if issues:
             Issue.objects.bulk_create(
                 issues,
@@ -494,6 +496,12 @@ class ImportWriter:
         # Issues that lose a worklog, a comment or a sub-task: their pages go stale too (old issue id -> project id).
         left: dict[int, int] = {}
         parent_history: list[tuple[int, str, Any, Any]] = []  # worklog and parent-link changes, by issue id
+        # The project each issue of the chunk is in (an import never moves an existing issue): the rollup's.
+        issue_projects = {
+            ids[key]: existing[key]["project_id"] if key in existing else project_id
+            for _, _, key, (project_id, _), _ in accepted
+        }
+        rollup: list[tuple[int, Any, int, int]] = []
         wl_touched, out.worklogs, recalc = self._write_children(
             accepted,
             ids,
@@ -504,12 +512,11 @@ class ImportWriter:
             old_children["worklogs"],
             left,
             history=parent_history,
+            rollup=(rollup, issue_projects),
         )
-        # The time reports' rollup: the buckets the chunk's worklogs were in before and are in now.
-        started = WORKLOG_FIELDS.index("started")
-        worklog_rollup_refresh_issues(
-            issue_ids=recalc, also=[(o.project_id, o.values[started]) for o in old_children["worklogs"].values()]
-        )
+        # The time reports' rollup: each written worklog's change added to its buckets, old and new (exact: the
+        # writer knows every worklog's values before and after; re-reading whole buckets grew with the table).
+        worklog_rollup_add(deltas=rollup)
         cm_touched, out.comments, _ = self._write_children(
             accepted, ids, Comment, COMMENT_FIELDS, "comments", self._comment_values, old_children["comments"], left
         )
@@ -664,7 +671,7 @@ class ImportWriter:
         if add:
             through.objects.bulk_create(add, ignore_conflicts=True, batch_size=2000)
         if fresh:
-            sql.insert_rows(through, ("issue_id", "label_id"), fresh)
+            sql.insert_rows(through, ("issue_id", "label_id"), fresh, binary=True)
         return changed
 
     def _worklog_values(self, child: Any, issue_id: int) -> tuple:
@@ -716,6 +723,7 @@ class ImportWriter:
         existing: dict[str, OldChild],
         left: dict[int, int],
         history: list[tuple[int, str, Any, Any]] | None = None,
+        rollup: tuple[list[tuple[int, Any, int, int]], dict[int, int]] | None = None,
     ) -> tuple[set[str], int, set[int]]:
         """Upsert worklogs or comments by (source, external_id); return touched issue keys, rows written, issue ids.
 
@@ -723,7 +731,9 @@ class ImportWriter:
         from are added to `left` (issue id -> project id) for the invalidation. With `history` (worklogs), the
         "worklog" history changes worklogs.services writes are added to it for issues that existed before the
         chunk: time logged on them, a changed duration, a worklog moved between issues (gone from one, added to
-        the other). A new issue's own worklogs are part of its creation.
+        the other). A new issue's own worklogs are part of its creation. With `rollup` (a list and issue id ->
+        project id; worklogs), the (project, started, seconds, count) change of every row written is added to the
+        list: the old values taken away, the new added.
         """
         wanted: dict[str, tuple[str, tuple]] = {}
         for _, rec, key, _, _ in accepted:
@@ -738,6 +748,7 @@ class ImportWriter:
         issue_ids: set[int] = set()
         created = {key for _, _, key, _, state in accepted if state == "created"}
         spent = fields.index("time_spent") if history is not None else 0
+        started = fields.index("started") if rollup is not None else 0
         for ext, (key, values) in wanted.items():
             old = existing.get(ext)
             # A new issue's own worklogs are part of its creation: no history line (nor its text) for them.
@@ -762,10 +773,15 @@ class ImportWriter:
                     left[old_issue] = old.project_id  # and both pages
             else:
                 continue
+            if rollup is not None:
+                deltas, projects = rollup
+                if old is not None:
+                    deltas.append((old.project_id, old.values[started], -old.values[spent], -1))
+                deltas.append((projects[values[0]], values[started], values[spent], 1))
             touched.add(key)
             issue_ids.add(values[0])
         if new_rows:
-            sql.insert_rows(model, (*fields, "source", "external_id"), new_rows)
+            sql.insert_rows(model, (*fields, "source", "external_id"), new_rows, binary=True)
         if updates:
             model._default_manager.bulk_update(
                 updates, [f.removesuffix("_id") if f.endswith("_id") else f for f in fields], batch_size=500

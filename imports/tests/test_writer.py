@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db.models import Sum
 
 from imports import services, writer
 from imports.models import Job
 from imports.tests.conftest import jira_issue, write_jira_json
 from issues.models import Comment, History, Issue, Membership, Role, Status
-from worklogs.models import Worklog
+from worklogs.models import Worklog, WorklogRollup
+from worklogs.services import rollup_differences
 
 
 def run(job: Job) -> Job:
@@ -42,6 +44,25 @@ def test_importing_twice_changes_nothing_and_a_changed_file_updates_with_history
     assert History.objects.filter(issue__key="DEMO-1", field="summary", to_value="Renamed").exists()
     assert Issue.objects.get(key="DEMO-2").time_spent == 5400
     assert counts() == before
+
+
+@pytest.mark.django_db
+def test_the_time_rollup_follows_created_changed_and_moved_worklogs(tmp_path, project_a, alice):
+    path = write_jira_json(tmp_path / "a.json", [jira_issue(n) for n in range(1, 6)])
+    run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    assert rollup_differences() == []
+    assert WorklogRollup.objects.aggregate(n=Sum("count"))["n"] == 10
+    run(services.import_job_create(user=alice, paths=[path], enqueue=False))  # unchanged: nothing added twice
+    assert rollup_differences() == []
+    changed = [jira_issue(n) for n in range(1, 6)]
+    changed[0]["fields"]["worklog"]["worklogs"][0]["timeSpentSeconds"] = 3600  # longer
+    changed[1]["fields"]["worklog"]["worklogs"][0]["started"] = "2024-02-01T08:00:00.000+0000"  # another bucket
+    changed[2]["fields"]["worklog"]["worklogs"] += changed[3]["fields"]["worklog"]["worklogs"]  # moved
+    changed[3]["fields"]["worklog"]["worklogs"] = []
+    write_jira_json(path, changed)
+    run(services.import_job_create(user=alice, paths=[path], enqueue=False))
+    assert rollup_differences() == []
+    assert WorklogRollup.objects.aggregate(n=Sum("count"))["n"] == 10
 
 
 @pytest.mark.django_db

@@ -40,7 +40,20 @@ def test_insert_rows_writes_plain_tuples(project_a, make_issue, alice):
         [(issue.pk, alice.pk, started, 60 * n, f"w{n}", started, started, "t", f"x{n}") for n in (1, 2)],
     )
     sql.insert_rows(Worklog, columns, [])  # nothing to do
-    assert sorted(Worklog.objects.values_list("external_id", "time_spent")) == [("x1", 60), ("x2", 120)]
+    # A binary COPY on PostgreSQL: the same rows, NULLs and non-ASCII text included.
+    sql.insert_rows(
+        Worklog,
+        columns,
+        [(issue.pk, None, started, 60 * n, f"w{n} é", started, started, "t", f"x{n}") for n in (3, 4)],
+        binary=True,
+    )
+    assert sorted(Worklog.objects.values_list("external_id", "time_spent", "author_id", "started")) == [
+        ("x1", 60, alice.pk, started),
+        ("x2", 120, alice.pk, started),
+        ("x3", 180, None, started),
+        ("x4", 240, None, started),
+    ]
+    assert Worklog.objects.get(external_id="x4").comment == "w4 é"
 
 
 def test_insert_links_skips_links_that_exist(project_a, make_issue):
