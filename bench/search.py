@@ -233,7 +233,8 @@ def parts(rounds: int) -> None:
     assignee = team[min(len(team) - 1, 17)][1]
     jql = f'assignee = "{assignee}" AND status != Done ORDER BY updated DESC'
     queryset, order = jql_search(jql, user=viewer)
-    ids = list(queryset.order_by(*order_expressions(order)).values_list("id", flat=True)[:50])
+    found = list(queryset.order_by(*order_expressions(order)).values_list("id", flat=True)[:100])
+    ids, seeded = found[:50], found[50:]
     # The seed makes no links: two per issue of the page (to issues of the first project), inside a transaction
     # rolled back at the end, so both link loaders have rows to write. The database is left as it was.
     atomic = transaction.atomic()
@@ -250,6 +251,7 @@ def parts(rounds: int) -> None:
         ignore_conflicts=True,
     )
     linked = ids
+    seeded = [pk for pk in seeded if pk not in set(partners)]  # a page as seeded: no links
     fields = select_fields((), default="*navigable")
     lookups = {"status", "priority", "issuetype", "resolution"}
     old_fields: list[OutField] = []
@@ -259,13 +261,17 @@ def parts(rounds: int) -> None:
             old_fields.append(f.joined)
         elif f.name == "issuelinks":
             old_fields.append(OutField("issuelinks", make=a._subtasks, loader=_old_load_issuelinks))
+        elif f.name in ("subtasks", "attachment"):
+            # Before: one query each for every page, whether or not an issue has any.
+            old_fields.append(OutField(f.name, make=f.make, loader=f.loader))
         else:
             old_fields.append(f)
     old_adapter = RowAdapter("bench.api.issue.before", a.JiraIssueFields, old_fields)
 
-    def page_json(adapter: RowAdapter, pks: list[int]) -> Callable[[], object]:
+    def page_json(adapter: RowAdapter, pks: list[int], *, keys: bool) -> Callable[[], object]:
         plain = ("id", "key", *(f for f in fields if not is_custom(f)))
-        return lambda: adapter.dicts(Issue.objects.filter(pk__in=pks), fields=plain)
+        source = Issue.objects.filter(pk__in=pks)
+        return lambda: adapter.dicts(a._with_related_keys(source) if keys else source, fields=plain)
 
     names = [assignee]
     projects = navigator_projects(user=viewer, jql="")
@@ -287,10 +293,19 @@ def parts(rounds: int) -> None:
     assert options_before() == options_after(), "the options differ from the template's"
     token = context.activate(context.ApiContext("https://bench", 2, viewer.pk))
     assert _old_load_issuelinks(linked) == a._load_issuelinks(linked), "the link loaders disagree"
+    before_json = page_json(old_adapter, ids, keys=False)()
+    assert before_json == page_json(a.JIRA_ISSUE, ids, keys=True)(), "the issue JSON differs"
     context.deactivate(token)
     assert _old_user_ids(names, user=viewer) == _user_ids(names, user=viewer), "the name lookups disagree"
     pairs: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
-        "REST page JSON, 50 issues of the REST journey": (page_json(old_adapter, ids), page_json(a.JIRA_ISSUE, ids)),
+        f"REST page JSON, {len(seeded)} issues as seeded": (
+            page_json(old_adapter, seeded, keys=False),
+            page_json(a.JIRA_ISSUE, seeded, keys=True),
+        ),
+        "REST page JSON, 50 issues with 2 links each": (
+            page_json(old_adapter, ids, keys=False),
+            page_json(a.JIRA_ISSUE, ids, keys=True),
+        ),
         "issue links of 50 issues, 2 links each": (
             lambda: _old_load_issuelinks(linked),
             lambda: a._load_issuelinks(linked),
