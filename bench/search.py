@@ -276,9 +276,9 @@ def parts(rounds: int) -> None:
     names = [assignee]
     projects = navigator_projects(user=viewer, jql="")
     loop = Template(
-        "{% for p in projects %}<option value=\"{{ p.key }}\"{% if p.key in selected %} selected{% endif %}>"
+        '{% for p in projects %}<option value="{{ p.key }}"{% if p.key in selected %} selected{% endif %}>'
         "{{ p.key }} · {{ p.name }}</option>{% endfor %}"
-        "{% for p in projects %}<option value=\"{{ p.pk }}\">Members of {{ p.key }}</option>{% endfor %}"
+        '{% for p in projects %}<option value="{{ p.pk }}">Members of {{ p.key }}</option>{% endfor %}'
     )
     rows = [{"pk": pk, "key": key, "name": name} for pk, key, name in projects.rows]
 

@@ -46,8 +46,9 @@ def _link(one, two, name: str = "Relates") -> None:
     IssueLink.objects.create(type=IssueLinkType.objects.get(name=name), outward_issue=one, inward_issue=two)
 
 
+@pytest.mark.usefixtures("locmem_page_cache")
 def test_search_page_costs_a_fixed_list_of_queries_without_lookup_joins(
-    client, project_a, project_b, make_issue, alice, bob, as_alice, locmem_page_cache
+    client, project_a, project_b, make_issue, alice, bob, as_alice
 ):
     """Per request: token user, projects, page ids, total, rows (no lookup table joined), people, labels, links and
     the issues at their other ends, custom fields: the same list for 3 issues as for 60. Statuses, types, priorities

@@ -195,9 +195,7 @@ def _user_ids(names: list[str], *, user: Any) -> dict[str, set[int]]:
     # 0011_search_user_name_indexes) before anything else: one OR across users and profiles scanned every user
     # (12-28 ms for 4,000 people on a loaded machine, EXPLAIN ANALYZE).
     candidates = User.objects.filter(login).values("pk").union(User.objects.filter(shown).values("pk"))
-    rows = list(
-        User.objects.filter(pk__in=candidates).values_list("pk", "username", "email", "profile__display_name")
-    )
+    rows = list(User.objects.filter(pk__in=candidates).values_list("pk", "username", "email", "profile__display_name"))
     known = known_among(user, (row[0] for row in rows))
     found: dict[str, set[int]] = {}
     for pk, *labels in rows:
