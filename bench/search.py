@@ -156,10 +156,13 @@ def _old_load_issuelinks(ids: list[Any]) -> dict[Any, list[dict[str, Any]]]:
 
     from api import adapters as a
     from api import context
-    from issues.models import IssueLink
+    from issues.models import IssueLink, Membership
 
     found: dict[Any, list[dict[str, Any]]] = {}
-    visible = a._caller_projects()
+    user_id = context.current().user_id
+    if user_id is None:
+        return found
+    visible = Membership.objects.filter(user_id=user_id).values("project_id")
     width = len(a._LINKED_COLUMNS)
     wanted = set(ids)
     rows = (
@@ -252,7 +255,7 @@ def parts(rounds: int) -> None:
     )
     linked = ids
     seeded = [pk for pk in seeded if pk not in set(partners)]  # a page as seeded: no links
-    fields = select_fields((), default="*navigable")
+    fields = select_fields([], default="*navigable")
     lookups = {"status", "priority", "issuetype", "resolution"}
     old_fields: list[OutField] = []
     for f in a.JIRA_ISSUE.fields.values():
