@@ -18,6 +18,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from issues import models
 from issues.jql.grammar import CompiledJQL, JQLError, ValueRef
 from issues.jql.language import _did_you_mean, _id_or_none
+from issues.lookups import lookup_rows
 from issues.lru import BoundedLRU
 from issues.permissions import known_among, visible_project_ids
 from issues.workflows import statuses_of_projects
@@ -153,6 +154,10 @@ def check_values(compiled: CompiledJQL, *, user: Any) -> ResolvedValues:
     )
 
 
+# JQL lookup models kept per process by issues.lookups, and their field there.
+_KEPT_LOOKUPS = {"Status": "status", "IssueType": "type", "Priority": "priority", "Resolution": "resolution"}
+
+
 def _lookup_ids(model: str, *, user: Any) -> tuple[dict[str, set[int]], list[str]]:
     """Return lower-cased name (and project key) -> ids for a lookup table, with "" -> every id; and the names."""
     qs = getattr(models, model).objects.all()
@@ -160,9 +165,15 @@ def _lookup_ids(model: str, *, user: Any) -> tuple[dict[str, set[int]], list[str
     if model == "Project":
         qs = qs.filter(pk__in=visible_project_ids(user)) if user is not None else qs.none()
         columns.append("key")
+    rows: Any = None
+    kept = lookup_rows() if model in _KEPT_LOOKUPS else None
+    if kept is not None:
+        # Statuses, types, priorities, resolutions: the rows each process keeps current (issues.lookups, read in
+        # the models' order), instead of one query per JQL search naming one.
+        rows = [(r.pk, r.name) for r in kept[_KEPT_LOOKUPS[model]].values()]
     found: dict[str, set[int]] = {"": set()}
     names: list[str] = []
-    for pk, *labels in qs.values_list(*columns):
+    for pk, *labels in rows if rows is not None else qs.values_list(*columns):
         found[""].add(pk)
         found.setdefault(str(pk), set()).add(pk)
         for label in labels:
