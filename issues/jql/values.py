@@ -170,7 +170,8 @@ def _lookup_ids(model: str, *, user: Any) -> tuple[dict[str, set[int]], list[str
     if kept is not None:
         # Statuses, types, priorities, resolutions: the rows each process keeps current (issues.lookups, read in
         # the models' order), instead of one query per JQL search naming one.
-        rows = [(r.pk, r.name) for r in kept[_KEPT_LOOKUPS[model]].values()]
+        named: dict[int, Any] = kept[_KEPT_LOOKUPS[model]]  # Status, IssueType, Priority or Resolution rows
+        rows = [(pk, row.name) for pk, row in named.items()]
     found: dict[str, set[int]] = {"": set()}
     names: list[str] = []
     for pk, *labels in rows if rows is not None else qs.values_list(*columns):
