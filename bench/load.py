@@ -236,7 +236,7 @@ def split_cache_switch(percent_off: int) -> SwitchState:
         name="page_cache",
         defaults={"mode": SwitchMode.SPLIT, "variant_a": "on", "variant_b": "off", "percent_b": percent_off},
     )
-    return previous
+    return None if previous is None else dict(previous)
 
 
 def restore_cache_switch(previous: SwitchState) -> None:

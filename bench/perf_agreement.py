@@ -21,14 +21,17 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskra_site.settings")
 
-# Journeys of bench/locustfile.py that are alone on their route (URL name, method).
+# Journeys of bench/locustfile.py that are alone on their route (URL name, method) and page-cache variant: the
+# "(cache off)" journeys' sessions are in the page_cache switch's "off" variant, every other session is not.
 ROUTES = {
-    "floor: GET /accounts/login/": ("login", "GET"),
-    "timesheet (own week)": ("worklogs:timesheet", "GET"),
-    "month report (one project)": ("worklogs:reports", "GET"),
-    "REST search": ("api:search", "GET"),
-    "log work (POST)": ("issues:worklog_add", "POST"),
+    "floor: GET /accounts/login/": ("login", "GET", False),
+    "timesheet (own week)": ("worklogs:timesheet", "GET", False),
+    "month report (one project)": ("worklogs:reports", "GET", False),
+    "REST search": ("api:search", "GET", False),
+    "REST search (cache off)": ("api:search", "GET", True),
+    "log work (POST)": ("issues:worklog_add", "POST", False),
 }
+CACHE_OFF = "page_cache=off"
 
 
 def main() -> None:
@@ -45,18 +48,20 @@ def main() -> None:
     with args.stats.open(newline="", encoding="utf-8") as f:
         locust = {r["Name"]: r for r in csv.DictReader(f)}
     rows = rollups.merge_rows(rollups.window(rollups.now(), args.seconds))
-    by_route: dict[tuple[str, str], list[float]] = {}
+    by_route: dict[tuple[str, str, bool], list[float]] = {}
     for key, row in rows.items():
-        route, method, _variant = rollups.split_key(key)
-        merged = by_route.get((route, method))
-        by_route[(route, method)] = row if merged is None else [a + b for a, b in zip(merged, row, strict=True)]
+        route, method, variant = rollups.split_key(key)
+        where = (route, method, CACHE_OFF in variant.split(","))
+        merged = by_route.get(where)
+        by_route[where] = row if merged is None else [a + b for a, b in zip(merged, row, strict=True)]
     print("| journey | route | Locust requests | Locust p95 ms | /perf/ requests | /perf/ p95 ms | Locust ÷ /perf/ |")
     print("|---|---|---:|---:|---:|---:|---:|")
-    for journey, (route, method) in ROUTES.items():
+    for journey, (route, method, off) in ROUTES.items():
         stats = locust.get(journey)
-        found = by_route.get((route, method))
+        found = by_route.get((route, method, off))
         if stats is None or found is None:
-            print(f"| {journey} | {route} {method} | - | - | - | - | not seen |")
+            if stats is not None or not off:  # a run without the split has no cache-off journey
+                print(f"| {journey} | {route} {method} | - | - | - | - | not seen |")
             continue
         row = found
         server_p95 = rollups.percentile(row, 0.95)

@@ -9,6 +9,12 @@ others read the page cache as a server does (its first call fills the entry).
 
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/wt_navigator_1m REDIS_URL=redis://127.0.0.1:6379/6 \\
       CACHE_KEY_PREFIX=navigator .venv/bin/python bench/search.py --rounds 15
+
+--parts races each optimisation of helper "search" against the code it replaced (kept here, not in the app),
+on the same rows of the same database, interleaved in one run: the REST search page's issue JSON (lookup rows
+joined vs read by id from the per-process rows; links in one 10-table join vs read alone), JQL user names (one OR
+over users and profiles filtered by known_users_q vs the name indexes and known_among) and the navigator's
+filter options (template loops vs options_html).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote_plus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,7 +43,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--deep-pages", type=int, default=20, help="Next links followed to reach the deep page")
     parser.add_argument("--only", default="", help="comma-separated journey names to run (default: all)")
+    parser.add_argument("--parts", action="store_true", help="race each optimisation against its old code")
     args = parser.parse_args()
+    if args.parts:
+        parts(args.rounds)
+        return
 
     from django.contrib.auth import get_user_model
     from django.db.models import Count
@@ -132,6 +143,197 @@ def main() -> None:
     print(f"|{'-' * 46}|{'-' * 10}:|{'-' * 8}:|")
     for name, seconds in medians.items():
         print(f"| {name:44} | {seconds * 1000:9.1f} | {seconds / floor:6.1f}x |")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# --parts: each optimisation against the code it replaced
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _old_load_issuelinks(ids: list[Any]) -> dict[Any, list[dict[str, Any]]]:
+    """The links loader before: one query joining both ends' status, priority and type (10 tables)."""
+    from django.db.models import Q
+
+    from api import adapters as a
+    from api import context
+    from issues.models import IssueLink, Membership
+
+    found: dict[Any, list[dict[str, Any]]] = {}
+    user_id = context.current().user_id
+    if user_id is None:
+        return found
+    visible = Membership.objects.filter(user_id=user_id).values("project_id")
+    width = len(a._LINKED_COLUMNS)
+    wanted = set(ids)
+    rows = (
+        IssueLink.objects.filter(
+            Q(outward_issue_id__in=ids, inward_issue__project_id__in=visible)
+            | Q(inward_issue_id__in=ids, outward_issue__project_id__in=visible)
+        )
+        .order_by("type__name", "id")
+        .values_list(
+            "id",
+            *a._LINK_TYPE_COLUMNS,
+            *(f"outward_issue__{c}" for c in a._LINKED_COLUMNS),
+            *(f"inward_issue__{c}" for c in a._LINKED_COLUMNS),
+        )
+    )
+    for pk, *row in rows:
+        kind, outward, inward = row[:4], tuple(row[4 : 4 + width]), tuple(row[4 + width :])
+        for issue, other, side in ((outward, inward, "outwardIssue"), (inward, outward, "inwardIssue")):
+            if issue[0] in wanted:
+                entry = {"id": str(pk), "self": f"{context.current().base}/issueLink/{pk}",
+                         "type": a.link_type_json(*kind), side: a._linked(other)}  # fmt: skip
+                found.setdefault(issue[0], []).append(entry)
+    return found
+
+
+def _old_user_ids(names: list[str], *, user: Any) -> dict[str, set[int]]:
+    """JQL user names before: one OR over users and profiles, filtered by known_users_q."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+
+    from issues.permissions import known_users_q
+
+    match = Q(pk__in=[])
+    for name in names:
+        match |= Q(username__iexact=name) | Q(email__iexact=name) | Q(profile__display_name__iexact=name)
+    found: dict[str, set[int]] = {}
+    people = get_user_model().objects.filter(match, known_users_q(user))
+    for pk, *labels in people.values_list("pk", "username", "email", "profile__display_name"):
+        for label in labels:
+            if label:
+                found.setdefault(str(label).lower(), set()).add(pk)
+    return found
+
+
+def parts(rounds: int) -> None:
+    """Race each optimisation against the code it replaced, on the same rows, interleaved; print ratios."""
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+    from django.template import Context, Template
+
+    from api import adapters as a
+    from api import context
+    from api.fields import is_custom, select_fields
+    from issues.jql import jql_search, order_expressions
+    from issues.jql.values import _user_ids
+    from issues.models import Issue, IssueLink, IssueLinkType, Membership, Project, Role
+    from issues.navigator_rows import options_html
+    from issues.selectors import navigator_projects
+    from taskra_site.adapters import OutField, RowAdapter
+
+    first = Project.objects.order_by("id").first()
+    assert first is not None, "seed the database first"
+    team = list(
+        Membership.objects.filter(project_id=first.pk)
+        .exclude(role=Role.VIEWER)
+        .exclude(user__username="demo")
+        .order_by("user_id")
+        .values_list("user_id", "user__username")
+    )
+    viewer = get_user_model().objects.get(pk=team[0][0])
+    assignee = team[min(len(team) - 1, 17)][1]
+    jql = f'assignee = "{assignee}" AND status != Done ORDER BY updated DESC'
+    queryset, order = jql_search(jql, user=viewer)
+    found = list(queryset.order_by(*order_expressions(order)).values_list("id", flat=True)[:100])
+    ids, seeded = found[:50], found[50:]
+    # The seed makes no links: two per issue of the page (to issues of the first project), inside a transaction
+    # rolled back at the end, so both link loaders have rows to write. The database is left as it was.
+    atomic = transaction.atomic()
+    atomic.__enter__()
+    link_types = list(IssueLinkType.objects.order_by("id"))
+    partners = list(Issue.objects.filter(project_id=first.pk).order_by("id").values_list("id", flat=True)[:100])
+    IssueLink.objects.bulk_create(
+        [
+            IssueLink(type=link_types[n % len(link_types)], outward_issue_id=pk, inward_issue_id=partners[2 * n + k])
+            for n, pk in enumerate(ids)
+            for k in range(2)
+            if partners[2 * n + k] != pk
+        ],
+        ignore_conflicts=True,
+    )
+    linked = ids
+    seeded = [pk for pk in seeded if pk not in set(partners)]  # a page as seeded: no links
+    fields = select_fields([], default="*navigable")
+    lookups = {"status", "priority", "issuetype", "resolution"}
+    old_fields: list[OutField] = []
+    for f in a.JIRA_ISSUE.fields.values():
+        if f.name in lookups:
+            assert f.joined is not None
+            old_fields.append(f.joined)
+        elif f.name == "issuelinks":
+            old_fields.append(OutField("issuelinks", make=a._subtasks, loader=_old_load_issuelinks))
+        elif f.name in ("subtasks", "attachment"):
+            # Before: one query each for every page, whether or not an issue has any.
+            old_fields.append(OutField(f.name, make=f.make, loader=f.loader))
+        else:
+            old_fields.append(f)
+    old_adapter = RowAdapter("bench.api.issue.before", a.JiraIssueFields, old_fields)
+
+    def page_json(adapter: RowAdapter, pks: list[int], *, keys: bool) -> Callable[[], object]:
+        plain = ("id", "key", *(f for f in fields if not is_custom(f)))
+        source = Issue.objects.filter(pk__in=pks)
+        return lambda: adapter.dicts(a._with_related_keys(source) if keys else source, fields=plain)
+
+    names = [assignee]
+    projects = navigator_projects(user=viewer, jql="")
+    loop = Template(
+        '{% for p in projects %}<option value="{{ p.key }}"{% if p.key in selected %} selected{% endif %}>'
+        "{{ p.key }} · {{ p.name }}</option>{% endfor %}"
+        '{% for p in projects %}<option value="{{ p.pk }}">Members of {{ p.key }}</option>{% endfor %}'
+    )
+    rows = [{"pk": pk, "key": key, "name": name} for pk, key, name in projects.rows]
+
+    def options_before() -> object:
+        return loop.render(Context({"projects": rows, "selected": []}))
+
+    def options_after() -> object:
+        return options_html((key, f"{key} · {name}") for _pk, key, name in projects.rows) + options_html(
+            (pk, f"Members of {key}") for pk, key, _name in projects.rows
+        )
+
+    assert options_before() == options_after(), "the options differ from the template's"
+    token = context.activate(context.ApiContext("https://bench", 2, viewer.pk))
+    assert _old_load_issuelinks(linked) == a._load_issuelinks(linked), "the link loaders disagree"
+    before_json = page_json(old_adapter, ids, keys=False)()
+    assert before_json == page_json(a.JIRA_ISSUE, ids, keys=True)(), "the issue JSON differs"
+    context.deactivate(token)
+    assert _old_user_ids(names, user=viewer) == _user_ids(names, user=viewer), "the name lookups disagree"
+    pairs: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
+        f"REST page JSON, {len(seeded)} issues as seeded": (
+            page_json(old_adapter, seeded, keys=False),
+            page_json(a.JIRA_ISSUE, seeded, keys=True),
+        ),
+        "REST page JSON, 50 issues with 2 links each": (
+            page_json(old_adapter, ids, keys=False),
+            page_json(a.JIRA_ISSUE, ids, keys=True),
+        ),
+        "issue links of 50 issues, 2 links each": (
+            lambda: _old_load_issuelinks(linked),
+            lambda: a._load_issuelinks(linked),
+        ),
+        "JQL user name -> ids": (lambda: _old_user_ids(names, user=viewer), lambda: _user_ids(names, user=viewer)),
+        f"navigator options, {len(rows)} projects x 2": (options_before, options_after),
+    }
+    journeys = {f"{name} | {side}": fn for name, (before, after) in pairs.items() for side, fn in
+                (("before", before), ("after", after))}  # fmt: skip
+    token = context.activate(context.ApiContext("https://bench", 2, viewer.pk))
+    try:
+        print(machine(), versions("Django", "psycopg"), sep="\n")
+        print(f"load average {os.getloadavg()[0]:.2f} before; viewer={viewer.username} assignee={assignee} "
+              f"page={len(ids)} ids, linked={len(linked)} ids, rounds={rounds}")  # fmt: skip
+        medians = race(journeys, rounds=rounds, warmup=2)
+        print(f"load average {os.getloadavg()[0]:.2f} after")
+    finally:
+        context.deactivate(token)
+        transaction.set_rollback(True)
+        atomic.__exit__(None, None, None)
+    print(f"| {'optimisation':48} | {'before ms':>9} | {'after ms':>8} | {'after/before':>12} |")
+    print(f"|{'-' * 50}|{'-' * 10}:|{'-' * 9}:|{'-' * 13}:|")
+    for name in pairs:
+        before, after = medians[f"{name} | before"], medians[f"{name} | after"]
+        print(f"| {name:48} | {before * 1000:9.2f} | {after * 1000:8.2f} | {after / before:11.2f}x |")
 
 
 if __name__ == "__main__":

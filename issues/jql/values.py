@@ -18,6 +18,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from issues import models
 from issues.jql.grammar import CompiledJQL, JQLError, ValueRef
 from issues.jql.language import _did_you_mean, _id_or_none
+from issues.lookups import lookup_rows
 from issues.lru import BoundedLRU
 from issues.permissions import known_among, visible_project_ids
 from issues.workflows import statuses_of_projects
@@ -153,6 +154,10 @@ def check_values(compiled: CompiledJQL, *, user: Any) -> ResolvedValues:
     )
 
 
+# JQL lookup models kept per process by issues.lookups, and their field there.
+_KEPT_LOOKUPS = {"Status": "status", "IssueType": "type", "Priority": "priority", "Resolution": "resolution"}
+
+
 def _lookup_ids(model: str, *, user: Any) -> tuple[dict[str, set[int]], list[str]]:
     """Return lower-cased name (and project key) -> ids for a lookup table, with "" -> every id; and the names."""
     qs = getattr(models, model).objects.all()
@@ -160,9 +165,16 @@ def _lookup_ids(model: str, *, user: Any) -> tuple[dict[str, set[int]], list[str
     if model == "Project":
         qs = qs.filter(pk__in=visible_project_ids(user)) if user is not None else qs.none()
         columns.append("key")
+    rows: Any = None
+    kept = lookup_rows() if model in _KEPT_LOOKUPS else None
+    if kept is not None:
+        # Statuses, types, priorities, resolutions: the rows each process keeps current (issues.lookups, read in
+        # the models' order), instead of one query per JQL search naming one.
+        named: dict[int, Any] = kept[_KEPT_LOOKUPS[model]]  # Status, IssueType, Priority or Resolution rows
+        rows = [(pk, row.name) for pk, row in named.items()]
     found: dict[str, set[int]] = {"": set()}
     names: list[str] = []
-    for pk, *labels in qs.values_list(*columns):
+    for pk, *labels in rows if rows is not None else qs.values_list(*columns):
         found[""].add(pk)
         found.setdefault(str(pk), set()).add(pk)
         for label in labels:
@@ -195,9 +207,7 @@ def _user_ids(names: list[str], *, user: Any) -> dict[str, set[int]]:
     # 0011_search_user_name_indexes) before anything else: one OR across users and profiles scanned every user
     # (12-28 ms for 4,000 people on a loaded machine, EXPLAIN ANALYZE).
     candidates = User.objects.filter(login).values("pk").union(User.objects.filter(shown).values("pk"))
-    rows = list(
-        User.objects.filter(pk__in=candidates).values_list("pk", "username", "email", "profile__display_name")
-    )
+    rows = list(User.objects.filter(pk__in=candidates).values_list("pk", "username", "email", "profile__display_name"))
     known = known_among(user, (row[0] for row in rows))
     found: dict[str, set[int]] = {}
     for pk, *labels in rows:

@@ -17,7 +17,7 @@ LOOP = Template(
 def test_options_are_the_markup_of_the_template_loop():
     choices = [
         ("DEMO", "DEMO · Demo project"),
-        ("A&B", 'Quotes " and \' <b>bold</b>'),
+        ("A&B", "Quotes \" and ' <b>bold</b>"),
         ("OPS", "OPS · Operations"),
         ("", "Empty value"),
     ]

@@ -212,7 +212,8 @@ def test_known_among_follows_known_users_q(alice, bob, project_a, project_b, dja
     with django_assert_num_queries(1):
         known = known_among(alice, everyone)
     assert known == {alice.pk, carol.pk}
-    assert known == set(get_user_model().objects.filter(known_users_q(alice), pk__in=everyone).values_list("pk", flat=True))
+    by_filter = get_user_model().objects.filter(known_users_q(alice), pk__in=everyone)
+    assert known == set(by_filter.values_list("pk", flat=True))
     Membership.objects.create(project=project_b, user=alice, role=Role.MEMBER)
     assert known_among(alice, everyone) == {alice.pk, bob.pk, carol.pk}
     assert known_among(None, everyone) == set(everyone)

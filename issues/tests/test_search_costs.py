@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from issues import jql
 from issues.jql import compile_checked, jql_queryset
 from issues.keyset import LAST_PAGE, keyset_page
+from issues.lookups import lookup_rows
 from issues.models import CacheBump, Issue, Priority, Status
 from issues.navigator_rows import navigator_rows_html
 from issues.selectors import navigator_page, navigator_rows
@@ -180,3 +181,14 @@ def test_admin_key_search_costs_the_same_at_any_size(admin_client, project_a, ma
     assert len(few) == len(many), "\n".join(many)
     search = [q for q in many if '"issues_issue"."key" =' in q]
     assert search and all("UPPER" not in q and "LIKE" not in q for q in search)  # the unique index, no scan
+
+
+def test_lookup_values_resolve_from_the_rows_each_process_keeps(alice, project_a, locmem_page_cache):
+    """`status = Done AND priority = High`: no query for the names (issues.lookups keeps them current)."""
+    lookup_rows()  # this process loads them once
+    status, priority = Status.objects.order_by("position").first(), Priority.objects.order_by("rank").first()
+    text = f'status = "{status.name}" AND priority = "{priority.name}"'
+    assert queries(lambda: compile_checked(text, user=alice)) == []
+    assert Issue.objects.filter(compile_checked(text, user=alice).q).count() == 0
+    with pytest.raises(jql.JQLError, match="Did you mean"):
+        compile_checked(f'status = "{status.name}x"', user=alice)

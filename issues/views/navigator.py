@@ -135,6 +135,7 @@ def navigator(request: HttpRequest) -> HttpResponse:
             error = exc
     result = context["result"]
     shown = filter_state(params)
+    statuses = statuses_of_projects(projects.visible).only("id", "name")
     if parsed.remember and error is None:
         # The Columns form says remember=columns, a column header remember=sort: the next search without
         # its own columns or ORDER BY looks the same. Only a choice that worked is remembered.
@@ -163,10 +164,7 @@ def navigator(request: HttpRequest) -> HttpResponse:
         project_options=mark_safe(
             options_html(((key, f"{key} · {name}") for _pk, key, name in projects.rows), shown["project"])
         ),
-        status_options=mark_safe(
-            options_html(((s.name, s.name) for s in statuses_of_projects(projects.visible).only("id", "name")),
-                         shown["status"])
-        ),  # fmt: skip
+        status_options=mark_safe(options_html(((s.name, s.name) for s in statuses), shown["status"])),
         categories=StatusCategory.choices,
         type_options=mark_safe(options_html(((t.name, t.name) for t in lookups["type"].values()), shown["type"])),
         priority_options=mark_safe(
