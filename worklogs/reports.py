@@ -8,6 +8,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
 from django.db.models import Count, F, IntegerField, Max, OrderBy, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
@@ -19,6 +22,7 @@ from worklogs.models import Worklog, WorklogRollup, rollup_aligned
 from worklogs.selectors import TicketFilter, WorklogFilter, day_bounds, worklogs_in_range
 
 GROUPS = ("project", "user", "issue", "day")
+User = get_user_model()
 
 
 @dataclass
@@ -33,14 +37,18 @@ class ReportRow:
 
 @dataclass
 class Report:
+    """A time report's rows and totals; a page of a long report (issue_report_page) holds its totals over all."""
+
     group: str
     rows: list[ReportRow]
-    total: int = 0
-    count: int = 0
+    total: int = -1
+    count: int = -1
 
     def __post_init__(self) -> None:
-        self.total = sum(r.seconds for r in self.rows)
-        self.count = sum(r.count for r in self.rows)
+        if self.total < 0:
+            self.total = sum(r.seconds for r in self.rows)
+        if self.count < 0:
+            self.count = sum(r.count for r in self.rows)
 
 
 _AUTHOR_LABELS = {
@@ -104,26 +112,29 @@ def time_report(*, user: Any, flt: WorklogFilter, group: str) -> Report:
     if rollup is not None:
         return Report(group=group, rows=_rollup_rows(rollup, flt=flt, group=group))
     qs = worklogs_in_range(user=user, flt=flt)
-    agg = {"seconds": Sum("time_spent"), "n": Count("id")}
+    # Count("*"), not of the id: the (project, started) index holds the other columns, so the scan stays index-only.
+    agg = {"seconds": Sum("time_spent"), "n": Count("*")}
     rows: list[ReportRow] = []
     # Group on the narrow foreign key only and carry the labels as Max() of the joined columns: the database
     # hash-aggregates on one integer instead of sorting every row by wide text keys (measured in
     # bench/worklog_reports.py). Rows are then ordered in Python: there are as many as groups, not worklogs.
     if group == "project":
         found = _grouped(
-            qs.values("issue__project_id")
-            .annotate(**agg, key=Max("issue__project__key"), name=Max("issue__project__name"))
-            .order_by()
+            qs.values("project_id").annotate(**agg, key=Max("project__key"), name=Max("project__name")).order_by()
         )
         rows = sorted((ReportRow(r["key"], r["name"], r["seconds"], r["n"]) for r in found), key=lambda row: row.key)
     elif group == "user":
-        found = _grouped(qs.values("author_id").annotate(**agg, **_AUTHOR_LABELS).order_by())
-        rows = [
-            ReportRow(
-                r["username"] or "", _name_of(r["first"], r["last"], r["username"], r["shown"]), r["seconds"], r["n"]
-            )
-            for r in found
-        ]
+        # Sum per author on the worklogs alone (at scale an index-only range of worklog_project_started), then
+        # name the few hundred authors found: joining users to every worklog cost more than the sums.
+        sums = {r["author_id"]: r for r in qs.values("author_id").annotate(**agg).order_by()}
+        people = {
+            u.pk: u for u in User.objects.filter(pk__in=[a for a in sums if a is not None]).select_related("profile")
+        }
+        rows = []
+        for author_id, r in sums.items():
+            person = people.get(author_id)
+            username = person.get_username() if person is not None else ""
+            rows.append(ReportRow(username, display_name(person) if person else "(deleted user)", r["seconds"], r["n"]))
         rows.sort(key=lambda row: (row.label.lower(), row.key))
     elif group == "issue":
         found = _grouped(
@@ -138,6 +149,38 @@ def time_report(*, user: Any, flt: WorklogFilter, group: str) -> Report:
         )
         rows = _every_day(found, flt=flt)
     return Report(group=group, rows=rows)
+
+
+_ISSUE_PAGE_SQL = "SELECT g.issue_id, g.seconds, g.n FROM ({sums}) g ORDER BY g.pkey, g.issue_id LIMIT %s OFFSET %s"
+_ISSUE_TOTALS_SQL = "SELECT COUNT(*), COALESCE(SUM(g.seconds), 0), COALESCE(SUM(g.n), 0) FROM ({sums}) g"
+
+
+def issue_report_page(*, user: Any, flt: WorklogFilter, page: int, size: int) -> tuple[Report, int, int]:
+    """Return one page of time by issue (a report holding its totals over every issue), the issues, the page.
+
+    A month of a large project is a hundred thousand issues: the sums per issue are taken from the worklogs
+    alone (an index-only range of worklog_project_started at scale), counted and totalled in the database, and
+    only the page's issues (by project key, then issue, as they were created) are read and named. The page is
+    clamped to the last one. Exports read every row (time_report).
+    """
+    # The project's key joins each worklog to its project (a hash of a few hundred rows), so the page is a top-N
+    # sort of the sums; Count("*") (not of the id, which the index does not hold) keeps the scan index-only.
+    sums = worklogs_in_range(user=user, flt=flt).annotate(pkey=F("project__key")).values("pkey", "issue_id")
+    sums = sums.annotate(seconds=Sum("time_spent"), n=Count("*")).order_by()
+    try:
+        sql, params = sums.query.sql_with_params()
+    except EmptyResultSet:  # no project or user named that the viewer may see: nothing to read
+        return Report(group="issue", rows=[]), 0, 1
+    tables = {"sums": sql}
+    with connection.cursor() as cursor:
+        cursor.execute(_ISSUE_TOTALS_SQL.format(**tables), params)
+        issues, total, count = cursor.fetchone()
+        page = max(1, min(page, -(-issues // size)))
+        cursor.execute(_ISSUE_PAGE_SQL.format(**tables), [*params, size, (page - 1) * size])
+        found = cursor.fetchall()
+    named = Issue.objects.only("id", "key", "summary").in_bulk([issue_id for issue_id, _, _ in found])
+    rows = [ReportRow(named[i].key, named[i].summary, int(seconds), int(n)) for i, seconds, n in found if i in named]
+    return Report(group="issue", rows=rows, total=int(total), count=int(count)), int(issues), page
 
 
 def _every_day(found: list[dict[str, Any]], *, flt: WorklogFilter) -> list[ReportRow]:
@@ -178,11 +221,11 @@ def cross_project_report(*, user: Any, flt: WorklogFilter) -> CrossProjectReport
     """Return seconds per (user, project) for the filter's projects: one grouped query, pivoted."""
     found = _grouped(
         worklogs_in_range(user=user, flt=flt)
-        .values("issue__project_id", "author_id")
+        .values("project_id", "author_id")
         .annotate(
             seconds=Sum("time_spent"),
-            project_key=Max("issue__project__key"),
-            project_name=Max("issue__project__name"),
+            project_key=Max("project__key"),
+            project_name=Max("project__name"),
             **_AUTHOR_LABELS,
         )
         .order_by()
