@@ -404,7 +404,10 @@ class LookupListFilter(admin.RelatedFieldListFilter):
     """
 
     def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> Any:
-        rows = lookup_rows()
+        # One read of the generation per page, not one per filter.
+        if not hasattr(request, "_issue_lookup_rows"):
+            request._issue_lookup_rows = lookup_rows()  # type: ignore[attr-defined]
+        rows = request._issue_lookup_rows  # type: ignore[attr-defined]
         if rows is None or field.name not in rows:
             return super().field_choices(field, request, model_admin)
         # The rows come in the model's own ordering (position or rank, then name), as Django's filter lists them.

@@ -16,7 +16,7 @@ from django.db.models.functions import Coalesce, TruncDate
 
 from accounts.models import display_name, display_name_of
 from issues.durations import format_duration
-from issues.models import Issue
+from issues.models import Issue, Project
 from issues.permissions import visible_project_ids
 from worklogs.models import Worklog, WorklogRollup, rollup_aligned
 from worklogs.selectors import TicketFilter, WorklogFilter, day_bounds, worklogs_in_range
@@ -49,14 +49,6 @@ class Report:
             self.total = sum(r.seconds for r in self.rows)
         if self.count < 0:
             self.count = sum(r.count for r in self.rows)
-
-
-_AUTHOR_LABELS = {
-    "username": Max("author__username"),
-    "first": Max("author__first_name"),
-    "last": Max("author__last_name"),
-    "shown": Max("author__profile__display_name"),
-}
 
 
 def _grouped(qs: QuerySet[Any, Any]) -> list[dict[str, Any]]:
@@ -104,7 +96,9 @@ def time_report(*, user: Any, flt: WorklogFilter, group: str) -> Report:
     """Return the seconds logged per project, user, issue or day (in the filter's zone): one grouped query.
 
     Time by project and by day read the rollup when it answers exactly (rollup_in_range): a month of a
-    project with a third of a million issues is then a few thousand quarter hours, not every worklog.
+    project with a third of a million issues is then a few thousand quarter hours, not every worklog. The
+    others read the range of the worklogs' (project, started) index; by user names its authors in a second
+    query. Every row: the page shows one page of time by issue through issue_report_page.
     """
     if group not in GROUPS:
         raise ValueError(f"unknown report group {group!r}")
@@ -126,7 +120,7 @@ def time_report(*, user: Any, flt: WorklogFilter, group: str) -> Report:
     elif group == "user":
         # Sum per author on the worklogs alone (at scale an index-only range of worklog_project_started), then
         # name the few hundred authors found: joining users to every worklog cost more than the sums.
-        sums = {r["author_id"]: r for r in qs.values("author_id").annotate(**agg).order_by()}
+        sums = {r["author_id"]: r for r in _grouped(qs.values("author_id").annotate(**agg).order_by())}
         people = {
             u.pk: u for u in User.objects.filter(pk__in=[a for a in sums if a is not None]).select_related("profile")
         }
@@ -218,25 +212,26 @@ class CrossProjectReport:
 
 
 def cross_project_report(*, user: Any, flt: WorklogFilter) -> CrossProjectReport:
-    """Return seconds per (user, project) for the filter's projects: one grouped query, pivoted."""
+    """Return seconds per (user, project) for the filter's projects: the sums in one grouped query, pivoted."""
+    # Sums per (project, author) on the worklogs alone (index-only at scale), then the projects and people found
+    # are named: joining users and projects to every worklog of the month cost more than the sums.
     found = _grouped(
         worklogs_in_range(user=user, flt=flt)
         .values("project_id", "author_id")
-        .annotate(
-            seconds=Sum("time_spent"),
-            project_key=Max("project__key"),
-            project_name=Max("project__name"),
-            **_AUTHOR_LABELS,
-        )
+        .annotate(seconds=Sum("time_spent"))
         .order_by()
     )
-    projects = sorted({(r["project_key"], r["project_name"]) for r in found})
+    named = {p.pk: p for p in Project.objects.filter(pk__in={r["project_id"] for r in found}).only("key", "name")}
+    authors = {r["author_id"] for r in found if r["author_id"] is not None}
+    people_by_id = {u.pk: u for u in User.objects.filter(pk__in=authors).select_related("profile")}
+    projects = sorted({(named[r["project_id"]].key, named[r["project_id"]].name) for r in found})
     col = {key: i for i, (key, _name) in enumerate(projects)}
     people: dict[str, tuple[str, list[int]]] = {}
     for r in found:
-        label = _name_of(r["first"], r["last"], r["username"], r["shown"])
-        cells = people.setdefault(r["username"] or "", (label, [0] * len(projects)))[1]
-        cells[col[r["project_key"]]] += r["seconds"]
+        person = people_by_id.get(r["author_id"])
+        username, label = (person.get_username(), display_name(person)) if person else ("", "(deleted user)")
+        cells = people.setdefault(username, (label, [0] * len(projects)))[1]
+        cells[col[named[r["project_id"]].key]] += r["seconds"]
     report = CrossProjectReport(projects=projects)
     for username, (label, cells) in sorted(people.items(), key=lambda kv: kv[1][0].lower()):
         report.rows.append((username, label, cells, sum(cells)))
