@@ -40,6 +40,8 @@ _users = itertools.count()
 _logged_in = itertools.count(1)
 _deep_lock = threading.Lock()
 _deep_url: str | None = None
+_staff_lock = threading.Lock()
+_staff_cookie: str | None = None  # the session of the staff member's login, shared by this process's clients
 
 
 def key_at(index: int) -> str:
@@ -78,6 +80,7 @@ class Client(HttpUser):
             raise RuntimeError(f"login of {self.username} failed: HTTP {response.status_code}")
         self.rng = random.Random(self.username)
         self._find_deep_page()
+        self._staff = self._staff_session()
         # Logins (PBKDF2 on purpose) and the walk to the deep page are start-up, not journeys: the statistics
         # start over once the last client is in, so every figure is of the journeys at full concurrency.
         runner = self.environment.runner
@@ -151,24 +154,35 @@ class Client(HttpUser):
 
     # --------------------------------------------------------------------------- the admin
 
+    def _staff_session(self) -> HttpSession:
+        """Return this client's session of the staff member bench/load.py prepared (one login per process)."""
+        global _staff_cookie
+        with _staff_lock:
+            if _staff_cookie is None:
+                # PBKDF2 on purpose: logged in once per Locust process, at start-up, and shared by every client.
+                login = HttpSession(self.host or "", self.environment.events.request, self)
+                login.trust_env = False
+                token = CSRF_RE.search(login.get("/accounts/login/", name="(setup: staff login form)").text)
+                response = login.post(
+                    "/accounts/login/",
+                    data={"username": DATA["staff_user"], "password": DATA["password"],
+                          "csrfmiddlewaretoken": token[1] if token else ""},
+                    headers={"Referer": (self.host or "") + "/accounts/login/"},
+                    name="(setup: staff login)", allow_redirects=False,
+                )  # fmt: skip
+                if response.status_code != 302:
+                    raise RuntimeError(f"login of {DATA['staff_user']} failed: HTTP {response.status_code}")
+                _staff_cookie = login.cookies.get("sessionid") or ""
+        staff = HttpSession(self.host or "", self.environment.events.request, self)
+        staff.trust_env = False
+        staff.cookies.set("sessionid", _staff_cookie)
+        return staff
+
     @task(2)
     def admin_search(self) -> None:
-        # The staff member bench/load.py prepared, in a session of its own (logged in on first use, outside the
-        # statistics): search the admin's issue list by a key uniform over all issues, as support staff do.
-        staff: HttpSession | None = getattr(self, "_staff", None)
-        if staff is None:
-            staff = self._staff = HttpSession(self.host or "", self.environment.events.request, self)
-            staff.trust_env = False
-            token = CSRF_RE.search(staff.get("/accounts/login/", name="(setup: staff login form)").text)
-            response = staff.post(
-                "/accounts/login/",
-                data={"username": DATA["staff_user"], "password": DATA["password"],
-                      "csrfmiddlewaretoken": token[1] if token else ""},
-                headers={"Referer": (self.host or "") + "/accounts/login/"},
-                name="(setup: staff login)", allow_redirects=False,
-            )  # fmt: skip
-            if response.status_code != 302:
-                raise RuntimeError(f"login of {DATA['staff_user']} failed: HTTP {response.status_code}")
+        # The staff member searches the admin's issue list by a key uniform over all issues, as support staff do.
+        staff: HttpSession = getattr(self, "_staff", None) or self._staff_session()
+        self._staff = staff
         key = key_at(self.rng.randrange(TOTAL))
         with staff.get(
             "/admin/issues/issue/?" + urlencode({"q": key}), name="admin search by issue key", catch_response=True
