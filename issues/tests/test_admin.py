@@ -419,6 +419,7 @@ def test_big_changelists_issue_no_query_per_row(admin_client, filled, project_a,
             counts.append(len(ctx.captured_queries))
         return counts
 
+    query_counts()  # warm: the first requests replay the fixture's cache bumps and load the kept lookup rows
     before = query_counts()
     for n in range(10):
         issue = make_issue(project_a, summary=f"More {n}", assignee=alice)
