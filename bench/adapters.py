@@ -186,6 +186,7 @@ def ensure_seeded() -> Project:
                 [
                     Worklog(
                         issue_id=rng.choice(issue_ids),
+                        project=project,
                         author=rng.choice(users),
                         started=now - dt.timedelta(hours=rng.randint(1, 5000)),
                         time_spent=rng.choice([900, 1800, 3600, 7200, 9000]),

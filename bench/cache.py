@@ -196,7 +196,9 @@ def seed(args: argparse.Namespace) -> None:
             Comment.objects.bulk_create(comments)
             Worklog.objects.bulk_create(worklogs)
             History.objects.bulk_create(history)
-    from worklogs.services import issue_recalculate_time_spent
+    from worklogs.services import issue_recalculate_time_spent, worklog_projects_fill
+
+    worklog_projects_fill(issue_ids=None)  # raw inserts: the worklogs take their issue's project, as seed_demo's
 
     issue_recalculate_time_spent(issue_ids=ids)
     with connection.cursor() as cursor:

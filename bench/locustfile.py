@@ -50,6 +50,8 @@ _deep_url: str | None = None
 # The page-cache experiment bench/load.py sets up: {"name", "percent_off"} (absent: no cache-off journeys).
 SPLIT: dict[str, Any] | None = DATA.get("cache_off_split")
 MAX_LOGINS = 64  # a session lands in a variant with probability ~1/2 per login: 64 misses do not happen
+_staff_lock = threading.Lock()
+_staff_cookie: str | None = None  # the session of the staff member's login, shared by this process's clients
 
 
 def key_at(index: int) -> str:
@@ -93,6 +95,7 @@ class Client(HttpUser):
             self._login_in_variant(self.off, off=True)
         self.rng = random.Random(self.username)
         self._find_deep_page()
+        self._staff = self._staff_session() if DATA.get("staff_user") else None
         # Logins (PBKDF2 on purpose) and the walk to the deep page are start-up, not journeys: the statistics
         # start over once the last client is in, so every figure is of the journeys at full concurrency.
         runner = self.environment.runner
@@ -216,24 +219,36 @@ class Client(HttpUser):
 
     # --------------------------------------------------------------------------- the admin
 
+    def _staff_session(self) -> HttpSession:
+        """Return this client's session of the staff member bench/load.py prepared (one login per process)."""
+        global _staff_cookie
+        with _staff_lock:
+            if _staff_cookie is None:
+                # PBKDF2 on purpose: logged in once per Locust process, at start-up, and shared by every client.
+                login = HttpSession(self.host or "", self.environment.events.request, self)
+                login.trust_env = False
+                token = CSRF_RE.search(login.get("/accounts/login/", name="(setup: staff login form)").text)
+                response = login.post(
+                    "/accounts/login/",
+                    data={"username": DATA["staff_user"], "password": DATA["password"],
+                          "csrfmiddlewaretoken": token[1] if token else ""},
+                    headers={"Referer": (self.host or "") + "/accounts/login/"},
+                    name="(setup: staff login)", allow_redirects=False,
+                )  # fmt: skip
+                if response.status_code != 302:
+                    raise RuntimeError(f"login of {DATA['staff_user']} failed: HTTP {response.status_code}")
+                _staff_cookie = login.cookies.get("sessionid") or ""
+        staff = HttpSession(self.host or "", self.environment.events.request, self)
+        staff.trust_env = False
+        staff.cookies.set("sessionid", _staff_cookie)
+        return staff
+
     @task(2)
     def admin_search(self) -> None:
-        # The staff member bench/load.py prepared, in a session of its own (logged in on first use, outside the
-        # statistics): search the admin's issue list by a key uniform over all issues, as support staff do.
-        staff: HttpSession | None = getattr(self, "_staff", None)
-        if staff is None:
-            staff = self._staff = HttpSession(self.host or "", self.environment.events.request, self)
-            staff.trust_env = False
-            token = CSRF_RE.search(staff.get("/accounts/login/", name="(setup: staff login form)").text)
-            response = staff.post(
-                "/accounts/login/",
-                data={"username": DATA["staff_user"], "password": DATA["password"],
-                      "csrfmiddlewaretoken": token[1] if token else ""},
-                headers={"Referer": (self.host or "") + "/accounts/login/"},
-                name="(setup: staff login)", allow_redirects=False,
-            )  # fmt: skip
-            if response.status_code != 302:
-                raise RuntimeError(f"login of {DATA['staff_user']} failed: HTTP {response.status_code}")
+        # The staff member searches the admin's issue list by a key uniform over all issues, as support staff do.
+        staff: HttpSession | None = self._staff
+        if staff is None:  # no staff member prepared (bench/load.py's quick mode)
+            return
         key = key_at(self.rng.randrange(TOTAL))
         with staff.get(
             "/admin/issues/issue/?" + urlencode({"q": key}), name="admin search by issue key", catch_response=True

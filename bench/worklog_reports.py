@@ -55,6 +55,7 @@ from worklogs.adapters import worklog_row_dicts  # noqa: E402
 from worklogs.models import Worklog  # noqa: E402
 from worklogs.reports import time_report  # noqa: E402
 from worklogs.selectors import WorklogFilter, timesheet_cells, worklog_list  # noqa: E402
+from worklogs.services import worklog_rollup_rebuild  # noqa: E402
 
 User = get_user_model()
 TZ = zoneinfo.ZoneInfo("Europe/Berlin")
@@ -124,6 +125,8 @@ def seed() -> None:
                 Worklog.objects.bulk_create(batch)
                 batch = []
         Worklog.objects.bulk_create(batch)
+        # Raw inserts, as seed_demo's: the worklogs' project and the reports' rollup are filled from them once.
+        worklog_rollup_rebuild()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")  # fresh statistics, as autovacuum would have after a real year

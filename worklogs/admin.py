@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from issues.admin import BigTableAdmin
+from issues.admin import BigTableAdmin, ProjectKeyFilter
 from issues.durations import format_duration
 from worklogs.models import Worklog, WorklogRollup
 from worklogs.services import (
@@ -50,7 +50,7 @@ class WorklogAdmin(BigTableAdmin):
     form = WorklogAdminForm
     list_display = ("id", "issue", "author", "started", "time_spent_display", "short_comment")
     list_select_related = ("issue", "author")
-    list_filter = ("issue__project", "source")
+    list_filter = (ProjectKeyFilter, "source")  # the worklog's own project, by key: no link per project
     search_fields = ("=issue__key", "=author__username", "comment")
     autocomplete_fields = ("issue", "author")
     readonly_fields = ("time_spent_display", "created", "updated", "source", "external_id")

@@ -161,7 +161,7 @@ def _write_worklogs(user: Any, params: dict[str, str], fmt: str, out: IO[bytes])
     if res.errors or res.flt is None:
         raise ValueError(" ".join(res.errors) or "This worklog filter no longer runs.")
     qs = worklog_list(user=user, flt=res.flt)
-    project_ids = sorted(set(qs.order_by().values_list("issue__project_id", flat=True).distinct()))
+    project_ids = sorted(set(qs.order_by().values_list("project_id", flat=True).distinct()))
     write_pieces(out, worklog_pieces(qs, fmt=fmt, tz=tz))
     return qs.count(), project_ids
 

@@ -23,6 +23,13 @@ class Worklog(models.Model):
     updated = models.DateTimeField()
     source = models.CharField(max_length=32, blank=True, default="")
     external_id = models.CharField(max_length=128, null=True, blank=True)
+    # The issue's project, copied so that a time report reads one project's month through (project, started)
+    # instead of joining every issue of the project: kept by worklogs.services (worklog_add, and the rollup
+    # hooks every bulk write and issue move already calls: worklog_projects_fill). Empty only inside a bulk
+    # writer's transaction, before its fill; `manage.py worklog_rollup --check` reports any that disagree.
+    project = models.ForeignKey(
+        "issues.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
 
     class Meta:
         constraints = [
@@ -38,6 +45,13 @@ class Worklog(models.Model):
             models.Index(fields=["author", "started"], name="worklog_author_started"),
             models.Index(fields=["issue", "started"], name="worklog_issue_started"),
             models.Index(fields=["started"], name="worklog_started"),
+            # Time reports: one project's worklogs in a range, read from the index alone on PostgreSQL (grouped by
+            # author, issue or day without visiting the table).
+            models.Index(
+                fields=["project", "started"],
+                name="worklog_project_started",
+                include=["author", "issue", "time_spent"],
+            ),
         ]
 
     def __str__(self) -> str:

@@ -8,17 +8,21 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
 from django.db.models import Count, F, IntegerField, Max, OrderBy, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
 from accounts.models import display_name, display_name_of
 from issues.durations import format_duration
-from issues.models import Issue
+from issues.models import Issue, Project
 from issues.permissions import visible_project_ids
 from worklogs.models import Worklog, WorklogRollup, rollup_aligned
 from worklogs.selectors import TicketFilter, WorklogFilter, day_bounds, worklogs_in_range
 
 GROUPS = ("project", "user", "issue", "day")
+User = get_user_model()
 
 
 @dataclass
@@ -33,22 +37,18 @@ class ReportRow:
 
 @dataclass
 class Report:
+    """A time report's rows and totals; a page of a long report (issue_report_page) holds its totals over all."""
+
     group: str
     rows: list[ReportRow]
-    total: int = 0
-    count: int = 0
+    total: int = -1
+    count: int = -1
 
     def __post_init__(self) -> None:
-        self.total = sum(r.seconds for r in self.rows)
-        self.count = sum(r.count for r in self.rows)
-
-
-_AUTHOR_LABELS = {
-    "username": Max("author__username"),
-    "first": Max("author__first_name"),
-    "last": Max("author__last_name"),
-    "shown": Max("author__profile__display_name"),
-}
+        if self.total < 0:
+            self.total = sum(r.seconds for r in self.rows)
+        if self.count < 0:
+            self.count = sum(r.count for r in self.rows)
 
 
 def _grouped(qs: QuerySet[Any, Any]) -> list[dict[str, Any]]:
@@ -96,7 +96,9 @@ def time_report(*, user: Any, flt: WorklogFilter, group: str) -> Report:
     """Return the seconds logged per project, user, issue or day (in the filter's zone): one grouped query.
 
     Time by project and by day read the rollup when it answers exactly (rollup_in_range): a month of a
-    project with a third of a million issues is then a few thousand quarter hours, not every worklog.
+    project with a third of a million issues is then a few thousand quarter hours, not every worklog. The
+    others read the range of the worklogs' (project, started) index; by user names its authors in a second
+    query. Every row: the page shows one page of time by issue through issue_report_page.
     """
     if group not in GROUPS:
         raise ValueError(f"unknown report group {group!r}")
@@ -104,26 +106,29 @@ def time_report(*, user: Any, flt: WorklogFilter, group: str) -> Report:
     if rollup is not None:
         return Report(group=group, rows=_rollup_rows(rollup, flt=flt, group=group))
     qs = worklogs_in_range(user=user, flt=flt)
-    agg = {"seconds": Sum("time_spent"), "n": Count("id")}
+    # Count("*"), not of the id: the (project, started) index holds the other columns, so the scan stays index-only.
+    agg = {"seconds": Sum("time_spent"), "n": Count("*")}
     rows: list[ReportRow] = []
     # Group on the narrow foreign key only and carry the labels as Max() of the joined columns: the database
     # hash-aggregates on one integer instead of sorting every row by wide text keys (measured in
     # bench/worklog_reports.py). Rows are then ordered in Python: there are as many as groups, not worklogs.
     if group == "project":
         found = _grouped(
-            qs.values("issue__project_id")
-            .annotate(**agg, key=Max("issue__project__key"), name=Max("issue__project__name"))
-            .order_by()
+            qs.values("project_id").annotate(**agg, key=Max("project__key"), name=Max("project__name")).order_by()
         )
         rows = sorted((ReportRow(r["key"], r["name"], r["seconds"], r["n"]) for r in found), key=lambda row: row.key)
     elif group == "user":
-        found = _grouped(qs.values("author_id").annotate(**agg, **_AUTHOR_LABELS).order_by())
-        rows = [
-            ReportRow(
-                r["username"] or "", _name_of(r["first"], r["last"], r["username"], r["shown"]), r["seconds"], r["n"]
-            )
-            for r in found
-        ]
+        # Sum per author on the worklogs alone (at scale an index-only range of worklog_project_started), then
+        # name the few hundred authors found: joining users to every worklog cost more than the sums.
+        sums = {r["author_id"]: r for r in _grouped(qs.values("author_id").annotate(**agg).order_by())}
+        people = {
+            u.pk: u for u in User.objects.filter(pk__in=[a for a in sums if a is not None]).select_related("profile")
+        }
+        rows = []
+        for author_id, r in sums.items():
+            person = people.get(author_id)
+            username = person.get_username() if person is not None else ""
+            rows.append(ReportRow(username, display_name(person) if person else "(deleted user)", r["seconds"], r["n"]))
         rows.sort(key=lambda row: (row.label.lower(), row.key))
     elif group == "issue":
         found = _grouped(
@@ -138,6 +143,38 @@ def time_report(*, user: Any, flt: WorklogFilter, group: str) -> Report:
         )
         rows = _every_day(found, flt=flt)
     return Report(group=group, rows=rows)
+
+
+_ISSUE_PAGE_SQL = "SELECT g.issue_id, g.seconds, g.n FROM ({sums}) g ORDER BY g.pkey, g.issue_id LIMIT %s OFFSET %s"
+_ISSUE_TOTALS_SQL = "SELECT COUNT(*), COALESCE(SUM(g.seconds), 0), COALESCE(SUM(g.n), 0) FROM ({sums}) g"
+
+
+def issue_report_page(*, user: Any, flt: WorklogFilter, page: int, size: int) -> tuple[Report, int, int]:
+    """Return one page of time by issue (a report holding its totals over every issue), the issues, the page.
+
+    A month of a large project is a hundred thousand issues: the sums per issue are taken from the worklogs
+    alone (an index-only range of worklog_project_started at scale), counted and totalled in the database, and
+    only the page's issues (by project key, then issue, as they were created) are read and named. The page is
+    clamped to the last one. Exports read every row (time_report).
+    """
+    # The project's key joins each worklog to its project (a hash of a few hundred rows), so the page is a top-N
+    # sort of the sums; Count("*") (not of the id, which the index does not hold) keeps the scan index-only.
+    sums = worklogs_in_range(user=user, flt=flt).annotate(pkey=F("project__key")).values("pkey", "issue_id")
+    sums = sums.annotate(seconds=Sum("time_spent"), n=Count("*")).order_by()
+    try:
+        sql, params = sums.query.sql_with_params()
+    except EmptyResultSet:  # no project or user named that the viewer may see: nothing to read
+        return Report(group="issue", rows=[]), 0, 1
+    tables = {"sums": sql}
+    with connection.cursor() as cursor:
+        cursor.execute(_ISSUE_TOTALS_SQL.format(**tables), params)
+        issues, total, count = cursor.fetchone()
+        page = max(1, min(page, -(-issues // size)))
+        cursor.execute(_ISSUE_PAGE_SQL.format(**tables), [*params, size, (page - 1) * size])
+        found = cursor.fetchall()
+    named = Issue.objects.only("id", "key", "summary").in_bulk([issue_id for issue_id, _, _ in found])
+    rows = [ReportRow(named[i].key, named[i].summary, int(seconds), int(n)) for i, seconds, n in found if i in named]
+    return Report(group="issue", rows=rows, total=int(total), count=int(count)), int(issues), page
 
 
 def _every_day(found: list[dict[str, Any]], *, flt: WorklogFilter) -> list[ReportRow]:
@@ -175,25 +212,26 @@ class CrossProjectReport:
 
 
 def cross_project_report(*, user: Any, flt: WorklogFilter) -> CrossProjectReport:
-    """Return seconds per (user, project) for the filter's projects: one grouped query, pivoted."""
+    """Return seconds per (user, project) for the filter's projects: the sums in one grouped query, pivoted."""
+    # Sums per (project, author) on the worklogs alone (index-only at scale), then the projects and people found
+    # are named: joining users and projects to every worklog of the month cost more than the sums.
     found = _grouped(
         worklogs_in_range(user=user, flt=flt)
-        .values("issue__project_id", "author_id")
-        .annotate(
-            seconds=Sum("time_spent"),
-            project_key=Max("issue__project__key"),
-            project_name=Max("issue__project__name"),
-            **_AUTHOR_LABELS,
-        )
+        .values("project_id", "author_id")
+        .annotate(seconds=Sum("time_spent"))
         .order_by()
     )
-    projects = sorted({(r["project_key"], r["project_name"]) for r in found})
+    named = {p.pk: p for p in Project.objects.filter(pk__in={r["project_id"] for r in found}).only("key", "name")}
+    authors = {r["author_id"] for r in found if r["author_id"] is not None}
+    people_by_id = {u.pk: u for u in User.objects.filter(pk__in=authors).select_related("profile")}
+    projects = sorted({(named[r["project_id"]].key, named[r["project_id"]].name) for r in found})
     col = {key: i for i, (key, _name) in enumerate(projects)}
     people: dict[str, tuple[str, list[int]]] = {}
     for r in found:
-        label = _name_of(r["first"], r["last"], r["username"], r["shown"])
-        cells = people.setdefault(r["username"] or "", (label, [0] * len(projects)))[1]
-        cells[col[r["project_key"]]] += r["seconds"]
+        person = people_by_id.get(r["author_id"])
+        username, label = (person.get_username(), display_name(person)) if person else ("", "(deleted user)")
+        cells = people.setdefault(username, (label, [0] * len(projects)))[1]
+        cells[col[named[r["project_id"]].key]] += r["seconds"]
     report = CrossProjectReport(projects=projects)
     for username, (label, cells) in sorted(people.items(), key=lambda kv: kv[1][0].lower()):
         report.rows.append((username, label, cells, sum(cells)))

@@ -34,8 +34,12 @@ def week_start(day: dt.date) -> dt.date:
 
 
 def worklogs_visible_to(user: Any) -> QuerySet[Worklog]:
-    """Return worklogs on issues of the projects the user is a member of."""
-    return Worklog.objects.filter(issue__project_id__in=visible_project_ids(user))
+    """Return worklogs on issues of the projects the user is a member of.
+
+    On the worklogs' own copy of their issue's project (Worklog.project): a range of one project's worklogs is
+    then a range of the (project, started) index, not a join with every issue of the project.
+    """
+    return Worklog.objects.filter(project_id__in=visible_project_ids(user))
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ def worklogs_in_range(*, user: Any, flt: WorklogFilter) -> QuerySet[Worklog]:
     if flt.author_ids:
         qs = qs.filter(author_id__in=flt.author_ids)
     if flt.project_ids:
-        qs = qs.filter(issue__project_id__in=flt.project_ids)
+        qs = qs.filter(project_id__in=flt.project_ids)
     if flt.issues is not None:
         qs = qs.filter(issue_id__in=flt.issues)
     return qs

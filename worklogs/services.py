@@ -150,7 +150,14 @@ def worklog_add(
     remaining = remaining_after(locked, delta=time_spent, mode=mode, new_estimate=new_estimate, reduce_by=reduce_by)
     now = timezone.now()
     worklog = Worklog.objects.create(
-        issue=locked, author=author, started=started, time_spent=time_spent, comment=comment, created=now, updated=now
+        issue=locked,
+        project_id=locked.project_id,
+        author=author,
+        started=started,
+        time_spent=time_spent,
+        comment=comment,
+        created=now,
+        updated=now,
     )
     before = locked.remaining_estimate
     _apply_to_issue(locked, delta=time_spent, remaining=remaining)
@@ -618,12 +625,38 @@ def worklog_rollup_keys_of_issues(*, issue_ids: Iterable[int]) -> set[RollupKey]
     return keys
 
 
+def worklog_projects_fill(*, issue_ids: Iterable[int] | None) -> int:
+    """Copy their issue's project onto the worklogs of these issues (and of their sub-tasks) where it differs.
+
+    None means every worklog (seeding, repair). Bulk writers and issue moves reach it through the rollup hooks
+    below; worklog_add sets the project itself. Returns the worklogs changed.
+    """
+    project_of_issue = Subquery(Issue.objects.filter(pk=OuterRef("issue_id")).values("project_id")[:1])
+    if issue_ids is None:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(_PROJECTS_FILL_SQL.format(**_tables()))
+                return cursor.rowcount
+        return Worklog.objects.exclude(project_id=project_of_issue).update(project_id=project_of_issue)
+    ids = list(issue_ids)
+    changed = 0
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        stale = Worklog.objects.filter(Q(issue_id__in=chunk) | Q(issue__parent_id__in=chunk))
+        # exclude() keeps the worklogs with no project yet (NULL = x is not true).
+        changed += stale.exclude(project_id=project_of_issue).update(project_id=project_of_issue)
+    return changed
+
+
 def worklog_rollup_refresh_issues(*, issue_ids: Iterable[int], also: Iterable[RollupKey] = ()) -> int:
     """Refresh the buckets of these issues' worklogs as they are now, and the `also` buckets they were in before.
 
     For bulk writers (imports): `also` holds (project id, started) of the worklogs as they were before the write.
+    The worklogs written get their issue's project (worklog_projects_fill) first.
     """
-    return worklog_rollup_refresh(keys=worklog_rollup_keys_of_issues(issue_ids=issue_ids) | set(also))
+    ids = list(issue_ids)
+    worklog_projects_fill(issue_ids=ids)
+    return worklog_rollup_refresh(keys=worklog_rollup_keys_of_issues(issue_ids=ids) | set(also))
 
 
 def worklog_rollup_issues_changing(*, issue_ids: Iterable[int], **_signal: Any) -> Callable[[], None]:
@@ -636,6 +669,7 @@ def worklog_rollup_issues_changing(*, issue_ids: Iterable[int], **_signal: Any) 
     before = worklog_rollup_keys_of_issues(issue_ids=ids)
 
     def after() -> None:
+        worklog_projects_fill(issue_ids=ids)  # moved issues take their worklogs along (deleted ones: none left)
         worklog_rollup_refresh(keys=before | worklog_rollup_keys_of_issues(issue_ids=ids))
 
     return after
@@ -647,6 +681,7 @@ def worklog_rollup_rebuild() -> int:
     Run it with writers stopped, or rely on the per-write refreshes to correct what a concurrent write changed.
     """
     with transaction.atomic():
+        worklog_projects_fill(issue_ids=None)  # raw writers (seed_demo's COPY) leave the worklogs' project empty
         WorklogRollup.objects.all().delete()
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -676,6 +711,12 @@ GROUP BY 1, 2
 """
 
 
+_PROJECTS_FILL_SQL = """
+UPDATE {worklog} w SET project_id = i.project_id FROM {issue} i
+WHERE i.id = w.issue_id AND w.project_id IS DISTINCT FROM i.project_id
+"""
+
+
 def rollup_sums() -> dict[tuple[int, dt.datetime], tuple[int, int]]:
     """Return (seconds, worklogs) per (project, bucket) summed from the worklogs themselves (rebuilds, checks)."""
     sums: dict[tuple[int, dt.datetime], list[int]] = {}
@@ -698,4 +739,12 @@ def rollup_differences() -> list[str]:
     for key in sorted(want.keys() | have.keys()):
         if want.get(key) != have.get(key):
             out.append(f"project {key[0]} at {key[1]:%Y-%m-%d %H:%M}: rollup {have.get(key)}, worklogs {want.get(key)}")
+    # The reports also read the worklogs' own copy of their issue's project.
+    astray = Worklog.objects.exclude(
+        project_id=Subquery(Issue.objects.filter(pk=OuterRef("issue_id")).values("project_id")[:1])
+    )
+    out += [
+        f"worklog {pk}: project {pid}, its issue's is another"
+        for pk, pid in astray.values_list("pk", "project_id")[:100]
+    ]
     return out

@@ -37,6 +37,7 @@ from worklogs.forms import (
 from worklogs.home import home_data
 from worklogs.reports import (
     cross_project_report,
+    issue_report_page,
     tickets_attach_issues,
     tickets_groups,
     tickets_logged_worklogs,
@@ -152,15 +153,21 @@ def _row_page(rows: list[Any], *, page: int, size: int, url: Callable[[int], str
     pages = max(1, -(-len(rows) // size))
     page = min(page, pages)
     first = (page - 1) * size
-    shown = rows[first : first + size]
+    return _row_page_of(rows[first : first + size], count=len(rows), page=page, size=size, url=url)
+
+
+def _row_page_of(shown: list[Any], *, count: int, page: int, size: int, url: Callable[[int], str]) -> dict[str, Any]:
+    """Return the context of one page of rows already cut (`shown`, page `page` of `count` rows in all)."""
+    pages = max(1, -(-count // size))
+    first = (page - 1) * size
     return {
         "rows": shown,
-        "row_count": len(rows),
+        "row_count": count,
         "row_first": first + 1,
         "row_last": first + len(shown),
         "rows_before_url": url(page - 1) if page > 1 else None,
         "rows_after_url": url(page + 1) if page < pages else None,
-        "rows_after": len(rows) - first - len(shown),
+        "rows_after": count - first - len(shown),
     }
 
 
@@ -424,14 +431,15 @@ def time_report_view(request: HttpRequest) -> HttpResponseBase:
         **_picker_context(request, res),
     }
     if not res.errors and res.flt is not None:
-        report = time_report(user=request.user, flt=res.flt, group=group)
         query = _without(request, "page")
-        shown = _row_page(
-            report.rows,
-            page=form.cleaned_data.get("page") or 1,
-            size=settings.TASKRA_REPORT_ROWS,
-            url=lambda p: f"?{query}&page={p}",
-        )
+        page, size = form.cleaned_data.get("page") or 1, settings.TASKRA_REPORT_ROWS
+        if group == "issue":
+            # A month of a big project has a hundred thousand issues: only the page's are read (the totals count all).
+            report, issues, page = issue_report_page(user=request.user, flt=res.flt, page=page, size=size)
+            shown = _row_page_of(report.rows, count=issues, page=page, size=size, url=lambda p: f"?{query}&page={p}")
+        else:
+            report = time_report(user=request.user, flt=res.flt, group=group)
+            shown = _row_page(report.rows, page=page, size=size, url=lambda p: f"?{query}&page={p}")
         context.update(
             {
                 **shown,
@@ -443,7 +451,7 @@ def time_report_view(request: HttpRequest) -> HttpResponseBase:
                     title=f"{GROUP_TITLES[group]}, {res.flt.start:%Y-%m-%d} to {res.flt.end:%Y-%m-%d}",
                     chart_id=f"chart-{group}",
                 ),
-                "chart_truncated": len(report.rows) > 60,
+                "chart_truncated": shown["row_count"] > 60,
                 "start": res.flt.start,
                 "end": res.flt.end,
                 "export": _export_links(request),

@@ -164,6 +164,25 @@ def test_rebuild_and_the_check_command(logged, project_a, capsys):
     assert "agrees" in capsys.readouterr().out
 
 
+def test_worklogs_carry_their_issues_project_through_every_write(
+    alice, bob, project_a, project_b, make_issue, log_work
+):
+    # The reports read Worklog.project (their issue's project, copied): added, moved with the issue, filled for
+    # raw writers (seed_demo's COPY) by the rebuild, and any that disagree reported by the check.
+    issue = make_issue(project_a, summary="Moves")
+    logged = log_work(issue, alice, at(MON, 9), 600)
+    assert Worklog.objects.get(pk=logged.pk).project_id == project_a.pk
+    Membership.objects.create(project=project_b, user=alice, role=Role.ADMIN)
+    issue_move(issue=Issue.objects.get(pk=issue.pk), project=project_b, actor=alice)
+    assert Worklog.objects.get(pk=logged.pk).project_id == project_b.pk
+    raw = Worklog.objects.create(issue=issue, author=alice, started=at(MON, 11), time_spent=60, created=at(MON, 11),
+                                 updated=at(MON, 11))  # fmt: skip
+    assert any(f"worklog {raw.pk}: project None" in line for line in rollup_differences())
+    worklog_rollup_rebuild()
+    assert Worklog.objects.get(pk=raw.pk).project_id == project_b.pk
+    agrees()
+
+
 def test_project_and_day_reports_read_the_rollup_and_match_the_worklogs(logged, dave, project_a, project_b):
     flt = WorklogFilter(start=MON, end=MON + dt.timedelta(days=6), tz=BERLIN)
     with CaptureQueriesContext(connection) as ctx:
