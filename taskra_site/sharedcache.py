@@ -188,8 +188,13 @@ def add_lock_and_get(lock_key: str, token: str, seconds: int, key: str) -> tuple
     return guard(run)
 
 
-def set_value_and_release(key: str, value: Any, timeout: int | None, lock_key: str, token: str) -> None:
-    """Store a value (set_value) and release the lock token holds (release_lock) in one round trip."""
+def set_value_and_release(
+    key: str, value: Any, timeout: int | None, lock_key: str, token: str, *, remember: tuple[str, str] | None = None
+) -> None:
+    """Store a value (set_value) and release the lock token holds (release_lock) in one round trip.
+
+    remember: (set key, member) to add to a set as set_add does, in the same round trip (Redis only).
+    """
     c = backend()
     rc = _redis(c)
 
@@ -199,6 +204,10 @@ def set_value_and_release(key: str, value: Any, timeout: int | None, lock_key: s
             pipe = rc.get_client(write=True).pipeline(transaction=False)
             pipe.set(rc.make_key(key), rc.encode(value), px=None if t is None else int(t * 1000))
             pipe.eval(_RELEASE_LUA, 1, rc.make_key(lock_key), token)
+            if remember is not None:
+                set_key = rc.make_key(remember[0])
+                pipe.sadd(set_key, remember[1])
+                pipe.expire(set_key, int(c.default_timeout))
             pipe.execute()
         else:
             c.set(key, value, DEFAULT_TIMEOUT if timeout is None else timeout)

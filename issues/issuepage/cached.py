@@ -341,13 +341,14 @@ def _page_at(
     def build() -> str:
         with timezone.override(tz):
             context = page_context(request=request, issue=issue, data=data, role=role, tz=tz)
-            html = shareable_html(render_block(request, "issues/browse.html", "content", context))
-        if not own:
-            _record_body_variant(issue.pk, role, time_zone)
-        return html
+            return shareable_html(render_block(request, "issues/browse.html", "content", context))
+
+    def variant() -> tuple[str, str] | None:
+        # A shared body readers use, recorded with its store for the refresh after a write (_record_body_variant).
+        return None if own else (_variants_key(issue.pk), f"{role}|{time_zone}")
 
     try:
-        body = pagecache.build_entry(body_entry, generations, build)
+        body = pagecache.build_entry(body_entry, generations, build, remember=variant)
     except NotShareable as exc:
         logger.warning("issue page body of %s not shareable: unrecognised per-request token", issue.pk)
         return data, exc.html

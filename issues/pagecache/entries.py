@@ -122,18 +122,30 @@ def get_or_build_entry(
 
 
 def build_entry(
-    entry: Entry, generations: Mapping[str, int], builder: Callable[[], T], *, timeout: int | None = None
+    entry: Entry,
+    generations: Mapping[str, int],
+    builder: Callable[[], T],
+    *,
+    timeout: int | None = None,
+    remember: Callable[[], tuple[str, str] | None] | None = None,
 ) -> T:
     """Return the entry's value at these generations, building it under the stampede lock: a lookup() just missed it.
 
     For callers that read the generations themselves (before anything the builder reads) and looked several
-    entries up in one round trip: the same entry, lock and store as get_or_build_entry.
+    entries up in one round trip: the same entry, lock and store as get_or_build_entry. remember, called after a
+    build, may name a (set, member) to record in the round trip that stores the value.
     """
     count(entry.page_type, "misses")
-    return _rebuild(entry.page_type, entry.key(generations), builder, timeout)
+    return _rebuild(entry.page_type, entry.key(generations), builder, timeout, remember)
 
 
-def _rebuild(page_type: str, key: str, builder: Callable[[], T], timeout: int | None) -> T:
+def _rebuild(
+    page_type: str,
+    key: str,
+    builder: Callable[[], T],
+    timeout: int | None,
+    remember: Callable[[], tuple[str, str] | None] | None = None,
+) -> T:
     lock_key = f"{key}:lock"
     token = uuid.uuid4().hex
     deadline = time.monotonic() + STAMPEDE_WAIT_SECONDS
@@ -153,7 +165,9 @@ def _rebuild(page_type: str, key: str, builder: Callable[[], T], timeout: int | 
                     sharedcache.release_lock(lock_key, token)
                     raise
                 try:
-                    sharedcache.set_value_and_release(key, value, timeout, lock_key, token)
+                    sharedcache.set_value_and_release(
+                        key, value, timeout, lock_key, token, remember=remember() if remember is not None else None
+                    )
                 except CacheDown:
                     count(page_type, "errors")
                     sharedcache.release_lock(lock_key, token)

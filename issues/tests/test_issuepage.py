@@ -92,9 +92,9 @@ def test_fast_path_looks_up_the_entries_the_slow_path_stored(client, project_a, 
     stored: list[str] = []
     real_set = sharedcache.set_value_and_release
 
-    def spy_set(key: str, value: object, timeout: int | None, lock_key: str, token: str) -> None:
+    def spy_set(key: str, value: object, timeout: int | None, lock_key: str, token: str, **kwargs: object) -> None:
         stored.append(key)
-        real_set(key, value, timeout, lock_key, token)
+        real_set(key, value, timeout, lock_key, token, **kwargs)
 
     monkeypatch.setattr(sharedcache, "set_value_and_release", spy_set)
     client.force_login(alice)
