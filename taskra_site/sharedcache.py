@@ -123,6 +123,26 @@ def get_many(keys: Sequence[str]) -> dict[str, Any]:
     return guard(run)
 
 
+def get_many_twice(first: Sequence[str], second: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the values of the keys that exist of two lists, read in that order in one round trip on Redis."""
+    c = backend()
+    rc = _redis(c)
+
+    def run() -> tuple[dict[str, Any], dict[str, Any]]:
+        if rc is not None:
+            pipe = rc.get_client(write=False).pipeline(transaction=False)
+            pipe.mget([rc.make_key(k) for k in first])
+            pipe.mget([rc.make_key(k) for k in second])
+            raw_first, raw_second = pipe.execute()
+            return (
+                {k: rc.decode(v) for k, v in zip(first, raw_first, strict=True) if v is not None},
+                {k: rc.decode(v) for k, v in zip(second, raw_second, strict=True) if v is not None},
+            )
+        return c.get_many(first), c.get_many(second)
+
+    return guard(run)
+
+
 def set_value(key: str, value: Any, timeout: int | None) -> None:
     """Store a value (None: the backend's default lifetime)."""
     c = backend()
