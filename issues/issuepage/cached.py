@@ -203,6 +203,7 @@ def get_cached_issue_page(*, key: str, user: UserLike, time_zone: str) -> IssueP
     if entry is None:
         return _cached_page_by_head(key=key.upper(), user=user, time_zone=time_zone)
     issue_id, project_id, cached_gens, issue = entry
+    role: str | None
     try:
         # The outbox check rode on this request's user query (accounts.backends): no query of its own here.
         outbox_checked = outbox_seen_empty(user)
@@ -262,6 +263,7 @@ def _cached_page_by_head(*, key: str, user: UserLike, time_zone: str) -> IssuePa
     (issue_id, project_id, parent_id, updated), cached_gens = head
     # An unsaved instance holding what names the entries (issue_page_entry): no row is read.
     stub = Issue(pk=issue_id, project_id=project_id, parent_id=parent_id, updated=updated)
+    role: str | None
     try:
         outbox_checked = outbox_seen_empty(user)
         at_once = _lookup_at_kept(stub, cached_gens, user=user, time_zone=time_zone, outbox_checked=outbox_checked)
