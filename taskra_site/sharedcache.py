@@ -123,6 +123,26 @@ def get_many(keys: Sequence[str]) -> dict[str, Any]:
     return guard(run)
 
 
+def get_many_twice(first: Sequence[str], second: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the values of the keys that exist of two lists, read in that order in one round trip on Redis."""
+    c = backend()
+    rc = _redis(c)
+
+    def run() -> tuple[dict[str, Any], dict[str, Any]]:
+        if rc is not None:
+            pipe = rc.get_client(write=False).pipeline(transaction=False)
+            pipe.mget([rc.make_key(k) for k in first])
+            pipe.mget([rc.make_key(k) for k in second])
+            raw_first, raw_second = pipe.execute()
+            return (
+                {k: rc.decode(v) for k, v in zip(first, raw_first, strict=True) if v is not None},
+                {k: rc.decode(v) for k, v in zip(second, raw_second, strict=True) if v is not None},
+            )
+        return c.get_many(first), c.get_many(second)
+
+    return guard(run)
+
+
 def set_value(key: str, value: Any, timeout: int | None) -> None:
     """Store a value (None: the backend's default lifetime)."""
     c = backend()
@@ -188,8 +208,13 @@ def add_lock_and_get(lock_key: str, token: str, seconds: int, key: str) -> tuple
     return guard(run)
 
 
-def set_value_and_release(key: str, value: Any, timeout: int | None, lock_key: str, token: str) -> None:
-    """Store a value (set_value) and release the lock token holds (release_lock) in one round trip."""
+def set_value_and_release(
+    key: str, value: Any, timeout: int | None, lock_key: str, token: str, *, remember: tuple[str, str] | None = None
+) -> None:
+    """Store a value (set_value) and release the lock token holds (release_lock) in one round trip.
+
+    remember: (set key, member) to add to a set as set_add does, in the same round trip (Redis only).
+    """
     c = backend()
     rc = _redis(c)
 
@@ -199,6 +224,10 @@ def set_value_and_release(key: str, value: Any, timeout: int | None, lock_key: s
             pipe = rc.get_client(write=True).pipeline(transaction=False)
             pipe.set(rc.make_key(key), rc.encode(value), px=None if t is None else int(t * 1000))
             pipe.eval(_RELEASE_LUA, 1, rc.make_key(lock_key), token)
+            if remember is not None:
+                set_key = rc.make_key(remember[0])
+                pipe.sadd(set_key, remember[1])
+                pipe.expire(set_key, int(c.default_timeout))
             pipe.execute()
         else:
             c.set(key, value, DEFAULT_TIMEOUT if timeout is None else timeout)

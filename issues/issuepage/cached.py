@@ -186,12 +186,14 @@ class IssuePageHit:
 
 
 def get_cached_issue_page(*, key: str, user: UserLike, time_zone: str) -> IssuePageHit | None:
-    """Return what the cache holds of the issue page for this viewer, from two cache round trips and no query.
+    """Return what the cache holds of the issue page for this viewer, from one cache round trip and no query.
 
-    Only for issues in the in-process LRU: one MGET reads the issue's, its parent's, its project's
-    and the global generations (validating the LRU row and naming the page entries), the viewer's
-    role comes from role_at at that global generation (one indexed query when missing), and a second
-    MGET fetches the payload and both candidate bodies (shared, and the viewer's own). Returns a hit
+    Only for issues in the in-process LRU: one round trip reads the issue's, its parent's, its project's
+    and the global generations (validating the LRU row) and the payload and both candidate bodies (shared, and
+    the viewer's own) named by the generations the row was kept at, with the viewer's role memoised at those
+    (_lookup_at_kept); the entries are used only when the generations did not move. Without that role, one MGET
+    reads the generations, the role comes from role_at (one indexed query when missing) and a second MGET the
+    entries. Returns a hit
     with role None for non-members (the caller answers 404), else one whose `found` holds the entries
     the cache had (the caller builds the others at the hit's generations). None means: take the slow path.
     """
@@ -201,23 +203,52 @@ def get_cached_issue_page(*, key: str, user: UserLike, time_zone: str) -> IssueP
     if entry is None:
         return _cached_page_by_head(key=key.upper(), user=user, time_zone=time_zone)
     issue_id, project_id, cached_gens, issue = entry
+    role: str | None
     try:
         # The outbox check rode on this request's user query (accounts.backends): no query of its own here.
-        current = pagecache.current_generations(
-            [issue_id, issue.parent_id], [project_id], outbox_checked=outbox_seen_empty(user)
-        )
+        outbox_checked = outbox_seen_empty(user)
+        at_once = _lookup_at_kept(issue, cached_gens, user=user, time_zone=time_zone, outbox_checked=outbox_checked)
+        if at_once is not None:
+            current, role, got = at_once
+        else:
+            current = pagecache.current_generations(
+                [issue_id, issue.parent_id], [project_id], outbox_checked=outbox_checked
+            )
+            if tuple(current.values()) == cached_gens:
+                role = role_at(user, project_id, current[pagecache.GLOBAL_GEN_KEY])
+                entries = [] if role is None else _page_entries(issue, role=role, time_zone=time_zone, viewer=user.pk)
+                got = pagecache.lookup(entries, current) if entries else {}
         if tuple(current.values()) != cached_gens:
             return None
         issue_lru.touch(key.upper())
         issue_lru.hits += 1
         issue = copy.copy(issue)
-        role = role_at(user, project_id, current[pagecache.GLOBAL_GEN_KEY])
-        if role is None:
-            return IssuePageHit(issue, None, current, {})
-        got = pagecache.lookup(_page_entries(issue, role=role, time_zone=time_zone, viewer=user.pk), current)
     except CacheDown:
         return None
     return IssuePageHit(issue, role, current, got, user.pk)
+
+
+def _lookup_at_kept(
+    issue: Issue, kept_gens: tuple[int, ...], *, user: UserLike, time_zone: str, outbox_checked: bool
+) -> tuple[dict[str, int], str, dict[pagecache.Entry, Any]] | None:
+    """Return (current generations, role, entries found) from one cache round trip, or None to read in two.
+
+    The entries are named by the generations the row (or head) was kept at, and read in the round trip that reads
+    the current ones: when those did not move (a hot page), the entries are the current ones. Only when the
+    viewer's role at the kept global generation is memoised as a member's (it names the body).
+    """
+    names = pagecache.gen_keys([issue.pk, issue.parent_id], [issue.project_id])
+    kept = dict(zip(names, kept_gens, strict=True))
+    role = role_memo.get((user.pk, issue.project_id, kept[pagecache.GLOBAL_GEN_KEY]), _MISSING)
+    if role is _MISSING or role is None:
+        return None
+    read = pagecache.lookup_if_current(
+        _page_entries(issue, role=role, time_zone=time_zone, viewer=user.pk), kept, outbox_checked=outbox_checked
+    )
+    if read is None:
+        return None
+    current, got = read
+    return current, role, got
 
 
 def _cached_page_by_head(*, key: str, user: UserLike, time_zone: str) -> IssuePageHit | None:
@@ -230,19 +261,25 @@ def _cached_page_by_head(*, key: str, user: UserLike, time_zone: str) -> IssuePa
     if head is None:
         return None
     (issue_id, project_id, parent_id, updated), cached_gens = head
+    # An unsaved instance holding what names the entries (issue_page_entry): no row is read.
+    stub = Issue(pk=issue_id, project_id=project_id, parent_id=parent_id, updated=updated)
+    role: str | None
     try:
-        current = pagecache.current_generations(
-            [issue_id, parent_id], [project_id], outbox_checked=outbox_seen_empty(user)
-        )
-        if tuple(current.values()) != cached_gens:
-            return None
+        outbox_checked = outbox_seen_empty(user)
+        at_once = _lookup_at_kept(stub, cached_gens, user=user, time_zone=time_zone, outbox_checked=outbox_checked)
+        if at_once is not None:
+            current, role, got = at_once
+            if tuple(current.values()) != cached_gens:
+                return None
+        else:
+            current = pagecache.current_generations([issue_id, parent_id], [project_id], outbox_checked=outbox_checked)
+            if tuple(current.values()) != cached_gens:
+                return None
+            role = role_at(user, project_id, current[pagecache.GLOBAL_GEN_KEY])
+            if role is None:
+                return IssuePageHit(stub, None, current, {})
+            got = pagecache.lookup(_page_entries(stub, role=role, time_zone=time_zone, viewer=user.pk), current)
         issue_heads.touch(key)
-        role = role_at(user, project_id, current[pagecache.GLOBAL_GEN_KEY])
-        # An unsaved instance holding what names the entries (issue_page_entry): no row is read.
-        stub = Issue(pk=issue_id, project_id=project_id, parent_id=parent_id, updated=updated)
-        if role is None:
-            return IssuePageHit(stub, None, current, {})
-        got = pagecache.lookup(_page_entries(stub, role=role, time_zone=time_zone, viewer=user.pk), current)
     except CacheDown:
         return None
     hit = IssuePageHit(stub, role, current, got, user.pk)
@@ -341,13 +378,14 @@ def _page_at(
     def build() -> str:
         with timezone.override(tz):
             context = page_context(request=request, issue=issue, data=data, role=role, tz=tz)
-            html = shareable_html(render_block(request, "issues/browse.html", "content", context))
-        if not own:
-            _record_body_variant(issue.pk, role, time_zone)
-        return html
+            return shareable_html(render_block(request, "issues/browse.html", "content", context))
+
+    def variant() -> tuple[str, str] | None:
+        # A shared body readers use, recorded with its store for the refresh after a write (_record_body_variant).
+        return None if own else (_variants_key(issue.pk), f"{role}|{time_zone}")
 
     try:
-        body = pagecache.build_entry(body_entry, generations, build)
+        body = pagecache.build_entry(body_entry, generations, build, remember=variant)
     except NotShareable as exc:
         logger.warning("issue page body of %s not shareable: unrecognised per-request token", issue.pk)
         return data, exc.html

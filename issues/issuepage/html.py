@@ -57,6 +57,10 @@ def personalize_html(html: str, request: HttpRequest) -> str:
     return html
 
 
+# (template name, block name) -> (the template object, its block node).
+_blocks: dict[tuple[str, str], tuple[Any, BlockNode]] = {}
+
+
 def render_block(request: HttpRequest, template_name: str, block_name: str, context: dict[str, Any]) -> str:
     """Render one {% block %} of a template with the request's context processors (the shareable page body)."""
     loaded = get_template(template_name)
@@ -64,10 +68,17 @@ def render_block(request: HttpRequest, template_name: str, block_name: str, cont
         # Blocks are a feature of the Django template language: another engine's template has no nodelist.
         raise TypeError(f"{template_name} is not a Django template; cannot render block {block_name!r}")
     template = loaded.template
-    # get_nodes_by_type is typed as returning plain Nodes; the isinstance check narrows them to BlockNode.
-    block = next(
-        n for n in template.nodelist.get_nodes_by_type(BlockNode) if isinstance(n, BlockNode) and n.name == block_name
-    )
+    found = _blocks.get((template_name, block_name))
+    if found is None or found[0] is not template:  # a template reloaded (debug) is a new object: look again
+        # Walking the whole node tree cost a page miss about a millisecond: done once per template.
+        # get_nodes_by_type is typed as returning plain Nodes; the isinstance check narrows them to BlockNode.
+        block = next(
+            n
+            for n in template.nodelist.get_nodes_by_type(BlockNode)
+            if isinstance(n, BlockNode) and n.name == block_name
+        )
+        found = _blocks[(template_name, block_name)] = (template, block)
+    block = found[1]
     ctx = RequestContext(request, context)
     with ctx.bind_template(template):
         return block.render(ctx)

@@ -13,6 +13,7 @@ from issues.pagecache.entries import (
     get_or_build_entry,
     get_or_build_results,
     lookup,
+    lookup_if_current,
 )
 from issues.pagecache.generations import (
     GLOBAL_GEN_KEY,
@@ -57,6 +58,7 @@ __all__ = [
     "invalidate_issues",
     "invalidate_on_commit",
     "lookup",
+    "lookup_if_current",
     "outbox_seen_empty",
     "page_cache_enabled",
     "page_cache_reads_enabled",

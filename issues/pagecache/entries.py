@@ -14,7 +14,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from issues.pagecache.generations import current_generations, gen_keys, page_cache_reads_enabled
+from issues.pagecache.generations import (
+    current_generations,
+    gen_keys,
+    page_cache_reads_enabled,
+    read_generations_with,
+)
 from issues.pagecache.metrics import PAGE_TYPES, count
 from taskra_site import sharedcache
 from taskra_site.sharedcache import CacheDown
@@ -65,6 +70,27 @@ def lookup(entries: Sequence[Entry], generations: Mapping[str, int]) -> dict[Ent
     keys = {entry: entry.key(generations) for entry in entries}
     got = sharedcache.get_many(list(dict.fromkeys(keys.values())))
     return {entry: got[key] for entry, key in keys.items() if key in got}
+
+
+def lookup_if_current(
+    entries: Sequence[Entry], expected: Mapping[str, int], *, outbox_checked: bool = False
+) -> tuple[dict[str, int], dict[Entry, Any]] | None:
+    """Return the current generations of `expected`'s counters and the entries stored at `expected`, in one round trip.
+
+    For a caller that kept the generations it last read (the issue page's row LRU): it names the entries by them
+    and reads them with the counters. The entries found are returned only when the counters still hold those
+    generations (else {}: the caller reads again at the current ones). None when a counter is missing (read the
+    generations the usual way). Raise CacheDown.
+    """
+    names = list(expected)
+    keys = {entry: entry.key(expected) for entry in entries}
+    gens, got = read_generations_with(names, list(dict.fromkeys(keys.values())), outbox_checked=outbox_checked)
+    if gens is None:
+        return None
+    current = dict(zip(names, gens, strict=True))
+    if current != dict(expected):
+        return current, {}
+    return current, {entry: got[key] for entry, key in keys.items() if key in got}
 
 
 def _timed_build(page_type: str, builder: Callable[[], T]) -> T:
@@ -122,18 +148,30 @@ def get_or_build_entry(
 
 
 def build_entry(
-    entry: Entry, generations: Mapping[str, int], builder: Callable[[], T], *, timeout: int | None = None
+    entry: Entry,
+    generations: Mapping[str, int],
+    builder: Callable[[], T],
+    *,
+    timeout: int | None = None,
+    remember: Callable[[], tuple[str, str] | None] | None = None,
 ) -> T:
     """Return the entry's value at these generations, building it under the stampede lock: a lookup() just missed it.
 
     For callers that read the generations themselves (before anything the builder reads) and looked several
-    entries up in one round trip: the same entry, lock and store as get_or_build_entry.
+    entries up in one round trip: the same entry, lock and store as get_or_build_entry. remember, called after a
+    build, may name a (set, member) to record in the round trip that stores the value.
     """
     count(entry.page_type, "misses")
-    return _rebuild(entry.page_type, entry.key(generations), builder, timeout)
+    return _rebuild(entry.page_type, entry.key(generations), builder, timeout, remember)
 
 
-def _rebuild(page_type: str, key: str, builder: Callable[[], T], timeout: int | None) -> T:
+def _rebuild(
+    page_type: str,
+    key: str,
+    builder: Callable[[], T],
+    timeout: int | None,
+    remember: Callable[[], tuple[str, str] | None] | None = None,
+) -> T:
     lock_key = f"{key}:lock"
     token = uuid.uuid4().hex
     deadline = time.monotonic() + STAMPEDE_WAIT_SECONDS
@@ -153,7 +191,9 @@ def _rebuild(page_type: str, key: str, builder: Callable[[], T], timeout: int | 
                     sharedcache.release_lock(lock_key, token)
                     raise
                 try:
-                    sharedcache.set_value_and_release(key, value, timeout, lock_key, token)
+                    sharedcache.set_value_and_release(
+                        key, value, timeout, lock_key, token, remember=remember() if remember is not None else None
+                    )
                 except CacheDown:
                     count(page_type, "errors")
                     sharedcache.release_lock(lock_key, token)

@@ -32,6 +32,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
@@ -297,6 +298,21 @@ def read_generations(keys: Sequence[str], *, outbox_checked: bool = False) -> tu
         if any(k not in got for k in missing):
             raise CacheDown("generation counters vanished")
     return tuple(int(got[k]) for k in keys)
+
+
+def read_generations_with(
+    keys: Sequence[str], others: Sequence[str], *, outbox_checked: bool = False
+) -> tuple[tuple[int, ...] | None, dict[str, Any]]:
+    """Return read_generations(keys) and the values of the other keys, read after them in the same round trip.
+
+    The generations are None when a counter is missing (read_generations creates it): the caller reads them again
+    the usual way. Raise CacheDown when unavailable.
+    """
+    _replay_pending(outbox_checked)
+    got, values = sharedcache.get_many_twice(keys, others)
+    if any(k not in got for k in keys):
+        return None, values
+    return tuple(int(got[k]) for k in keys), values
 
 
 @contextlib.contextmanager

@@ -92,9 +92,9 @@ def test_fast_path_looks_up_the_entries_the_slow_path_stored(client, project_a, 
     stored: list[str] = []
     real_set = sharedcache.set_value_and_release
 
-    def spy_set(key: str, value: object, timeout: int | None, lock_key: str, token: str) -> None:
+    def spy_set(key: str, value: object, timeout: int | None, lock_key: str, token: str, **kwargs: object) -> None:
         stored.append(key)
-        real_set(key, value, timeout, lock_key, token)
+        real_set(key, value, timeout, lock_key, token, **kwargs)
 
     monkeypatch.setattr(sharedcache, "set_value_and_release", spy_set)
     client.force_login(alice)
@@ -103,13 +103,18 @@ def test_fast_path_looks_up_the_entries_the_slow_path_stored(client, project_a, 
     assert {k.split(":")[1] for k in page_keys} == {"issue", "issue_body"}
 
     asked: list[str] = []
-    real_get = sharedcache.get_many
+    real_get, real_get_twice = sharedcache.get_many, sharedcache.get_many_twice
 
     def spy_get(keys: list[str]) -> dict[str, object]:
         asked.extend(keys)
         return real_get(keys)
 
+    def spy_get_twice(first: list[str], second: list[str]) -> tuple[dict[str, object], dict[str, object]]:
+        asked.extend([*first, *second])
+        return real_get_twice(first, second)
+
     monkeypatch.setattr(sharedcache, "get_many", spy_get)
+    monkeypatch.setattr(sharedcache, "get_many_twice", spy_get_twice)
     hit = issuepage.get_cached_issue_page(key=issue.key, user=alice, time_zone=str(alice.profile.zoneinfo))
     assert hit is not None and hit.role == "admin"
     bodies = [value for entry, value in hit.found.items() if entry.page_type == "issue_body"]

@@ -18,6 +18,7 @@ from issues import pagecache
 from issues.issuepage import cached as issuepage
 from issues.lru import IssueLRU
 from issues.tests.conftest import IN_CI, REDIS_URL, run_in_other_process
+from taskra_site import sharedcache
 
 pytestmark = [
     pytest.mark.services,
@@ -208,3 +209,99 @@ def test_bob_added_then_removed_gets_404_again(redis_prefix, lookups, client, pr
     for _ in range(2):  # the second request takes the fast path again, with the role memo
         response = client.get(f"/browse/{issue.key}")
         assert response.status_code == 404 and b"DEMO only" not in response.content
+
+
+def _count_round_trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the shared cache's round trips (every command or pipeline goes through sharedcache.guard)."""
+    calls = [0]
+    real_guard = sharedcache.guard
+
+    def counting(fn):  # type: ignore[no-untyped-def]
+        calls[0] += 1
+        return real_guard(fn)
+
+    monkeypatch.setattr(sharedcache, "guard", counting)
+    return calls
+
+
+def test_cached_hit_costs_two_cache_round_trips(
+    redis_prefix, lookups, client, project_a, make_issue, alice, bob, monkeypatch
+):
+    # The session, then the generations with the payload and bodies named by those the row was kept at, in one.
+    issue = make_issue(project_a, summary="Two trips")
+    client.force_login(alice)
+    client.get(f"/browse/{issue.key}")
+    client.get(f"/browse/{issue.key}")
+    calls = _count_round_trips(monkeypatch)
+    assert b"Two trips" in client.get(f"/browse/{issue.key}").content
+    assert calls[0] == 2
+    # A write moved the generations: the entries read with them are another version's, so the page is read again.
+    from issues.services import issue_update
+
+    issue_update(issue=issue, actor=alice, data={"summary": "Moved on"})
+    assert b"Moved on" in client.get(f"/browse/{issue.key}").content
+    # bob is no member of DEMO: whatever the cache holds, he gets a 404.
+    client.force_login(bob)
+    assert client.get(f"/browse/{issue.key}").status_code == 404
+    assert client.get(f"/browse/{issue.key}").status_code == 404
+
+
+def test_miss_costs_a_fixed_number_of_cache_round_trips(
+    redis_prefix, lookups, client, project_a, make_issue, alice, monkeypatch
+):
+    # An issue nobody opened: the session, its generations, the lookup of payload and body, then per entry the
+    # stampede lock with the entry read and the store with the lock's release (the body's also records its variant
+    # for the refresh). The per-process lookups (statuses,
+    # workflow, members, link types) are checked against the generations the page read: no round trip of theirs.
+    from issues.services import comment_add
+
+    client.force_login(alice)
+    client.get(f"/browse/{make_issue(project_a, summary='Warm-up').key}")
+    quiet, busy = make_issue(project_a, summary="Quiet"), make_issue(project_a, summary="Busy")
+    for n in range(5):
+        comment_add(issue=busy, author=alice, body=f"Comment {n}")
+    for issue in (quiet, busy):
+        calls = _count_round_trips(monkeypatch)
+        assert client.get(f"/browse/{issue.key}").status_code == 200
+        assert calls[0] == 7, issue.summary
+        monkeypatch.undo()
+    # Recorded for the refresh; busy's body is her own (her comments), never shared, so it is not.
+    assert issuepage.body_variants(quiet.pk) == [("admin", "Europe/Berlin")]
+
+
+def test_links_of_one_project_are_rendered_into_the_shared_body_others_per_viewer(
+    redis_prefix, lookups, client, project_a, project_b, make_issue, alice, carol, monkeypatch
+):
+    # carol views DEMO and is not in OPS; alice administers DEMO and joins OPS here. A link within DEMO is every
+    # viewer's to see: the section is in the shared body and no request renders it. A link to an OPS issue is
+    # filled in per request, for the viewers who may see it.
+    from issues.issuepage import links as issuepage_links
+    from issues.models import IssueLinkType, Membership, Role
+    from issues.services import issue_link_create
+
+    Membership.objects.create(project=project_b, user=alice, role=Role.MEMBER)
+    blocks = IssueLinkType.objects.get(name="Blocks")
+    home, neighbour, elsewhere = make_issue(project_a), make_issue(project_a), make_issue(project_b)
+    issue_link_create(actor=alice, link_type=blocks, outward_issue=home, inward_issue=neighbour)
+    rendered: list[str] = []
+    real_links_html = issuepage_links.links_html
+
+    def spy(**kwargs):  # type: ignore[no-untyped-def]
+        rendered.append(kwargs["data"]["issue"]["key"])
+        return real_links_html(**kwargs)
+
+    monkeypatch.setattr(issuepage_links, "links_html", spy)
+    client.force_login(carol)
+    client.get(f"/browse/{home.key}")  # builds carol's shared body, links section included
+    rendered.clear()
+    page = client.get(f"/browse/{home.key}").content
+    assert rendered == [] and f">{neighbour.key}</a>".encode() in page
+
+    issue_link_create(actor=alice, link_type=blocks, outward_issue=home, inward_issue=elsewhere)
+    client.get(f"/browse/{home.key}")
+    rendered.clear()
+    page = client.get(f"/browse/{home.key}").content
+    assert rendered == [home.key]  # filled in for this viewer
+    assert f">{neighbour.key}</a>".encode() in page and elsewhere.key.encode() not in page
+    client.force_login(alice)
+    assert f">{elsewhere.key}</a>".encode() in client.get(f"/browse/{home.key}").content
