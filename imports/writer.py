@@ -762,10 +762,14 @@ class ImportWriter:
                                 (values[0], "worklog", "", new)]  # fmt: skip
                 elif old.values[spent] != values[spent]:
                     history.append((values[0], "worklog", format_duration(old.values[spent]), new))
+            # Worklogs carry their issue's project (Worklog.project: the time reports read a project's month by it).
+            project = () if rollup is None else (rollup[1][values[0]],)
             if old is None:
-                new_rows.append((*values, self.source, ext))
+                new_rows.append((*values, self.source, ext, *project))
             elif old.values != values:
                 obj = model(pk=old.pk, source=self.source, external_id=ext, **dict(zip(fields, values, strict=True)))
+                if project:
+                    obj.project_id = project[0]
                 updates.append(obj)
                 old_issue = old.values[0]
                 issue_ids.add(old_issue)  # a worklog moved between issues changes both totals
@@ -780,11 +784,12 @@ class ImportWriter:
                 deltas.append((projects[values[0]], values[started], values[spent], 1))
             touched.add(key)
             issue_ids.add(values[0])
+        extra = ("project_id",) if rollup is not None else ()
         if new_rows:
-            sql.insert_rows(model, (*fields, "source", "external_id"), new_rows, binary=True)
+            sql.insert_rows(model, (*fields, "source", "external_id", *extra), new_rows, binary=True)
         if updates:
             model._default_manager.bulk_update(
-                updates, [f.removesuffix("_id") if f.endswith("_id") else f for f in fields], batch_size=500
+                updates, [f.removesuffix("_id") if f.endswith("_id") else f for f in (*fields, *extra)], batch_size=500
             )
         return touched, len(new_rows) + len(updates), issue_ids
 
