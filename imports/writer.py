@@ -769,7 +769,7 @@ class ImportWriter:
             elif old.values != values:
                 obj = model(pk=old.pk, source=self.source, external_id=ext, **dict(zip(fields, values, strict=True)))
                 if project:
-                    obj.project_id = project[0]
+                    obj.project_id = project[0]  # type: ignore[attr-defined]  # a Worklog (rollup is given for worklogs only)
                 updates.append(obj)
                 old_issue = old.values[0]
                 issue_ids.add(old_issue)  # a worklog moved between issues changes both totals
