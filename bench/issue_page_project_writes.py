@@ -7,6 +7,9 @@ same project (worklogs.services.worklog_add: the commonest write). A read is a h
 (the request's user); each read's wall time is paired with a floor request (GET /accounts/login/ of a signed-in
 user) made right before it, and the medians are printed as ratios to the floor's.
 
+Then the write side, interleaved for --writes rounds: an issue_update of a summary (a save that retires the pages
+of the issues linked to it: IssueLink.other_issue_ids, one query) and that query alone, as a share of the update.
+
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/wt_projgen_1m REDIS_URL=redis://127.0.0.1:6379/13 \\
   CACHE_KEY_PREFIX=projgen .venv/bin/python bench/issue_page_project_writes.py --reads 600 --every 5
 """
@@ -34,6 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reads", type=int, default=600, help="timed reads of hot keys (default 600)")
     parser.add_argument("--every", type=int, default=5, help="a write to another issue after this many reads")
+    parser.add_argument("--writes", type=int, default=100, help="interleaved rounds of the write cost (default 100)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--username", default="")
     parser.add_argument("--warmup", type=int, default=0, help="unused (bench/issue_page.py's setup argument)")
@@ -44,7 +48,8 @@ def main() -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from issues.models import Issue, Project
+    from issues.models import Issue, IssueLink, Project
+    from issues.services import issue_update
     from worklogs.services import worklog_add
 
     rng = random.Random(args.seed)
@@ -91,6 +96,24 @@ def main() -> None:
         "read_median_ms": round(statistics.median(reads) * 1000, 2),
         "floor_median_ms": round(floor * 1000, 2),
         "read_x_floor": round(statistics.median(reads) / floor, 2),
+    }
+    updates: list[float] = []
+    link_queries: list[float] = []
+    for i in range(args.writes):
+        issue = rng.choice(others)
+        t0 = time.perf_counter()
+        issue_update(issue=issue, actor=user, data={"summary": f"Bench summary {i}"}, check_permission=False)
+        updates.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        IssueLink.other_issue_ids([issue.pk])
+        link_queries.append(time.perf_counter() - t0)
+    if not updates:
+        print(json.dumps(result))
+        return
+    result |= {
+        "update_median_ms": round(statistics.median(updates) * 1000, 2),
+        "link_query_median_ms": round(statistics.median(link_queries) * 1000, 3),
+        "link_query_share_of_update": round(statistics.median(link_queries) / statistics.median(updates), 3),
     }
     print(json.dumps(result))
 
