@@ -190,7 +190,7 @@ def prepare(args: argparse.Namespace, data_path: Path) -> dict[str, Any]:
         [Membership(project_id=pid, user_id=uid, role=Role.MEMBER) for uid, _ in people for pid, _, _ in projects],
         ignore_conflicts=True,
     )
-    pagecache.invalidate_on_commit([], [pid for pid, _, _ in projects])
+    pagecache.invalidate_on_commit(config_ids=[pid for pid, _, _ in projects])  # members: bulk_create
     # Not in quick mode: its two clients' few samples per journey are CI's paired ratios (an unchecked journey
     # would only thin them out).
     staff = "" if args.quick else staff_for_admin_search(team[-1][0])

@@ -632,11 +632,15 @@ class ImportWriter:
         """
         if not issue_ids:
             return
-        # Parents list their sub-tasks, so their pages go stale with them.
-        issue_ids = issue_ids + list(
-            sql.where_in(Issue.objects.filter(parent_id__isnull=False), "id", issue_ids).values_list(
-                "parent_id", flat=True
+        # Parents list their sub-tasks, and linked issues their key, summary and status: their pages go stale too.
+        issue_ids = (
+            issue_ids
+            + list(
+                sql.where_in(Issue.objects.filter(parent_id__isnull=False), "id", issue_ids).values_list(
+                    "parent_id", flat=True
+                )
             )
+            + sorted(IssueLink.other_issue_ids(issue_ids))
         )
         pagecache.invalidate_on_commit(issue_ids, project_ids)
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from issues import events, pagecache
 from issues.jql import JQLError, jql_queryset
-from issues.models import History, Issue, Label, Membership, Priority, Project, Status, StatusCategory
+from issues.models import History, Issue, IssueLink, Label, Membership, Priority, Project, Status, StatusCategory
 from issues.permissions import editable_project_ids, known_users_q
 from issues.services import (
     HISTORY_RELATIONS,
@@ -264,8 +264,10 @@ def _invalidate_on_commit(rows: Iterable[tuple[int, int, int | None]]) -> None:
     rows = list(rows)
     if not rows:
         return
-    # A parent's page lists its sub-tasks' status, assignee and priority: it goes stale too.
-    issue_ids = list({pk for pk, _, _ in rows} | {parent for _, _, parent in rows if parent})
+    # A parent's page lists its sub-tasks' status, assignee and priority, a linked issue's their key, summary and
+    # status: they go stale too.
+    changed = {pk for pk, _, _ in rows}
+    issue_ids = list(changed | {parent for _, _, parent in rows if parent} | IssueLink.other_issue_ids(changed))
     project_ids = {project_id for _, project_id, _ in rows}
     pagecache.invalidate_on_commit(issue_ids, project_ids)
 

@@ -3,9 +3,10 @@
 - lookup rows (issue types, statuses, priorities, resolutions) and link types: retired by the global
   generation, which any save or delete of one bumps (issues.signals._on_lookup_changed);
 - a project's workflow and its members (the issue page's status and assignee editors): retired by the
-  project's and the global generation. Workflow rows bump the project's (issues.signals._on_workflow_changed,
-  and workflow_update/workflow_add_statuses for their bulk writes); memberships, users and profiles bump the
-  global one (issues.signals), and bulk membership writes bump the project's (bench/load.py, imports). These
+  project's configuration counter (pagecache.project_config_gen_key, which issue writes leave alone) and the
+  global generation. Workflow rows bump the configuration's (issues.signals._on_workflow_changed, and
+  workflow_update/workflow_add_statuses for their bulk writes); memberships, users and profiles bump the
+  global one (issues.signals), and bulk membership writes the configuration's (bench/load.py, seeding). These
   are the same generations that retire the cached issue page body showing them, so a kept value is never
   older than a body a reader could get from the shared cache.
 
@@ -46,7 +47,7 @@ class _Loaded:
 
 
 _state: _Loaded | None = None
-# project id -> ((global generation, project generation), value): a few hundred projects at most.
+# project id -> ((global generation, configuration generation), value): a few hundred projects at most.
 _workflows = BoundedLRU(2048)
 _members = BoundedLRU(2048)
 
@@ -114,7 +115,7 @@ def _project_generations(project_id: int) -> tuple[int, ...] | None:
         return None
     try:
         # Outbox: as in _global_generation.
-        return pagecache.read_generations(pagecache.gen_keys((), [project_id]), outbox_checked=True)
+        return pagecache.read_generations(pagecache.gen_keys((), (), [project_id]), outbox_checked=True)
     except CacheDown:
         return None
 

@@ -399,7 +399,7 @@ def issue_edit_choices(*, project: Project, status_id: int) -> dict[str, list[An
 
     The statuses are the current one and those the project's workflow allows moving to, in workflow order.
     The workflow, the members and the lookup rows are kept per process (issues.lookups): no query while the
-    project's and the global generations stand.
+    project's configuration and the global generations stand.
     """
     workflow = project_workflow(project)
     allowed = [status_id, *(step.status_id for step, _name in workflow.transitions_from(status_id))]

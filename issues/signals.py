@@ -62,10 +62,21 @@ def _on_issue_pre_save(sender: Any, instance: Issue, update_fields: Any = None, 
             )
 
 
-def _on_issue_saved(sender: Any, instance: Issue, **kwargs: Any) -> None:
-    # The issue's page, its parent's (which lists its sub-tasks) and its project's result pages.
+# What the issue page shows of a linked issue (selectors.issue_link_rows): a save touching one of these retires
+# the pages of the issues linked to it.
+LINK_SHOWN_FIELDS = frozenset({"key", "number", "summary", "status", "project"})
+
+
+def _on_issue_saved(
+    sender: Any, instance: Issue, created: bool = False, update_fields: Any = None, **kwargs: Any
+) -> None:
+    # The issue's page, its parent's (which lists its sub-tasks), the pages of issues linked to it (they show its
+    # key, summary and status) and its project's result pages. Issue pages do not depend on the project's counter
+    # (issuepage.cached.issue_page_entry), so each page that shows the issue is named here.
     old_parent_id, old_project_id = instance.__dict__.pop("_cache_old_ids", (None, None))
     ids = [instance.pk, instance.parent_id, old_parent_id]
+    if not created and (update_fields is None or LINK_SHOWN_FIELDS & set(update_fields)):
+        ids += IssueLink.other_issue_ids([instance.pk])  # one indexed query; a new issue has no links yet
     projects = [instance.project_id, old_project_id]
     pagecache.invalidate_on_commit(ids, projects, using=kwargs.get("using"))
 
@@ -111,7 +122,7 @@ def _on_lookup_changed(sender: Any, instance: Any = None, **kwargs: Any) -> None
 
 def _on_workflow_changed(sender: Any, instance: Any = None, **kwargs: Any) -> None:
     # A project's workflow shows on its board, issue pages (status menus) and result pages; the admin edits it.
-    pagecache.invalidate_on_commit([], [instance.project_id], using=kwargs.get("using"))
+    pagecache.invalidate_on_commit(config_ids=[instance.project_id], using=kwargs.get("using"))
 
 
 def _on_user_saved(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:

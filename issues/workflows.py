@@ -207,7 +207,7 @@ def workflow_add_statuses(*, project: Project, statuses: Sequence[Status]) -> li
     WorkflowTransition.objects.bulk_create(
         [WorkflowTransition(project=project, from_status=None, to_status=s) for s in new], ignore_conflicts=True
     )
-    pagecache.invalidate_on_commit([], [project.pk])
+    pagecache.invalidate_on_commit(config_ids=[project.pk])
     return new
 
 
@@ -279,7 +279,7 @@ def workflow_update(
         ]
     )
     # Boards, issue pages (their status menus) and result pages of the project read the workflow.
-    pagecache.invalidate_on_commit([], [project.pk])
+    pagecache.invalidate_on_commit(config_ids=[project.pk])
     return workflow_for(project)
 
 

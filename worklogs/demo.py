@@ -666,4 +666,4 @@ def _seed(
         with connection.cursor() as cursor:
             for model in (Issue, through, Comment, History, Worklog, WorklogRollup, Membership):
                 cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
-    pagecache.invalidate_on_commit([], [p.pk for p in project_rows])  # raw inserts send no signals
+    pagecache.invalidate_on_commit(config_ids=[p.pk for p in project_rows])  # raw inserts (members too): no signals

@@ -73,17 +73,19 @@ def issue_page_entry(issue: Issue, *, body_for: tuple[str | None, str, int | Non
 
     The only place the issue page's entries are named: the payload and body builders and the fast path
     all come here. Both depend on the issue's and its parent's generations (a sub-task change shows on
-    the parent) and on issue.updated (a write whose bump was lost still changes the name); the body on the
-    project's generation too.
+    the parent, a linked issue's change on the issues linked to it: issues.signals) and on issue.updated (a
+    write whose bump was lost still changes the name); the body on the project's configuration too, never on
+    the project's generation, which every write to any of its issues bumps (a page would not stay cached
+    while other issues of a busy project change).
     """
     issue_ids, version = (issue.parent_id, issue.pk), issue.updated.isoformat()
     if body_for is None:
         return pagecache.Entry("issue", (issue.pk,), issue_ids=issue_ids, version=version)
     role, time_zone, own_viewer = body_for
     # The body's status and assignee editors show the project's workflow and members: a change of either bumps
-    # the project's generation only (issues.workflows, bulk membership writes).
+    # the project's configuration counter (issues.workflows, issues.signals, bulk membership writes) or the global one.
     parts = (issue.pk, "body", role or "", time_zone, own_viewer)
-    return pagecache.Entry("issue_body", parts, issue_ids=issue_ids, project_ids=(issue.project_id,), version=version)
+    return pagecache.Entry("issue_body", parts, issue_ids=issue_ids, config_ids=(issue.project_id,), version=version)
 
 
 def role_at(user: UserLike, project_id: int, global_gen: int) -> str | None:
@@ -111,8 +113,8 @@ def read_issue(key: str, *, outbox_checked: bool = False) -> tuple[Issue | None,
     """Return the issue with this key (lookups joined) and the generations it is current at, or (None, None).
 
     The generations are those the issue page's entries depend on (global, the issue's, its parent's, its
-    project's), read before the row: a page built from this row may be stored under them. They are None when
-    they cannot be known (page cache off or down, or the issue moved between the reads): then the page is
+    project's configuration), read before the row: a page built from this row may be stored under them. They are
+    None when they cannot be known (page cache off or down, or the issue moved between the reads): then the page is
     built from the database as if uncached. The row comes from the in-process LRU when its generations are
     still current, so it is never older than a shared entry. Performs no permission check: callers must check
     the viewer's membership of issue.project_id. Returns a shallow copy: callers may modify it.
@@ -125,7 +127,7 @@ def read_issue(key: str, *, outbox_checked: bool = False) -> tuple[Issue | None,
         if entry is not None:
             issue_id, project_id, cached_gens, issue = entry
             gens = pagecache.current_generations(
-                [issue_id, issue.parent_id], [project_id], outbox_checked=outbox_checked
+                [issue_id, issue.parent_id], (), config_ids=[project_id], outbox_checked=outbox_checked
             )
             if tuple(gens.values()) == cached_gens:
                 issue_lru.touch(key)
@@ -138,7 +140,9 @@ def read_issue(key: str, *, outbox_checked: bool = False) -> tuple[Issue | None,
             _forget(key)
             return None, None
         issue_id, project_id, parent_id = ids
-        gens = pagecache.current_generations([issue_id, parent_id], [project_id], outbox_checked=outbox_checked)
+        gens = pagecache.current_generations(
+            [issue_id, parent_id], (), config_ids=[project_id], outbox_checked=outbox_checked
+        )
     except CacheDown:
         _forget(key)
         return issue_with_joins(key=key), None
@@ -188,10 +192,10 @@ class IssuePageHit:
 def get_cached_issue_page(*, key: str, user: UserLike, time_zone: str) -> IssuePageHit | None:
     """Return what the cache holds of the issue page for this viewer, from one cache round trip and no query.
 
-    Only for issues in the in-process LRU: one round trip reads the issue's, its parent's, its project's
-    and the global generations (validating the LRU row) and the payload and both candidate bodies (shared, and
-    the viewer's own) named by the generations the row was kept at, with the viewer's role memoised at those
-    (_lookup_at_kept); the entries are used only when the generations did not move. Without that role, one MGET
+    Only for issues in the in-process LRU: one round trip reads the issue's, its parent's, its project
+    configuration's and the global generations (validating the LRU row) and the payload and both candidate bodies
+    (shared, and the viewer's own) named by the generations the row was kept at, with the viewer's role memoised
+    at those (_lookup_at_kept); the entries are used only when the generations did not move. Without that role, one MGET
     reads the generations, the role comes from role_at (one indexed query when missing) and a second MGET the
     entries. Returns a hit
     with role None for non-members (the caller answers 404), else one whose `found` holds the entries
@@ -212,7 +216,7 @@ def get_cached_issue_page(*, key: str, user: UserLike, time_zone: str) -> IssueP
             current, role, got = at_once
         else:
             current = pagecache.current_generations(
-                [issue_id, issue.parent_id], [project_id], outbox_checked=outbox_checked
+                [issue_id, issue.parent_id], (), config_ids=[project_id], outbox_checked=outbox_checked
             )
             if tuple(current.values()) == cached_gens:
                 role = role_at(user, project_id, current[pagecache.GLOBAL_GEN_KEY])
@@ -237,7 +241,7 @@ def _lookup_at_kept(
     the current ones: when those did not move (a hot page), the entries are the current ones. Only when the
     viewer's role at the kept global generation is memoised as a member's (it names the body).
     """
-    names = pagecache.gen_keys([issue.pk, issue.parent_id], [issue.project_id])
+    names = pagecache.gen_keys([issue.pk, issue.parent_id], (), [issue.project_id])
     kept = dict(zip(names, kept_gens, strict=True))
     role = role_memo.get((user.pk, issue.project_id, kept[pagecache.GLOBAL_GEN_KEY]), _MISSING)
     if role is _MISSING or role is None:
@@ -272,7 +276,9 @@ def _cached_page_by_head(*, key: str, user: UserLike, time_zone: str) -> IssuePa
             if tuple(current.values()) != cached_gens:
                 return None
         else:
-            current = pagecache.current_generations([issue_id, parent_id], [project_id], outbox_checked=outbox_checked)
+            current = pagecache.current_generations(
+                [issue_id, parent_id], (), config_ids=[project_id], outbox_checked=outbox_checked
+            )
             if tuple(current.values()) != cached_gens:
                 return None
             role = role_at(user, project_id, current[pagecache.GLOBAL_GEN_KEY])

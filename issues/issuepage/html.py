@@ -85,7 +85,7 @@ def render_block(request: HttpRequest, template_name: str, block_name: str, cont
 
 
 # project id -> (the members list it was rendered from, the options' HTML). issues.lookups.project_members returns
-# the same list object while the project's generations stand, so an identical list means identical options.
+# the same list object while its generations (global, configuration) stand, so an identical list means the same options.
 _member_options = BoundedLRU(2048)
 
 

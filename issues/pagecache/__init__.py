@@ -28,6 +28,7 @@ from issues.pagecache.generations import (
     page_cache_enabled,
     page_cache_reads_enabled,
     pages_invalidated,
+    project_config_gen_key,
     read_generations,
     replay_outbox,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "page_cache_enabled",
     "page_cache_reads_enabled",
     "pages_invalidated",
+    "project_config_gen_key",
     "quiet_metrics",
     "read_generations",
     "reset_metrics",

@@ -39,7 +39,8 @@ class Entry:
 
     key_parts must hold everything that decides what the viewer may see besides the generations
     (e.g. the sorted visible project ids for result pages); never per-user parts the value does not
-    hold. issue_ids/project_ids name the generations the entry depends on; version is an optional
+    hold. issue_ids/project_ids/config_ids (projects' configurations: generations.project_config_gen_key) name
+    the generations the entry depends on; version is an optional
     DB-side version (issue.updated): then even a write whose bump was lost cannot leave it stale.
     """
 
@@ -48,6 +49,7 @@ class Entry:
     issue_ids: tuple[int | None, ...] = ()
     project_ids: tuple[int | None, ...] = ()
     version: Any = None
+    config_ids: tuple[int | None, ...] = ()
 
     def __post_init__(self) -> None:
         if self.page_type not in PAGE_TYPES:
@@ -56,7 +58,7 @@ class Entry:
     @property
     def gen_keys(self) -> list[str]:
         """Return the generation counters this entry depends on, in key order."""
-        return gen_keys(self.issue_ids, self.project_ids)
+        return gen_keys(self.issue_ids, self.project_ids, self.config_ids)
 
     def key(self, generations: Mapping[str, int]) -> str:
         """Return the entry's cache key at these generations (a mapping holding at least gen_keys)."""
@@ -135,7 +137,11 @@ def get_or_build_entry(
     if not page_cache_reads_enabled(entry.page_type):
         return builder()
     try:
-        key = entry.key(current_generations(entry.issue_ids, entry.project_ids, outbox_checked=outbox_checked))
+        key = entry.key(
+            current_generations(
+                entry.issue_ids, entry.project_ids, config_ids=entry.config_ids, outbox_checked=outbox_checked
+            )
+        )
         value = sharedcache.get_many([key]).get(key, MISSING)
     except CacheDown:
         count(entry.page_type, "errors")

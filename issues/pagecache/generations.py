@@ -126,12 +126,31 @@ def project_gen_key(project_id: int) -> str:
     return f"gen:project:{project_id}"
 
 
-def gen_keys(issue_ids: Iterable[int | None], project_ids: Iterable[int | None]) -> list[str]:
-    """Return the counters an entry of these issues and projects depends on: global, issues, projects (sorted)."""
+def project_config_gen_key(project_id: int) -> str:
+    """Return the name of a project's configuration counter (its workflow and members).
+
+    The issue page depends on this one rather than on the project's counter, which every write to any issue of
+    the project bumps (its result pages change): a page stays cached while other issues of its project change.
+    """
+    return f"gen:projectconfig:{project_id}"
+
+
+def _ids(ids: Iterable[int | None]) -> list[int]:
+    return sorted({int(i) for i in ids if i is not None})
+
+
+def gen_keys(
+    issue_ids: Iterable[int | None], project_ids: Iterable[int | None], config_ids: Iterable[int | None] = ()
+) -> list[str]:
+    """Return the counters an entry of these issues, projects and project configurations depends on.
+
+    In key order: global, issues, projects, configurations (each sorted).
+    """
     return (
         [GLOBAL_GEN_KEY]
-        + [issue_gen_key(i) for i in sorted({int(i) for i in issue_ids if i is not None})]
-        + [project_gen_key(p) for p in sorted({int(p) for p in project_ids if p is not None})]
+        + [issue_gen_key(i) for i in _ids(issue_ids)]
+        + [project_gen_key(p) for p in _ids(project_ids)]
+        + [project_config_gen_key(p) for p in _ids(config_ids)]
     )
 
 
@@ -331,10 +350,14 @@ def generations_read(generations: Mapping[str, int]) -> Iterator[None]:
 
 
 def current_generations(
-    issue_ids: Iterable[int | None], project_ids: Iterable[int | None], *, outbox_checked: bool = False
+    issue_ids: Iterable[int | None],
+    project_ids: Iterable[int | None],
+    *,
+    config_ids: Iterable[int | None] = (),
+    outbox_checked: bool = False,
 ) -> dict[str, int]:
-    """Return the current counters of these issues and projects, and the global one, by key (one MGET)."""
-    names = gen_keys(issue_ids, project_ids)
+    """Return the current counters of these issues, projects and configurations, and the global one (one MGET)."""
+    names = gen_keys(issue_ids, project_ids, config_ids)
     return dict(zip(names, read_generations(names, outbox_checked=outbox_checked), strict=True))
 
 
@@ -352,10 +375,14 @@ def invalidate_on_commit(
     issue_ids: Iterable[int | None] = (),
     project_ids: Iterable[int | None] = (),
     *,
+    config_ids: Iterable[int | None] = (),
     everything: bool = False,
     using: str | None = None,
 ) -> None:
     """Bump these issues' and projects' counters (or all: everything=True) once, when the transaction commits.
+
+    config_ids: projects whose configuration changed (workflow, members: what issue pages show of the project);
+    their configuration counters are bumped, and their project counters too (boards and result pages show it).
 
     Runs at once outside a transaction. All calls in one transaction share one commit hook: one
     bump of everything the transaction touched, each counter once, then one pages_invalidated
@@ -374,12 +401,12 @@ def invalidate_on_commit(
         for key in [k for k, b in batches.items() if b.done or id(b) not in pending]:
             del batches[key]  # ran or rolled back: forget it (long-lived connections)
         batch = batches[level] = CommitBatch(using=conn.alias)
-        new_keys = batch.add(issue_ids, project_ids, everything)
+        new_keys = batch.add(issue_ids, project_ids, config_ids, everything)
         if conn.in_atomic_block:
             batch.record(new_keys)
         transaction.on_commit(batch, using=using, robust=True)  # runs at once in autocommit
     else:
-        batch.record(batch.add(issue_ids, project_ids, everything))
+        batch.record(batch.add(issue_ids, project_ids, config_ids, everything))
 
 
 class CommitBatch:
@@ -389,17 +416,26 @@ class CommitBatch:
         self.using = using
         self.issue_ids: set[int] = set()
         self.project_ids: set[int] = set()
+        self.config_ids: set[int] = set()
         self.everything = False
         self.done = False
         self.outbox_ids: list[int] = []  # this transaction's outbox rows (issues.models.CacheBump)
 
-    def add(self, issue_ids: Iterable[int | None], project_ids: Iterable[int | None], everything: bool) -> list[str]:
+    def add(
+        self,
+        issue_ids: Iterable[int | None],
+        project_ids: Iterable[int | None],
+        config_ids: Iterable[int | None],
+        everything: bool,
+    ) -> list[str]:
         """Add what one more write in the transaction touched; return the counters it adds to the batch."""
-        new_issues = {int(i) for i in issue_ids if i is not None} - self.issue_ids
-        new_projects = {int(p) for p in project_ids if p is not None} - self.project_ids
+        new_configs = set(_ids(config_ids)) - self.config_ids
+        new_issues = set(_ids(issue_ids)) - self.issue_ids
+        new_projects = (set(_ids(project_ids)) | new_configs) - self.project_ids
         self.issue_ids |= new_issues
         self.project_ids |= new_projects
-        new_keys = gen_keys(new_issues, new_projects)[1:]
+        self.config_ids |= new_configs
+        new_keys = gen_keys(new_issues, new_projects, new_configs)[1:]
         if everything and not self.everything:
             self.everything = True
             new_keys.append(GLOBAL_GEN_KEY)
@@ -412,7 +448,7 @@ class CommitBatch:
 
     def __call__(self) -> None:
         self.done = True
-        keys = gen_keys(self.issue_ids, self.project_ids)
+        keys = gen_keys(self.issue_ids, self.project_ids, self.config_ids)
         bump(keys if self.everything else keys[1:], recorded=self.outbox_ids, using=self.using)
         if self.issue_ids:
             pages_invalidated.send(sender=CommitBatch, issue_ids=sorted(self.issue_ids))

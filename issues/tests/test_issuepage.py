@@ -250,8 +250,8 @@ def test_new_link_type_shows_in_the_add_link_form(
 def test_bulk_added_member_shows_in_the_assignee_menu(
     client, project_a, make_issue, alice, bob, django_capture_on_commit_callbacks
 ):
-    # Members are kept per process at the project's and the global generation: a bulk insert sends no signal,
-    # so its writer bumps the project (as bench/load.py and imports do).
+    # Members are kept per process at the project configuration's and the global generation: a bulk insert sends
+    # no signal, so its writer bumps the configuration (as bench/load.py and seeding do).
     from issues.models import Membership, Role
 
     def assignee_menu(key: str) -> str:
@@ -265,7 +265,7 @@ def test_bulk_added_member_shows_in_the_assignee_menu(
     assert f'<option value="{bob.pk}"' not in assignee_menu(issue.key)
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         Membership.objects.bulk_create([Membership(project=project_a, user=bob, role=Role.MEMBER)])
-        pagecache.invalidate_on_commit([], [project_a.pk])
+        pagecache.invalidate_on_commit(config_ids=[project_a.pk])
     assert f'<option value="{bob.pk}"' in assignee_menu(issue.key)
 
 

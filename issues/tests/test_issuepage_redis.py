@@ -314,3 +314,103 @@ def test_links_of_one_project_are_rendered_into_the_shared_body_others_per_viewe
     assert f">{neighbour.key}</a>".encode() in page and elsewhere.key.encode() not in page
     client.force_login(alice)
     assert f">{elsewhere.key}</a>".encode() in client.get(f"/browse/{home.key}").content
+
+
+def _warm(client, key: str) -> None:  # type: ignore[no-untyped-def]
+    client.get(f"/browse/{key}")
+    client.get(f"/browse/{key}")
+
+
+def test_write_to_another_issue_of_the_project_leaves_a_cached_page_a_hit(
+    redis_prefix, lookups, client, project_a, make_issue, alice, django_assert_num_queries
+):
+    # Issue pages depend on the project's configuration, not on its result pages' counter, which every issue
+    # write bumps: logging work on (or editing) another issue of DEMO leaves this page cached.
+    import datetime as dt
+
+    from issues.services import issue_update
+    from worklogs.services import worklog_add
+
+    page_issue, other = make_issue(project_a, summary="Stays cached"), make_issue(project_a)
+    client.force_login(alice)
+    _warm(client, page_issue.key)
+    project_gen = pagecache.current_generations([], [project_a.pk])
+    worklog_add(issue=other, author=alice, time_spent=600, started=dt.datetime(2026, 11, 30, 9, tzinfo=dt.UTC))
+    issue_update(issue=other, actor=alice, data={"summary": "Renamed elsewhere"})
+    assert pagecache.current_generations([], [project_a.pk]) != project_gen  # result pages did go stale
+    with django_assert_num_queries(1):
+        page = client.get(f"/browse/{page_issue.key}").content
+    assert b"Stays cached" in page
+
+
+def test_workflow_change_refreshes_a_cached_status_menu(redis_prefix, lookups, client, project_a, make_issue, alice):
+    from issues.models import Status, StatusCategory, WorkflowTransition
+    from issues.workflows import workflow_add_statuses
+
+    issue = make_issue(project_a)
+    client.force_login(alice)
+    _warm(client, issue.key)
+    parked = Status.objects.create(name="Parked", category=StatusCategory.TODO)
+    workflow_add_statuses(project=project_a, statuses=[parked])  # bulk writes: bumps the configuration itself
+    assert b"Parked" in client.get(f"/browse/{issue.key}").content
+    # One row deleted (the admin): the signal bumps the configuration.
+    WorkflowTransition.objects.get(project=project_a, to_status=parked).delete()
+    menu = client.get(f"/browse/{issue.key}").content.decode()
+    menu = menu[menu.index('name="status"') :].split("</select>", 1)[0]
+    assert "Parked" not in menu
+
+
+def test_bulk_member_change_refreshes_a_cached_assignee_menu(
+    redis_prefix, lookups, client, project_a, make_issue, alice, bob
+):
+    from issues.models import Membership, Role
+
+    issue = make_issue(project_a)
+    client.force_login(alice)
+    _warm(client, issue.key)
+    assert f'<option value="{bob.pk}"'.encode() not in client.get(f"/browse/{issue.key}").content
+    Membership.objects.bulk_create([Membership(project=project_a, user=bob, role=Role.MEMBER)])
+    pagecache.invalidate_on_commit(config_ids=[project_a.pk])  # what bench/load.py and seeding do
+    assert f'<option value="{bob.pk}"'.encode() in client.get(f"/browse/{issue.key}").content
+
+
+def test_linked_issue_change_refreshes_a_cached_page(
+    redis_prefix, lookups, client, project_a, project_b, make_issue, alice
+):
+    # The page shows a linked issue's summary and status, in its own project (shared body) or another (per viewer).
+    from issues.models import IssueLinkType, Membership, Role, Status
+    from issues.services import issue_link_create, issue_update
+
+    Membership.objects.create(project=project_b, user=alice, role=Role.MEMBER)
+    blocks = IssueLinkType.objects.get(name="Blocks")
+    home, neighbour, elsewhere = make_issue(project_a), make_issue(project_a), make_issue(project_b)
+    issue_link_create(actor=alice, link_type=blocks, outward_issue=home, inward_issue=neighbour)
+    issue_link_create(actor=alice, link_type=blocks, outward_issue=elsewhere, inward_issue=home)
+    client.force_login(alice)
+    _warm(client, home.key)
+    issue_update(issue=neighbour, actor=alice, data={"summary": "Neighbour renamed"})
+    issue_update(issue=elsewhere, actor=alice, data={"summary": "Elsewhere renamed"})
+    page = client.get(f"/browse/{home.key}").content
+    assert b"Neighbour renamed" in page and b"Elsewhere renamed" in page
+    done = Status.objects.get(name="Done")
+    neighbour.status = done
+    neighbour.save()  # every field (the admin): the linked pages go stale too
+    page = client.get(f"/browse/{home.key}").content.decode()
+    section = page[page.index(neighbour.key) :][:600]
+    assert "Done" in section
+
+
+def test_subtask_change_refreshes_the_cached_parent_page(
+    redis_prefix, lookups, client, project_a, make_issue, alice, django_assert_num_queries
+):
+    from issues.models import IssueType
+    from issues.services import issue_update
+
+    parent = make_issue(project_a)
+    child = make_issue(project_a, parent=parent, type=IssueType.objects.filter(is_subtask=True).first())
+    client.force_login(alice)
+    _warm(client, parent.key)
+    issue_update(issue=child, actor=alice, data={"summary": "Child renamed"})
+    assert b"Child renamed" in client.get(f"/browse/{parent.key}").content
+    with django_assert_num_queries(1):
+        client.get(f"/browse/{parent.key}")  # cached again

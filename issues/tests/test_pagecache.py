@@ -200,3 +200,12 @@ def test_debug_toolbar_panel_shows_request_and_shared_counts(rf):
     assert f"{shadow['rows']} rows checked in {shadow['batches']} batches, {shadow['failed_rows']} failed" in (
         panel.content
     )
+
+
+def test_configuration_change_bumps_the_project_and_its_configuration_an_issue_write_the_project_only():
+    from issues.pagecache.generations import CommitBatch
+
+    config = CommitBatch().add([], [], [7], everything=False)
+    assert config == ["gen:project:7", "gen:projectconfig:7"]
+    assert CommitBatch().add([3], [7], [], everything=False) == ["gen:issue:3", "gen:project:7"]
+    assert pagecache.gen_keys([3], (), [7]) == ["gen:global", "gen:issue:3", "gen:projectconfig:7"]
