@@ -38,6 +38,22 @@ setup_django("bench_search")
 NEXT_RE = re.compile(r'href="\?([^"]*)" rel="next"')
 
 
+def first_project_team() -> tuple[Any, list[tuple[int, str]]]:
+    """Return the first project and its editing members other than demo as (user id, username), by user id."""
+    from issues.models import Membership, Project, Role  # after setup_django(), like the callers' imports
+
+    first = Project.objects.order_by("id").first()
+    assert first is not None, "seed the database first"
+    team = list(
+        Membership.objects.filter(project_id=first.pk)
+        .exclude(role=Role.VIEWER)
+        .exclude(user__username="demo")
+        .order_by("user_id")
+        .values_list("user_id", "user__username")
+    )
+    return first, team
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
@@ -54,17 +70,9 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import override_settings
 
-    from issues.models import Issue, Membership, Project, Role
+    from issues.models import Issue, Membership, Project
 
-    first = Project.objects.order_by("id").first()
-    assert first is not None, "seed the database first"
-    team = list(
-        Membership.objects.filter(project_id=first.pk)
-        .exclude(role=Role.VIEWER)
-        .exclude(user__username="demo")
-        .order_by("user_id")
-        .values_list("user_id", "user__username")
-    )
+    first, team = first_project_team()
     viewer_id, viewer = team[0]
     # An assignee of the first project with open issues, as bench/load.py picks them (people after the clients).
     assignee = team[min(len(team) - 1, 17)][1]
@@ -218,20 +226,12 @@ def parts(rounds: int) -> None:
     from api.fields import is_custom, select_fields
     from issues.jql import jql_search, order_expressions
     from issues.jql.values import _user_ids
-    from issues.models import Issue, IssueLink, IssueLinkType, Membership, Project, Role
+    from issues.models import Issue, IssueLink, IssueLinkType
     from issues.navigator_rows import options_html
     from issues.selectors import navigator_projects
     from taskra_site.adapters import OutField, RowAdapter
 
-    first = Project.objects.order_by("id").first()
-    assert first is not None, "seed the database first"
-    team = list(
-        Membership.objects.filter(project_id=first.pk)
-        .exclude(role=Role.VIEWER)
-        .exclude(user__username="demo")
-        .order_by("user_id")
-        .values_list("user_id", "user__username")
-    )
+    first, team = first_project_team()
     viewer = get_user_model().objects.get(pk=team[0][0])
     assignee = team[min(len(team) - 1, 17)][1]
     jql = f'assignee = "{assignee}" AND status != Done ORDER BY updated DESC'
