@@ -206,30 +206,46 @@ def get_cached_issue_page(*, key: str, user: UserLike, time_zone: str) -> IssueP
     entry = issue_lru.peek(key.upper())
     if entry is None:
         return _cached_page_by_head(key=key.upper(), user=user, time_zone=time_zone)
-    issue_id, project_id, cached_gens, issue = entry
-    role: str | None
+    cached_gens, issue = entry[2], entry[3]
     try:
-        # The outbox check rode on this request's user query (accounts.backends): no query of its own here.
-        outbox_checked = outbox_seen_empty(user)
-        at_once = _lookup_at_kept(issue, cached_gens, user=user, time_zone=time_zone, outbox_checked=outbox_checked)
-        if at_once is not None:
-            current, role, got = at_once
-        else:
-            current = pagecache.current_generations(
-                [issue_id, issue.parent_id], (), config_ids=[project_id], outbox_checked=outbox_checked
-            )
-            if tuple(current.values()) == cached_gens:
-                role = role_at(user, project_id, current[pagecache.GLOBAL_GEN_KEY])
-                entries = [] if role is None else _page_entries(issue, role=role, time_zone=time_zone, viewer=user.pk)
-                got = pagecache.lookup(entries, current) if entries else {}
-        if tuple(current.values()) != cached_gens:
+        read = _read_at(issue, cached_gens, user=user, time_zone=time_zone)
+        if read is None:
             return None
+        current, role, got = read
         issue_lru.touch(key.upper())
         issue_lru.hits += 1
         issue = copy.copy(issue)
     except CacheDown:
         return None
     return IssuePageHit(issue, role, current, got, user.pk)
+
+
+def _read_at(
+    issue: Issue, kept_gens: tuple[int, ...], *, user: UserLike, time_zone: str
+) -> tuple[dict[str, int], str | None, dict[pagecache.Entry, Any]] | None:
+    """Return (current generations, role, entries found) when the generations are still those kept, else None.
+
+    The fast path of both the LRU row and the head: one cache round trip when the viewer's role is memoised
+    (_lookup_at_kept), else the current generations, then the role and the entries (none for a non-member).
+    The outbox check rode on this request's user query (accounts.backends): no query of its own here.
+    """
+    role: str | None
+    outbox_checked = outbox_seen_empty(user)
+    at_once = _lookup_at_kept(issue, kept_gens, user=user, time_zone=time_zone, outbox_checked=outbox_checked)
+    if at_once is not None:
+        current, role, got = at_once
+    else:
+        current = pagecache.current_generations(
+            [issue.pk, issue.parent_id], (), config_ids=[issue.project_id], outbox_checked=outbox_checked
+        )
+        if tuple(current.values()) != kept_gens:
+            return None
+        role = role_at(user, issue.project_id, current[pagecache.GLOBAL_GEN_KEY])
+        entries = [] if role is None else _page_entries(issue, role=role, time_zone=time_zone, viewer=user.pk)
+        got = pagecache.lookup(entries, current) if entries else {}
+    if tuple(current.values()) != kept_gens:
+        return None
+    return current, role, got
 
 
 def _lookup_at_kept(
@@ -267,24 +283,13 @@ def _cached_page_by_head(*, key: str, user: UserLike, time_zone: str) -> IssuePa
     (issue_id, project_id, parent_id, updated), cached_gens = head
     # An unsaved instance holding what names the entries (issue_page_entry): no row is read.
     stub = Issue(pk=issue_id, project_id=project_id, parent_id=parent_id, updated=updated)
-    role: str | None
     try:
-        outbox_checked = outbox_seen_empty(user)
-        at_once = _lookup_at_kept(stub, cached_gens, user=user, time_zone=time_zone, outbox_checked=outbox_checked)
-        if at_once is not None:
-            current, role, got = at_once
-            if tuple(current.values()) != cached_gens:
-                return None
-        else:
-            current = pagecache.current_generations(
-                [issue_id, parent_id], (), config_ids=[project_id], outbox_checked=outbox_checked
-            )
-            if tuple(current.values()) != cached_gens:
-                return None
-            role = role_at(user, project_id, current[pagecache.GLOBAL_GEN_KEY])
-            if role is None:
-                return IssuePageHit(stub, None, current, {})
-            got = pagecache.lookup(_page_entries(stub, role=role, time_zone=time_zone, viewer=user.pk), current)
+        read = _read_at(stub, cached_gens, user=user, time_zone=time_zone)
+        if read is None:
+            return None
+        current, role, got = read
+        if role is None:
+            return IssuePageHit(stub, None, current, {})
         issue_heads.touch(key)
     except CacheDown:
         return None
